@@ -1,0 +1,4 @@
+//! Test support shared by the integration suites.
+
+pub mod fake;
+pub mod synapse;
