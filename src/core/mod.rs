@@ -1,0 +1,6 @@
+//! The pure core: everything that decides, nothing that does I/O.
+//!
+//! Modules here never touch the network, the file system or the clock; the
+//! adapters feed them data and the current time, and carry their answers out.
+
+pub mod model;

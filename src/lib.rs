@@ -1,0 +1,18 @@
+//! # synapse-warden
+//!
+//! Keeps a Matrix homeserver (Synapse) inside its storage policies: on a
+//! schedule it walks Synapse's media-usage statistics, checks them against the
+//! quota and room-size rules an admin declared in YAML, and tells the admins,
+//! in their Matrix admin room, what is over and what has been resolved.
+//!
+//! The crate is laid out as a pure core wrapped by thin adapters:
+//!
+//! - [`core`]: the domain — policies, evaluation, alert state, command parsing
+//!   and rendering. No I/O, no clock reads: time is always an argument.
+//! - [`synapse`]: the HTTP client for Synapse's statistics admin API, and the
+//!   full walk over every page of it.
+//!
+//! `main.rs` only wires these together.
+
+pub mod core;
+pub mod synapse;

@@ -1,0 +1,517 @@
+//! [`SynapseClient`]: one typed call per admin API request.
+//!
+//! Every request carries the admin token as a bearer header, has a timeout,
+//! and is retried with bounded exponential backoff and jitter when the
+//! failure is transient (connection, timeout, 5xx, 429 — honouring Synapse's
+//! `retry_after_ms`). Users pages are decoded as a stream (see
+//! [`super::decode`]) so a large page never sits whole in memory.
+
+use std::fmt;
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use url::Url;
+
+use super::decode::{DecodeError, PageTail, decode_users_page};
+use super::error::{Endpoint, SynapseError, classify};
+use super::query::UsersMediaQuery;
+use crate::core::model::{RoomSize, UserMedia};
+
+/// A Synapse admin access token. Its `Debug` never shows it, and it has no
+/// `Display`: it can only reach the `Authorization` header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// Wraps a token; surrounding whitespace (a trailing newline in a
+    /// secrets file) is removed.
+    pub fn new(token: impl Into<String>) -> AdminToken {
+        AdminToken(token.into().trim().to_owned())
+    }
+
+    /// Whether the token is empty after trimming.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+/// How transient failures are retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per request, the first included (1 = never retry).
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles each time.
+    pub base_delay: Duration,
+    /// Upper bound of one delay (Synapse's `retry_after_ms` is honoured up
+    /// to this bound too).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries: one attempt per request.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The delay before retry number `retry` (0-based) after `error`:
+    /// exponential with "equal jitter" (between half and all of the step),
+    /// at least Synapse's `retry_after_ms`, at most `max_delay`.
+    pub fn delay(&self, retry: u32, error: &SynapseError, jitter: f64) -> Duration {
+        let step = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(retry))
+            .min(self.max_delay);
+        let jittered = step.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0));
+        let floor = match error {
+            SynapseError::RateLimited {
+                retry_after: Some(after),
+                ..
+            } => *after,
+            _ => Duration::ZERO,
+        };
+        jittered.max(floor).min(self.max_delay)
+    }
+}
+
+/// Settings of a [`SynapseClient`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Where the admin API is served: Synapse's main process, e.g.
+    /// `http://127.0.0.1:8008` (workers do not serve the statistics).
+    pub base_url: Url,
+    /// A server admin's access token.
+    pub token: AdminToken,
+    /// Limit for one whole request, answer body included.
+    pub timeout: Duration,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    /// A config with the default timeout (60 s) and retry policy.
+    pub fn new(base_url: Url, token: AdminToken) -> Self {
+        ClientConfig {
+            base_url,
+            token,
+            timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A users page collected whole (for small, ordered queries such as a top-N).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsersMediaPage {
+    /// The page's users, in Synapse's order.
+    pub users: Vec<UserMedia>,
+    /// Offset of the next page; absent on the last page.
+    pub next_token: Option<u64>,
+    /// Number of users matching the filters.
+    pub total: u64,
+}
+
+/// Retries of one request: call [`Retrier::wait_or_fail`] with each failure.
+#[derive(Debug)]
+pub struct Retrier<'a> {
+    policy: &'a RetryPolicy,
+    retries: u32,
+}
+
+impl Retrier<'_> {
+    /// Sleeps before the next attempt when `error` is transient and the
+    /// budget allows; otherwise gives the error back.
+    pub async fn wait_or_fail(&mut self, error: SynapseError) -> Result<(), SynapseError> {
+        if !error.is_transient() || self.retries + 1 >= self.policy.max_attempts {
+            return Err(error);
+        }
+        let delay = self
+            .policy
+            .delay(self.retries, &error, rand::random::<f64>());
+        tracing::warn!(%error, retry = self.retries + 1, delay_ms = delay.as_millis() as u64, "transient Synapse error, retrying");
+        tokio::time::sleep(delay).await;
+        self.retries += 1;
+        Ok(())
+    }
+}
+
+/// One users page being read: [`PageReader::next_chunk`] until `None`, then
+/// [`PageReader::finish`] for the page's `next_token` and `total` (or the
+/// error that cut it short). Dropping it cancels the request.
+#[derive(Debug)]
+pub struct PageReader {
+    rx: tokio::sync::mpsc::Receiver<Vec<UserMedia>>,
+    decoding: tokio::task::JoinHandle<Result<PageTail, DecodeError>>,
+    status: u16,
+    timeout: Duration,
+}
+
+impl PageReader {
+    /// The next users, in Synapse's order; `None` when the page is over or
+    /// broke off (then [`PageReader::finish`] says why).
+    pub async fn next_chunk(&mut self) -> Option<Vec<UserMedia>> {
+        self.rx.recv().await
+    }
+
+    /// Ends the page: its tail, or why it could not be read whole. Calling it
+    /// before the chunks are exhausted cancels the rest.
+    pub async fn finish(mut self) -> Result<PageTail, SynapseError> {
+        let endpoint = Endpoint::UsersMedia;
+        self.rx.close();
+        while self.rx.recv().await.is_some() {}
+        let status = self.status;
+        let decoded = (&mut self.decoding)
+            .await
+            .map_err(|e| SynapseError::Malformed {
+                endpoint,
+                status,
+                reason: format!("the decoder failed: {e}"),
+            })?;
+        match decoded {
+            Ok(tail) => Ok(tail),
+            Err(DecodeError::Cancelled) => Err(SynapseError::Cancelled { endpoint }),
+            Err(DecodeError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(SynapseError::Timeout {
+                    endpoint,
+                    timeout: self.timeout,
+                })
+            }
+            Err(DecodeError::Io(e)) => Err(SynapseError::Connect {
+                endpoint,
+                reason: format!("the answer broke off: {e}"),
+            }),
+            Err(DecodeError::Invalid(reason)) => Err(SynapseError::Malformed {
+                endpoint,
+                status,
+                reason,
+            }),
+        }
+    }
+}
+
+/// The client for Synapse's statistics admin API.
+#[derive(Debug, Clone)]
+pub struct SynapseClient {
+    http: reqwest::Client,
+    base_url: Url,
+    token: AdminToken,
+    timeout: Duration,
+    retry: RetryPolicy,
+}
+
+impl SynapseClient {
+    /// Builds a client; fails only on an unusable base URL or TLS setup.
+    pub fn new(config: ClientConfig) -> Result<Self, SynapseError> {
+        if config.base_url.cannot_be_a_base()
+            || !matches!(config.base_url.scheme(), "http" | "https")
+        {
+            return Err(SynapseError::Config(format!(
+                "the admin API base URL must be an http(s) URL, not {:?}",
+                config.base_url.as_str()
+            )));
+        }
+        if config.token.is_empty() {
+            return Err(SynapseError::Config(
+                "the admin access token is empty".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("synapse-warden/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SynapseError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(SynapseClient {
+            http,
+            base_url: config.base_url,
+            token: config.token,
+            timeout: config.timeout,
+            retry: config.retry,
+        })
+    }
+
+    /// The admin API base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    /// The retry policy in force.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// `GET /_synapse/admin/v1/server_version` (no auth): Synapse's version,
+    /// used as a cheap health probe. Not retried.
+    pub async fn server_version(&self) -> Result<String, SynapseError> {
+        #[derive(serde::Deserialize)]
+        struct Version {
+            server_version: String,
+        }
+        let endpoint = Endpoint::ServerVersion;
+        let response = self.send(endpoint, &[], false).await?;
+        let status = response.status().as_u16();
+        let body = self.read_body(endpoint, response).await?;
+        serde_json::from_slice::<Version>(&body)
+            .map(|v| v.server_version)
+            .map_err(|e| malformed(endpoint, status, e))
+    }
+
+    /// The ten largest rooms by Synapse's estimate, largest first. Fails with
+    /// [`SynapseError::RequiresPostgres`] on SQLite.
+    pub async fn largest_rooms(&self) -> Result<Vec<RoomSize>, SynapseError> {
+        #[derive(serde::Deserialize)]
+        struct Rooms {
+            rooms: Vec<RoomSize>,
+        }
+        let endpoint = Endpoint::DatabaseRooms;
+        let mut retrier = self.retrier();
+        loop {
+            let attempt = async {
+                let response = self.send(endpoint, &[], true).await?;
+                let status = response.status().as_u16();
+                let body = self.read_body(endpoint, response).await?;
+                serde_json::from_slice::<Rooms>(&body)
+                    .map(|r| r.rooms)
+                    .map_err(|e| malformed(endpoint, status, e))
+            };
+            match attempt.await {
+                Ok(rooms) => return Ok(rooms),
+                Err(error) => retrier.wait_or_fail(error).await?,
+            }
+        }
+    }
+
+    /// One users page, collected whole, with retries.
+    pub async fn users_media(
+        &self,
+        query: &UsersMediaQuery,
+    ) -> Result<UsersMediaPage, SynapseError> {
+        let mut retrier = self.retrier();
+        loop {
+            let attempt = async {
+                let mut page = self.open_users_page(query, 4096).await?;
+                let mut users = Vec::new();
+                while let Some(chunk) = page.next_chunk().await {
+                    users.extend(chunk);
+                }
+                let tail = page.finish().await?;
+                Ok(UsersMediaPage {
+                    users,
+                    next_token: tail.next_token,
+                    total: tail.total,
+                })
+            };
+            match attempt.await {
+                Ok(page) => return Ok(page),
+                Err(error) => retrier.wait_or_fail(error).await?,
+            }
+        }
+    }
+
+    /// Opens one users page (one attempt, no retry) whose users are read in
+    /// chunks of at most `chunk` as they arrive; decoding runs on a blocking
+    /// thread, so a page of any size takes bounded memory.
+    pub async fn open_users_page(
+        &self,
+        query: &UsersMediaQuery,
+        chunk: usize,
+    ) -> Result<PageReader, SynapseError> {
+        let endpoint = Endpoint::UsersMedia;
+        let response = self.send(endpoint, &query.to_pairs(), true).await?;
+        let status = response.status().as_u16();
+        let stream = response.bytes_stream().map_err(|e| {
+            let kind = if e.is_timeout() {
+                std::io::ErrorKind::TimedOut
+            } else {
+                std::io::ErrorKind::Other
+            };
+            std::io::Error::new(kind, describe_transport(&e))
+        });
+        let reader = SyncIoBridge::new(StreamReader::new(stream));
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<UserMedia>>(2);
+        let decoding = tokio::task::spawn_blocking(move || {
+            decode_users_page(reader, chunk, |users| match tx.blocking_send(users) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            })
+        });
+        Ok(PageReader {
+            rx,
+            decoding,
+            status,
+            timeout: self.timeout,
+        })
+    }
+
+    /// A fresh retry budget for one request, following this client's policy.
+    pub fn retrier(&self) -> Retrier<'_> {
+        Retrier {
+            policy: &self.retry,
+            retries: 0,
+        }
+    }
+
+    /// Sends one GET and turns any non-success answer into an error.
+    async fn send(
+        &self,
+        endpoint: Endpoint,
+        query: &[(&'static str, String)],
+        auth: bool,
+    ) -> Result<reqwest::Response, SynapseError> {
+        let url = self.url(endpoint)?;
+        let mut request = self.http.get(url).query(query);
+        if auth {
+            request = request.header(reqwest::header::AUTHORIZATION, self.token.bearer());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transport(endpoint, &e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = self.read_body(endpoint, response).await.unwrap_or_default();
+        Err(classify(endpoint, status.as_u16(), &body))
+    }
+
+    async fn read_body(
+        &self,
+        endpoint: Endpoint,
+        response: reqwest::Response,
+    ) -> Result<bytes::Bytes, SynapseError> {
+        response
+            .bytes()
+            .await
+            .map_err(|e| self.transport(endpoint, &e))
+    }
+
+    fn url(&self, endpoint: Endpoint) -> Result<Url, SynapseError> {
+        // Keep any path prefix of the base URL (a reverse proxy may mount
+        // Synapse below one).
+        let base = self.base_url.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}{}", endpoint.path()))
+            .map_err(|e| SynapseError::Config(format!("cannot build the URL of {endpoint}: {e}")))
+    }
+
+    fn transport(&self, endpoint: Endpoint, error: &reqwest::Error) -> SynapseError {
+        if error.is_timeout() {
+            SynapseError::Timeout {
+                endpoint,
+                timeout: self.timeout,
+            }
+        } else {
+            SynapseError::Connect {
+                endpoint,
+                reason: describe_transport(error),
+            }
+        }
+    }
+}
+
+/// The cause chain of a transport error, without the URL (which may carry
+/// credentials in its userinfo) and never any header.
+fn describe_transport(error: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    if parts.is_empty() {
+        if error.is_connect() {
+            "connection failed".into()
+        } else if error.is_body() || error.is_decode() {
+            "the answer broke off".into()
+        } else {
+            "request failed".into()
+        }
+    } else {
+        parts.join(": ")
+    }
+}
+
+fn malformed(endpoint: Endpoint, status: u16, error: serde_json::Error) -> SynapseError {
+    SynapseError::Malformed {
+        endpoint,
+        status,
+        reason: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_is_redacted() {
+        let token = AdminToken::new("syt_secret_token\n");
+        assert_eq!(format!("{token:?}"), "AdminToken(<redacted>)");
+        let config = ClientConfig::new(Url::parse("http://127.0.0.1:1").unwrap(), token);
+        let client = SynapseClient::new(config).unwrap();
+        assert!(!format!("{client:?}").contains("syt_secret"));
+    }
+
+    #[test]
+    fn backoff_is_bounded_and_honours_retry_after() {
+        let policy = RetryPolicy::default();
+        let err = SynapseError::Server {
+            endpoint: Endpoint::UsersMedia,
+            status: 502,
+            detail: Default::default(),
+        };
+        assert_eq!(policy.delay(0, &err, 1.0), Duration::from_millis(500));
+        assert_eq!(policy.delay(0, &err, 0.0), Duration::from_millis(250));
+        assert_eq!(policy.delay(40, &err, 1.0), policy.max_delay);
+        let limited = SynapseError::RateLimited {
+            endpoint: Endpoint::UsersMedia,
+            retry_after: Some(Duration::from_secs(4)),
+            detail: Default::default(),
+        };
+        assert_eq!(policy.delay(0, &limited, 0.0), Duration::from_secs(4));
+        let huge = SynapseError::RateLimited {
+            endpoint: Endpoint::UsersMedia,
+            retry_after: Some(Duration::from_secs(3600)),
+            detail: Default::default(),
+        };
+        assert_eq!(policy.delay(0, &huge, 0.0), policy.max_delay);
+    }
+
+    #[test]
+    fn rejects_unusable_settings() {
+        let bad = ClientConfig::new(Url::parse("mailto:a@b").unwrap(), AdminToken::new("t"));
+        assert!(SynapseClient::new(bad).is_err());
+        let empty = ClientConfig::new(
+            Url::parse("http://localhost").unwrap(),
+            AdminToken::new(" \n"),
+        );
+        assert!(SynapseClient::new(empty).is_err());
+    }
+}

@@ -1,0 +1,317 @@
+//! Streaming decoder for a page of `GET /_synapse/admin/v1/statistics/users/media`.
+//!
+//! A page can hold a hundred thousand users (tens of megabytes of JSON). The
+//! decoder reads it from any [`Read`] and hands the users to a sink in chunks
+//! as they are parsed, so memory stays bounded by the chunk size whatever the
+//! page size. Synapse sends `users` before `next_token` and `total`; the
+//! decoder accepts the keys in any order.
+//!
+//! `next_token` is accepted as a number or as a string holding one (the
+//! endpoint documents it as opaque; other implementations send strings).
+
+use std::fmt;
+use std::io::Read;
+use std::ops::ControlFlow;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use thiserror::Error;
+
+use crate::core::model::UserMedia;
+
+/// What follows the users in a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageTail {
+    /// Offset of the next page; absent on the last page.
+    pub next_token: Option<u64>,
+    /// Number of users matching the filters, across all pages.
+    pub total: u64,
+    /// Number of users this page held.
+    pub users: u64,
+}
+
+/// Why a page could not be decoded.
+#[derive(Debug, Error)]
+pub enum DecodeError {
+    /// The sink asked to stop.
+    #[error("decoding cancelled")]
+    Cancelled,
+    /// Reading the body failed (connection dropped, timeout...).
+    #[error("reading the body failed: {0}")]
+    Io(#[source] std::io::Error),
+    /// The body is not a users page.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+const CANCELLED: &str = "\u{0}synapse-warden: cancelled";
+
+/// Decodes one users page from `reader`, passing users to `sink` in chunks of
+/// at most `chunk` (at least one). The sink returns [`ControlFlow::Break`] to
+/// stop decoding early, which yields [`DecodeError::Cancelled`].
+pub fn decode_users_page<R, F>(
+    reader: R,
+    chunk: usize,
+    mut sink: F,
+) -> Result<PageTail, DecodeError>
+where
+    R: Read,
+    F: FnMut(Vec<UserMedia>) -> ControlFlow<()>,
+{
+    let mut de =
+        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 * 1024, reader));
+    let seed = PageSeed {
+        chunk: chunk.max(1),
+        sink: &mut sink,
+    };
+    let result = seed
+        .deserialize(&mut de)
+        .and_then(|tail| de.end().map(|()| tail));
+    result.map_err(|e| {
+        if e.is_io() {
+            let kind = e.io_error_kind().unwrap_or(std::io::ErrorKind::Other);
+            DecodeError::Io(std::io::Error::new(kind, e.to_string()))
+        } else if e.to_string().starts_with(CANCELLED) {
+            DecodeError::Cancelled
+        } else {
+            DecodeError::Invalid(e.to_string())
+        }
+    })
+}
+
+struct PageSeed<'a, F> {
+    chunk: usize,
+    sink: &'a mut F,
+}
+
+impl<'de, F> DeserializeSeed<'de> for PageSeed<'_, F>
+where
+    F: FnMut(Vec<UserMedia>) -> ControlFlow<()>,
+{
+    type Value = PageTail;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<PageTail, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, F> Visitor<'de> for PageSeed<'_, F>
+where
+    F: FnMut(Vec<UserMedia>) -> ControlFlow<()>,
+{
+    type Value = PageTail;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with `users` and `total`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PageTail, A::Error> {
+        let mut users: Option<u64> = None;
+        let mut next_token: Option<Option<u64>> = None;
+        let mut total: Option<u64> = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "users" => {
+                    if users.is_some() {
+                        return Err(de::Error::duplicate_field("users"));
+                    }
+                    users = Some(map.next_value_seed(UsersSeed {
+                        chunk: self.chunk,
+                        sink: &mut *self.sink,
+                    })?);
+                }
+                "next_token" => {
+                    let token: Option<Token> = map.next_value()?;
+                    next_token = Some(token.map(|t| t.0));
+                }
+                "total" => total = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(PageTail {
+            next_token: next_token.flatten(),
+            total: total.ok_or_else(|| de::Error::missing_field("total"))?,
+            users: users.ok_or_else(|| de::Error::missing_field("users"))?,
+        })
+    }
+}
+
+struct UsersSeed<'a, F> {
+    chunk: usize,
+    sink: &'a mut F,
+}
+
+impl<'de, F> DeserializeSeed<'de> for UsersSeed<'_, F>
+where
+    F: FnMut(Vec<UserMedia>) -> ControlFlow<()>,
+{
+    type Value = u64;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F> Visitor<'de> for UsersSeed<'_, F>
+where
+    F: FnMut(Vec<UserMedia>) -> ControlFlow<()>,
+{
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of users")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
+        let mut count = 0u64;
+        let mut buf = Vec::with_capacity(self.chunk.min(4096));
+        while let Some(user) = seq.next_element::<UserMedia>()? {
+            count += 1;
+            buf.push(user);
+            if buf.len() >= self.chunk {
+                let full = std::mem::replace(&mut buf, Vec::with_capacity(self.chunk.min(4096)));
+                if (self.sink)(full).is_break() {
+                    return Err(de::Error::custom(CANCELLED));
+                }
+            }
+        }
+        if !buf.is_empty() && (self.sink)(buf).is_break() {
+            return Err(de::Error::custom(CANCELLED));
+        }
+        Ok(count)
+    }
+}
+
+/// A `next_token`: a non-negative integer, or a string holding one.
+struct Token(u64);
+
+impl<'de> de::Deserialize<'de> for Token {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Token, D::Error> {
+        struct TokenVisitor;
+        impl Visitor<'_> for TokenVisitor {
+            type Value = Token;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative integer offset")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Token, E> {
+                Ok(Token(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Token, E> {
+                u64::try_from(v)
+                    .map(Token)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Token, E> {
+                v.parse()
+                    .map(Token)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+            }
+        }
+        deserializer.deserialize_any(TokenVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn collect(body: &[u8], chunk: usize) -> Result<(Vec<UserMedia>, PageTail), DecodeError> {
+        let mut all = Vec::new();
+        let tail = decode_users_page(body, chunk, |c| {
+            assert!(c.len() <= chunk.max(1));
+            all.extend(c);
+            ControlFlow::Continue(())
+        })?;
+        Ok((all, tail))
+    }
+
+    #[test]
+    fn decodes_synapse_page() {
+        let body = br#"{"users":[{"user_id":"@a:hs","displayname":null,"media_count":1,"media_length":null},
+            {"displayname":"B","media_count":2,"media_length":134,"user_id":"@b:hs","extra":[1]}],
+            "next_token":3,"total":10}"#;
+        let (users, tail) = collect(body, 1).unwrap();
+        assert_eq!(users.len(), 2);
+        assert_eq!(users[0].media_length, None);
+        assert_eq!(users[1].displayname.as_deref(), Some("B"));
+        assert_eq!(
+            tail,
+            PageTail {
+                next_token: Some(3),
+                total: 10,
+                users: 2
+            }
+        );
+    }
+
+    #[test]
+    fn accepts_string_token_and_missing_token() {
+        let (_, tail) = collect(br#"{"users":[],"next_token":"7","total":0}"#, 10).unwrap();
+        assert_eq!(tail.next_token, Some(7));
+        let (_, tail) = collect(br#"{"total":0,"users":[]}"#, 10).unwrap();
+        assert_eq!(tail.next_token, None);
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        let err = collect(br#"{"users":[]}"#, 10).unwrap_err();
+        assert!(err.to_string().contains("missing field `total`"), "{err}");
+        let err = collect(br#"{"users":[{"user_id":"@a:hs"}],"total":1}"#, 10).unwrap_err();
+        assert!(err.to_string().contains("media_count"), "{err}");
+        let err = collect(br#"{"users":[],"total":-1}"#, 10).unwrap_err();
+        assert!(matches!(err, DecodeError::Invalid(_)), "{err}");
+        let err = collect(br#"{"users":[],"total":1} trailing"#, 10).unwrap_err();
+        assert!(matches!(err, DecodeError::Invalid(_)), "{err}");
+    }
+
+    #[test]
+    fn sink_can_cancel() {
+        let body = br#"{"users":[{"user_id":"@a:hs","displayname":null,"media_count":1,"media_length":1}],"total":1}"#;
+        let err = decode_users_page(&body[..], 1, |_| ControlFlow::Break(())).unwrap_err();
+        assert!(matches!(err, DecodeError::Cancelled));
+    }
+
+    fn arb_user() -> impl Strategy<Value = UserMedia> {
+        (
+            "@[a-z_=.0-9]{1,12}:[a-z.]{1,8}",
+            proptest::option::of("\\PC{0,12}"),
+            any::<u64>(),
+            proptest::option::of(any::<u64>()),
+        )
+            .prop_map(
+                |(user_id, displayname, media_count, media_length)| UserMedia {
+                    user_id,
+                    displayname,
+                    media_count,
+                    media_length,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512), chunk in 0usize..8) {
+            let _ = collect(&body, chunk);
+        }
+
+        #[test]
+        fn mutated_pages_never_panic(users in proptest::collection::vec(arb_user(), 0..8), cut in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let mut body = serde_json::to_vec(&serde_json::json!({"users": users, "total": users.len()})).unwrap();
+            let i = cut.index(body.len());
+            body[i] = byte;
+            let _ = collect(&body, 3);
+            body.truncate(i);
+            prop_assert!(collect(&body, 3).is_err());
+        }
+
+        #[test]
+        fn round_trips_any_page(users in proptest::collection::vec(arb_user(), 0..40), chunk in 1usize..10, token in proptest::option::of(any::<u64>())) {
+            let body = serde_json::to_vec(&serde_json::json!({"users": users, "next_token": token, "total": 99})).unwrap();
+            let (got, tail) = collect(&body, chunk).unwrap();
+            prop_assert_eq!(&got, &users);
+            prop_assert_eq!(tail, PageTail { next_token: token, total: 99, users: users.len() as u64 });
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Errors of the Synapse adapter.
+//!
+//! Each error names the endpoint and keeps what Synapse said (status, errcode,
+//! message). None of them holds the access token: it lives only in request
+//! headers, and reqwest's errors carry the URL, never the headers.
+
+use std::fmt;
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// The admin API endpoint a request went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `GET /_synapse/admin/v1/statistics/users/media`
+    UsersMedia,
+    /// `GET /_synapse/admin/v1/statistics/database/rooms`
+    DatabaseRooms,
+    /// `GET /_synapse/admin/v1/server_version`
+    ServerVersion,
+}
+
+impl Endpoint {
+    /// The path below the admin API base URL.
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::UsersMedia => "/_synapse/admin/v1/statistics/users/media",
+            Endpoint::DatabaseRooms => "/_synapse/admin/v1/statistics/database/rooms",
+            Endpoint::ServerVersion => "/_synapse/admin/v1/server_version",
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GET {}", self.path())
+    }
+}
+
+/// What Synapse said in a standard Matrix error body
+/// (`{"errcode": "...", "error": "..."}`), when it said anything.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MatrixError {
+    /// e.g. `M_INVALID_PARAM`; `None` when the body was not a Matrix error.
+    pub errcode: Option<String>,
+    /// Synapse's human message, or a short excerpt of a non-JSON body.
+    pub message: Option<String>,
+}
+
+impl fmt::Display for MatrixError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.errcode, &self.message) {
+            (Some(code), Some(msg)) => write!(f, "{code}: {msg}"),
+            (Some(code), None) => f.write_str(code),
+            (None, Some(msg)) => write!(f, "{msg}"),
+            (None, None) => f.write_str("no error body"),
+        }
+    }
+}
+
+/// Everything that can go wrong talking to Synapse's admin API.
+#[derive(Debug, Clone, Error)]
+pub enum SynapseError {
+    /// 401: no token, or a token Synapse does not know.
+    #[error(
+        "{endpoint}: Synapse refused the access token (401 {detail}); check the admin token setting"
+    )]
+    Unauthorized {
+        /// Where the request went.
+        endpoint: Endpoint,
+        /// What Synapse said.
+        detail: MatrixError,
+    },
+    /// 403: a valid token of a user who is not a server admin.
+    #[error("{endpoint}: the access token's user is not a server admin (403 {detail})")]
+    NotAdmin {
+        /// Where the request went.
+        endpoint: Endpoint,
+        /// What Synapse said.
+        detail: MatrixError,
+    },
+    /// 400 "Endpoint requires using PostgreSQL": the largest-rooms statistics
+    /// exist only on PostgreSQL.
+    #[error("{endpoint}: this Synapse uses SQLite, and room size statistics require PostgreSQL")]
+    RequiresPostgres {
+        /// Where the request went.
+        endpoint: Endpoint,
+    },
+    /// Any other 400: Synapse refused a parameter.
+    #[error("{endpoint}: Synapse refused the request (400 {detail})")]
+    InvalidRequest {
+        /// Where the request went.
+        endpoint: Endpoint,
+        /// What Synapse said.
+        detail: MatrixError,
+    },
+    /// 429: rate limited; `retry_after` is Synapse's `retry_after_ms`.
+    #[error("{endpoint}: Synapse is rate limiting us (429 {detail}){}", retry_hint(.retry_after))]
+    RateLimited {
+        /// Where the request went.
+        endpoint: Endpoint,
+        /// When Synapse asked us to come back, if it said.
+        retry_after: Option<Duration>,
+        /// What Synapse said.
+        detail: MatrixError,
+    },
+    /// 5xx: Synapse (or a proxy in front of it) failed.
+    #[error("{endpoint}: Synapse failed ({status} {detail})")]
+    Server {
+        /// Where the request went.
+        endpoint: Endpoint,
+        /// HTTP status.
+        status: u16,
+        /// What Synapse said.
+        detail: MatrixError,
+    },
+    /// Any other non-success status (e.g. 404 when the base URL points at a
+    /// worker or a proxy that does not route the admin API).
+    #[error("{endpoint}: unexpected HTTP {status} ({detail}){}", status_hint(*.status))]
+    UnexpectedStatus {
+        /// Where the request went.
+        endpoint: Endpoint,
+        /// HTTP status.
+        status: u16,
+        /// What the body said.
+        detail: MatrixError,
+    },
+    /// The request or the response took longer than the configured timeout.
+    #[error("{endpoint}: no complete answer from Synapse within {timeout:?}")]
+    Timeout {
+        /// Where the request went.
+        endpoint: Endpoint,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// No connection could be made, or it broke before an answer arrived.
+    #[error("{endpoint}: cannot reach Synapse: {reason}")]
+    Connect {
+        /// Where the request went.
+        endpoint: Endpoint,
+        /// The transport's explanation (no secrets: URL and cause only).
+        reason: String,
+    },
+    /// A 200 whose body is not what Synapse sends.
+    #[error("{endpoint}: malformed answer from Synapse (HTTP {status}): {reason}")]
+    Malformed {
+        /// Where the request went.
+        endpoint: Endpoint,
+        /// HTTP status of the answer.
+        status: u16,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The caller stopped reading the answer before it was complete.
+    #[error("{endpoint}: request cancelled")]
+    Cancelled {
+        /// Where the request went.
+        endpoint: Endpoint,
+    },
+    /// The client could not be set up (bad base URL, TLS backend...).
+    #[error("invalid Synapse client setting: {0}")]
+    Config(String),
+}
+
+fn retry_hint(retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(d) => format!("; retry after {} ms", d.as_millis()),
+        None => String::new(),
+    }
+}
+
+fn status_hint(status: u16) -> &'static str {
+    match status {
+        404 | 405 => {
+            "; is the admin API base URL the Synapse main process? Workers do not serve the statistics endpoints"
+        }
+        _ => "",
+    }
+}
+
+impl SynapseError {
+    /// Whether retrying the same request may succeed: connection failures,
+    /// timeouts, 5xx and 429.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            SynapseError::Connect { .. }
+                | SynapseError::Timeout { .. }
+                | SynapseError::Server { .. }
+                | SynapseError::RateLimited { .. }
+        )
+    }
+
+    /// The endpoint the failed request went to, if any.
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        match self {
+            SynapseError::Unauthorized { endpoint, .. }
+            | SynapseError::NotAdmin { endpoint, .. }
+            | SynapseError::RequiresPostgres { endpoint }
+            | SynapseError::InvalidRequest { endpoint, .. }
+            | SynapseError::RateLimited { endpoint, .. }
+            | SynapseError::Server { endpoint, .. }
+            | SynapseError::UnexpectedStatus { endpoint, .. }
+            | SynapseError::Timeout { endpoint, .. }
+            | SynapseError::Connect { endpoint, .. }
+            | SynapseError::Malformed { endpoint, .. }
+            | SynapseError::Cancelled { endpoint } => Some(*endpoint),
+            SynapseError::Config(_) => None,
+        }
+    }
+
+    /// A short, stable label for metrics (`api_errors_total{kind=...}`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SynapseError::Unauthorized { .. } => "unauthorized",
+            SynapseError::NotAdmin { .. } => "not_admin",
+            SynapseError::RequiresPostgres { .. } => "requires_postgres",
+            SynapseError::InvalidRequest { .. } => "invalid_request",
+            SynapseError::RateLimited { .. } => "rate_limited",
+            SynapseError::Server { .. } => "server",
+            SynapseError::UnexpectedStatus { .. } => "unexpected_status",
+            SynapseError::Timeout { .. } => "timeout",
+            SynapseError::Connect { .. } => "connect",
+            SynapseError::Malformed { .. } => "malformed",
+            SynapseError::Cancelled { .. } => "cancelled",
+            SynapseError::Config(_) => "config",
+        }
+    }
+}
+
+/// Turns a non-success answer into an error, from its status and body.
+pub(crate) fn classify(endpoint: Endpoint, status: u16, body: &[u8]) -> SynapseError {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(name))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    let detail = MatrixError {
+        errcode: field("errcode"),
+        message: field("error").or_else(|| excerpt(body)),
+    };
+    match status {
+        401 => SynapseError::Unauthorized { endpoint, detail },
+        403 => SynapseError::NotAdmin { endpoint, detail },
+        400 if detail.message.as_deref() == Some("Endpoint requires using PostgreSQL") => {
+            SynapseError::RequiresPostgres { endpoint }
+        }
+        400 => SynapseError::InvalidRequest { endpoint, detail },
+        429 => {
+            let retry_after = parsed
+                .as_ref()
+                .and_then(|v| v.get("retry_after_ms"))
+                .and_then(|v| v.as_u64())
+                .map(Duration::from_millis);
+            SynapseError::RateLimited {
+                endpoint,
+                retry_after,
+                detail,
+            }
+        }
+        500..=599 => SynapseError::Server {
+            endpoint,
+            status,
+            detail,
+        },
+        _ => SynapseError::UnexpectedStatus {
+            endpoint,
+            status,
+            detail,
+        },
+    }
+}
+
+/// The first line of a non-JSON body, cut short, for error messages.
+fn excerpt(body: &[u8]) -> Option<String> {
+    const MAX: usize = 200;
+    let text = String::from_utf8_lossy(body);
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let mut out: String = line.chars().take(MAX).collect();
+    if line.chars().count() > MAX {
+        out.push('…');
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_synapse_errors() {
+        let e = classify(
+            Endpoint::DatabaseRooms,
+            400,
+            br#"{"errcode":"M_UNKNOWN","error":"Endpoint requires using PostgreSQL"}"#,
+        );
+        assert!(matches!(e, SynapseError::RequiresPostgres { .. }));
+
+        let e = classify(
+            Endpoint::UsersMedia,
+            429,
+            br#"{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests","retry_after_ms":1500}"#,
+        );
+        match e {
+            SynapseError::RateLimited { retry_after, .. } => {
+                assert_eq!(retry_after, Some(Duration::from_millis(1500)))
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let e = classify(Endpoint::UsersMedia, 502, b"<html>\n<h1>Bad Gateway</h1>");
+        assert_eq!(
+            e.to_string(),
+            "GET /_synapse/admin/v1/statistics/users/media: Synapse failed (502 <html>)"
+        );
+        assert!(e.is_transient());
+
+        let e = classify(
+            Endpoint::UsersMedia,
+            403,
+            br#"{"errcode":"M_FORBIDDEN","error":"You are not a server admin"}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "GET /_synapse/admin/v1/statistics/users/media: the access token's user is not a server admin (403 M_FORBIDDEN: You are not a server admin)"
+        );
+        assert!(!e.is_transient());
+    }
+}

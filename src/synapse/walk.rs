@@ -1,0 +1,240 @@
+//! The full walk: every user of `GET /_synapse/admin/v1/statistics/users/media`,
+//! page after page, as a stream of chunks.
+//!
+//! Rules, from how Synapse pages (see the reference in the README):
+//!
+//! - Order by `user_id`: the only order with one row per key, so offset
+//!   paging neither repeats nor skips users when nothing changes.
+//! - Follow `next_token`; stop on an empty page, a missing token, or a token
+//!   that does not advance (with `limit=0` Synapse answers `next_token: 0`
+//!   forever).
+//! - Each page costs Synapse two aggregations over all local media, so the
+//!   number of pages is what costs: pages are as large as the configured
+//!   bound allows, and a last page only slightly over the bound (users added
+//!   during the walk) is taken in one go rather than split.
+//! - Uploads during a walk shift offsets. Each page after the first starts one
+//!   user early (one user of overlap) and users are de-duplicated by
+//!   `user_id`: since the order is ascending, a user at or below the last one
+//!   seen is a repeat. An insertion before the cursor then causes no repeat,
+//!   and a single deletion no gap.
+//! - The server may answer fewer users than asked (matrix-media-repo caps
+//!   `limit` at 50): only `next_token` drives the walk.
+//! - Transient failures are retried per page (see [`RetryPolicy`]); users of a
+//!   page that broke off half-way and was retried are de-duplicated as above.
+//!
+//! [`RetryPolicy`]: super::RetryPolicy
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use tokio::sync::mpsc;
+
+use super::client::SynapseClient;
+use super::decode::PageTail;
+use super::error::SynapseError;
+use super::query::{PageLimit, UsersMediaQuery};
+use crate::core::model::{TimeRange, UserMedia};
+
+/// Default bound on users per page. One page costs Synapse two aggregations
+/// over all local media whatever its size, so this is set high: measured on a
+/// PostgreSQL Synapse, 20k users walk in ~0.46 s as one page against 43.5 s at
+/// Synapse's default of 100 per page. A page of 100k users is ~9 MB of JSON,
+/// decoded as a stream on our side.
+pub const DEFAULT_PAGE_SIZE: u32 = 100_000;
+
+/// How many users a chunk of the stream holds at most.
+pub const DEFAULT_CHUNK: usize = 1_000;
+
+/// Settings of one walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkOptions {
+    /// Which uploads count (`from_ts`/`until_ts`); [`TimeRange::ALL`] for totals.
+    pub range: TimeRange,
+    /// The most users asked for in one request.
+    pub page_size: PageLimit,
+    /// The most users in one chunk of the stream.
+    pub chunk: usize,
+}
+
+impl Default for WalkOptions {
+    fn default() -> Self {
+        WalkOptions {
+            range: TimeRange::ALL,
+            page_size: PageLimit::new(u64::from(DEFAULT_PAGE_SIZE)).expect("non-zero"),
+            chunk: DEFAULT_CHUNK,
+        }
+    }
+}
+
+/// What a finished walk saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WalkSummary {
+    /// Pages fetched successfully.
+    pub pages: u32,
+    /// Distinct users passed on.
+    pub users: u64,
+    /// Users dropped as repeats (page overlap, offset shifts, retried pages).
+    pub repeats: u64,
+    /// The last `total` Synapse reported.
+    pub total: u64,
+}
+
+/// One item of a walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalkChunk {
+    /// Users in ascending `user_id` order, none seen before in this walk.
+    Users(Vec<UserMedia>),
+    /// The walk is over; nothing follows.
+    Done(WalkSummary),
+}
+
+/// A walk in progress: a stream of [`WalkChunk`]s that ends after `Done` or
+/// after the first error. Dropping it stops the walk.
+pub struct Walk {
+    rx: mpsc::Receiver<Result<WalkChunk, SynapseError>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Walk {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Stream for Walk {
+    type Item = Result<WalkChunk, SynapseError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl SynapseClient {
+    /// Starts a full walk in a background task. Chunks are produced as pages
+    /// are decoded, with back-pressure: a slow consumer slows the walk.
+    pub fn walk(&self, options: WalkOptions) -> Walk {
+        let (tx, rx) = mpsc::channel(4);
+        let client = self.clone();
+        let task = tokio::spawn(async move {
+            let result = run(&client, &options, &tx).await;
+            let last = result.map(WalkChunk::Done);
+            let _ = tx.send(last).await;
+        });
+        Walk { rx, task }
+    }
+}
+
+async fn run(
+    client: &SynapseClient,
+    options: &WalkOptions,
+    tx: &mpsc::Sender<Result<WalkChunk, SynapseError>>,
+) -> Result<WalkSummary, SynapseError> {
+    let mut summary = WalkSummary::default();
+    let mut last_seen: Option<String> = None;
+    let mut offset: u64 = 0;
+    let mut limit = options.page_size;
+    let mut last_token: Option<u64> = None;
+    loop {
+        let query = UsersMediaQuery::new()
+            .limit(limit)
+            .from(offset)
+            .range(options.range)
+            .map_err(|e| SynapseError::Config(e.to_string()))?;
+        let mut retrier = client.retrier();
+        let tail = loop {
+            match read_page(
+                client,
+                &query,
+                options.chunk,
+                &mut last_seen,
+                &mut summary,
+                tx,
+            )
+            .await
+            {
+                Ok(tail) => break tail,
+                Err(error) => retrier.wait_or_fail(error).await?,
+            }
+        };
+        summary.pages += 1;
+        summary.total = tail.total;
+        let Some(token) = tail.next_token else { break };
+        if tail.users == 0 || last_token.is_some_and(|t| token <= t) || token <= offset {
+            tracing::warn!(
+                token,
+                offset,
+                "Synapse's next_token did not advance; ending the walk"
+            );
+            break;
+        }
+        last_token = Some(token);
+        // One user of overlap, to notice offset shifts between pages.
+        offset = token.saturating_sub(1);
+        let remaining = tail.total.saturating_sub(offset);
+        limit = next_limit(options.page_size, remaining);
+    }
+    Ok(summary)
+}
+
+/// Reads one page, passing on the users not seen yet.
+async fn read_page(
+    client: &SynapseClient,
+    query: &UsersMediaQuery,
+    chunk: usize,
+    last_seen: &mut Option<String>,
+    summary: &mut WalkSummary,
+    tx: &mpsc::Sender<Result<WalkChunk, SynapseError>>,
+) -> Result<PageTail, SynapseError> {
+    let mut page = client.open_users_page(query, chunk).await?;
+    while let Some(users) = page.next_chunk().await {
+        let mut fresh = Vec::with_capacity(users.len());
+        for user in users {
+            if last_seen.as_ref().is_some_and(|last| user.user_id <= *last) {
+                summary.repeats += 1;
+            } else {
+                *last_seen = Some(user.user_id.clone());
+                fresh.push(user);
+            }
+        }
+        if fresh.is_empty() {
+            continue;
+        }
+        summary.users += fresh.len() as u64;
+        if tx.send(Ok(WalkChunk::Users(fresh))).await.is_err() {
+            // The consumer is gone; the task is being aborted.
+            return Err(SynapseError::Cancelled {
+                endpoint: crate::synapse::Endpoint::UsersMedia,
+            });
+        }
+    }
+    page.finish().await
+}
+
+/// The page size for the next request: the bound, or all that remains when
+/// that is at most 10 % over the bound (a page costs the same whatever its
+/// size, so a tiny last page would double the cost of a walk that grew a
+/// little while it ran).
+fn next_limit(bound: PageLimit, remaining: u64) -> PageLimit {
+    let stretch = bound.get() + bound.get() / 10;
+    if remaining > bound.get() && remaining <= stretch {
+        PageLimit::new(remaining).unwrap_or(bound)
+    } else {
+        bound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stretches_only_a_slightly_larger_last_page() {
+        let bound = PageLimit::new(1000).unwrap();
+        assert_eq!(next_limit(bound, 10).get(), 1000);
+        assert_eq!(next_limit(bound, 1000).get(), 1000);
+        assert_eq!(next_limit(bound, 1050).get(), 1050);
+        assert_eq!(next_limit(bound, 1100).get(), 1100);
+        assert_eq!(next_limit(bound, 1101).get(), 1000);
+    }
+}
