@@ -3,4 +3,6 @@
 //! Modules here never touch the network, the file system or the clock; the
 //! adapters feed them data and the current time, and carry their answers out.
 
+pub mod alerts;
 pub mod model;
+pub mod violation;

@@ -1,0 +1,398 @@
+//! Alert state: which violations have been announced, and what a new run
+//! should say about them — the lifecycle admins know from Alertmanager.
+//!
+//! - A new violation is announced once.
+//! - An ongoing one is repeated only after `repeat_after`.
+//! - An escalation (warning → critical, or usage grown by a configured factor
+//!   since it was last announced) is announced at once.
+//! - A resolved one is announced as resolved (when configured) and forgotten.
+//!
+//! [`AlertState::plan`] compares a run's violations with the state and says
+//! what to announce, without changing anything; [`AlertState::apply`] records
+//! that the announcement was handed over for delivery. Delivery is made
+//! exactly-once by the outbox: an announcement is stored in the state, with a
+//! transaction ID, *before* it is sent, and sent again with the same ID after a
+//! crash (Matrix de-duplicates sends by transaction ID), then removed once
+//! delivered. The whole state is plain data, (de)serialized by the daemon.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::violation::{Severity, Violation};
+
+/// Lifecycle settings, from the policy file's `alerts` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lifecycle {
+    /// How long an ongoing violation stays quiet before it is repeated.
+    pub repeat_after: Duration,
+    /// Whether resolved violations are announced.
+    pub announce_resolved: bool,
+    /// Usage grown by this factor since the last announcement (e.g. 1.5 for
+    /// +50 %) is an escalation, announced at once.
+    pub growth_escalation: f64,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            repeat_after: Duration::from_secs(24 * 3600),
+            announce_resolved: true,
+            growth_escalation: 1.5,
+        }
+    }
+}
+
+/// What is known of one violation that was announced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    /// The violation as last seen.
+    pub violation: Violation,
+    /// When it was first seen, in Unix ms.
+    pub since_ms: u64,
+    /// When it was last announced, in Unix ms.
+    pub announced_ms: u64,
+    /// Severity when last announced.
+    pub announced_severity: Severity,
+    /// Observed value when last announced.
+    pub announced_observed: u64,
+}
+
+/// Why a violation is in an announcement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// Seen for the first time.
+    New,
+    /// Worse than when last announced.
+    Escalated,
+    /// Still there after `repeat_after`.
+    Reminder,
+    /// No longer there.
+    Resolved,
+}
+
+/// One line of an announcement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Announced {
+    /// Why it is announced.
+    pub change: Change,
+    /// The violation (for `Resolved`, as it was last seen).
+    pub violation: Violation,
+    /// When the violation was first seen, in Unix ms.
+    pub since_ms: u64,
+}
+
+/// What a run should announce; empty when there is nothing new to say.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Plan {
+    /// Lines in a stable order: new and escalated first, then reminders, then
+    /// resolutions; within each, the order of the run's violations.
+    pub lines: Vec<Announced>,
+    /// Violations still there but not announced (quiet until `repeat_after`),
+    /// so the state can update what it last saw of them.
+    pub quiet: Vec<Violation>,
+}
+
+impl Plan {
+    /// Whether there is nothing to announce.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+}
+
+/// A message stored before sending, so a crash can neither lose nor repeat it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outgoing {
+    /// Transaction ID the message is sent with, every time it is sent.
+    pub txn_id: String,
+    /// Plain-text body.
+    pub plain: String,
+    /// HTML body.
+    pub html: String,
+    /// When it was queued, in Unix ms.
+    pub queued_ms: u64,
+}
+
+/// The whole alert state, as persisted in the data directory.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AlertState {
+    /// Announced violations, by (rule, subject ID).
+    #[serde(with = "keyed")]
+    pub active: BTreeMap<(String, String), AlertRecord>,
+    /// Messages queued for delivery, oldest first.
+    pub outbox: Vec<Outgoing>,
+    /// Counter for transaction IDs.
+    pub next_txn: u64,
+}
+
+impl AlertState {
+    /// What to announce for a run that found `violations` at `now_ms`.
+    pub fn plan(&self, violations: &[Violation], now_ms: u64, lifecycle: &Lifecycle) -> Plan {
+        let mut fresh = Vec::new();
+        let mut reminders = Vec::new();
+        let mut quiet = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for v in violations {
+            let key = v.key();
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            match self.active.get(&key) {
+                None => fresh.push(Announced {
+                    change: Change::New,
+                    violation: v.clone(),
+                    since_ms: now_ms,
+                }),
+                Some(record) => {
+                    let since_ms = record.since_ms;
+                    if escalated(record, v, lifecycle) {
+                        fresh.push(Announced {
+                            change: Change::Escalated,
+                            violation: v.clone(),
+                            since_ms,
+                        });
+                    } else if now_ms.saturating_sub(record.announced_ms)
+                        >= millis(lifecycle.repeat_after)
+                    {
+                        reminders.push(Announced {
+                            change: Change::Reminder,
+                            violation: v.clone(),
+                            since_ms,
+                        });
+                    } else {
+                        quiet.push(v.clone());
+                    }
+                }
+            }
+        }
+        let mut lines = fresh;
+        lines.extend(reminders);
+        for (key, record) in &self.active {
+            if !seen.contains(key) && lifecycle.announce_resolved {
+                lines.push(Announced {
+                    change: Change::Resolved,
+                    violation: record.violation.clone(),
+                    since_ms: record.since_ms,
+                });
+            }
+        }
+        Plan { lines, quiet }
+    }
+
+    /// Records a plan as announced at `now_ms`, and resolved violations as
+    /// gone. `violations` is the same list the plan was made from, so that
+    /// resolutions are dropped even when they are not announced.
+    pub fn apply(&mut self, plan: &Plan, violations: &[Violation], now_ms: u64) {
+        let current: std::collections::BTreeSet<_> =
+            violations.iter().map(Violation::key).collect();
+        self.active.retain(|key, _| current.contains(key));
+        for line in &plan.lines {
+            if line.change == Change::Resolved {
+                continue;
+            }
+            let v = &line.violation;
+            self.active.insert(
+                v.key(),
+                AlertRecord {
+                    violation: v.clone(),
+                    since_ms: line.since_ms,
+                    announced_ms: now_ms,
+                    announced_severity: v.severity,
+                    announced_observed: v.observed,
+                },
+            );
+        }
+        for v in &plan.quiet {
+            if let Some(record) = self.active.get_mut(&v.key()) {
+                record.violation = v.clone();
+            }
+        }
+    }
+
+    /// Queues a message for delivery and returns its transaction ID.
+    pub fn enqueue(&mut self, plain: String, html: String, now_ms: u64) -> String {
+        let txn_id = format!("warden-{now_ms}-{}", self.next_txn);
+        self.next_txn += 1;
+        self.outbox.push(Outgoing {
+            txn_id: txn_id.clone(),
+            plain,
+            html,
+            queued_ms: now_ms,
+        });
+        txn_id
+    }
+
+    /// Removes a delivered message from the outbox.
+    pub fn delivered(&mut self, txn_id: &str) {
+        self.outbox.retain(|m| m.txn_id != txn_id);
+    }
+}
+
+fn escalated(record: &AlertRecord, now: &Violation, lifecycle: &Lifecycle) -> bool {
+    if now.severity > record.announced_severity {
+        return true;
+    }
+    let grown = record.announced_observed as f64 * lifecycle.growth_escalation;
+    lifecycle.growth_escalation > 1.0
+        && now.observed as f64 >= grown
+        && now.observed > record.announced_observed
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// JSON maps need string keys: (rule, subject) pairs are stored as a list.
+mod keyed {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::AlertRecord;
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<(String, String), AlertRecord>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        map.values().collect::<Vec<_>>().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<(String, String), AlertRecord>, D::Error> {
+        let records = Vec::<AlertRecord>::deserialize(d)?;
+        Ok(records
+            .into_iter()
+            .map(|r| (r.violation.key(), r))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::violation::{Measure, Subject};
+
+    const HOUR: u64 = 3_600_000;
+
+    fn v(user: &str, severity: Severity, observed: u64) -> Violation {
+        Violation {
+            rule: "quota".into(),
+            description: None,
+            severity,
+            subject: Subject::User {
+                user_id: user.into(),
+                displayname: None,
+            },
+            measure: Measure::MediaLength,
+            observed,
+            limit: 100,
+            window: None,
+            early_warning: false,
+        }
+    }
+
+    fn changes(plan: &Plan) -> Vec<(Change, String)> {
+        plan.lines
+            .iter()
+            .map(|l| (l.change, l.violation.subject.id().to_owned()))
+            .collect()
+    }
+
+    fn run(
+        state: &mut AlertState,
+        vs: &[Violation],
+        now: u64,
+        lc: &Lifecycle,
+    ) -> Vec<(Change, String)> {
+        let plan = state.plan(vs, now, lc);
+        state.apply(&plan, vs, now);
+        changes(&plan)
+    }
+
+    #[test]
+    fn lifecycle_new_quiet_reminder_escalation_resolution() {
+        let lc = Lifecycle {
+            repeat_after: Duration::from_secs(6 * 3600),
+            ..Lifecycle::default()
+        };
+        let mut s = AlertState::default();
+        let a = v("@a:hs", Severity::Warning, 120);
+        assert_eq!(
+            run(&mut s, &[a.clone()], 0, &lc),
+            vec![(Change::New, "@a:hs".into())]
+        );
+        assert_eq!(run(&mut s, &[a.clone()], HOUR, &lc), vec![]);
+        assert_eq!(
+            run(&mut s, &[a.clone()], 6 * HOUR, &lc),
+            vec![(Change::Reminder, "@a:hs".into())]
+        );
+        assert_eq!(run(&mut s, &[a.clone()], 7 * HOUR, &lc), vec![]);
+        let worse = v("@a:hs", Severity::Critical, 121);
+        assert_eq!(
+            run(&mut s, &[worse.clone()], 8 * HOUR, &lc),
+            vec![(Change::Escalated, "@a:hs".into())]
+        );
+        let grown = v("@a:hs", Severity::Critical, 182);
+        assert_eq!(
+            run(&mut s, &[grown], 9 * HOUR, &lc),
+            vec![(Change::Escalated, "@a:hs".into())]
+        );
+        assert_eq!(
+            run(&mut s, &[], 10 * HOUR, &lc),
+            vec![(Change::Resolved, "@a:hs".into())]
+        );
+        assert!(s.active.is_empty());
+        assert_eq!(run(&mut s, &[], 11 * HOUR, &lc), vec![]);
+    }
+
+    #[test]
+    fn since_survives_reminders() {
+        let lc = Lifecycle::default();
+        let mut s = AlertState::default();
+        let a = v("@a:hs", Severity::Warning, 120);
+        run(&mut s, &[a.clone()], 5, &lc);
+        let plan = s.plan(&[a], 5 + 25 * HOUR, &lc);
+        assert_eq!(plan.lines[0].since_ms, 5);
+    }
+
+    #[test]
+    fn quiet_resolution_when_not_announced() {
+        let lc = Lifecycle {
+            announce_resolved: false,
+            ..Lifecycle::default()
+        };
+        let mut s = AlertState::default();
+        run(&mut s, &[v("@a:hs", Severity::Warning, 120)], 0, &lc);
+        assert_eq!(run(&mut s, &[], HOUR, &lc), vec![]);
+        assert!(s.active.is_empty());
+    }
+
+    #[test]
+    fn de_escalation_is_quiet() {
+        let lc = Lifecycle::default();
+        let mut s = AlertState::default();
+        run(&mut s, &[v("@a:hs", Severity::Critical, 300)], 0, &lc);
+        assert_eq!(
+            run(&mut s, &[v("@a:hs", Severity::Warning, 90)], HOUR, &lc),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn outbox_round_trips_through_json() {
+        let lc = Lifecycle::default();
+        let mut s = AlertState::default();
+        run(&mut s, &[v("@a:hs", Severity::Warning, 120)], 0, &lc);
+        let txn = s.enqueue("plain".into(), "<p>html</p>".into(), 7);
+        let json = serde_json::to_string(&s).unwrap();
+        let back: AlertState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        let mut back = back;
+        back.delivered(&txn);
+        assert!(back.outbox.is_empty());
+        assert_ne!(back.enqueue("x".into(), "x".into(), 7), txn);
+    }
+}
