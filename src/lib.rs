@@ -15,4 +15,5 @@
 //! `main.rs` only wires these together.
 
 pub mod core;
+pub mod daemon;
 pub mod synapse;

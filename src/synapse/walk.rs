@@ -43,6 +43,9 @@ use crate::core::model::{TimeRange, UserMedia};
 /// decoded as a stream on our side.
 pub const DEFAULT_PAGE_SIZE: u32 = 100_000;
 
+/// Users each page after the first re-reads from the page before.
+const OVERLAP: u64 = 1;
+
 /// How many users a chunk of the stream holds at most.
 pub const DEFAULT_CHUNK: usize = 1_000;
 
@@ -169,10 +172,12 @@ async fn run(
             break;
         }
         last_token = Some(token);
-        // One user of overlap, to notice offset shifts between pages.
-        offset = token.saturating_sub(1);
-        let remaining = tail.total.saturating_sub(offset);
-        limit = next_limit(options.page_size, remaining);
+        // One user of overlap, to notice offset shifts between pages: start
+        // one early and ask for one more.
+        offset = token.saturating_sub(OVERLAP);
+        let remaining = tail.total.saturating_sub(token);
+        let wanted = next_limit(options.page_size, remaining).get();
+        limit = PageLimit::new(wanted + OVERLAP).unwrap_or(options.page_size);
     }
     Ok(summary)
 }

@@ -1,0 +1,4 @@
+//! Adapter: the long-running service around the core — durable state,
+//! schedule, health and metrics endpoints.
+
+pub mod store;

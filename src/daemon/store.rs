@@ -1,0 +1,170 @@
+//! Durable state in the data directory: written atomically, read back
+//! defensively.
+//!
+//! A write goes to a temporary file in the same directory, is flushed to disk,
+//! then renamed over the old file and the directory is synced: a crash (even
+//! `kill -9` or a power cut) leaves either the old state or the new one, never
+//! a mix. A state file that cannot be parsed is set aside (renamed with a
+//! `.corrupt-<unix seconds>` suffix) so the daemon can go on with a fresh state
+//! and the admin can inspect what was there.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+
+/// Failures of the state store.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Reading or writing the file failed.
+    #[error("state file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serializing failed (should not happen for our types).
+    #[error("state file {path}: cannot encode: {source}")]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// What loading found.
+#[derive(Debug)]
+pub enum Loaded<T> {
+    /// No state yet (first start).
+    Missing,
+    /// The state as last saved.
+    Found(T),
+    /// The file could not be parsed; it was moved to `set_aside`.
+    Corrupt {
+        /// Where the unreadable file now is.
+        set_aside: PathBuf,
+        /// Why it could not be parsed.
+        reason: String,
+    },
+}
+
+/// A JSON file holding one value of type `T`.
+#[derive(Debug, Clone)]
+pub struct JsonStore {
+    path: PathBuf,
+}
+
+impl JsonStore {
+    /// A store at `path` (its directory must exist).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        JsonStore { path: path.into() }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the state; a corrupt file is renamed with `now_secs` in its name.
+    pub fn load<T: DeserializeOwned>(&self, now_secs: u64) -> Result<Loaded<T>, StoreError> {
+        let bytes = match fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Missing),
+            Err(source) => return Err(self.io(source)),
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(Loaded::Found(value)),
+            Err(e) => {
+                let mut aside = self.path.clone().into_os_string();
+                aside.push(format!(".corrupt-{now_secs}"));
+                let aside = PathBuf::from(aside);
+                fs::rename(&self.path, &aside).map_err(|source| self.io(source))?;
+                Ok(Loaded::Corrupt {
+                    set_aside: aside,
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Replaces the state atomically and durably.
+    pub fn save<T: Serialize>(&self, value: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Encode {
+            path: self.path.clone(),
+            source,
+        })?;
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|source| self.io(source))?;
+        tmp.write_all(&bytes).map_err(|source| self.io(source))?;
+        tmp.as_file().sync_all().map_err(|source| self.io(source))?;
+        tmp.persist(&self.path).map_err(|e| self.io(e.error))?;
+        // Make the rename itself durable.
+        if let Ok(dir) = fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+
+    fn io(&self, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saves_loads_and_sets_aside_corrupt_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonStore::new(dir.path().join("state.json"));
+        assert!(matches!(
+            store.load::<Vec<u32>>(1).unwrap(),
+            Loaded::Missing
+        ));
+        store.save(&vec![1u32, 2, 3]).unwrap();
+        assert!(matches!(store.load::<Vec<u32>>(1).unwrap(), Loaded::Found(v) if v == [1, 2, 3]));
+        store.save(&vec![4u32]).unwrap();
+        assert!(matches!(store.load::<Vec<u32>>(1).unwrap(), Loaded::Found(v) if v == [4]));
+        fs::write(store.path(), b"{\"half").unwrap();
+        match store.load::<Vec<u32>>(42).unwrap() {
+            Loaded::Corrupt { set_aside, reason } => {
+                assert!(
+                    set_aside
+                        .to_string_lossy()
+                        .ends_with("state.json.corrupt-42")
+                );
+                assert!(set_aside.exists());
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            store.load::<Vec<u32>>(43).unwrap(),
+            Loaded::Missing
+        ));
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            leftovers.len(),
+            1,
+            "no temporary files left behind: {leftovers:?}"
+        );
+    }
+}
