@@ -1,4 +1,6 @@
 //! Adapter: the long-running service around the core — durable state,
 //! schedule, health and metrics endpoints.
 
+pub mod http;
+pub mod metrics;
 pub mod store;
