@@ -321,18 +321,18 @@ mod tests {
         let mut s = AlertState::default();
         let a = v("@a:hs", Severity::Warning, 120);
         assert_eq!(
-            run(&mut s, &[a.clone()], 0, &lc),
+            run(&mut s, std::slice::from_ref(&a), 0, &lc),
             vec![(Change::New, "@a:hs".into())]
         );
-        assert_eq!(run(&mut s, &[a.clone()], HOUR, &lc), vec![]);
+        assert_eq!(run(&mut s, std::slice::from_ref(&a), HOUR, &lc), vec![]);
         assert_eq!(
-            run(&mut s, &[a.clone()], 6 * HOUR, &lc),
+            run(&mut s, std::slice::from_ref(&a), 6 * HOUR, &lc),
             vec![(Change::Reminder, "@a:hs".into())]
         );
-        assert_eq!(run(&mut s, &[a.clone()], 7 * HOUR, &lc), vec![]);
+        assert_eq!(run(&mut s, std::slice::from_ref(&a), 7 * HOUR, &lc), vec![]);
         let worse = v("@a:hs", Severity::Critical, 121);
         assert_eq!(
-            run(&mut s, &[worse.clone()], 8 * HOUR, &lc),
+            run(&mut s, std::slice::from_ref(&worse), 8 * HOUR, &lc),
             vec![(Change::Escalated, "@a:hs".into())]
         );
         let grown = v("@a:hs", Severity::Critical, 182);
@@ -353,7 +353,7 @@ mod tests {
         let lc = Lifecycle::default();
         let mut s = AlertState::default();
         let a = v("@a:hs", Severity::Warning, 120);
-        run(&mut s, &[a.clone()], 5, &lc);
+        run(&mut s, std::slice::from_ref(&a), 5, &lc);
         let plan = s.plan(&[a], 5 + 25 * HOUR, &lc);
         assert_eq!(plan.lines[0].since_ms, 5);
     }

@@ -5,4 +5,6 @@
 //! - `support::synapse`: a real Synapse (SQLite or PostgreSQL) started per test.
 //! - `conformance`: the same checks run against the fake and both real backends.
 
+mod conformance;
+mod harness_selftest;
 mod support;
