@@ -82,6 +82,12 @@ async fn timed_walk(client: &SynapseClient, page_size: u64) -> Result<(u64, u64,
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
+    // `cargo test --all-targets` runs bench targets too, without `--bench`:
+    // the benchmark takes minutes, so it runs only under `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("benches/walk.rs: not run under `cargo test`; use `cargo bench --bench walk`");
+        return Ok(());
+    }
     let args = parse_args()?;
     eprintln!(
         "starting a PostgreSQL Synapse and seeding {} users x {} media...",
