@@ -11,9 +11,14 @@
 //!   and rendering. No I/O, no clock reads: time is always an argument.
 //! - [`synapse`]: the HTTP client for Synapse's statistics admin API, and the
 //!   full walk over every page of it.
+//! - [`cli`] and [`app`]: the edge — the command line, and the commands
+//!   that read the policy file and secrets, run the core against Synapse and
+//!   print the result.
 //!
 //! `main.rs` only wires these together.
 
+pub mod app;
+pub mod cli;
 pub mod core;
 pub mod daemon;
 pub mod synapse;

@@ -4,5 +4,8 @@
 //! adapters feed them data and the current time, and carry their answers out.
 
 pub mod alerts;
+pub mod eval;
 pub mod model;
+pub mod policy;
+pub mod report;
 pub mod violation;

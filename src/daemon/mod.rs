@@ -3,4 +3,5 @@
 
 pub mod http;
 pub mod metrics;
+pub mod schedule;
 pub mod store;

@@ -5,6 +5,7 @@
 //! - `support::synapse`: a real Synapse (SQLite or PostgreSQL) started per test.
 //! - `conformance`: the same checks run against the fake and both real backends.
 
+mod check_e2e;
 mod conformance;
 mod harness_selftest;
 mod support;

@@ -1,0 +1,91 @@
+//! The edge layer: the commands, doing the I/O around the pure core —
+//! reading the policy file and secrets, talking to Synapse, printing.
+//!
+//! Each command returns the process exit status; an `Err` is an error the
+//! caller prints, exiting with [`EXIT_ERROR`].
+
+pub mod check;
+pub mod validate;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{Cli, Command};
+use crate::core::policy::{self, Config, PolicyError, SecretSource};
+
+/// Success; for `check`, no violation.
+pub const EXIT_OK: u8 = 0;
+/// `check` found violations.
+pub const EXIT_VIOLATIONS: u8 = 1;
+/// The command could not do its job.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Runs the command of `cli`.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Validate(_) => validate::run(&cli.config),
+        Command::Check(args) => check::run(&cli.config, args).await,
+    }
+}
+
+/// Reads and parses the policy file. The outer error is I/O (the file
+/// cannot be read); the inner one the file's problems.
+pub fn load_policy(path: &Path) -> Result<Result<Config, PolicyError>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the policy file {}", path.display()))?;
+    Ok(policy::parse(&path.display().to_string(), &text))
+}
+
+/// Reads a secret from where the policy file says it is. Errors say where
+/// it was looked for, never what was found.
+pub fn read_secret(source: &SecretSource, what: &str) -> Result<String> {
+    let secret = match source {
+        SecretSource::Env(name) => match std::env::var(name) {
+            Ok(value) => value,
+            Err(std::env::VarError::NotPresent) => {
+                bail!("{what}: the environment variable {name} is not set")
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                bail!("{what}: the environment variable {name} is not valid UTF-8")
+            }
+        },
+        SecretSource::File(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("{what}: cannot read {}", path.display()))?,
+    };
+    let secret = secret.trim().to_owned();
+    if secret.is_empty() {
+        bail!("{what}: the {source} is empty");
+    }
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_from_files_are_trimmed_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "  syt_secret\n").unwrap();
+        let source = SecretSource::File(path.clone());
+        assert_eq!(read_secret(&source, "the token").unwrap(), "syt_secret");
+
+        std::fs::write(&path, "\n").unwrap();
+        let err = read_secret(&source, "the token").unwrap_err().to_string();
+        assert!(err.ends_with("is empty"), "{err}");
+
+        let missing = SecretSource::File(dir.path().join("nope"));
+        let err = format!("{:#}", read_secret(&missing, "the token").unwrap_err());
+        assert!(err.starts_with("the token: cannot read "), "{err}");
+
+        let unset = SecretSource::Env("SYNAPSE_WARDEN_TEST_SURELY_UNSET_VARIABLE".into());
+        let err = read_secret(&unset, "the token").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "the token: the environment variable SYNAPSE_WARDEN_TEST_SURELY_UNSET_VARIABLE is not set"
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! `synapse-warden validate`: checks the policy file and prints every
+//! problem in it (standard error), or a one-line summary (standard output).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::{EXIT_ERROR, EXIT_OK, load_policy};
+use crate::core::policy::Config;
+
+/// Runs `validate` on the file at `path`.
+pub fn run(path: &Path) -> Result<ExitCode> {
+    match load_policy(path)? {
+        Ok(config) => {
+            println!("{}: valid; {}", path.display(), describe(&config));
+            Ok(ExitCode::from(EXIT_OK))
+        }
+        Err(errors) => {
+            eprint!("{}", errors.report());
+            Ok(ExitCode::from(EXIT_ERROR))
+        }
+    }
+}
+
+/// What a valid file declares, in one line.
+pub fn describe(config: &Config) -> String {
+    let n =
+        |count: usize, what: &str| format!("{count} {what}{}", if count == 1 { "" } else { "s" });
+    format!(
+        "{}, {}; schedule {}{}",
+        n(config.rules.user_media.len(), "user media rule"),
+        n(config.rules.rooms.len(), "room rule"),
+        config.schedule.trigger,
+        if config.matrix.is_some() {
+            "; Matrix bot configured"
+        } else {
+            ""
+        }
+    )
+}

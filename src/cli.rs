@@ -1,0 +1,135 @@
+//! The command line: global options and one subcommand per task.
+//!
+//! ```text
+//! synapse-warden [--config FILE] [--log-format human|json] <COMMAND>
+//!   validate                      check the policy file, print every error
+//!   check [--format text|json]    one run against Synapse, print violations
+//! ```
+//!
+//! Exit statuses: 0 success (for `check`: no violation), 1 violations found
+//! (`check`), 2 errors (bad policy file, Synapse unreachable or refusing,
+//! bad usage). New subcommands are new variants of [`Command`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps a Synapse homeserver inside its storage policies.
+#[derive(Debug, Parser)]
+#[command(
+    name = "synapse-warden",
+    version,
+    about,
+    long_about = "Keeps a Synapse homeserver inside its storage policies: walks Synapse's \
+                  media statistics and largest rooms, checks them against the rules of a YAML \
+                  policy file, and reports who and what is over.",
+    after_help = "Exit status: 0 success, 1 violations found (check), 2 errors.\n\
+                  See policies.example.yaml for every key of the policy file."
+)]
+pub struct Cli {
+    /// The policy file.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        value_name = "FILE",
+        env = "SYNAPSE_WARDEN_CONFIG",
+        default_value = "policies.yaml"
+    )]
+    pub config: PathBuf,
+
+    /// Format of the log lines written to standard error (RUST_LOG sets
+    /// their level).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the policy file and print every error in it, with its line and
+    /// column. Exit status 0 when valid, 2 otherwise.
+    Validate(ValidateArgs),
+    /// Run every rule once against Synapse and print the violations: a table
+    /// for people or JSON for scripts. Exit status 0 when there is none, 1
+    /// when there are violations, 2 on errors. Meant for cron or CI.
+    Check(CheckArgs),
+}
+
+impl Command {
+    /// Log level when RUST_LOG is not set.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self {
+            Command::Validate(_) | Command::Check(_) => "warn",
+        }
+    }
+}
+
+/// Options of `validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {}
+
+/// Options of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// How to print the violations.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+/// How `check` prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A table with humanized sizes, then a summary.
+    Text,
+    /// A JSON document with a stable schema.
+    Json,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per event.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_global_options_anywhere() {
+        let cli = Cli::try_parse_from([
+            "synapse-warden",
+            "check",
+            "--format",
+            "json",
+            "--config",
+            "p.yaml",
+        ])
+        .unwrap();
+        assert_eq!(cli.config, PathBuf::from("p.yaml"));
+        assert!(matches!(
+            cli.command,
+            Command::Check(CheckArgs {
+                format: OutputFormat::Json
+            })
+        ));
+        let cli =
+            Cli::try_parse_from(["synapse-warden", "--log-format", "json", "validate"]).unwrap();
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert!(Cli::try_parse_from(["synapse-warden", "check", "--format", "xml"]).is_err());
+    }
+}

@@ -1,0 +1,388 @@
+//! The evaluation engine: which users and rooms break which rules.
+//!
+//! Pure: no I/O and no clock; the time of the run is an argument. One run
+//! goes like this:
+//!
+//! 1. [`Evaluation::plan`] works out the walks the run needs: one walk of
+//!    Synapse's users' media statistics per distinct rule `window` (media
+//!    uploaded since `now - window`), plus one over all media when a rule
+//!    has no window. Rules with the same window share a walk; there is
+//!    never one walk per rule.
+//! 2. The caller streams each walk's users in with [`Evaluation::feed`], in
+//!    chunks of any size: the engine keeps only the violations found, never
+//!    the users.
+//! 3. When there are room rules ([`Evaluation::needs_rooms`]), the caller
+//!    gives Synapse's largest rooms with [`Evaluation::rooms`], or says why
+//!    it could not get them with [`Evaluation::rooms_unavailable`].
+//! 4. [`Evaluation::finish`] returns the violations in a stable order —
+//!    severity (critical first), rule order in the file, share of the limit
+//!    (largest first), subject ID — with what was checked and notes.
+//!
+//! Semantics: limits are inclusive. A subject breaks a limit when the
+//! observed value is strictly greater than it; with `warn_at`, an early
+//! warning (severity warning, `early_warning: true`) is raised when the
+//! observed value is at least that share of the limit but not over it. A
+//! user matching several rules gets one violation per rule; a rule with two
+//! limits gives one violation, for the limit broken the most. Users a rule
+//! does not select (or exempts) never appear in its violations.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use super::model::{RoomSize, TimeRange, UserMedia};
+use super::policy::{Percent, RoomRule, Rules, UserMediaRule};
+use super::violation::{Measure, Severity, Subject, Violation};
+
+/// How many rooms Synapse's largest-rooms statistics list at most.
+pub const LARGEST_ROOMS_LISTED: usize = 10;
+
+/// Misuse of an [`Evaluation`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EvalError {
+    /// Users were fed for a time range the plan has no walk for.
+    #[error("no planned walk has the time range {0:?}")]
+    UnplannedRange(TimeRange),
+}
+
+/// One walk of the users' media statistics that a run needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedWalk {
+    /// The uploads counted (`from_ts`), for the walk's query.
+    pub range: TimeRange,
+    /// The rules' window; `None` for all media.
+    pub window: Option<Duration>,
+    /// Names of the rules evaluated on this walk, in file order.
+    pub rules: Vec<String>,
+    /// Positions of those rules in `rules.user_media`.
+    rule_indexes: Vec<usize>,
+    /// Users fed so far.
+    users: u64,
+}
+
+/// What is known of the rooms of a run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RoomsChecked {
+    /// No room rule: rooms were not asked for.
+    NotNeeded,
+    /// Rooms were checked: this many were listed by Synapse.
+    Checked {
+        /// Rooms Synapse listed.
+        rooms: usize,
+    },
+    /// Room rules could not be checked.
+    Unavailable {
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+/// One walk of a finished run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkReport {
+    /// The uploads counted.
+    pub range: TimeRange,
+    /// The rules' window; `None` for all media.
+    pub window: Option<Duration>,
+    /// Users seen.
+    pub users: u64,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// When the run happened (Unix ms), as given to [`Evaluation::plan`].
+    pub now_ms: u64,
+    /// Every violation, in the stable order described in the module docs.
+    pub violations: Vec<Violation>,
+    /// The walks of the users' media statistics.
+    pub walks: Vec<WalkReport>,
+    /// The rooms.
+    pub rooms: RoomsChecked,
+    /// Number of rules evaluated.
+    pub rules: usize,
+    /// Things the reader should know (rules not checked, partial data).
+    pub notes: Vec<String>,
+}
+
+impl Outcome {
+    /// Whether nothing is over (or near) a limit.
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// A run in progress. See the [module docs](self).
+#[derive(Debug)]
+pub struct Evaluation<'r> {
+    rules: &'r Rules,
+    now_ms: u64,
+    walks: Vec<PlannedWalk>,
+    /// By (rule position in file order, subject ID): one violation per rule
+    /// and subject, the latest data winning.
+    found: BTreeMap<(usize, String), Violation>,
+    rooms: Option<RoomsChecked>,
+    notes: Vec<String>,
+}
+
+impl<'r> Evaluation<'r> {
+    /// Plans a run of `rules` at `now_ms` (Unix ms).
+    pub fn plan(rules: &'r Rules, now_ms: u64) -> Evaluation<'r> {
+        let mut by_window: BTreeMap<Option<Duration>, Vec<usize>> = BTreeMap::new();
+        for (i, rule) in rules.user_media.iter().enumerate() {
+            by_window.entry(rule.window).or_default().push(i);
+        }
+        let walks = by_window
+            .into_iter()
+            .map(|(window, rule_indexes)| PlannedWalk {
+                range: window.map_or(TimeRange::ALL, |w| TimeRange::last(w, now_ms)),
+                window,
+                rules: rule_indexes
+                    .iter()
+                    .map(|&i| rules.user_media[i].name.clone())
+                    .collect(),
+                rule_indexes,
+                users: 0,
+            })
+            .collect();
+        Evaluation {
+            rules,
+            now_ms,
+            walks,
+            found: BTreeMap::new(),
+            rooms: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// The walks to run (all media first, then by window, shortest first).
+    pub fn walks(&self) -> &[PlannedWalk] {
+        &self.walks
+    }
+
+    /// Whether the largest rooms are needed (there are room rules).
+    pub fn needs_rooms(&self) -> bool {
+        !self.rules.rooms.is_empty()
+    }
+
+    /// Evaluates one chunk of the walk of `range`. Chunks may have any size;
+    /// feeding the same users in other chunks gives the same result.
+    pub fn feed(&mut self, range: TimeRange, users: &[UserMedia]) -> Result<(), EvalError> {
+        let walk = self
+            .walks
+            .iter_mut()
+            .find(|w| w.range == range)
+            .ok_or(EvalError::UnplannedRange(range))?;
+        walk.users += users.len() as u64;
+        for &i in &walk.rule_indexes {
+            let rule = &self.rules.user_media[i];
+            for user in users {
+                if let Some(v) = judge_user(rule, user) {
+                    self.found.insert((i, user.user_id.clone()), v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluates the room rules against Synapse's largest rooms (largest
+    /// first, at most [`LARGEST_ROOMS_LISTED`]).
+    pub fn rooms(&mut self, rooms: &[RoomSize]) {
+        let offset = self.rules.user_media.len();
+        for (i, rule) in self.rules.rooms.iter().enumerate() {
+            for room in rooms {
+                if let Some(v) = judge_room(rule, room) {
+                    self.found.insert((offset + i, room.room_id.clone()), v);
+                }
+            }
+            // Rooms not listed are no larger than the smallest listed one:
+            // if that one is flagged, unlisted rooms may be too.
+            let smallest = rooms.iter().map(|r| r.estimated_size).min();
+            if rooms.len() >= LARGEST_ROOMS_LISTED
+                && smallest
+                    .is_some_and(|s| level(s, rule.max_estimated_size, rule.warn_at).is_some())
+            {
+                self.notes.push(format!(
+                    "Synapse lists only the {LARGEST_ROOMS_LISTED} largest rooms and the smallest of them is \
+                     over (or near) the limit of `{}`: more rooms may be",
+                    rule.name
+                ));
+            }
+        }
+        self.rooms = Some(RoomsChecked::Checked { rooms: rooms.len() });
+    }
+
+    /// Records that the room rules could not be checked, and why (e.g.
+    /// Synapse runs on SQLite).
+    pub fn rooms_unavailable(&mut self, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.notes
+            .push(format!("room rules were not checked: {reason}"));
+        self.rooms = Some(RoomsChecked::Unavailable { reason });
+    }
+
+    /// Ends the run.
+    pub fn finish(mut self) -> Outcome {
+        let rooms = match self.rooms.take() {
+            _ if !self.needs_rooms() => RoomsChecked::NotNeeded,
+            Some(rooms) => rooms,
+            None => {
+                let reason = "the largest rooms were not asked for".to_owned();
+                self.notes
+                    .push(format!("room rules were not checked: {reason}"));
+                RoomsChecked::Unavailable { reason }
+            }
+        };
+        let mut ranked: Vec<(usize, Violation)> = self
+            .found
+            .into_iter()
+            .map(|((rule, _), v)| (rule, v))
+            .collect();
+        ranked.sort_by(|(ra, a), (rb, b)| {
+            b.severity
+                .cmp(&a.severity)
+                .then(ra.cmp(rb))
+                .then_with(|| compare_share(b, a))
+                .then_with(|| a.subject.id().cmp(b.subject.id()))
+                .then_with(|| a.measure.cmp(&b.measure))
+        });
+        Outcome {
+            now_ms: self.now_ms,
+            violations: ranked.into_iter().map(|(_, v)| v).collect(),
+            walks: self
+                .walks
+                .into_iter()
+                .map(|w| WalkReport {
+                    range: w.range,
+                    window: w.window,
+                    users: w.users,
+                })
+                .collect(),
+            rooms,
+            rules: self.rules.len(),
+            notes: self.notes,
+        }
+    }
+}
+
+/// How far a value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    /// Within the limit but at or above `warn_at`.
+    Early,
+    /// Over the limit.
+    Over,
+}
+
+fn level(observed: u64, limit: u64, warn_at: Option<Percent>) -> Option<Level> {
+    if observed > limit {
+        Some(Level::Over)
+    } else if warn_at.is_some_and(|p| p.reached(observed, limit)) {
+        Some(Level::Early)
+    } else {
+        None
+    }
+}
+
+/// `a.observed / a.limit` compared with `b.observed / b.limit`, exactly.
+fn compare_share(a: &Violation, b: &Violation) -> Ordering {
+    let left = u128::from(a.observed) * u128::from(b.limit);
+    let right = u128::from(b.observed) * u128::from(a.limit);
+    left.cmp(&right)
+}
+
+fn judge_user(rule: &UserMediaRule, user: &UserMedia) -> Option<Violation> {
+    if !rule.users.selects(&user.user_id) {
+        return None;
+    }
+    let limits = [
+        (Measure::MediaLength, rule.max_media_length, user.bytes()),
+        (Measure::MediaCount, rule.max_media_count, user.media_count),
+    ];
+    let mut worst: Option<(Level, Violation)> = None;
+    for (measure, limit, observed) in limits {
+        let Some(limit) = limit else { continue };
+        let Some(found) = level(observed, limit, rule.warn_at) else {
+            continue;
+        };
+        let candidate = violation(
+            &rule.name,
+            &rule.description,
+            rule.severity,
+            found,
+            Subject::User {
+                user_id: user.user_id.clone(),
+                displayname: user.displayname.clone(),
+            },
+            measure,
+            observed,
+            limit,
+            rule.window,
+        );
+        let better = match &worst {
+            None => true,
+            Some((level, current)) => found
+                .cmp(level)
+                .then_with(|| compare_share(&candidate, current))
+                .is_gt(),
+        };
+        if better {
+            worst = Some((found, candidate));
+        }
+    }
+    worst.map(|(_, v)| v)
+}
+
+fn judge_room(rule: &RoomRule, room: &RoomSize) -> Option<Violation> {
+    if rule.exempt.matches(&room.room_id) {
+        return None;
+    }
+    let found = level(room.estimated_size, rule.max_estimated_size, rule.warn_at)?;
+    Some(violation(
+        &rule.name,
+        &rule.description,
+        rule.severity,
+        found,
+        Subject::Room {
+            room_id: room.room_id.clone(),
+        },
+        Measure::RoomSize,
+        room.estimated_size,
+        rule.max_estimated_size,
+        None,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn violation(
+    rule: &str,
+    description: &Option<String>,
+    severity: Severity,
+    level: Level,
+    subject: Subject,
+    measure: Measure,
+    observed: u64,
+    limit: u64,
+    window: Option<Duration>,
+) -> Violation {
+    Violation {
+        rule: rule.to_owned(),
+        description: description.clone(),
+        severity: match level {
+            Level::Over => severity,
+            Level::Early => Severity::Warning,
+        },
+        subject,
+        measure,
+        observed,
+        limit,
+        window,
+        early_warning: level == Level::Early,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,410 @@
+//! The policy language: what admins declare in YAML, typed and validated.
+//!
+//! [`parse`] turns the text of a policy file into a [`Config`], or into a
+//! [`PolicyError`] listing every problem of the file at once, each with its
+//! line, column and field path (`rules.user_media[2].max_media_length`), and
+//! for a misspelt key the closest valid one. `policies.example.yaml`, at the
+//! root of the repository, documents every key.
+//!
+//! How it works: serde (`serde_yaml`) checks the file's shape into
+//! "raw" types whose leaves are untyped, `serde_ignored` collects unknown
+//! keys, then a validation pass reads every leaf (sizes with `bytesize`,
+//! durations with `humantime`, cron expressions, globs, regexes,
+//! percentages) and collects every error. Positions come from a
+//! [`PositionIndex`] built from the same text by a YAML parser that keeps
+//! them. Only a file whose *shape* is wrong (a section that is not a mapping,
+//! a rule list that is not a list, a duplicate key) stops at the first such
+//! error, which serde locates.
+//!
+//! Pure: no file or environment access. Secrets (the admin token, the bot's
+//! password) are only *named* here ([`SecretSource`]); the adapters read
+//! them.
+
+pub mod error;
+pub mod path;
+mod raw;
+mod validate;
+mod values;
+
+use std::fmt;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use globset::GlobSet;
+use url::Url;
+
+use crate::core::alerts::Lifecycle;
+use crate::core::violation::Severity;
+
+pub use error::{Diagnostic, PolicyError, Problem, Suggestion};
+pub use path::{FieldPath, Position, PositionIndex, Segment};
+
+/// A validated policy file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How to reach Synapse's admin API.
+    pub synapse: SynapseSettings,
+    /// When the daemon runs a check.
+    pub schedule: Schedule,
+    /// How the daemon announces violations.
+    pub alerts: AlertSettings,
+    /// The Matrix bot; absent when only `check` / `validate` are used.
+    pub matrix: Option<MatrixSettings>,
+    /// What "too much" means.
+    pub rules: Rules,
+}
+
+/// The `synapse` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SynapseSettings {
+    /// Base URL of Synapse's main process (workers do not serve the
+    /// statistics endpoints).
+    pub url: Url,
+    /// Where the server admin's access token is read from.
+    pub token: SecretSource,
+    /// Limit for one whole request. Default 60 s.
+    pub timeout: Duration,
+    /// Users per page of the walk; `None` for the client's default.
+    pub page_size: Option<NonZeroU32>,
+}
+
+/// Default of `synapse.timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where a secret is read from. The policy file never holds a secret
+/// itself; reading it is the adapters' job.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SecretSource {
+    /// An environment variable, by name.
+    Env(String),
+    /// A file whose content (surrounding whitespace removed) is the secret.
+    File(PathBuf),
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Env(name) => write!(f, "environment variable {name}"),
+            SecretSource::File(path) => write!(f, "file {}", path.display()),
+        }
+    }
+}
+
+/// The `schedule` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// When runs happen.
+    pub trigger: Trigger,
+    /// Whether the daemon runs a check as soon as it starts. Default true.
+    pub run_at_start: bool,
+    /// Each run is delayed by a random duration up to this. Default 0.
+    pub jitter: Duration,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            trigger: Trigger::Every(DEFAULT_INTERVAL),
+            run_at_start: true,
+            jitter: Duration::ZERO,
+        }
+    }
+}
+
+/// Interval of a file without a `schedule` section.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// When runs happen.
+// One per configuration: the size of the cron variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    /// At the times of a cron expression (in UTC).
+    Cron(CronSchedule),
+    /// Every so often, from the previous run's start.
+    Every(Duration),
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trigger::Cron(c) => write!(f, "cron `{}`", c.written),
+            Trigger::Every(d) => write!(f, "every {}", humantime::format_duration(*d)),
+        }
+    }
+}
+
+/// A parsed cron expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CronSchedule {
+    /// As written in the file (5-field form kept as is).
+    pub written: String,
+    /// The schedule (a 5-field expression gets seconds `0` prepended).
+    pub schedule: cron::Schedule,
+}
+
+/// The `alerts` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSettings {
+    /// How long an ongoing violation stays quiet before it is repeated.
+    /// Default 24 h.
+    pub repeat_after: Duration,
+    /// Whether resolved violations are announced. Default true.
+    pub announce_resolved: bool,
+    /// The most violation lines in one message; the rest is summarized.
+    /// Default 20.
+    pub max_lines: NonZeroUsize,
+    /// Usage grown by this much since it was last announced is an
+    /// escalation, announced at once. Default 50 %.
+    pub escalate_on_growth: Percent,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            repeat_after: Duration::from_secs(24 * 3600),
+            announce_resolved: true,
+            max_lines: NonZeroUsize::new(20).unwrap_or(NonZeroUsize::MIN),
+            escalate_on_growth: Percent::from_basis_points(5000),
+        }
+    }
+}
+
+impl AlertSettings {
+    /// The alert lifecycle these settings describe.
+    pub fn lifecycle(&self) -> Lifecycle {
+        Lifecycle {
+            repeat_after: self.repeat_after,
+            announce_resolved: self.announce_resolved,
+            growth_escalation: 1.0 + self.escalate_on_growth.as_f64() / 100.0,
+        }
+    }
+}
+
+/// The `matrix` section: the bot that posts alerts and answers commands.
+#[derive(Debug, Clone)]
+pub struct MatrixSettings {
+    /// The bot account's homeserver (client-server API).
+    pub homeserver: Url,
+    /// The bot's user ID, e.g. `@warden:example.org`.
+    pub user: String,
+    /// The bot's password (for a first login), if given.
+    pub password: Option<SecretSource>,
+    /// An access token of the bot, if given instead of (or besides) a
+    /// password.
+    pub access_token: Option<SecretSource>,
+    /// The admin room: an alias (`#admins:example.org`) or an ID (`!...`).
+    pub room: String,
+    /// Prefix of bot commands. Default `!stats`.
+    pub command_prefix: String,
+    /// Power level a sender needs in the room to run commands. Default 50.
+    pub command_power_level: i64,
+    /// Who may run commands, as globs on user IDs; empty: anyone with
+    /// `command_power_level`.
+    pub allowed_senders: Patterns,
+    /// Where the bot keeps its session and encryption store.
+    pub data_dir: PathBuf,
+    /// Passphrase of the encryption store.
+    pub store_passphrase: SecretSource,
+    /// Recovery key for key backup / cross-signing secrets, if any.
+    pub recovery_key: Option<SecretSource>,
+}
+
+/// Default of `matrix.command_prefix`.
+pub const DEFAULT_COMMAND_PREFIX: &str = "!stats";
+/// Default of `matrix.command_power_level`.
+pub const DEFAULT_COMMAND_POWER_LEVEL: i64 = 50;
+
+/// Every rule of the file, in file order.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// `rules.user_media`.
+    pub user_media: Vec<UserMediaRule>,
+    /// `rules.rooms`.
+    pub rooms: Vec<RoomRule>,
+}
+
+impl Rules {
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.user_media.len() + self.rooms.len()
+    }
+
+    /// Whether there is no rule at all (never true for a parsed file).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A limit on users' local media.
+///
+/// "Max" is inclusive: a user is in violation when the observed value is
+/// strictly greater than the limit; at exactly the limit only an early
+/// warning (`warn_at`) can be raised.
+#[derive(Debug, Clone)]
+pub struct UserMediaRule {
+    /// Unique among all rules of the file.
+    pub name: String,
+    /// Shown in alerts.
+    pub description: Option<String>,
+    /// Severity of a violation. Default warning.
+    pub severity: Severity,
+    /// Who the rule applies to.
+    pub users: UserSelector,
+    /// Most bytes allowed.
+    pub max_media_length: Option<u64>,
+    /// Most media allowed.
+    pub max_media_count: Option<u64>,
+    /// Only media uploaded within this long before the run count.
+    pub window: Option<Duration>,
+    /// Early warning threshold, a percentage of the limits (below 100 %).
+    pub warn_at: Option<Percent>,
+}
+
+/// A limit on rooms' estimated database size.
+#[derive(Debug, Clone)]
+pub struct RoomRule {
+    /// Unique among all rules of the file.
+    pub name: String,
+    /// Shown in alerts.
+    pub description: Option<String>,
+    /// Severity of a violation. Default warning.
+    pub severity: Severity,
+    /// Rooms the rule ignores, as globs on room IDs.
+    pub exempt: Patterns,
+    /// Largest estimated size allowed, in bytes.
+    pub max_estimated_size: u64,
+    /// Early warning threshold, a percentage of the limit (below 100 %).
+    pub warn_at: Option<Percent>,
+}
+
+/// Which users a rule applies to: those matching one of `users` (globs;
+/// default `*`, every local user) and `users_regex` (when given), and none
+/// of `exempt`. Matching is case-sensitive, on the full user ID.
+#[derive(Debug, Clone)]
+pub struct UserSelector {
+    /// Globs, one of which must match.
+    pub users: Patterns,
+    /// A regex that must also match (a search: anchor it with `^...$`).
+    pub users_regex: Option<regex::Regex>,
+    /// Globs of users the rule never applies to.
+    pub exempt: Patterns,
+}
+
+impl UserSelector {
+    /// Every user, none exempted.
+    pub fn everyone() -> UserSelector {
+        UserSelector {
+            users: Patterns::any(),
+            users_regex: None,
+            exempt: Patterns::none(),
+        }
+    }
+
+    /// Whether the rule applies to `user_id`.
+    pub fn selects(&self, user_id: &str) -> bool {
+        self.users.matches(user_id)
+            && self
+                .users_regex
+                .as_ref()
+                .is_none_or(|r| r.is_match(user_id))
+            && !self.exempt.matches(user_id)
+    }
+}
+
+/// A list of globs, kept with their text.
+#[derive(Debug, Clone)]
+pub struct Patterns {
+    set: GlobSet,
+    written: Vec<String>,
+}
+
+impl Patterns {
+    /// Globs from their text; the first invalid one is an error.
+    pub fn new<S: AsRef<str>>(globs: &[S]) -> Result<Patterns, globset::Error> {
+        let mut builder = globset::GlobSetBuilder::new();
+        for glob in globs {
+            builder.add(globset::Glob::new(glob.as_ref())?);
+        }
+        Ok(Patterns {
+            set: builder.build()?,
+            written: globs.iter().map(|g| g.as_ref().to_owned()).collect(),
+        })
+    }
+
+    /// `*`: matches everything.
+    pub fn any() -> Patterns {
+        Patterns::new(&["*"]).unwrap_or_else(|_| Patterns::none())
+    }
+
+    /// No glob: matches nothing.
+    pub fn none() -> Patterns {
+        Patterns {
+            set: GlobSet::empty(),
+            written: Vec::new(),
+        }
+    }
+
+    /// Whether one of the globs matches `text`.
+    pub fn matches(&self, text: &str) -> bool {
+        self.set.is_match(text)
+    }
+
+    /// The globs as written.
+    pub fn written(&self) -> &[String] {
+        &self.written
+    }
+
+    /// Whether there is no glob.
+    pub fn is_empty(&self) -> bool {
+        self.written.is_empty()
+    }
+}
+
+/// A percentage with two decimals, e.g. `80%` or `92.5%`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Percent(u32);
+
+impl Percent {
+    /// From hundredths of a percent (`8000` is 80 %).
+    pub const fn from_basis_points(bp: u32) -> Percent {
+        Percent(bp)
+    }
+
+    /// Hundredths of a percent.
+    pub fn basis_points(self) -> u32 {
+        self.0
+    }
+
+    /// As a number of percent.
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.0) / 100.0
+    }
+
+    /// Whether `observed` is at least this percentage of `limit` (exact,
+    /// integer arithmetic).
+    pub fn reached(self, observed: u64, limit: u64) -> bool {
+        u128::from(observed) * 10_000 >= u128::from(limit) * u128::from(self.0)
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (whole, hundredths) = (self.0 / 100, self.0 % 100);
+        match hundredths {
+            0 => write!(f, "{whole}%"),
+            h if h % 10 == 0 => write!(f, "{whole}.{}%", h / 10),
+            h => write!(f, "{whole}.{h:02}%"),
+        }
+    }
+}
+
+/// Reads a policy file: `file` is its name (used in errors), `text` its
+/// content. Returns every problem at once.
+pub fn parse(file: &str, text: &str) -> Result<Config, PolicyError> {
+    validate::parse(file, text)
+}
+
+#[cfg(test)]
+mod tests;

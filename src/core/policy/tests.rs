@@ -1,0 +1,328 @@
+//! Tests of the whole policy parser: the example file, the golden file of
+//! `validate`, and one test per kind of mistake.
+
+use std::time::Duration;
+
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../../policies.example.yaml");
+const GOLDEN_INPUT: &str = include_str!("../../../tests/golden/validate/invalid.yaml");
+const GOLDEN_OUTPUT: &str = include_str!("../../../tests/golden/validate/invalid.txt");
+/// The name the golden file is given, as `validate` run from the repository
+/// root names it.
+const GOLDEN_NAME: &str = "tests/golden/validate/invalid.yaml";
+
+/// A minimal valid file, with `extra` appended under `rules.user_media[0]`
+/// (indented by six spaces).
+fn minimal(extra: &str) -> String {
+    format!(
+        "synapse:\n  url: http://127.0.0.1:8008\n  token: {{env: TOKEN}}\n\
+         rules:\n  user_media:\n    - name: quota\n      max_media_length: 1 GiB\n{extra}"
+    )
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse("p.yaml", text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.diagnostics().iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn the_example_file_is_valid_and_means_what_it_says() {
+    let config = parse("policies.example.yaml", EXAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.synapse.url.as_str(), "http://127.0.0.1:8008/");
+    assert_eq!(
+        config.synapse.token,
+        SecretSource::Env("SYNAPSE_ADMIN_TOKEN".into())
+    );
+    assert_eq!(config.synapse.timeout, Duration::from_secs(60));
+    assert_eq!(config.synapse.page_size.map(|p| p.get()), Some(100_000));
+    assert_eq!(
+        config.schedule.trigger,
+        Trigger::Every(Duration::from_secs(900))
+    );
+    assert_eq!(config.schedule.jitter, Duration::from_secs(30));
+    assert_eq!(config.alerts.max_lines.get(), 20);
+    assert_eq!(config.alerts.lifecycle().growth_escalation, 1.5);
+    let matrix = config.matrix.as_ref().expect("matrix section");
+    assert_eq!(matrix.user, "@warden:example.org");
+    assert_eq!(matrix.command_prefix, "!stats");
+    assert_eq!(matrix.command_power_level, 50);
+    assert!(matrix.allowed_senders.matches("@bob:example.org"));
+    assert!(matrix.access_token.is_none());
+    assert_eq!(
+        matrix.store_passphrase,
+        SecretSource::File("/etc/synapse-warden/store-passphrase".into())
+    );
+
+    let [quota, burst] = &config.rules.user_media[..] else {
+        panic!("two user media rules");
+    };
+    assert_eq!(quota.name, "media-quota");
+    assert_eq!(quota.severity, Severity::Critical);
+    assert_eq!(quota.max_media_length, Some(5 << 30));
+    assert_eq!(quota.max_media_count, Some(10_000));
+    assert_eq!(quota.warn_at, Some(Percent::from_basis_points(8000)));
+    assert!(quota.users.selects("@alice:example.org"));
+    assert!(!quota.users.selects("@admin:example.org"));
+    assert!(!quota.users.selects("@irc-bridge:example.org"));
+    assert!(!quota.users.selects("@alice:elsewhere.org"));
+    assert_eq!(burst.window, Some(Duration::from_secs(86400)));
+    assert_eq!(burst.max_media_length, Some(1_000_000_000));
+    assert_eq!(burst.severity, Severity::Warning);
+    assert!(burst.users.selects("@anyone:anywhere"));
+    let [rooms] = &config.rules.rooms[..] else {
+        panic!("one room rule");
+    };
+    assert_eq!(rooms.max_estimated_size, 10 << 30);
+    assert!(rooms.exempt.matches("!hq:example.org"));
+}
+
+#[test]
+fn every_documented_key_is_in_the_example() {
+    // The example documents every key: each key of the language appears in
+    // it, commented out or not.
+    for (_, keys) in raw::SECTIONS {
+        for key in *keys {
+            assert!(
+                EXAMPLE.contains(&format!("{key}:")),
+                "policies.example.yaml does not document `{key}`"
+            );
+        }
+    }
+}
+
+/// The golden test of `validate`: a file with a misspelt key, a bad size, a
+/// bad cron expression and more, every error with its line and column.
+/// Regenerate with `UPDATE_GOLDEN=1 cargo test --lib golden`.
+#[test]
+fn golden_validate_output() {
+    let err = parse(GOLDEN_NAME, GOLDEN_INPUT).expect_err("the golden file is invalid");
+    let report = err.report();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/validate/invalid.txt"
+        );
+        std::fs::write(path, &report).unwrap();
+        return;
+    }
+    assert_eq!(
+        report, GOLDEN_OUTPUT,
+        "validate output changed; if on purpose, regenerate with UPDATE_GOLDEN=1"
+    );
+    // The three mistakes of the issue, each with line and column.
+    for needle in [
+        "invalid.yaml:20:7: rules.user_media[0].max_media_lenght: unknown key; did you mean `max_media_length`?",
+        "invalid.yaml:24:25: rules.user_media[1].max_media_length: `5 GB/s` is not a size",
+        "invalid.yaml:9:9: schedule.cron: `*/15 * * *  MON-FRY` is not a valid cron expression",
+    ] {
+        assert!(report.contains(needle), "missing {needle:?} in\n{report}");
+    }
+    // The inline token is refused without being repeated.
+    assert!(!report.contains("syt_not_a_secret_source"), "{report}");
+}
+
+#[test]
+fn unknown_keys_get_suggestions_or_a_hint_where_they_belong() {
+    let e = errors(&minimal(
+        "      max_estimated_size: 1 GiB\n      wndow: 1d\n",
+    ));
+    assert_eq!(
+        e,
+        [
+            "p.yaml:8:7: rules.user_media[0].max_estimated_size: unknown key; this key belongs in `rules.rooms[]`",
+            "p.yaml:9:7: rules.user_media[0].wndow: unknown key; did you mean `window`?",
+        ]
+    );
+    let e = errors(&format!("{}schedul:\n  every: 1h\n", minimal("")));
+    assert_eq!(
+        e,
+        ["p.yaml:8:1: schedul: unknown key; did you mean `schedule`?"]
+    );
+    let e = errors(&minimal("      <<: {window: 1d}\n"));
+    assert!(e[0].contains("merge keys are not supported"), "{e:?}");
+}
+
+#[test]
+fn a_misspelt_required_key_is_not_also_reported_missing() {
+    let text = "synapse:\n  url: http://x\n  tokn: {env: T}\nrules:\n  rooms:\n    - nam: r\n      max_estimated_size: 1 GiB\n";
+    assert_eq!(
+        errors(text),
+        [
+            "p.yaml:3:3: synapse.tokn: unknown key; did you mean `token`?",
+            "p.yaml:6:7: rules.rooms[0].nam: unknown key; did you mean `name`?",
+        ]
+    );
+}
+
+#[test]
+fn impossible_values_are_refused() {
+    let cases: &[(&str, &str)] = &[
+        ("      warn_at: 150%\n", "`150%` is not an early warning"),
+        ("      warn_at: 0%\n", "`0%` is not an early warning"),
+        ("      window: 0s\n", "window: must be longer than 0"),
+        ("      max_media_count: -1\n", "not negative"),
+        ("      max_media_count: 0\n", "must be at least 1, not 0"),
+        ("      severity: fatal\n", "`fatal` is not a severity"),
+        ("      users_regex: '('\n", "invalid regular expression"),
+        ("      exempt: ['[']\n", "invalid glob"),
+        ("      description: [1]\n", "expected text, found a list"),
+    ];
+    for (extra, expected) in cases {
+        let e = errors(&minimal(extra));
+        assert_eq!(e.len(), 1, "{extra:?} gave {e:?}");
+        assert!(e[0].starts_with("p.yaml:8:"), "{e:?}");
+        assert!(e[0].contains(expected), "{extra:?} gave {e:?}");
+    }
+    let negative = minimal("").replace("1 GiB", "-1 GiB");
+    assert_eq!(
+        errors(&negative),
+        ["p.yaml:7:25: rules.user_media[0].max_media_length: a size cannot be negative (`-1 GiB`)"]
+    );
+}
+
+#[test]
+fn rules_are_required_named_uniquely_and_limited() {
+    let head = "synapse:\n  url: http://x\n  token: {file: /t}\n";
+    assert_eq!(errors(head), ["p.yaml:1:1: missing required key `rules`"]);
+    assert_eq!(
+        errors(&format!("{head}rules:\n  user_media: []\n")),
+        ["p.yaml:5:15: rules.user_media: the list is empty: add a rule or remove `user_media`"]
+    );
+    assert_eq!(
+        errors(&format!("{head}rules: {{}}\n")),
+        ["p.yaml:4:8: rules: no rules: declare at least one rule under `user_media` or `rooms`"]
+    );
+    let text = format!(
+        "{head}rules:\n  user_media:\n    - name: a\n  rooms:\n    - name: a\n      max_estimated_size: 1 GB\n    - max_estimated_size: 1 GB\n"
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "p.yaml:6:7: rules.user_media[0]: a user media rule needs a limit: `max_media_length`, `max_media_count` or both",
+            "p.yaml:8:13: rules.rooms[0].name: the rule name `a` is already used by `rules.user_media[0]`",
+            "p.yaml:10:7: rules.rooms[1]: missing required key `name`",
+        ]
+    );
+}
+
+#[test]
+fn secrets_are_named_never_written() {
+    let with_token = |token: &str| {
+        format!(
+            "synapse:\n  url: http://x\n  token: {token}\nrules:\n  rooms:\n    - name: r\n      max_estimated_size: 1 GB\n"
+        )
+    };
+    let e = errors(&with_token("hunter2-secret"));
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("p.yaml:3:10: synapse.token: a secret must not be written"));
+    assert!(!e[0].contains("hunter2"), "{e:?}");
+    assert_eq!(
+        errors(&with_token("{env: A, file: /b}")),
+        ["p.yaml:3:10: synapse.token: give either `env` or `file`, not both"]
+    );
+    assert_eq!(
+        errors(&with_token("{envv: A}")),
+        ["p.yaml:3:11: synapse.token.envv: unknown key; did you mean `env`?"]
+    );
+    assert_eq!(
+        errors(&with_token("{env: ''}")),
+        [
+            "p.yaml:3:16: synapse.token.env: expected the name of an environment variable, found nothing"
+        ]
+    );
+    let ok = parse("p.yaml", &with_token("{file: /run/secrets/t}")).unwrap();
+    assert_eq!(
+        ok.synapse.token,
+        SecretSource::File("/run/secrets/t".into())
+    );
+    assert!(ok.matrix.is_none());
+    assert_eq!(ok.schedule, Schedule::default());
+}
+
+#[test]
+fn schedules() {
+    let base = minimal("");
+    let with = |s: &str| format!("{base}schedule:\n{s}");
+    let c = parse("p", &with("  cron: '0 3 * * *'\n  run_at_start: false\n")).unwrap();
+    match &c.schedule.trigger {
+        Trigger::Cron(cron) => assert_eq!(cron.schedule.source(), "0 0 3 * * *"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!c.schedule.run_at_start);
+    assert_eq!(
+        errors(&with("  every: 1h\n  cron: '@daily'\n")),
+        ["p.yaml:9:3: schedule: give either `cron` or `every`, not both"]
+    );
+    assert_eq!(
+        errors(&with("  jitter: 5s\n")),
+        ["p.yaml:9:3: schedule: missing required key: one of `every`, `cron`"]
+    );
+    assert_eq!(
+        errors(&with("  every: 1h\n  run_at_start: yes\n")),
+        ["p.yaml:10:17: schedule.run_at_start: expected `true` or `false`, found text"]
+    );
+}
+
+#[test]
+fn structural_errors_are_located_by_serde() {
+    assert_eq!(
+        errors("synapse: syt_secret\nrules: {}\n"),
+        ["p.yaml:1:10: synapse: expected a mapping, found text"]
+    );
+    assert_eq!(
+        errors(&minimal("    - 5\n")),
+        ["p.yaml:8:7: rules.user_media[1]: expected a mapping, found a number"]
+    );
+    assert_eq!(
+        errors("rules:\n  rooms: {a: 1}\n"),
+        ["p.yaml:2:10: rules.rooms: expected a list, found a mapping"]
+    );
+    let e = errors("synapse:\n  url: a\n  url: b\n");
+    assert!(e[0].contains("duplicate"), "{e:?}");
+    let e = errors("synapse: [\n");
+    assert!(e[0].starts_with("p.yaml:2:1: invalid YAML"), "{e:?}");
+    assert_eq!(
+        errors("# nothing\n\n"),
+        ["p.yaml:1:1: the file is empty; see policies.example.yaml for a complete policy"]
+    );
+}
+
+#[test]
+fn matrix_section() {
+    let base = minimal("");
+    let with = |m: &str| format!("{base}matrix:\n{m}");
+    let e = errors(&with(
+        "  homeserver: https://hs\n  user: warden\n  room: admins\n  data_dir: /d\n",
+    ));
+    assert_eq!(
+        e,
+        [
+            "p.yaml:9:3: matrix: missing required key: one of `password`, `access_token`",
+            "p.yaml:9:3: matrix: missing required key `store_passphrase`",
+            "p.yaml:10:9: matrix.user: `warden` is not a Matrix user ID such as `@warden:example.org`",
+            "p.yaml:11:9: matrix.room: `admins` is neither a room alias (`#admins:example.org`) nor a room ID (`!...`)",
+        ]
+    );
+    let ok = parse(
+        "p",
+        &with("  homeserver: https://hs\n  user: '@w:hs'\n  room: '!abc'\n  data_dir: /d\n  access_token: {env: T}\n  store_passphrase: {env: P}\n"),
+    )
+    .unwrap();
+    let m = ok.matrix.unwrap();
+    assert_eq!(m.command_power_level, DEFAULT_COMMAND_POWER_LEVEL);
+    assert!(m.allowed_senders.is_empty());
+}
+
+#[test]
+fn percent_display_and_thresholds() {
+    assert_eq!(Percent::from_basis_points(8000).to_string(), "80%");
+    assert_eq!(Percent::from_basis_points(9250).to_string(), "92.5%");
+    assert_eq!(Percent::from_basis_points(25).to_string(), "0.25%");
+    let p = Percent::from_basis_points(8000);
+    assert!(p.reached(80, 100));
+    assert!(!p.reached(79, 100));
+    assert!(p.reached(u64::MAX, u64::MAX));
+}

@@ -1,0 +1,844 @@
+//! The validation pass: from the [`raw`](super::raw) file to a [`Config`],
+//! collecting every problem with its position.
+
+use std::collections::{HashMap, HashSet};
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+
+use serde_yaml::Value;
+
+use super::error::{Diagnostic, PolicyError, Problem, Suggestion, closest};
+use super::path::{FieldPath, Position, PositionIndex, Segment};
+use super::raw::{
+    self, RawAlerts, RawMatrix, RawRoomRule, RawRoot, RawRules, RawSchedule, RawSynapse,
+    RawUserRule,
+};
+use super::values;
+use super::{
+    AlertSettings, Config, DEFAULT_COMMAND_POWER_LEVEL, DEFAULT_COMMAND_PREFIX, DEFAULT_TIMEOUT,
+    MatrixSettings, Patterns, Percent, RoomRule, Rules, Schedule, SecretSource, SynapseSettings,
+    Trigger, UserMediaRule, UserSelector,
+};
+use crate::core::violation::Severity;
+
+/// See [`super::parse`].
+pub fn parse(file: &str, text: &str) -> Result<Config, PolicyError> {
+    let mut checker = Checker {
+        file: file.to_owned(),
+        index: PositionIndex::default(),
+        diagnostics: Vec::new(),
+        suggested: HashSet::new(),
+    };
+    match PositionIndex::build(text) {
+        Ok(index) => checker.index = index,
+        Err(syntax) => {
+            checker.push(
+                Some(syntax.position),
+                FieldPath::root(),
+                Problem::Syntax(syntax.message),
+            );
+            return Err(checker.into_error());
+        }
+    }
+    if !text.lines().any(|l| {
+        let l = l.trim();
+        !l.is_empty() && !l.starts_with('#') && l != "---" && l != "..."
+    }) {
+        checker.push(Some(Position::START), FieldPath::root(), Problem::Empty);
+        return Err(checker.into_error());
+    }
+
+    let mut unknown: Vec<FieldPath> = Vec::new();
+    let deserializer = serde_yaml::Deserializer::from_str(text);
+    let raw: Result<RawRoot, _> =
+        serde_ignored::deserialize(deserializer, |path| unknown.push(convert(&path)));
+    for path in unknown {
+        checker.unknown_key(path);
+    }
+    let raw = match raw {
+        Ok(raw) => raw,
+        Err(e) => {
+            checker.serde_error(&e);
+            return Err(checker.into_error());
+        }
+    };
+
+    let config = checker.config(raw);
+    match config {
+        Some(config) if checker.diagnostics.is_empty() => Ok(config),
+        _ => {
+            if checker.diagnostics.is_empty() {
+                // Every path that yields `None` records why; this is a bug.
+                checker.push(
+                    None,
+                    FieldPath::root(),
+                    Problem::Invalid("the file could not be read (internal error)".into()),
+                );
+            }
+            Err(checker.into_error())
+        }
+    }
+}
+
+/// A `serde_ignored` path as a [`FieldPath`] (`Option` steps left out).
+fn convert(path: &serde_ignored::Path<'_>) -> FieldPath {
+    fn walk(path: &serde_ignored::Path<'_>, out: &mut Vec<Segment>) {
+        match path {
+            serde_ignored::Path::Root => {}
+            serde_ignored::Path::Seq { parent, index } => {
+                walk(parent, out);
+                out.push(Segment::Index(*index));
+            }
+            serde_ignored::Path::Map { parent, key } => {
+                walk(parent, out);
+                out.push(Segment::Key(key.clone()));
+            }
+            serde_ignored::Path::Some { parent }
+            | serde_ignored::Path::NewtypeStruct { parent }
+            | serde_ignored::Path::NewtypeVariant { parent } => walk(parent, out),
+        }
+    }
+    let mut segments = Vec::new();
+    walk(path, &mut segments);
+    FieldPath::from(segments)
+}
+
+/// serde's "invalid type: string \"...\", expected struct RawSynapse" in
+/// the words of the policy language, without the value (it may be a secret
+/// put in the wrong place) nor internal type names.
+fn plain_structure_message(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("invalid type: ") else {
+        return message.to_owned();
+    };
+    let Some((found, expected)) = rest.split_once(", expected ") else {
+        return message.to_owned();
+    };
+    let kind = found.split([' ', '`', '"']).next().unwrap_or(found);
+    let found = match kind {
+        "string" | "char" => "text",
+        "integer" | "floating" => "a number",
+        "boolean" => "true/false",
+        "map" => "a mapping",
+        "sequence" => "a list",
+        "unit" => "nothing",
+        _ => "something else",
+    };
+    let expected = if expected.starts_with("struct ") || expected == "a map" {
+        "a mapping"
+    } else if expected == "a sequence" {
+        "a list"
+    } else {
+        expected
+    };
+    format!("expected {expected}, found {found}")
+}
+
+struct Checker {
+    file: String,
+    index: PositionIndex,
+    diagnostics: Vec<Diagnostic>,
+    /// Keys an unknown key was taken for (`max_media_lenght` suggests
+    /// `...max_media_length`): not reported missing again.
+    suggested: HashSet<FieldPath>,
+}
+
+impl Checker {
+    fn into_error(mut self) -> PolicyError {
+        // File order; problems without a position last.
+        self.diagnostics.sort_by(|a, b| {
+            (a.position.is_none(), a.position, &a.path).cmp(&(
+                b.position.is_none(),
+                b.position,
+                &b.path,
+            ))
+        });
+        self.diagnostics.dedup();
+        PolicyError(self.diagnostics)
+    }
+
+    fn push(&mut self, position: Option<Position>, path: FieldPath, problem: Problem) {
+        self.diagnostics.push(Diagnostic {
+            file: self.file.clone(),
+            position,
+            path,
+            problem,
+        });
+    }
+
+    /// A problem with the value at `path`.
+    fn invalid(&mut self, path: &FieldPath, message: impl Into<String>) {
+        let position = self.index.value(path);
+        self.push(position, path.clone(), Problem::Invalid(message.into()));
+    }
+
+    /// A required key missing from the mapping at `parent`.
+    fn missing(&mut self, parent: &FieldPath, key: &'static str) {
+        if self.suggested.contains(&parent.key(key)) {
+            return;
+        }
+        let position = self.index.value(parent).or(Some(Position::START));
+        self.push(position, parent.clone(), Problem::Missing(key));
+    }
+
+    /// None of several alternative keys is in the mapping at `parent`.
+    fn missing_one_of(&mut self, parent: &FieldPath, keys: &'static [&'static str]) {
+        if keys.iter().any(|k| self.suggested.contains(&parent.key(k))) {
+            return;
+        }
+        let position = self.index.value(parent).or(Some(Position::START));
+        self.push(position, parent.clone(), Problem::MissingOneOf(keys));
+    }
+
+    fn unknown_key(&mut self, path: FieldPath) {
+        let key = path.last_key().unwrap_or("").to_owned();
+        let parent = path.parent();
+        let shape = parent.shape();
+        let here = raw::SECTIONS
+            .iter()
+            .find(|(s, _)| *s == shape.as_slice())
+            .map_or(&[][..], |(_, keys)| *keys);
+        let suggestion = if key == "<<" {
+            Some(Suggestion::Note(
+                "YAML merge keys are not supported; repeat the keys instead".into(),
+            ))
+        } else if let Some(close) = closest(&key, here) {
+            self.suggested.insert(parent.key(close));
+            Some(Suggestion::Key(close.to_owned()))
+        } else {
+            raw::SECTIONS
+                .iter()
+                .find(|(_, keys)| keys.contains(&key.as_str()))
+                .map(|(s, _)| Suggestion::Elsewhere(raw::section_name(s)))
+        };
+        let position = self.index.key(&path);
+        self.push(position, path, Problem::UnknownKey { suggestion });
+    }
+
+    fn serde_error(&mut self, e: &serde_yaml::Error) {
+        let position = e.location().map(|l| Position {
+            line: l.line(),
+            column: l.column(),
+        });
+        // serde_yaml writes "PATH: MESSAGE at line L column C".
+        let mut message = e.to_string();
+        if let Some(at) = message.rfind(" at line ") {
+            message.truncate(at);
+        }
+        let (path, message) = match message.split_once(": ") {
+            Some((path, rest)) if !path.contains(' ') && !path.is_empty() => {
+                (self.parse_path(path), rest.to_owned())
+            }
+            _ => (FieldPath::root(), message),
+        };
+        self.push(
+            position,
+            path,
+            Problem::Structure(plain_structure_message(&message)),
+        );
+    }
+
+    /// `rules.user_media[2]` as a [`FieldPath`].
+    fn parse_path(&self, written: &str) -> FieldPath {
+        let mut segments = Vec::new();
+        for part in written.split('.') {
+            let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+            if !key.is_empty() {
+                segments.push(Segment::Key(key.to_owned()));
+            }
+            while let Some((n, after)) = rest.split_once(']') {
+                if let Ok(i) = n.parse() {
+                    segments.push(Segment::Index(i));
+                }
+                rest = after.trim_start_matches('[');
+            }
+        }
+        FieldPath::from(segments)
+    }
+
+    /// Reads an optional value; `None` when absent or invalid (recorded).
+    fn optional<T>(
+        &mut self,
+        path: &FieldPath,
+        value: Option<&Value>,
+        read: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Option<T> {
+        match read(value?) {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.invalid(path, message);
+                None
+            }
+        }
+    }
+
+    /// Reads an optional value with a default. `Err(())` when invalid.
+    fn or_default<T>(
+        &mut self,
+        path: &FieldPath,
+        value: Option<&Value>,
+        default: T,
+        read: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Result<T, ()> {
+        match value {
+            None => Ok(default),
+            Some(v) => self.optional(path, Some(v), read).ok_or(()),
+        }
+    }
+
+    /// Reads a required value; `None` when absent or invalid (recorded).
+    fn required<T>(
+        &mut self,
+        parent: &FieldPath,
+        key: &'static str,
+        value: Option<&Value>,
+        read: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Option<T> {
+        match value {
+            None => {
+                self.missing(parent, key);
+                None
+            }
+            Some(v) => self.optional(&parent.key(key), Some(v), read),
+        }
+    }
+
+    fn config(&mut self, raw: RawRoot) -> Option<Config> {
+        let root = FieldPath::root();
+        let synapse = match &raw.synapse {
+            Some(s) => self.synapse(&root.key("synapse"), s),
+            None => {
+                self.missing(&root, "synapse");
+                None
+            }
+        };
+        let schedule = match &raw.schedule {
+            Some(s) => self.schedule(&root.key("schedule"), s),
+            None => Some(Schedule::default()),
+        };
+        let alerts = match &raw.alerts {
+            Some(a) => self.alerts(&root.key("alerts"), a),
+            None => Some(AlertSettings::default()),
+        };
+        let matrix = match &raw.matrix {
+            Some(m) => self.matrix(&root.key("matrix"), m).map(Some),
+            None => Some(None),
+        };
+        let rules = match &raw.rules {
+            Some(r) => self.rules(&root.key("rules"), r),
+            None => {
+                self.missing(&root, "rules");
+                None
+            }
+        };
+        Some(Config {
+            synapse: synapse?,
+            schedule: schedule?,
+            alerts: alerts?,
+            matrix: matrix?,
+            rules: rules?,
+        })
+    }
+
+    fn synapse(&mut self, path: &FieldPath, raw: &RawSynapse) -> Option<SynapseSettings> {
+        let url = self.required(path, "url", raw.url.as_ref(), values::http_url);
+        let token = match &raw.token {
+            Some(v) => self.secret(&path.key("token"), v),
+            None => {
+                self.missing(path, "token");
+                None
+            }
+        };
+        let timeout = self.or_default(
+            &path.key("timeout"),
+            raw.timeout.as_ref(),
+            DEFAULT_TIMEOUT,
+            values::positive_duration,
+        );
+        let page_size =
+            self.or_default(&path.key("page_size"), raw.page_size.as_ref(), None, |v| {
+                let n = values::count(v, 1)?;
+                u32::try_from(n)
+                    .ok()
+                    .and_then(NonZeroU32::new)
+                    .map(Some)
+                    .ok_or_else(|| format!("must be at most {}", u32::MAX))
+            });
+        Some(SynapseSettings {
+            url: url?,
+            token: token?,
+            timeout: timeout.ok()?,
+            page_size: page_size.ok()?,
+        })
+    }
+
+    /// A secret source: `{env: NAME}` or `{file: PATH}`. An inline secret
+    /// is refused without being quoted.
+    fn secret(&mut self, path: &FieldPath, value: &Value) -> Option<SecretSource> {
+        let Value::Mapping(map) = value else {
+            let what = match value {
+                Value::String(_) | Value::Number(_) => {
+                    "a secret must not be written in the policy file (anyone who can read \
+                     the file, its backups or its history would have it)"
+                }
+                _ => "expected a secret source",
+            };
+            self.invalid(
+                path,
+                format!("{what}; write `{{env: VARIABLE}}` or `{{file: PATH}}`"),
+            );
+            return None;
+        };
+        let mut found: Vec<(&str, FieldPath, &Value)> = Vec::new();
+        let mut ok = true;
+        for (key, v) in map {
+            let Value::String(key) = key else {
+                self.invalid(path, "keys of a secret source are `env` or `file`");
+                ok = false;
+                continue;
+            };
+            let key_path = path.key(key);
+            match key.as_str() {
+                "env" | "file" => {
+                    found.push((if key == "env" { "env" } else { "file" }, key_path, v))
+                }
+                other => {
+                    let suggestion =
+                        closest(other, raw::SECRET_KEYS).map(|k| Suggestion::Key(k.to_owned()));
+                    let position = self.index.key(&key_path);
+                    self.push(position, key_path, Problem::UnknownKey { suggestion });
+                    ok = false;
+                }
+            }
+        }
+        match found.as_slice() {
+            [] if ok => {
+                self.invalid(path, "expected `{env: VARIABLE}` or `{file: PATH}`");
+                None
+            }
+            [(kind, key_path, v)] if ok => {
+                let text = match v {
+                    Value::String(s) if !s.trim().is_empty() => s.trim().to_owned(),
+                    other => {
+                        self.invalid(
+                            key_path,
+                            format!(
+                                "expected {}, found {}",
+                                if *kind == "env" {
+                                    "the name of an environment variable"
+                                } else {
+                                    "a file path"
+                                },
+                                if matches!(other, Value::String(_)) {
+                                    "nothing"
+                                } else {
+                                    values::describe(other)
+                                }
+                            ),
+                        );
+                        return None;
+                    }
+                };
+                if *kind == "env" {
+                    if text.contains(['=', '\0']) || text.contains(char::is_whitespace) {
+                        self.invalid(
+                            key_path,
+                            "not an environment variable name (no spaces, `=` or NUL)",
+                        );
+                        return None;
+                    }
+                    Some(SecretSource::Env(text))
+                } else {
+                    Some(SecretSource::File(PathBuf::from(text)))
+                }
+            }
+            [_, _, ..] => {
+                self.invalid(path, "give either `env` or `file`, not both");
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn schedule(&mut self, path: &FieldPath, raw: &RawSchedule) -> Option<Schedule> {
+        let trigger = match (&raw.cron, &raw.every) {
+            (Some(_), Some(_)) => {
+                self.invalid(path, "give either `cron` or `every`, not both");
+                None
+            }
+            (Some(c), None) => self
+                .optional(&path.key("cron"), Some(c), values::cron)
+                .map(Trigger::Cron),
+            (None, Some(e)) => self
+                .optional(&path.key("every"), Some(e), values::positive_duration)
+                .map(Trigger::Every),
+            (None, None) => {
+                self.missing_one_of(path, &["every", "cron"]);
+                None
+            }
+        };
+        let defaults = Schedule::default();
+        let run_at_start = self.or_default(
+            &path.key("run_at_start"),
+            raw.run_at_start.as_ref(),
+            defaults.run_at_start,
+            values::boolean,
+        );
+        let jitter = self.or_default(
+            &path.key("jitter"),
+            raw.jitter.as_ref(),
+            defaults.jitter,
+            values::duration,
+        );
+        Some(Schedule {
+            trigger: trigger?,
+            run_at_start: run_at_start.ok()?,
+            jitter: jitter.ok()?,
+        })
+    }
+
+    fn alerts(&mut self, path: &FieldPath, raw: &RawAlerts) -> Option<AlertSettings> {
+        let d = AlertSettings::default();
+        let repeat_after = self.or_default(
+            &path.key("repeat_after"),
+            raw.repeat_after.as_ref(),
+            d.repeat_after,
+            values::positive_duration,
+        );
+        let announce_resolved = self.or_default(
+            &path.key("announce_resolved"),
+            raw.announce_resolved.as_ref(),
+            d.announce_resolved,
+            values::boolean,
+        );
+        let max_lines = self.or_default(
+            &path.key("max_lines"),
+            raw.max_lines.as_ref(),
+            d.max_lines,
+            |v| {
+                let n = values::count(v, 1)?;
+                usize::try_from(n)
+                    .ok()
+                    .and_then(NonZeroUsize::new)
+                    .ok_or_else(|| "too large".to_owned())
+            },
+        );
+        let escalate_on_growth = self.or_default(
+            &path.key("escalate_on_growth"),
+            raw.escalate_on_growth.as_ref(),
+            d.escalate_on_growth,
+            |v| {
+                let p = values::percent(v)?;
+                if p.basis_points() == 0 {
+                    return Err("must be more than 0%".to_owned());
+                }
+                Ok(p)
+            },
+        );
+        Some(AlertSettings {
+            repeat_after: repeat_after.ok()?,
+            announce_resolved: announce_resolved.ok()?,
+            max_lines: max_lines.ok()?,
+            escalate_on_growth: escalate_on_growth.ok()?,
+        })
+    }
+
+    fn matrix(&mut self, path: &FieldPath, raw: &RawMatrix) -> Option<MatrixSettings> {
+        let homeserver = self.required(
+            path,
+            "homeserver",
+            raw.homeserver.as_ref(),
+            values::http_url,
+        );
+        let user = self.required(path, "user", raw.user.as_ref(), |v| {
+            let user = values::text(v)?;
+            let valid = user
+                .strip_prefix('@')
+                .and_then(|rest| rest.split_once(':'))
+                .is_some_and(|(local, server)| !local.is_empty() && !server.is_empty());
+            if !valid {
+                return Err(format!(
+                    "`{}` is not a Matrix user ID such as `@warden:example.org`",
+                    user.escape_default()
+                ));
+            }
+            Ok(user)
+        });
+        let secret = |me: &mut Self, key: &'static str, v: Option<&Value>| match v {
+            None => Ok(None),
+            Some(v) => me.secret(&path.key(key), v).map(Some).ok_or(()),
+        };
+        let password = secret(self, "password", raw.password.as_ref());
+        let access_token = secret(self, "access_token", raw.access_token.as_ref());
+        let recovery_key = secret(self, "recovery_key", raw.recovery_key.as_ref());
+        if raw.password.is_none() && raw.access_token.is_none() {
+            self.missing_one_of(path, &["password", "access_token"]);
+        }
+        let store_passphrase = match &raw.store_passphrase {
+            Some(v) => self.secret(&path.key("store_passphrase"), v),
+            None => {
+                self.missing(path, "store_passphrase");
+                None
+            }
+        };
+        let room = self.required(path, "room", raw.room.as_ref(), |v| {
+            let room = values::text(v)?;
+            let alias = room
+                .strip_prefix('#')
+                .and_then(|r| r.split_once(':'))
+                .is_some_and(|(l, s)| !l.is_empty() && !s.is_empty());
+            let id = room.len() > 1 && room.starts_with('!');
+            if !alias && !id {
+                return Err(format!(
+                    "`{}` is neither a room alias (`#admins:example.org`) nor a room ID (`!...`)",
+                    room.escape_default()
+                ));
+            }
+            Ok(room)
+        });
+        let command_prefix = self.or_default(
+            &path.key("command_prefix"),
+            raw.command_prefix.as_ref(),
+            DEFAULT_COMMAND_PREFIX.to_owned(),
+            |v| {
+                let p = values::text(v)?;
+                if p.contains(char::is_whitespace) {
+                    return Err("must not contain spaces".to_owned());
+                }
+                Ok(p)
+            },
+        );
+        let command_power_level = self.or_default(
+            &path.key("command_power_level"),
+            raw.command_power_level.as_ref(),
+            DEFAULT_COMMAND_POWER_LEVEL,
+            values::integer,
+        );
+        let allowed_senders = self.or_default(
+            &path.key("allowed_senders"),
+            raw.allowed_senders.as_ref(),
+            Patterns::none(),
+            values::patterns,
+        );
+        let data_dir = self.required(path, "data_dir", raw.data_dir.as_ref(), |v| {
+            values::text(v).map(PathBuf::from)
+        });
+        Some(MatrixSettings {
+            homeserver: homeserver?,
+            user: user?,
+            password: password.ok()?,
+            access_token: access_token.ok()?,
+            room: room?,
+            command_prefix: command_prefix.ok()?,
+            command_power_level: command_power_level.ok()?,
+            allowed_senders: allowed_senders.ok()?,
+            data_dir: data_dir?,
+            store_passphrase: store_passphrase?,
+            recovery_key: recovery_key.ok()?,
+        })
+        .filter(|m| m.password.is_some() || m.access_token.is_some())
+    }
+
+    fn rules(&mut self, path: &FieldPath, raw: &RawRules) -> Option<Rules> {
+        let mut names: HashMap<String, FieldPath> = HashMap::new();
+        let mut ok = true;
+        let mut rules = Rules::default();
+        if raw.user_media.is_none() && raw.rooms.is_none() {
+            self.invalid(
+                path,
+                "no rules: declare at least one rule under `user_media` or `rooms`",
+            );
+            return None;
+        }
+        if let Some(list) = &raw.user_media {
+            let list_path = path.key("user_media");
+            if list.is_empty() {
+                self.invalid(
+                    &list_path,
+                    "the list is empty: add a rule or remove `user_media`",
+                );
+                ok = false;
+            }
+            for (i, rule) in list.iter().enumerate() {
+                let rule_path = list_path.index(i);
+                match self.user_rule(&rule_path, rule, &mut names) {
+                    Some(rule) => rules.user_media.push(rule),
+                    None => ok = false,
+                }
+            }
+        }
+        if let Some(list) = &raw.rooms {
+            let list_path = path.key("rooms");
+            if list.is_empty() {
+                self.invalid(
+                    &list_path,
+                    "the list is empty: add a rule or remove `rooms`",
+                );
+                ok = false;
+            }
+            for (i, rule) in list.iter().enumerate() {
+                let rule_path = list_path.index(i);
+                match self.room_rule(&rule_path, rule, &mut names) {
+                    Some(rule) => rules.rooms.push(rule),
+                    None => ok = false,
+                }
+            }
+        }
+        ok.then_some(rules)
+    }
+
+    /// The rule's name, unique in the file.
+    fn rule_name(
+        &mut self,
+        path: &FieldPath,
+        value: Option<&Value>,
+        names: &mut HashMap<String, FieldPath>,
+    ) -> Option<String> {
+        let name = self.required(path, "name", value, values::text)?;
+        if let Some(first) = names.get(&name) {
+            let message = format!("the rule name `{name}` is already used by `{first}`");
+            self.invalid(&path.key("name"), message);
+            return None;
+        }
+        names.insert(name.clone(), path.clone());
+        Some(name)
+    }
+
+    /// `warn_at`: strictly between 0 % and 100 %.
+    fn warn_at(&mut self, path: &FieldPath, value: Option<&Value>) -> Result<Option<Percent>, ()> {
+        let Some(value) = value else { return Ok(None) };
+        self.optional(&path.key("warn_at"), Some(value), |v| {
+            let p = values::percent(v)?;
+            if p.basis_points() == 0 || p.basis_points() >= 10_000 {
+                return Err(format!(
+                    "`{p}` is not an early warning: it must be above 0% and below 100% of the limit"
+                ));
+            }
+            Ok(p)
+        })
+        .map(Some)
+        .ok_or(())
+    }
+
+    fn user_rule(
+        &mut self,
+        path: &FieldPath,
+        raw: &RawUserRule,
+        names: &mut HashMap<String, FieldPath>,
+    ) -> Option<UserMediaRule> {
+        let name = self.rule_name(path, raw.name.as_ref(), names);
+        let description = self.or_default(
+            &path.key("description"),
+            raw.description.as_ref(),
+            None,
+            |v| values::text(v).map(Some),
+        );
+        let severity = self.or_default(
+            &path.key("severity"),
+            raw.severity.as_ref(),
+            Severity::Warning,
+            values::severity,
+        );
+        let users = self.or_default(
+            &path.key("users"),
+            raw.users.as_ref(),
+            Patterns::any(),
+            values::patterns,
+        );
+        let users_regex = self.or_default(
+            &path.key("users_regex"),
+            raw.users_regex.as_ref(),
+            None,
+            |v| values::regex(v).map(Some),
+        );
+        let exempt = self.or_default(
+            &path.key("exempt"),
+            raw.exempt.as_ref(),
+            Patterns::none(),
+            values::patterns,
+        );
+        let max_media_length = self.or_default(
+            &path.key("max_media_length"),
+            raw.max_media_length.as_ref(),
+            None,
+            |v| values::size(v).map(Some),
+        );
+        let max_media_count = self.or_default(
+            &path.key("max_media_count"),
+            raw.max_media_count.as_ref(),
+            None,
+            |v| values::count(v, 1).map(Some),
+        );
+        if raw.max_media_length.is_none() && raw.max_media_count.is_none() {
+            let typo = ["max_media_length", "max_media_count"]
+                .iter()
+                .any(|k| self.suggested.contains(&path.key(k)));
+            if !typo {
+                self.invalid(
+                    path,
+                    "a user media rule needs a limit: `max_media_length`, `max_media_count` or both",
+                );
+            }
+        }
+        let window = self.or_default(&path.key("window"), raw.window.as_ref(), None, |v| {
+            values::positive_duration(v).map(Some)
+        });
+        let warn_at = self.warn_at(path, raw.warn_at.as_ref());
+        let rule = UserMediaRule {
+            name: name?,
+            description: description.ok()?,
+            severity: severity.ok()?,
+            users: UserSelector {
+                users: users.ok()?,
+                users_regex: users_regex.ok()?,
+                exempt: exempt.ok()?,
+            },
+            max_media_length: max_media_length.ok()?,
+            max_media_count: max_media_count.ok()?,
+            window: window.ok()?,
+            warn_at: warn_at.ok()?,
+        };
+        (rule.max_media_length.is_some() || rule.max_media_count.is_some()).then_some(rule)
+    }
+
+    fn room_rule(
+        &mut self,
+        path: &FieldPath,
+        raw: &RawRoomRule,
+        names: &mut HashMap<String, FieldPath>,
+    ) -> Option<RoomRule> {
+        let name = self.rule_name(path, raw.name.as_ref(), names);
+        let description = self.or_default(
+            &path.key("description"),
+            raw.description.as_ref(),
+            None,
+            |v| values::text(v).map(Some),
+        );
+        let severity = self.or_default(
+            &path.key("severity"),
+            raw.severity.as_ref(),
+            Severity::Warning,
+            values::severity,
+        );
+        let exempt = self.or_default(
+            &path.key("exempt"),
+            raw.exempt.as_ref(),
+            Patterns::none(),
+            values::patterns,
+        );
+        let max_estimated_size = self.required(
+            path,
+            "max_estimated_size",
+            raw.max_estimated_size.as_ref(),
+            values::size,
+        );
+        let warn_at = self.warn_at(path, raw.warn_at.as_ref());
+        Some(RoomRule {
+            name: name?,
+            description: description.ok()?,
+            severity: severity.ok()?,
+            exempt: exempt.ok()?,
+            max_estimated_size: max_estimated_size?,
+            warn_at: warn_at.ok()?,
+        })
+    }
+}

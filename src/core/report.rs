@@ -1,0 +1,496 @@
+//! Rendering of a run's [`Outcome`] for `check`: a table for people and JSON
+//! for scripts. Pure: both return strings.
+//!
+//! # Text
+//!
+//! One line per violation, in the engine's order, sizes humanized with
+//! binary units (`5.0 GiB`), then a summary and notes:
+//!
+//! ```text
+//! SEVERITY  RULE          SUBJECT             MEASURE      OBSERVED     LIMIT   SHARE  WINDOW  NOTE
+//! critical  media-quota   @alice:warden.test  media size    5.0 GiB   5.0 GiB  100.1%  -
+//! critical  upload-burst  @bob:warden.test    media count        12        10  120.0%  1d
+//! warning   media-quota   @bob:warden.test    media size    4.2 GiB   5.0 GiB   83.8%  -       early warning
+//! warning   huge-rooms    !abc:warden.test    room size    12.0 GiB  10.0 GiB  120.0%  -
+//!
+//! 4 violations: 2 critical, 2 warning (1 early warning among them).
+//! Checked 120 users with media, 7 users with uploads in the last 1d, 10 rooms against 3 rules at 2023-11-14T22:13:20Z.
+//! note: a note
+//! ```
+//!
+//! Shares are rounded away from the limit: over the limit they are rounded
+//! up, so a value one byte over never reads `100.0%`; within it, down.
+//!
+//! # JSON
+//!
+//! A stable schema; values are exact (bytes, counts, seconds):
+//!
+//! ```json
+//! {
+//!   "violations": [
+//!     {"rule": "media-quota", "description": null, "severity": "critical",
+//!      "early_warning": false,
+//!      "subject": {"kind": "user", "id": "@alice:hs", "displayname": "Alice"},
+//!      "measure": "media_length", "observed": 6442450944, "limit": 5368709120,
+//!      "percent": 120.0, "window_secs": null}
+//!   ],
+//!   "summary": {
+//!     "checked_at_ms": 1700000000000, "rules": 2,
+//!     "violations": 1, "critical": 1, "warning": 0, "early_warnings": 0,
+//!     "walks": [{"window_secs": null, "from_ts": null, "users": 120}],
+//!     "rooms": {"status": "checked", "rooms": 10},
+//!     "notes": []
+//!   }
+//! }
+//! ```
+//!
+//! `subject.kind` is `user` or `room` (rooms have no `displayname`),
+//! `measure` is `media_length`, `media_count` or `room_size`, `percent` is
+//! rounded to two decimals as above, `rooms.status` is `not_needed`,
+//! `checked` (with `rooms`) or `unavailable` (with `reason`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytesize::ByteSize;
+use serde::Serialize;
+
+use super::eval::{Outcome, RoomsChecked};
+use super::violation::{Measure, Severity, Subject, Violation};
+
+/// The table, summary and notes, ending with a newline.
+pub fn text(outcome: &Outcome) -> String {
+    let mut out = String::new();
+    if !outcome.violations.is_empty() {
+        let header = [
+            "SEVERITY", "RULE", "SUBJECT", "MEASURE", "OBSERVED", "LIMIT", "SHARE", "WINDOW",
+            "NOTE",
+        ];
+        let rows: Vec<[String; 9]> = outcome.violations.iter().map(row).collect();
+        // Numbers are right-aligned.
+        let right = [false, false, false, false, true, true, true, false, false];
+        let mut widths = header.map(|h| h.chars().count());
+        for r in &rows {
+            for (w, cell) in widths.iter_mut().zip(r) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut line = |cells: &[String]| {
+            let mut l = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                if i > 0 {
+                    l.push_str("  ");
+                }
+                if right[i] {
+                    l.push_str(&" ".repeat(pad));
+                    l.push_str(cell);
+                } else {
+                    l.push_str(cell);
+                    l.push_str(&" ".repeat(pad));
+                }
+            }
+            out.push_str(l.trim_end());
+            out.push('\n');
+        };
+        line(&header.map(str::to_owned));
+        for r in &rows {
+            line(r);
+        }
+        out.push('\n');
+    }
+    out.push_str(&headline(outcome));
+    out.push('\n');
+    out.push_str(&checked_line(outcome));
+    out.push('\n');
+    for note in &outcome.notes {
+        out.push_str("note: ");
+        out.push_str(note);
+        out.push('\n');
+    }
+    out
+}
+
+fn row(v: &Violation) -> [String; 9] {
+    [
+        v.severity.to_string(),
+        v.rule.clone(),
+        v.subject.id().to_owned(),
+        match v.measure {
+            Measure::MediaLength => "media size",
+            Measure::MediaCount => "media count",
+            Measure::RoomSize => "room size",
+        }
+        .to_owned(),
+        amount(v.measure, v.observed),
+        amount(v.measure, v.limit),
+        format!("{:.1}%", share(v, 1)),
+        v.window.map_or_else(|| "-".to_owned(), short_duration),
+        if v.early_warning {
+            "early warning".to_owned()
+        } else {
+            String::new()
+        },
+    ]
+}
+
+fn amount(measure: Measure, value: u64) -> String {
+    if measure.is_bytes() {
+        ByteSize::b(value).display().iec().to_string()
+    } else {
+        value.to_string()
+    }
+}
+
+/// The share of the limit in percent, rounded to `decimals` away from the
+/// limit (up when over it, down otherwise).
+fn share(v: &Violation, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    let exact = v.percent() * scale;
+    let rounded = if v.observed > v.limit {
+        exact.ceil()
+    } else {
+        exact.floor()
+    };
+    rounded / scale
+}
+
+/// `24h`, `7d`, `90m`, `45s`: the largest unit that divides the duration.
+fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => format!("{}ms", d.as_millis()),
+        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s.is_multiple_of(3_600) => format!("{}h", s / 3_600),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn headline(outcome: &Outcome) -> String {
+    let n = outcome.violations.len();
+    if n == 0 {
+        return "No violations.".to_owned();
+    }
+    let critical = count(outcome, |v| v.severity == Severity::Critical);
+    let warning = n - critical;
+    let early = count(outcome, |v| v.early_warning);
+    let mut line = format!(
+        "{}: {critical} critical, {warning} warning",
+        plural(n, "violation", "violations")
+    );
+    if early > 0 {
+        line.push_str(&format!(
+            " ({} among them)",
+            plural(early, "early warning", "early warnings")
+        ));
+    }
+    line.push('.');
+    line
+}
+
+fn count(outcome: &Outcome, f: impl Fn(&Violation) -> bool) -> usize {
+    outcome.violations.iter().filter(|v| f(v)).count()
+}
+
+fn checked_line(outcome: &Outcome) -> String {
+    let mut parts: Vec<String> = outcome
+        .walks
+        .iter()
+        .map(|w| match w.window {
+            None => format!("{} with media", plural(w.users as usize, "user", "users")),
+            Some(d) => format!(
+                "{} with uploads in the last {}",
+                plural(w.users as usize, "user", "users"),
+                short_duration(d)
+            ),
+        })
+        .collect();
+    if let RoomsChecked::Checked { rooms } = &outcome.rooms {
+        parts.push(plural(*rooms, "room", "rooms"));
+    }
+    let at = UNIX_EPOCH
+        .checked_add(Duration::from_millis(outcome.now_ms))
+        .map(|t: SystemTime| humantime::format_rfc3339_seconds(t).to_string())
+        .unwrap_or_default();
+    format!(
+        "Checked {} against {} at {at}.",
+        if parts.is_empty() {
+            "nothing".to_owned()
+        } else {
+            parts.join(", ")
+        },
+        plural(outcome.rules, "rule", "rules"),
+    )
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    violations: Vec<JsonViolation<'a>>,
+    summary: JsonSummary<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonViolation<'a> {
+    rule: &'a str,
+    description: Option<&'a str>,
+    severity: Severity,
+    early_warning: bool,
+    subject: JsonSubject<'a>,
+    measure: Measure,
+    observed: u64,
+    limit: u64,
+    percent: f64,
+    window_secs: Option<u64>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum JsonSubject<'a> {
+    User {
+        id: &'a str,
+        displayname: Option<&'a str>,
+    },
+    Room {
+        id: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct JsonSummary<'a> {
+    checked_at_ms: u64,
+    rules: usize,
+    violations: usize,
+    critical: usize,
+    warning: usize,
+    early_warnings: usize,
+    walks: Vec<JsonWalk>,
+    rooms: &'a RoomsChecked,
+    notes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct JsonWalk {
+    window_secs: Option<u64>,
+    from_ts: Option<u64>,
+    users: u64,
+}
+
+/// The JSON document (pretty-printed, ending with a newline).
+pub fn json(outcome: &Outcome) -> String {
+    let violations = outcome
+        .violations
+        .iter()
+        .map(|v| JsonViolation {
+            rule: &v.rule,
+            description: v.description.as_deref(),
+            severity: v.severity,
+            early_warning: v.early_warning,
+            subject: match &v.subject {
+                Subject::User {
+                    user_id,
+                    displayname,
+                } => JsonSubject::User {
+                    id: user_id,
+                    displayname: displayname.as_deref(),
+                },
+                Subject::Room { room_id } => JsonSubject::Room { id: room_id },
+            },
+            measure: v.measure,
+            observed: v.observed,
+            limit: v.limit,
+            percent: if v.limit == 0 { 0.0 } else { share(v, 2) },
+            window_secs: v.window.map(|d| d.as_secs()),
+        })
+        .collect();
+    let critical = count(outcome, |v| v.severity == Severity::Critical);
+    let report = JsonReport {
+        violations,
+        summary: JsonSummary {
+            checked_at_ms: outcome.now_ms,
+            rules: outcome.rules,
+            violations: outcome.violations.len(),
+            critical,
+            warning: outcome.violations.len() - critical,
+            early_warnings: count(outcome, |v| v.early_warning),
+            walks: outcome
+                .walks
+                .iter()
+                .map(|w| JsonWalk {
+                    window_secs: w.window.map(|d| d.as_secs()),
+                    from_ts: w.range.from_ms,
+                    users: w.users,
+                })
+                .collect(),
+            rooms: &outcome.rooms,
+            notes: &outcome.notes,
+        },
+    };
+    let mut text =
+        serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::eval::WalkReport;
+    use crate::core::model::TimeRange;
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn outcome() -> Outcome {
+        let v =
+            |rule: &str, severity, subject, measure, observed, limit, window, early| Violation {
+                rule: String::from(rule),
+                description: Some(format!("{rule} description")),
+                severity,
+                subject,
+                measure,
+                observed,
+                limit,
+                window,
+                early_warning: early,
+            };
+        let alice = Subject::User {
+            user_id: "@alice:warden.test".into(),
+            displayname: Some("Alice".into()),
+        };
+        let bob = Subject::User {
+            user_id: "@bob:warden.test".into(),
+            displayname: None,
+        };
+        Outcome {
+            now_ms: NOW,
+            violations: vec![
+                v(
+                    "media-quota",
+                    Severity::Critical,
+                    alice.clone(),
+                    Measure::MediaLength,
+                    (5 << 30) + 1,
+                    5 << 30,
+                    None,
+                    false,
+                ),
+                v(
+                    "upload-burst",
+                    Severity::Critical,
+                    bob.clone(),
+                    Measure::MediaCount,
+                    12,
+                    10,
+                    Some(Duration::from_secs(86_400)),
+                    false,
+                ),
+                v(
+                    "media-quota",
+                    Severity::Warning,
+                    bob,
+                    Measure::MediaLength,
+                    4_500_000_000,
+                    5 << 30,
+                    None,
+                    true,
+                ),
+                v(
+                    "huge-rooms",
+                    Severity::Warning,
+                    Subject::Room {
+                        room_id: "!abc:warden.test".into(),
+                    },
+                    Measure::RoomSize,
+                    12 << 30,
+                    10 << 30,
+                    None,
+                    false,
+                ),
+            ],
+            walks: vec![
+                WalkReport {
+                    range: TimeRange::ALL,
+                    window: None,
+                    users: 120,
+                },
+                WalkReport {
+                    range: TimeRange::last(Duration::from_secs(86_400), NOW),
+                    window: Some(Duration::from_secs(86_400)),
+                    users: 7,
+                },
+            ],
+            rooms: RoomsChecked::Checked { rooms: 10 },
+            rules: 3,
+            notes: vec!["a note".into()],
+        }
+    }
+
+    /// Golden test of the table. Regenerate with
+    /// `UPDATE_GOLDEN=1 cargo test --lib report`.
+    #[test]
+    fn golden_text() {
+        golden("report.txt", &text(&outcome()));
+    }
+
+    /// Golden test of the JSON document.
+    #[test]
+    fn golden_json() {
+        let json_text = json(&outcome());
+        golden("report.json", &json_text);
+        let value: serde_json::Value = serde_json::from_str(&json_text).unwrap();
+        assert_eq!(value["violations"][0]["observed"], (5u64 << 30) + 1);
+        assert_eq!(value["violations"][0]["percent"], 100.01);
+        assert_eq!(value["summary"]["early_warnings"], 1);
+    }
+
+    fn golden(name: &str, actual: &str) {
+        let path = format!("{}/tests/golden/report/{name}", env!("CARGO_MANIFEST_DIR"));
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, actual).unwrap();
+            return;
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}; regenerate with UPDATE_GOLDEN=1"));
+        assert_eq!(
+            actual, expected,
+            "{name} changed; if on purpose, regenerate with UPDATE_GOLDEN=1"
+        );
+    }
+
+    #[test]
+    fn a_clean_run() {
+        let mut clean = outcome();
+        clean.violations.clear();
+        clean.notes.clear();
+        clean.rooms = RoomsChecked::Unavailable {
+            reason: "SQLite".into(),
+        };
+        assert_eq!(
+            text(&clean),
+            "No violations.\nChecked 120 users with media, 7 users with uploads in the last 1d \
+             against 3 rules at 2023-11-14T22:13:20Z.\n"
+        );
+        let value: serde_json::Value = serde_json::from_str(&json(&clean)).unwrap();
+        assert_eq!(value["violations"], serde_json::json!([]));
+        assert_eq!(
+            value["summary"]["rooms"],
+            serde_json::json!({"status": "unavailable", "reason": "SQLite"})
+        );
+    }
+
+    #[test]
+    fn shares_round_away_from_the_limit() {
+        let mut v = outcome().violations.remove(0);
+        assert_eq!(share(&v, 1), 100.1);
+        v.observed = v.limit;
+        assert_eq!(share(&v, 1), 100.0);
+        v.observed = v.limit - 1;
+        assert_eq!(share(&v, 1), 99.9);
+        assert_eq!(short_duration(Duration::from_secs(7 * 86_400)), "7d");
+        assert_eq!(short_duration(Duration::from_secs(5_400)), "90m");
+        assert_eq!(short_duration(Duration::from_secs(61)), "61s");
+    }
+}
