@@ -4,6 +4,7 @@
 //! adapters feed them data and the current time, and carry their answers out.
 
 pub mod alerts;
+pub mod announce;
 pub mod eval;
 pub mod model;
 pub mod policy;
