@@ -3,5 +3,6 @@
 
 pub mod http;
 pub mod metrics;
+pub mod runner;
 pub mod schedule;
 pub mod store;

@@ -1,0 +1,153 @@
+//! One run of the rules against Synapse: the walks the engine plans, one
+//! after the other, each streamed page by page into the engine, then the
+//! largest rooms when there are room rules.
+//!
+//! Shared by `check` (one run, printed) and the daemon (runs on a schedule).
+//! Room sizes exist only on PostgreSQL, and a fresh PostgreSQL server answers
+//! 500 until its planner statistics cover the event tables: both make the
+//! room rules "not checked" (with the error kept in the report, so the daemon
+//! can say so once) while the media rules are still decided. Any other
+//! failure fails the run: a run that could not look at everything never says
+//! "clean".
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use thiserror::Error;
+
+use crate::core::eval::{EvalError, Evaluation, Outcome};
+use crate::core::model::{TimeRange, UserMedia};
+use crate::core::policy::Config;
+use crate::synapse::walk::{DEFAULT_CHUNK, DEFAULT_PAGE_SIZE};
+use crate::synapse::{PageLimit, SynapseClient, SynapseError, WalkChunk, WalkOptions};
+
+/// Why a run failed.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// A walk failed (after the client's retries).
+    #[error("{what}: {source}")]
+    Walk {
+        /// Which walk.
+        what: String,
+        /// What failed.
+        #[source]
+        source: SynapseError,
+    },
+    /// The largest rooms could not be read, for another reason than SQLite
+    /// or Synapse's known 500.
+    #[error("getting the largest rooms: {0}")]
+    Rooms(#[source] SynapseError),
+    /// A walk ended without its summary.
+    #[error("{0}: the walk stopped before it was complete")]
+    Incomplete(String),
+    /// The engine was misused (a bug).
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+}
+
+impl RunError {
+    /// The Synapse error behind this failure, if any.
+    pub fn synapse(&self) -> Option<&SynapseError> {
+        match self {
+            RunError::Walk { source, .. } | RunError::Rooms(source) => Some(source),
+            RunError::Incomplete(_) | RunError::Eval(_) => None,
+        }
+    }
+}
+
+/// What a successful run found.
+#[derive(Debug)]
+pub struct RunReport {
+    /// Violations and what was checked.
+    pub outcome: Outcome,
+    /// Pages fetched over all walks.
+    pub pages: u32,
+    /// Why the rooms were not checked, when Synapse could not answer.
+    pub rooms_error: Option<SynapseError>,
+}
+
+/// Runs every rule of `config` at `now_ms`. `observe` sees every chunk of
+/// users of every walk (the daemon keeps its top lists with it).
+pub async fn evaluate(
+    client: &SynapseClient,
+    config: &Config,
+    now_ms: u64,
+    mut observe: impl FnMut(TimeRange, Option<Duration>, &[UserMedia]),
+) -> Result<RunReport, RunError> {
+    let mut eval = Evaluation::plan(&config.rules, now_ms);
+    let page_size = config
+        .synapse
+        .page_size
+        .and_then(|n| PageLimit::new(u64::from(n.get())))
+        .or_else(|| PageLimit::new(u64::from(DEFAULT_PAGE_SIZE)))
+        .expect("the default page size is not zero");
+    let walks: Vec<(TimeRange, Option<Duration>)> =
+        eval.walks().iter().map(|w| (w.range, w.window)).collect();
+    let mut pages = 0;
+    for (range, window) in walks {
+        let what = match window {
+            None => "walking the users' media statistics".to_owned(),
+            Some(w) => format!(
+                "walking the users' media statistics of the last {}",
+                humantime::format_duration(w)
+            ),
+        };
+        let mut walk = client.walk(WalkOptions {
+            range,
+            page_size,
+            chunk: DEFAULT_CHUNK,
+        });
+        let mut done = false;
+        while let Some(item) = walk.next().await {
+            match item.map_err(|source| RunError::Walk {
+                what: what.clone(),
+                source,
+            })? {
+                WalkChunk::Users(users) => {
+                    observe(range, window, &users);
+                    eval.feed(range, &users)?;
+                }
+                WalkChunk::Done(summary) => {
+                    tracing::info!(
+                        window_secs = window.map(|w| w.as_secs()),
+                        pages = summary.pages,
+                        users = summary.users,
+                        repeats = summary.repeats,
+                        "walk complete"
+                    );
+                    pages += summary.pages;
+                    done = true;
+                }
+            }
+        }
+        if !done {
+            return Err(RunError::Incomplete(what));
+        }
+    }
+    let mut rooms_error = None;
+    if eval.needs_rooms() {
+        match client.largest_rooms().await {
+            Ok(rooms) => eval.rooms(&rooms),
+            Err(e @ SynapseError::RequiresPostgres { .. }) => {
+                eval.rooms_unavailable(
+                    "this Synapse uses SQLite, and Synapse estimates room sizes only on PostgreSQL",
+                );
+                rooms_error = Some(e);
+            }
+            Err(e @ SynapseError::Server { .. }) => {
+                tracing::warn!(error = %e, "room sizes unavailable");
+                eval.rooms_unavailable(format!(
+                    "Synapse could not estimate room sizes ({e}); on PostgreSQL this happens \
+                     until its planner statistics cover the event tables"
+                ));
+                rooms_error = Some(e);
+            }
+            Err(e) => return Err(RunError::Rooms(e)),
+        }
+    }
+    Ok(RunReport {
+        outcome: eval.finish(),
+        pages,
+        rooms_error,
+    })
+}
