@@ -5,4 +5,5 @@ pub mod http;
 pub mod metrics;
 pub mod runner;
 pub mod schedule;
+pub mod service;
 pub mod store;

@@ -7,5 +7,6 @@
 
 mod check_e2e;
 mod conformance;
+mod daemon;
 mod harness_selftest;
 mod support;

@@ -1,0 +1,541 @@
+//! The daemon's loop: runs on the schedule, turns each run into at most one
+//! announcement, and delivers announcements exactly once.
+//!
+//! - Runs never overlap: they happen one after the other in this loop; a run
+//!   that ends after the next one was due makes that one start at once (and
+//!   says so in the log), never a burst of catch-up runs.
+//! - After a failed run the next attempt comes sooner, with exponential
+//!   backoff (30 s, 1 min, 2 min... up to the schedule's own pace).
+//! - Alert lifecycle: [`crate::core::alerts`]. Outages (Synapse unreachable,
+//!   room sizes failing or unsupported) are announced once when they start
+//!   and once when they end.
+//! - Every announcement goes through the outbox of the persisted state: saved
+//!   first, then sent with its transaction ID, then marked delivered and saved
+//!   again. A crash (even `kill -9`) between sending and saving resends with
+//!   the same transaction ID, which the homeserver de-duplicates; Matrix being
+//!   down only delays delivery.
+//! - Reload (`SIGHUP`, `!stats reload`) re-reads the policy file; an invalid
+//!   file keeps the old rules and its errors, with lines and columns, are
+//!   posted to the room.
+//! - Shutdown abandons a run in progress (nothing of it was applied yet),
+//!   saves the state and returns.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::sync::{RwLock, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::http::Readiness;
+use super::metrics::{Metrics, ViolationLabels};
+use super::runner::{self, RunError, RunReport};
+use super::schedule;
+use super::store::{JsonStore, Loaded, StoreError};
+use crate::core::alerts::AlertState;
+use crate::core::announce::{self, Message};
+use crate::core::eval::Outcome;
+use crate::core::policy::{self, Config};
+use crate::synapse::{SynapseClient, SynapseError};
+
+/// Where announcements go: the bot, in production.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Sends `message` to the admin room with transaction ID `txn_id`.
+    /// Sending twice with the same ID must post it once.
+    async fn send(&self, txn_id: &str, message: &Message) -> Result<(), NotifyError>;
+}
+
+/// Why a message could not be delivered (it stays queued).
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct NotifyError(pub String);
+
+/// Failures that stop the daemon.
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    /// The state file could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No Synapse client could be built for the policy.
+    #[error("{0}")]
+    Client(String),
+}
+
+/// A failure that lasted across runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outage {
+    /// When it was first seen (Unix ms).
+    pub since_ms: u64,
+    /// The error, as first seen.
+    pub error: String,
+}
+
+/// The last run, for `!stats status` and the schedule after a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastRun {
+    /// Start (Unix ms).
+    pub started_ms: u64,
+    /// Duration in ms.
+    pub took_ms: u64,
+    /// Violations found; `None` when the run failed.
+    pub violations: Option<usize>,
+    /// Users with media seen by the walk of all media.
+    pub users: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Everything the daemon keeps in its data directory.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DaemonState {
+    /// Alert lifecycle and outbox.
+    pub alerts: AlertState,
+    /// Synapse unreachable (or refusing us) since.
+    pub synapse_outage: Option<Outage>,
+    /// Room sizes failing (Synapse's 500) since.
+    pub rooms_outage: Option<Outage>,
+    /// Whether "room rules disabled: SQLite" was said.
+    pub rooms_unsupported_noticed: bool,
+    /// The last run.
+    pub last_run: Option<LastRun>,
+}
+
+/// What the bot can read of the daemon.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    /// The last run.
+    pub last_run: Option<LastRun>,
+    /// When the next run is due (Unix ms).
+    pub next_run_ms: Option<u64>,
+    /// Synapse unreachable since.
+    pub synapse_outage: Option<Outage>,
+    /// Messages waiting for Matrix.
+    pub queued: usize,
+}
+
+/// State shared with the bot and the HTTP endpoints.
+#[derive(Debug)]
+pub struct Shared {
+    /// The rules in force.
+    pub config: RwLock<Arc<Config>>,
+    /// What `!stats status` shows.
+    pub status: RwLock<Status>,
+}
+
+/// Requests to the loop, from the bot or from signals.
+#[derive(Debug)]
+pub enum Control {
+    /// Run now; the reply is the run's outcome or why it failed.
+    RunNow(oneshot::Sender<Result<Outcome, String>>),
+    /// Re-read the policy file; the reply says what happened.
+    Reload(oneshot::Sender<Result<String, String>>),
+}
+
+/// Builds the Synapse client for a policy (at start and on reload); the
+/// error says why, without secrets.
+pub type MakeClient = Box<dyn Fn(&Config) -> Result<SynapseClient, String> + Send + Sync>;
+
+/// The daemon. Build it with [`Daemon::new`], then [`Daemon::run`].
+pub struct Daemon {
+    shared: Arc<Shared>,
+    config_path: PathBuf,
+    client: SynapseClient,
+    make_client: MakeClient,
+    notifier: Arc<dyn Notifier>,
+    store: JsonStore,
+    state: DaemonState,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    failures: u32,
+}
+
+/// The first retry after a failed run; doubles up to the schedule's pace.
+const FIRST_RETRY: Duration = Duration::from_secs(30);
+/// How often undelivered messages are retried.
+const REDELIVERY: Duration = Duration::from_secs(30);
+
+impl Daemon {
+    /// Loads the state from `state_path` (a corrupt file is set aside and
+    /// announced) and prepares the daemon. `make_client` builds a Synapse
+    /// client for a (re)loaded policy.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Config,
+        config_path: PathBuf,
+        make_client: MakeClient,
+        notifier: Arc<dyn Notifier>,
+        state_path: PathBuf,
+        metrics: Arc<Metrics>,
+        readiness: Arc<Readiness>,
+    ) -> Result<(Daemon, Arc<Shared>), DaemonError> {
+        let client = make_client(&config).map_err(DaemonError::Client)?;
+        let store = JsonStore::new(state_path);
+        let now = now_ms();
+        let mut state = match store.load::<DaemonState>(now / 1000)? {
+            Loaded::Found(state) => state,
+            Loaded::Missing => DaemonState::default(),
+            Loaded::Corrupt { set_aside, reason } => {
+                tracing::error!(path = %set_aside.display(), %reason, "the state file was corrupt; it was set aside and the daemon starts afresh");
+                let mut state = DaemonState::default();
+                let m = announce::notice(
+                    &format!(
+                        "my state file was unreadable and has been set aside as {}; I start afresh, so open violations will be announced again.",
+                        set_aside.display()
+                    ),
+                    None,
+                );
+                state.alerts.enqueue(m.plain, m.html, now);
+                state
+            }
+        };
+        // Nothing to undo: an outbox from before a restart is resent as is.
+        state.alerts.outbox.sort_by_key(|m| m.queued_ms);
+        let shared = Arc::new(Shared {
+            config: RwLock::new(Arc::new(config)),
+            status: RwLock::new(Status {
+                last_run: state.last_run.clone(),
+                synapse_outage: state.synapse_outage.clone(),
+                queued: state.alerts.outbox.len(),
+                next_run_ms: None,
+            }),
+        });
+        let daemon = Daemon {
+            shared: shared.clone(),
+            config_path,
+            client,
+            make_client,
+            notifier,
+            store,
+            state,
+            metrics,
+            readiness,
+            failures: 0,
+        };
+        daemon.store.save(&daemon.state)?;
+        Ok((daemon, shared))
+    }
+
+    /// Runs until `shutdown` is cancelled.
+    pub async fn run(
+        mut self,
+        mut control: mpsc::Receiver<Control>,
+        shutdown: CancellationToken,
+    ) -> Result<(), DaemonError> {
+        self.deliver().await?;
+        let mut previous_start: Option<SystemTime> = None;
+        let config = self.config().await;
+        if !config.schedule.run_at_start {
+            previous_start = self
+                .state
+                .last_run
+                .as_ref()
+                .map(|r| UNIX_EPOCH + Duration::from_millis(r.started_ms));
+        }
+        loop {
+            let config = self.config().await;
+            let now = SystemTime::now();
+            let mut due =
+                schedule::next_due(&config.schedule, previous_start, now, rand::random::<f64>());
+            if self.failures > 0 {
+                let backoff = FIRST_RETRY.saturating_mul(2u32.saturating_pow(self.failures - 1));
+                due = due.min(now + backoff);
+            }
+            if let Some(previous) = previous_start
+                && due <= now
+            {
+                tracing::info!(
+                    previous_run_secs = now.duration_since(previous).unwrap_or_default().as_secs(),
+                    "the previous run ended after the next one was due: the next run starts now, late"
+                );
+            }
+            self.shared.status.write().await.next_run_ms = Some(unix_ms(due));
+            let wait = due.duration_since(now).unwrap_or_default();
+            let redeliver = !self.state.alerts.outbox.is_empty();
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(wait) => {
+                    previous_start = Some(SystemTime::now());
+                    tokio::select! {
+                        () = shutdown.cancelled() => {
+                            tracing::info!("shutting down: the run in progress is abandoned");
+                            break;
+                        }
+                        // A failed run was logged and announced by tick().
+                        result = self.tick() => { let _ = result?; }
+                    }
+                }
+                () = tokio::time::sleep(REDELIVERY), if redeliver => self.deliver().await?,
+                request = control.recv() => match request {
+                    Some(Control::RunNow(reply)) => {
+                        tokio::select! {
+                            () = shutdown.cancelled() => break,
+                            result = self.tick() => { let _ = reply.send(result?.map_err(|e| e.to_string())); }
+                        }
+                    }
+                    Some(Control::Reload(reply)) => {
+                        let answer = self.reload().await?;
+                        let _ = reply.send(answer);
+                    }
+                    None => {}
+                },
+            }
+        }
+        self.store.save(&self.state)?;
+        tracing::info!("state saved; the daemon stopped");
+        Ok(())
+    }
+
+    async fn config(&self) -> Arc<Config> {
+        self.shared.config.read().await.clone()
+    }
+
+    /// One run, its announcement and its delivery. The outer error stops the
+    /// daemon (the state cannot be saved); the inner one is a failed run.
+    pub async fn tick(&mut self) -> Result<Result<Outcome, RunError>, DaemonError> {
+        let config = self.config().await;
+        let started = now_ms();
+        let clock = std::time::Instant::now();
+        let result = runner::evaluate(&self.client, &config, started, |_, _, _| {}).await;
+        let took = clock.elapsed();
+        let now = now_ms();
+        let outcome = match result {
+            Ok(report) => {
+                self.failures = 0;
+                self.readiness.set_synapse(true);
+                self.after_success(&config, report, started, took, now)
+            }
+            Err(error) => {
+                self.failures = self.failures.saturating_add(1);
+                self.after_failure(&error, started, took, now);
+                Err(error)
+            }
+        };
+        self.store.save(&self.state)?;
+        self.publish_status().await;
+        self.deliver().await?;
+        Ok(outcome)
+    }
+
+    fn after_success(
+        &mut self,
+        config: &Config,
+        report: RunReport,
+        started: u64,
+        took: Duration,
+        now: u64,
+    ) -> Result<Outcome, RunError> {
+        let RunReport {
+            outcome,
+            pages,
+            rooms_error,
+        } = report;
+        if let Some(outage) = self.state.synapse_outage.take() {
+            self.say(
+                &format!(
+                    "Synapse answers again (unreachable since {}).",
+                    utc(outage.since_ms)
+                ),
+                None,
+                now,
+            );
+        }
+        match rooms_error {
+            Some(SynapseError::RequiresPostgres { .. }) => {
+                if !self.state.rooms_unsupported_noticed {
+                    self.state.rooms_unsupported_noticed = true;
+                    self.say(
+                        "room rules are disabled: this Synapse uses SQLite, and Synapse estimates room sizes only on PostgreSQL. Media rules keep working.",
+                        None,
+                        now,
+                    );
+                }
+            }
+            Some(error) => {
+                self.metrics.api_error(&error);
+                if self.state.rooms_outage.is_none() {
+                    self.state.rooms_outage = Some(Outage {
+                        since_ms: now,
+                        error: error.to_string(),
+                    });
+                    self.say(
+                        "room rules could not be checked: Synapse fails to estimate room sizes (a known Synapse issue until its PostgreSQL planner statistics cover the event tables). Media rules keep working; I will say when room sizes are back.",
+                        Some(&error.to_string()),
+                        now,
+                    );
+                }
+            }
+            None => {
+                if let Some(outage) = self.state.rooms_outage.take() {
+                    self.say(
+                        &format!(
+                            "room sizes are available again (failing since {}).",
+                            utc(outage.since_ms)
+                        ),
+                        None,
+                        now,
+                    );
+                }
+            }
+        }
+        let lifecycle = config.alerts.lifecycle();
+        let plan = self.state.alerts.plan(&outcome.violations, now, &lifecycle);
+        if let Some(message) = announce::summary(&plan, now, config.alerts.max_lines.get()) {
+            self.state.alerts.enqueue(message.plain, message.html, now);
+        }
+        self.state.alerts.apply(&plan, &outcome.violations, now);
+        let users = outcome
+            .walks
+            .iter()
+            .find(|w| w.window.is_none())
+            .map_or(0, |w| w.users);
+        self.state.last_run = Some(LastRun {
+            started_ms: started,
+            took_ms: took.as_millis() as u64,
+            violations: Some(outcome.violations.len()),
+            users,
+            error: None,
+        });
+        self.metrics.walk_duration.observe(took.as_secs_f64());
+        self.metrics.walk_pages.inc_by(u64::from(pages));
+        self.metrics.walk_users.set(users as i64);
+        self.metrics.violations.clear();
+        for v in &outcome.violations {
+            self.metrics
+                .violations
+                .get_or_create(&ViolationLabels {
+                    rule: v.rule.clone(),
+                    severity: v.severity.to_string(),
+                })
+                .inc();
+        }
+        self.metrics.last_success.set(now as f64 / 1000.0);
+        tracing::info!(
+            violations = outcome.violations.len(),
+            users,
+            pages,
+            took_ms = took.as_millis() as u64,
+            announced = plan.lines.len(),
+            "run complete"
+        );
+        Ok(outcome)
+    }
+
+    fn after_failure(&mut self, error: &RunError, started: u64, took: Duration, now: u64) {
+        tracing::warn!(%error, "run failed");
+        if let Some(e) = error.synapse() {
+            self.metrics.api_error(e);
+            if e.is_transient() {
+                self.readiness.set_synapse(false);
+            }
+        }
+        if self.state.synapse_outage.is_none() {
+            let text = error.to_string();
+            self.state.synapse_outage = Some(Outage {
+                since_ms: now,
+                error: text.clone(),
+            });
+            self.say(
+                &format!("cannot check the policies: Synapse has not answered properly since {}. I keep trying and will say when it answers again.", utc(now)),
+                Some(&text),
+                now,
+            );
+        }
+        self.state.last_run = Some(LastRun {
+            started_ms: started,
+            took_ms: took.as_millis() as u64,
+            violations: None,
+            users: 0,
+            error: Some(error.to_string()),
+        });
+    }
+
+    /// Re-reads the policy file; on error, keeps the rules in force and
+    /// posts the errors.
+    pub async fn reload(&mut self) -> Result<Result<String, String>, DaemonError> {
+        let now = now_ms();
+        let path = self.config_path.display().to_string();
+        let parsed = match std::fs::read_to_string(&self.config_path) {
+            Ok(text) => policy::parse(&path, &text).map_err(|e| e.report()),
+            Err(e) => Err(format!("cannot read {path}: {e}")),
+        };
+        let answer = match parsed
+            .and_then(|config| (self.make_client)(&config).map(|client| (config, client)))
+        {
+            Ok((config, client)) => {
+                let text = format!("reloaded {path}: {} rules in force.", config.rules.len());
+                self.client = client;
+                *self.shared.config.write().await = Arc::new(config);
+                self.say(&text, None, now);
+                tracing::info!(rules = self.config().await.rules.len(), "policy reloaded");
+                Ok(text)
+            }
+            Err(errors) => {
+                tracing::warn!(%errors, "reload refused; the previous rules stay in force");
+                self.say(
+                    &format!(
+                        "reload refused: {path} has errors; the previous rules stay in force."
+                    ),
+                    Some(errors.trim_end()),
+                    now,
+                );
+                Err(errors)
+            }
+        };
+        self.store.save(&self.state)?;
+        self.deliver().await?;
+        Ok(answer)
+    }
+
+    fn say(&mut self, text: &str, details: Option<&str>, now: u64) {
+        let m = announce::notice(text, details);
+        self.state.alerts.enqueue(m.plain, m.html, now);
+    }
+
+    /// Sends what the outbox holds, oldest first, saving after each.
+    async fn deliver(&mut self) -> Result<(), DaemonError> {
+        while let Some(next) = self.state.alerts.outbox.first().cloned() {
+            let message = Message {
+                plain: next.plain.clone(),
+                html: next.html.clone(),
+            };
+            match self.notifier.send(&next.txn_id, &message).await {
+                Ok(()) => {
+                    self.state.alerts.delivered(&next.txn_id);
+                    self.store.save(&self.state)?;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, queued = self.state.alerts.outbox.len(), "cannot post to the admin room yet; will retry");
+                    break;
+                }
+            }
+        }
+        self.shared.status.write().await.queued = self.state.alerts.outbox.len();
+        Ok(())
+    }
+
+    async fn publish_status(&self) {
+        let mut status = self.shared.status.write().await;
+        status.last_run = self.state.last_run.clone();
+        status.synapse_outage = self.state.synapse_outage.clone();
+        status.queued = self.state.alerts.outbox.len();
+    }
+}
+
+fn now_ms() -> u64 {
+    unix_ms(SystemTime::now())
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn utc(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
