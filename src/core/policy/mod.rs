@@ -51,6 +51,8 @@ pub struct Config {
     pub alerts: AlertSettings,
     /// The Matrix bot; absent when only `check` / `validate` are used.
     pub matrix: Option<MatrixSettings>,
+    /// The daemon's `/health`, `/ready` and `/metrics` endpoints.
+    pub http: HttpSettings,
     /// What "too much" means.
     pub rules: Rules,
 }
@@ -209,6 +211,23 @@ pub struct MatrixSettings {
     pub store_passphrase: SecretSource,
     /// Recovery key for key backup / cross-signing secrets, if any.
     pub recovery_key: Option<SecretSource>,
+}
+
+/// The `http` section: where the daemon serves `/health`, `/ready` and
+/// `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Address and port. Default `127.0.0.1:9090`; in a container,
+    /// `0.0.0.0:9090` so that probes can reach it.
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9090)),
+        }
+    }
 }
 
 /// Default of `matrix.command_prefix`.

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 /// Keys of the root mapping.
-pub const ROOT_KEYS: &[&str] = &["synapse", "schedule", "alerts", "matrix", "rules"];
+pub const ROOT_KEYS: &[&str] = &["synapse", "schedule", "alerts", "matrix", "http", "rules"];
+/// Keys of `http:`.
+pub const HTTP_KEYS: &[&str] = &["listen"];
 /// Keys of `synapse`.
 pub const SYNAPSE_KEYS: &[&str] = &["url", "token", "timeout", "page_size"];
 /// Keys of `schedule`.
@@ -72,6 +74,7 @@ pub const SECTIONS: &[(&[&str], &[&str])] = &[
     (&["schedule"], SCHEDULE_KEYS),
     (&["alerts"], ALERTS_KEYS),
     (&["matrix"], MATRIX_KEYS),
+    (&["http"], HTTP_KEYS),
     (&["rules"], RULES_KEYS),
     (&["rules", "user_media"], USER_RULE_KEYS),
     (&["rules", "rooms"], ROOM_RULE_KEYS),
@@ -94,7 +97,15 @@ pub struct RawRoot {
     pub schedule: Option<RawSchedule>,
     pub alerts: Option<RawAlerts>,
     pub matrix: Option<RawMatrix>,
+    pub http: Option<RawHttp>,
     pub rules: Option<RawRules>,
+}
+
+/// `http:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawHttp {
+    pub listen: Option<Value>,
 }
 
 /// `synapse:`

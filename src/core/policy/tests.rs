@@ -49,7 +49,9 @@ fn the_example_file_is_valid_and_means_what_it_says() {
     assert_eq!(matrix.user, "@warden:example.org");
     assert_eq!(matrix.command_prefix, "!stats");
     assert_eq!(matrix.command_power_level, 50);
-    assert!(matrix.allowed_senders.matches("@bob:example.org"));
+    assert!(matrix.allowed_senders.matches("@oncall:example.org"));
+    assert!(!matrix.allowed_senders.matches("@bob:example.org"));
+    assert_eq!(config.http.listen, "127.0.0.1:9090".parse().unwrap());
     assert!(matrix.access_token.is_none());
     assert_eq!(
         matrix.store_passphrase,
@@ -325,4 +327,17 @@ fn percent_display_and_thresholds() {
     assert!(p.reached(80, 100));
     assert!(!p.reached(79, 100));
     assert!(p.reached(u64::MAX, u64::MAX));
+}
+
+#[test]
+fn http_listen_must_be_an_address_and_port() {
+    let text = "synapse: {url: http://localhost:8008, token: {env: T}}\nhttp:\n  listen: localhost\n  lsiten: x\nrules:\n  user_media:\n    - {name: q, max_media_count: 1}\n";
+    let errors = errors(text);
+    assert_eq!(
+        errors,
+        vec![
+            "p.yaml:3:11: http.listen: `localhost` is not an address and port: write e.g. `127.0.0.1:9090`, `0.0.0.0:9090` or `[::]:9090`".to_owned(),
+            "p.yaml:4:3: http.lsiten: unknown key; did you mean `listen`?".to_owned(),
+        ]
+    );
 }

@@ -10,14 +10,14 @@ use serde_yaml::Value;
 use super::error::{Diagnostic, PolicyError, Problem, Suggestion, closest};
 use super::path::{FieldPath, Position, PositionIndex, Segment};
 use super::raw::{
-    self, RawAlerts, RawMatrix, RawRoomRule, RawRoot, RawRules, RawSchedule, RawSynapse,
+    self, RawAlerts, RawHttp, RawMatrix, RawRoomRule, RawRoot, RawRules, RawSchedule, RawSynapse,
     RawUserRule,
 };
 use super::values;
 use super::{
     AlertSettings, Config, DEFAULT_COMMAND_POWER_LEVEL, DEFAULT_COMMAND_PREFIX, DEFAULT_TIMEOUT,
-    MatrixSettings, Patterns, Percent, RoomRule, Rules, Schedule, SecretSource, SynapseSettings,
-    Trigger, UserMediaRule, UserSelector,
+    HttpSettings, MatrixSettings, Patterns, Percent, RoomRule, Rules, Schedule, SecretSource,
+    SynapseSettings, Trigger, UserMediaRule, UserSelector,
 };
 use crate::core::violation::Severity;
 
@@ -323,6 +323,10 @@ impl Checker {
             Some(m) => self.matrix(&root.key("matrix"), m).map(Some),
             None => Some(None),
         };
+        let http = match &raw.http {
+            Some(h) => self.http(&root.key("http"), h),
+            None => Some(HttpSettings::default()),
+        };
         let rules = match &raw.rules {
             Some(r) => self.rules(&root.key("rules"), r),
             None => {
@@ -335,7 +339,20 @@ impl Checker {
             schedule: schedule?,
             alerts: alerts?,
             matrix: matrix?,
+            http: http?,
             rules: rules?,
+        })
+    }
+
+    fn http(&mut self, path: &FieldPath, raw: &RawHttp) -> Option<HttpSettings> {
+        let listen = self.or_default(
+            &path.key("listen"),
+            raw.listen.as_ref(),
+            HttpSettings::default().listen,
+            values::socket_address,
+        );
+        Some(HttpSettings {
+            listen: listen.ok()?,
         })
     }
 
