@@ -4,6 +4,7 @@
 //! synapse-warden [--config FILE] [--log-format human|json] <COMMAND>
 //!   validate                      check the policy file, print every error
 //!   check [--format text|json]    one run against Synapse, print violations
+//!   healthcheck [--url URL]       ask a running daemon's /health (for containers)
 //! ```
 //!
 //! Exit statuses: 0 success (for `check`: no violation), 1 violations found
@@ -58,13 +59,17 @@ pub enum Command {
     /// for people or JSON for scripts. Exit status 0 when there is none, 1
     /// when there are violations, 2 on errors. Meant for cron or CI.
     Check(CheckArgs),
+    /// Ask a running daemon whether it is alive: GET its /health (at the
+    /// policy file's `http.listen`, or --url). Exit status 0 when it answers
+    /// 200, 1 otherwise. For container HEALTHCHECKs in images without curl.
+    Healthcheck(HealthcheckArgs),
 }
 
 impl Command {
     /// Log level when RUST_LOG is not set.
     pub fn default_log_filter(&self) -> &'static str {
         match self {
-            Command::Validate(_) | Command::Check(_) => "warn",
+            Command::Validate(_) | Command::Check(_) | Command::Healthcheck(_) => "warn",
         }
     }
 }
@@ -79,6 +84,14 @@ pub struct CheckArgs {
     /// How to print the violations.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+}
+
+/// Options of `healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The URL to ask, instead of the one derived from `http.listen`.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }
 
 /// How `check` prints its result.

@@ -5,6 +5,7 @@
 //! caller prints, exiting with [`EXIT_ERROR`].
 
 pub mod check;
+pub mod healthcheck;
 pub mod validate;
 
 use std::path::Path;
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Validate(_) => validate::run(&cli.config),
         Command::Check(args) => check::run(&cli.config, args).await,
+        Command::Healthcheck(args) => healthcheck::run(&cli.config, args).await,
     }
 }
 
