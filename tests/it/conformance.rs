@@ -891,3 +891,60 @@ mod real {
         r.assert_ok();
     }
 }
+
+mod fake {
+    //! The same suite against the fake.
+
+    use super::*;
+    use crate::support::fake::{self, Dataset, FakeSynapse, RoomsMode};
+
+    const MID_MS: u64 = 1_700_000_000_000;
+
+    async fn start(db: fake::Db) -> (FakeSynapse, Target) {
+        let mut dataset = Dataset::new();
+        for s in SEED {
+            let media: Vec<fake::Media> = s
+                .early
+                .iter()
+                .map(|&len| (MID_MS - 1000, Some(len)))
+                .chain(s.late.iter().map(|&len| (MID_MS + 1000, Some(len))))
+                .collect();
+            dataset = dataset.user(&format!("@{}:test", s.localpart), s.displayname, &media);
+        }
+        let server = FakeSynapse::start(dataset, db).await;
+        let target = Target {
+            label: format!("fake Synapse on {db:?}"),
+            base_url: server.base_url(),
+            admin_token: fake::ADMIN_TOKEN.to_owned(),
+            user_token: fake::USER_TOKEN.to_owned(),
+            server_name: "test".to_owned(),
+            db: match db {
+                fake::Db::Sqlite => Db::Sqlite,
+                fake::Db::Postgres => Db::Postgres,
+            },
+            mid_ms: MID_MS,
+        };
+        (server, target)
+    }
+
+    #[tokio::test]
+    async fn conformance_fake_sqlite() {
+        let (_server, target) = start(fake::Db::Sqlite).await;
+        let mut r = run_users_suite(&target).await;
+        check_rooms(&target, RoomsExpect::Sqlite, &mut r).await;
+        r.assert_ok();
+    }
+
+    #[tokio::test]
+    async fn conformance_fake_postgres() {
+        let (server, target) = start(fake::Db::Postgres).await;
+        let mut r = run_users_suite(&target).await;
+        check_rooms(&target, RoomsExpect::InternalError, &mut r).await;
+        server.set_rooms(RoomsMode::Ok(vec![
+            ("!small:test".into(), 10),
+            ("!big:test".into(), 5000),
+        ]));
+        check_rooms(&target, RoomsExpect::Rooms, &mut r).await;
+        r.assert_ok();
+    }
+}

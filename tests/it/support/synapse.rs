@@ -789,13 +789,14 @@ impl SynapseHarness {
              SELECT {localpart}, {user_id}, 'Seed User ' || {digits} FROM {series_i};\n"
         );
         if media_per_user > 0 {
-            sql += &format!(
+            sql += format!(
                 "INSERT INTO local_media_repository (media_id, media_type, media_length, created_ts, \
                  upload_name, user_id, last_access_ts, safe_from_quarantine, authenticated) \
                  SELECT 'seed' || CAST(i AS TEXT) || 'x' || CAST(j AS TEXT), 'application/octet-stream', \
                  i * 1000 + j, {now}, 'seed.bin', {user_id}, {now}, FALSE, TRUE \
                  FROM {series_i}, {series_j};\n"
-            );
+            )
+            .as_str();
         }
         sql += "COMMIT;\n";
         if n_users > 0 {
