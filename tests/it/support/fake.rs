@@ -23,6 +23,8 @@
 //! connections and come back.
 
 #![allow(dead_code)] // Each suite uses a different part of the fake.
+// Handlers answer errors as axum responses, which are large.
+#![allow(clippy::result_large_err)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -166,8 +168,12 @@ pub enum Fault {
     Delay(Duration),
     /// 200 with a truncated JSON body.
     MalformedJson,
-    /// 200 whose body breaks off half-way: the connection is cut.
+    /// 200 whose body (the real answer) breaks off half-way: the
+    /// connection is cut.
     DropConnection,
+    /// The real answer, but with `next_token` equal to `from` (a server
+    /// whose token does not advance).
+    StaleToken,
 }
 
 #[derive(Debug)]
@@ -178,6 +184,7 @@ struct Inner {
     faults: VecDeque<Fault>,
     requests: Vec<String>,
     cache: HashMap<String, Arc<Vec<Row>>>,
+    page_cap: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +220,7 @@ impl FakeSynapse {
             faults: VecDeque::new(),
             requests: Vec::new(),
             cache: HashMap::new(),
+            page_cap: None,
         }));
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -234,6 +242,12 @@ impl FakeSynapse {
     /// Sets what the rooms endpoint answers (on PostgreSQL).
     pub fn set_rooms(&self, rooms: RoomsMode) {
         self.inner.lock().unwrap().rooms = rooms;
+    }
+
+    /// Answers at most `cap` users per page whatever the limit, as
+    /// matrix-media-repo does (50).
+    pub fn set_page_cap(&self, cap: Option<usize>) {
+        self.inner.lock().unwrap().page_cap = cap;
     }
 
     /// Queues faults for the next requests, one each.
@@ -321,13 +335,29 @@ fn authenticate(headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
-/// Applies the next queued fault; `Some` answer replaces the normal one.
-async fn fault(inner: &Arc<Mutex<Inner>>) -> Option<Response> {
+/// What the next queued fault does to a request.
+enum Applied {
+    /// Nothing (no fault, or a delay that has passed).
+    Nothing,
+    /// This answer instead of the normal one.
+    Replace(Response),
+    /// The normal answer, altered by the fault.
+    Alter(Fault),
+}
+
+/// Takes the next queued fault and applies what can be applied before the
+/// answer is computed.
+async fn fault(inner: &Arc<Mutex<Inner>>) -> Applied {
     let next = inner.lock().unwrap().faults.pop_front();
-    match next? {
-        Fault::Status500 => Some(internal_error()),
-        Fault::BadGateway => Some((StatusCode::BAD_GATEWAY, "<html><body><h1>502 Bad Gateway</h1></body></html>").into_response()),
-        Fault::RateLimited { retry_after_ms } => Some(
+    let Some(next) = next else {
+        return Applied::Nothing;
+    };
+    match next {
+        Fault::Status500 => Applied::Replace(internal_error()),
+        Fault::BadGateway => Applied::Replace(
+            (StatusCode::BAD_GATEWAY, "<html><body><h1>502 Bad Gateway</h1></body></html>").into_response(),
+        ),
+        Fault::RateLimited { retry_after_ms } => Applied::Replace(
             (
                 StatusCode::TOO_MANY_REQUESTS,
                 axum::Json(json!({"errcode": "M_LIMIT_EXCEEDED", "error": "Too Many Requests", "retry_after_ms": retry_after_ms})),
@@ -336,32 +366,37 @@ async fn fault(inner: &Arc<Mutex<Inner>>) -> Option<Response> {
         ),
         Fault::Delay(d) => {
             tokio::time::sleep(d).await;
-            None
+            Applied::Nothing
         }
-        Fault::MalformedJson => Some(
+        Fault::MalformedJson => Applied::Replace(
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"users": [{"user_id": "@a:test", "media_c"#).into_response(),
         ),
-        Fault::DropConnection => {
-            let chunks: Vec<Result<&'static str, std::io::Error>> = vec![
-                Ok(r#"{"users": [{"user_id": "@a:test", "displayname": null, "media_count": 1, "media_length": 5},"#),
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "fake: connection dropped")),
-            ];
-            Some(
-                Response::builder()
-                    .status(StatusCode::OK)
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from_stream(futures::stream::iter(chunks)))
-                    .expect("a valid response"),
-            )
-        }
+        f @ (Fault::DropConnection | Fault::StaleToken) => Applied::Alter(f),
     }
+}
+
+/// A 200 whose body is the first half of `body`, then a cut connection.
+fn cut_off(body: String) -> Response {
+    let half = body.len() / 2;
+    let chunks: Vec<Result<String, std::io::Error>> = vec![
+        Ok(body[..half].to_owned()),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "fake: connection dropped",
+        )),
+    ];
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(futures::stream::iter(chunks)))
+        .expect("a valid response")
 }
 
 async fn rooms(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) -> Response {
     if let Err(denied) = authenticate(&headers) {
         return denied;
     }
-    if let Some(answer) = fault(&inner).await {
+    if let Applied::Replace(answer) = fault(&inner).await {
         return answer;
     }
     let (db, mode) = {
@@ -376,7 +411,7 @@ async fn rooms(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) -> Re
         ),
         (Db::Postgres, RoomsMode::InternalError) => internal_error(),
         (Db::Postgres, RoomsMode::Ok(mut rooms)) => {
-            rooms.sort_by(|a, b| b.1.cmp(&a.1));
+            rooms.sort_by_key(|r| std::cmp::Reverse(r.1));
             rooms.truncate(10);
             let rooms: Vec<Value> = rooms
                 .into_iter()
@@ -505,21 +540,29 @@ async fn users_media(
     if let Err(denied) = authenticate(&headers) {
         return denied;
     }
-    if let Some(answer) = fault(&inner).await {
-        return answer;
-    }
-    match users_answer(&inner, query.as_deref()) {
-        Ok(body) => (
+    let alter = match fault(&inner).await {
+        Applied::Replace(answer) => return answer,
+        Applied::Alter(f) => Some(f),
+        Applied::Nothing => None,
+    };
+    let stale = alter == Some(Fault::StaleToken);
+    match (users_answer(&inner, query.as_deref(), stale), alter) {
+        (Ok(body), Some(Fault::DropConnection)) => cut_off(body),
+        (Ok(body), _) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
             body,
         )
             .into_response(),
-        Err(answer) => answer,
+        (Err(answer), _) => answer,
     }
 }
 
-fn users_answer(inner: &Arc<Mutex<Inner>>, query: Option<&str>) -> Result<String, Response> {
+fn users_answer(
+    inner: &Arc<Mutex<Inner>>,
+    query: Option<&str>,
+    stale_token: bool,
+) -> Result<String, Response> {
     let args = arguments(query);
     // Synapse's order of checks.
     let order_by = parse_string(
@@ -576,6 +619,11 @@ fn users_answer(inner: &Arc<Mutex<Inner>>, query: Option<&str>) -> Result<String
         }
     };
     let total = rows.len() as i128;
+    // A capping server (matrix-media-repo) uses the capped limit throughout.
+    let limit = match inner.lock().unwrap().page_cap {
+        Some(cap) => limit.min(cap as i128),
+        None => limit,
+    };
     let page: Vec<Value> = rows
         .iter()
         .skip(usize::try_from(start).unwrap_or(usize::MAX))
@@ -588,7 +636,12 @@ fn users_answer(inner: &Arc<Mutex<Inner>>, query: Option<&str>) -> Result<String
         Value::Array(page.clone())
     );
     if start + limit < total {
-        body.push_str(&format!(",\"next_token\":{}", start + page.len() as i128));
+        let token = if stale_token {
+            start
+        } else {
+            start + page.len() as i128
+        };
+        body.push_str(&format!(",\"next_token\":{token}"));
     }
     body.push('}');
     Ok(body)
