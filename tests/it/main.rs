@@ -10,3 +10,4 @@ mod conformance;
 mod daemon;
 mod harness_selftest;
 mod support;
+mod walk;
