@@ -22,7 +22,8 @@
 //! [`FakeSynapse::stop`] / [`FakeSynapse::restart`] make the port refuse
 //! connections and come back.
 
-#![allow(dead_code)] // Each suite uses a different part of the fake.
+#![allow(dead_code)]
+// Each suite uses a different part of the fake.
 // Handlers answer errors as axum responses, which are large.
 #![allow(clippy::result_large_err)]
 
