@@ -60,6 +60,8 @@ pub struct PlannedWalk {
     rule_indexes: Vec<usize>,
     /// Users fed so far.
     users: u64,
+    /// Their bytes so far.
+    bytes: u64,
 }
 
 /// What is known of the rooms of a run.
@@ -89,6 +91,8 @@ pub struct WalkReport {
     pub window: Option<Duration>,
     /// Users seen.
     pub users: u64,
+    /// Their media bytes, all together.
+    pub bytes: u64,
 }
 
 /// The result of a run.
@@ -146,6 +150,7 @@ impl<'r> Evaluation<'r> {
                     .collect(),
                 rule_indexes,
                 users: 0,
+                bytes: 0,
             })
             .collect();
         Evaluation {
@@ -177,6 +182,7 @@ impl<'r> Evaluation<'r> {
             .find(|w| w.range == range)
             .ok_or(EvalError::UnplannedRange(range))?;
         walk.users += users.len() as u64;
+        walk.bytes += users.iter().map(UserMedia::bytes).sum::<u64>();
         for &i in &walk.rule_indexes {
             let rule = &self.rules.user_media[i];
             for user in users {
@@ -259,6 +265,7 @@ impl<'r> Evaluation<'r> {
                     range: w.range,
                     window: w.window,
                     users: w.users,
+                    bytes: w.bytes,
                 })
                 .collect(),
             rooms,

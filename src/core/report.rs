@@ -37,7 +37,7 @@
 //!   "summary": {
 //!     "checked_at_ms": 1700000000000, "rules": 2,
 //!     "violations": 1, "critical": 1, "warning": 0, "early_warnings": 0,
-//!     "walks": [{"window_secs": null, "from_ts": null, "users": 120}],
+//!     "walks": [{"window_secs": null, "from_ts": null, "users": 120, "bytes": 9876543210}],
 //!     "rooms": {"status": "checked", "rooms": 10},
 //!     "notes": []
 //!   }
@@ -277,6 +277,7 @@ struct JsonWalk {
     window_secs: Option<u64>,
     from_ts: Option<u64>,
     users: u64,
+    bytes: u64,
 }
 
 /// The JSON document (pretty-printed, ending with a newline).
@@ -323,6 +324,7 @@ pub fn json(outcome: &Outcome) -> String {
                     window_secs: w.window.map(|d| d.as_secs()),
                     from_ts: w.range.from_ms,
                     users: w.users,
+                    bytes: w.bytes,
                 })
                 .collect(),
             rooms: &outcome.rooms,
@@ -415,11 +417,13 @@ mod tests {
                     range: TimeRange::ALL,
                     window: None,
                     users: 120,
+                    bytes: 9_876_543_210,
                 },
                 WalkReport {
                     range: TimeRange::last(Duration::from_secs(86_400), NOW),
                     window: Some(Duration::from_secs(86_400)),
                     users: 7,
+                    bytes: 1_234_567,
                 },
             ],
             rooms: RoomsChecked::Checked { rooms: 10 },
