@@ -5,6 +5,7 @@
 //!   validate                      check the policy file, print every error
 //!   check [--format text|json]    one run against Synapse, print violations
 //!   healthcheck [--url URL]       ask a running daemon's /health (for containers)
+//!   stats WORDS...                the bot's commands in the terminal: `stats top 10 media_length`
 //! ```
 //!
 //! Exit statuses: 0 success (for `check`: no violation), 1 violations found
@@ -63,13 +64,22 @@ pub enum Command {
     /// policy file's `http.listen`, or --url). Exit status 0 when it answers
     /// 200, 1 otherwise. For container HEALTHCHECKs in images without curl.
     Healthcheck(HealthcheckArgs),
+    /// Answer one of the bot's commands in the terminal, with the same
+    /// grammar and the same answer as `!stats` in the admin room, e.g.
+    /// `stats top 10 media_length`, `stats top 5 media_count 7d`,
+    /// `stats user @alice:example.org`, `stats rooms`, `stats help`.
+    /// Exit status 0, or 2 on a bad command or an error.
+    Stats(StatsArgs),
 }
 
 impl Command {
     /// Log level when RUST_LOG is not set.
     pub fn default_log_filter(&self) -> &'static str {
         match self {
-            Command::Validate(_) | Command::Check(_) | Command::Healthcheck(_) => "warn",
+            Command::Validate(_)
+            | Command::Check(_)
+            | Command::Healthcheck(_)
+            | Command::Stats(_) => "warn",
         }
     }
 }
@@ -92,6 +102,19 @@ pub struct HealthcheckArgs {
     /// The URL to ask, instead of the one derived from `http.listen`.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+}
+
+/// Options of `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The command and its arguments, as after `!stats` in the admin room;
+    /// none for help.
+    #[arg(
+        value_name = "WORDS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub words: Vec<String>,
 }
 
 /// How `check` prints its result.

@@ -17,7 +17,12 @@
 //!
 //! `main.rs` only wires these together.
 
+// matrix-sdk's futures are deep: proving them `Send` for `tokio::spawn`
+// needs more than the default 128.
+#![recursion_limit = "256"]
+
 pub mod app;
+pub mod bot;
 pub mod cli;
 pub mod core;
 pub mod daemon;

@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod healthcheck;
+pub mod stats;
 pub mod validate;
 
 use std::path::Path;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate(_) => validate::run(&cli.config),
         Command::Check(args) => check::run(&cli.config, args).await,
         Command::Healthcheck(args) => healthcheck::run(&cli.config, args).await,
+        Command::Stats(args) => stats::run(&cli.config, &args.words).await,
     }
 }
 

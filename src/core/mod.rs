@@ -5,8 +5,11 @@
 
 pub mod alerts;
 pub mod announce;
+pub mod command;
 pub mod eval;
 pub mod model;
 pub mod policy;
+pub mod render;
 pub mod report;
+pub mod snapshot;
 pub mod violation;

@@ -5,6 +5,10 @@
 //! - `support::synapse`: a real Synapse (SQLite or PostgreSQL) started per test.
 //! - `conformance`: the same checks run against the fake and both real backends.
 
+// matrix-sdk's futures need it to be proven `Send` (bot_e2e).
+#![recursion_limit = "256"]
+
+mod bot_e2e;
 mod check_e2e;
 mod conformance;
 mod daemon;

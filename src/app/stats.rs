@@ -1,0 +1,420 @@
+//! Answers to the bot's commands, shared by the Matrix bot and the
+//! `synapse-warden stats ...` command line: the same grammar
+//! ([`crate::core::command`]), the same calls to Synapse, the same rendering
+//! ([`crate::core::render`]).
+//!
+//! - `top`: from the daemon's last walk when it is fresh enough (the answer
+//!   says how old), else one call to Synapse ordered and limited on its side
+//!   (`order_by=<metric>&dir=b&limit=N`, plus `from_ts` for a window). Never
+//!   a full walk.
+//! - `user`: a user ID is looked up with its localpart as search term, and
+//!   the results filtered for that exact ID (Synapse's search is a `LIKE`
+//!   pattern: `_` and `%` are wildcards, and it also matches display
+//!   names), paging until found.
+//! - `rooms`: Synapse's largest rooms, or a sentence saying why it cannot
+//!   answer (SQLite; its known 500 on fresh PostgreSQL servers).
+//! - `check`, `policies`, `status`, `reload`: through a [`DaemonHandle`]
+//!   when the daemon runs; without one (the command line) a sentence says
+//!   so.
+//!
+//! Errors never escape: every failure becomes a reply that says what went
+//! wrong (Synapse's errors never hold the token).
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result};
+use async_trait::async_trait;
+
+use super::{EXIT_ERROR, EXIT_OK, load_policy, read_secret};
+
+use crate::core::command::{Command, UserQuery};
+use crate::core::eval::Outcome;
+use crate::core::model::TimeRange;
+use crate::core::policy::Config;
+use crate::core::render::{self, Health, Rendered, Source, StatusView, TopView};
+use crate::core::snapshot::Snapshot;
+use crate::synapse::{
+    AdminToken, ClientConfig, Direction, OrderBy, PageLimit, RetryPolicy, SearchTerm,
+    SynapseClient, SynapseError, UsersMediaQuery,
+};
+
+/// How old the last walk may be for `top` to be answered from it.
+pub const DEFAULT_SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(15 * 60);
+/// Users per page when looking for one user ID.
+const USER_PAGE: u64 = 500;
+/// Pages read at most when looking for one user ID.
+const USER_PAGES: u32 = 20;
+/// Matches read for a search.
+const SEARCH_LIMIT: u64 = 100;
+
+/// What the bot needs of the running daemon. Implemented by the daemon;
+/// absent on the command line.
+#[async_trait]
+pub trait DaemonHandle: Send + Sync {
+    /// The top lists of the last walk, if any.
+    async fn snapshot(&self) -> Option<Arc<Snapshot>>;
+    /// Last run, next run, last error, queued messages. The health fields
+    /// may be left [`Health::Unknown`]: [`answer`] probes Synapse itself,
+    /// and the bot knows Matrix is up.
+    async fn status(&self) -> StatusView;
+    /// The policy in force.
+    async fn config(&self) -> Arc<Config>;
+    /// Runs the policies now; the run's outcome, or why it failed.
+    async fn run_check(&self) -> Result<Outcome, String>;
+    /// Re-reads the policy file; what happened, or why it was refused.
+    async fn reload(&self) -> Result<String, String>;
+}
+
+/// Where a command came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The terminal.
+    Cli,
+    /// The admin room; the bot is connected.
+    Matrix {
+        /// The bot's device, for `status`.
+        device_id: String,
+    },
+}
+
+/// What answering needs.
+#[derive(Clone)]
+pub struct StatsContext {
+    /// Synapse's admin API.
+    pub synapse: SynapseClient,
+    /// The command prefix, for help and usage replies.
+    pub prefix: String,
+    /// Lines of a list before it is cut.
+    pub max_lines: usize,
+    /// How old the last walk may be for `top`.
+    pub snapshot_max_age: Duration,
+    /// The daemon, when it runs.
+    pub daemon: Option<Arc<dyn DaemonHandle>>,
+    /// The policy, for `policies` without a daemon (the command line).
+    pub config: Option<Arc<Config>>,
+}
+
+impl std::fmt::Debug for StatsContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsContext")
+            .field("synapse", &self.synapse.base_url().as_str())
+            .field("prefix", &self.prefix)
+            .field("max_lines", &self.max_lines)
+            .field("daemon", &self.daemon.is_some())
+            .finish()
+    }
+}
+
+impl StatsContext {
+    /// A context without daemon, with default limits.
+    pub fn new(synapse: SynapseClient, prefix: impl Into<String>) -> StatsContext {
+        StatsContext {
+            synapse,
+            prefix: prefix.into(),
+            max_lines: render::DEFAULT_MAX_LINES,
+            snapshot_max_age: DEFAULT_SNAPSHOT_MAX_AGE,
+            daemon: None,
+            config: None,
+        }
+    }
+}
+
+/// A reply, and whether the command did its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// What to show.
+    pub message: Rendered,
+    /// False when the answer is an error (for the exit status).
+    pub ok: bool,
+}
+
+impl Reply {
+    fn ok(message: Rendered) -> Reply {
+        Reply { message, ok: true }
+    }
+
+    fn failed(message: Rendered) -> Reply {
+        Reply { message, ok: false }
+    }
+}
+
+/// The current time in Unix ms.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Answers `command` at `now_ms`.
+pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
+    match command {
+        Command::Help => Reply::ok(render::help(&ctx.prefix)),
+        Command::Top { n, metric, window } => top(ctx, *n, *metric, *window, now_ms).await,
+        Command::User(query) => user(ctx, query).await,
+        Command::Rooms => rooms(ctx).await,
+        Command::Check => match &ctx.daemon {
+            Some(d) => match d.run_check().await {
+                Ok(outcome) => Reply::ok(render::check(&outcome, ctx.max_lines)),
+                Err(e) => Reply::failed(render::failure("The check failed", &e)),
+            },
+            None => Reply::failed(render::needs_daemon(command)),
+        },
+        Command::Policies => match (&ctx.daemon, &ctx.config) {
+            (Some(d), _) => Reply::ok(render::policies(&d.config().await.rules)),
+            (None, Some(config)) => Reply::ok(render::policies(&config.rules)),
+            (None, None) => Reply::failed(render::needs_daemon(command)),
+        },
+        Command::Reload => match &ctx.daemon {
+            Some(d) => match d.reload().await {
+                Ok(text) => Reply::ok(render::sentence(&text)),
+                Err(e) => Reply::failed(render::failure("The policy file was not reloaded", &e)),
+            },
+            None => Reply::failed(render::needs_daemon(command)),
+        },
+        Command::Status => status(ctx, origin, now_ms).await,
+    }
+}
+
+async fn top(
+    ctx: &StatsContext,
+    n: u32,
+    metric: crate::core::model::MediaMetric,
+    window: Option<Duration>,
+    now_ms: u64,
+) -> Reply {
+    if let Some(daemon) = &ctx.daemon
+        && let Some(snapshot) = daemon.snapshot().await
+        && snapshot.fresh_for(now_ms, ctx.snapshot_max_age)
+        && let Some((users, total)) = snapshot.top(metric, window, n as usize)
+    {
+        return Reply::ok(render::top(&TopView {
+            n,
+            metric,
+            window,
+            users,
+            total,
+            source: Source::LastWalk {
+                age: snapshot.age(now_ms),
+            },
+        }));
+    }
+    let Some(limit) = PageLimit::new(u64::from(n)) else {
+        return Reply::failed(render::sentence("N must be between 1 and 100."));
+    };
+    let mut query = UsersMediaQuery::new()
+        .limit(limit)
+        .order(OrderBy::from(metric), Direction::Backward);
+    if let Some(w) = window {
+        // An open upper bound: no `until_ts`, so the range is always valid.
+        query = match query.range(TimeRange::last(w, now_ms)) {
+            Ok(q) => q,
+            Err(e) => return Reply::failed(render::failure("Bad window", &e.to_string())),
+        };
+    }
+    match ctx.synapse.users_media(&query).await {
+        Ok(page) => {
+            let mut users = page.users;
+            // PostgreSQL sorts unknown sizes (pending uploads) first in a
+            // descending order; show them last.
+            users.sort_by_key(|u| std::cmp::Reverse(metric.of(u)));
+            Reply::ok(render::top(&TopView {
+                n,
+                metric,
+                window,
+                users: &users,
+                total: page.total,
+                source: Source::Live,
+            }))
+        }
+        Err(e) => Reply::failed(synapse_failure(
+            "Synapse could not list its users' media",
+            &e,
+        )),
+    }
+}
+
+async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
+    match query {
+        UserQuery::Exact(user_id) => match find_user(&ctx.synapse, user_id).await {
+            Ok(found) => Reply::ok(render::user(query, found.as_slice(), false, ctx.max_lines)),
+            Err(e) => Reply::failed(synapse_failure("Synapse could not look the user up", &e)),
+        },
+        UserQuery::Search(term) => {
+            let Ok(term_q) = SearchTerm::new(term.clone()) else {
+                return Reply::failed(render::sentence(
+                    "Synapse only searches non-empty ASCII terms.",
+                ));
+            };
+            let Some(limit) = PageLimit::new(SEARCH_LIMIT) else {
+                return Reply::failed(render::sentence("No page limit."));
+            };
+            let q = UsersMediaQuery::new()
+                .limit(limit)
+                .order(OrderBy::MediaLength, Direction::Backward)
+                .search(term_q);
+            match ctx.synapse.users_media(&q).await {
+                Ok(page) => Reply::ok(render::user(
+                    query,
+                    &page.users,
+                    page.next_token.is_some(),
+                    ctx.max_lines,
+                )),
+                Err(e) => Reply::failed(synapse_failure("Synapse could not search users", &e)),
+            }
+        }
+    }
+}
+
+/// The media usage of exactly `user_id`, or `None` when Synapse does not
+/// list it (no local media). Searches by localpart, then filters: the search
+/// is a case-insensitive (SQLite) or case-sensitive (PostgreSQL) `LIKE`
+/// pattern over localparts and display names.
+pub async fn find_user(
+    synapse: &SynapseClient,
+    user_id: &str,
+) -> Result<Option<crate::core::model::UserMedia>, SynapseError> {
+    let localpart = user_id
+        .strip_prefix('@')
+        .and_then(|r| r.split_once(':'))
+        .map(|(l, _)| l)
+        .unwrap_or(user_id);
+    let Ok(term) = SearchTerm::new(localpart) else {
+        // Not ASCII or empty: Synapse cannot search it, and its user IDs
+        // are ASCII.
+        return Ok(None);
+    };
+    let Some(limit) = PageLimit::new(USER_PAGE) else {
+        return Ok(None);
+    };
+    let mut from = 0;
+    for _ in 0..USER_PAGES {
+        let q = UsersMediaQuery::new()
+            .limit(limit)
+            .from(from)
+            .order(OrderBy::UserId, Direction::Forward)
+            .search(term.clone());
+        let page = synapse.users_media(&q).await?;
+        if let Some(u) = page.users.iter().find(|u| u.user_id == user_id) {
+            return Ok(Some(u.clone()));
+        }
+        match page.next_token {
+            Some(next) if next > from && !page.users.is_empty() => from = next,
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+async fn rooms(ctx: &StatsContext) -> Reply {
+    match ctx.synapse.largest_rooms().await {
+        Ok(rooms) => Reply::ok(render::rooms(&rooms, ctx.max_lines)),
+        Err(SynapseError::RequiresPostgres { .. }) => Reply::failed(render::sentence(
+            "This Synapse runs on SQLite: it can only estimate room sizes on PostgreSQL.",
+        )),
+        Err(SynapseError::Server { status: 500, .. }) => Reply::failed(render::sentence(
+            "Synapse failed (500) to estimate room sizes. This is a known Synapse problem \
+             (element-hq/synapse#19561) on servers whose database statistics lack data for \
+             some event tables; it is not a problem of this bot.",
+        )),
+        Err(e) => Reply::failed(synapse_failure(
+            "Synapse could not list the largest rooms",
+            &e,
+        )),
+    }
+}
+
+async fn status(ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
+    let mut view = match &ctx.daemon {
+        Some(d) => d.status().await,
+        None => StatusView {
+            last_run: None,
+            next_run_ms: None,
+            synapse_outage: None,
+            synapse: Health::Unknown,
+            matrix: Health::Unknown,
+            queued: 0,
+        },
+    };
+    view.synapse = match ctx.synapse.server_version().await {
+        Ok(version) => Health::Up(format!("Synapse {version}")),
+        Err(e) => Health::Down(e.to_string()),
+    };
+    if let Origin::Matrix { device_id } = origin
+        && matches!(view.matrix, Health::Unknown)
+    {
+        view.matrix = Health::Up(format!("connected as device {device_id}"));
+    }
+    let mut message = render::status(&view, now_ms);
+    if ctx.daemon.is_none() {
+        let note = "(The daemon is not running in this process: no run history.)";
+        message.plain.push('\n');
+        message.plain.push_str(note);
+        message.html.push_str(&format!("\n<p>{note}</p>"));
+    }
+    Reply::ok(message)
+}
+
+fn synapse_failure(what: &str, e: &SynapseError) -> Rendered {
+    render::failure(what, &e.to_string())
+}
+
+/// Lets the bot answer through this context.
+#[async_trait]
+impl crate::bot::Responder for StatsContext {
+    async fn respond(&self, command: &Command, device_id: &str) -> Rendered {
+        let origin = Origin::Matrix {
+            device_id: device_id.to_owned(),
+        };
+        answer(command, self, &origin, now_ms()).await.message
+    }
+}
+
+/// `synapse-warden stats WORDS...`: the answer for `words` parsed with the
+/// bot's grammar, as plain text, and whether it is not an error.
+pub async fn answer_words(ctx: &StatsContext, words: &[String]) -> (String, bool) {
+    match crate::core::command::parse_words(words) {
+        Ok(command) => {
+            let reply = answer(&command, ctx, &Origin::Cli, now_ms()).await;
+            (reply.message.plain, reply.ok)
+        }
+        Err(e) => (render::usage(&ctx.prefix, &e).plain, false),
+    }
+}
+
+/// Runs `synapse-warden stats WORDS...` with the policy file at `path`
+/// (for Synapse's URL and admin token): prints the answer; exit status 0,
+/// or 2 on a bad command or an error.
+pub async fn run(path: &Path, words: &[String]) -> Result<ExitCode> {
+    let config = match load_policy(path)? {
+        Ok(config) => config,
+        Err(errors) => {
+            eprint!("{}", errors.report());
+            return Ok(ExitCode::from(EXIT_ERROR));
+        }
+    };
+    let synapse = SynapseClient::new(ClientConfig {
+        base_url: config.synapse.url.clone(),
+        token: AdminToken::new(read_secret(
+            &config.synapse.token,
+            "the Synapse admin token (synapse.token)",
+        )?),
+        timeout: config.synapse.timeout,
+        retry: RetryPolicy::default(),
+    })?;
+    let mut ctx = StatsContext::new(synapse, "synapse-warden stats");
+    ctx.config = Some(Arc::new(config));
+    let (text, ok) = answer_words(&ctx, words).await;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(e).context("writing the answer");
+        }
+        _ => {}
+    }
+    Ok(ExitCode::from(if ok { EXIT_OK } else { EXIT_ERROR }))
+}

@@ -1,0 +1,62 @@
+//! Posting to the admin room: the daemon's announcements and notices.
+//!
+//! [`Bot::post`] sends a message; [`Bot::post_with_txn`] sends it with a
+//! transaction ID chosen by the caller, so that sending the same message
+//! again after a crash posts it once (the homeserver de-duplicates by
+//! transaction ID). The daemon's [`Notifier`] is implemented that way.
+
+use async_trait::async_trait;
+use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
+use matrix_sdk::ruma::{OwnedEventId, OwnedTransactionId};
+
+use super::{Bot, BotError};
+use crate::core::render::Rendered;
+use crate::daemon::service::{Notifier, NotifyError};
+
+impl Bot {
+    /// Posts `message` (a notice, HTML with a plain-text body) to the
+    /// admin room; encrypted if the room is.
+    pub async fn post(&self, message: &Rendered) -> Result<OwnedEventId, BotError> {
+        self.send(message, None).await
+    }
+
+    /// Posts `message` with transaction ID `txn_id`: posting twice with the
+    /// same ID posts once.
+    pub async fn post_with_txn(
+        &self,
+        txn_id: &str,
+        message: &Rendered,
+    ) -> Result<OwnedEventId, BotError> {
+        self.send(message, Some(OwnedTransactionId::from(txn_id)))
+            .await
+    }
+
+    async fn send(
+        &self,
+        message: &Rendered,
+        txn_id: Option<OwnedTransactionId>,
+    ) -> Result<OwnedEventId, BotError> {
+        let room = self
+            .client
+            .get_room(&self.room_id)
+            .ok_or_else(|| BotError::Send("the bot is not in the admin room".to_owned()))?;
+        let content =
+            RoomMessageEventContent::notice_html(message.plain.clone(), message.html.clone());
+        let mut send = room.send(content);
+        if let Some(txn_id) = txn_id {
+            send = send.with_transaction_id(txn_id);
+        }
+        let response = send.await.map_err(|e| BotError::Send(e.to_string()))?;
+        Ok(response.response.event_id)
+    }
+}
+
+#[async_trait]
+impl Notifier for Bot {
+    async fn send(&self, txn_id: &str, message: &Rendered) -> Result<(), NotifyError> {
+        self.post_with_txn(txn_id, message)
+            .await
+            .map(|_| ())
+            .map_err(|e| NotifyError(e.to_string()))
+    }
+}

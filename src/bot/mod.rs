@@ -1,0 +1,379 @@
+//! Adapter: the Matrix bot — alerts in the admin room and `!stats`
+//! commands, through matrix-sdk with end-to-end encryption.
+//!
+//! - [`settings`]: [`BotSettings`] and [`Secret`].
+//! - [`session`]: log in once, then restore the saved session (same
+//!   device, same keys) on every start; the encrypted SQLite store.
+//! - [`crypto`]: cross-signing and recovery set-up.
+//! - [`room`]: join the admin room; accept invites to it only.
+//! - [`commands`]: who may command, rate limits, threaded replies.
+//! - [`alerts`]: [`Bot::post`] for the daemon.
+//!
+//! Life cycle: [`Bot::start`] connects (restore or login), runs one sync
+//! *before any event handler exists* — so whatever was sent while the bot
+//! was down is seen but never answered — sets up encryption and joins the
+//! room, then syncs once more so that the history of a room just joined is
+//! not answered either. [`Bot::run`] adds the handlers and syncs until told
+//! to stop, saving the sync token after every sync.
+
+pub mod alerts;
+pub mod commands;
+pub mod crypto;
+pub mod room;
+pub mod session;
+pub mod settings;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::event_handler::EventHandlerHandle;
+use matrix_sdk::ruma::api::error::ErrorKind;
+use matrix_sdk::ruma::events::room::member::StrippedRoomMemberEvent;
+use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
+use matrix_sdk::ruma::{OwnedDeviceId, OwnedRoomId, OwnedUserId, RoomId, UserId};
+use matrix_sdk::{Client, LoopCtrl, Room};
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+
+pub use commands::Responder;
+pub use crypto::CryptoReport;
+pub use settings::{BotSettings, RateLimit, Secret};
+
+use session::SessionFile;
+
+/// Everything that can go wrong in the bot. No variant holds a secret.
+#[derive(Debug, Error)]
+pub enum BotError {
+    /// The settings are inconsistent.
+    #[error("bot settings: {0}")]
+    Settings(String),
+    /// The data directory cannot be used.
+    #[error("bot data directory {}: {reason}", path.display())]
+    DataDir {
+        /// The directory or file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The session file cannot be used.
+    #[error("bot session file {}: {reason}", path.display())]
+    Session {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The Matrix client could not be built (store, homeserver URL).
+    #[error("cannot set up the Matrix client: {0}")]
+    Build(String),
+    /// The homeserver cannot be reached.
+    #[error("cannot reach the homeserver: {0}")]
+    Unreachable(String),
+    /// Login failed.
+    #[error("cannot log in as {user}: {reason}")]
+    Login {
+        /// The bot user.
+        user: String,
+        /// Why.
+        reason: String,
+    },
+    /// The homeserver revoked the session and no password is configured.
+    #[error(
+        "the homeserver no longer accepts the bot's session (logged out or token revoked); \
+         configure the bot's password, or a new access token and an empty data directory"
+    )]
+    LoggedOut,
+    /// Syncing failed for good.
+    #[error("sync with the homeserver failed: {0}")]
+    Sync(String),
+    /// Encryption set-up failed.
+    #[error("encryption set-up: {0}")]
+    Crypto(String),
+    /// The admin room cannot be joined.
+    #[error("cannot join the admin room {room}: {reason}")]
+    Join {
+        /// The room as configured.
+        room: String,
+        /// Why.
+        reason: String,
+    },
+    /// A message could not be sent.
+    #[error("cannot send to the admin room: {0}")]
+    Send(String),
+}
+
+/// The connected bot. See the [module docs](self).
+pub struct Bot {
+    client: Client,
+    settings: Arc<BotSettings>,
+    room_id: OwnedRoomId,
+    session: SessionFile,
+    sync_token: Arc<std::sync::Mutex<Option<String>>>,
+    connected: Arc<AtomicBool>,
+    crypto: Option<CryptoReport>,
+    logged_in: bool,
+    started_ms: u64,
+}
+
+impl std::fmt::Debug for Bot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bot")
+            .field("user", &self.client.user_id())
+            .field("device", &self.client.device_id())
+            .field("room", &self.room_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The current time in Unix ms.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Whether a sync error means the session is gone for good.
+fn is_logged_out(e: &matrix_sdk::Error) -> bool {
+    matches!(e.client_api_error_kind(), Some(ErrorKind::UnknownToken(_)))
+}
+
+impl Bot {
+    /// Connects: restores the session or logs in, syncs once without
+    /// handlers, sets up encryption, joins the admin room.
+    pub async fn start(settings: BotSettings) -> Result<Bot, BotError> {
+        settings.validate()?;
+        let started_ms = now_ms();
+        let file = SessionFile::new(&settings.data_dir);
+        let connected = session::connect(&settings, &file).await?;
+        let client = connected.client;
+        let mut token = connected.sync_token;
+
+        token = Some(catch_up(&client, &file, token).await?);
+
+        let crypto = match crypto::setup(&client, &settings).await {
+            Ok(report) => {
+                tracing::info!(?report, "encryption set up");
+                Some(report)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "encryption set-up failed; encrypted rooms may not work");
+                None
+            }
+        };
+
+        let (room_id, servers) = room::resolve(&client, &settings.room).await?;
+        room::join(&client, &settings.room, &room_id, &servers).await?;
+        // The history of a room just joined arrives with the next sync:
+        // take it before any handler exists.
+        token = Some(catch_up(&client, &file, token).await?);
+        tracing::info!(room = %room_id, device = ?client.device_id(), "in the admin room");
+        let mut crypto = crypto;
+        if let Some(report) = &mut crypto {
+            // Read again now that a sync has queried our own keys.
+            report.device_cross_signed = crypto::device_cross_signed(&client).await;
+            if !report.device_cross_signed {
+                tracing::warn!(
+                    "this device is not cross-signed: clients that exclude insecure devices will not send it room keys"
+                );
+            }
+        }
+
+        Ok(Bot {
+            client,
+            settings: Arc::new(settings),
+            room_id,
+            session: file,
+            sync_token: Arc::new(std::sync::Mutex::new(token)),
+            connected: Arc::new(AtomicBool::new(true)),
+            crypto,
+            logged_in: connected.logged_in,
+            started_ms,
+        })
+    }
+
+    /// Answers commands with `responder` and keeps syncing until `shutdown`
+    /// is cancelled. Transient sync failures are retried with backoff; a
+    /// revoked session ends it with [`BotError::LoggedOut`].
+    pub async fn run(
+        &self,
+        responder: Arc<dyn Responder>,
+        shutdown: CancellationToken,
+    ) -> Result<(), BotError> {
+        let own = self
+            .client
+            .user_id()
+            .ok_or_else(|| BotError::Sync("not logged in".to_owned()))?
+            .to_owned();
+        let mut handler = commands::Handler::new(
+            &self.settings,
+            self.room_id.clone(),
+            own,
+            self.device_id().map(|d| d.to_string()).unwrap_or_default(),
+            responder,
+        )?;
+        // Nothing older than a little before the start is a command to us,
+        // whatever a sync delivers.
+        handler.not_before_ms = self.started_ms.saturating_sub(5 * 60 * 1000);
+        let handler = Arc::new(handler);
+        let handles = self.add_handlers(handler);
+        let result = self.sync_loop(shutdown).await;
+        for h in handles {
+            self.client.remove_event_handler(h);
+        }
+        result
+    }
+
+    /// [`Bot::run`] in a task of its own; the bot lives as long as it runs.
+    pub fn spawn(
+        self,
+        responder: Arc<dyn Responder>,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<Result<(), BotError>> {
+        tokio::spawn(async move { self.run(responder, shutdown).await })
+    }
+
+    fn add_handlers(&self, handler: Arc<commands::Handler>) -> Vec<EventHandlerHandle> {
+        let on_message = self.client.add_event_handler(
+            move |event: OriginalSyncRoomMessageEvent, room: Room| {
+                let handler = handler.clone();
+                async move { commands::on_message(event, room, handler).await }
+            },
+        );
+        let admin_room = self.room_id.clone();
+        let on_invite = self.client.add_event_handler(
+            move |event: StrippedRoomMemberEvent, room: Room, client: Client| {
+                let admin_room = admin_room.clone();
+                async move {
+                    tokio::spawn(room::on_invite(event, room, client, admin_room));
+                }
+            },
+        );
+        vec![on_message, on_invite]
+    }
+
+    async fn sync_loop(&self, shutdown: CancellationToken) -> Result<(), BotError> {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let token = self.sync_token.lock().ok().and_then(|t| t.clone());
+            let mut sync_settings = SyncSettings::default().timeout(Duration::from_secs(30));
+            if let Some(token) = token {
+                sync_settings = sync_settings.token(token);
+            }
+            let file = self.session.clone();
+            let saved = self.sync_token.clone();
+            let connected = self.connected.clone();
+            let sync = self
+                .client
+                .sync_with_result_callback(sync_settings, move |result| {
+                    let file = file.clone();
+                    let saved = saved.clone();
+                    let connected = connected.clone();
+                    async move {
+                        let response = result?;
+                        connected.store(true, Ordering::Relaxed);
+                        if let Ok(mut t) = saved.lock() {
+                            *t = Some(response.next_batch.clone());
+                        }
+                        if let Err(e) = file.set_sync_token(&response.next_batch) {
+                            tracing::warn!(error = %e, "cannot save the sync token");
+                        }
+                        Ok(LoopCtrl::Continue)
+                    }
+                });
+            let result = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                result = sync => result,
+            };
+            self.connected.store(false, Ordering::Relaxed);
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if is_logged_out(&e) => return Err(BotError::LoggedOut),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "sync failed; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    }
+
+    /// The matrix-sdk client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The bot's user ID.
+    pub fn user_id(&self) -> Option<&UserId> {
+        self.client.user_id()
+    }
+
+    /// The bot's device ID.
+    pub fn device_id(&self) -> Option<OwnedDeviceId> {
+        self.client.device_id().map(ToOwned::to_owned)
+    }
+
+    /// The admin room's ID.
+    pub fn room_id(&self) -> &RoomId {
+        &self.room_id
+    }
+
+    /// Whether the last sync succeeded.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// What the encryption set-up did, if it succeeded.
+    pub fn crypto_report(&self) -> Option<&CryptoReport> {
+        self.crypto.as_ref()
+    }
+
+    /// True when this start logged in (a new device or token) rather than
+    /// restoring the saved session.
+    pub fn logged_in(&self) -> bool {
+        self.logged_in
+    }
+
+    /// The bot user of the settings.
+    pub fn configured_user(&self) -> Result<OwnedUserId, BotError> {
+        UserId::parse(self.settings.user.as_str()).map_err(|e| BotError::Settings(e.to_string()))
+    }
+}
+
+/// One sync from `token` (no long-polling) to catch up with everything the
+/// homeserver has, before any handler exists; saves and returns the new
+/// token. Retried a few times.
+async fn catch_up(
+    client: &Client,
+    file: &SessionFile,
+    token: Option<String>,
+) -> Result<String, BotError> {
+    let mut sync_settings = SyncSettings::default().timeout(Duration::ZERO);
+    if let Some(token) = token {
+        sync_settings = sync_settings.token(token);
+    }
+    let mut delay = Duration::from_secs(1);
+    let mut attempt = 1;
+    loop {
+        match client.sync_once(sync_settings.clone()).await {
+            Ok(response) => {
+                file.set_sync_token(&response.next_batch)?;
+                return Ok(response.next_batch);
+            }
+            Err(e) if is_logged_out(&e) => return Err(BotError::LoggedOut),
+            Err(e) if attempt >= 5 => return Err(BotError::Sync(e.to_string())),
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "first sync failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,618 @@
+//! The command grammar shared by the Matrix bot and the `stats` subcommand.
+//!
+//! ```text
+//! !stats                              the same as `help`
+//! !stats help
+//! !stats top [N] [media_length|media_count] [WINDOW]
+//! !stats user <@user:server | search term>
+//! !stats rooms
+//! !stats check
+//! !stats policies
+//! !stats status
+//! !stats reload
+//! ```
+//!
+//! `N` is 1 to 100 (default 10), the metric defaults to `media_length`, and
+//! `WINDOW` is a duration such as `7d`, `24h` or `1h30m` (only uploads of that
+//! last span count); the arguments of `top` may come in any order. Command
+//! words and metric names are case-insensitive; the prefix is not.
+//!
+//! [`parse`] never panics and never allocates in proportion to a hostile
+//! body: it reads the first line only (after a reply fallback, see below),
+//! and at most a few words of it. Bodies that do not start with the prefix
+//! followed by a space or the end are not addressed to us (`None`).
+//!
+//! Replies written by older clients start with a *reply fallback*: quoted
+//! lines (`> <@alice:hs> ...`) and a blank line before the text typed. That
+//! fallback is skipped, so a command sent as a reply still works.
+//!
+//! Pure: no I/O.
+
+use std::fmt;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use super::model::MediaMetric;
+
+/// Default number of users `top` lists.
+pub const DEFAULT_TOP: u32 = 10;
+/// Most users `top` lists.
+pub const MAX_TOP: u32 = 100;
+/// Longest window `top` accepts (ten years): beyond it, every upload counts
+/// anyway.
+pub const MAX_WINDOW: Duration = Duration::from_secs(3650 * 24 * 3600);
+/// Words of a command line looked at; anything longer is refused.
+const MAX_WORDS: usize = 8;
+/// Longest argument echoed back in an error.
+const MAX_ECHO: usize = 40;
+
+/// One command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// The grammar, with examples.
+    Help,
+    /// The users using the most media.
+    Top {
+        /// How many users, 1..=100.
+        n: u32,
+        /// Ranked by.
+        metric: MediaMetric,
+        /// Only uploads of this last span count; `None`: all uploads.
+        window: Option<Duration>,
+    },
+    /// One user's usage.
+    User(UserQuery),
+    /// The largest rooms.
+    Rooms,
+    /// Run the policies now.
+    Check,
+    /// The rules in force.
+    Policies,
+    /// Last run, next run, last error, health.
+    Status,
+    /// Re-read the policy file.
+    Reload,
+}
+
+/// Who `user` is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserQuery {
+    /// A full user ID (`@alice:example.org`): exactly that user.
+    Exact(String),
+    /// A search term (ASCII, as Synapse requires): users whose localpart or
+    /// display name contains it.
+    Search(String),
+}
+
+impl UserQuery {
+    /// The user ID or the search term.
+    pub fn as_str(&self) -> &str {
+        match self {
+            UserQuery::Exact(s) | UserQuery::Search(s) => s,
+        }
+    }
+}
+
+/// What is wrong with a command addressed to us. The messages are short
+/// and name the culprit; the reply adds the grammar.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum UsageError {
+    /// The first word is not a command.
+    #[error("unknown command `{0}`")]
+    UnknownCommand(String),
+    /// `top` got a number outside 1..=100.
+    #[error("N must be between 1 and {max}, not {0}", max = MAX_TOP)]
+    TopOutOfRange(String),
+    /// `top` got a word that is neither a number, a metric nor a window.
+    #[error(
+        "unknown field or window `{0}` (fields: media_length, media_count; windows look like 7d, 24h)"
+    )]
+    UnknownTopArgument(String),
+    /// `top` got the same kind of argument twice.
+    #[error("{0} given twice")]
+    Repeated(&'static str),
+    /// A window of zero or of more than ten years.
+    #[error("the window `{0}` must be more than 0s and at most 3650d")]
+    WindowOutOfRange(String),
+    /// `user` without an argument.
+    #[error("`user` needs a user ID (@alice:example.org) or a search term")]
+    MissingUser,
+    /// A user ID that is not `@localpart:server`.
+    #[error("`{0}` is not a user ID of the form @localpart:server")]
+    BadUserId(String),
+    /// A non-ASCII search term, which Synapse refuses.
+    #[error("the search term `{0}` is not ASCII; Synapse only searches ASCII terms")]
+    NotAscii(String),
+    /// A command that takes no argument got some (or `user` got two).
+    #[error("`{command}` takes {expected}, but got `{extra}`")]
+    UnexpectedArgument {
+        /// The command word.
+        command: &'static str,
+        /// What it takes.
+        expected: &'static str,
+        /// The first word too many.
+        extra: String,
+    },
+    /// More words than any command takes.
+    #[error("too many words")]
+    TooLong,
+}
+
+/// Parses `body` as a command for the bot answering to `prefix`.
+///
+/// `None` when the body is not addressed to the bot (it does not start with
+/// the prefix followed by whitespace or its end); otherwise the command or
+/// what is wrong with it.
+pub fn parse(prefix: &str, body: &str) -> Option<Result<Command, UsageError>> {
+    let prefix = prefix.trim();
+    if prefix.is_empty() {
+        return None;
+    }
+    let line = strip_reply_fallback(body).lines().next().unwrap_or("");
+    let rest = line.trim_start().strip_prefix(prefix)?;
+    if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+        return None;
+    }
+    let words: Vec<&str> = rest.split_whitespace().take(MAX_WORDS + 1).collect();
+    if words.len() > MAX_WORDS {
+        return Some(Err(UsageError::TooLong));
+    }
+    Some(parse_words(&words))
+}
+
+/// Parses the words after the prefix (the command line of `synapse-warden
+/// stats`). No words means `help`.
+pub fn parse_words<S: AsRef<str>>(words: &[S]) -> Result<Command, UsageError> {
+    let Some((first, args)) = words.split_first() else {
+        return Ok(Command::Help);
+    };
+    if args.len() >= MAX_WORDS {
+        return Err(UsageError::TooLong);
+    }
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let word = first.as_ref();
+    let no_args = |command: &'static str, value: Command| match args.first() {
+        None => Ok(value),
+        Some(extra) => Err(UsageError::UnexpectedArgument {
+            command,
+            expected: "no argument",
+            extra: echo(extra),
+        }),
+    };
+    match word.to_ascii_lowercase().as_str() {
+        "help" | "-h" | "--help" => Ok(Command::Help),
+        "top" => parse_top(&args),
+        "user" => parse_user(&args),
+        "rooms" => no_args("rooms", Command::Rooms),
+        "check" => no_args("check", Command::Check),
+        "policies" => no_args("policies", Command::Policies),
+        "status" => no_args("status", Command::Status),
+        "reload" => no_args("reload", Command::Reload),
+        _ => Err(UsageError::UnknownCommand(echo(word))),
+    }
+}
+
+fn parse_top(args: &[&str]) -> Result<Command, UsageError> {
+    let mut n = None;
+    let mut metric = None;
+    let mut window = None;
+    for &arg in args {
+        if arg.bytes().all(|b| b.is_ascii_digit()) {
+            if n.is_some() {
+                return Err(UsageError::Repeated("N"));
+            }
+            let value = arg
+                .parse::<u32>()
+                .ok()
+                .filter(|v| (1..=MAX_TOP).contains(v))
+                .ok_or_else(|| UsageError::TopOutOfRange(echo(arg)))?;
+            n = Some(value);
+        } else if let Some(m) = metric_of(arg) {
+            if metric.is_some() {
+                return Err(UsageError::Repeated("the field"));
+            }
+            metric = Some(m);
+        } else if let Some(w) = window_of(arg) {
+            if window.is_some() {
+                return Err(UsageError::Repeated("the window"));
+            }
+            if w.is_zero() || w > MAX_WINDOW {
+                return Err(UsageError::WindowOutOfRange(echo(arg)));
+            }
+            window = Some(w);
+        } else if arg.starts_with('-') && arg[1..].bytes().all(|b| b.is_ascii_digit()) {
+            return Err(UsageError::TopOutOfRange(echo(arg)));
+        } else {
+            return Err(UsageError::UnknownTopArgument(echo(arg)));
+        }
+    }
+    Ok(Command::Top {
+        n: n.unwrap_or(DEFAULT_TOP),
+        metric: metric.unwrap_or(MediaMetric::MediaLength),
+        window,
+    })
+}
+
+fn parse_user(args: &[&str]) -> Result<Command, UsageError> {
+    let (term, extra) = match args {
+        [] => return Err(UsageError::MissingUser),
+        [term] => (*term, None),
+        [term, extra, ..] => (*term, Some(*extra)),
+    };
+    if let Some(extra) = extra {
+        return Err(UsageError::UnexpectedArgument {
+            command: "user",
+            expected: "one user ID or search term",
+            extra: echo(extra),
+        });
+    }
+    if term.starts_with('@') {
+        if is_user_id(term) {
+            Ok(Command::User(UserQuery::Exact(term.to_owned())))
+        } else {
+            Err(UsageError::BadUserId(echo(term)))
+        }
+    } else if term.is_ascii() {
+        Ok(Command::User(UserQuery::Search(term.to_owned())))
+    } else {
+        Err(UsageError::NotAscii(echo(term)))
+    }
+}
+
+/// `@localpart:server`, both parts non-empty, ASCII (Synapse's localparts
+/// are ASCII), no whitespace, at most 255 bytes as the spec says.
+fn is_user_id(s: &str) -> bool {
+    let Some((local, server)) = s.strip_prefix('@').and_then(|r| r.split_once(':')) else {
+        return false;
+    };
+    s.len() <= 255
+        && !local.is_empty()
+        && !server.is_empty()
+        && s.is_ascii()
+        && !s
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+}
+
+fn metric_of(word: &str) -> Option<MediaMetric> {
+    match word.to_ascii_lowercase().as_str() {
+        "media_length" | "length" | "size" | "bytes" => Some(MediaMetric::MediaLength),
+        "media_count" | "count" => Some(MediaMetric::MediaCount),
+        _ => None,
+    }
+}
+
+/// A window word: humantime's syntax without spaces (`7d`, `1h30m`), which
+/// always starts with a digit.
+fn window_of(word: &str) -> Option<Duration> {
+    if !word.starts_with(|c: char| c.is_ascii_digit()) || word.len() > 32 {
+        return None;
+    }
+    humantime::parse_duration(word).ok()
+}
+
+/// A window as one word, the way [`parse`] reads it back: `7d`, `1h30m`.
+pub fn format_window(window: Duration) -> String {
+    let secs = window.as_secs();
+    if secs == 0 {
+        return "0s".to_owned();
+    }
+    let parts = [
+        (secs / 86_400, 'd'),
+        (secs % 86_400 / 3_600, 'h'),
+        (secs % 3_600 / 60, 'm'),
+        (secs % 60, 's'),
+    ];
+    parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect()
+}
+
+/// Skips a reply fallback: leading lines starting with `>`, and the blank
+/// line after them.
+fn strip_reply_fallback(body: &str) -> &str {
+    if !body.starts_with('>') {
+        return body;
+    }
+    let mut rest = body;
+    while rest.starts_with('>') {
+        match rest.find('\n') {
+            Some(i) => rest = &rest[i + 1..],
+            None => return "",
+        }
+    }
+    rest.strip_prefix('\n')
+        .or_else(|| rest.strip_prefix("\r\n"))
+        .unwrap_or(rest)
+}
+
+/// At most [`MAX_ECHO`] characters of `word`, for error messages.
+fn echo(word: &str) -> String {
+    match word.char_indices().nth(MAX_ECHO) {
+        Some((i, _)) => format!("{}…", &word[..i]),
+        None => word.to_owned(),
+    }
+}
+
+impl fmt::Display for Command {
+    /// The canonical words of the command, without prefix: what [`parse`]
+    /// reads back into the same command.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Help => f.write_str("help"),
+            Command::Top { n, metric, window } => {
+                write!(f, "top {n} {metric}")?;
+                if let Some(w) = window {
+                    write!(f, " {}", format_window(*w))?;
+                }
+                Ok(())
+            }
+            Command::User(q) => write!(f, "user {}", q.as_str()),
+            Command::Rooms => f.write_str("rooms"),
+            Command::Check => f.write_str("check"),
+            Command::Policies => f.write_str("policies"),
+            Command::Status => f.write_str("status"),
+            Command::Reload => f.write_str("reload"),
+        }
+    }
+}
+
+impl Command {
+    /// The command word, for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Help => "help",
+            Command::Top { .. } => "top",
+            Command::User(_) => "user",
+            Command::Rooms => "rooms",
+            Command::Check => "check",
+            Command::Policies => "policies",
+            Command::Status => "status",
+            Command::Reload => "reload",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const P: &str = "!stats";
+
+    fn ok(body: &str) -> Command {
+        match parse(P, body) {
+            Some(Ok(c)) => c,
+            other => panic!("{body:?} gave {other:?}"),
+        }
+    }
+
+    fn err(body: &str) -> UsageError {
+        match parse(P, body) {
+            Some(Err(e)) => e,
+            other => panic!("{body:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn not_addressed_to_us() {
+        for body in [
+            "",
+            "hello",
+            "!statsfoo",
+            "stats top",
+            " ! stats",
+            "!stat top",
+        ] {
+            assert_eq!(parse(P, body), None, "{body:?}");
+        }
+        assert_eq!(parse("", "!stats top"), None);
+    }
+
+    #[test]
+    fn top_with_defaults_and_arguments_in_any_order() {
+        let top = |n, metric, window| Command::Top { n, metric, window };
+        assert_eq!(ok("!stats"), Command::Help);
+        assert_eq!(ok("  !stats   help  "), Command::Help);
+        assert_eq!(ok("!stats top"), top(10, MediaMetric::MediaLength, None));
+        assert_eq!(
+            ok("!stats top 10 media_length"),
+            top(10, MediaMetric::MediaLength, None)
+        );
+        let day7 = Some(Duration::from_secs(7 * 86400));
+        assert_eq!(
+            ok("!stats top 5 media_count 7d"),
+            top(5, MediaMetric::MediaCount, day7)
+        );
+        assert_eq!(
+            ok("!stats TOP 7d MEDIA_COUNT 5"),
+            top(5, MediaMetric::MediaCount, day7)
+        );
+        assert_eq!(
+            ok("!stats top 1h30m"),
+            top(
+                10,
+                MediaMetric::MediaLength,
+                Some(Duration::from_secs(5400))
+            )
+        );
+        assert_eq!(
+            ok("!stats top 100"),
+            top(100, MediaMetric::MediaLength, None)
+        );
+        assert_eq!(ok("!stats top 1"), top(1, MediaMetric::MediaLength, None));
+    }
+
+    #[test]
+    fn bad_top_arguments_are_named() {
+        assert_eq!(err("!stats top 0"), UsageError::TopOutOfRange("0".into()));
+        assert_eq!(
+            err("!stats top 101"),
+            UsageError::TopOutOfRange("101".into())
+        );
+        assert_eq!(err("!stats top -3"), UsageError::TopOutOfRange("-3".into()));
+        assert_eq!(
+            err("!stats top 99999999999999999999999"),
+            UsageError::TopOutOfRange("99999999999999999999999".into())
+        );
+        assert_eq!(
+            err("!stats top 10 media_size"),
+            UsageError::UnknownTopArgument("media_size".into())
+        );
+        assert_eq!(err("!stats top 5 6"), UsageError::Repeated("N"));
+        assert_eq!(
+            err("!stats top 0s"),
+            UsageError::WindowOutOfRange("0s".into())
+        );
+        assert_eq!(
+            err("!stats top 4000d"),
+            UsageError::WindowOutOfRange("4000d".into())
+        );
+        assert!(
+            err("!stats top 101")
+                .to_string()
+                .contains("between 1 and 100")
+        );
+        assert!(err("!stats top x").to_string().contains("`x`"));
+    }
+
+    #[test]
+    fn user_queries() {
+        assert_eq!(
+            ok("!stats user @al_ice:example.org"),
+            Command::User(UserQuery::Exact("@al_ice:example.org".into()))
+        );
+        assert_eq!(
+            ok("!stats user alice"),
+            Command::User(UserQuery::Search("alice".into()))
+        );
+        assert_eq!(err("!stats user"), UsageError::MissingUser);
+        assert_eq!(
+            err("!stats user @alice"),
+            UsageError::BadUserId("@alice".into())
+        );
+        assert_eq!(err("!stats user zoë"), UsageError::NotAscii("zoë".into()));
+        assert!(matches!(
+            err("!stats user a b"),
+            UsageError::UnexpectedArgument {
+                command: "user",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn other_commands_and_errors() {
+        assert_eq!(ok("!stats rooms"), Command::Rooms);
+        assert_eq!(ok("!stats Check"), Command::Check);
+        assert_eq!(ok("!stats policies"), Command::Policies);
+        assert_eq!(ok("!stats status"), Command::Status);
+        assert_eq!(ok("!stats reload"), Command::Reload);
+        assert_eq!(
+            err("!stats frobnicate"),
+            UsageError::UnknownCommand("frobnicate".into())
+        );
+        assert!(matches!(
+            err("!stats rooms now"),
+            UsageError::UnexpectedArgument {
+                command: "rooms",
+                ..
+            }
+        ));
+        assert_eq!(err("!stats a b c d e f g h i j"), UsageError::TooLong);
+    }
+
+    #[test]
+    fn only_the_first_line_after_a_reply_fallback_counts() {
+        assert_eq!(
+            ok("> <@bob:hs> something\n> more\n\n!stats rooms\nignored words here"),
+            Command::Rooms
+        );
+        assert_eq!(parse(P, "> <@bob:hs> !stats rooms"), None);
+        assert_eq!(parse(P, "hello\n!stats rooms"), None);
+    }
+
+    #[test]
+    fn long_arguments_are_cut_in_errors() {
+        let long = "x".repeat(10_000);
+        let e = err(&format!("!stats {long}"));
+        assert!(e.to_string().len() < 100, "{e}");
+    }
+
+    #[test]
+    fn windows_are_one_word() {
+        assert_eq!(format_window(Duration::from_secs(7 * 86400)), "7d");
+        assert_eq!(format_window(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_window(Duration::from_secs(86400 + 1)), "1d1s");
+    }
+
+    #[test]
+    fn other_prefixes() {
+        assert_eq!(parse("!warden", "!warden rooms"), Some(Ok(Command::Rooms)));
+        assert_eq!(parse("!warden", "!stats rooms"), None);
+    }
+
+    fn any_command() -> impl Strategy<Value = Command> {
+        let metric = prop_oneof![
+            Just(MediaMetric::MediaLength),
+            Just(MediaMetric::MediaCount)
+        ];
+        let window = proptest::option::of((1u64..=3650 * 86400).prop_map(Duration::from_secs));
+        prop_oneof![
+            Just(Command::Help),
+            Just(Command::Rooms),
+            Just(Command::Check),
+            Just(Command::Policies),
+            Just(Command::Status),
+            Just(Command::Reload),
+            (1u32..=100, metric, window).prop_map(|(n, metric, window)| Command::Top {
+                n,
+                metric,
+                window
+            }),
+            "@[a-z0-9._=/+-]{1,20}:[a-z0-9.-]{1,20}(:[0-9]{1,5})?"
+                .prop_map(|u| Command::User(UserQuery::Exact(u))),
+            "[a-zA-Z0-9._=/+%-][!-~]{0,20}".prop_map(|s| Command::User(UserQuery::Search(s))),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_any_body(body in "\\PC{0,300}") {
+            let _ = parse(P, &body);
+            let _ = parse(P, &format!("!stats {body}"));
+            let _ = parse(P, &format!("!stats top {body}"));
+            let _ = parse(P, &format!("!stats user {body}"));
+            let _ = parse(P, &format!("> {body}\n\n!stats {body}"));
+        }
+
+        #[test]
+        fn never_panics_on_any_bytes(body in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let body = String::from_utf8_lossy(&body);
+            let _ = parse(P, &body);
+            let _ = parse(P, &format!("!stats {body}"));
+        }
+
+        #[test]
+        fn html_and_formatting_are_not_commands(body in "<[a-z]{1,5}>\\PC{0,50}") {
+            prop_assert_eq!(parse(P, &body), None);
+        }
+
+        #[test]
+        fn display_round_trips(cmd in any_command()) {
+            prop_assert_eq!(parse(P, &format!("{P} {cmd}")), Some(Ok(cmd.clone())));
+            let words: Vec<String> = cmd.to_string().split_whitespace().map(str::to_owned).collect();
+            prop_assert_eq!(parse_words(&words), Ok(cmd));
+        }
+
+        #[test]
+        fn errors_are_short(body in "\\PC{0,2000}") {
+            if let Some(Err(e)) = parse(P, &format!("!stats {body}")) {
+                prop_assert!(e.to_string().chars().count() < 200);
+            }
+        }
+    }
+}

@@ -1,0 +1,547 @@
+//! End to end: the Matrix bot against a real Synapse, with a separate
+//! matrix-sdk client logged in as a server admin on the other side.
+//!
+//! Seeded media: alice 3 × 100 KiB, bob 1 × 200 KiB, carol 2 × 50 KiB.
+//!
+//! - Unencrypted room: `!stats top 10 media_length` gets a reply, in reply
+//!   to the command, listing alice, bob, carol with 300.0, 200.0 and 100.0
+//!   KiB; a sender with power level 0 gets nothing (checked after a later
+//!   command of the admin was answered, so the bot has seen it); a bad
+//!   command gets the usage reply naming what was wrong; a bot restarted
+//!   on the same data directory reuses its device (no login, one device on
+//!   the server) and does not answer a command sent while it was down.
+//! - Encrypted room: the admin's client shares room keys only with devices
+//!   cross-signed by their owner (MSC4153's identity-based strategy), so
+//!   the bot's answer proves it read the encrypted command with a
+//!   cross-signed device; its reply is itself encrypted on the server and
+//!   decrypted by the client.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::encryption::EncryptionSettings;
+use matrix_sdk::ruma::events::room::member::MembershipState;
+use matrix_sdk::ruma::events::room::message::{
+    MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
+};
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, UserId};
+use matrix_sdk::{Client, Room, RoomState};
+use serde_json::Value;
+use synapse_warden::app::stats::StatsContext;
+use synapse_warden::bot::{Bot, BotError, BotSettings, Secret};
+use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+
+const KIB: usize = 1024;
+const PASSWORD: &str = "correct horse battery staple";
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A message the admin's client saw.
+#[derive(Debug, Clone)]
+struct Seen {
+    room_id: OwnedRoomId,
+    event_id: OwnedEventId,
+    sender: String,
+    body: String,
+    in_reply_to: Option<OwnedEventId>,
+}
+
+/// Messages seen by the admin's client, kept for later questions.
+struct Inbox {
+    rx: mpsc::UnboundedReceiver<Seen>,
+    seen: Vec<Seen>,
+}
+
+impl Inbox {
+    /// The first message (seen or to come within `timeout`) matching `pred`.
+    async fn wait_for(&mut self, timeout: Duration, pred: impl Fn(&Seen) -> bool) -> Option<Seen> {
+        if let Some(s) = self.seen.iter().find(|s| pred(s)) {
+            return Some(s.clone());
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.rx.recv()).await {
+                Ok(Some(s)) => {
+                    self.seen.push(s.clone());
+                    if pred(&s) {
+                        return Some(s);
+                    }
+                }
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Takes everything that arrived so far.
+    fn drain(&mut self) {
+        while let Ok(s) = self.rx.try_recv() {
+            self.seen.push(s);
+        }
+    }
+
+    async fn reply_to(&mut self, event_id: &OwnedEventId, from: &str) -> Option<Seen> {
+        self.wait_for(WAIT, |s| {
+            s.sender == from && s.in_reply_to.as_ref() == Some(event_id)
+        })
+        .await
+    }
+}
+
+struct World {
+    synapse: SynapseHarness,
+    admin: TestUser,
+    bot_user: TestUser,
+    dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let synapse = SynapseHarness::start(Backend::Sqlite)
+        .await
+        .unwrap_or_else(|e| panic!("starting Synapse: {e:#}"));
+    let admin = synapse.register("admin", PASSWORD, true).await.unwrap();
+    let bot_user = synapse.register("warden", PASSWORD, false).await.unwrap();
+    for (name, uploads, size) in [
+        ("alice", 3, 100 * KIB),
+        ("bob", 1, 200 * KIB),
+        ("carol", 2, 50 * KIB),
+    ] {
+        let user = synapse.register(name, PASSWORD, false).await.unwrap();
+        for _ in 0..uploads {
+            synapse.upload_media(&user, size).await.unwrap();
+        }
+    }
+    World {
+        synapse,
+        admin,
+        bot_user,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl World {
+    fn settings(&self, room: &str) -> BotSettings {
+        let mut s = BotSettings::new(
+            self.synapse.base_url().clone(),
+            self.bot_user.user_id.clone(),
+            room,
+            self.dir.path().join("bot"),
+            Secret::new("store passphrase"),
+        );
+        s.password = Some(Secret::new(PASSWORD));
+        s.recovery_key = Some(Secret::new("recovery passphrase of the test bot"));
+        s
+    }
+
+    fn stats(&self) -> Arc<StatsContext> {
+        let mut config = ClientConfig::new(
+            self.synapse.base_url().clone(),
+            AdminToken::new(self.admin.access_token.clone()),
+        );
+        config.retry = RetryPolicy::none();
+        Arc::new(StatsContext::new(
+            SynapseClient::new(config).unwrap(),
+            "!stats",
+        ))
+    }
+
+    /// A matrix-sdk client of the admin, on a device of its own, that shares
+    /// room keys only with cross-signed devices; and what it sees.
+    async fn admin_client(&self) -> (Client, Inbox) {
+        let client = Client::builder()
+            .homeserver_url(self.synapse.base_url().as_str())
+            .sqlite_store(self.dir.path().join("admin-client"), None)
+            .with_encryption_settings(EncryptionSettings {
+                auto_enable_cross_signing: true,
+                ..EncryptionSettings::default()
+            })
+            .with_room_key_recipient_strategy(
+                // `CollectStrategy` is not re-exported by matrix-sdk.
+                serde_json::from_value(serde_json::json!("IdentityBasedStrategy"))
+                    .expect("a known strategy"),
+            )
+            .build()
+            .await
+            .unwrap();
+        client
+            .matrix_auth()
+            .login_username(&self.admin.user_id, PASSWORD)
+            .initial_device_display_name("e2e admin client")
+            .send()
+            .await
+            .unwrap();
+        client
+            .encryption()
+            .wait_for_e2ee_initialization_tasks()
+            .await;
+        let (tx, rx) = mpsc::unbounded_channel();
+        client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
+            let tx = tx.clone();
+            async move {
+                let body = match &ev.content.msgtype {
+                    MessageType::Text(t) => t.body.clone(),
+                    MessageType::Notice(n) => n.body.clone(),
+                    _ => return,
+                };
+                let in_reply_to = match &ev.content.relates_to {
+                    Some(Relation::Reply(reply)) => Some(reply.in_reply_to.event_id.clone()),
+                    Some(Relation::Thread(t)) => t.in_reply_to.as_ref().map(|r| r.event_id.clone()),
+                    _ => None,
+                };
+                let _ = tx.send(Seen {
+                    room_id: room.room_id().to_owned(),
+                    event_id: ev.event_id.clone(),
+                    sender: ev.sender.to_string(),
+                    body,
+                    in_reply_to,
+                });
+            }
+        });
+        let syncing = client.clone();
+        tokio::spawn(async move {
+            let _ = syncing.sync(SyncSettings::default()).await;
+        });
+        (
+            client,
+            Inbox {
+                rx,
+                seen: Vec::new(),
+            },
+        )
+    }
+}
+
+struct RunningBot {
+    device_id: String,
+    logged_in: bool,
+    cross_signed: bool,
+    crypto: String,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), BotError>>,
+}
+
+async fn start_bot(settings: BotSettings, stats: Arc<StatsContext>) -> RunningBot {
+    let bot = Bot::start(settings)
+        .await
+        .unwrap_or_else(|e| panic!("starting the bot: {e}"));
+    let shutdown = CancellationToken::new();
+    let device_id = bot.device_id().map(|d| d.to_string()).unwrap();
+    let logged_in = bot.logged_in();
+    let cross_signed = bot.crypto_report().is_some_and(|r| r.device_cross_signed);
+    let crypto = format!("{:?}", bot.crypto_report());
+    let task = bot.spawn(stats, shutdown.clone());
+    RunningBot {
+        device_id,
+        logged_in,
+        cross_signed,
+        crypto,
+        shutdown,
+        task,
+    }
+}
+
+impl RunningBot {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let result = tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("the bot stops")
+            .expect("the bot task does not panic");
+        assert!(result.is_ok(), "the bot stopped with {result:?}");
+    }
+}
+
+/// The (user, size) pairs of a `top` reply's lines ` 1. @u:hs (name) — 300.0 KiB, 3 media`.
+fn top_lines(body: &str) -> Vec<(String, String)> {
+    body.lines()
+        .filter_map(|line| {
+            let (rank, rest) = line.trim_start().split_once(". ")?;
+            rank.parse::<u32>().ok()?;
+            let user = rest.split_whitespace().next()?.to_owned();
+            let (_, after) = rest.split_once(" — ")?;
+            let size = after.split(',').next()?.to_owned();
+            Some((user, size))
+        })
+        .collect()
+}
+
+fn expected_top() -> Vec<(String, String)> {
+    [
+        ("alice", "300.0 KiB"),
+        ("bob", "200.0 KiB"),
+        ("carol", "100.0 KiB"),
+    ]
+    .iter()
+    .map(|(u, s)| (format!("@{u}:warden.test"), (*s).to_owned()))
+    .collect()
+}
+
+async fn wait_joined(client: &Client, room_id: &OwnedRoomId, user: &str) -> Room {
+    let user = UserId::parse(user).unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(room) = client.get_room(room_id)
+            && room.state() == RoomState::Joined
+            && let Ok(Some(member)) = room.get_member(&user).await
+            && *member.membership() == MembershipState::Join
+        {
+            return room;
+        }
+        assert!(Instant::now() < deadline, "{user} never joined {room_id}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn send(room: &Room, body: &str) -> OwnedEventId {
+    room.send(RoomMessageEventContent::text_plain(body))
+        .await
+        .unwrap()
+        .response
+        .event_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_answers_in_a_plain_room_ignores_strangers_and_survives_a_restart() {
+    let w = world().await;
+    let mallory = w
+        .synapse
+        .register("mallory", PASSWORD, false)
+        .await
+        .unwrap();
+    let room_id = w
+        .synapse
+        .create_room(
+            &w.admin,
+            "admins",
+            false,
+            &[&w.bot_user.user_id, &mallory.user_id],
+        )
+        .await
+        .unwrap();
+    w.synapse.join_room(&mallory, &room_id).await.unwrap();
+    let room_id: OwnedRoomId = room_id.parse().unwrap();
+
+    let bot = start_bot(w.settings(room_id.as_str()), w.stats()).await;
+    assert!(bot.logged_in, "the first start logs in");
+    let (client, mut inbox) = w.admin_client().await;
+    let room = wait_joined(&client, &room_id, &w.bot_user.user_id).await;
+
+    // The command is answered in reply, with the seeded users and sizes.
+    let command = send(&room, "!stats top 10 media_length").await;
+    let reply = inbox
+        .reply_to(&command, &w.bot_user.user_id)
+        .await
+        .expect("a reply to !stats top 10 media_length");
+    assert_eq!(reply.room_id, room_id);
+    assert_eq!(top_lines(&reply.body), expected_top(), "{}", reply.body);
+    assert!(reply.body.contains("3 users have media."), "{}", reply.body);
+
+    // A sender without power level: no answer, even after the bot answered
+    // a later command (so it has seen the stranger's).
+    let stranger = w
+        .synapse
+        .send_text(&mallory, room_id.as_str(), "!stats top 10 media_length")
+        .await
+        .unwrap();
+    let stranger: OwnedEventId = stranger.parse().unwrap();
+    let bad = send(&room, "!stats top 1000").await;
+    let usage = inbox
+        .reply_to(&bad, &w.bot_user.user_id)
+        .await
+        .expect("a usage reply to a bad command");
+    assert!(
+        usage
+            .body
+            .starts_with("Usage error: N must be between 1 and 100, not 1000."),
+        "{}",
+        usage.body
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    inbox.drain();
+    assert!(
+        !inbox
+            .seen
+            .iter()
+            .any(|s| s.in_reply_to.as_ref() == Some(&stranger)),
+        "the bot answered a sender with power level 0: {:?}",
+        inbox.seen
+    );
+
+    // Restart: a command sent while the bot is down is never answered; the
+    // same device comes back without a login.
+    let first_device = bot.device_id.clone();
+    let devices_before = server_devices(&w, &w.bot_user.user_id).await;
+    assert!(devices_before.contains(&first_device), "{devices_before:?}");
+    bot.stop().await;
+    let while_down = send(&room, "!stats top 3 media_count").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let again = start_bot(w.settings(room_id.as_str()), w.stats()).await;
+    assert!(!again.logged_in, "the restart restores the session");
+    assert_eq!(again.device_id, first_device, "the same device");
+    assert_eq!(
+        server_devices(&w, &w.bot_user.user_id).await,
+        devices_before,
+        "no new device on the server"
+    );
+    let after = send(&room, "!stats top 2 media_count").await;
+    let reply = inbox
+        .reply_to(&after, &w.bot_user.user_id)
+        .await
+        .expect("a reply after the restart");
+    let users: Vec<String> = top_lines(&reply.body).into_iter().map(|(u, _)| u).collect();
+    assert_eq!(
+        users,
+        ["@alice:warden.test", "@carol:warden.test"],
+        "{}",
+        reply.body
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    inbox.drain();
+    assert!(
+        !inbox
+            .seen
+            .iter()
+            .any(|s| s.in_reply_to.as_ref() == Some(&while_down)),
+        "the restarted bot answered a command sent while it was down"
+    );
+    again.stop().await;
+}
+
+/// The bot user's devices, as the server lists them (admin API), sorted.
+async fn server_devices(w: &World, user_id: &str) -> Vec<String> {
+    let (status, body) = w
+        .synapse
+        .get_json(
+            &w.admin,
+            &format!("/_synapse/admin/v2/users/{user_id}/devices"),
+        )
+        .await
+        .unwrap();
+    assert!(status.is_success(), "{status} {body}");
+    body["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["device_id"].as_str().map(str::to_owned))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_answers_in_an_encrypted_room_with_a_cross_signed_device() {
+    let w = world().await;
+    let room_id = w
+        .synapse
+        .create_room(&w.admin, "admins (encrypted)", true, &[&w.bot_user.user_id])
+        .await
+        .unwrap();
+    let room_id: OwnedRoomId = room_id.parse().unwrap();
+
+    let bot = start_bot(w.settings(room_id.as_str()), w.stats()).await;
+    assert!(
+        bot.cross_signed,
+        "the bot's device is cross-signed: {}",
+        bot.crypto
+    );
+    let (client, mut inbox) = w.admin_client().await;
+    let room = wait_joined(&client, &room_id, &w.bot_user.user_id).await;
+
+    let command = send(&room, "!stats top 10 media_length").await;
+    let reply = inbox
+        .reply_to(&command, &w.bot_user.user_id)
+        .await
+        .expect("a reply to the encrypted command");
+    assert_eq!(top_lines(&reply.body), expected_top(), "{}", reply.body);
+
+    // Both the command and the reply are encrypted on the server.
+    for event_id in [&command, &reply.event_id] {
+        let (status, event): (_, Value) = w
+            .synapse
+            .get_json(
+                &w.admin,
+                &format!("/_matrix/client/v3/rooms/{room_id}/event/{event_id}"),
+            )
+            .await
+            .unwrap();
+        assert!(status.is_success(), "{status} {event}");
+        assert_eq!(event["type"], "m.room.encrypted", "{event}");
+    }
+    bot.stop().await;
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
+
+async fn stats_cli(w: &World, policy: &std::path::Path, words: &[&str]) -> (Option<i32>, String) {
+    let out = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(policy)
+        .arg("stats")
+        .args(words)
+        .env("WARDEN_E2E_BOT_ADMIN_TOKEN", &w.admin.access_token)
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("running synapse-warden");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains(&w.admin.access_token), "{stderr}");
+    (out.status.code(), format!("{stdout}{stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_command_line_answers_with_the_same_grammar() {
+    let w = world().await;
+    // `al_ce` is also a LIKE pattern matching `alice`: the exact lookup
+    // must still find only al_ce.
+    let al_ce = w.synapse.register("al_ce", PASSWORD, false).await.unwrap();
+    w.synapse.upload_media(&al_ce, 10 * KIB).await.unwrap();
+    let policy = w.dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "synapse:\n  url: {}\n  token: {{env: WARDEN_E2E_BOT_ADMIN_TOKEN}}\nrules:\n  user_media:\n    - name: media-quota\n      max_media_length: 1 GiB\n",
+            w.synapse.base_url()
+        ),
+    )
+    .unwrap();
+
+    let (code, out) = stats_cli(&w, &policy, &["top", "10", "media_length"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let mut expected = expected_top();
+    expected.push(("@al_ce:warden.test".to_owned(), "10.0 KiB".to_owned()));
+    assert_eq!(top_lines(&out), expected, "{out}");
+    assert!(out.contains("asked Synapse just now"), "{out}");
+
+    let (code, out) = stats_cli(&w, &policy, &["user", "@al_ce:warden.test"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.starts_with("@al_ce:warden.test (al_ce): 10.0 KiB in 1 media"),
+        "{out}"
+    );
+    let (code, out) = stats_cli(&w, &policy, &["user", "@nobody:warden.test"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("has no local media"), "{out}");
+
+    let (code, out) = stats_cli(&w, &policy, &["rooms"]).await;
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("runs on SQLite"), "{out}");
+
+    let (code, out) = stats_cli(&w, &policy, &["top", "0"]).await;
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.starts_with("Usage error: N must be between 1 and 100, not 0."),
+        "{out}"
+    );
+
+    let (code, out) = stats_cli(&w, &policy, &["policies"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("media-quota (warning): at most 1.0 GiB per user; every user"),
+        "{out}"
+    );
+}
