@@ -5,6 +5,8 @@
 //!   validate                      check the policy file, print every error
 //!   check [--format text|json]    one run against Synapse, print violations
 //!   healthcheck [--url URL]       ask a running daemon's /health (for containers)
+//!   stats WORDS...                answer a bot command in the terminal
+//!   run                           the daemon: schedule, alerts, bot, /health /ready /metrics
 //!   stats WORDS...                the bot's commands in the terminal: `stats top 10 media_length`
 //! ```
 //!
@@ -70,6 +72,11 @@ pub enum Command {
     /// `stats user @alice:example.org`, `stats rooms`, `stats help`.
     /// Exit status 0, or 2 on a bad command or an error.
     Stats(StatsArgs),
+    /// Run the daemon: check the policies on the schedule, post alerts to
+    /// the admin room and answer `!stats` commands there; serve /health,
+    /// /ready and /metrics. SIGHUP re-reads the policy file; SIGTERM or
+    /// SIGINT stop it within 10 seconds.
+    Run(RunArgs),
 }
 
 impl Command {
@@ -80,6 +87,7 @@ impl Command {
             | Command::Check(_)
             | Command::Healthcheck(_)
             | Command::Stats(_) => "warn",
+            Command::Run(_) => "info,matrix_sdk=warn,matrix_sdk_crypto=warn,matrix_sdk_base=warn",
         }
     }
 }
@@ -103,6 +111,10 @@ pub struct HealthcheckArgs {
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
 }
+
+/// Options of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {}
 
 /// Options of `stats`.
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod healthcheck;
+pub mod run;
 pub mod stats;
 pub mod validate;
 
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(args) => check::run(&cli.config, args).await,
         Command::Healthcheck(args) => healthcheck::run(&cli.config, args).await,
         Command::Stats(args) => stats::run(&cli.config, &args.words).await,
+        Command::Run(_) => run::run(&cli.config).await,
     }
 }
 

@@ -39,6 +39,7 @@ use crate::core::alerts::AlertState;
 use crate::core::announce::{self, Message};
 use crate::core::eval::Outcome;
 use crate::core::policy::{self, Config};
+use crate::core::snapshot::Snapshot;
 use crate::synapse::{SynapseClient, SynapseError};
 
 /// Where announcements go: the bot, in production.
@@ -124,6 +125,8 @@ pub struct Shared {
     pub config: RwLock<Arc<Config>>,
     /// What `!stats status` shows.
     pub status: RwLock<Status>,
+    /// The top lists of the last successful run, for `!stats top`.
+    pub snapshot: RwLock<Option<Arc<Snapshot>>>,
 }
 
 /// Requests to the loop, from the bot or from signals.
@@ -133,6 +136,8 @@ pub enum Control {
     RunNow(oneshot::Sender<Result<Outcome, String>>),
     /// Re-read the policy file; the reply says what happened.
     Reload(oneshot::Sender<Result<String, String>>),
+    /// Try to deliver queued messages now (the homeserver is back).
+    Deliver,
 }
 
 /// Builds the Synapse client for a policy (at start and on reload); the
@@ -202,6 +207,7 @@ impl Daemon {
                 queued: state.alerts.outbox.len(),
                 next_run_ms: None,
             }),
+            snapshot: RwLock::new(None),
         });
         let daemon = Daemon {
             shared: shared.clone(),
@@ -280,6 +286,7 @@ impl Daemon {
                         let answer = self.reload().await?;
                         let _ = reply.send(answer);
                     }
+                    Some(Control::Deliver) => self.deliver().await?,
                     None => {}
                 },
             }
@@ -299,13 +306,18 @@ impl Daemon {
         let config = self.config().await;
         let started = now_ms();
         let clock = std::time::Instant::now();
-        let result = runner::evaluate(&self.client, &config, started, |_, _, _| {}).await;
+        let mut snapshot = Snapshot::new(started);
+        let result = runner::evaluate(&self.client, &config, started, |_, window, users| {
+            snapshot.record(window, users)
+        })
+        .await;
         let took = clock.elapsed();
         let now = now_ms();
         let outcome = match result {
             Ok(report) => {
                 self.failures = 0;
                 self.readiness.set_synapse(true);
+                *self.shared.snapshot.write().await = Some(Arc::new(snapshot));
                 self.after_success(&config, report, started, took, now)
             }
             Err(error) => {
@@ -466,11 +478,12 @@ impl Daemon {
             .and_then(|config| (self.make_client)(&config).map(|client| (config, client)))
         {
             Ok((config, client)) => {
-                let text = format!("reloaded {path}: {} rules in force.", config.rules.len());
+                let rules = config.rules.len();
+                let text = format!("reloaded {path}: {rules} rules in force.");
                 self.client = client;
                 *self.shared.config.write().await = Arc::new(config);
                 self.say(&text, None, now);
-                tracing::info!(rules = self.config().await.rules.len(), "policy reloaded");
+                tracing::info!(rules, "policy reloaded");
                 Ok(text)
             }
             Err(errors) => {

@@ -13,5 +13,6 @@ mod check_e2e;
 mod conformance;
 mod daemon;
 mod harness_selftest;
+mod run_e2e;
 mod support;
 mod walk;

@@ -1,0 +1,335 @@
+//! `synapse-warden run`: the daemon, wired together.
+//!
+//! - The [`Daemon`] runs the policies on the schedule and keeps the alert
+//!   state in the bot's data directory (`state.json`).
+//! - The [`Bot`] connects in the background, retrying with backoff while the
+//!   homeserver is unreachable; until it is connected, announcements wait in
+//!   the daemon's outbox.
+//! - `/health`, `/ready` and `/metrics` are served on `http.listen`.
+//! - SIGHUP re-reads the policy file (as `!stats reload` does); SIGTERM and
+//!   SIGINT stop everything: the run in progress is abandoned, the state
+//!   saved, and the process exits within [`SHUTDOWN_GRACE`].
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock as StdRwLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::stats::{DaemonHandle, StatsContext};
+use super::{EXIT_ERROR, EXIT_OK, check, load_policy, read_secret};
+use crate::bot::{Bot, BotError, BotSettings, Secret};
+use crate::core::announce::Message;
+use crate::core::eval::Outcome;
+use crate::core::policy::{Config, MatrixSettings};
+use crate::core::render::{Health, RunView, StatusView};
+use crate::core::snapshot::Snapshot;
+use crate::daemon::http::{self, Endpoints, Readiness};
+use crate::daemon::metrics::Metrics;
+use crate::daemon::service::{Control, Daemon, MakeClient, Notifier, NotifyError, Shared};
+
+/// How long shutdown may take before the process exits anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(path: &Path) -> Result<ExitCode> {
+    let config = match load_policy(path)? {
+        Ok(config) => config,
+        Err(errors) => {
+            eprint!("{}", errors.report());
+            return Ok(ExitCode::from(EXIT_ERROR));
+        }
+    };
+    let Some(matrix) = config.matrix.clone() else {
+        bail!(
+            "{}: `run` needs a `matrix` section (the bot that posts alerts); `check` works without one",
+            path.display()
+        );
+    };
+    let settings = bot_settings(&matrix)?;
+    std::fs::create_dir_all(&matrix.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            matrix.data_dir.display()
+        )
+    })?;
+    let synapse = check::client(&config)?;
+
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Arc::new(Readiness::default());
+    let shutdown = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+    tracing::info!(address = %config.http.listen, "serving /health, /ready and /metrics");
+    let endpoints = Endpoints {
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+    };
+    let http_task = tokio::spawn(http::serve(
+        listener,
+        endpoints,
+        shutdown.clone().cancelled_owned(),
+    ));
+
+    let slot = Arc::new(BotSlot::default());
+    let make_client: MakeClient =
+        Box::new(|config: &Config| check::client(config).map_err(|e| format!("{e:#}")));
+    let (daemon, shared) = Daemon::new(
+        config.clone(),
+        path.to_path_buf(),
+        make_client,
+        slot.clone(),
+        matrix.data_dir.join("state.json"),
+        metrics.clone(),
+        readiness.clone(),
+    )?;
+    let (control, control_rx) = mpsc::channel(8);
+    let daemon_task = tokio::spawn(daemon.run(control_rx, shutdown.clone()));
+
+    let handle = Arc::new(Handle {
+        shared: shared.clone(),
+        control: control.clone(),
+        readiness: readiness.clone(),
+    });
+    let mut context = StatsContext::new(synapse, matrix.command_prefix.clone());
+    context.max_lines = config.alerts.max_lines.get();
+    context.daemon = Some(handle);
+    context.config = Some(Arc::new(config.clone()));
+    let bot_task = tokio::spawn(connect_bot(
+        settings,
+        Arc::new(context),
+        slot,
+        readiness.clone(),
+        control.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(signals(control, shutdown.clone()));
+
+    shutdown.cancelled().await;
+    tracing::info!("stopping");
+    let stopping = async {
+        match daemon_task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the daemon failed while stopping"),
+            Err(e) => tracing::error!(error = %e, "the daemon task failed"),
+        }
+        let _ = bot_task.await;
+        let _ = http_task.await;
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, stopping)
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown took longer than {SHUTDOWN_GRACE:?}; exiting anyway");
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// The bot's settings from the policy's `matrix` section, secrets read.
+pub fn bot_settings(matrix: &MatrixSettings) -> Result<BotSettings> {
+    let secret = |source: &crate::core::policy::SecretSource, what: &str| {
+        read_secret(source, what).map(Secret::new)
+    };
+    let mut settings = BotSettings::new(
+        matrix.homeserver.clone(),
+        matrix.user.clone(),
+        matrix.room.clone(),
+        matrix.data_dir.clone(),
+        secret(
+            &matrix.store_passphrase,
+            "the store passphrase (matrix.store_passphrase)",
+        )?,
+    );
+    settings.password = matrix
+        .password
+        .as_ref()
+        .map(|s| secret(s, "the bot's password (matrix.password)"))
+        .transpose()?;
+    settings.access_token = matrix
+        .access_token
+        .as_ref()
+        .map(|s| secret(s, "the bot's access token (matrix.access_token)"))
+        .transpose()?;
+    settings.recovery_key = matrix
+        .recovery_key
+        .as_ref()
+        .map(|s| secret(s, "the recovery key (matrix.recovery_key)"))
+        .transpose()?;
+    settings.command_prefix = matrix.command_prefix.clone();
+    settings.command_power_level = matrix.command_power_level;
+    settings.allowed_senders = matrix.allowed_senders.written().to_vec();
+    Ok(settings)
+}
+
+/// The bot once connected: the daemon's notifier until then says "not yet".
+#[derive(Default)]
+struct BotSlot(StdRwLock<Option<Arc<Bot>>>);
+
+#[async_trait]
+impl Notifier for BotSlot {
+    async fn send(&self, txn_id: &str, message: &Message) -> Result<(), NotifyError> {
+        let bot = self
+            .0
+            .read()
+            .map_err(|_| NotifyError("the bot slot is poisoned".into()))?
+            .clone();
+        match bot {
+            Some(bot) => Notifier::send(bot.as_ref(), txn_id, message).await,
+            None => Err(NotifyError("not connected to the homeserver yet".into())),
+        }
+    }
+}
+
+/// Connects the bot, retrying with backoff, then runs it until shutdown.
+async fn connect_bot(
+    settings: BotSettings,
+    responder: Arc<StatsContext>,
+    slot: Arc<BotSlot>,
+    readiness: Arc<Readiness>,
+    control: mpsc::Sender<Control>,
+    shutdown: CancellationToken,
+) {
+    let mut delay = Duration::from_secs(2);
+    loop {
+        let started = tokio::select! {
+            () = shutdown.cancelled() => return,
+            started = Bot::start(settings.clone()) => started,
+        };
+        match started {
+            Ok(bot) => {
+                let bot = Arc::new(bot);
+                tracing::info!(device_id = ?bot.device_id(), "connected to the homeserver; in the admin room");
+                if let Ok(mut slot) = slot.0.write() {
+                    *slot = Some(bot.clone());
+                }
+                readiness.set_matrix(true);
+                let _ = control.send(Control::Deliver).await;
+                let watch = {
+                    let (bot, readiness, shutdown) =
+                        (bot.clone(), readiness.clone(), shutdown.clone());
+                    tokio::spawn(async move {
+                        while !shutdown.is_cancelled() {
+                            readiness.set_matrix(bot.is_connected());
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    })
+                };
+                let result = bot.run(responder.clone(), shutdown.clone()).await;
+                watch.abort();
+                readiness.set_matrix(false);
+                match result {
+                    Ok(()) => return,
+                    Err(e @ BotError::LoggedOut) => {
+                        tracing::error!(error = %e, "the bot is logged out; alerts stay queued until it is fixed and the daemon restarted");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the bot stopped syncing; reconnecting"),
+                }
+                delay = Duration::from_secs(2);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_secs = delay.as_secs(), "cannot connect the bot yet; alerts are queued meanwhile");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(300));
+    }
+}
+
+/// SIGHUP reloads; SIGTERM and SIGINT stop.
+async fn signals(control: mpsc::Sender<Control>, shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                let (reply, answer) = oneshot::channel();
+                if control.send(Control::Reload(reply)).await.is_ok() {
+                    match answer.await {
+                        Ok(Ok(text)) => tracing::info!("SIGHUP: {text}"),
+                        Ok(Err(errors)) => tracing::warn!("SIGHUP: reload refused, the previous rules stay in force:\n{errors}"),
+                        Err(_) => {}
+                    }
+                }
+            }
+            _ = term.recv() => { tracing::info!("SIGTERM"); shutdown.cancel(); return; }
+            _ = int.recv() => { tracing::info!("SIGINT"); shutdown.cancel(); return; }
+        }
+    }
+}
+
+/// What the bot's commands can ask of the daemon.
+struct Handle {
+    shared: Arc<Shared>,
+    control: mpsc::Sender<Control>,
+    readiness: Arc<Readiness>,
+}
+
+#[async_trait]
+impl DaemonHandle for Handle {
+    async fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.shared.snapshot.read().await.clone()
+    }
+
+    async fn status(&self) -> StatusView {
+        let status = self.shared.status.read().await.clone();
+        StatusView {
+            last_run: status.last_run.map(|r| RunView {
+                started_ms: r.started_ms,
+                took_ms: r.took_ms,
+                violations: r.violations,
+                error: r.error,
+            }),
+            next_run_ms: status.next_run_ms,
+            synapse_outage: status.synapse_outage.map(|o| (o.since_ms, o.error)),
+            synapse: Health::Unknown,
+            matrix: if self.readiness.matrix() {
+                Health::Up("synced".into())
+            } else {
+                Health::Down("not synced".into())
+            },
+            queued: status.queued,
+        }
+    }
+
+    async fn config(&self) -> Arc<Config> {
+        self.shared.config.read().await.clone()
+    }
+
+    async fn run_check(&self) -> Result<Outcome, String> {
+        let (reply, answer) = oneshot::channel();
+        self.control
+            .send(Control::RunNow(reply))
+            .await
+            .map_err(|_| "the daemon is stopping".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the daemon is stopping".to_owned())?
+    }
+
+    async fn reload(&self) -> Result<String, String> {
+        let (reply, answer) = oneshot::channel();
+        self.control
+            .send(Control::Reload(reply))
+            .await
+            .map_err(|_| "the daemon is stopping".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the daemon is stopping".to_owned())?
+    }
+}

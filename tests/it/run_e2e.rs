@@ -1,0 +1,253 @@
+//! End to end: `synapse-warden run` against a real Synapse (SQLite), with
+//! the bot in an admin room, as an admin sees it.
+//!
+//! The first alert appears in the room; a `kill -9` right after it and a
+//! restart post it neither again nor lose it; `/health`, `/ready` and
+//! `/metrics` answer; a bad policy file on SIGHUP keeps the rules and posts
+//! the errors with their line; SIGTERM stops the daemon cleanly in under
+//! 10 seconds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+
+const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
+
+struct Setup {
+    dir: tempfile::TempDir,
+    policy: PathBuf,
+    listen: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_setup(h: &SynapseHarness, admin: &TestUser, room_id: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = |name: &str, value: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, value).unwrap();
+        path.display().to_string()
+    };
+    let token = secret("admin-token", &admin.access_token);
+    let password = secret("bot-password", "bot-password");
+    let passphrase = secret("store-passphrase", "a store passphrase");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let policy = dir.path().join("policies.yaml");
+    let text = format!(
+        "synapse:\n  url: {url}\n  token: {{file: {token}}}\n  timeout: 20s\n\
+         schedule:\n  every: 1h\n\
+         matrix:\n  homeserver: {url}\n  user: \"@warden:{server}\"\n  password: {{file: {password}}}\n  room: \"{room_id}\"\n  data_dir: {data}\n  store_passphrase: {{file: {passphrase}}}\n\
+         http:\n  listen: {listen}\n\
+         rules:\n  user_media:\n    - name: quota\n      description: Users may keep 4 KiB.\n      severity: critical\n      max_media_length: 4 KiB\n",
+        url = h.base_url().as_str().trim_end_matches('/'),
+        server = h.server_name(),
+        data = dir.path().join("data").display(),
+    );
+    std::fs::write(&policy, text).unwrap();
+    Setup {
+        dir,
+        policy,
+        listen,
+    }
+}
+
+fn start(setup: &Setup) -> Child {
+    Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&setup.policy)
+        .env(
+            "RUST_LOG",
+            "info,matrix_sdk=warn,matrix_sdk_crypto=warn,matrix_sdk_base=warn",
+        )
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::File::create(
+                setup
+                    .dir
+                    .path()
+                    .join(format!("log-{}", Instant::now().elapsed().as_nanos())),
+            )
+            .unwrap(),
+        )
+        .spawn()
+        .expect("starting synapse-warden run")
+}
+
+/// The bodies of the room's text messages and notices sent by `sender`,
+/// oldest first.
+async fn bodies(h: &SynapseHarness, reader: &TestUser, room_id: &str, sender: &str) -> Vec<String> {
+    let path = format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100");
+    let (_, page) = h.get_json(reader, &path).await.unwrap();
+    let mut out: Vec<String> = page["chunk"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e["type"] == "m.room.message" && e["sender"] == sender)
+        .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+        .collect();
+    out.reverse();
+    out
+}
+
+async fn wait_for<F: Fn(&[String]) -> bool>(
+    h: &SynapseHarness,
+    reader: &TestUser,
+    room_id: &str,
+    sender: &str,
+    what: &str,
+    ok: F,
+) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let b = bodies(h, reader, room_id, sender).await;
+        if ok(&b) {
+            return b;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; the room has {b:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn get(url: &str) -> (u16, String) {
+    match reqwest::get(url).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
+}
+
+fn signal(child: &Child, sig: libc::c_int) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, sig);
+    }
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn logs(dir: &Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("log-") {
+            out.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_alerts_once_across_kill_9_reloads_and_stops_on_sigterm() {
+    let h = SynapseHarness::start(Backend::Sqlite).await.unwrap();
+    let admin = h.register("admin", "admin-password", true).await.unwrap();
+    let alice = h.register("alice", "alice-password", false).await.unwrap();
+    h.upload_media(&alice, 5 * 1024).await.unwrap();
+    let bot = h.register("warden", "bot-password", false).await.unwrap();
+    let room_id = h
+        .create_room(&admin, "Synapse admins", false, &[&bot.user_id])
+        .await
+        .unwrap();
+    let setup = write_setup(&h, &admin, &room_id);
+
+    let mut child = start(&setup);
+    let first = wait_for(&h, &admin, &room_id, &bot.user_id, "the first alert", |b| {
+        b.iter().any(|m| m.contains("NEW critical quota"))
+    })
+    .await;
+    // Crash right after the alert was posted, then start again.
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    let mut child = start(&setup);
+    let health = format!("http://{}/health", setup.listen);
+    let ready = format!("http://{}/ready", setup.listen);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(&ready).await.0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "never ready: {:?}\n{}",
+            get(&ready).await,
+            logs(setup.dir.path())
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(get(&health).await.0, 200);
+    // The restart's first run has happened once the status shows it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = bodies(&h, &admin, &room_id, &bot.user_id).await;
+    let alerts = after
+        .iter()
+        .filter(|m| m.contains("NEW critical quota"))
+        .count();
+    assert_eq!(
+        alerts, 1,
+        "posted {alerts} times (first saw {first:#?}); the room has {after:#?}"
+    );
+    assert!(after[0].contains("@alice:"), "{after:#?}");
+    let (status, metrics) = get(&format!("http://{}/metrics", setup.listen)).await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("synapse_warden_violations{rule=\"quota\",severity=\"critical\"} 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("alice"), "metrics must not name users");
+
+    // A bad policy on SIGHUP: the errors, with their line, in the room.
+    let good = std::fs::read_to_string(&setup.policy).unwrap();
+    std::fs::write(
+        &setup.policy,
+        good.replace("max_media_length: 4 KiB", "max_media_lenght: 4 KiB"),
+    )
+    .unwrap();
+    signal(&child, libc::SIGHUP);
+    let b = wait_for(
+        &h,
+        &admin,
+        &room_id,
+        &bot.user_id,
+        "the refused reload",
+        |b| b.iter().any(|m| m.contains("reload refused")),
+    )
+    .await;
+    let refused = b.iter().find(|m| m.contains("reload refused")).unwrap();
+    assert!(
+        refused.contains("policies.yaml:") && refused.contains("did you mean `max_media_length`?"),
+        "{refused}"
+    );
+
+    // SIGTERM: a clean exit, quickly.
+    let stopping = Instant::now();
+    signal(&child, libc::SIGTERM);
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit: {status:?} after {:?}\n{}",
+        stopping.elapsed(),
+        logs(setup.dir.path())
+    );
+    let log = logs(setup.dir.path());
+    assert!(
+        !log.contains(&admin.access_token)
+            && !log.contains("bot-password")
+            && !log.contains("a store passphrase"),
+        "a secret in the logs"
+    );
+}
