@@ -87,7 +87,12 @@ impl Command {
             | Command::Check(_)
             | Command::Healthcheck(_)
             | Command::Stats(_) => "warn",
-            Command::Run(_) => "info,matrix_sdk=warn,matrix_sdk_crypto=warn,matrix_sdk_base=warn",
+            // matrix-sdk logs expected 404s (account data not set yet) as
+            // errors, and missing key backups as warnings: keep its errors
+            // only, and none of its HTTP client's.
+            Command::Run(_) => {
+                "info,matrix_sdk=error,matrix_sdk::http_client=off,matrix_sdk_crypto=error,matrix_sdk_base=error"
+            }
         }
     }
 }

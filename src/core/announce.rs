@@ -42,7 +42,7 @@ pub fn summary(plan: &Plan, now_ms: u64, max_lines: usize) -> Option<Message> {
         let v = &line.violation;
         let _ = writeln!(
             plain,
-            "{} {} {} {}: {}: {} of {} ({}){}{}",
+            "{} {} {} {}: {}: {} of {}{} ({}){}",
             marker(line),
             change_word(line.change),
             v.severity,
@@ -50,8 +50,8 @@ pub fn summary(plan: &Plan, now_ms: u64, max_lines: usize) -> Option<Message> {
             subject_plain(&v.subject),
             amount(v),
             limit(v),
-            percent(v),
             window_note(v),
+            share(v),
             description_note(v),
         );
         let _ = writeln!(
@@ -64,7 +64,7 @@ pub fn summary(plan: &Plan, now_ms: u64, max_lines: usize) -> Option<Message> {
             subject_html(&v.subject),
             encode_text(&format!("{}{}", amount(v), window_note(v))),
             encode_text(&limit(v)),
-            percent(v),
+            share(v),
             utc_date(line.since_ms),
         );
     }
@@ -204,11 +204,19 @@ pub fn amount(v: &Violation) -> String {
 }
 
 fn limit(v: &Violation) -> String {
-    let limit = value(v.measure, v.limit);
+    match v.measure {
+        // "60 media of 50", not "of 50 media".
+        Measure::MediaCount => v.limit.to_string(),
+        _ => value(v.measure, v.limit),
+    }
+}
+
+/// The share of the limit, and whether it is an early warning.
+fn share(v: &Violation) -> String {
     if v.early_warning {
-        format!("{limit} (early warning)")
+        format!("{}, early warning", percent(v))
     } else {
-        limit
+        percent(v)
     }
 }
 
@@ -294,6 +302,30 @@ mod tests {
         assert!(m.html.contains("<table>"));
         assert!(m.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(!m.html.contains("<script>"));
+    }
+
+    #[test]
+    fn early_warnings_counts_and_windows_read_naturally() {
+        let mut early = v("@bob:hs", None, 4 << 30, Severity::Warning);
+        early.early_warning = true;
+        let mut count = v("@dave:hs", None, 60, Severity::Warning);
+        count.measure = Measure::MediaCount;
+        count.limit = 50;
+        count.description = None;
+        count.window = Some(std::time::Duration::from_secs(3600));
+        let plan = AlertState::default().plan(&[early, count], 0, &Lifecycle::default());
+        let m = summary(&plan, 0, 10).unwrap();
+        assert!(
+            m.plain
+                .contains("@bob:hs: 4.0 GiB of 5.0 GiB (80.0%, early warning)"),
+            "{}",
+            m.plain
+        );
+        assert!(
+            m.plain.contains("@dave:hs: 60 media of 50 in 1h (120.0%)"),
+            "{}",
+            m.plain
+        );
     }
 
     #[test]
