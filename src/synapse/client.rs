@@ -244,7 +244,18 @@ impl SynapseClient {
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("synapse-warden/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| SynapseError::Config(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| {
+                // reqwest says only "builder error"; its causes say why (e.g.
+                // no CA certificates on the system, needed even for http://).
+                let mut reason = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    reason.push_str(": ");
+                    reason.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                SynapseError::Config(format!("cannot build the HTTP client: {reason}"))
+            })?;
         Ok(SynapseClient {
             http,
             base_url: config.base_url,
