@@ -312,6 +312,19 @@ const VALIDATION: &[(&str, u16, &str, &str)] = &[
     ),
 ];
 
+/// Odd queries Synapse accepts (200), and the users they answer: integers
+/// are read by Python's `int()` from the first value of a repeated
+/// parameter; an item without `=` is ignored; `;` separates items.
+const ACCEPTED: &[(&str, usize)] = &[
+    ("?limit=2&limit=x", 2),
+    ("?limit=%202%20", 2),
+    ("?limit=+2", 2),
+    ("?limit=1_0", 8),
+    ("?limit", 8),
+    ("?limit=3;from=1", 3),
+    ("?from=-0", 8),
+];
+
 /// Runs every users-endpoint check against `target`.
 pub async fn run_users_suite(target: &Target) -> Report {
     let mut r = Report {
@@ -386,6 +399,29 @@ pub async fn run_users_suite(target: &Target) -> Report {
             (*status, (*errcode).to_owned(), (*message).to_owned()),
         );
     }
+
+    for (query, users) in ACCEPTED {
+        let (status, body) = target.raw(query, Some(&target.admin_token)).await;
+        r.eq(
+            &format!("accepted {query}"),
+            (status, body["users"].as_array().map(Vec::len)),
+            (200, Some(*users)),
+        );
+    }
+    let (status, body) = target.raw("?dir=b&dir=x", Some(&target.admin_token)).await;
+    r.eq(
+        "every value of a repeated string parameter is checked",
+        (status, body["errcode"].clone()),
+        (400, "M_INVALID_PARAM".into()),
+    );
+    let (status, body) = target
+        .raw(&format!("?access_token={}", target.admin_token), None)
+        .await;
+    r.eq(
+        "the access_token query parameter",
+        (status, body["total"].as_u64()),
+        (200, Some(all.len() as u64)),
+    );
 
     // Defaults and the shape of one big page.
     let (status, body) = target.raw("?limit=1000", Some(&target.admin_token)).await;
