@@ -14,6 +14,7 @@ use bytesize::ByteSize;
 use html_escape::encode_text;
 
 use super::alerts::{Announced, Change, Plan};
+use super::render::{percent, utc};
 use super::violation::{Measure, Severity, Subject, Violation};
 
 /// A message for the admin room.
@@ -225,24 +226,6 @@ fn value(measure: Measure, n: u64) -> String {
         Measure::MediaLength | Measure::RoomSize => ByteSize::b(n).display().iec().to_string(),
         Measure::MediaCount => format!("{n} media"),
     }
-}
-
-/// The share of the limit, rounded away from the limit so that one byte over
-/// never reads 100%.
-fn percent(v: &Violation) -> String {
-    let p = v.percent() * 10.0;
-    let rounded = if v.observed > v.limit {
-        p.ceil()
-    } else {
-        p.floor()
-    };
-    format!("{:.1}%", rounded / 10.0)
-}
-
-fn utc(ms: u64) -> String {
-    chrono::DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| format!("{ms} ms"))
 }
 
 fn utc_date(ms: u64) -> String {

@@ -709,7 +709,7 @@ fn limit(v: &Violation) -> String {
 
 /// The share of the limit, rounded away from the limit so that one byte over
 /// never reads 100%.
-fn percent(v: &Violation) -> String {
+pub fn percent(v: &Violation) -> String {
     let p = v.percent() * 10.0;
     if !p.is_finite() {
         return "∞".to_owned();
@@ -722,7 +722,8 @@ fn percent(v: &Violation) -> String {
     format!("{:.1}%", rounded / 10.0)
 }
 
-fn utc(ms: u64) -> String {
+/// A Unix time in ms as `2026-11-23 08:07 UTC`.
+pub fn utc(ms: u64) -> String {
     chrono::DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| format!("{ms} ms"))

@@ -39,6 +39,7 @@ use crate::core::alerts::AlertState;
 use crate::core::announce::{self, Message};
 use crate::core::eval::Outcome;
 use crate::core::policy::{self, Config};
+use crate::core::render::utc;
 use crate::core::snapshot::Snapshot;
 use crate::synapse::{SynapseClient, SynapseError};
 
@@ -545,10 +546,4 @@ fn now_ms() -> u64 {
 fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn utc(ms: u64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms as i64)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
 }
