@@ -31,7 +31,11 @@ fn main() -> ExitCode {
             return ExitCode::from(app::EXIT_ERROR);
         }
     };
-    match runtime.block_on(app::run(cli)) {
+    let result = runtime.block_on(app::run(cli));
+    // Blocking tasks still running (a decode of an abandoned page) must not
+    // hold the exit back.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -9,6 +9,8 @@
 //! - SIGHUP re-reads the policy file (as `!stats reload` does); SIGTERM and
 //!   SIGINT stop everything: the run in progress is abandoned, the state
 //!   saved, and the process exits within [`SHUTDOWN_GRACE`].
+//! - If the daemon fails (its state file cannot be written), everything
+//!   stops and the process exits with [`EXIT_ERROR`].
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -89,7 +91,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         readiness.clone(),
     )?;
     let (control, control_rx) = mpsc::channel(8);
-    let daemon_task = tokio::spawn(daemon.run(control_rx, shutdown.clone()));
+    let mut daemon_task = tokio::spawn(daemon.run(control_rx, shutdown.clone()));
 
     let handle = Arc::new(Handle {
         shared: shared.clone(),
@@ -110,24 +112,46 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     ));
     tokio::spawn(signals(control, shutdown.clone()));
 
-    shutdown.cancelled().await;
+    // The daemon ends by itself only when it cannot go on (its state file
+    // cannot be written): then everything stops, with an error status, so
+    // that a service manager restarts it, instead of the process living on
+    // (bot answering, /health green) with no runs and no alerts.
+    let ended_early = tokio::select! {
+        () = shutdown.cancelled() => None,
+        ended = &mut daemon_task => Some(ended),
+    };
+    if ended_early.is_some() {
+        shutdown.cancel();
+    }
     tracing::info!("stopping");
     let stopping = async {
-        match daemon_task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "the daemon failed while stopping"),
-            Err(e) => tracing::error!(error = %e, "the daemon task failed"),
-        }
+        let ended = match ended_early {
+            Some(ended) => ended,
+            None => daemon_task.await,
+        };
+        let ok = match ended {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the daemon failed; stopping");
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the daemon task failed; stopping");
+                false
+            }
+        };
         let _ = bot_task.await;
         let _ = http_task.await;
+        ok
     };
-    if tokio::time::timeout(SHUTDOWN_GRACE, stopping)
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown took longer than {SHUTDOWN_GRACE:?}; exiting anyway");
+    match tokio::time::timeout(SHUTDOWN_GRACE, stopping).await {
+        Ok(true) => Ok(ExitCode::from(EXIT_OK)),
+        Ok(false) => Ok(ExitCode::from(EXIT_ERROR)),
+        Err(_) => {
+            tracing::warn!("shutdown took longer than {SHUTDOWN_GRACE:?}; exiting anyway");
+            Ok(ExitCode::from(EXIT_OK))
+        }
     }
-    Ok(ExitCode::from(EXIT_OK))
 }
 
 /// The bot's settings from the policy's `matrix` section, secrets read.

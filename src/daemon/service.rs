@@ -8,18 +8,27 @@
 //!   backoff (30 s, 1 min, 2 min... up to the schedule's own pace).
 //! - Alert lifecycle: [`crate::core::alerts`]. Outages (Synapse unreachable,
 //!   room sizes failing or unsupported) are announced once when they start
-//!   and once when they end.
+//!   and once when they end. A failed run changes no alert; a run that could
+//!   not read room sizes keeps the open room alerts as they are (neither
+//!   resolved nor reminded) until room sizes are back.
 //! - Every announcement goes through the outbox of the persisted state: saved
 //!   first, then sent with its transaction ID, then marked delivered and saved
 //!   again. A crash (even `kill -9`) between sending and saving resends with
-//!   the same transaction ID, which the homeserver de-duplicates; Matrix being
-//!   down only delays delivery.
+//!   the same transaction ID from the same device (the bot restores its
+//!   session from its data directory), and Synapse answers that resend with
+//!   the first event instead of posting again: it de-duplicates per room,
+//!   user, *device* and transaction ID, in its database for 24 hours (across
+//!   its own restarts too) and in memory for 30 to 60 minutes. A bot that
+//!   logged in anew (data directory lost), or a resend more than a day after
+//!   the first send, would post the message again. Matrix being down only
+//!   delays delivery.
 //! - Reload (`SIGHUP`, `!stats reload`) re-reads the policy file; an invalid
 //!   file keeps the old rules and its errors, with lines and columns, are
 //!   posted to the room.
 //! - Shutdown abandons a run in progress (nothing of it was applied yet),
 //!   saves the state and returns.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,6 +50,7 @@ use crate::core::eval::Outcome;
 use crate::core::policy::{self, Config};
 use crate::core::render::utc;
 use crate::core::snapshot::Snapshot;
+use crate::core::violation::Subject;
 use crate::synapse::{SynapseClient, SynapseError};
 
 /// Where announcements go: the bot, in production.
@@ -234,6 +244,9 @@ impl Daemon {
     ) -> Result<(), DaemonError> {
         self.deliver().await?;
         let mut previous_start: Option<SystemTime> = None;
+        // Once every sender is gone, `recv()` answers `None` at once: stop
+        // polling it, or the loop would spin instead of sleeping.
+        let mut control_open = true;
         let config = self.config().await;
         if !config.schedule.run_at_start {
             previous_start = self
@@ -276,7 +289,7 @@ impl Daemon {
                     }
                 }
                 () = tokio::time::sleep(REDELIVERY), if redeliver => self.deliver().await?,
-                request = control.recv() => match request {
+                request = control.recv(), if control_open => match request {
                     Some(Control::RunNow(reply)) => {
                         tokio::select! {
                             () = shutdown.cancelled() => break,
@@ -288,7 +301,7 @@ impl Daemon {
                         let _ = reply.send(answer);
                     }
                     Some(Control::Deliver) => self.deliver().await?,
-                    None => {}
+                    None => control_open = false,
                 },
             }
         }
@@ -346,6 +359,7 @@ impl Daemon {
             pages,
             rooms_error,
         } = report;
+        let rooms_checked = rooms_error.is_none();
         if let Some(outage) = self.state.synapse_outage.take() {
             self.say(
                 &format!(
@@ -395,11 +409,25 @@ impl Daemon {
             }
         }
         let lifecycle = config.alerts.lifecycle();
+        // Room rules not checked in this run (SQLite, or Synapse's 500): the
+        // room alerts already open are kept out of the plan, so that they
+        // are neither resolved (then announced as new) nor reminded while
+        // room sizes cannot be seen, and come back unchanged afterwards.
+        let unchecked: BTreeMap<_, _> = if rooms_checked {
+            BTreeMap::new()
+        } else {
+            let (rooms, others) = std::mem::take(&mut self.state.alerts.active)
+                .into_iter()
+                .partition(|(_, record)| matches!(record.violation.subject, Subject::Room { .. }));
+            self.state.alerts.active = others;
+            rooms
+        };
         let plan = self.state.alerts.plan(&outcome.violations, now, &lifecycle);
         if let Some(message) = announce::summary(&plan, now, config.alerts.max_lines.get()) {
             self.state.alerts.enqueue(message.plain, message.html, now);
         }
         self.state.alerts.apply(&plan, &outcome.violations, now);
+        self.state.alerts.active.extend(unchecked);
         let users = outcome
             .walks
             .iter()

@@ -9,17 +9,24 @@
 //! announced once and its recovery once; a bad reload keeps the old rules and
 //! posts the errors with their line and column; a corrupt state file is set
 //! aside and announced.
+//!
+//! With the real bot as notifier: an announcement posted just before a
+//! `kill -9` (not saved as delivered) is in the room once after the restart,
+//! and one queued before a crash that came before the send is delivered
+//! once. Faults of Synapse, through the fake, are in `daemon_faults`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use synapse_warden::bot::{Bot, BotSettings, Secret};
+use synapse_warden::core::alerts::Outgoing;
 use synapse_warden::core::announce::Message;
 use synapse_warden::core::policy::{self, Config};
 use synapse_warden::daemon::http::Readiness;
 use synapse_warden::daemon::metrics::Metrics;
-use synapse_warden::daemon::service::{Daemon, Notifier, NotifyError};
+use synapse_warden::daemon::service::{Daemon, DaemonState, Notifier, NotifyError};
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 
 use crate::support::synapse::{Backend, SynapseHarness, TestUser};
@@ -92,7 +99,22 @@ impl Fixture {
         text
     }
 
+    /// Rewrites the policy file with `edit` applied to its text, and
+    /// returns the parsed result (e.g. a longer `repeat_after`).
+    pub fn edit_policy(&mut self, edit: impl FnOnce(&str) -> String) -> Config {
+        let text = edit(&std::fs::read_to_string(&self.policy).unwrap());
+        std::fs::write(&self.policy, &text).unwrap();
+        policy::parse("policies.yaml", &text).unwrap_or_else(|e| panic!("{}", e.report()))
+    }
+
+    /// A daemon posting to the fixture's recording [`Room`].
     pub fn daemon(&self, config: Config) -> Daemon {
+        self.daemon_with(config, self.room.clone())
+    }
+
+    /// A daemon posting through `notifier` (the real bot, say), with the
+    /// fixture's policy and state files.
+    pub fn daemon_with(&self, config: Config, notifier: Arc<dyn Notifier>) -> Daemon {
         let token_file = self.dir.path().join("token");
         let make_client = Box::new(move |config: &Config| {
             let token = std::fs::read_to_string(&token_file).map_err(|e| e.to_string())?;
@@ -105,7 +127,7 @@ impl Fixture {
             config,
             self.policy.clone(),
             make_client,
-            self.room.clone(),
+            notifier,
             self.dir.path().join("state.json"),
             Arc::new(Metrics::new()),
             Arc::new(Readiness::default()),
@@ -119,7 +141,7 @@ impl Fixture {
     }
 }
 
-const QUOTA: &str = "  user_media:\n    - name: quota\n      description: Users may keep 4 KiB.\n      severity: warning\n      max_media_length: 4 KiB\n";
+pub const QUOTA: &str = "  user_media:\n    - name: quota\n      description: Users may keep 4 KiB.\n      severity: warning\n      max_media_length: 4 KiB\n";
 
 async fn seed(h: &SynapseHarness) -> (TestUser, TestUser) {
     let admin = h.register("admin", "admin-password", true).await.unwrap();
@@ -130,7 +152,7 @@ async fn seed(h: &SynapseHarness) -> (TestUser, TestUser) {
     (admin, alice)
 }
 
-fn count(messages: &[String], needle: &str) -> usize {
+pub fn count(messages: &[String], needle: &str) -> usize {
     messages.iter().filter(|m| m.contains(needle)).count()
 }
 
@@ -307,4 +329,227 @@ async fn corrupt_state_is_set_aside_and_announced() {
         .collect();
     assert_eq!(aside.len(), 1);
     assert!(Path::new(&f.state_path()).exists());
+}
+
+/// The bot user's password in the real-bot tests.
+const BOT_PASSWORD: &str = "bot-password";
+
+/// A real Synapse with Alice over the quota, an admin room the bot is
+/// invited to, and one announcement ("NEW warning quota: @alice") queued in
+/// the daemon's state file: the first run happened while the room was
+/// unreachable, and the daemon is gone.
+struct Queued {
+    h: SynapseHarness,
+    admin: TestUser,
+    bot: TestUser,
+    room_id: String,
+    f: Fixture,
+    config: Config,
+    outgoing: Outgoing,
+}
+
+async fn queued_announcement() -> Queued {
+    let h = SynapseHarness::start(Backend::Sqlite).await.unwrap();
+    let (admin, _alice) = seed(&h).await;
+    let bot = h.register("warden", BOT_PASSWORD, false).await.unwrap();
+    let room_id = h
+        .create_room(&admin, "Synapse admins", false, &[&bot.user_id])
+        .await
+        .unwrap();
+    let mut f = Fixture::new();
+    f.write_policy(h.base_url().as_str(), &admin.access_token, QUOTA);
+    // No reminder can come between the runs of these tests.
+    let config = f.edit_policy(|t| t.replace("repeat_after: 2s", "repeat_after: 1h"));
+    f.room.set_down(true);
+    let mut daemon = f.daemon(config.clone());
+    daemon.tick().await.unwrap().unwrap();
+    drop(daemon);
+    let state = read_state(&f);
+    assert_eq!(state.alerts.outbox.len(), 1, "{state:#?}");
+    let outgoing = state.alerts.outbox[0].clone();
+    assert!(
+        outgoing
+            .plain
+            .contains("NEW warning quota: @alice:warden.test"),
+        "{outgoing:#?}"
+    );
+    Queued {
+        h,
+        admin,
+        bot,
+        room_id,
+        f,
+        config,
+        outgoing,
+    }
+}
+
+impl Queued {
+    /// The bot's settings; its data directory (session, device, store) is
+    /// the same for every start.
+    fn settings(&self) -> BotSettings {
+        let mut s = BotSettings::new(
+            self.h.base_url().clone(),
+            self.bot.user_id.clone(),
+            self.room_id.clone(),
+            self.f.dir.path().join("bot"),
+            Secret::new("store passphrase"),
+        );
+        s.password = Some(Secret::new(BOT_PASSWORD));
+        s
+    }
+
+    fn message(&self) -> Message {
+        Message {
+            plain: self.outgoing.plain.clone(),
+            html: self.outgoing.html.clone(),
+        }
+    }
+
+    /// The `(event ID, body)` of every message the bot sent to the room,
+    /// oldest first, as the admin reads them through the client-server API.
+    async fn bot_messages(&self) -> Vec<(String, String)> {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100",
+            self.room_id
+        );
+        let (status, page) = self.h.get_json(&self.admin, &path).await.unwrap();
+        assert!(status.is_success(), "{status}: {page}");
+        let mut out: Vec<(String, String)> = page["chunk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "m.room.message" && e["sender"] == self.bot.user_id.as_str())
+            .map(|e| {
+                (
+                    e["event_id"].as_str().unwrap().to_owned(),
+                    e["content"]["body"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        out.reverse();
+        out
+    }
+
+    /// Starts a daemon with the real bot as notifier, from the state file
+    /// left behind, and lets it run once (which delivers the outbox first
+    /// thing after the run).
+    async fn restart_with(&self, bot: Arc<Bot>) {
+        let mut daemon = self.f.daemon_with(self.config.clone(), bot);
+        daemon.tick().await.unwrap().unwrap();
+        let state = read_state(&self.f);
+        assert!(state.alerts.outbox.is_empty(), "{state:#?}");
+    }
+}
+
+fn read_state(f: &Fixture) -> DaemonState {
+    let text = std::fs::read_to_string(f.state_path()).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("state.json: {e}\n{text}"))
+}
+
+/// `kill -9` after the announcement was posted and before "delivered" was
+/// saved, with the real bot against a real Synapse: the restarted daemon
+/// sends it again with the same transaction ID and the room has it once.
+///
+/// How that holds (matrix-sdk 0.18, Synapse 1.163):
+///
+/// - `Bot::post_with_txn` uses `room.send(content).with_transaction_id(id)`;
+///   matrix-sdk then `PUT`s `/rooms/{room}/send/{type}/{id}` with exactly
+///   that ID (it makes one up only when none is given), encrypting first in
+///   an encrypted room (a new ciphertext on every send, under the same ID).
+/// - Synapse de-duplicates twice. In memory (`HttpTransactionCache`), keyed
+///   on the request path and the sender's user *and device* (the access
+///   token only for tokens without a device), for 30 to 60 minutes; and in
+///   its database (`event_txn_id_device_id`: room, user, device, transaction
+///   ID → event ID), checked before any new event is created whatever its
+///   content or type, kept 24 hours and surviving a Synapse restart. Either
+///   way the resend is answered with the first event's ID and nothing new
+///   is posted.
+/// - Scoped to the device (as the spec says since v1.7, MSC3970): the
+///   restarted bot restores its session from `matrix.data_dir` — same device,
+///   same access token, no new login — so its resend matches. A bot that
+///   logged in anew (data directory lost) would post the message again, as
+///   would a resend more than a day after the first send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_between_posting_and_saving_posts_once_with_the_real_bot() {
+    let q = queued_announcement().await;
+
+    // The send that happened just before the crash: the outbox entry's
+    // message, with its transaction ID, by the bot of the crashed process.
+    let crashed = Bot::start(q.settings())
+        .await
+        .unwrap_or_else(|e| panic!("starting the bot: {e}"));
+    assert!(crashed.logged_in(), "the first start logs in");
+    let device = crashed.device_id().unwrap();
+    let posted = crashed
+        .post_with_txn(&q.outgoing.txn_id, &q.message())
+        .await
+        .unwrap();
+    // Everything of that process is gone; "delivered" was never saved.
+    drop(crashed);
+    assert_eq!(
+        read_state(&q.f).alerts.outbox,
+        vec![q.outgoing.clone()],
+        "still queued"
+    );
+    // Synapse keeps the transaction in its database, for the bot's device.
+    let rows =
+        q.h.sqlite(&format!(
+            "SELECT event_id, device_id FROM event_txn_id_device_id WHERE txn_id = '{}'",
+            q.outgoing.txn_id
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.trim(), format!("{posted}|{device}"), "{rows}");
+
+    // The restart: same data directory, so the same device and token.
+    let bot = Arc::new(
+        Bot::start(q.settings())
+            .await
+            .unwrap_or_else(|e| panic!("restarting the bot: {e}")),
+    );
+    assert!(!bot.logged_in(), "the restart restores the session");
+    assert_eq!(bot.device_id().unwrap(), device, "the same device");
+    q.restart_with(bot.clone()).await;
+
+    let m = q.bot_messages().await;
+    assert_eq!(m.len(), 1, "posted more than once: {m:#?}");
+    assert_eq!(m[0].0, posted.as_str());
+    assert!(
+        m[0].1.contains("NEW warning quota: @alice:warden.test"),
+        "{m:#?}"
+    );
+    // Synapse answers a resend with the first event's ID.
+    let again = bot
+        .post_with_txn(&q.outgoing.txn_id, &q.message())
+        .await
+        .unwrap();
+    assert_eq!(again, posted);
+    assert_eq!(q.bot_messages().await.len(), 1);
+}
+
+/// The crash came before the send: the restarted daemon delivers the queued
+/// announcement through the real bot, once, and a further restart from the
+/// saved state posts nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_before_sending_delivers_once_with_the_real_bot() {
+    let q = queued_announcement().await;
+    assert!(q.bot_messages().await.is_empty());
+
+    let bot = Arc::new(
+        Bot::start(q.settings())
+            .await
+            .unwrap_or_else(|e| panic!("starting the bot: {e}")),
+    );
+    q.restart_with(bot.clone()).await;
+    let m = q.bot_messages().await;
+    assert_eq!(m.len(), 1, "{m:#?}");
+    assert!(
+        m[0].1.contains("NEW warning quota: @alice:warden.test"),
+        "{m:#?}"
+    );
+
+    // Once more from the saved state: the alert is known and delivered.
+    q.restart_with(bot).await;
+    assert_eq!(q.bot_messages().await, m);
 }

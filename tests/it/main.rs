@@ -12,6 +12,7 @@ mod bot_e2e;
 mod check_e2e;
 mod conformance;
 mod daemon;
+mod daemon_faults;
 mod fake_selftest;
 mod harness_selftest;
 mod run_e2e;
