@@ -9,7 +9,8 @@
 //!
 //! Pure: time is an argument.
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use super::model::{MediaMetric, UserMedia};
@@ -34,6 +35,56 @@ pub struct TopList {
     pub users: Vec<UserMedia>,
     /// Users the walk saw in all (with media in the window).
     pub total: u64,
+    /// The user IDs of [`Self::users`], to find a repeat without a scan.
+    kept: HashSet<String>,
+}
+
+impl TopList {
+    fn new() -> TopList {
+        TopList {
+            users: Vec::new(),
+            total: 0,
+            kept: HashSet::new(),
+        }
+    }
+
+    /// Adds one user. One hash lookup and one comparison for a user below
+    /// the last kept one (most users of a large walk); a binary search and
+    /// an insertion into at most [`TOP_KEPT`] for the others.
+    fn add(&mut self, metric: MediaMetric, user: &UserMedia) {
+        if self.kept.remove(&user.user_id) {
+            // A repeat replaces the kept entry.
+            self.users.retain(|u| u.user_id != user.user_id);
+        } else {
+            self.total += 1;
+            if self.users.len() >= TOP_KEPT
+                && self
+                    .users
+                    .last()
+                    .is_some_and(|last| rank(metric, user, last) == Ordering::Greater)
+            {
+                return;
+            }
+        }
+        let at = self
+            .users
+            .partition_point(|u| rank(metric, u, user) == Ordering::Less);
+        self.users.insert(at, user.clone());
+        self.kept.insert(user.user_id.clone());
+        if self.users.len() > TOP_KEPT
+            && let Some(out) = self.users.pop()
+        {
+            self.kept.remove(&out.user_id);
+        }
+    }
+}
+
+/// The order of a list: largest first, ties by user ID.
+fn rank(metric: MediaMetric, a: &UserMedia, b: &UserMedia) -> Ordering {
+    metric
+        .of(b)
+        .cmp(&metric.of(a))
+        .then_with(|| a.user_id.cmp(&b.user_id))
 }
 
 /// `MediaMetric` is not `Ord`; this is its order in the map.
@@ -64,25 +115,13 @@ impl Snapshot {
     /// replaces it.
     pub fn record(&mut self, window: Option<Duration>, users: &[UserMedia]) {
         for metric in [MediaMetric::MediaLength, MediaMetric::MediaCount] {
-            let list = self.lists.entry(key(metric, window)).or_insert(TopList {
-                users: Vec::new(),
-                total: 0,
-            });
+            let list = self
+                .lists
+                .entry(key(metric, window))
+                .or_insert_with(TopList::new);
             for user in users {
-                if let Some(i) = list.users.iter().position(|u| u.user_id == user.user_id) {
-                    list.users.remove(i);
-                } else {
-                    list.total += 1;
-                }
-                list.users.push(user.clone());
+                list.add(metric, user);
             }
-            list.users.sort_by(|a, b| {
-                metric
-                    .of(b)
-                    .cmp(&metric.of(a))
-                    .then_with(|| a.user_id.cmp(&b.user_id))
-            });
-            list.users.truncate(TOP_KEPT);
         }
     }
 
@@ -148,6 +187,52 @@ mod tests {
                 .is_none()
         );
         assert_eq!(s.windows().collect::<Vec<_>>(), [None]);
+    }
+
+    #[test]
+    fn same_lists_as_sorting_everything_in_any_order() {
+        // A scrambled walk order, in chunks, against one full sort.
+        let users: Vec<_> = (0..5_000u64)
+            .map(|i| {
+                let x = i.wrapping_mul(2_654_435_761) % 1_000;
+                u(&format!("@u{i:05}:hs"), x % 7, (x % 13 != 0).then_some(x))
+            })
+            .collect();
+        let mut s = Snapshot::new(0);
+        for chunk in users.chunks(333) {
+            s.record(None, chunk);
+        }
+        for metric in [MediaMetric::MediaLength, MediaMetric::MediaCount] {
+            let mut all = users.clone();
+            all.sort_by(|a, b| rank(metric, a, b));
+            let (top, total) = s.top(metric, None, TOP_KEPT).unwrap();
+            assert_eq!(top, &all[..TOP_KEPT]);
+            assert_eq!(total, 5_000);
+        }
+    }
+
+    #[test]
+    fn a_repeat_replaces_the_kept_entry() {
+        let mut s = Snapshot::new(0);
+        let users: Vec<_> = (0..150)
+            .map(|i| u(&format!("@u{i:03}:hs"), 1, Some(1_000 + i)))
+            .collect();
+        s.record(None, &users);
+        // The largest shrank: its new value, last (the users dropped before
+        // are not known any more).
+        s.record(None, &[u("@u149:hs", 1, Some(1))]);
+        let (top, total) = s.top(MediaMetric::MediaLength, None, TOP_KEPT).unwrap();
+        assert_eq!(total, 150, "a repeat is no new user");
+        assert_eq!(top.len(), TOP_KEPT);
+        assert_eq!(top[0].user_id, "@u148:hs");
+        assert_eq!(top[TOP_KEPT - 1], u("@u149:hs", 1, Some(1)));
+        assert_eq!(top.iter().filter(|u| u.user_id == "@u149:hs").count(), 1);
+        // A repeat that grows moves up.
+        s.record(None, &[u("@u100:hs", 1, Some(10_000))]);
+        let (top, total) = s.top(MediaMetric::MediaLength, None, 2).unwrap();
+        assert_eq!(total, 150);
+        assert_eq!(top[0].user_id, "@u100:hs");
+        assert_eq!(top[1].user_id, "@u148:hs");
     }
 
     #[test]
