@@ -102,6 +102,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     context.max_lines = config.alerts.max_lines.get();
     context.daemon = Some(handle);
     context.config = Some(Arc::new(config.clone()));
+    context.metrics = Some(metrics.clone());
     let bot_task = tokio::spawn(connect_bot(
         settings,
         Arc::new(context),

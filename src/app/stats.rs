@@ -96,6 +96,9 @@ pub struct StatsContext {
     pub daemon: Option<Arc<dyn DaemonHandle>>,
     /// The policy, for `policies` without a daemon (the command line).
     pub config: Option<Arc<Config>>,
+    /// The daemon's metrics, where answered commands and their latency are
+    /// counted.
+    pub metrics: Option<Arc<crate::daemon::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for StatsContext {
@@ -119,6 +122,7 @@ impl StatsContext {
             snapshot_max_age: DEFAULT_SNAPSHOT_MAX_AGE,
             daemon: None,
             config: None,
+            metrics: None,
         }
     }
 }
@@ -370,7 +374,19 @@ impl crate::bot::Responder for StatsContext {
         let origin = Origin::Matrix {
             device_id: device_id.to_owned(),
         };
-        answer(command, self, &origin, now_ms()).await.message
+        let started = std::time::Instant::now();
+        let reply = answer(command, self, &origin, now_ms()).await.message;
+        if let Some(metrics) = &self.metrics {
+            let labels = crate::daemon::metrics::CommandLabels {
+                command: command.name().to_owned(),
+            };
+            metrics.commands.get_or_create(&labels).inc();
+            metrics
+                .command_latency
+                .get_or_create(&labels)
+                .observe(started.elapsed().as_secs_f64());
+        }
+        reply
     }
 }
 

@@ -54,7 +54,8 @@ pub struct Metrics {
     pub api_errors: Family<ErrorLabels, Counter>,
     /// Commands answered, by command.
     pub commands: Family<CommandLabels, Counter>,
-    /// Seconds from a command's arrival to its reply being sent.
+    /// Seconds to answer a command (from its arrival at the bot to its
+    /// reply being ready to send).
     pub command_latency: Family<CommandLabels, Histogram>,
 }
 

@@ -233,6 +233,45 @@ async fn run_alerts_once_across_kill_9_reloads_and_stops_on_sigterm() {
         "{refused}"
     );
 
+    // A command: answered in reply, counted with its latency in /metrics.
+    let txn = format!("e2e-{}", std::process::id());
+    let url = h
+        .base_url()
+        .join(&format!(
+            "_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}"
+        ))
+        .unwrap();
+    h.http()
+        .put(url)
+        .bearer_auth(&admin.access_token)
+        .json(&serde_json::json!({"msgtype": "m.text", "body": "!stats top 10 media_length"}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let b = wait_for(&h, &admin, &room_id, &bot.user_id, "the top reply", |b| {
+        b.iter().any(|m| m.contains("Top 10 users by media size"))
+    })
+    .await;
+    let top = b
+        .iter()
+        .find(|m| m.contains("Top 10 users by media size"))
+        .unwrap();
+    assert!(
+        top.contains("@alice:") && top.contains("from the last walk"),
+        "{top}"
+    );
+    let (_, metrics) = get(&format!("http://{}/metrics", setup.listen)).await;
+    assert!(
+        metrics.contains("synapse_warden_commands_total{command=\"top\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("synapse_warden_command_latency_seconds_count{command=\"top\"} 1"),
+        "{metrics}"
+    );
+
     // SIGTERM: a clean exit, quickly.
     let stopping = Instant::now();
     signal(&child, libc::SIGTERM);
