@@ -736,25 +736,36 @@ impl Checker {
         .ok_or(())
     }
 
+    /// The keys every rule has: `name`, `description` and `severity`, as
+    /// `[name, description, severity]`. `None` when one is invalid (each
+    /// problem is recorded).
+    fn rule_head(
+        &mut self,
+        path: &FieldPath,
+        [name, description, severity]: [&Option<Value>; 3],
+        names: &mut HashMap<String, FieldPath>,
+    ) -> Option<(String, Option<String>, Severity)> {
+        let name = self.rule_name(path, name.as_ref(), names);
+        let description =
+            self.or_default(&path.key("description"), description.as_ref(), None, |v| {
+                values::text(v).map(Some)
+            });
+        let severity = self.or_default(
+            &path.key("severity"),
+            severity.as_ref(),
+            Severity::Warning,
+            values::severity,
+        );
+        Some((name?, description.ok()?, severity.ok()?))
+    }
+
     fn user_rule(
         &mut self,
         path: &FieldPath,
         raw: &RawUserRule,
         names: &mut HashMap<String, FieldPath>,
     ) -> Option<UserMediaRule> {
-        let name = self.rule_name(path, raw.name.as_ref(), names);
-        let description = self.or_default(
-            &path.key("description"),
-            raw.description.as_ref(),
-            None,
-            |v| values::text(v).map(Some),
-        );
-        let severity = self.or_default(
-            &path.key("severity"),
-            raw.severity.as_ref(),
-            Severity::Warning,
-            values::severity,
-        );
+        let head = self.rule_head(path, [&raw.name, &raw.description, &raw.severity], names);
         let users = self.or_default(
             &path.key("users"),
             raw.users.as_ref(),
@@ -800,10 +811,11 @@ impl Checker {
             values::positive_duration(v).map(Some)
         });
         let warn_at = self.warn_at(path, raw.warn_at.as_ref());
+        let (name, description, severity) = head?;
         let rule = UserMediaRule {
-            name: name?,
-            description: description.ok()?,
-            severity: severity.ok()?,
+            name,
+            description,
+            severity,
             users: UserSelector {
                 users: users.ok()?,
                 users_regex: users_regex.ok()?,
@@ -823,19 +835,7 @@ impl Checker {
         raw: &RawRoomRule,
         names: &mut HashMap<String, FieldPath>,
     ) -> Option<RoomRule> {
-        let name = self.rule_name(path, raw.name.as_ref(), names);
-        let description = self.or_default(
-            &path.key("description"),
-            raw.description.as_ref(),
-            None,
-            |v| values::text(v).map(Some),
-        );
-        let severity = self.or_default(
-            &path.key("severity"),
-            raw.severity.as_ref(),
-            Severity::Warning,
-            values::severity,
-        );
+        let head = self.rule_head(path, [&raw.name, &raw.description, &raw.severity], names);
         let exempt = self.or_default(
             &path.key("exempt"),
             raw.exempt.as_ref(),
@@ -849,10 +849,11 @@ impl Checker {
             values::size,
         );
         let warn_at = self.warn_at(path, raw.warn_at.as_ref());
+        let (name, description, severity) = head?;
         Some(RoomRule {
-            name: name?,
-            description: description.ok()?,
-            severity: severity.ok()?,
+            name,
+            description,
+            severity,
             exempt: exempt.ok()?,
             max_estimated_size: max_estimated_size?,
             warn_at: warn_at.ok()?,
