@@ -484,14 +484,7 @@ pub fn status(view: &StatusView, now_ms: u64) -> Rendered {
         lines.push(format!("Messages waiting for delivery: {}", view.queued));
     }
     let plain = lines.join("\n");
-    let html = format!(
-        "<ul>\n{}\n</ul>",
-        lines
-            .iter()
-            .map(|l| format!("<li>{}</li>", encode_text(l)))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    let html = html_list(&lines);
     Rendered { plain, html }
 }
 
@@ -559,16 +552,17 @@ pub fn policies(rules: &Rules) -> Rendered {
     let plain = format!("{head}\n{}", lines.join("\n"))
         .trim_end()
         .to_owned();
-    let html = format!(
-        "<p>{}</p>\n<ul>\n{}\n</ul>",
-        encode_text(&head),
-        lines
-            .iter()
-            .map(|l| format!("<li>{}</li>", encode_text(l)))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    let html = format!("<p>{}</p>\n{}", encode_text(&head), html_list(&lines));
     Rendered { plain, html }
+}
+
+/// Lines as an HTML list, each escaped.
+fn html_list(lines: &[String]) -> String {
+    let items: Vec<String> = lines
+        .iter()
+        .map(|l| format!("<li>{}</li>", encode_text(l)))
+        .collect();
+    format!("<ul>\n{}\n</ul>", items.join("\n"))
 }
 
 fn globs(p: &Patterns) -> String {
