@@ -38,7 +38,7 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
     let now_ms = u64::try_from(now_ms).context("the system clock is too far in the future")?;
     let outcome = evaluate(&client, &config, now_ms).await?;
     let rendered = match args.format {
-        OutputFormat::Text => report::text(&outcome),
+        OutputFormat::Text => report::text(&outcome, super::stats::bold_terminal()),
         OutputFormat::Json => report::json(&outcome),
     };
     let mut stdout = std::io::stdout().lock();

@@ -32,11 +32,13 @@ use async_trait::async_trait;
 use super::{EXIT_ERROR, EXIT_OK, load_policy, read_secret};
 
 use crate::core::command::{Command, UserQuery};
+use crate::core::doc::{Doc, Message};
 use crate::core::eval::Outcome;
 use crate::core::model::TimeRange;
 use crate::core::policy::Config;
-use crate::core::render::{self, Health, Rendered, Source, StatusView, TopView};
+use crate::core::render::{self, Health, Source, StatusView, TopView};
 use crate::core::snapshot::Snapshot;
+use crate::core::strings;
 use crate::synapse::{
     AdminToken, ClientConfig, Direction, OrderBy, PageLimit, RetryPolicy, SearchTerm,
     SynapseClient, SynapseError, UsersMediaQuery,
@@ -128,20 +130,20 @@ impl StatsContext {
 }
 
 /// A reply, and whether the command did its job.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     /// What to show.
-    pub message: Rendered,
+    pub message: Doc,
     /// False when the answer is an error (for the exit status).
     pub ok: bool,
 }
 
 impl Reply {
-    fn ok(message: Rendered) -> Reply {
+    fn ok(message: Doc) -> Reply {
         Reply { message, ok: true }
     }
 
-    fn failed(message: Rendered) -> Reply {
+    fn failed(message: Doc) -> Reply {
         Reply { message, ok: false }
     }
 }
@@ -164,7 +166,7 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
         Command::Check => match &ctx.daemon {
             Some(d) => match d.run_check().await {
                 Ok(outcome) => Reply::ok(render::check(&outcome, ctx.max_lines)),
-                Err(e) => Reply::failed(render::failure("The check failed", &e)),
+                Err(e) => Reply::failed(strings::common::check_failed(&e)),
             },
             None => Reply::failed(render::needs_daemon(command)),
         },
@@ -175,8 +177,8 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
         },
         Command::Reload => match &ctx.daemon {
             Some(d) => match d.reload().await {
-                Ok(text) => Reply::ok(render::sentence(&text)),
-                Err(e) => Reply::failed(render::failure("The policy file was not reloaded", &e)),
+                Ok(text) => Reply::ok(strings::common::reloaded(&text)),
+                Err(e) => Reply::failed(strings::common::not_reloaded(&e)),
             },
             None => Reply::failed(render::needs_daemon(command)),
         },
@@ -208,7 +210,7 @@ async fn top(
         }));
     }
     let Some(limit) = PageLimit::new(u64::from(n)) else {
-        return Reply::failed(render::sentence("N must be between 1 and 100."));
+        return Reply::failed(strings::top::bad_n());
     };
     let mut query = UsersMediaQuery::new()
         .limit(limit)
@@ -217,7 +219,7 @@ async fn top(
         // An open upper bound: no `until_ts`, so the range is always valid.
         query = match query.range(TimeRange::last(w, now_ms)) {
             Ok(q) => q,
-            Err(e) => return Reply::failed(render::failure("Bad window", &e.to_string())),
+            Err(e) => return Reply::failed(strings::top::bad_window(&e.to_string())),
         };
     }
     match ctx.synapse.users_media(&query).await {
@@ -235,10 +237,7 @@ async fn top(
                 source: Source::Live,
             }))
         }
-        Err(e) => Reply::failed(synapse_failure(
-            "Synapse could not list its users' media",
-            &e,
-        )),
+        Err(e) => Reply::failed(strings::top::failed(&e.to_string())),
     }
 }
 
@@ -246,16 +245,14 @@ async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
     match query {
         UserQuery::Exact(user_id) => match find_user(&ctx.synapse, user_id).await {
             Ok(found) => Reply::ok(render::user(query, found.as_slice(), false, ctx.max_lines)),
-            Err(e) => Reply::failed(synapse_failure("Synapse could not look the user up", &e)),
+            Err(e) => Reply::failed(strings::user::lookup_failed(&e.to_string())),
         },
         UserQuery::Search(term) => {
             let Ok(term_q) = SearchTerm::new(term.clone()) else {
-                return Reply::failed(render::sentence(
-                    "Synapse only searches non-empty ASCII terms.",
-                ));
+                return Reply::failed(strings::user::unsearchable());
             };
             let Some(limit) = PageLimit::new(SEARCH_LIMIT) else {
-                return Reply::failed(render::sentence("No page limit."));
+                return Reply::failed(strings::user::unsearchable());
             };
             let q = UsersMediaQuery::new()
                 .limit(limit)
@@ -268,7 +265,7 @@ async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
                     page.next_token.is_some(),
                     ctx.max_lines,
                 )),
-                Err(e) => Reply::failed(synapse_failure("Synapse could not search users", &e)),
+                Err(e) => Reply::failed(strings::user::search_failed(&e.to_string())),
             }
         }
     }
@@ -317,18 +314,9 @@ pub async fn find_user(
 async fn rooms(ctx: &StatsContext) -> Reply {
     match ctx.synapse.largest_rooms().await {
         Ok(rooms) => Reply::ok(render::rooms(&rooms, ctx.max_lines)),
-        Err(SynapseError::RequiresPostgres { .. }) => Reply::failed(render::sentence(
-            "This Synapse runs on SQLite: it can only estimate room sizes on PostgreSQL.",
-        )),
-        Err(SynapseError::Server { status: 500, .. }) => Reply::failed(render::sentence(
-            "Synapse failed (500) to estimate room sizes. This is a known Synapse problem \
-             (element-hq/synapse#19561) on servers whose database statistics lack data for \
-             some event tables; it is not a problem of this bot.",
-        )),
-        Err(e) => Reply::failed(synapse_failure(
-            "Synapse could not list the largest rooms",
-            &e,
-        )),
+        Err(SynapseError::RequiresPostgres { .. }) => Reply::failed(strings::rooms::sqlite()),
+        Err(SynapseError::Server { status: 500, .. }) => Reply::failed(strings::rooms::known_500()),
+        Err(e) => Reply::failed(strings::rooms::failed(&e.to_string())),
     }
 }
 
@@ -353,29 +341,21 @@ async fn status(ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
     {
         view.matrix = Health::Up(format!("connected as device {device_id}"));
     }
-    let mut message = render::status(&view, now_ms);
-    if ctx.daemon.is_none() {
-        let note = "(The daemon is not running in this process: no run history.)";
-        message.plain.push('\n');
-        message.plain.push_str(note);
-        message.html.push_str(&format!("\n<p>{note}</p>"));
-    }
-    Reply::ok(message)
-}
-
-fn synapse_failure(what: &str, e: &SynapseError) -> Rendered {
-    render::failure(what, &e.to_string())
+    Reply::ok(render::status(&view, now_ms, ctx.daemon.is_some()))
 }
 
 /// Lets the bot answer through this context.
 #[async_trait]
 impl crate::bot::Responder for StatsContext {
-    async fn respond(&self, command: &Command, device_id: &str) -> Rendered {
+    async fn respond(&self, command: &Command, device_id: &str) -> Message {
         let origin = Origin::Matrix {
             device_id: device_id.to_owned(),
         };
         let started = std::time::Instant::now();
-        let reply = answer(command, self, &origin, now_ms()).await.message;
+        let reply = answer(command, self, &origin, now_ms())
+            .await
+            .message
+            .message();
         if let Some(metrics) = &self.metrics {
             let labels = crate::daemon::metrics::CommandLabels {
                 command: command.name().to_owned(),
@@ -391,15 +371,22 @@ impl crate::bot::Responder for StatsContext {
 }
 
 /// `synapse-warden stats WORDS...`: the answer for `words` parsed with the
-/// bot's grammar, as plain text, and whether it is not an error.
-pub async fn answer_words(ctx: &StatsContext, words: &[String]) -> (String, bool) {
+/// bot's grammar, and whether it is not an error.
+pub async fn answer_words(ctx: &StatsContext, words: &[String]) -> (Doc, bool) {
     match crate::core::command::parse_words(words) {
         Ok(command) => {
             let reply = answer(&command, ctx, &Origin::Cli, now_ms()).await;
-            (reply.message.plain, reply.ok)
+            (reply.message, reply.ok)
         }
-        Err(e) => (render::usage(&ctx.prefix, &e).plain, false),
+        Err(e) => (render::usage(&ctx.prefix, &e), false),
     }
+}
+
+/// Whether the terminal rendering may use ANSI bold: stdout is a terminal
+/// and `NO_COLOR` is not set.
+pub fn bold_terminal() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Runs `synapse-warden stats WORDS...` with the policy file at `path`
@@ -424,7 +411,8 @@ pub async fn run(path: &Path, words: &[String]) -> Result<ExitCode> {
     })?;
     let mut ctx = StatsContext::new(synapse, "synapse-warden stats");
     ctx.config = Some(Arc::new(config));
-    let (text, ok) = answer_words(&ctx, words).await;
+    let (doc, ok) = answer_words(&ctx, words).await;
+    let text = doc.terminal(bold_terminal());
     let mut stdout = std::io::stdout().lock();
     match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {

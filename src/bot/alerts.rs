@@ -4,19 +4,22 @@
 //! transaction ID chosen by the caller, so that sending the same message
 //! again after a crash posts it once (the homeserver de-duplicates by
 //! transaction ID). The daemon's [`Notifier`] is implemented that way.
+//! Every message, replies included ([`content`]), carries an empty
+//! `m.mentions`.
 
 use async_trait::async_trait;
+use matrix_sdk::ruma::events::Mentions;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedEventId, OwnedTransactionId};
 
 use super::{Bot, BotError};
-use crate::core::render::Rendered;
+use crate::core::doc::Message;
 use crate::daemon::service::{Notifier, NotifyError};
 
 impl Bot {
     /// Posts `message` (a notice, HTML with a plain-text body) to the
     /// admin room; encrypted if the room is.
-    pub async fn post(&self, message: &Rendered) -> Result<OwnedEventId, BotError> {
+    pub async fn post(&self, message: &Message) -> Result<OwnedEventId, BotError> {
         self.send(message, None).await
     }
 
@@ -25,7 +28,7 @@ impl Bot {
     pub async fn post_with_txn(
         &self,
         txn_id: &str,
-        message: &Rendered,
+        message: &Message,
     ) -> Result<OwnedEventId, BotError> {
         self.send(message, Some(OwnedTransactionId::from(txn_id)))
             .await
@@ -33,15 +36,14 @@ impl Bot {
 
     async fn send(
         &self,
-        message: &Rendered,
+        message: &Message,
         txn_id: Option<OwnedTransactionId>,
     ) -> Result<OwnedEventId, BotError> {
         let room = self
             .client
             .get_room(&self.room_id)
             .ok_or_else(|| BotError::Send("the bot is not in the admin room".to_owned()))?;
-        let content =
-            RoomMessageEventContent::notice_html(message.plain.clone(), message.html.clone());
+        let content = content(message);
         let mut send = room.send(content);
         if let Some(txn_id) = txn_id {
             send = send.with_transaction_id(txn_id);
@@ -51,9 +53,18 @@ impl Bot {
     }
 }
 
+/// The event content of `message`: a notice with both bodies, and
+/// `"m.mentions": {}` — the bot never mentions anyone, so clients that
+/// implement intentional mentions ping no one for its messages, whatever
+/// the body says.
+pub fn content(message: &Message) -> RoomMessageEventContent {
+    RoomMessageEventContent::notice_html(message.plain.clone(), message.html.clone())
+        .add_mentions(Mentions::new())
+}
+
 #[async_trait]
 impl Notifier for Bot {
-    async fn send(&self, txn_id: &str, message: &Rendered) -> Result<(), NotifyError> {
+    async fn send(&self, txn_id: &str, message: &Message) -> Result<(), NotifyError> {
         self.post_with_txn(txn_id, message)
             .await
             .map(|_| ())

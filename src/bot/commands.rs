@@ -20,7 +20,6 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use matrix_sdk::Room;
 use matrix_sdk::ruma::events::room::message::{
     AddMentions, ForwardThread, MessageType, OriginalSyncRoomMessageEvent, Relation,
-    RoomMessageEventContent,
 };
 use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
@@ -28,14 +27,16 @@ use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use super::BotError;
 use super::settings::{BotSettings, RateLimit};
 use crate::core::command::{self, Command};
-use crate::core::render::{self, Rendered};
+use crate::core::doc::Message;
+use crate::core::render;
+use crate::core::strings;
 
 /// Answers commands; [`crate::app::stats::StatsContext`] in production.
 #[async_trait]
 pub trait Responder: Send + Sync {
     /// The answer to `command`, asked in the admin room. `device_id` is the
     /// bot's device, for `status`.
-    async fn respond(&self, command: &Command, device_id: &str) -> Rendered;
+    async fn respond(&self, command: &Command, device_id: &str) -> Message;
 }
 
 /// The allow-list as a glob set; an invalid glob is a settings error.
@@ -223,12 +224,11 @@ pub(crate) async fn on_message(
     tracing::info!(sender = %event.sender, event_id = %event.event_id, command = name, ?admission, "command");
     let reply = match (admission, parsed) {
         (Admission::Limited, _) => return,
-        (Admission::LimitedFirst, _) => render::sentence(&format!(
-            "Too many commands: at most {} per {}. Later ones are ignored until then.",
-            handler.rate_limit.burst,
-            humantime::format_duration(handler.rate_limit.per)
-        )),
-        (Admission::Allowed, Err(e)) => render::usage(&handler.prefix, &e),
+        (Admission::LimitedFirst, _) => {
+            strings::common::rate_limited(handler.rate_limit.burst, handler.rate_limit.per)
+                .message()
+        }
+        (Admission::Allowed, Err(e)) => render::usage(&handler.prefix, &e).message(),
         (Admission::Allowed, Ok(cmd)) => {
             // Answer in a task of its own: the sync loop must not wait for
             // Synapse.
@@ -243,12 +243,9 @@ pub(crate) async fn on_message(
     send_reply(&room, &event, reply).await;
 }
 
-async fn send_reply(room: &Room, to: &OriginalSyncRoomMessageEvent, reply: Rendered) {
-    let content = RoomMessageEventContent::notice_html(reply.plain, reply.html).make_reply_to(
-        to,
-        ForwardThread::Yes,
-        AddMentions::No,
-    );
+async fn send_reply(room: &Room, to: &OriginalSyncRoomMessageEvent, reply: Message) {
+    let content =
+        super::alerts::content(&reply).make_reply_to(to, ForwardThread::Yes, AddMentions::No);
     if let Err(e) = room.send(content).await {
         tracing::warn!(event_id = %to.event_id, error = %e, "cannot send the reply");
     }

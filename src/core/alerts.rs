@@ -291,6 +291,7 @@ mod tests {
             limit: 100,
             window: None,
             early_warning: false,
+            units: Default::default(),
         }
     }
 

@@ -329,6 +329,10 @@ fn judge_user(rule: &UserMediaRule, user: &UserMedia) -> Option<Violation> {
             limit,
             rule.window,
         );
+        let candidate = Violation {
+            units: rule.units,
+            ..candidate
+        };
         let better = match &worst {
             None => true,
             Some((level, current)) => found
@@ -348,19 +352,22 @@ fn judge_room(rule: &RoomRule, room: &RoomSize) -> Option<Violation> {
         return None;
     }
     let found = level(room.estimated_size, rule.max_estimated_size, rule.warn_at)?;
-    Some(violation(
-        &rule.name,
-        &rule.description,
-        rule.severity,
-        found,
-        Subject::Room {
-            room_id: room.room_id.clone(),
-        },
-        Measure::RoomSize,
-        room.estimated_size,
-        rule.max_estimated_size,
-        None,
-    ))
+    Some(Violation {
+        units: rule.units,
+        ..violation(
+            &rule.name,
+            &rule.description,
+            rule.severity,
+            found,
+            Subject::Room {
+                room_id: room.room_id.clone(),
+            },
+            Measure::RoomSize,
+            room.estimated_size,
+            rule.max_estimated_size,
+            None,
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -388,6 +395,7 @@ fn violation(
         limit,
         window,
         early_warning: level == Level::Early,
+        units: Default::default(),
     }
 }
 

@@ -6,10 +6,13 @@
 pub mod alerts;
 pub mod announce;
 pub mod command;
+pub mod doc;
 pub mod eval;
 pub mod model;
 pub mod policy;
 pub mod render;
 pub mod report;
 pub mod snapshot;
+pub mod strings;
+pub mod view;
 pub mod violation;

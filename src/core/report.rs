@@ -49,182 +49,55 @@
 //! rounded to two decimals as above, `rooms.status` is `not_needed`,
 //! `checked` (with `rooms`) or `unavailable` (with `reason`).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use bytesize::ByteSize;
 use serde::Serialize;
 
+use super::doc::format::share_value;
+use super::doc::{Block, Doc, Line};
 use super::eval::{Outcome, RoomsChecked};
+use super::strings::check as s;
 use super::violation::{Measure, Severity, Subject, Violation};
 
-/// The table, summary and notes, ending with a newline.
-pub fn text(outcome: &Outcome) -> String {
-    let mut out = String::new();
+/// The report as a document: the table, a blank line, the summary and the
+/// notes.
+pub fn doc(outcome: &Outcome) -> Doc {
+    let mut doc = Doc::new();
     if !outcome.violations.is_empty() {
-        let header = [
-            "SEVERITY", "RULE", "SUBJECT", "MEASURE", "OBSERVED", "LIMIT", "SHARE", "WINDOW",
-            "NOTE",
-        ];
-        let rows: Vec<[String; 9]> = outcome.violations.iter().map(row).collect();
-        // Numbers are right-aligned.
-        let right = [false, false, false, false, true, true, true, false, false];
-        let mut widths = header.map(|h| h.chars().count());
-        for r in &rows {
-            for (w, cell) in widths.iter_mut().zip(r) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let mut line = |cells: &[String]| {
-            let mut l = String::new();
-            for (i, cell) in cells.iter().enumerate() {
-                let pad = widths[i].saturating_sub(cell.chars().count());
-                if i > 0 {
-                    l.push_str("  ");
-                }
-                if right[i] {
-                    l.push_str(&" ".repeat(pad));
-                    l.push_str(cell);
-                } else {
-                    l.push_str(cell);
-                    l.push_str(&" ".repeat(pad));
-                }
-            }
-            out.push_str(l.trim_end());
-            out.push('\n');
-        };
-        line(&header.map(str::to_owned));
-        for r in &rows {
-            line(r);
-        }
-        out.push('\n');
-    }
-    out.push_str(&headline(outcome));
-    out.push('\n');
-    out.push_str(&checked_line(outcome));
-    out.push('\n');
-    for note in &outcome.notes {
-        out.push_str("note: ");
-        out.push_str(note);
-        out.push('\n');
-    }
-    out
-}
-
-fn row(v: &Violation) -> [String; 9] {
-    [
-        v.severity.to_string(),
-        v.rule.clone(),
-        v.subject.id().to_owned(),
-        match v.measure {
-            Measure::MediaLength => "media size",
-            Measure::MediaCount => "media count",
-            Measure::RoomSize => "room size",
-        }
-        .to_owned(),
-        amount(v.measure, v.observed),
-        amount(v.measure, v.limit),
-        format!("{:.1}%", share(v, 1)),
-        v.window.map_or_else(|| "-".to_owned(), short_duration),
-        if v.early_warning {
-            "early warning".to_owned()
-        } else {
-            String::new()
-        },
-    ]
-}
-
-fn amount(measure: Measure, value: u64) -> String {
-    if measure.is_bytes() {
-        ByteSize::b(value).display().iec().to_string()
-    } else {
-        value.to_string()
-    }
-}
-
-/// The share of the limit in percent, rounded to `decimals` away from the
-/// limit (up when over it, down otherwise).
-fn share(v: &Violation, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    let exact = v.percent() * scale;
-    let rounded = if v.observed > v.limit {
-        exact.ceil()
-    } else {
-        exact.floor()
-    };
-    rounded / scale
-}
-
-/// `24h`, `7d`, `90m`, `45s`: the largest unit that divides the duration.
-fn short_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0 => format!("{}ms", d.as_millis()),
-        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
-        _ if s.is_multiple_of(3_600) => format!("{}h", s / 3_600),
-        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
-        _ => format!("{s}s"),
-    }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn headline(outcome: &Outcome) -> String {
-    let n = outcome.violations.len();
-    if n == 0 {
-        return "No violations.".to_owned();
+        doc.push(Block::Table(s::table(&outcome.violations)));
+        doc.push(Block::Paragraph(Line::new()));
     }
     let critical = count(outcome, |v| v.severity == Severity::Critical);
-    let warning = n - critical;
     let early = count(outcome, |v| v.early_warning);
-    let mut line = format!(
-        "{}: {critical} critical, {warning} warning",
-        plural(n, "violation", "violations")
-    );
-    if early > 0 {
-        line.push_str(&format!(
-            " ({} among them)",
-            plural(early, "early warning", "early warnings")
-        ));
+    doc.push(Block::Paragraph(s::summary(
+        outcome.violations.len(),
+        critical,
+        early,
+    )));
+    let rooms = match &outcome.rooms {
+        RoomsChecked::Checked { rooms } => Some(*rooms),
+        _ => None,
+    };
+    doc.push(Block::Paragraph(s::checked(
+        &outcome.walks,
+        rooms,
+        outcome.rules,
+        outcome.now_ms,
+    )));
+    for note in &outcome.notes {
+        doc.push(Block::Paragraph(s::cli_note(note)));
     }
-    line.push('.');
-    line
+    doc
+}
+
+/// The table, summary and notes for a terminal (`bold`: with ANSI bold),
+/// ending with a newline.
+pub fn text(outcome: &Outcome, bold: bool) -> String {
+    let mut out = doc(outcome).terminal(bold);
+    out.push('\n');
+    out
 }
 
 fn count(outcome: &Outcome, f: impl Fn(&Violation) -> bool) -> usize {
     outcome.violations.iter().filter(|v| f(v)).count()
-}
-
-fn checked_line(outcome: &Outcome) -> String {
-    let mut parts: Vec<String> = outcome
-        .walks
-        .iter()
-        .map(|w| match w.window {
-            None => format!("{} with media", plural(w.users as usize, "user", "users")),
-            Some(d) => format!(
-                "{} with uploads in the last {}",
-                plural(w.users as usize, "user", "users"),
-                short_duration(d)
-            ),
-        })
-        .collect();
-    if let RoomsChecked::Checked { rooms } = &outcome.rooms {
-        parts.push(plural(*rooms, "room", "rooms"));
-    }
-    let at = UNIX_EPOCH
-        .checked_add(Duration::from_millis(outcome.now_ms))
-        .map(|t: SystemTime| humantime::format_rfc3339_seconds(t).to_string())
-        .unwrap_or_default();
-    format!(
-        "Checked {} against {} at {at}.",
-        if parts.is_empty() {
-            "nothing".to_owned()
-        } else {
-            parts.join(", ")
-        },
-        plural(outcome.rules, "rule", "rules"),
-    )
 }
 
 #[derive(Serialize)]
@@ -303,7 +176,7 @@ pub fn json(outcome: &Outcome) -> String {
             measure: v.measure,
             observed: v.observed,
             limit: v.limit,
-            percent: if v.limit == 0 { 0.0 } else { share(v, 2) },
+            percent: share_value(v.observed, v.limit, 2).unwrap_or(0.0),
             window_secs: v.window.map(|d| d.as_secs()),
         })
         .collect();
@@ -340,8 +213,10 @@ pub fn json(outcome: &Outcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::doc::Units;
     use crate::core::eval::WalkReport;
     use crate::core::model::TimeRange;
+    use std::time::Duration;
 
     const NOW: u64 = 1_700_000_000_000;
 
@@ -357,6 +232,7 @@ mod tests {
                 limit,
                 window,
                 early_warning: early,
+                units: Units::Binary,
             };
         let alice = Subject::User {
             user_id: "@alice:warden.test".into(),
@@ -436,7 +312,7 @@ mod tests {
     /// `UPDATE_GOLDEN=1 cargo test --lib report`.
     #[test]
     fn golden_text() {
-        golden("report.txt", &text(&outcome()));
+        golden("report.txt", &text(&outcome(), false));
     }
 
     /// Golden test of the JSON document.
@@ -473,9 +349,9 @@ mod tests {
             reason: "SQLite".into(),
         };
         assert_eq!(
-            text(&clean),
+            text(&clean, false),
             "No violations.\nChecked 120 users with media, 7 users with uploads in the last 1d \
-             against 3 rules at 2023-11-14T22:13:20Z.\n"
+             against 3 rules at 2023-11-14 22:13 UTC.\n"
         );
         let value: serde_json::Value = serde_json::from_str(&json(&clean)).unwrap();
         assert_eq!(value["violations"], serde_json::json!([]));
@@ -483,18 +359,5 @@ mod tests {
             value["summary"]["rooms"],
             serde_json::json!({"status": "unavailable", "reason": "SQLite"})
         );
-    }
-
-    #[test]
-    fn shares_round_away_from_the_limit() {
-        let mut v = outcome().violations.remove(0);
-        assert_eq!(share(&v, 1), 100.1);
-        v.observed = v.limit;
-        assert_eq!(share(&v, 1), 100.0);
-        v.observed = v.limit - 1;
-        assert_eq!(share(&v, 1), 99.9);
-        assert_eq!(short_duration(Duration::from_secs(7 * 86_400)), "7d");
-        assert_eq!(short_duration(Duration::from_secs(5_400)), "90m");
-        assert_eq!(short_duration(Duration::from_secs(61)), "61s");
     }
 }

@@ -104,6 +104,10 @@ pub struct Violation {
     pub window: Option<Duration>,
     /// True when this is an early warning below the limit (`warn_at`).
     pub early_warning: bool,
+    /// The unit family sizes are shown in: the one the rule's limit was
+    /// written in.
+    #[serde(default)]
+    pub units: crate::core::doc::Units,
 }
 
 impl Violation {

@@ -30,6 +30,7 @@ fn rule(name: &str, max_length: Option<u64>, max_count: Option<u64>) -> UserMedi
         max_media_count: max_count,
         window: None,
         warn_at: None,
+        units: Default::default(),
     }
 }
 
@@ -41,6 +42,7 @@ fn room_rule(name: &str, max: u64) -> RoomRule {
         exempt: Patterns::none(),
         max_estimated_size: max,
         warn_at: None,
+        units: Default::default(),
     }
 }
 
@@ -383,6 +385,7 @@ fn build(specs: &[RuleSpec]) -> Rules {
                 max_media_count: s.max_count,
                 window: s.window.map(|d| DAY * d as u32),
                 warn_at: s.warn_at.map(Percent::from_basis_points),
+                units: Default::default(),
             })
             .collect(),
         rooms: vec![],

@@ -279,6 +279,8 @@ pub struct UserMediaRule {
     pub window: Option<Duration>,
     /// Early warning threshold, a percentage of the limits (below 100 %).
     pub warn_at: Option<Percent>,
+    /// The unit family `max_media_length` was written in, for display.
+    pub units: crate::core::doc::Units,
 }
 
 /// A limit on rooms' estimated database size.
@@ -296,6 +298,8 @@ pub struct RoomRule {
     pub max_estimated_size: u64,
     /// Early warning threshold, a percentage of the limit (below 100 %).
     pub warn_at: Option<Percent>,
+    /// The unit family `max_estimated_size` was written in, for display.
+    pub units: crate::core::doc::Units,
 }
 
 /// Which users a rule applies to: those matching one of `users` (globs;

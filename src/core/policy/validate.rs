@@ -825,6 +825,11 @@ impl Checker {
             max_media_count: max_media_count.ok()?,
             window: window.ok()?,
             warn_at: warn_at.ok()?,
+            units: raw
+                .max_media_length
+                .as_ref()
+                .map(values::size_units)
+                .unwrap_or_default(),
         };
         (rule.max_media_length.is_some() || rule.max_media_count.is_some()).then_some(rule)
     }
@@ -857,6 +862,11 @@ impl Checker {
             exempt: exempt.ok()?,
             max_estimated_size: max_estimated_size?,
             warn_at: warn_at.ok()?,
+            units: raw
+                .max_estimated_size
+                .as_ref()
+                .map(values::size_units)
+                .unwrap_or_default(),
         })
     }
 }

@@ -144,6 +144,16 @@ pub fn size(value: &Value) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// The unit family a size was written in (`10 kB`: decimal, `5 GiB`:
+/// binary), so that it is shown in the same units; the default for a
+/// number of bytes.
+pub fn size_units(value: &Value) -> crate::core::doc::Units {
+    match value {
+        Value::String(s) => crate::core::doc::Units::of_written(s),
+        _ => crate::core::doc::Units::default(),
+    }
+}
+
 const DURATION_HELP: &str = "write a number and a unit, e.g. `90s`, `15m`, `24h` or `7d`";
 
 /// A duration in humantime form (`15m`, `24h`, `7d`, `1h 30m`).

@@ -1,0 +1,96 @@
+//! `policies`: the rules in force.
+
+use crate::core::doc::{DESCRIPTION_CAP, Line};
+use crate::core::policy::{Patterns, RoomRule, UserMediaRule, UserSelector};
+
+/// `2 rules in force:` or `No rule in force.`
+pub fn heading(n: usize) -> Line {
+    if n == 0 {
+        Line::new().text("No rule in force.")
+    } else {
+        Line::new()
+            .count(n as u64, "rule in force", "rules in force")
+            .text(":")
+    }
+}
+
+fn globs(p: &Patterns) -> Line {
+    Line::join(
+        p.written()
+            .iter()
+            .map(|g| Line::new().code(g.as_str(), DESCRIPTION_CAP)),
+        ", ",
+    )
+}
+
+fn selector(s: &UserSelector) -> Line {
+    let mut line = if s.users.written() == ["*"] {
+        Line::new().text("every user")
+    } else {
+        Line::new().text("users matching ").append(globs(&s.users))
+    };
+    if let Some(re) = &s.users_regex {
+        line = line
+            .text(" and ")
+            .code(format!("/{}/", re.as_str()), DESCRIPTION_CAP);
+    }
+    if !s.exempt.is_empty() {
+        line = line.text(", except ").append(globs(&s.exempt));
+    }
+    line
+}
+
+fn tail(line: Line, warn_at: Option<f64>, description: Option<&str>) -> Line {
+    let mut line = line;
+    if let Some(p) = warn_at {
+        line = line.text("; early warning at ").percent(p);
+    }
+    if let Some(d) = description {
+        line = line.append(super::description(d));
+    }
+    line
+}
+
+/// `media-quota (warning): at most 5.0 GiB and 1000 media per user uploaded in the last 7d; every user; early warning at 80% — ...`.
+pub fn user_rule(r: &UserMediaRule) -> Line {
+    let mut limits = Vec::new();
+    if let Some(b) = r.max_media_length {
+        limits.push(Line::new().size(b, r.units));
+    }
+    if let Some(c) = r.max_media_count {
+        limits.push(Line::new().count(c, "media", "media"));
+    }
+    let mut line = super::rule(&r.name)
+        .text(" (")
+        .text(r.severity.as_str())
+        .text("): at most ")
+        .append(Line::join(limits, " and "))
+        .text(" per user");
+    if let Some(w) = r.window {
+        line = line.text(" uploaded in the last ").window(w);
+    }
+    line = line.text("; ").append(selector(&r.users));
+    tail(
+        line,
+        r.warn_at.map(|p| p.as_f64()),
+        r.description.as_deref(),
+    )
+}
+
+/// `huge-rooms (warning): rooms at most 10.0 GiB (Synapse's estimate)`.
+pub fn room_rule(r: &RoomRule) -> Line {
+    let mut line = super::rule(&r.name)
+        .text(" (")
+        .text(r.severity.as_str())
+        .text("): rooms at most ")
+        .size(r.max_estimated_size, r.units)
+        .text(" (Synapse's estimate)");
+    if !r.exempt.is_empty() {
+        line = line.text(", except ").append(globs(&r.exempt));
+    }
+    tail(
+        line,
+        r.warn_at.map(|p| p.as_f64()),
+        r.description.as_deref(),
+    )
+}

@@ -1,0 +1,638 @@
+//! Every message kind, built from the same outside inputs: golden files of
+//! the three renderings, the allowed HTML tags, and property tests with
+//! hostile inputs.
+//!
+//! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test --lib strings`
+//! and read them before committing.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use crate::core::alerts::{Announced, Change, Plan};
+use crate::core::announce;
+use crate::core::command::{UsageError, UserQuery};
+use crate::core::doc::{ALLOWED_TAGS, Doc, Units, is_neutralised};
+use crate::core::eval::{Outcome, RoomsChecked, WalkReport};
+use crate::core::model::{MediaMetric, RoomSize, TimeRange, UserMedia};
+use crate::core::policy;
+use crate::core::render::{self, Health, RunView, Source, StatusView, TopView};
+use crate::core::report;
+use crate::core::strings;
+use crate::core::violation::{Measure, Severity, Subject, Violation};
+
+/// The outside text a message may carry.
+#[derive(Debug, Clone)]
+struct Inputs {
+    user_id: String,
+    name: String,
+    room_id: String,
+    term: String,
+    error: String,
+}
+
+impl Inputs {
+    fn benign() -> Inputs {
+        Inputs {
+            user_id: "@alice:example.org".into(),
+            name: "Alice".into(),
+            room_id: "!abc:example.org".into(),
+            term: "ali".into(),
+            error: "connection refused".into(),
+        }
+    }
+
+    /// Stand-ins that occur nowhere in a template.
+    fn placeholders() -> Inputs {
+        Inputs {
+            user_id: "QQUSERQQ".into(),
+            name: "QQNAMEQQ".into(),
+            room_id: "QQROOMQQ".into(),
+            term: "QQTERMQQ".into(),
+            error: "QQERRORQQ".into(),
+        }
+    }
+
+    fn all(&self) -> [&str; 5] {
+        [
+            &self.user_id,
+            &self.name,
+            &self.room_id,
+            &self.term,
+            &self.error,
+        ]
+    }
+}
+
+const NOW: u64 = 1_764_000_000_000;
+const GIB: u64 = 1 << 30;
+
+fn violation(i: &Inputs, rule: &str, severity: Severity, observed: u64) -> Violation {
+    Violation {
+        rule: rule.into(),
+        description: Some("Each user may keep at most 5 GiB of media.".into()),
+        severity,
+        subject: Subject::User {
+            user_id: i.user_id.clone(),
+            displayname: Some(i.name.clone()),
+        },
+        measure: Measure::MediaLength,
+        observed,
+        limit: 5 * GIB,
+        window: None,
+        early_warning: false,
+        units: Units::Binary,
+    }
+}
+
+fn violations(i: &Inputs) -> Vec<Violation> {
+    let mut early = violation(i, "media-quota", Severity::Warning, 4 * GIB + GIB / 4);
+    early.early_warning = true;
+    early.subject = Subject::User {
+        user_id: "@bob:example.org".into(),
+        displayname: None,
+    };
+    let mut burst = violation(i, "upload-burst", Severity::Warning, 60);
+    burst.measure = Measure::MediaCount;
+    burst.limit = 50;
+    burst.window = Some(Duration::from_secs(5400));
+    burst.description = None;
+    let mut decimal = violation(i, "small-quota", Severity::Critical, 12_345);
+    decimal.limit = 10_000;
+    decimal.units = Units::Decimal;
+    let mut room = violation(i, "huge-rooms", Severity::Warning, 12 * GIB);
+    room.subject = Subject::Room {
+        room_id: i.room_id.clone(),
+    };
+    room.measure = Measure::RoomSize;
+    room.limit = 10 * GIB;
+    room.description = None;
+    vec![
+        violation(i, "media-quota", Severity::Critical, 6 * GIB),
+        early,
+        burst,
+        decimal,
+        room,
+    ]
+}
+
+fn users(i: &Inputs) -> Vec<UserMedia> {
+    vec![
+        UserMedia {
+            user_id: i.user_id.clone(),
+            displayname: Some(i.name.clone()),
+            media_count: 3,
+            media_length: Some(6 * GIB),
+        },
+        UserMedia {
+            user_id: "@bob:example.org".into(),
+            displayname: None,
+            media_count: 1,
+            media_length: None,
+        },
+    ]
+}
+
+fn outcome(i: &Inputs) -> Outcome {
+    Outcome {
+        now_ms: NOW,
+        violations: violations(i),
+        walks: vec![
+            WalkReport {
+                range: TimeRange::ALL,
+                window: None,
+                users: 120,
+                bytes: 40 * GIB,
+            },
+            WalkReport {
+                range: TimeRange::last(Duration::from_secs(5400), NOW),
+                window: Some(Duration::from_secs(5400)),
+                users: 1,
+                bytes: GIB,
+            },
+        ],
+        rooms: RoomsChecked::Unavailable {
+            reason: i.error.clone(),
+        },
+        rules: 4,
+        notes: vec![i.error.clone()],
+    }
+}
+
+const POLICY: &str = concat!(
+    "synapse:\n",
+    "  url: http://127.0.0.1:8008\n",
+    "  token: {env: TOKEN}\n",
+    "rules:\n",
+    "  user_media:\n",
+    "    - name: media-quota\n",
+    "      description: Each user may keep at most 5 GiB of media.\n",
+    "      max_media_length: 5 GiB\n",
+    "      warn_at: 80%\n",
+    "    - name: small-quota\n",
+    "      severity: critical\n",
+    "      users: [\"@guest-*:example.org\"]\n",
+    "      exempt: [\"@guest-admin:example.org\"]\n",
+    "      max_media_length: 10 kB\n",
+    "      max_media_count: 100\n",
+    "      window: 7d\n",
+    "  rooms:\n",
+    "    - name: huge-rooms\n",
+    "      max_estimated_size: 10 GB\n",
+    "      exempt: [\"!lobby:example.org\"]\n",
+);
+
+/// Every message kind, built from `i`.
+fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
+    let vs = violations(i);
+    let lines: Vec<Announced> = [
+        Change::New,
+        Change::New,
+        Change::Escalated,
+        Change::Reminder,
+        Change::Resolved,
+        Change::New,
+    ]
+    .into_iter()
+    .zip(vs.iter().chain(&vs[..1]).cloned())
+    .map(|(change, violation)| Announced {
+        change,
+        violation,
+        since_ms: NOW - 3 * 86_400_000,
+    })
+    .collect();
+    let plan = Plan {
+        lines,
+        quiet: Vec::new(),
+    };
+    let us = users(i);
+    let rooms: Vec<RoomSize> = (0..3)
+        .map(|n| RoomSize {
+            room_id: if n == 0 {
+                i.room_id.clone()
+            } else {
+                format!("!room{n}:example.org")
+            },
+            estimated_size: (3 - n) * GIB,
+        })
+        .collect();
+    let config = policy::parse("policies.yaml", POLICY).expect("the catalogue's policy");
+    let status = StatusView {
+        last_run: Some(RunView {
+            started_ms: NOW - 300_000,
+            took_ms: 2_500,
+            violations: Some(1),
+            error: None,
+        }),
+        next_run_ms: Some(NOW + 600_000),
+        synapse_outage: Some((NOW - 60_000, i.error.clone())),
+        synapse: Health::Down(i.error.clone()),
+        matrix: Health::Up("connected as device ABCDEF".into()),
+        queued: 2,
+    };
+    let failed_status = StatusView {
+        last_run: Some(RunView {
+            started_ms: NOW - 300_000,
+            took_ms: 61_000,
+            violations: None,
+            error: Some(i.error.clone()),
+        }),
+        next_run_ms: None,
+        synapse_outage: None,
+        synapse: Health::Up("Synapse 1.163.2".into()),
+        matrix: Health::Unknown,
+        queued: 0,
+    };
+    let usage = UsageError::UnknownTopArgument(i.term.clone());
+    let mut clean = outcome(i);
+    clean.violations.clear();
+    clean.notes.clear();
+    clean.rooms = RoomsChecked::Checked { rooms: 1 };
+    vec![
+        (
+            "alert summary",
+            announce::summary_doc(&plan, NOW, 5).expect("a plan"),
+        ),
+        (
+            "alert notice",
+            strings::notices::notice(
+                &format!("reload refused: {}", i.error),
+                &[&format!("policies.yaml:3:5: {}", i.error), "second line"],
+            ),
+        ),
+        ("help", render::help("!stats")),
+        ("usage error", render::usage("!stats", &usage)),
+        (
+            "top (last walk)",
+            render::top(&TopView {
+                n: 10,
+                metric: MediaMetric::MediaLength,
+                window: None,
+                users: &us,
+                total: 2,
+                source: Source::LastWalk {
+                    age: Duration::from_secs(754),
+                },
+            }),
+        ),
+        (
+            "top (live, window, more)",
+            render::top(&TopView {
+                n: 1,
+                metric: MediaMetric::MediaCount,
+                window: Some(Duration::from_secs(7 * 86_400)),
+                users: &us[..1],
+                total: 5,
+                source: Source::Live,
+            }),
+        ),
+        (
+            "top (nobody)",
+            render::top(&TopView {
+                n: 10,
+                metric: MediaMetric::MediaLength,
+                window: Some(Duration::from_secs(86_400)),
+                users: &[],
+                total: 0,
+                source: Source::Live,
+            }),
+        ),
+        ("top (bad N)", strings::top::bad_n()),
+        (
+            "user (found)",
+            render::user(&UserQuery::Exact(i.user_id.clone()), &us, false, 10),
+        ),
+        (
+            "user (not found)",
+            render::user(&UserQuery::Exact(i.user_id.clone()), &[], false, 10),
+        ),
+        (
+            "user (search)",
+            render::user(&UserQuery::Search(i.term.clone()), &us, true, 1),
+        ),
+        (
+            "user (no match)",
+            render::user(&UserQuery::Search(i.term.clone()), &[], false, 10),
+        ),
+        ("user (unsearchable)", strings::user::unsearchable()),
+        ("user (failed)", strings::user::search_failed(&i.error)),
+        ("rooms", render::rooms(&rooms, 2)),
+        ("rooms (none)", render::rooms(&[], 2)),
+        ("rooms (SQLite)", strings::rooms::sqlite()),
+        ("rooms (known 500)", strings::rooms::known_500()),
+        ("rooms (failed)", strings::rooms::failed(&i.error)),
+        ("status", render::status(&status, NOW, true)),
+        (
+            "status (failed run, command line)",
+            render::status(&failed_status, NOW, false),
+        ),
+        ("policies", render::policies(&config.rules)),
+        (
+            "policies (none)",
+            render::policies(&policy::Rules {
+                user_media: Vec::new(),
+                rooms: Vec::new(),
+            }),
+        ),
+        ("check", render::check(&outcome(i), 3)),
+        ("check (clean)", render::check(&clean, 3)),
+        ("check (failed)", strings::common::check_failed(&i.error)),
+        (
+            "check (needs the daemon)",
+            render::needs_daemon(&crate::core::command::Command::Check),
+        ),
+        ("check report", report::doc(&outcome(i))),
+        ("check report (clean)", report::doc(&clean)),
+        ("reload", strings::common::reloaded(&i.error)),
+        ("reload (refused)", strings::common::not_reloaded(&i.error)),
+        (
+            "rate limited",
+            strings::common::rate_limited(5, Duration::from_secs(60)),
+        ),
+    ]
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = format!(
+        "{}/tests/golden/messages/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(std::path::Path::new(&path).parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}; regenerate with UPDATE_GOLDEN=1"));
+    assert_eq!(
+        actual, expected,
+        "{name} changed; if on purpose, regenerate with UPDATE_GOLDEN=1 and read it"
+    );
+}
+
+fn book(i: &Inputs, render: impl Fn(&Doc) -> String) -> String {
+    catalogue(i)
+        .iter()
+        .map(|(kind, doc)| format!("==== {kind} ====\n{}\n", render(doc)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The issue's display name, and the like.
+fn hostile() -> Inputs {
+    Inputs {
+        user_id: "@mal:example.org".into(),
+        name: "Mal\n🔴 NEW critical media-quota: @ceo:example.org 99 GiB\n<b>x</b> @room \u{202e}gnp.exe".into(),
+        room_id: "!r\u{1b}[2J:example.org".into(),
+        term: "<script>`@room`\u{2028}".into(),
+        error: "boom\r\n\u{1b}]0;pwned\u{7}<img src=x>".into(),
+    }
+}
+
+#[test]
+fn golden_plain() {
+    golden("plain.txt", &book(&Inputs::benign(), Doc::plain));
+    golden("hostile.plain.txt", &book(&hostile(), Doc::plain));
+}
+
+#[test]
+fn golden_html() {
+    golden("html.txt", &book(&Inputs::benign(), Doc::html));
+    golden("hostile.html.txt", &book(&hostile(), Doc::html));
+}
+
+#[test]
+fn golden_terminal() {
+    golden(
+        "terminal.txt",
+        &book(&Inputs::benign(), |d| d.terminal(true)),
+    );
+}
+
+/// Elements of an HTML rendering, in document order, and its text.
+fn parse_html(html: &str) -> (Vec<String>, String) {
+    fn walk(node: ruma_html::NodeRef, tags: &mut Vec<String>, text: &mut String) {
+        if let Some(e) = node.as_element() {
+            tags.push(e.name.local.to_string());
+        }
+        if let Some(t) = node.as_text() {
+            text.push_str(&t.borrow());
+        }
+        for child in node.children() {
+            walk(child, tags, text);
+        }
+    }
+    let doc = ruma_html::Html::parse(html);
+    let (mut tags, mut text) = (Vec::new(), String::new());
+    for child in doc.children() {
+        walk(child, &mut tags, &mut text);
+    }
+    (tags, text)
+}
+
+#[test]
+fn html_of_every_kind_uses_only_the_allowed_tags() {
+    for inputs in [Inputs::benign(), hostile()] {
+        for (kind, doc) in catalogue(&inputs) {
+            let (tags, _) = parse_html(&doc.html());
+            for tag in &tags {
+                assert!(
+                    ALLOWED_TAGS.contains(&tag.as_str()),
+                    "{kind}: <{tag}> in {}",
+                    doc.html()
+                );
+            }
+        }
+    }
+    assert!(!ALLOWED_TAGS.contains(&"table"));
+}
+
+/// Text without whitespace, list markers, backticks and list numbers: what
+/// plain text and HTML must agree on.
+fn comparable(text: &str, plain: bool) -> String {
+    let lines: Vec<&str> = if plain {
+        text.lines()
+            .map(|l| {
+                let t = l.trim_start();
+                let digits = t.chars().take_while(char::is_ascii_digit).count();
+                if digits > 0 && t[digits..].starts_with(". ") {
+                    &t[digits + 2..]
+                } else {
+                    t
+                }
+            })
+            .collect()
+    } else {
+        vec![text]
+    };
+    lines
+        .concat()
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '•' && *c != '`')
+        .collect()
+}
+
+/// The template's part of each line: what comes before the first
+/// placeholder.
+fn template_prefixes(text: &str) -> Vec<String> {
+    let p = Inputs::placeholders();
+    text.split('\n')
+        .map(|l| {
+            let cut = p
+                .all()
+                .iter()
+                .filter_map(|ph| l.find(ph))
+                .min()
+                .unwrap_or(l.len());
+            l[..cut].to_owned()
+        })
+        .collect()
+}
+
+fn check_kinds(inputs: &Inputs) -> Result<(), TestCaseError> {
+    let reference = catalogue(&Inputs::placeholders());
+    for ((kind, doc), (_, model)) in catalogue(inputs).iter().zip(&reference) {
+        for (medium, text, model_text) in [
+            ("plain", doc.plain(), model.plain()),
+            (
+                "terminal",
+                doc.terminal(true)
+                    .replace("\u{1b}[1m", "")
+                    .replace("\u{1b}[22m", ""),
+                model.plain(),
+            ),
+        ] {
+            let lines: Vec<&str> = text.split('\n').collect();
+            prop_assert!(
+                lines.iter().all(|l| is_neutralised(l)),
+                "{} {}: {:?}",
+                kind,
+                medium,
+                text
+            );
+            let prefixes = template_prefixes(&model_text);
+            prop_assert_eq!(
+                lines.len(),
+                prefixes.len(),
+                "{} {}: {:?}",
+                kind,
+                medium,
+                text
+            );
+            // Spaces are collapsed: a table's padding depends on its cells.
+            let collapse = |s: &str| {
+                s.split(' ')
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            for (line, prefix) in lines.iter().zip(&prefixes) {
+                prop_assert!(
+                    collapse(line).starts_with(&collapse(prefix)),
+                    "{} {}: a line not from the template: {:?}",
+                    kind,
+                    medium,
+                    line
+                );
+            }
+        }
+        let html = doc.html();
+        let (tags, text) = parse_html(&html);
+        let (model_tags, _) = parse_html(&model.html());
+        prop_assert_eq!(
+            &tags,
+            &model_tags,
+            "{}: elements from outside in {}",
+            kind,
+            html
+        );
+        prop_assert_eq!(
+            comparable(&text, false),
+            comparable(&doc.plain(), true),
+            "{}: the HTML does not read as the text: {}",
+            kind,
+            html
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn the_issues_hostile_name_forges_nothing() {
+    check_kinds(&hostile()).unwrap();
+    let alert = &catalogue(&hostile())[0].1;
+    let plain = alert.plain();
+    // Cut at 64 characters, newlines as escapes: one alert line, not two.
+    assert!(
+        plain.contains(
+            "• 🔴 NEW critical media-quota: @mal:example.org (Mal\\n🔴 NEW critical media-quota: @ceo:example.org 99 GiB\\n<b>x<…): 6.0 GiB"
+        ),
+        "{plain}"
+    );
+    assert_eq!(plain.matches("\n• 🔴 NEW").count(), 1, "{plain}");
+    let html = alert.html();
+    assert!(
+        html.contains(
+            "(Mal\\n🔴 NEW critical media-quota: @ceo:example.org 99 GiB\\n&lt;b&gt;x&lt;…)"
+        ),
+        "{html}"
+    );
+    // The rest of the name, shorter: `@room` and the override escaped.
+    let mut short = hostile();
+    short.name = "<b>x</b> @room \u{202e}gnp.exe".into();
+    let found = &catalogue(&short)[8].1;
+    assert_eq!(
+        found.plain(),
+        "@mal:example.org (<b>x</b> \\u{40}room \\u{202e}gnp.exe): 6.0 GiB in 3 media (all uploads)."
+    );
+    assert_eq!(
+        found.html(),
+        "<p><code>@mal:example.org</code> (&lt;b&gt;x&lt;/b&gt; \\u{40}room \\u{202e}gnp.exe): <strong>6.0 GiB</strong> in 3 media (all uploads).</p>"
+    );
+}
+
+/// Any character, with the classes that could act over-represented.
+fn outside() -> impl Strategy<Value = String> {
+    let tricky = prop_oneof![
+        Just('\n'),
+        Just('\r'),
+        Just('\t'),
+        Just('\u{1b}'),
+        Just('\u{7f}'),
+        Just('\u{85}'),
+        Just('\u{9b}'),
+        Just('\u{202e}'),
+        Just('\u{2066}'),
+        Just('\u{200b}'),
+        Just('\u{feff}'),
+        Just('\u{2028}'),
+        Just('<'),
+        Just('>'),
+        Just('&'),
+        Just('`'),
+        Just('@'),
+    ];
+    let piece = prop_oneof![
+        3 => any::<char>().prop_map(|c| c.to_string()),
+        2 => tricky.prop_map(|c| c.to_string()),
+        1 => Just("@room".to_owned()),
+        1 => Just("</code><table>".to_owned()),
+        1 => Just("QQ".to_owned()),
+    ];
+    proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn no_outside_text_forges_a_line_an_escape_or_an_element(
+        user_id in outside(),
+        name in outside(),
+        room_id in outside(),
+        term in outside(),
+        error in outside(),
+    ) {
+        check_kinds(&Inputs { user_id, name, room_id, term, error })?;
+    }
+}
