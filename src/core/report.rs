@@ -1,20 +1,22 @@
-//! Rendering of a run's [`Outcome`] for `check`: a table for people and JSON
-//! for scripts. Pure: both return strings.
+//! `check`'s report of a run's [`Outcome`]: a table for people (a
+//! [`Doc`] of the document model, rendered for the terminal) and JSON for
+//! scripts. Pure.
 //!
 //! # Text
 //!
-//! One line per violation, in the engine's order, sizes humanized with
-//! binary units (`5.0 GiB`), then a summary and notes:
+//! One line per violation, in the engine's order, sizes in the units the
+//! rule was written in, then a summary and notes (wording in
+//! [`crate::core::strings::check`]):
 //!
 //! ```text
-//! SEVERITY  RULE          SUBJECT             MEASURE      OBSERVED     LIMIT   SHARE  WINDOW  NOTE
-//! critical  media-quota   @alice:warden.test  media size    5.0 GiB   5.0 GiB  100.1%  -
-//! critical  upload-burst  @bob:warden.test    media count        12        10  120.0%  1d
-//! warning   media-quota   @bob:warden.test    media size    4.2 GiB   5.0 GiB   83.8%  -       early warning
-//! warning   huge-rooms    !abc:warden.test    room size    12.0 GiB  10.0 GiB  120.0%  -
+//! SEVERITY  RULE          SUBJECT                     MEASURE      OBSERVED     LIMIT   SHARE  WINDOW  NOTE
+//! critical  media-quota   @alice:warden.test (Alice)  media size    5.0 GiB   5.0 GiB  100.1%  -
+//! critical  upload-burst  @bob:warden.test            media count        12        10  120.0%  1d
+//! warning   media-quota   @bob:warden.test            media size    4.2 GiB   5.0 GiB   83.8%  -       early warning
+//! warning   huge-rooms    room !abc:warden.test       room size    12.0 GiB  10.0 GiB  120.0%  -
 //!
 //! 4 violations: 2 critical, 2 warning (1 early warning among them).
-//! Checked 120 users with media, 7 users with uploads in the last 1d, 10 rooms against 3 rules at 2023-11-14T22:13:20Z.
+//! Checked 120 users with media, 7 users with uploads in the last 1d, 10 rooms against 3 rules at 2023-11-14 22:13 UTC.
 //! note: a note
 //! ```
 //!

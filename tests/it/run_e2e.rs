@@ -15,10 +15,10 @@ use crate::support::synapse::{Backend, SynapseHarness, TestUser};
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 
-struct Setup {
-    dir: tempfile::TempDir,
-    policy: PathBuf,
-    listen: String,
+pub(crate) struct Setup {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) policy: PathBuf,
+    pub(crate) listen: String,
 }
 
 fn free_port() -> u16 {
@@ -29,7 +29,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn write_setup(h: &SynapseHarness, admin: &TestUser, room_id: &str) -> Setup {
+pub(crate) fn write_setup(h: &SynapseHarness, admin: &TestUser, room_id: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let secret = |name: &str, value: &str| {
         let path = dir.path().join(name);
@@ -59,7 +59,7 @@ fn write_setup(h: &SynapseHarness, admin: &TestUser, room_id: &str) -> Setup {
     }
 }
 
-fn start(setup: &Setup) -> Child {
+pub(crate) fn start(setup: &Setup) -> Child {
     Command::new(BIN)
         .args(["run", "--config"])
         .arg(&setup.policy)
@@ -127,14 +127,14 @@ async fn get(url: &str) -> (u16, String) {
     }
 }
 
-fn signal(child: &Child, sig: libc::c_int) {
+pub(crate) fn signal(child: &Child, sig: libc::c_int) {
     // SAFETY: sending a signal to our own child process.
     unsafe {
         libc::kill(child.id() as libc::pid_t, sig);
     }
 }
 
-fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+pub(crate) fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if let Some(status) = child.try_wait().unwrap() {
@@ -145,7 +145,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitSt
     None
 }
 
-fn logs(dir: &Path) -> String {
+pub(crate) fn logs(dir: &Path) -> String {
     let mut out = String::new();
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         if entry.file_name().to_string_lossy().starts_with("log-") {
