@@ -229,11 +229,11 @@ async fn check_reports_exactly_the_expected_violations_on_sqlite() {
     assert_eq!(
         table,
         [
-            "SEVERITY  RULE          SUBJECT             MEASURE       OBSERVED      LIMIT   SHARE  WINDOW  NOTE",
-            "critical  media-bytes   @big:warden.test    media size   120.0 KiB  100.0 KiB  120.0%  -",
-            "critical  media-count   @many:warden.test   media count          6          5  120.0%  -",
-            "warning   media-bytes   @near:warden.test   media size    84.0 KiB  100.0 KiB   84.0%  -       early warning",
-            "warning   upload-burst  @burst:warden.test  media count          3          2  150.0%  1d",
+            "SEVERITY  RULE          SUBJECT                     MEASURE       OBSERVED      LIMIT   SHARE  WINDOW  NOTE",
+            "critical  media-bytes   @big:warden.test (big)      media size   120.0 KiB  100.0 KiB  120.0%  -",
+            "critical  media-count   @many:warden.test (many)    media count          6          5  120.0%  -",
+            "warning   media-bytes   @near:warden.test (near)    media size    84.0 KiB  100.0 KiB   84.0%  -       early warning",
+            "warning   upload-burst  @burst:warden.test (burst)  media count          3          2  150.0%  1d",
         ],
         "{}",
         describe(&out)

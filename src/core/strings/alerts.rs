@@ -68,7 +68,7 @@ pub fn line(a: &Announced) -> Line {
         .text(" ")
         .strong(Line::new().text(change).text(" ").text(v.severity.as_str()))
         .text(" ")
-        .append(super::violation(v));
+        .append(super::violation_with(v, a.change == Change::Resolved));
     if matches!(a.change, Change::Reminder | Change::Escalated) {
         line = line.text(", open since ").date(a.since_ms);
     }

@@ -59,10 +59,15 @@ pub fn rule(name: &str) -> Line {
 /// The facts of a violation, as alerts and `check` say them:
 /// `media-quota: @alice:hs (Alice): 6.0 GiB of 5.0 GiB in 1d (120.0%, early warning)`.
 pub fn violation(v: &Violation) -> Line {
+    violation_with(v, false)
+}
+
+/// [`violation`], for a violation that is over: `... : was 6.0 GiB of ...`.
+pub fn violation_with(v: &Violation, was: bool) -> Line {
     let mut line = rule(&v.rule)
         .text(": ")
         .append(subject(&v.subject))
-        .text(": ")
+        .text(if was { ": was " } else { ": " })
         .append(amount(v.measure, v.observed, v.units))
         .text(" of ")
         .append(limit(v.measure, v.limit, v.units));

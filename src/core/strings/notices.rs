@@ -24,3 +24,77 @@ pub fn notice(text: &str, details: &[&str]) -> Doc {
     }
     doc
 }
+
+fn said(line: Line) -> Doc {
+    Doc::paragraph(
+        Line::new()
+            .strong(Line::new().text("synapse-warden"))
+            .text(": ")
+            .append(line),
+    )
+}
+
+/// The state file could not be read and was set aside.
+pub fn state_set_aside(set_aside: &str) -> Doc {
+    said(
+        Line::new()
+            .text("my state file was unreadable and has been set aside as ")
+            .code(set_aside, ERROR_CAP)
+            .text("; I start afresh, so open violations will be announced again."),
+    )
+}
+
+/// The policy file was reloaded.
+pub fn reloaded(path: &str, rules: usize) -> Doc {
+    said(reloaded_line(path, rules))
+}
+
+/// `reloaded policies.yaml: 3 rules in force.`, also the answer to
+/// `reload`.
+pub fn reloaded_line(path: &str, rules: usize) -> Line {
+    Line::new()
+        .text("reloaded ")
+        .code(path, ERROR_CAP)
+        .text(": ")
+        .count(rules as u64, "rule", "rules")
+        .text(" in force.")
+}
+
+/// A reload refused, with the file's errors, one per line.
+pub fn reload_refused(path: &str, errors: &[&str]) -> Doc {
+    let mut doc = said(
+        Line::new()
+            .text("reload refused: ")
+            .code(path, ERROR_CAP)
+            .text(" has errors; the previous rules stay in force."),
+    );
+    doc.push(Block::Code(
+        errors
+            .iter()
+            .map(|l| Line::new().outside(*l, ERROR_CAP))
+            .collect(),
+    ));
+    doc
+}
+
+/// Runs started failing.
+pub fn synapse_failing(since_ms: u64, error: &str) -> Doc {
+    let mut doc = said(
+        Line::new()
+            .text("cannot check the policies: Synapse has not answered properly since ")
+            .time(since_ms)
+            .text(". I keep trying and will say when it answers again."),
+    );
+    doc.push(Block::Code(vec![Line::new().outside(error, ERROR_CAP)]));
+    doc
+}
+
+/// Runs work again.
+pub fn synapse_back(since_ms: u64) -> Doc {
+    said(
+        Line::new()
+            .text("Synapse answers again (unreachable since ")
+            .time(since_ms)
+            .text(")."),
+    )
+}
