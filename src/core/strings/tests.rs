@@ -390,6 +390,22 @@ fn hostile() -> Inputs {
 }
 
 #[test]
+fn rules_keep_the_unit_family_they_were_written_in() {
+    let config = policy::parse("policies.yaml", POLICY).unwrap();
+    let units: Vec<Units> = config
+        .rules
+        .user_media
+        .iter()
+        .map(|r| r.units)
+        .chain(config.rules.rooms.iter().map(|r| r.units))
+        .collect();
+    assert_eq!(units, [Units::Binary, Units::Decimal, Units::Decimal]);
+    let text = render::policies(&config.rules).plain();
+    assert!(text.contains("at most 10.0 kB and 100 media"), "{text}");
+    assert!(text.contains("rooms at most 10.0 GB"), "{text}");
+}
+
+#[test]
 fn golden_plain() {
     golden("plain.txt", &book(&Inputs::benign(), Doc::plain));
     golden("hostile.plain.txt", &book(&hostile(), Doc::plain));
