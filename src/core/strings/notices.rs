@@ -98,3 +98,64 @@ pub fn synapse_back(since_ms: u64) -> Doc {
             .text(")."),
     )
 }
+
+/// Room rules cannot work on this Synapse.
+pub fn rooms_unsupported() -> Doc {
+    said(Line::new().text(
+        "room rules are disabled: this Synapse uses SQLite, and Synapse estimates room sizes \
+         only on PostgreSQL. Media rules keep working.",
+    ))
+}
+
+/// Room sizes started failing.
+pub fn rooms_failing(error: &str) -> Doc {
+    let mut doc = said(Line::new().text(
+        "room rules could not be checked: Synapse fails to estimate room sizes (a known \
+         Synapse issue until its PostgreSQL planner statistics cover the event tables). Media \
+         rules keep working; open room alerts stay open; I will say when room sizes are back.",
+    ));
+    doc.push(Block::Code(vec![Line::new().outside(error, ERROR_CAP)]));
+    doc
+}
+
+/// Room sizes are back.
+pub fn rooms_back(since_ms: u64) -> Doc {
+    said(
+        Line::new()
+            .text("room sizes are available again (failing since ")
+            .time(since_ms)
+            .text(")."),
+    )
+}
+
+/// Walks started being cut short, and how.
+pub fn walks_incomplete(cause: &str) -> Doc {
+    said(
+        Line::new()
+            .text("runs are incomplete: ")
+            .outside(cause, ERROR_CAP)
+            .text(
+                ". New violations and escalations among the users seen are announced; open \
+                 alerts of users not reached are neither resolved nor forgotten. I will say \
+                 when a walk is complete again.",
+            ),
+    )
+}
+
+/// Walks see every user again.
+pub fn walks_complete(since_ms: u64) -> Doc {
+    said(
+        Line::new()
+            .text("walks are complete again (cut short since ")
+            .time(since_ms)
+            .text(")."),
+    )
+}
+
+/// The line a partial run's summary ends with.
+pub fn partial_run(cause: &str) -> Line {
+    Line::new().em(Line::new()
+        .text("Partial run: ")
+        .outside(cause, ERROR_CAP)
+        .text(". Open alerts of users it did not reach are neither resolved nor forgotten."))
+}
