@@ -3,6 +3,7 @@
 //! Modules here never touch the network, the file system or the clock; the
 //! adapters feed them data and the current time, and carry their answers out.
 
+pub mod actions;
 pub mod alerts;
 pub mod announce;
 pub mod command;
