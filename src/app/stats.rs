@@ -72,7 +72,7 @@ pub trait DaemonHandle: Send + Sync {
 }
 
 /// Where a command came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Origin {
     /// The terminal.
     Cli,
@@ -80,6 +80,13 @@ pub enum Origin {
     Matrix {
         /// The bot's device, for `status`.
         device_id: String,
+        /// Who sent the command.
+        sender: String,
+        /// The sender's power level in the admin room (`None`: unknown;
+        /// `i64::MAX` for an infinite level).
+        level: Option<i64>,
+        /// Where messages before the answer go (progress of a long purge).
+        progress: Option<tokio::sync::mpsc::UnboundedSender<Message>>,
     },
 }
 
@@ -101,6 +108,8 @@ pub struct StatsContext {
     /// The daemon's metrics, where answered commands and their latency are
     /// counted.
     pub metrics: Option<Arc<crate::daemon::metrics::Metrics>>,
+    /// Clean-up actions waiting for their confirmation code.
+    pub confirmations: Arc<std::sync::Mutex<crate::core::actions::Confirmations>>,
 }
 
 impl std::fmt::Debug for StatsContext {
@@ -125,6 +134,7 @@ impl StatsContext {
             daemon: None,
             config: None,
             metrics: None,
+            confirmations: Arc::default(),
         }
     }
 }
@@ -139,11 +149,11 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn ok(message: Doc) -> Reply {
+    pub(crate) fn ok(message: Doc) -> Reply {
         Reply { message, ok: true }
     }
 
-    fn failed(message: Doc) -> Reply {
+    pub(crate) fn failed(message: Doc) -> Reply {
         Reply { message, ok: false }
     }
 }
@@ -183,6 +193,13 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
             None => Reply::failed(render::needs_daemon(command)),
         },
         Command::Status => status(ctx, origin, now_ms).await,
+        Command::Media { .. }
+        | Command::Purge { .. }
+        | Command::Quarantine { .. }
+        | Command::PurgeRemote { .. }
+        | Command::Confirm { .. } => {
+            super::actions::answer(command, ctx, origin, now_ms, false).await
+        }
     }
 }
 
@@ -336,7 +353,7 @@ async fn status(ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
         Ok(version) => Health::Up(format!("Synapse {version}")),
         Err(e) => Health::Down(e.to_string()),
     };
-    if let Origin::Matrix { device_id } = origin
+    if let Origin::Matrix { device_id, .. } = origin
         && matches!(view.matrix, Health::Unknown)
     {
         view.matrix = Health::Up(format!("connected as device {device_id}"));
@@ -347,9 +364,17 @@ async fn status(ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
 /// Lets the bot answer through this context.
 #[async_trait]
 impl crate::bot::Responder for StatsContext {
-    async fn respond(&self, command: &Command, device_id: &str) -> Message {
+    async fn respond(
+        &self,
+        command: &Command,
+        device_id: &str,
+        asker: crate::bot::commands::Asker,
+    ) -> Message {
         let origin = Origin::Matrix {
             device_id: device_id.to_owned(),
+            sender: asker.user_id,
+            level: asker.level,
+            progress: asker.progress,
         };
         let started = std::time::Instant::now();
         let reply = answer(command, self, &origin, now_ms())
@@ -371,9 +396,17 @@ impl crate::bot::Responder for StatsContext {
 }
 
 /// `synapse-warden stats WORDS...`: the answer for `words` parsed with the
-/// bot's grammar, and whether it is not an error.
+/// bot's grammar, and whether it is not an error. A `--yes` word carries
+/// out a `purge`, `quarantine` or `purge-remote` at once instead of
+/// previewing it.
 pub async fn answer_words(ctx: &StatsContext, words: &[String]) -> (Doc, bool) {
-    match crate::core::command::parse_words(words) {
+    let yes = words.iter().any(|w| w == "--yes");
+    let words: Vec<&String> = words.iter().filter(|w| *w != "--yes").collect();
+    match crate::core::command::parse_words(&words) {
+        Ok(command) if super::actions::is_action(&command) => {
+            let reply = super::actions::answer(&command, ctx, &Origin::Cli, now_ms(), yes).await;
+            (reply.message, reply.ok)
+        }
         Ok(command) => {
             let reply = answer(&command, ctx, &Origin::Cli, now_ms()).await;
             (reply.message, reply.ok)

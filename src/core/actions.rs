@@ -390,7 +390,7 @@ pub enum Confirmation {
     /// Carry out this plan, from this preview.
     Carry {
         /// What was confirmed.
-        pending: Pending,
+        pending: Box<Pending>,
         /// Exactly what to do.
         plan: Plan,
     },
@@ -453,6 +453,11 @@ impl Confirmations {
         pending
     }
 
+    /// Forgets the action waiting under `code`, if any.
+    pub fn withdraw(&mut self, code: &str) {
+        self.pending.remove(&normalise(code));
+    }
+
     /// Decides a confirmation of `code` at `now_ms` by a sender who may
     /// act or not. A code is used once: carried out or expired, it is gone;
     /// a sender without the level leaves it for someone who has it.
@@ -469,7 +474,10 @@ impl Confirmations {
             });
         }
         match plan(&pending.preview) {
-            Some(plan) => Confirmation::Carry { pending, plan },
+            Some(plan) => Confirmation::Carry {
+                pending: Box::new(pending),
+                plan,
+            },
             None => Confirmation::Refused(Refusal::UnknownCode),
         }
     }
@@ -524,7 +532,7 @@ pub fn outcome(preview: &Preview, results: &[(String, ItemOutcome)]) -> Outcome 
 /// Whether a progress message is due after `done` of `total` items: every
 /// `every` items, never for the last one (the final report follows).
 pub fn progress_due(done: usize, total: usize, every: usize) -> bool {
-    every > 0 && done > 0 && done < total && done % every == 0
+    every > 0 && done > 0 && done < total && done.is_multiple_of(every)
 }
 
 #[cfg(test)]

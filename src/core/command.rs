@@ -10,6 +10,11 @@
 //! !stats policies
 //! !stats status
 //! !stats reload
+//! !stats media @user:server [older-than D] [larger-than S] [limit N] [oldest]
+//! !stats purge @user:server [older-than D] [larger-than S]
+//! !stats quarantine @user:server
+//! !stats purge-remote older-than D
+//! !stats confirm CODE
 //! ```
 //!
 //! `N` is 1 to 100 (default 10), the metric defaults to `media_length`, and
@@ -33,6 +38,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::actions::{MediaFilter, MediaOrder};
 use super::model::MediaMetric;
 
 /// Default number of users `top` lists.
@@ -43,7 +49,7 @@ pub const MAX_TOP: u32 = 100;
 /// anyway.
 pub const MAX_WINDOW: Duration = Duration::from_secs(3650 * 24 * 3600);
 /// Words of a command line looked at; anything longer is refused.
-const MAX_WORDS: usize = 8;
+const MAX_WORDS: usize = 12;
 /// Longest argument echoed back in an error.
 const MAX_ECHO: usize = 40;
 
@@ -73,6 +79,39 @@ pub enum Command {
     Status,
     /// Re-read the policy file.
     Reload,
+    /// One user's media, with totals.
+    Media {
+        /// The user.
+        user_id: String,
+        /// Which media.
+        filter: MediaFilter,
+        /// Largest or oldest first.
+        order: MediaOrder,
+        /// How many to list, 1..=100.
+        limit: usize,
+    },
+    /// Preview a purge of a user's media.
+    Purge {
+        /// The user.
+        user_id: String,
+        /// Which media.
+        filter: MediaFilter,
+    },
+    /// Preview a quarantine of a user's media.
+    Quarantine {
+        /// The user.
+        user_id: String,
+    },
+    /// Preview a purge of the remote media cache.
+    PurgeRemote {
+        /// Media not accessed for this long.
+        older_than: Duration,
+    },
+    /// Carry out a previewed action.
+    Confirm {
+        /// The one-time code of the preview.
+        code: String,
+    },
 }
 
 /// Who `user` is about.
@@ -137,6 +176,31 @@ pub enum UsageError {
     /// More words than any command takes.
     #[error("too many words")]
     TooLong,
+    /// A media command without its user ID.
+    #[error("`{0}` needs a user ID (@alice:example.org)")]
+    MissingActionUser(&'static str),
+    /// A word a media command does not know.
+    #[error("`{command}` does not understand `{word}` (it takes {expected})")]
+    BadActionArgument {
+        /// The command word.
+        command: &'static str,
+        /// The word.
+        word: String,
+        /// What it takes.
+        expected: &'static str,
+    },
+    /// `larger-than` without a size.
+    #[error("`{0}` is not a size: write e.g. 10MB or 500KiB")]
+    BadSize(String),
+    /// `older-than` without a duration.
+    #[error("`{0}` is not an age: write e.g. 90d or 12h")]
+    BadAge(String),
+    /// `purge-remote` without `older-than`.
+    #[error("`purge-remote` needs `older-than D` (e.g. older-than 30d)")]
+    MissingAge,
+    /// `confirm` without its code.
+    #[error("`confirm` needs the code of a preview")]
+    MissingCode,
 }
 
 /// Parses `body` as a command for the bot answering to `prefix`.
@@ -189,6 +253,18 @@ pub fn parse_words<S: AsRef<str>>(words: &[S]) -> Result<Command, UsageError> {
         "policies" => no_args("policies", Command::Policies),
         "status" => no_args("status", Command::Status),
         "reload" => no_args("reload", Command::Reload),
+        "media" | "purge" | "quarantine" | "purge-remote" => parse_action(word, &args),
+        "confirm" => match args.as_slice() {
+            [] => Err(UsageError::MissingCode),
+            [code] => Ok(Command::Confirm {
+                code: echo(code).to_ascii_uppercase(),
+            }),
+            [_, extra, ..] => Err(UsageError::UnexpectedArgument {
+                command: "confirm",
+                expected: "one code",
+                extra: echo(extra),
+            }),
+        },
         _ => Err(UsageError::UnknownCommand(echo(word))),
     }
 }
@@ -258,6 +334,141 @@ fn parse_user(args: &[&str]) -> Result<Command, UsageError> {
     } else {
         Err(UsageError::NotAscii(echo(term)))
     }
+}
+
+/// `media`, `purge`, `quarantine`, `purge-remote`: a user ID (but for
+/// `purge-remote`), then options in any order.
+fn parse_action(word: &str, args: &[&str]) -> Result<Command, UsageError> {
+    let (command, expected): (&'static str, &'static str) = match word.to_ascii_lowercase().as_str()
+    {
+        "media" => (
+            "media",
+            "older-than D, larger-than S, limit N, oldest, largest",
+        ),
+        "purge" => ("purge", "older-than D, larger-than S"),
+        "quarantine" => ("quarantine", "no option"),
+        _ => ("purge-remote", "older-than D"),
+    };
+    let mut rest = args;
+    let mut user_id = None;
+    if command != "purge-remote" {
+        match rest.split_first() {
+            Some((id, more)) if id.starts_with('@') => {
+                if !is_user_id(id) {
+                    return Err(UsageError::BadUserId(echo(id)));
+                }
+                user_id = Some((*id).to_owned());
+                rest = more;
+            }
+            _ => return Err(UsageError::MissingActionUser(command)),
+        }
+    }
+    let mut filter = MediaFilter::default();
+    let mut order = MediaOrder::Largest;
+    let mut limit = crate::core::actions::DEFAULT_MEDIA_LIMIT;
+    let bad = |w: &str| UsageError::BadActionArgument {
+        command,
+        word: echo(w),
+        expected,
+    };
+    while let Some((opt, more)) = rest.split_first() {
+        rest = more;
+        let key = opt.to_ascii_lowercase();
+        let takes = |allowed: bool| if allowed { Ok(()) } else { Err(bad(opt)) };
+        match key.as_str() {
+            "older-than" => {
+                takes(command != "quarantine")?;
+                let (w, more) = rest
+                    .split_first()
+                    .ok_or(UsageError::BadAge(String::new()))?;
+                rest = more;
+                let d = window_of(w)
+                    .filter(|d| *d <= MAX_WINDOW)
+                    .ok_or_else(|| UsageError::BadAge(echo(w)))?;
+                filter.older_than = Some(d);
+            }
+            "larger-than" => {
+                takes(command == "media" || command == "purge")?;
+                let (w, more) = rest
+                    .split_first()
+                    .ok_or(UsageError::BadSize(String::new()))?;
+                rest = more;
+                // `10 MB` as two words, or `10MB` as one.
+                let (text, more) = match rest.split_first() {
+                    Some((unit, after))
+                        if w.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                            && is_size_unit(unit) =>
+                    {
+                        (format!("{w} {unit}"), after)
+                    }
+                    _ => ((*w).to_owned(), rest),
+                };
+                rest = more;
+                filter.larger_than =
+                    Some(size_of(&text).ok_or_else(|| UsageError::BadSize(echo(&text)))?);
+            }
+            "limit" if command == "media" => {
+                let (w, more) = rest.split_first().ok_or_else(|| bad(opt))?;
+                rest = more;
+                limit = w
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=crate::core::actions::MAX_MEDIA_LIMIT).contains(n))
+                    .ok_or_else(|| UsageError::TopOutOfRange(echo(w)))?;
+            }
+            "oldest" if command == "media" => order = MediaOrder::Oldest,
+            "largest" if command == "media" => order = MediaOrder::Largest,
+            _ => return Err(bad(opt)),
+        }
+    }
+    Ok(match command {
+        "media" => Command::Media {
+            user_id: user_id.unwrap_or_default(),
+            filter,
+            order,
+            limit,
+        },
+        "purge" => Command::Purge {
+            user_id: user_id.unwrap_or_default(),
+            filter,
+        },
+        "quarantine" => Command::Quarantine {
+            user_id: user_id.unwrap_or_default(),
+        },
+        _ => Command::PurgeRemote {
+            older_than: filter.older_than.ok_or(UsageError::MissingAge)?,
+        },
+    })
+}
+
+/// A unit of size written apart: `MB`, `KiB`, `b`...
+fn is_size_unit(word: &str) -> bool {
+    matches!(
+        word.to_ascii_lowercase().as_str(),
+        "b" | "k" | "kb" | "kib" | "m" | "mb" | "mib" | "g" | "gb" | "gib" | "t" | "tb" | "tib"
+    )
+}
+
+/// A size word: `10MB`, `10 MB`, `500KiB`, `1000` (bytes).
+fn size_of(text: &str) -> Option<u64> {
+    if !text.starts_with(|c: char| c.is_ascii_digit()) || text.len() > 32 {
+        return None;
+    }
+    text.parse::<bytesize::ByteSize>()
+        .ok()
+        .map(|s| s.as_u64())
+        .filter(|b| *b < u64::MAX)
+}
+
+/// A filter as words, the way [`parse`] reads it back.
+fn write_filter(f: &mut fmt::Formatter<'_>, filter: &MediaFilter) -> fmt::Result {
+    if let Some(d) = filter.older_than {
+        write!(f, " older-than {}", format_window(d))?;
+    }
+    if let Some(s) = filter.larger_than {
+        write!(f, " larger-than {s}")?;
+    }
+    Ok(())
 }
 
 /// `@localpart:server`, both parts non-empty, ASCII (Synapse's localparts
@@ -356,6 +567,29 @@ impl fmt::Display for Command {
             Command::Policies => f.write_str("policies"),
             Command::Status => f.write_str("status"),
             Command::Reload => f.write_str("reload"),
+            Command::Media {
+                user_id,
+                filter,
+                order,
+                limit,
+            } => {
+                write!(f, "media {user_id}")?;
+                write_filter(f, filter)?;
+                write!(f, " limit {limit}")?;
+                if *order == MediaOrder::Oldest {
+                    f.write_str(" oldest")?;
+                }
+                Ok(())
+            }
+            Command::Purge { user_id, filter } => {
+                write!(f, "purge {user_id}")?;
+                write_filter(f, filter)
+            }
+            Command::Quarantine { user_id } => write!(f, "quarantine {user_id}"),
+            Command::PurgeRemote { older_than } => {
+                write!(f, "purge-remote older-than {}", format_window(*older_than))
+            }
+            Command::Confirm { code } => write!(f, "confirm {code}"),
         }
     }
 }
@@ -372,6 +606,11 @@ impl Command {
             Command::Policies => "policies",
             Command::Status => "status",
             Command::Reload => "reload",
+            Command::Media { .. } => "media",
+            Command::Purge { .. } => "purge",
+            Command::Quarantine { .. } => "quarantine",
+            Command::PurgeRemote { .. } => "purge-remote",
+            Command::Confirm { .. } => "confirm",
         }
     }
 }
@@ -522,7 +761,85 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(err("!stats a b c d e f g h i j"), UsageError::TooLong);
+        assert_eq!(
+            err("!stats a b c d e f g h i j k l m n"),
+            UsageError::TooLong
+        );
+    }
+
+    #[test]
+    fn media_commands() {
+        let day90 = Some(Duration::from_secs(90 * 86400));
+        assert_eq!(
+            ok("!stats media @a:hs older-than 90d larger-than 10 MB limit 5 oldest"),
+            Command::Media {
+                user_id: "@a:hs".into(),
+                filter: MediaFilter {
+                    older_than: day90,
+                    larger_than: Some(10_000_000)
+                },
+                order: MediaOrder::Oldest,
+                limit: 5
+            }
+        );
+        assert_eq!(
+            ok("!stats purge @a:hs larger-than 1KiB"),
+            Command::Purge {
+                user_id: "@a:hs".into(),
+                filter: MediaFilter {
+                    older_than: None,
+                    larger_than: Some(1024)
+                }
+            }
+        );
+        assert_eq!(
+            ok("!stats quarantine @a:hs"),
+            Command::Quarantine {
+                user_id: "@a:hs".into()
+            }
+        );
+        assert_eq!(
+            ok("!stats purge-remote older-than 30d"),
+            Command::PurgeRemote {
+                older_than: Duration::from_secs(30 * 86400)
+            }
+        );
+        assert_eq!(
+            ok("!stats confirm abc123"),
+            Command::Confirm {
+                code: "ABC123".into()
+            }
+        );
+        assert_eq!(err("!stats purge"), UsageError::MissingActionUser("purge"));
+        assert_eq!(
+            err("!stats purge older-than 1d"),
+            UsageError::MissingActionUser("purge")
+        );
+        assert_eq!(err("!stats purge @a"), UsageError::BadUserId("@a".into()));
+        assert_eq!(err("!stats purge-remote"), UsageError::MissingAge);
+        assert_eq!(err("!stats confirm"), UsageError::MissingCode);
+        assert_eq!(
+            err("!stats purge @a:hs larger-than lots"),
+            UsageError::BadSize("lots".into())
+        );
+        assert_eq!(
+            err("!stats purge @a:hs older-than soon"),
+            UsageError::BadAge("soon".into())
+        );
+        assert!(matches!(
+            err("!stats quarantine @a:hs older-than 1d"),
+            UsageError::BadActionArgument {
+                command: "quarantine",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err("!stats purge @a:hs limit 3"),
+            UsageError::BadActionArgument {
+                command: "purge",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -576,7 +893,41 @@ mod tests {
             "@[a-z0-9._=/+-]{1,20}:[a-z0-9.-]{1,20}(:[0-9]{1,5})?"
                 .prop_map(|u| Command::User(UserQuery::Exact(u))),
             "[a-zA-Z0-9._=/+%-][!-~]{0,20}".prop_map(|s| Command::User(UserQuery::Search(s))),
+            (filter(), any::<bool>(), 1usize..=100).prop_map(|(filter, oldest, limit)| {
+                Command::Media {
+                    user_id: "@a:hs".into(),
+                    filter,
+                    order: if oldest {
+                        MediaOrder::Oldest
+                    } else {
+                        MediaOrder::Largest
+                    },
+                    limit,
+                }
+            }),
+            filter().prop_map(|filter| Command::Purge {
+                user_id: "@b:hs".into(),
+                filter
+            }),
+            Just(Command::Quarantine {
+                user_id: "@c:hs".into()
+            }),
+            (1u64..=3650 * 86400).prop_map(|s| Command::PurgeRemote {
+                older_than: Duration::from_secs(s)
+            }),
+            "[A-Z0-9]{1,8}".prop_map(|code| Command::Confirm { code }),
         ]
+    }
+
+    fn filter() -> impl Strategy<Value = MediaFilter> {
+        (
+            proptest::option::of((1u64..=3650 * 86400).prop_map(Duration::from_secs)),
+            proptest::option::of(0u64..=1u64 << 50),
+        )
+            .prop_map(|(older_than, larger_than)| MediaFilter {
+                older_than,
+                larger_than,
+            })
     }
 
     proptest! {

@@ -124,6 +124,11 @@ impl ClientConfig {
     }
 }
 
+/// Media per page of a user's media.
+const MEDIA_PAGE: u64 = 500;
+/// Pages of a user's media read at most (250 000 media).
+const MAX_MEDIA_PAGES: u32 = 500;
+
 /// A users page collected whole (for small, ordered queries such as a top-N).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsersMediaPage {
@@ -376,6 +381,166 @@ impl SynapseClient {
             status,
             timeout: self.timeout,
         })
+    }
+
+    /// Every local media of `user_id` (`GET /_synapse/admin/v1/users/<user_id>/media`,
+    /// every page, ordered by media ID: offsets over a unique order neither
+    /// repeat nor skip). A remote user: 400; an unknown user: 404.
+    pub async fn user_media(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<crate::core::actions::Media>, SynapseError> {
+        #[derive(serde::Deserialize)]
+        struct Item {
+            media_id: String,
+            media_length: Option<u64>,
+            created_ts: u64,
+            upload_name: Option<String>,
+            quarantined_by: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Page {
+            media: Vec<Item>,
+            next_token: Option<u64>,
+        }
+        let endpoint = Endpoint::UserMedia;
+        let mut media = Vec::new();
+        let mut from = 0u64;
+        for _ in 0..MAX_MEDIA_PAGES {
+            let query = [
+                ("from", from.to_string()),
+                ("limit", MEDIA_PAGE.to_string()),
+                ("order_by", "media_id".to_owned()),
+                ("dir", "f".to_owned()),
+            ];
+            let (status, body) = self
+                .call(endpoint, &["users", user_id, "media"], &query)
+                .await?;
+            let page: Page =
+                serde_json::from_slice(&body).map_err(|e| malformed(endpoint, status, e))?;
+            let read = page.media.len() as u64;
+            media.extend(page.media.into_iter().map(|m| crate::core::actions::Media {
+                media_id: m.media_id,
+                media_length: m.media_length.unwrap_or(0),
+                created_ts: m.created_ts,
+                upload_name: m.upload_name,
+                quarantined: m.quarantined_by.is_some(),
+            }));
+            match page.next_token {
+                Some(next) if next > from && read > 0 => from = next,
+                _ => return Ok(media),
+            }
+        }
+        Ok(media)
+    }
+
+    /// Deletes one local media (`DELETE /_synapse/admin/v1/media/<server>/<id>`).
+    /// `Ok(false)` when Synapse no longer knows it (404): already gone.
+    pub async fn delete_media(
+        &self,
+        server_name: &str,
+        media_id: &str,
+    ) -> Result<bool, SynapseError> {
+        match self
+            .call(
+                Endpoint::DeleteMedia,
+                &["media", server_name, media_id],
+                &[],
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(SynapseError::UnexpectedStatus { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Quarantines one media
+    /// (`POST /_synapse/admin/v1/media/quarantine/<server>/<id>`).
+    pub async fn quarantine_media(
+        &self,
+        server_name: &str,
+        media_id: &str,
+    ) -> Result<(), SynapseError> {
+        self.call(
+            Endpoint::QuarantineMedia,
+            &["media", "quarantine", server_name, media_id],
+            &[],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Purges remote media last accessed before `before_ms`
+    /// (`POST /_synapse/admin/v1/purge_media_cache?before_ts=`): how many
+    /// Synapse deleted.
+    pub async fn purge_media_cache(&self, before_ms: u64) -> Result<u64, SynapseError> {
+        #[derive(serde::Deserialize)]
+        struct Deleted {
+            deleted: u64,
+        }
+        let endpoint = Endpoint::PurgeMediaCache;
+        let (status, body) = self
+            .call(
+                endpoint,
+                &["purge_media_cache"],
+                &[("before_ts", before_ms.to_string())],
+            )
+            .await?;
+        serde_json::from_slice::<Deleted>(&body)
+            .map(|d| d.deleted)
+            .map_err(|e| malformed(endpoint, status, e))
+    }
+
+    /// One authenticated request to `/_synapse/admin/v1/<segments...>` (each
+    /// segment percent-encoded) with `endpoint`'s method and an empty JSON
+    /// body for POSTs, retried when transient; the status and body of a
+    /// success.
+    async fn call(
+        &self,
+        endpoint: Endpoint,
+        segments: &[&str],
+        query: &[(&'static str, String)],
+    ) -> Result<(u16, bytes::Bytes), SynapseError> {
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| SynapseError::Config(format!("cannot build the URL of {endpoint}")))?
+            .pop_if_empty()
+            .extend(["_synapse", "admin", "v1"])
+            .extend(segments);
+        let method = match endpoint.method() {
+            "DELETE" => reqwest::Method::DELETE,
+            "POST" => reqwest::Method::POST,
+            _ => reqwest::Method::GET,
+        };
+        let mut retrier = self.retrier();
+        loop {
+            let attempt = async {
+                let mut request = self
+                    .http
+                    .request(method.clone(), url.clone())
+                    .query(query)
+                    .header(reqwest::header::AUTHORIZATION, self.token.bearer());
+                if method == reqwest::Method::POST {
+                    request = request.json(&serde_json::json!({}));
+                }
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|e| self.transport(endpoint, &e))?;
+                let status = response.status();
+                let body = self.read_body(endpoint, response).await?;
+                if status.is_success() {
+                    Ok((status.as_u16(), body))
+                } else {
+                    Err(classify(endpoint, status.as_u16(), &body))
+                }
+            };
+            match attempt.await {
+                Ok(answer) => return Ok(answer),
+                Err(error) => retrier.wait_or_fail(error).await?,
+            }
+        }
     }
 
     /// A fresh retry budget for one request, following this client's policy.

@@ -217,7 +217,12 @@ fn outcome_adds_up_done_and_failed() {
 
 fn any_media() -> impl Strategy<Value = Vec<Media>> {
     proptest::collection::vec(
-        ("[a-f]{1,3}", 0u64..50_000_000, 0u64..400 * DAY, any::<bool>()),
+        (
+            "[a-f]{1,3}",
+            0u64..50_000_000,
+            0u64..400 * DAY,
+            any::<bool>(),
+        ),
         0..40,
     )
     .prop_map(|items| {

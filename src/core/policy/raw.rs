@@ -11,7 +11,11 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 /// Keys of the root mapping.
-pub const ROOT_KEYS: &[&str] = &["synapse", "schedule", "alerts", "matrix", "http", "rules"];
+pub const ROOT_KEYS: &[&str] = &[
+    "synapse", "schedule", "alerts", "matrix", "http", "rules", "actions",
+];
+/// Keys of `actions:`.
+pub const ACTIONS_KEYS: &[&str] = &["enabled", "confirm_within", "audit_log"];
 /// Keys of `http:`.
 pub const HTTP_KEYS: &[&str] = &["listen"];
 /// Keys of `synapse`.
@@ -34,6 +38,7 @@ pub const MATRIX_KEYS: &[&str] = &[
     "room",
     "command_prefix",
     "command_power_level",
+    "action_power_level",
     "allowed_senders",
     "data_dir",
     "store_passphrase",
@@ -75,6 +80,7 @@ pub const SECTIONS: &[(&[&str], &[&str])] = &[
     (&["alerts"], ALERTS_KEYS),
     (&["matrix"], MATRIX_KEYS),
     (&["http"], HTTP_KEYS),
+    (&["actions"], ACTIONS_KEYS),
     (&["rules"], RULES_KEYS),
     (&["rules", "user_media"], USER_RULE_KEYS),
     (&["rules", "rooms"], ROOM_RULE_KEYS),
@@ -99,6 +105,16 @@ pub struct RawRoot {
     pub matrix: Option<RawMatrix>,
     pub http: Option<RawHttp>,
     pub rules: Option<RawRules>,
+    pub actions: Option<RawActions>,
+}
+
+/// `actions:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawActions {
+    pub enabled: Option<Value>,
+    pub confirm_within: Option<Value>,
+    pub audit_log: Option<Value>,
 }
 
 /// `http:`
@@ -149,6 +165,7 @@ pub struct RawMatrix {
     pub room: Option<Value>,
     pub command_prefix: Option<Value>,
     pub command_power_level: Option<Value>,
+    pub action_power_level: Option<Value>,
     pub allowed_senders: Option<Value>,
     pub data_dir: Option<Value>,
     pub store_passphrase: Option<Value>,

@@ -10,14 +10,14 @@ use serde_yaml::Value;
 use super::error::{Diagnostic, PolicyError, Problem, Suggestion, closest};
 use super::path::{FieldPath, Position, PositionIndex, Segment};
 use super::raw::{
-    self, RawAlerts, RawHttp, RawMatrix, RawRoomRule, RawRoot, RawRules, RawSchedule, RawSynapse,
-    RawUserRule,
+    self, RawActions, RawAlerts, RawHttp, RawMatrix, RawRoomRule, RawRoot, RawRules, RawSchedule,
+    RawSynapse, RawUserRule,
 };
 use super::values;
 use super::{
-    AlertSettings, Config, DEFAULT_COMMAND_POWER_LEVEL, DEFAULT_COMMAND_PREFIX, DEFAULT_TIMEOUT,
-    HttpSettings, MatrixSettings, Patterns, Percent, RoomRule, Rules, Schedule, SecretSource,
-    SynapseSettings, Trigger, UserMediaRule, UserSelector,
+    ActionSettings, AlertSettings, Config, DEFAULT_COMMAND_POWER_LEVEL, DEFAULT_COMMAND_PREFIX,
+    DEFAULT_TIMEOUT, HttpSettings, MatrixSettings, Patterns, Percent, RoomRule, Rules, Schedule,
+    SecretSource, SynapseSettings, Trigger, UserMediaRule, UserSelector,
 };
 use crate::core::violation::Severity;
 
@@ -334,7 +334,12 @@ impl Checker {
                 None
             }
         };
+        let actions = match &raw.actions {
+            Some(a) => self.actions(&root.key("actions"), a),
+            None => Some(ActionSettings::default()),
+        };
         Some(Config {
+            actions: actions?,
             synapse: synapse?,
             schedule: schedule?,
             alerts: alerts?,
@@ -513,6 +518,31 @@ impl Checker {
         })
     }
 
+    fn actions(&mut self, path: &FieldPath, raw: &RawActions) -> Option<ActionSettings> {
+        let d = ActionSettings::default();
+        let enabled = self.or_default(
+            &path.key("enabled"),
+            raw.enabled.as_ref(),
+            d.enabled,
+            values::boolean,
+        );
+        let confirm_within = self.or_default(
+            &path.key("confirm_within"),
+            raw.confirm_within.as_ref(),
+            d.confirm_within,
+            values::positive_duration,
+        );
+        let audit_log =
+            self.or_default(&path.key("audit_log"), raw.audit_log.as_ref(), None, |v| {
+                values::text(v).map(|t| Some(PathBuf::from(t)))
+            });
+        Some(ActionSettings {
+            enabled: enabled.ok()?,
+            confirm_within: confirm_within.ok()?,
+            audit_log: audit_log.ok()?,
+        })
+    }
+
     fn alerts(&mut self, path: &FieldPath, raw: &RawAlerts) -> Option<AlertSettings> {
         let d = AlertSettings::default();
         let repeat_after = self.or_default(
@@ -630,6 +660,12 @@ impl Checker {
             DEFAULT_COMMAND_POWER_LEVEL,
             values::integer,
         );
+        let action_power_level = self.or_default(
+            &path.key("action_power_level"),
+            raw.action_power_level.as_ref(),
+            crate::core::actions::DEFAULT_ACTION_POWER_LEVEL,
+            values::integer,
+        );
         let allowed_senders = self.or_default(
             &path.key("allowed_senders"),
             raw.allowed_senders.as_ref(),
@@ -647,6 +683,7 @@ impl Checker {
             room: room?,
             command_prefix: command_prefix.ok()?,
             command_power_level: command_power_level.ok()?,
+            action_power_level: action_power_level.ok()?,
             allowed_senders: allowed_senders.ok()?,
             data_dir: data_dir?,
             store_passphrase: store_passphrase?,

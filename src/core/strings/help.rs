@@ -46,6 +46,31 @@ fn grammar(prefix: &str) -> Vec<(Line, Line)> {
             prefixed(prefix, " reload"),
             Line::new().text("re-read the policy file"),
         ),
+        (
+            prefixed(
+                prefix,
+                " media @user:server [older-than D] [larger-than S] [limit N] [oldest]",
+            ),
+            Line::new().text("a user's media, largest (or oldest) first, with totals"),
+        ),
+        (
+            prefixed(prefix, " purge @user:server [older-than D] [larger-than S]"),
+            Line::new().text("preview deleting a user's media; confirm with the code"),
+        ),
+        (
+            prefixed(prefix, " quarantine @user:server"),
+            Line::new().text("preview quarantining a user's media; confirm with the code"),
+        ),
+        (
+            prefixed(prefix, " purge-remote older-than D"),
+            Line::new().text("preview purging the remote media cache; confirm with the code"),
+        ),
+        (
+            prefixed(prefix, " confirm CODE"),
+            Line::new().text(
+                "carry out a preview (power level matrix.action_power_level; actions.enabled)",
+            ),
+        ),
     ]
 }
 

@@ -7,6 +7,7 @@
 //! which order, where to cut) is decided by [`crate::core::render`],
 //! [`crate::core::announce`] and [`crate::core::report`].
 
+pub mod actions;
 pub mod alerts;
 pub mod check;
 pub mod common;

@@ -350,6 +350,111 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             strings::common::rate_limited(5, Duration::from_secs(60)),
         ),
     ]
+    .into_iter()
+    .chain(action_messages(i))
+    .collect()
+}
+
+/// The clean-up commands' messages.
+fn action_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
+    use crate::core::actions::{self as a, ItemOutcome, Media, MediaFilter, MediaOrder};
+    let day = 86_400_000;
+    let media = vec![
+        Media {
+            media_id: i.term.clone(),
+            media_length: 12_000_000,
+            created_ts: NOW - 200 * day,
+            upload_name: Some(i.name.clone()),
+            quarantined: false,
+        },
+        Media {
+            media_id: "BbBbBb".into(),
+            media_length: 2048,
+            created_ts: NOW - 3 * day,
+            upload_name: None,
+            quarantined: true,
+        },
+    ];
+    let filter = MediaFilter {
+        older_than: Some(Duration::from_secs(90 * 86_400)),
+        larger_than: Some(1_000_000),
+    };
+    let mut c = a::Confirmations::new();
+    let purge = c.offer(
+        a::preview_purge(&i.user_id, &media, filter, NOW),
+        &i.user_id,
+        a::code_from(12345),
+        NOW,
+        a::DEFAULT_CONFIRM_WITHIN,
+    );
+    let remote = c.offer(
+        a::preview_purge_remote(Duration::from_secs(30 * 86_400), NOW),
+        &i.user_id,
+        a::code_from(6789),
+        NOW,
+        a::DEFAULT_CONFIRM_WITHIN,
+    );
+    let quarantine = a::preview_quarantine(&i.user_id, &media, NOW);
+    let outcome = a::outcome(
+        &purge.preview,
+        &[(i.term.clone(), ItemOutcome::Failed(i.error.clone()))],
+    );
+    let done = a::outcome(&quarantine, &[(i.term.clone(), ItemOutcome::Done)]);
+    let listing = |f, o, n| a::listing(&i.user_id, &media, f, o, n, NOW);
+    vec![
+        (
+            "media",
+            strings::actions::listing(&listing(MediaFilter::default(), MediaOrder::Largest, 1)),
+        ),
+        (
+            "media (filtered, oldest)",
+            strings::actions::listing(&listing(filter, MediaOrder::Oldest, 10)),
+        ),
+        ("actions (off)", strings::actions::disabled()),
+        ("actions (not allowed)", strings::actions::not_allowed(100)),
+        (
+            "purge (preview)",
+            strings::actions::preview("!stats", &purge, a::DEFAULT_CONFIRM_WITHIN),
+        ),
+        (
+            "purge (command line preview)",
+            strings::actions::preview_cli(&quarantine),
+        ),
+        (
+            "purge-remote (preview)",
+            strings::actions::preview("!stats", &remote, a::DEFAULT_CONFIRM_WITHIN),
+        ),
+        (
+            "purge (nothing)",
+            strings::actions::nothing_to_do(&purge.preview.kind),
+        ),
+        (
+            "confirm (unknown code)",
+            strings::actions::refused(&a::Refusal::UnknownCode),
+        ),
+        (
+            "confirm (expired)",
+            strings::actions::refused(&a::Refusal::Expired { at_ms: NOW }),
+        ),
+        ("purge (progress)", strings::actions::progress(25, 80)),
+        (
+            "purge (report, failures)",
+            strings::actions::report(&purge.preview.kind, &outcome, Some(&i.user_id), 5),
+        ),
+        (
+            "quarantine (report)",
+            strings::actions::report(&quarantine.kind, &done, None, 5),
+        ),
+        (
+            "media (unknown user)",
+            strings::actions::unknown_user(&i.user_id),
+        ),
+        (
+            "media (remote user)",
+            strings::actions::remote_user(&i.user_id),
+        ),
+        ("media (failed)", strings::actions::failed(&i.error)),
+    ]
 }
 
 fn golden(name: &str, actual: &str) {
