@@ -8,6 +8,7 @@
 // matrix-sdk's futures need it to be proven `Send` (bot_e2e).
 #![recursion_limit = "256"]
 
+mod actions;
 mod bot_e2e;
 mod check_e2e;
 mod conformance;

@@ -108,6 +108,8 @@ pub const DEFAULT_SERVER_NAME: &str = "test";
 /// before it.
 pub const GENERATED_NOW_MS: u64 = 1_800_000_000_000;
 
+mod media;
+
 const USERS_PATH: &str = "/_synapse/admin/v1/statistics/users/media";
 const ROOMS_PATH: &str = "/_synapse/admin/v1/statistics/database/rooms";
 const VERSION_PATH: &str = "/_synapse/admin/v1/server_version";
@@ -1372,6 +1374,8 @@ struct Data {
     page_cap: Option<usize>,
     /// Answers per query, until the dataset or the backend changes.
     cache: HashMap<QueryKey, Rows>,
+    /// Media uploaded with an ID ([`FakeSynapse::upload`]).
+    media: Vec<media::FakeMedia>,
 }
 
 impl Data {
@@ -1467,6 +1471,7 @@ impl FakeSynapse {
                 rooms: RoomsMode::natural(db),
                 page_cap: None,
                 cache: HashMap::new(),
+                media: Vec::new(),
             }),
             faults: Faults::default(),
             power: power.clone(),
@@ -1691,6 +1696,9 @@ async fn respond(
     query: &str,
     headers: &HeaderMap,
 ) -> Option<Response> {
+    if let Some(response) = media::respond(app, method, path, query, headers) {
+        return Some(response);
+    }
     let endpoint = match path {
         USERS_PATH => Endpoint::Users,
         ROOMS_PATH => Endpoint::Rooms,
