@@ -302,7 +302,7 @@ async fn run_media_suite(t: &MediaTarget) {
         &err(
             400,
             "M_MISSING_PARAM",
-            "Missing integer query parameter 'before_ts'",
+            "Missing required integer query parameter before_ts",
         ),
     );
     eq(

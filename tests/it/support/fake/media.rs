@@ -186,7 +186,7 @@ pub(super) fn respond(
             Ok(None) => Refusal::new(
                 StatusCode::BAD_REQUEST,
                 "M_MISSING_PARAM",
-                "Missing integer query parameter 'before_ts'",
+                "Missing required integer query parameter before_ts",
             )
             .into_response(),
             Ok(Some(ts)) if ts < 0 => Refusal::new(
