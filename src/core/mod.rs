@@ -6,6 +6,8 @@
 pub mod alerts;
 pub mod announce;
 pub mod command;
+pub mod conditions;
+pub mod coverage;
 pub mod eval;
 pub mod model;
 pub mod policy;

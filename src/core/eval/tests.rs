@@ -263,18 +263,22 @@ fn rooms_exemptions_notes_and_unavailability() {
 
     let mut eval = Evaluation::plan(&rules, NOW);
     assert!(eval.needs_rooms());
-    eval.rooms_unavailable("this Synapse uses SQLite");
+    eval.rooms_unavailable(RoomsUnavailable::Sqlite);
     let outcome = eval.finish();
     assert_eq!(
         outcome.rooms,
         RoomsChecked::Unavailable {
-            reason: "this Synapse uses SQLite".into()
+            reason: RoomsUnavailable::Sqlite
         }
     );
     assert_eq!(
         outcome.notes,
-        ["room rules were not checked: this Synapse uses SQLite"]
+        [
+            "room rules were not checked: this Synapse uses SQLite, and Synapse estimates room sizes only on PostgreSQL"
+        ]
     );
+    // What was not checked is not resolved: no room rule is covered.
+    assert!(!outcome.coverage.is_complete());
     let outcome = Evaluation::plan(&rules, NOW).finish();
     assert!(matches!(outcome.rooms, RoomsChecked::Unavailable { .. }));
 }
