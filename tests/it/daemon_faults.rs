@@ -164,7 +164,7 @@ async fn outage_and_recovery(failure: Failure) {
     assert!(m[1].contains(failure.cause()), "{failure:?}: {}", m[1]);
     // Nothing of the alert was lost or changed by the outage.
     let during = state(&f);
-    assert!(during.synapse_outage.is_some());
+    assert!(during.conditions.synapse_outage.is_some());
     assert_eq!(during.alerts.active.len(), 1, "{during:#?}");
     assert!(
         during.alerts.outbox.is_empty(),
@@ -181,7 +181,7 @@ async fn outage_and_recovery(failure: Failure) {
     assert_eq!(count(&m, "NEW"), 1, "{m:#?}");
     assert_eq!(count(&m, "STILL OPEN"), 0, "{m:#?}");
     assert_eq!(count(&m, "RESOLVED"), 0, "{m:#?}");
-    assert!(state(&f).synapse_outage.is_none());
+    assert!(state(&f).conditions.synapse_outage.is_none());
 
     // Quiet again, and the lifecycle goes on where it was: Alice's usage
     // grows by more than half, an escalation of the same alert.
@@ -257,7 +257,7 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
     assert_eq!(count(&m, FAILING), 1, "{m:#?}");
     assert!(m[0].contains("Internal server error"), "{m:#?}");
     assert_eq!(count(&m, "NEW warning quota: @alice:test"), 1, "{m:#?}");
-    assert!(state(&f).rooms_outage.is_some());
+    assert!(state(&f).conditions.rooms_outage.is_some());
 
     // Room sizes come back: said once, and the big room alerts.
     fake.set_rooms(rooms.clone());
@@ -309,7 +309,7 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
     assert_eq!(count(&m, FAILING), 2, "{m:#?}");
     assert_eq!(count(&m, BACK), 2, "{m:#?}");
     assert_eq!(count(&m, "big-rooms: room !big:test"), 1, "{m:#?}");
-    assert!(state(&f).rooms_outage.is_none());
+    assert!(state(&f).conditions.rooms_outage.is_none());
 }
 
 /// A policy file with an error on reload: refused with its line and column,
