@@ -239,6 +239,8 @@ impl Daemon {
         // Once every sender is gone, `recv()` answers `None` at once: stop
         // polling it, or the loop would spin instead of sleeping.
         let mut control_open = true;
+        // The next run is logged when it changes, not on every wake-up.
+        let mut logged_due: Option<SystemTime> = None;
         let config = self.config().await;
         if !config.schedule.run_at_start {
             previous_start = self
@@ -262,6 +264,14 @@ impl Daemon {
                 tracing::info!(
                     previous_run_secs = now.duration_since(previous).unwrap_or_default().as_secs(),
                     "the previous run ended after the next one was due: the next run starts now, late"
+                );
+            }
+            if logged_due != Some(due) {
+                logged_due = Some(due);
+                tracing::info!(
+                    next_run = %crate::core::crontab::run_time(due),
+                    schedule = %config.schedule.trigger,
+                    "next run"
                 );
             }
             self.shared.status.write().await.next_run_ms = Some(unix_ms(due));

@@ -16,5 +16,6 @@ mod daemon_faults;
 mod fake_selftest;
 mod harness_selftest;
 mod run_e2e;
+mod schedule;
 mod support;
 mod walk;
