@@ -70,6 +70,17 @@ pub struct RunReport {
     pub rooms_error: Option<SynapseError>,
 }
 
+/// Whether `error`, from asking for the largest rooms, means room sizes are
+/// unavailable (SQLite, or Synapse's known 500) rather than a failure of
+/// the run; the one place that says so, for runs and for `!stats rooms`.
+pub fn rooms_unavailable(error: &SynapseError) -> Option<RoomsUnavailable> {
+    match error {
+        SynapseError::RequiresPostgres { .. } => Some(RoomsUnavailable::Sqlite),
+        SynapseError::Server { .. } => Some(RoomsUnavailable::Server(error.to_string())),
+        _ => None,
+    }
+}
+
 /// Runs every rule of `config` at `now_ms`. `observe` sees every chunk of
 /// users of every walk (the daemon keeps its top lists with it).
 pub async fn evaluate(
@@ -145,16 +156,14 @@ pub async fn evaluate(
     if eval.needs_rooms() {
         match client.largest_rooms().await {
             Ok(rooms) => eval.rooms(&rooms),
-            Err(e @ SynapseError::RequiresPostgres { .. }) => {
-                eval.rooms_unavailable(RoomsUnavailable::Sqlite);
-                rooms_error = Some(e);
-            }
-            Err(e @ SynapseError::Server { .. }) => {
-                tracing::warn!(error = %e, "room sizes unavailable");
-                eval.rooms_unavailable(RoomsUnavailable::Server(e.to_string()));
-                rooms_error = Some(e);
-            }
-            Err(e) => return Err(RunError::Rooms(e)),
+            Err(e) => match rooms_unavailable(&e) {
+                Some(reason) => {
+                    tracing::warn!(%reason, "room sizes unavailable");
+                    eval.rooms_unavailable(reason);
+                    rooms_error = Some(e);
+                }
+                None => return Err(RunError::Rooms(e)),
+            },
         }
     }
     Ok(RunReport {
