@@ -71,6 +71,8 @@ pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub policy: PathBuf,
     pub room: Arc<Room>,
+    /// The metrics every daemon of the fixture updates (as `/metrics` serves).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Fixture {
@@ -79,6 +81,7 @@ impl Fixture {
             dir: tempfile::tempdir().unwrap(),
             policy: PathBuf::new(),
             room: Arc::new(Room::default()),
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
@@ -129,7 +132,7 @@ impl Fixture {
             make_client,
             notifier,
             self.dir.path().join("state.json"),
-            Arc::new(Metrics::new()),
+            self.metrics.clone(),
             Arc::new(Readiness::default()),
         )
         .unwrap();

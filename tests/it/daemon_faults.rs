@@ -429,6 +429,18 @@ async fn sigterm_during_a_slow_walk_exits_cleanly_within_10_s() {
         !log.contains("bot-password") && !log.contains("a store passphrase"),
         "a secret in the log"
     );
+    // The daemon logs its next run with its weekday, in UTC.
+    let next = log
+        .lines()
+        .find(|l| l.contains("next run") && l.contains("schedule"))
+        .unwrap_or_else(|| panic!("no next run in the log\n{log}"));
+    let now = chrono::Utc::now();
+    let day = |t: chrono::DateTime<chrono::Utc>| t.format("%a %Y-%m-%d").to_string();
+    assert!(
+        (next.contains(&day(now)) || next.contains(&day(now - chrono::Duration::days(1))))
+            && next.contains(" UTC"),
+        "{next}"
+    );
 
     let text = std::fs::read_to_string(run.data_dir().join("state.json")).unwrap();
     let state: DaemonState =
@@ -627,8 +639,11 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
         "runs are incomplete: Synapse's next_token stopped advancing at 80 of 120 users";
     const PARTIAL: &str = "Partial run: Synapse's next_token stopped advancing at 80 of 120 users";
 
+    const COMPLETE: &str = "synapse_warden_last_run_complete 1";
+    const PARTIAL_METRIC: &str = "synapse_warden_last_run_complete 0";
     let mut daemon = f.daemon(config.clone());
     daemon.tick().await.unwrap().unwrap();
+    assert!(f.metrics.encode().contains(COMPLETE));
     let m = f.room.plain();
     assert_eq!(m.len(), 1, "{m:#?}");
     assert!(m[0].contains("NEW warning quota: @u010:test"), "{m:#?}");
@@ -648,6 +663,7 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
         }
         let outcome = daemon.tick().await.unwrap().unwrap();
         assert!(!outcome.coverage.is_complete());
+        assert!(f.metrics.encode().contains(PARTIAL_METRIC));
     }
     let m = f.room.plain();
     assert_eq!(m.len(), 3, "{m:#?}");
@@ -679,6 +695,7 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
     // was seen, the others stay open.
     fake.faults().set_persistent(None);
     daemon.tick().await.unwrap().unwrap();
+    assert!(f.metrics.encode().contains(COMPLETE));
     let m = f.room.plain();
     assert_eq!(m.len(), 5, "{m:#?}");
     assert!(m[3].contains("walks are complete again"), "{m:#?}");
