@@ -333,7 +333,12 @@ impl Daemon {
             Ok(report) => {
                 self.failures = 0;
                 self.readiness.set_synapse(true);
-                *self.shared.snapshot.write().await = Some(Arc::new(snapshot));
+                // A partial run's top lists miss the users it did not
+                // reach: `!stats top` keeps the last complete ones (or asks
+                // Synapse when they are too old).
+                if report.outcome.cut_short().is_none() {
+                    *self.shared.snapshot.write().await = Some(Arc::new(snapshot));
+                }
                 self.after_success(&config, report, started, took, now)
             }
             Err(error) => {

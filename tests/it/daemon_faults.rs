@@ -644,6 +644,10 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
     let mut daemon = f.daemon(config.clone());
     daemon.tick().await.unwrap().unwrap();
     assert!(f.metrics.encode().contains(COMPLETE));
+    let complete_snapshot = f
+        .snapshot_taken_ms()
+        .await
+        .expect("top lists of a complete run");
     let m = f.room.plain();
     assert_eq!(m.len(), 1, "{m:#?}");
     assert!(m[0].contains("NEW warning quota: @u010:test"), "{m:#?}");
@@ -664,6 +668,12 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
         let outcome = daemon.tick().await.unwrap().unwrap();
         assert!(!outcome.coverage.is_complete());
         assert!(f.metrics.encode().contains(PARTIAL_METRIC));
+        // `!stats top` does not answer from a partial walk's top lists.
+        if run == 0 {
+            assert_eq!(f.snapshot_taken_ms().await, Some(complete_snapshot));
+        } else {
+            assert_eq!(f.snapshot_taken_ms().await, None, "a fresh daemon");
+        }
     }
     let m = f.room.plain();
     assert_eq!(m.len(), 3, "{m:#?}");
@@ -696,6 +706,7 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
     fake.faults().set_persistent(None);
     daemon.tick().await.unwrap().unwrap();
     assert!(f.metrics.encode().contains(COMPLETE));
+    assert!(f.snapshot_taken_ms().await.is_some());
     let m = f.room.plain();
     assert_eq!(m.len(), 5, "{m:#?}");
     assert!(m[3].contains("walks are complete again"), "{m:#?}");
