@@ -331,9 +331,13 @@ pub async fn find_user(
 async fn rooms(ctx: &StatsContext) -> Reply {
     match ctx.synapse.largest_rooms().await {
         Ok(rooms) => Reply::ok(render::rooms(&rooms, ctx.max_lines)),
-        Err(SynapseError::RequiresPostgres { .. }) => Reply::failed(strings::rooms::sqlite()),
-        Err(SynapseError::Server { status: 500, .. }) => Reply::failed(strings::rooms::known_500()),
-        Err(e) => Reply::failed(strings::rooms::failed(&e.to_string())),
+        Err(e) => match crate::daemon::runner::rooms_unavailable(&e) {
+            Some(reason) => Reply::failed(strings::rooms::unavailable(
+                &reason,
+                matches!(e, SynapseError::Server { status: 500, .. }),
+            )),
+            None => Reply::failed(strings::rooms::failed(&e.to_string())),
+        },
     }
 }
 

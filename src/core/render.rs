@@ -102,10 +102,11 @@ pub fn rooms(rooms: &[RoomSize], max_lines: usize) -> Doc {
 /// has no run history.
 pub fn status(view: &StatusView, now_ms: u64, daemon: bool) -> Doc {
     use strings::status as s;
-    let mut lines = vec![
-        s::last_run(view.last_run.as_ref(), now_ms),
-        s::next_run(view.next_run_ms, now_ms),
-    ];
+    let mut lines = vec![s::last_run(view.last_run.as_ref(), now_ms)];
+    if let Some(cause) = view.last_run.as_ref().and_then(|r| r.incomplete.as_ref()) {
+        lines.push(s::incomplete(cause));
+    }
+    lines.push(s::next_run(view.next_run_ms, now_ms));
     if let Some((since, error)) = &view.synapse_outage {
         lines.push(s::outage(*since, error));
     }
@@ -309,6 +310,7 @@ mod tests {
                 took_ms: 2_500,
                 violations: Some(3),
                 error: None,
+                incomplete: None,
             }),
             next_run_ms: Some(1_700_000_000_000 + 3_600_000),
             synapse_outage: None,
@@ -320,6 +322,17 @@ mod tests {
         assert_eq!(
             r.plain(),
             "• Last run: 2023-11-14 22:13 UTC (1m ago, took 2s): 3 violations\n• Next run: 2023-11-14 23:13 UTC (in 59m)\n• Synapse: up (1.163.2)\n• Matrix: up"
+        );
+        let mut partial = view.clone();
+        if let Some(run) = partial.last_run.as_mut() {
+            run.incomplete =
+                Some("Synapse's next_token stopped advancing at 80 of 120 users".into());
+        }
+        let r = status(&partial, 1_700_000_000_000 + 60_000, true);
+        assert!(
+            r.plain().contains("\n• The last run was INCOMPLETE: Synapse's next_token stopped advancing at 80 of 120 users; open alerts"),
+            "{}",
+            r.plain()
         );
     }
 }

@@ -56,6 +56,8 @@ pub struct RunView {
     pub violations: Option<usize>,
     /// Why it failed.
     pub error: Option<String>,
+    /// Why it was partial (a walk cut short), when it was.
+    pub incomplete: Option<String>,
 }
 
 /// What `status` shows.

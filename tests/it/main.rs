@@ -18,5 +18,6 @@ mod fake_selftest;
 mod harness_selftest;
 mod hostile_e2e;
 mod run_e2e;
+mod schedule;
 mod support;
 mod walk;

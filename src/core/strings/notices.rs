@@ -3,28 +3,6 @@
 
 use crate::core::doc::{Block, Doc, ERROR_CAP, Line};
 
-/// Notices are at most this long (they quote errors).
-const NOTICE_CAP: usize = 2 * ERROR_CAP;
-
-/// `synapse-warden: <text>`, then the details, one line each, as code.
-pub fn notice(text: &str, details: &[&str]) -> Doc {
-    let mut doc = Doc::paragraph(
-        Line::new()
-            .strong(Line::new().text("synapse-warden"))
-            .text(": ")
-            .outside(text, NOTICE_CAP),
-    );
-    if !details.is_empty() {
-        doc.push(Block::Code(
-            details
-                .iter()
-                .map(|l| Line::new().outside(*l, ERROR_CAP))
-                .collect(),
-        ));
-    }
-    doc
-}
-
 fn said(line: Line) -> Doc {
     Doc::paragraph(
         Line::new()
@@ -47,6 +25,11 @@ pub fn state_set_aside(set_aside: &str) -> Doc {
 /// The policy file was reloaded.
 pub fn reloaded(path: &str, rules: usize) -> Doc {
     said(reloaded_line(path, rules))
+}
+
+/// The answer to `reload`, as text.
+pub fn reloaded_text(path: &str, rules: usize) -> String {
+    Doc::paragraph(reloaded_line(path, rules)).plain()
 }
 
 /// `reloaded policies.yaml: 3 rules in force.`, also the answer to

@@ -12,7 +12,8 @@ use proptest::prelude::*;
 use crate::core::alerts::{Announced, Change, Plan};
 use crate::core::announce;
 use crate::core::command::{UsageError, UserQuery};
-use crate::core::doc::{ALLOWED_TAGS, Doc, Units, is_neutralised};
+use crate::core::coverage::{Coverage, RoomsUnavailable};
+use crate::core::doc::{ALLOWED_TAGS, Block, Doc, Units, is_neutralised};
 use crate::core::eval::{Outcome, RoomsChecked, WalkReport};
 use crate::core::model::{MediaMetric, RoomSize, TimeRange, UserMedia};
 use crate::core::policy;
@@ -143,19 +144,22 @@ fn outcome(i: &Inputs) -> Outcome {
                 window: None,
                 users: 120,
                 bytes: 40 * GIB,
+                cut_short: None,
             },
             WalkReport {
                 range: TimeRange::last(Duration::from_secs(5400), NOW),
                 window: Some(Duration::from_secs(5400)),
                 users: 1,
                 bytes: GIB,
+                cut_short: None,
             },
         ],
         rooms: RoomsChecked::Unavailable {
-            reason: i.error.clone(),
+            reason: RoomsUnavailable::Server(i.error.clone()),
         },
         rules: 4,
         notes: vec![i.error.clone()],
+        coverage: Coverage::complete(),
     }
 }
 
@@ -223,6 +227,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             took_ms: 2_500,
             violations: Some(1),
             error: None,
+            incomplete: Some(i.error.clone()),
         }),
         next_run_ms: Some(NOW + 600_000),
         synapse_outage: Some((NOW - 60_000, i.error.clone())),
@@ -236,6 +241,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             took_ms: 61_000,
             violations: None,
             error: Some(i.error.clone()),
+            incomplete: None,
         }),
         next_run_ms: None,
         synapse_outage: None,
@@ -253,12 +259,56 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             "alert summary",
             announce::summary_doc(&plan, NOW, 5).expect("a plan"),
         ),
+        ("alert summary (partial run)", {
+            let mut doc = announce::summary_doc(&plan, NOW, 1).expect("a plan");
+            doc.push(Block::Paragraph(strings::notices::partial_run(&i.error)));
+            doc
+        }),
         (
-            "alert notice",
-            strings::notices::notice(
-                &format!("reload refused: {}", i.error),
-                &[&format!("policies.yaml:3:5: {}", i.error), "second line"],
+            "notice: state file set aside",
+            strings::notices::state_set_aside(&format!("/var/lib/{}", i.term)),
+        ),
+        (
+            "notice: reloaded",
+            strings::notices::reloaded(&format!("/etc/{}.yaml", i.term), 1),
+        ),
+        (
+            "notice: reload refused",
+            strings::notices::reload_refused(
+                "policies.yaml",
+                &[
+                    &format!("policies.yaml:3:5: {}", i.error),
+                    "policies.yaml:9:1: second",
+                ],
             ),
+        ),
+        (
+            "notice: Synapse failing",
+            strings::notices::synapse_failing(NOW - 60_000, &i.error),
+        ),
+        (
+            "notice: Synapse back",
+            strings::notices::synapse_back(NOW - 60_000),
+        ),
+        (
+            "notice: rooms unsupported",
+            strings::notices::rooms_unsupported(),
+        ),
+        (
+            "notice: rooms failing",
+            strings::notices::rooms_failing(&i.error),
+        ),
+        (
+            "notice: rooms back",
+            strings::notices::rooms_back(NOW - 60_000),
+        ),
+        (
+            "notice: walks incomplete",
+            strings::notices::walks_incomplete(&i.error),
+        ),
+        (
+            "notice: walks complete",
+            strings::notices::walks_complete(NOW - 60_000),
         ),
         ("help", render::help("!stats")),
         ("usage error", render::usage("!stats", &usage)),
@@ -318,8 +368,14 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         ("user (failed)", strings::user::search_failed(&i.error)),
         ("rooms", render::rooms(&rooms, 2)),
         ("rooms (none)", render::rooms(&[], 2)),
-        ("rooms (SQLite)", strings::rooms::sqlite()),
-        ("rooms (known 500)", strings::rooms::known_500()),
+        (
+            "rooms (SQLite)",
+            strings::rooms::unavailable(&RoomsUnavailable::Sqlite, false),
+        ),
+        (
+            "rooms (known 500)",
+            strings::rooms::unavailable(&RoomsUnavailable::Server(i.error.clone()), true),
+        ),
         ("rooms (failed)", strings::rooms::failed(&i.error)),
         ("status", render::status(&status, NOW, true)),
         (
@@ -455,6 +511,14 @@ fn action_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
         ),
         ("media (failed)", strings::actions::failed(&i.error)),
     ]
+}
+
+fn kind(inputs: &Inputs, name: &str) -> Doc {
+    catalogue(inputs)
+        .into_iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, d)| d)
+        .expect("a kind of the catalogue")
 }
 
 fn golden(name: &str, actual: &str) {
@@ -681,7 +745,7 @@ fn check_kinds(inputs: &Inputs) -> Result<(), TestCaseError> {
 #[test]
 fn the_issues_hostile_name_forges_nothing() {
     check_kinds(&hostile()).unwrap();
-    let alert = &catalogue(&hostile())[0].1;
+    let alert = &kind(&hostile(), "alert summary");
     let plain = alert.plain();
     // Cut at 64 characters, newlines as escapes: one alert line, not two.
     assert!(
@@ -701,7 +765,7 @@ fn the_issues_hostile_name_forges_nothing() {
     // The rest of the name, shorter: `@room` and the override escaped.
     let mut short = hostile();
     short.name = "<b>x</b> @room \u{202e}gnp.exe".into();
-    let found = &catalogue(&short)[8].1;
+    let found = &kind(&short, "user (found)");
     assert_eq!(
         found.plain(),
         "@mal:example.org (<b>x</b> \\u{40}room \\u{202e}gnp.exe): 6.0 GiB in 3 media (all uploads)."
