@@ -70,6 +70,8 @@ pub enum Command {
     /// grammar and the same answer as `!stats` in the admin room, e.g.
     /// `stats top 10 media_length`, `stats top 5 media_count 7d`,
     /// `stats user @alice:example.org`, `stats rooms`, `stats help`.
+    /// `stats purge @u:hs older-than 90d` previews a clean-up; add `--yes`
+    /// to carry it out (needs `actions.enabled: true`).
     /// Exit status 0, or 2 on a bad command or an error.
     Stats(StatsArgs),
     /// Run the daemon: check the policies on the schedule, post alerts to
