@@ -755,3 +755,104 @@ async fn media_conformance_fake() {
     };
     run_media_suite(&target).await;
 }
+
+/// On the fake: a long purge posts progress, media gone since the preview
+/// count as done, only the previewed IDs are requested, and a remote purge
+/// uses the cut-off of its preview however late it is confirmed.
+#[tokio::test]
+async fn long_purges_report_progress_and_remote_purges_keep_their_cut_off() {
+    let server = FakeSynapse::start(Dataset::new(), fake::Db::Postgres).await;
+    let now = fake::GENERATED_NOW_MS;
+    for i in 0..60u64 {
+        server.upload(
+            "@big:test",
+            &format!("m{i:02}"),
+            now - (i + 1) * DAY,
+            1000 + i,
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(
+        &server.base_url(),
+        fake::ADMIN_TOKEN,
+        &dir.path().join("audit.log"),
+        true,
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let origin = Origin::Matrix {
+        device_id: "D".into(),
+        sender: "@boss:test".into(),
+        level: Some(i64::MAX),
+        progress: Some(tx),
+    };
+    let preview = answer(&cmd("purge @big:test older-than 10d"), &ctx, &origin, now).await;
+    let text = preview.message.plain();
+    assert!(text.contains("51 media"), "{text}");
+    let code = code_in(&text);
+    // One previewed media disappears before the confirmation; one new
+    // upload matching the filter arrives.
+    let (status, _) = raw(
+        reqwest::Method::DELETE,
+        &format!("{}/_synapse/admin/v1/media/test/m59", server.base_url()),
+        fake::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(status, 200);
+    server.upload("@big:test", "zz-new", now - 400 * DAY, 5000);
+    server.clear_requests();
+    let done = answer(&cmd(&format!("confirm {code}")), &ctx, &origin, now + 1000).await;
+    let text = done.message.plain();
+    assert!(done.ok, "{text}");
+    assert!(text.contains("deleted 51 media"), "{text}");
+    let mut progress = Vec::new();
+    while let Ok(m) = rx.try_recv() {
+        progress.push(m.plain);
+    }
+    assert_eq!(
+        progress,
+        [
+            "Working: 25 of 51 media done…",
+            "Working: 50 of 51 media done…"
+        ]
+    );
+    let deletes: Vec<String> = server
+        .request_log()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path.rsplit('/').next().unwrap().to_owned())
+        .collect();
+    // m09..m59 were previewed; m59 was already gone (requested, 404).
+    let want: Vec<String> = (9..60).map(|i| format!("m{i:02}")).collect();
+    let mut sorted = deletes.clone();
+    sorted.sort();
+    assert_eq!(sorted, want);
+    assert!(
+        !deletes.contains(&"zz-new".to_owned()),
+        "never beyond the preview"
+    );
+    let left: Vec<String> = server.media().into_iter().map(|m| m.media_id).collect();
+    let mut want_left: Vec<String> = (0..9).map(|i| format!("m{i:02}")).collect();
+    want_left.push("zz-new".into());
+    assert_eq!(left, want_left);
+
+    // The remote cache: the cut-off is the preview's, not the confirmation's.
+    let preview = answer(&cmd("purge-remote older-than 30d"), &ctx, &origin, now).await;
+    let code = code_in(&preview.message.plain());
+    server.clear_requests();
+    let done = answer(
+        &cmd(&format!("confirm {code}")),
+        &ctx,
+        &origin,
+        now + 120_000,
+    )
+    .await;
+    assert!(done.ok, "{}", done.message.plain());
+    assert!(done.message.plain().contains("Synapse removed 0 media"));
+    let queries: Vec<String> = server
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/purge_media_cache"))
+        .map(|r| r.query)
+        .collect();
+    assert_eq!(queries, [format!("before_ts={}", now - 30 * DAY)]);
+}
