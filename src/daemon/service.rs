@@ -22,9 +22,13 @@
 //!   logged in anew (data directory lost), or a resend more than a day after
 //!   the first send, would post the message again. Matrix being down only
 //!   delays delivery.
-//! - Reload (`SIGHUP`, `!stats reload`) re-reads the policy file; an invalid
-//!   file keeps the old rules and its errors, with lines and columns, are
-//!   posted to the room.
+//! - Reload (`SIGHUP`, `!stats reload`) re-reads the policy file: the rules,
+//!   the alert settings, the schedule (from the next run) and a new Synapse
+//!   client (URL, token, timeout, page size) take effect; what needs a
+//!   restart ([`Config::needs_restart`]: the bot's login, its data directory,
+//!   `http.listen`) is named in the answer and the log. An invalid file
+//!   keeps everything as it was, its errors, with lines and columns, are
+//!   posted to the room, and `/ready` says so until a reload succeeds.
 //! - Shutdown abandons a run in progress (nothing of it was applied yet),
 //!   saves the state and returns.
 
@@ -46,6 +50,7 @@ use super::schedule;
 use super::store::{JsonStore, Loaded, StoreError};
 use crate::core::alerts::AlertState;
 use crate::core::announce::{self, Message};
+use crate::core::backoff::Backoff;
 use crate::core::eval::Outcome;
 use crate::core::policy::{self, Config};
 use crate::core::render::utc;
@@ -169,8 +174,9 @@ pub struct Daemon {
     failures: u32,
 }
 
-/// The first retry after a failed run; doubles up to the schedule's pace.
-const FIRST_RETRY: Duration = Duration::from_secs(30);
+/// Retries after a failed run: 30 s, doubling, at most a day apart; the
+/// schedule's own pace comes first when it is sooner.
+const RUN_RETRY: Backoff = Backoff::new(Duration::from_secs(30), Duration::from_secs(24 * 3600));
 /// How often undelivered messages are retried.
 const REDELIVERY: Duration = Duration::from_secs(30);
 
@@ -261,8 +267,7 @@ impl Daemon {
             let mut due =
                 schedule::next_due(&config.schedule, previous_start, now, rand::random::<f64>());
             if self.failures > 0 {
-                let backoff = FIRST_RETRY.saturating_mul(2u32.saturating_pow(self.failures - 1));
-                due = due.min(now + backoff);
+                due = due.min(now + RUN_RETRY.step(self.failures - 1));
             }
             if let Some(previous) = previous_start
                 && due <= now
@@ -331,11 +336,16 @@ impl Daemon {
             Ok(report) => {
                 self.failures = 0;
                 self.readiness.set_synapse(true);
+                self.readiness.set_run_blocked(None);
                 *self.shared.snapshot.write().await = Some(Arc::new(snapshot));
                 self.after_success(&config, report, started, took, now)
             }
             Err(error) => {
                 self.failures = self.failures.saturating_add(1);
+                self.readiness.set_run_blocked(
+                    (error.synapse().is_some_and(SynapseError::needs_admin))
+                        .then(|| error.to_string()),
+                );
                 self.after_failure(&error, started, took, now);
                 Err(error)
             }
@@ -508,14 +518,21 @@ impl Daemon {
         {
             Ok((config, client)) => {
                 let rules = config.rules.len();
-                let text = format!("reloaded {path}: {rules} rules in force.");
+                let restart = self.config().await.needs_restart(&config);
+                let text = reloaded(&path, rules, &restart);
                 self.client = client;
                 *self.shared.config.write().await = Arc::new(config);
+                self.readiness.set_reload_refused(None);
                 self.say(&text, None, now);
-                tracing::info!(rules, "policy reloaded");
+                if restart.is_empty() {
+                    tracing::info!(rules, "policy reloaded");
+                } else {
+                    tracing::warn!(rules, needs_restart = %restart.join(", "), "policy reloaded; some changes take effect only after a restart");
+                }
                 Ok(text)
             }
             Err(errors) => {
+                self.readiness.set_reload_refused(Some(errors.clone()));
                 tracing::warn!(%errors, "reload refused; the previous rules stay in force");
                 self.say(
                     &format!(
@@ -564,6 +581,21 @@ impl Daemon {
         status.last_run = self.state.last_run.clone();
         status.synapse_outage = self.state.synapse_outage.clone();
         status.queued = self.state.alerts.outbox.len();
+    }
+}
+
+/// The answer to a reload that was accepted: the rules in force, and the
+/// keys (`matrix.user`...) whose change waits for a restart.
+fn reloaded(path: &str, rules: usize, needs_restart: &[&str]) -> String {
+    let rules = format!("reloaded {path}: {rules} rules in force");
+    let keys: Vec<String> = needs_restart.iter().map(|k| format!("`{k}`")).collect();
+    match keys.as_slice() {
+        [] => format!("{rules}."),
+        [one] => format!("{rules}; {one} changed and needs a restart to take effect."),
+        [init @ .., last] => format!(
+            "{rules}; {} and {last} changed and need a restart to take effect.",
+            init.join(", ")
+        ),
     }
 }
 

@@ -191,6 +191,21 @@ impl SynapseError {
         )
     }
 
+    /// Whether the failure will last until an admin acts: a refused token
+    /// (401), a user who is not a server admin (403), an address that does
+    /// not serve the admin API (404, 405), a refused parameter (400) or an
+    /// unusable client setting. Retrying does not heal these.
+    pub fn needs_admin(&self) -> bool {
+        match self {
+            SynapseError::Unauthorized { .. }
+            | SynapseError::NotAdmin { .. }
+            | SynapseError::InvalidRequest { .. }
+            | SynapseError::Config(_) => true,
+            SynapseError::UnexpectedStatus { status, .. } => matches!(status, 404 | 405),
+            _ => false,
+        }
+    }
+
     /// The endpoint the failed request went to, if any.
     pub fn endpoint(&self) -> Option<Endpoint> {
         match self {
