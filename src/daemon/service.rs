@@ -172,6 +172,9 @@ pub struct Daemon {
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     failures: u32,
+    /// The policy the process started with: a reload names what differs
+    /// from it and needs a restart.
+    started_with: Arc<Config>,
 }
 
 /// Retries after a failed run: 30 s, doubling, at most a day apart; the
@@ -216,8 +219,9 @@ impl Daemon {
         };
         // Nothing to undo: an outbox from before a restart is resent as is.
         state.alerts.outbox.sort_by_key(|m| m.queued_ms);
+        let config = Arc::new(config);
         let shared = Arc::new(Shared {
-            config: RwLock::new(Arc::new(config)),
+            config: RwLock::new(config.clone()),
             status: RwLock::new(Status {
                 last_run: state.last_run.clone(),
                 synapse_outage: state.synapse_outage.clone(),
@@ -237,6 +241,7 @@ impl Daemon {
             metrics,
             readiness,
             failures: 0,
+            started_with: config,
         };
         daemon.store.save(&daemon.state)?;
         Ok((daemon, shared))
@@ -518,7 +523,7 @@ impl Daemon {
         {
             Ok((config, client)) => {
                 let rules = config.rules.len();
-                let restart = self.config().await.needs_restart(&config);
+                let restart = self.started_with.needs_restart(&config);
                 let text = reloaded(&path, rules, &restart);
                 self.client = client;
                 *self.shared.config.write().await = Arc::new(config);
@@ -606,4 +611,25 @@ fn now_ms() -> u64 {
 fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reloaded;
+
+    #[test]
+    fn the_reload_answer_names_what_needs_a_restart() {
+        assert_eq!(
+            reloaded("p.yaml", 3, &[]),
+            "reloaded p.yaml: 3 rules in force."
+        );
+        assert_eq!(
+            reloaded("p.yaml", 3, &["matrix.user"]),
+            "reloaded p.yaml: 3 rules in force; `matrix.user` changed and needs a restart to take effect."
+        );
+        assert_eq!(
+            reloaded("p.yaml", 1, &["matrix.user", "matrix.room", "http.listen"]),
+            "reloaded p.yaml: 1 rules in force; `matrix.user`, `matrix.room` and `http.listen` changed and need a restart to take effect."
+        );
+    }
 }
