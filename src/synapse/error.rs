@@ -344,4 +344,42 @@ mod tests {
         );
         assert!(!e.is_transient());
     }
+
+    #[test]
+    fn what_needs_an_admin() {
+        let at = |status: u16, body: &[u8]| classify(Endpoint::UsersMedia, status, body);
+        for (status, body) in [
+            (
+                401,
+                &br#"{"errcode":"M_UNKNOWN_TOKEN","error":"Unknown token"}"#[..],
+            ),
+            (
+                403,
+                br#"{"errcode":"M_FORBIDDEN","error":"You are not a server admin"}"#,
+            ),
+            (404, b"<html>Not Found</html>"),
+            (405, b""),
+            (
+                400,
+                br#"{"errcode":"M_INVALID_PARAM","error":"bad order_by"}"#,
+            ),
+        ] {
+            let e = at(status, body);
+            assert!(e.needs_admin() && !e.is_transient(), "{status}: {e}");
+        }
+        for (status, body) in [
+            (429, &br#"{"errcode":"M_LIMIT_EXCEEDED"}"#[..]),
+            (500, b""),
+            (502, b""),
+            (418, b""),
+        ] {
+            assert!(!at(status, body).needs_admin(), "{status}");
+        }
+        let postgres = classify(
+            Endpoint::DatabaseRooms,
+            400,
+            br#"{"errcode":"M_UNKNOWN","error":"Endpoint requires using PostgreSQL"}"#,
+        );
+        assert!(!postgres.needs_admin(), "SQLite is a note, not a failure");
+    }
 }
