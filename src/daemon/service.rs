@@ -5,7 +5,8 @@
 //!   that ends after the next one was due makes that one start at once (and
 //!   says so in the log), never a burst of catch-up runs.
 //! - After a failed run the next attempt comes sooner, with exponential
-//!   backoff (30 s, 1 min, 2 min... up to the schedule's own pace).
+//!   backoff (30 s, 1 min, 2 min... up to the schedule's own pace); a
+//!   reload, which may have fixed the cause, brings it back to 30 s.
 //! - Alert lifecycle: [`crate::core::alerts`]. Outages (Synapse unreachable,
 //!   room sizes failing or unsupported) are announced once when they start
 //!   and once when they end. A failed run changes no alert; a run that could
@@ -528,6 +529,9 @@ impl Daemon {
                 self.client = client;
                 *self.shared.config.write().await = Arc::new(config);
                 self.readiness.set_reload_refused(None);
+                // The reload may have fixed what made the runs fail (a token,
+                // a URL): the next retry comes at the first step again.
+                self.failures = self.failures.min(1);
                 self.say(&text, None, now);
                 if restart.is_empty() {
                     tracing::info!(rules, "policy reloaded");

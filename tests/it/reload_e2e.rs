@@ -3,7 +3,7 @@
 //! by SIGHUP and by `!stats reload`.
 //!
 //! - The command access and the alert settings (SIGHUP): a new prefix, in
-//!   any case; the old one no longer answered; an allow-listed member
+//!   any case, alone answering the help; the old one no longer answered; an allow-listed member
 //!   without power level answered; `alerts.max_lines` cuts the check.
 //! - The Synapse client (`!warden reload`): a new admin token is read and
 //!   used by the commands and the runs; a token of a user who is not a
@@ -139,7 +139,8 @@ async fn reload_applies_what_it_can_and_names_what_needs_a_restart() {
         1,
         "alerts.max_lines: 1 is in force: {check}"
     );
-    say(&admin, "!warden help").await;
+    // The prefix alone, in capitals: the help, with the new prefix.
+    say(&admin, "!WARDEN").await;
     nth(&h, &admin, &room, b, "!warden top 10 media_length", 1).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let all = bodies(&h, &admin, &room, b).await;
