@@ -34,7 +34,7 @@ use super::{EXIT_ERROR, EXIT_OK, load_policy, read_secret};
 use crate::core::command::{Command, UserQuery};
 use crate::core::eval::Outcome;
 use crate::core::model::TimeRange;
-use crate::core::policy::Config;
+use crate::core::policy::{AlertSettings, Config};
 use crate::core::render::{self, Health, Rendered, Source, StatusView, TopView};
 use crate::core::snapshot::Snapshot;
 use crate::synapse::{
@@ -118,7 +118,7 @@ impl StatsContext {
         StatsContext {
             synapse,
             prefix: prefix.into(),
-            max_lines: render::DEFAULT_MAX_LINES,
+            max_lines: AlertSettings::default().max_lines.get(),
             snapshot_max_age: DEFAULT_SNAPSHOT_MAX_AGE,
             daemon: None,
             config: None,

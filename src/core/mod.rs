@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod announce;
+pub mod backoff;
 pub mod command;
 pub mod conditions;
 pub mod coverage;

@@ -34,7 +34,6 @@ use std::time::Duration;
 use globset::GlobSet;
 use url::Url;
 
-use crate::core::alerts::Lifecycle;
 use crate::core::violation::Severity;
 
 pub use error::{Diagnostic, PolicyError, Problem, Suggestion};
@@ -180,17 +179,6 @@ impl Default for AlertSettings {
     }
 }
 
-impl AlertSettings {
-    /// The alert lifecycle these settings describe.
-    pub fn lifecycle(&self) -> Lifecycle {
-        Lifecycle {
-            repeat_after: self.repeat_after,
-            announce_resolved: self.announce_resolved,
-            growth_escalation: 1.0 + self.escalate_on_growth.as_f64() / 100.0,
-        }
-    }
-}
-
 /// The `matrix` section: the bot that posts alerts and answers commands.
 #[derive(Debug, Clone)]
 pub struct MatrixSettings {
@@ -205,13 +193,8 @@ pub struct MatrixSettings {
     pub access_token: Option<SecretSource>,
     /// The admin room: an alias (`#admins:example.org`) or an ID (`!...`).
     pub room: String,
-    /// Prefix of bot commands. Default `!stats`.
-    pub command_prefix: String,
-    /// Power level a sender needs in the room to run commands. Default 50.
-    pub command_power_level: i64,
-    /// Who may run commands, as globs on user IDs; empty: anyone with
-    /// `command_power_level`.
-    pub allowed_senders: Patterns,
+    /// Who may command the bot, how, and how often.
+    pub commands: CommandAccess,
     /// Where the bot keeps its session and encryption store.
     pub data_dir: PathBuf,
     /// Passphrase of the encryption store.
@@ -237,10 +220,114 @@ impl Default for HttpSettings {
     }
 }
 
-/// Default of `matrix.command_prefix`.
-pub const DEFAULT_COMMAND_PREFIX: &str = "!stats";
-/// Default of `matrix.command_power_level`.
-pub const DEFAULT_COMMAND_POWER_LEVEL: i64 = 50;
+impl MatrixSettings {
+    /// The keys of this section whose change takes a restart: everything
+    /// but [`MatrixSettings::commands`], which a reload swaps in place.
+    fn needs_restart(&self, new: &MatrixSettings) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        let mut changed = |key: &'static str, differs: bool| {
+            if differs {
+                keys.push(key);
+            }
+        };
+        changed("matrix.homeserver", self.homeserver != new.homeserver);
+        changed("matrix.user", self.user != new.user);
+        changed("matrix.password", self.password != new.password);
+        changed("matrix.access_token", self.access_token != new.access_token);
+        changed("matrix.room", self.room != new.room);
+        changed("matrix.data_dir", self.data_dir != new.data_dir);
+        changed(
+            "matrix.store_passphrase",
+            self.store_passphrase != new.store_passphrase,
+        );
+        changed("matrix.recovery_key", self.recovery_key != new.recovery_key);
+        keys
+    }
+}
+
+/// The command part of the `matrix` section: the prefix, who may send
+/// commands and how often. A reload swaps it without a new Matrix login.
+#[derive(Debug, Clone)]
+pub struct CommandAccess {
+    /// Prefix of bot commands, matched without regard to case. Default
+    /// `!stats`.
+    pub prefix: String,
+    /// Power level a sender needs in the room to run commands. Default 50.
+    pub power_level: i64,
+    /// Who may also run commands whatever their power level, as globs on
+    /// user IDs. Default none.
+    pub allowed_senders: Patterns,
+    /// How many commands one sender may send. Default 5 per 30 s.
+    pub rate_limit: RateLimit,
+}
+
+impl Default for CommandAccess {
+    fn default() -> Self {
+        CommandAccess {
+            prefix: "!stats".to_owned(),
+            power_level: 50,
+            allowed_senders: Patterns::none(),
+            rate_limit: RateLimit::default(),
+        }
+    }
+}
+
+impl CommandAccess {
+    /// Whether a sender with power level `level` in the admin room (`None`:
+    /// none that counts), or matching the allow-list, may command the bot.
+    pub fn may_command(&self, sender: &str, level: Option<i64>) -> bool {
+        level.is_some_and(|l| l >= self.power_level) || self.allowed_senders.matches(sender)
+    }
+}
+
+/// How many commands one sender may send: a token bucket of `burst`
+/// commands, refilled at `burst` per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Commands in a burst (at least 1).
+    pub burst: u32,
+    /// Time to refill a whole burst (more than 0).
+    pub per: Duration,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            burst: 5,
+            per: Duration::from_secs(30),
+        }
+    }
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} per {}",
+            self.burst,
+            humantime::format_duration(self.per)
+        )
+    }
+}
+
+impl Config {
+    /// The keys whose change from `self` to `new` takes a restart of the
+    /// daemon (a new Matrix login, another data directory or listening
+    /// address), in file order. Everything else a reload swaps in place:
+    /// Synapse's client, the schedule (from the next run), the alert
+    /// settings, the rules, the command access.
+    pub fn needs_restart(&self, new: &Config) -> Vec<&'static str> {
+        let mut keys = match (&self.matrix, &new.matrix) {
+            (Some(old), Some(new)) => old.needs_restart(new),
+            (None, None) => Vec::new(),
+            _ => vec!["matrix"],
+        };
+        if self.http.listen != new.http.listen {
+            keys.push("http.listen");
+        }
+        keys
+    }
+}
 
 /// Every rule of the file, in file order.
 #[derive(Debug, Clone, Default)]

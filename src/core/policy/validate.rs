@@ -15,9 +15,9 @@ use super::raw::{
 };
 use super::values;
 use super::{
-    AlertSettings, Config, DEFAULT_COMMAND_POWER_LEVEL, DEFAULT_COMMAND_PREFIX, DEFAULT_TIMEOUT,
-    HttpSettings, MatrixSettings, Patterns, Percent, RoomRule, Rules, Schedule, SecretSource,
-    SynapseSettings, Trigger, UserMediaRule, UserSelector,
+    AlertSettings, CommandAccess, Config, DEFAULT_TIMEOUT, HttpSettings, MatrixSettings, Patterns,
+    Percent, RoomRule, Rules, Schedule, SecretSource, SynapseSettings, Trigger, UserMediaRule,
+    UserSelector,
 };
 use crate::core::violation::Severity;
 
@@ -612,10 +612,11 @@ impl Checker {
             }
             Ok(room)
         });
+        let defaults = CommandAccess::default();
         let command_prefix = self.or_default(
             &path.key("command_prefix"),
             raw.command_prefix.as_ref(),
-            DEFAULT_COMMAND_PREFIX.to_owned(),
+            defaults.prefix,
             |v| {
                 let p = values::text(v)?;
                 if p.contains(char::is_whitespace) {
@@ -627,14 +628,20 @@ impl Checker {
         let command_power_level = self.or_default(
             &path.key("command_power_level"),
             raw.command_power_level.as_ref(),
-            DEFAULT_COMMAND_POWER_LEVEL,
+            defaults.power_level,
             values::integer,
         );
         let allowed_senders = self.or_default(
             &path.key("allowed_senders"),
             raw.allowed_senders.as_ref(),
-            Patterns::none(),
+            defaults.allowed_senders,
             values::patterns,
+        );
+        let command_rate_limit = self.or_default(
+            &path.key("command_rate_limit"),
+            raw.command_rate_limit.as_ref(),
+            defaults.rate_limit,
+            values::rate_limit,
         );
         let data_dir = self.required(path, "data_dir", raw.data_dir.as_ref(), |v| {
             values::text(v).map(PathBuf::from)
@@ -645,9 +652,12 @@ impl Checker {
             password: password.ok()?,
             access_token: access_token.ok()?,
             room: room?,
-            command_prefix: command_prefix.ok()?,
-            command_power_level: command_power_level.ok()?,
-            allowed_senders: allowed_senders.ok()?,
+            commands: CommandAccess {
+                prefix: command_prefix.ok()?,
+                power_level: command_power_level.ok()?,
+                allowed_senders: allowed_senders.ok()?,
+                rate_limit: command_rate_limit.ok()?,
+            },
             data_dir: data_dir?,
             store_passphrase: store_passphrase?,
             recovery_key: recovery_key.ok()?,
