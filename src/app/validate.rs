@@ -13,6 +13,10 @@ use crate::core::policy::Config;
 pub fn run(path: &Path) -> Result<ExitCode> {
     match load_policy(path)? {
         Ok(config) => {
+            let now = super::stats::now_ms();
+            for w in crate::core::limits::override_warnings(&config.rules, now) {
+                eprintln!("{}", warning_line(&path.display().to_string(), &w));
+            }
             println!("{}: valid; {}", path.display(), describe(&config));
             Ok(ExitCode::from(EXIT_OK))
         }
@@ -38,4 +42,13 @@ pub fn describe(config: &Config) -> String {
             ""
         }
     )
+}
+
+/// `policies.yaml:52:5: overrides[0]: warning: ended on 2027-03-01: ...`
+pub fn warning_line(file: &str, w: &crate::core::limits::OverrideWarning) -> String {
+    let at = w
+        .position
+        .map(|p| format!(":{}:{}", p.line, p.column))
+        .unwrap_or_default();
+    format!("{file}{at}: overrides[{}]: warning: {}", w.index, w.message)
 }
