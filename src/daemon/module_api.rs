@@ -208,7 +208,8 @@ async fn refused(
             "too many refused uploads waiting for the admin room; this one is only counted"
         );
     }
-    StatusCode::ACCEPTED.into_response()
+    // A JSON body: Synapse's HTTP client decodes every answer.
+    (StatusCode::ACCEPTED, Json(serde_json::json!({}))).into_response()
 }
 
 /// A channel for refusals, of a bounded size.

@@ -115,7 +115,7 @@ fn upload_limits_follow_enforced_rules_and_overrides() {
     );
     assert_eq!(refused_under(&ops, 3, 4), None);
     // Whole usage counts every media of the server's life.
-    assert!(WHOLE_USAGE_PERIOD_MS > NOW);
+    const { assert!(WHOLE_USAGE_PERIOD_MS > NOW) };
 }
 
 #[test]
@@ -373,13 +373,13 @@ proptest! {
     ) {
         let mut rules = world();
         rules.overrides = build(&rules, &specs);
-        for user in 0..USERS.len() {
-            for rule in 0..rules.user_media.len() {
-                let e = effective_user(&rules.overrides, &rules.user_media[rule], USERS[user], NOW);
+        for (user, id) in USERS.iter().enumerate() {
+            for (rule, r) in rules.user_media.iter().enumerate() {
+                let e = effective_user(&rules.overrides, r, id, NOW);
                 prop_assert_eq!((e.max_media_length, e.max_media_count), model(&rules, &specs, rule, user));
             }
             // The module's limits are the enforced rules' effective bytes.
-            let limits = upload_limits(&rules, USERS[user], NOW);
+            let limits = upload_limits(&rules, id, NOW);
             let expected: Vec<(String, u64)> = [0usize, 2]
                 .iter()
                 .filter_map(|&r| model(&rules, &specs, r, user).0.map(|b| (rules.user_media[r].name.clone(), b)))
