@@ -5,8 +5,9 @@
 //! cargo bench --bench quota -- [--uploads 200] [--size 1024]
 //! ```
 //!
-//! Three Synapses, started one after the other from the same virtualenv
-//! (the module installed from this checkout):
+//! Four Synapses from the same virtualenv (the module installed from this
+//! checkout), running at once; the uploads go round-robin, one to each in
+//! turn, so that other load on the machine weighs on all alike:
 //!
 //! - **without** the module (no upload limit: Synapse skips the check);
 //! - **the same limits in `homeserver.yaml`** (`media_upload_limits`), no
@@ -20,9 +21,9 @@
 //!
 //! The warden side is the daemon's real HTTP router with the module's
 //! endpoints (`synapse_warden::daemon::http`), in this process, with a
-//! policy whose `enforce: upload` rule is far above what is uploaded. Each
+//! policy whose `enforce: upload` rules are far above what is uploaded. Each
 //! configuration gets a few warm-up uploads, then `--uploads` uploads of
-//! `--size` bytes, one after another, by one user; it prints median, p95 and
+//! `--size` bytes by one user; it prints median, p95 and
 //! max per configuration, the overheads at the median, and the bar
 //! ("overhead under 5 ms at the median on a cache hit: ok|NOT MET").
 
@@ -112,35 +113,31 @@ rules:
     Ok(addr)
 }
 
-/// Upload latencies, in ms, of `n` uploads after the warm-up.
-async fn measure(h: &SynapseHarness, n: usize, size: usize) -> Result<Vec<f64>> {
-    let user = h
-        .register("bench-uploader", "bench-password", false)
-        .await?;
-    let url = h
-        .base_url()
-        .join("_matrix/media/v3/upload?filename=b.bin")?;
-    let body = vec![42u8; size];
-    let mut times = Vec::with_capacity(n);
-    for i in 0..WARMUP + n {
-        let started = Instant::now();
-        let r = h
-            .http()
-            .post(url.clone())
-            .bearer_auth(&user.access_token)
+/// One Synapse ready to be measured: its uploader and upload URL.
+struct Target {
+    name: &'static str,
+    h: SynapseHarness,
+    token: String,
+    url: url::Url,
+    times: Vec<f64>,
+}
+
+/// One upload; its latency in ms.
+async fn upload(t: &Target, body: &[u8]) -> Result<f64> {
+    let started = Instant::now();
+    let r =
+        t.h.http()
+            .post(t.url.clone())
+            .bearer_auth(&t.token)
             .header("content-type", "application/octet-stream")
-            .body(body.clone())
+            .body(body.to_vec())
             .send()
             .await?;
-        let status = r.status();
-        let _ = r.bytes().await?;
-        let took = started.elapsed();
-        ensure!(status.is_success(), "upload {i} failed: {status}");
-        if i >= WARMUP {
-            times.push(took.as_secs_f64() * 1000.0);
-        }
-    }
-    Ok(times)
+    let status = r.status();
+    let _ = r.bytes().await?;
+    let took = started.elapsed();
+    ensure!(status.is_success(), "{}: upload failed: {status}", t.name);
+    Ok(took.as_secs_f64() * 1000.0)
 }
 
 fn stats(times: &[f64]) -> (f64, f64, f64) {
@@ -197,20 +194,47 @@ async fn main() -> Result<()> {
         ("module, cache hit (cache: 60s)", module("60s")),
         ("module, cache miss (cache: 0s)", module("0s")),
     ];
-    let mut rows = Vec::new();
+    // All Synapses run at once and the uploads go round-robin, one to each
+    // in turn: whatever else loads the machine weighs on every
+    // configuration alike.
+    let mut targets = Vec::new();
     for (name, extra) in configurations {
         eprintln!("starting a PostgreSQL Synapse: {name}...");
         let h = SynapseHarness::start_with(Backend::Postgres, extra).await?;
-        let times = measure(&h, args.uploads, args.size).await?;
-        if name.contains("module") {
-            let log = std::fs::read_to_string(h.log_path())?;
+        let user = h
+            .register("bench-uploader", "bench-password", false)
+            .await?;
+        let url = h
+            .base_url()
+            .join("_matrix/media/v3/upload?filename=b.bin")?;
+        targets.push(Target {
+            name,
+            h,
+            token: user.access_token.clone(),
+            url,
+            times: Vec::with_capacity(args.uploads),
+        });
+    }
+    let body = vec![42u8; args.size];
+    for i in 0..WARMUP + args.uploads {
+        for t in targets.iter_mut() {
+            let ms = upload(t, &body).await?;
+            if i >= WARMUP {
+                t.times.push(ms);
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for t in &targets {
+        if t.name.contains("module") {
+            let log = std::fs::read_to_string(t.h.log_path())?;
             ensure!(
                 !log.contains("failing open"),
                 "the module failed open during the benchmark:\n{}",
-                h.log_tail(30)
+                t.h.log_tail(30)
             );
         }
-        rows.push((name, stats(&times)));
+        rows.push((t.name, stats(&t.times)));
     }
     stop.cancel();
 

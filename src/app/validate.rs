@@ -52,3 +52,24 @@ pub fn warning_line(file: &str, w: &crate::core::limits::OverrideWarning) -> Str
         .unwrap_or_default();
     format!("{file}{at}: overrides[{}]: warning: {}", w.index, w.message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_read_like_errors() {
+        let w = crate::core::limits::OverrideWarning {
+            index: 2,
+            position: Some(crate::core::policy::Position {
+                line: 40,
+                column: 5,
+            }),
+            message: "ended on 2020-01-01: it no longer changes anything; remove it".into(),
+        };
+        assert_eq!(
+            warning_line("policies.yaml", &w),
+            "policies.yaml:40:5: overrides[2]: warning: ended on 2020-01-01: it no longer changes anything; remove it"
+        );
+    }
+}

@@ -11,6 +11,20 @@ use super::limits::{EffectiveUser, Source};
 use super::policy::{Override, OverrideTarget, Rules};
 use super::render::size;
 
+/// Text on one line: control characters (newlines...) shown escaped, the
+/// rest as is (HTML bodies escape it separately).
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
 /// One override, on one line: `overrides[0]: @photographer:example.org,
 /// rule media-quota: 50.0 GiB until 2027-03-01 — Archive project`.
 pub fn override_line(o: &Override) -> String {
@@ -18,7 +32,7 @@ pub fn override_line(o: &Override) -> String {
         OverrideTarget::Users(p) | OverrideTarget::Rooms(p) => p
             .written()
             .iter()
-            .map(|g| format!("`{}`", g.escape_debug()))
+            .map(|g| format!("`{}`", one_line(g)))
             .collect::<Vec<_>>()
             .join(", "),
     };
@@ -31,7 +45,7 @@ pub fn override_line(o: &Override) -> String {
         let _ = write!(text, " until {until}");
     }
     if let Some(reason) = &o.reason {
-        let _ = write!(text, " — {}", reason.escape_debug());
+        let _ = write!(text, " — {}", one_line(reason));
     }
     text
 }
@@ -112,7 +126,7 @@ fn why(o: &Override) -> String {
         let _ = write!(text, " until {until}");
     }
     if let Some(reason) = &o.reason {
-        let _ = write!(text, ": {}", reason.escape_debug());
+        let _ = write!(text, ": {}", one_line(reason));
     }
     text
 }

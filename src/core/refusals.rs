@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use html_escape::encode_text;
 
 use super::announce::Message;
+use super::explain::one_line;
 use super::limits::{self, UploadLimit};
 use super::policy::Rules;
 use super::render::{size, utc};
@@ -58,19 +59,6 @@ pub fn refusal(
         attempted_bytes,
         at_ms: now_ms,
     }
-}
-
-/// A user ID or rule name on one line, control characters shown escaped.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
 }
 
 /// "3 uploads refused: ..." for the admin room; `None` when there is

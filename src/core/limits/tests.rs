@@ -462,3 +462,35 @@ fn evaluation_judges_by_effective_limits() {
         .collect();
     assert_eq!(found, vec![("media-quota", "@alice:example.org", 5 * GIB)]);
 }
+
+#[test]
+fn the_module_secret_is_a_secret_source() {
+    let with = |secret: &str| {
+        format!(
+            "synapse: {{ url: \"http://127.0.0.1:8008\", token: {{ env: T }} }}\nhttp:\n  module_secret: {secret}\nrules:\n  user_media:\n    - name: a\n      max_media_length: 1 MB\n"
+        )
+    };
+    let config = policy::parse("p.yaml", &with("{file: /run/secrets/m}")).unwrap();
+    assert_eq!(
+        config.http.module_secret,
+        Some(policy::SecretSource::File("/run/secrets/m".into()))
+    );
+    let report = policy::parse("p.yaml", &with("hunter2-inline"))
+        .unwrap_err()
+        .report();
+    assert!(
+        report.contains("http.module_secret: a secret must not be written"),
+        "{report}"
+    );
+    assert!(!report.contains("hunter2"), "{report}");
+    assert_eq!(
+        policy::parse(
+            "p.yaml",
+            &with("{env: M}").replace("http:\n  module_secret: {env: M}\n", "")
+        )
+        .unwrap()
+        .http
+        .module_secret,
+        None
+    );
+}
