@@ -57,6 +57,9 @@ pub struct Metrics {
     pub violations: Family<ViolationLabels, Gauge>,
     /// Unix time of the last run that completed.
     pub last_success: Gauge<f64, AtomicU64>,
+    /// 1 when the last run looked at everything, 0 when it was partial (a
+    /// walk cut short) or failed.
+    pub last_run_complete: Gauge,
     /// Failed Synapse requests, by kind.
     pub api_errors: Family<ErrorLabels, Counter>,
     /// Commands answered, by command.
@@ -108,6 +111,12 @@ impl Metrics {
             "Unix time at which the last run completed",
             last_success.clone(),
         );
+        let last_run_complete = Gauge::default();
+        registry.register(
+            "last_run_complete",
+            "1 when the last run saw every user, 0 when a walk was cut short or the run failed",
+            last_run_complete.clone(),
+        );
         let api_errors = Family::<ErrorLabels, Counter>::default();
         registry.register(
             "api_errors",
@@ -142,6 +151,7 @@ impl Metrics {
             walk_users,
             violations,
             last_success,
+            last_run_complete,
             api_errors,
             commands,
             command_latency,
@@ -188,6 +198,7 @@ mod tests {
             "synapse_warden_walk_users",
             "synapse_warden_violations{rule=\"quota\",severity=\"critical\"} 3",
             "synapse_warden_last_success_timestamp_seconds",
+            "synapse_warden_last_run_complete 0",
             "synapse_warden_api_errors_total{kind=\"config\"} 1",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");

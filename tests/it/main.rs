@@ -18,5 +18,6 @@ mod harness_selftest;
 mod overrides_daemon;
 mod quota_e2e;
 mod run_e2e;
+mod schedule;
 mod support;
 mod walk;

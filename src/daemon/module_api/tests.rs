@@ -15,7 +15,7 @@ use crate::daemon::service::{NotifyError, Status};
 
 const POLICY: &str = r#"
 synapse: { url: "http://127.0.0.1:8008", token: { env: T } }
-alerts: { refusals_every: 200ms }
+alerts: { refusals_every: 2s }
 http: { module_secret: { env: WARDEN_MODULE_SECRET } }
 rules:
   user_media:
@@ -230,7 +230,7 @@ async fn refusals_are_counted_and_posted_in_one_batch() {
         "{text}"
     );
     let mut posted = Vec::new();
-    for _ in 0..50 {
+    for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         posted = server.recorder.0.lock().unwrap().clone();
         if !posted.is_empty() {
@@ -255,13 +255,13 @@ async fn refusals_are_counted_and_posted_in_one_batch() {
         report(&server, refusal("@erin:hs", 5 << 20, whole)).await,
         202
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_eq!(server.recorder.0.lock().unwrap().len(), 1);
     server
         .recorder
         .1
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    for _ in 0..50 {
+    for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if server.recorder.0.lock().unwrap().len() == 2 {
             break;
