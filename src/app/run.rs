@@ -39,6 +39,7 @@ use crate::core::render::{Health, Rendered, RunView, StatusView};
 use crate::core::snapshot::Snapshot;
 use crate::daemon::http::{self, Endpoints, Readiness};
 use crate::daemon::metrics::Metrics;
+use crate::daemon::module_api::{self, ModuleApi, ModuleSecret};
 use crate::daemon::service::{Control, Daemon, MakeClient, Notifier, NotifyError, Shared};
 use crate::synapse::SynapseClient;
 
@@ -78,16 +79,12 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
-    tracing::info!(address = %config.http.listen, "serving /health, /ready and /metrics");
-    let endpoints = Endpoints {
-        metrics: metrics.clone(),
-        readiness: readiness.clone(),
-    };
-    let http_task = tokio::spawn(http::serve(
-        listener,
-        endpoints,
-        shutdown.clone().cancelled_owned(),
-    ));
+    let module_secret = config
+        .http
+        .module_secret
+        .as_ref()
+        .map(|s| read_secret(s, "the quota module's secret (http.module_secret)"))
+        .transpose()?;
 
     // The daemon builds a Synapse client at start and at every reload; the
     // commands take the one of the reload the daemon accepted.
@@ -112,6 +109,37 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         metrics.clone(),
         readiness.clone(),
     )?;
+    let module = match module_secret {
+        Some(secret) => {
+            let (refusals, refusals_rx) = module_api::channel();
+            tokio::spawn(module_api::post_refusals(
+                refusals_rx,
+                slot.clone(),
+                shared.clone(),
+                shutdown.clone(),
+            ));
+            tracing::info!(address = %config.http.listen, "serving the quota module's endpoints");
+            Some(ModuleApi {
+                shared: shared.clone(),
+                secret: ModuleSecret::new(&secret),
+                refusals,
+                metrics: metrics.clone(),
+            })
+        }
+        None => None,
+    };
+    tracing::info!(address = %config.http.listen, "serving /health, /ready and /metrics");
+    let endpoints = Endpoints {
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+        module,
+    };
+    let http_task = tokio::spawn(http::serve(
+        listener,
+        endpoints,
+        shutdown.clone().cancelled_owned(),
+    ));
+
     let (control, control_rx) = mpsc::channel(8);
     let mut daemon_task = tokio::spawn(daemon.run(control_rx, shutdown.clone()));
 

@@ -245,7 +245,17 @@ async fn top(
 async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
     match query {
         UserQuery::Exact(user_id) => match find_user(&ctx.synapse, user_id).await {
-            Ok(found) => Reply::ok(render::user(query, found.as_slice(), false, ctx.max_lines)),
+            Ok(found) => {
+                let mut reply = render::user(query, found.as_slice(), false, ctx.max_lines);
+                if let Some(rules) = rules_in_force(ctx).await {
+                    let limits =
+                        crate::core::limits::effective_user_all(&rules.rules, user_id, now_ms());
+                    let part = crate::core::explain::effective_limits(&limits);
+                    reply.plain = format!("{}\n{}", reply.plain, part.plain);
+                    reply.html = format!("{}\n{}", reply.html, part.html);
+                }
+                Reply::ok(reply)
+            }
             Err(e) => Reply::failed(synapse_failure("Synapse could not look the user up", &e)),
         },
         UserQuery::Search(term) => {
@@ -271,6 +281,15 @@ async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
                 Err(e) => Reply::failed(synapse_failure("Synapse could not search users", &e)),
             }
         }
+    }
+}
+
+/// The policy in force: the daemon's, else the one given (command line).
+async fn rules_in_force(ctx: &StatsContext) -> Option<Arc<Config>> {
+    match (&ctx.daemon, &ctx.config) {
+        (Some(d), _) => Some(d.config().await),
+        (None, Some(config)) => Some(config.clone()),
+        (None, None) => None,
     }
 }
 

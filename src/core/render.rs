@@ -553,7 +553,9 @@ pub fn policies(rules: &Rules) -> Rendered {
         }
         lines.push(text);
     }
-    let head = match lines.len() {
+    let rules_count = lines.len();
+    lines.extend(super::explain::overrides_lines(rules));
+    let head = match rules_count {
         0 => "No rule in force.".to_owned(),
         1 => "1 rule in force:".to_owned(),
         n => format!("{n} rules in force:"),

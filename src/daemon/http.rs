@@ -120,15 +120,22 @@ pub struct Endpoints {
     pub metrics: Arc<Metrics>,
     /// Readiness flags.
     pub readiness: Arc<Readiness>,
+    /// The quota module's endpoints, when `http.module_secret` is set.
+    pub module: Option<super::module_api::ModuleApi>,
 }
 
 /// The router, for serving or for tests.
 pub fn router(endpoints: Endpoints) -> Router {
-    Router::new()
+    let module = endpoints.module.clone();
+    let router = Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .with_state(endpoints)
+        .with_state(endpoints);
+    match module {
+        Some(api) => router.merge(super::module_api::router(api)),
+        None => router,
+    }
 }
 
 /// Serves the endpoints on `listener` until `shutdown` resolves.
@@ -180,6 +187,7 @@ mod tests {
         let endpoints = Endpoints {
             metrics: Arc::new(Metrics::new()),
             readiness: Arc::new(Readiness::default()),
+            module: None,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -332,6 +332,7 @@ impl Daemon {
     pub async fn tick(&mut self) -> Result<Result<Outcome, RunError>, DaemonError> {
         let config = self.config().await;
         let started = now_ms();
+        self.announce_ended_overrides(&config, started);
         let clock = std::time::Instant::now();
         let mut snapshot = Snapshot::new(started);
         let result = runner::evaluate(&self.client, &config, started, |_, window, users| {
@@ -367,6 +368,17 @@ impl Daemon {
         self.publish_status().await;
         self.deliver().await?;
         Ok(outcome)
+    }
+
+    /// Overrides whose `until` passed since the previous run: said once.
+    fn announce_ended_overrides(&mut self, config: &Config, started: u64) {
+        let Some(previous) = self.state.last_run.as_ref().map(|r| r.started_ms) else {
+            return;
+        };
+        let ended = crate::core::limits::ended_between(&config.rules, previous, started);
+        if let Some(m) = crate::core::refusals::override_ended_message(&ended) {
+            self.state.alerts.enqueue(m.plain, m.html, started);
+        }
     }
 
     fn after_success(

@@ -15,6 +15,8 @@ mod daemon;
 mod daemon_faults;
 mod fake_selftest;
 mod harness_selftest;
+mod overrides_daemon;
+mod quota_e2e;
 mod reload_e2e;
 mod run_e2e;
 mod schedule;

@@ -21,6 +21,8 @@
 //! them.
 
 pub mod error;
+pub mod overrides;
+mod overrides_raw;
 pub mod path;
 mod raw;
 mod validate;
@@ -37,6 +39,7 @@ use url::Url;
 use crate::core::violation::Severity;
 
 pub use error::{Diagnostic, PolicyError, Problem, Suggestion};
+pub use overrides::{Enforcement, Override, OverrideTarget};
 pub use path::{FieldPath, Position, PositionIndex, Segment};
 
 /// A validated policy file.
@@ -166,6 +169,9 @@ pub struct AlertSettings {
     /// Usage grown by this much since it was last announced is an
     /// escalation, announced at once. Default 50 %.
     pub escalate_on_growth: Percent,
+    /// Uploads refused by Synapse (`enforce: upload`) are posted together,
+    /// at most this often. Default 1 min.
+    pub refusals_every: Duration,
 }
 
 impl Default for AlertSettings {
@@ -175,6 +181,7 @@ impl Default for AlertSettings {
             announce_resolved: true,
             max_lines: NonZeroUsize::new(20).unwrap_or(NonZeroUsize::MIN),
             escalate_on_growth: Percent::from_basis_points(5000),
+            refusals_every: Duration::from_secs(60),
         }
     }
 }
@@ -210,12 +217,16 @@ pub struct HttpSettings {
     /// Address and port. Default `127.0.0.1:9090`; in a container,
     /// `0.0.0.0:9090` so that probes can reach it.
     pub listen: std::net::SocketAddr,
+    /// The secret the `synapse_warden_quota` module authenticates with
+    /// (`module_secret`); `None`: the module's endpoints are not served.
+    pub module_secret: Option<SecretSource>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9090)),
+            module_secret: None,
         }
     }
 }
@@ -336,6 +347,8 @@ pub struct Rules {
     pub user_media: Vec<UserMediaRule>,
     /// `rules.rooms`.
     pub rooms: Vec<RoomRule>,
+    /// `overrides`, in file order (the first matching one wins).
+    pub overrides: Vec<Override>,
 }
 
 impl Rules {
@@ -373,6 +386,8 @@ pub struct UserMediaRule {
     pub window: Option<Duration>,
     /// Early warning threshold, a percentage of the limits (below 100 %).
     pub warn_at: Option<Percent>,
+    /// `enforce: upload`: Synapse refuses uploads over `max_media_length`.
+    pub enforce: Option<Enforcement>,
 }
 
 /// A limit on rooms' estimated database size.

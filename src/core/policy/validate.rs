@@ -21,6 +21,9 @@ use super::{
 };
 use crate::core::violation::Severity;
 
+#[path = "overrides_check.rs"]
+mod overrides_check;
+
 /// See [`super::parse`].
 pub fn parse(file: &str, text: &str) -> Result<Config, PolicyError> {
     let mut checker = Checker {
@@ -327,13 +330,20 @@ impl Checker {
             Some(h) => self.http(&root.key("http"), h),
             None => Some(HttpSettings::default()),
         };
-        let rules = match &raw.rules {
+        let mut rules = match &raw.rules {
             Some(r) => self.rules(&root.key("rules"), r),
             None => {
                 self.missing(&root, "rules");
                 None
             }
         };
+        if let Some(list) = &raw.overrides {
+            let overrides = self.overrides(&root.key("overrides"), list, rules.as_ref());
+            match (&mut rules, overrides) {
+                (Some(rules), Some(overrides)) => rules.overrides = overrides,
+                _ => rules = None,
+            }
+        }
         Some(Config {
             synapse: synapse?,
             schedule: schedule?,
@@ -351,8 +361,13 @@ impl Checker {
             HttpSettings::default().listen,
             values::socket_address,
         );
+        let module_secret = match &raw.module_secret {
+            Some(v) => Some(self.secret(&path.key("module_secret"), v)?),
+            None => None,
+        };
         Some(HttpSettings {
             listen: listen.ok()?,
+            module_secret,
         })
     }
 
@@ -551,7 +566,14 @@ impl Checker {
                 Ok(p)
             },
         );
+        let refusals_every = self.or_default(
+            &path.key("refusals_every"),
+            raw.refusals_every.as_ref(),
+            d.refusals_every,
+            values::positive_duration,
+        );
         Some(AlertSettings {
+            refusals_every: refusals_every.ok()?,
             repeat_after: repeat_after.ok()?,
             announce_resolved: announce_resolved.ok()?,
             max_lines: max_lines.ok()?,
@@ -821,6 +843,7 @@ impl Checker {
             values::positive_duration(v).map(Some)
         });
         let warn_at = self.warn_at(path, raw.warn_at.as_ref());
+        let enforce = self.enforcement(path, raw);
         let (name, description, severity) = head?;
         let rule = UserMediaRule {
             name,
@@ -835,6 +858,7 @@ impl Checker {
             max_media_count: max_media_count.ok()?,
             window: window.ok()?,
             warn_at: warn_at.ok()?,
+            enforce: enforce.ok()?,
         };
         (rule.max_media_length.is_some() || rule.max_media_count.is_some()).then_some(rule)
     }
