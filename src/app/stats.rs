@@ -35,7 +35,7 @@ use crate::core::command::{Command, UserQuery};
 use crate::core::doc::{Doc, Message};
 use crate::core::eval::Outcome;
 use crate::core::model::TimeRange;
-use crate::core::policy::Config;
+use crate::core::policy::{AlertSettings, Config};
 use crate::core::render::{self, Health, Source, StatusView, TopView};
 use crate::core::snapshot::Snapshot;
 use crate::core::strings;
@@ -129,7 +129,7 @@ impl StatsContext {
         StatsContext {
             synapse,
             prefix: prefix.into(),
-            max_lines: render::DEFAULT_MAX_LINES,
+            max_lines: AlertSettings::default().max_lines.get(),
             snapshot_max_age: DEFAULT_SNAPSHOT_MAX_AGE,
             daemon: None,
             config: None,
@@ -261,7 +261,17 @@ async fn top(
 async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
     match query {
         UserQuery::Exact(user_id) => match find_user(&ctx.synapse, user_id).await {
-            Ok(found) => Reply::ok(render::user(query, found.as_slice(), false, ctx.max_lines)),
+            Ok(found) => {
+                let mut reply = render::user(query, found.as_slice(), false, ctx.max_lines);
+                if let Some(rules) = rules_in_force(ctx).await {
+                    let limits =
+                        crate::core::limits::effective_user_all(&rules.rules, user_id, now_ms());
+                    for block in strings::overrides::effective_limits(&limits) {
+                        reply.push(block);
+                    }
+                }
+                Reply::ok(reply)
+            }
             Err(e) => Reply::failed(strings::user::lookup_failed(&e.to_string())),
         },
         UserQuery::Search(term) => {
@@ -285,6 +295,15 @@ async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
                 Err(e) => Reply::failed(strings::user::search_failed(&e.to_string())),
             }
         }
+    }
+}
+
+/// The policy in force: the daemon's, else the one given (command line).
+async fn rules_in_force(ctx: &StatsContext) -> Option<Arc<Config>> {
+    match (&ctx.daemon, &ctx.config) {
+        (Some(d), _) => Some(d.config().await),
+        (None, Some(config)) => Some(config.clone()),
+        (None, None) => None,
     }
 }
 

@@ -15,9 +15,6 @@ use super::violation::Severity;
 pub use super::doc::format::utc;
 pub use super::view::{Health, RunView, Source, StatusView, TopView};
 
-/// Default number of lines of a list before it is cut.
-pub const DEFAULT_MAX_LINES: usize = 20;
-
 /// The grammar, with examples.
 pub fn help(prefix: &str) -> Doc {
     strings::help::help(prefix)
@@ -133,6 +130,9 @@ pub fn policies(rules: &Rules) -> Doc {
     let mut doc = Doc::new().with(Block::Heading(strings::policies::heading(lines.len())));
     if !lines.is_empty() {
         doc.push(Block::Bullets(lines));
+    }
+    for block in strings::overrides::overrides(rules) {
+        doc.push(block);
     }
     doc
 }

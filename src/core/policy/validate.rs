@@ -15,11 +15,14 @@ use super::raw::{
 };
 use super::values;
 use super::{
-    ActionSettings, AlertSettings, Config, DEFAULT_COMMAND_POWER_LEVEL, DEFAULT_COMMAND_PREFIX,
-    DEFAULT_TIMEOUT, HttpSettings, MatrixSettings, Patterns, Percent, RoomRule, Rules, Schedule,
-    SecretSource, SynapseSettings, Trigger, UserMediaRule, UserSelector,
+    ActionSettings, AlertSettings, CommandAccess, Config, DEFAULT_TIMEOUT, HttpSettings,
+    MatrixSettings, Patterns, Percent, RoomRule, Rules, Schedule, SecretSource, SynapseSettings,
+    Trigger, UserMediaRule, UserSelector,
 };
 use crate::core::violation::Severity;
+
+#[path = "overrides_check.rs"]
+mod overrides_check;
 
 /// See [`super::parse`].
 pub fn parse(file: &str, text: &str) -> Result<Config, PolicyError> {
@@ -327,7 +330,7 @@ impl Checker {
             Some(h) => self.http(&root.key("http"), h),
             None => Some(HttpSettings::default()),
         };
-        let rules = match &raw.rules {
+        let mut rules = match &raw.rules {
             Some(r) => self.rules(&root.key("rules"), r),
             None => {
                 self.missing(&root, "rules");
@@ -338,6 +341,13 @@ impl Checker {
             Some(a) => self.actions(&root.key("actions"), a),
             None => Some(ActionSettings::default()),
         };
+        if let Some(list) = &raw.overrides {
+            let overrides = self.overrides(&root.key("overrides"), list, rules.as_ref());
+            match (&mut rules, overrides) {
+                (Some(rules), Some(overrides)) => rules.overrides = overrides,
+                _ => rules = None,
+            }
+        }
         Some(Config {
             actions: actions?,
             synapse: synapse?,
@@ -356,8 +366,13 @@ impl Checker {
             HttpSettings::default().listen,
             values::socket_address,
         );
+        let module_secret = match &raw.module_secret {
+            Some(v) => Some(self.secret(&path.key("module_secret"), v)?),
+            None => None,
+        };
         Some(HttpSettings {
             listen: listen.ok()?,
+            module_secret,
         })
     }
 
@@ -581,7 +596,14 @@ impl Checker {
                 Ok(p)
             },
         );
+        let refusals_every = self.or_default(
+            &path.key("refusals_every"),
+            raw.refusals_every.as_ref(),
+            d.refusals_every,
+            values::positive_duration,
+        );
         Some(AlertSettings {
+            refusals_every: refusals_every.ok()?,
             repeat_after: repeat_after.ok()?,
             announce_resolved: announce_resolved.ok()?,
             max_lines: max_lines.ok()?,
@@ -642,10 +664,11 @@ impl Checker {
             }
             Ok(room)
         });
+        let defaults = CommandAccess::default();
         let command_prefix = self.or_default(
             &path.key("command_prefix"),
             raw.command_prefix.as_ref(),
-            DEFAULT_COMMAND_PREFIX.to_owned(),
+            defaults.prefix,
             |v| {
                 let p = values::text(v)?;
                 if p.contains(char::is_whitespace) {
@@ -657,7 +680,7 @@ impl Checker {
         let command_power_level = self.or_default(
             &path.key("command_power_level"),
             raw.command_power_level.as_ref(),
-            DEFAULT_COMMAND_POWER_LEVEL,
+            defaults.power_level,
             values::integer,
         );
         let action_power_level = self.or_default(
@@ -669,8 +692,14 @@ impl Checker {
         let allowed_senders = self.or_default(
             &path.key("allowed_senders"),
             raw.allowed_senders.as_ref(),
-            Patterns::none(),
+            defaults.allowed_senders,
             values::patterns,
+        );
+        let command_rate_limit = self.or_default(
+            &path.key("command_rate_limit"),
+            raw.command_rate_limit.as_ref(),
+            defaults.rate_limit,
+            values::rate_limit,
         );
         let data_dir = self.required(path, "data_dir", raw.data_dir.as_ref(), |v| {
             values::text(v).map(PathBuf::from)
@@ -681,10 +710,13 @@ impl Checker {
             password: password.ok()?,
             access_token: access_token.ok()?,
             room: room?,
-            command_prefix: command_prefix.ok()?,
-            command_power_level: command_power_level.ok()?,
+            commands: CommandAccess {
+                prefix: command_prefix.ok()?,
+                power_level: command_power_level.ok()?,
+                allowed_senders: allowed_senders.ok()?,
+                rate_limit: command_rate_limit.ok()?,
+            },
             action_power_level: action_power_level.ok()?,
-            allowed_senders: allowed_senders.ok()?,
             data_dir: data_dir?,
             store_passphrase: store_passphrase?,
             recovery_key: recovery_key.ok()?,
@@ -848,6 +880,7 @@ impl Checker {
             values::positive_duration(v).map(Some)
         });
         let warn_at = self.warn_at(path, raw.warn_at.as_ref());
+        let enforce = self.enforcement(path, raw);
         let (name, description, severity) = head?;
         let rule = UserMediaRule {
             name,
@@ -862,6 +895,7 @@ impl Checker {
             max_media_count: max_media_count.ok()?,
             window: window.ok()?,
             warn_at: warn_at.ok()?,
+            enforce: enforce.ok()?,
             units: raw
                 .max_media_length
                 .as_ref()

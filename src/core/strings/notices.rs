@@ -22,25 +22,46 @@ pub fn state_set_aside(set_aside: &str) -> Doc {
     )
 }
 
-/// The policy file was reloaded.
-pub fn reloaded(path: &str, rules: usize) -> Doc {
-    said(reloaded_line(path, rules))
+/// The policy file was reloaded; `needs_restart` are the keys whose change
+/// waits for a restart.
+pub fn reloaded(path: &str, rules: usize, needs_restart: &[&str]) -> Doc {
+    said(reloaded_line(path, rules, needs_restart))
 }
 
 /// The answer to `reload`, as text.
-pub fn reloaded_text(path: &str, rules: usize) -> String {
-    Doc::paragraph(reloaded_line(path, rules)).plain()
+pub fn reloaded_text(path: &str, rules: usize, needs_restart: &[&str]) -> String {
+    Doc::paragraph(reloaded_line(path, rules, needs_restart)).plain()
 }
 
-/// `reloaded policies.yaml: 3 rules in force.`, also the answer to
-/// `reload`.
-pub fn reloaded_line(path: &str, rules: usize) -> Line {
-    Line::new()
+/// `reloaded policies.yaml: 3 rules in force; `matrix.user` changed and
+/// needs a restart to take effect.`
+pub fn reloaded_line(path: &str, rules: usize, needs_restart: &[&str]) -> Line {
+    let line = Line::new()
         .text("reloaded ")
         .code(path, ERROR_CAP)
         .text(": ")
         .count(rules as u64, "rule", "rules")
-        .text(" in force.")
+        .text(" in force");
+    let keys: Vec<Line> = needs_restart
+        .iter()
+        .map(|k| Line::new().command(Line::new().outside(*k, ERROR_CAP)))
+        .collect();
+    match keys.len() {
+        0 => line.text("."),
+        1 => line
+            .text("; ")
+            .append(Line::join(keys, ""))
+            .text(" changed and needs a restart to take effect."),
+        _ => {
+            let mut keys = keys;
+            let last = keys.pop().unwrap_or_default();
+            line.text("; ")
+                .append(Line::join(keys, ", "))
+                .text(" and ")
+                .append(last)
+                .text(" changed and need a restart to take effect.")
+        }
+    }
 }
 
 /// A reload refused, with the file's errors, one per line.
@@ -141,4 +162,25 @@ pub fn partial_run(cause: &str) -> Line {
         .text("Partial run: ")
         .outside(cause, ERROR_CAP)
         .text(". Open alerts of users it did not reach are neither resolved nor forgotten."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reloaded_text;
+
+    #[test]
+    fn the_reload_answer_names_what_needs_a_restart() {
+        assert_eq!(
+            reloaded_text("p.yaml", 3, &[]),
+            "reloaded p.yaml: 3 rules in force."
+        );
+        assert_eq!(
+            reloaded_text("p.yaml", 3, &["matrix.user"]),
+            "reloaded p.yaml: 3 rules in force; `matrix.user` changed and needs a restart to take effect."
+        );
+        assert_eq!(
+            reloaded_text("p.yaml", 1, &["matrix.user", "matrix.room", "http.listen"]),
+            "reloaded p.yaml: 1 rule in force; `matrix.user`, `matrix.room` and `http.listen` changed and need a restart to take effect."
+        );
+    }
 }

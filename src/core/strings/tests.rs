@@ -17,6 +17,7 @@ use crate::core::doc::{ALLOWED_TAGS, Block, Doc, Units, is_neutralised};
 use crate::core::eval::{Outcome, RoomsChecked, WalkReport};
 use crate::core::model::{MediaMetric, RoomSize, TimeRange, UserMedia};
 use crate::core::policy;
+use crate::core::refusals::Refusal;
 use crate::core::render::{self, Health, RunView, Source, StatusView, TopView};
 use crate::core::report;
 use crate::core::strings;
@@ -173,6 +174,7 @@ const POLICY: &str = concat!(
     "      description: Each user may keep at most 5 GiB of media.\n",
     "      max_media_length: 5 GiB\n",
     "      warn_at: 80%\n",
+    "      enforce: upload\n",
     "    - name: small-quota\n",
     "      severity: critical\n",
     "      users: [\"@guest-*:example.org\"]\n",
@@ -184,6 +186,14 @@ const POLICY: &str = concat!(
     "    - name: huge-rooms\n",
     "      max_estimated_size: 10 GB\n",
     "      exempt: [\"!lobby:example.org\"]\n",
+    "overrides:\n",
+    "  - users: \"@alice:example.org\"\n",
+    "    rule: media-quota\n",
+    "    max_media_length: 50 GiB\n",
+    "    until: 2027-03-01\n",
+    "    reason: \"Archive <b>project</b>\"\n",
+    "  - users: \"@guest-*:example.org\"\n",
+    "    exempt: true\n",
 );
 
 /// Every message kind, built from `i`.
@@ -270,7 +280,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         ),
         (
             "notice: reloaded",
-            strings::notices::reloaded(&format!("/etc/{}.yaml", i.term), 1),
+            strings::notices::reloaded(&format!("/etc/{}.yaml", i.term), 1, &["matrix.user"]),
         ),
         (
             "notice: reload refused",
@@ -352,6 +362,44 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             "user (found)",
             render::user(&UserQuery::Exact(i.user_id.clone()), &us, false, 10),
         ),
+        ("user (found, effective limits)", {
+            let mut doc = render::user(&UserQuery::Exact(i.user_id.clone()), &us, false, 10);
+            let limits =
+                crate::core::limits::effective_user_all(&config.rules, "@alice:example.org", NOW);
+            for block in strings::overrides::effective_limits(&limits) {
+                doc.push(block);
+            }
+            doc
+        }),
+        (
+            "notice: uploads refused",
+            strings::refusals::refusals(
+                &[
+                    Refusal {
+                        user_id: i.user_id.clone(),
+                        rule: Some("media-quota".into()),
+                        max_bytes: 5 * GIB,
+                        sent_bytes: 5 * GIB - 1000,
+                        attempted_bytes: 20 << 20,
+                        at_ms: NOW,
+                    },
+                    Refusal {
+                        user_id: "@bob:example.org".into(),
+                        rule: None,
+                        max_bytes: 5 * GIB,
+                        sent_bytes: GIB,
+                        attempted_bytes: 5 * GIB,
+                        at_ms: NOW,
+                    },
+                ],
+                NOW - 60_000,
+                1,
+            ),
+        ),
+        (
+            "notice: override ended",
+            strings::refusals::overrides_ended(&config.rules.overrides.iter().collect::<Vec<_>>()),
+        ),
         (
             "user (not found)",
             render::user(&UserQuery::Exact(i.user_id.clone()), &[], false, 10),
@@ -388,6 +436,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             render::policies(&policy::Rules {
                 user_media: Vec::new(),
                 rooms: Vec::new(),
+                overrides: Vec::new(),
             }),
         ),
         ("check", render::check(&outcome(i), 3)),
