@@ -448,3 +448,37 @@ fn http_listen_must_be_an_address_and_port() {
         ]
     );
 }
+
+#[test]
+fn actions_are_off_by_default_and_their_keys_are_checked() {
+    let config = parse("p.yaml", &minimal("")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.actions, ActionSettings::default());
+    assert!(!config.actions.enabled);
+    assert_eq!(config.actions.confirm_within, Duration::from_secs(300));
+    assert_eq!(config.audit_log(), None);
+    let on = minimal("actions:\n  enabled: true\n  confirm_within: 90s\n  audit_log: /tmp/a.log\n");
+    let config = parse("p.yaml", &on).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.actions.enabled);
+    assert_eq!(config.actions.confirm_within, Duration::from_secs(90));
+    assert_eq!(
+        config.audit_log(),
+        Some(std::path::PathBuf::from("/tmp/a.log"))
+    );
+    let bad = minimal("actions:\n  enabled: maybe\n  confirm_within: 0s\n  purge: yes\n");
+    let errs = errors(&bad);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].starts_with("p.yaml:9:12: actions.enabled"),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("p.yaml:10:19: actions.confirm_within")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("actions.purge: unknown key")),
+        "{errs:?}"
+    );
+}
