@@ -67,6 +67,9 @@ pub async fn answer(
     };
     let audit = config.audit_log();
     if let Command::Confirm { code } = command {
+        if matches!(origin, Origin::Cli) {
+            return Reply::failed(say::confirm_on_cli());
+        }
         let decision = match ctx.confirmations.lock() {
             Ok(mut c) => c.confirm(code, may_act, needed, now_ms),
             Err(_) => return Reply::failed(say::failed("internal state poisoned")),

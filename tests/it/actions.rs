@@ -681,6 +681,8 @@ async fn purge_end_to_end(backend: Backend) {
     assert!(doc.plain().contains("deleted 2 media"), "{}", doc.plain());
     let last = find_user(&synapse, &victim.user_id).await.unwrap().unwrap();
     assert_eq!(last.media_count, 2);
+    let (doc, ok) = answer_words(&ctx, &["confirm".to_owned(), "ABCDEF".to_owned()]).await;
+    assert!(!ok && doc.plain().contains("--yes"), "{}", doc.plain());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -221,6 +221,17 @@ pub fn preview_cli(p: &Preview) -> Doc {
     ))
 }
 
+/// `confirm` on the command line, where no preview waits.
+pub fn confirm_on_cli() -> Doc {
+    Doc::paragraph(
+        Line::new()
+            .command(Line::new().text("confirm"))
+            .text(" answers a preview in the admin room. On the command line, run the action again with ")
+            .command(Line::new().text("--yes"))
+            .text(" to carry it out. Nothing was done."),
+    )
+}
+
 /// A confirmation that does nothing.
 pub fn refused(r: &Refusal) -> Doc {
     match r {

@@ -541,6 +541,7 @@ fn action_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
             "confirm (expired)",
             strings::actions::refused(&a::Refusal::Expired { at_ms: NOW }),
         ),
+        ("confirm (command line)", strings::actions::confirm_on_cli()),
         ("purge (progress)", strings::actions::progress(25, 80)),
         (
             "purge (report, failures)",
