@@ -15,6 +15,7 @@ pub mod doc;
 pub mod eval;
 pub mod limits;
 pub mod model;
+pub mod notice;
 pub mod policy;
 pub mod refusals;
 pub mod render;

@@ -126,6 +126,12 @@ impl ClientConfig {
     }
 }
 
+/// Whether `error` says Synapse has no `server_notices` configured.
+pub fn is_notices_disabled(error: &SynapseError) -> bool {
+    matches!(error, SynapseError::InvalidRequest { endpoint: Endpoint::ServerNotice, detail }
+        if detail.message.as_deref().is_some_and(|m| m.contains("not enabled")))
+}
+
 /// Media per page of a user's media.
 const MEDIA_PAGE: u64 = 500;
 /// Pages of a user's media read at most (250 000 media).
@@ -494,6 +500,42 @@ impl SynapseClient {
             .map_err(|e| malformed(endpoint, status, e))
     }
 
+    /// Sends a server notice to `user_id` (`PUT
+    /// /_synapse/admin/v1/send_server_notice/<txn_id>`): the user finds it in
+    /// their "Server Notices" room. The same `txn_id` sent again answers the
+    /// same event without a second notice. Synapse answers 400 "Server
+    /// notices are not enabled on this server" without `server_notices` in
+    /// `homeserver.yaml` ([`is_notices_disabled`]).
+    pub async fn send_server_notice(
+        &self,
+        txn_id: &str,
+        user_id: &str,
+        plain: &str,
+        html: &str,
+    ) -> Result<String, SynapseError> {
+        #[derive(serde::Deserialize)]
+        struct Sent {
+            event_id: String,
+        }
+        let endpoint = Endpoint::ServerNotice;
+        let body = serde_json::json!({
+            "user_id": user_id,
+            "content": {
+                "msgtype": "m.text",
+                "body": plain,
+                "format": "org.matrix.custom.html",
+                "formatted_body": html,
+                "m.mentions": {},
+            },
+        });
+        let (status, answer) = self
+            .call_with(endpoint, &["send_server_notice", txn_id], &[], Some(&body))
+            .await?;
+        serde_json::from_slice::<Sent>(&answer)
+            .map(|s| s.event_id)
+            .map_err(|e| malformed(endpoint, status, e))
+    }
+
     /// One authenticated request to `/_synapse/admin/v1/<segments...>` (each
     /// segment percent-encoded) with `endpoint`'s method and an empty JSON
     /// body for POSTs, retried when transient; the status and body of a
@@ -504,6 +546,17 @@ impl SynapseClient {
         segments: &[&str],
         query: &[(&'static str, String)],
     ) -> Result<(u16, bytes::Bytes), SynapseError> {
+        self.call_with(endpoint, segments, query, None).await
+    }
+
+    /// [`Self::call`] with a JSON body (default: `{}` for POST and PUT).
+    async fn call_with(
+        &self,
+        endpoint: Endpoint,
+        segments: &[&str],
+        query: &[(&'static str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, bytes::Bytes), SynapseError> {
         let mut url = self.base_url.clone();
         url.path_segments_mut()
             .map_err(|()| SynapseError::Config(format!("cannot build the URL of {endpoint}")))?
@@ -513,8 +566,10 @@ impl SynapseClient {
         let method = match endpoint.method() {
             "DELETE" => reqwest::Method::DELETE,
             "POST" => reqwest::Method::POST,
+            "PUT" => reqwest::Method::PUT,
             _ => reqwest::Method::GET,
         };
+        let empty = serde_json::json!({});
         let mut retrier = self.retrier();
         loop {
             let attempt = async {
@@ -523,8 +578,8 @@ impl SynapseClient {
                     .request(method.clone(), url.clone())
                     .query(query)
                     .header(reqwest::header::AUTHORIZATION, self.token.bearer());
-                if method == reqwest::Method::POST {
-                    request = request.json(&serde_json::json!({}));
+                if method == reqwest::Method::POST || method == reqwest::Method::PUT {
+                    request = request.json(body.unwrap_or(&empty));
                 }
                 let response = request
                     .send()

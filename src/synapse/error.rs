@@ -26,6 +26,8 @@ pub enum Endpoint {
     QuarantineMedia,
     /// `POST /_synapse/admin/v1/purge_media_cache`
     PurgeMediaCache,
+    /// `PUT /_synapse/admin/v1/send_server_notice/<txn_id>`
+    ServerNotice,
 }
 
 impl Endpoint {
@@ -41,6 +43,7 @@ impl Endpoint {
                 "/_synapse/admin/v1/media/quarantine/<server_name>/<media_id>"
             }
             Endpoint::PurgeMediaCache => "/_synapse/admin/v1/purge_media_cache",
+            Endpoint::ServerNotice => "/_synapse/admin/v1/send_server_notice/<txn_id>",
         }
     }
 
@@ -48,6 +51,7 @@ impl Endpoint {
     pub fn method(self) -> &'static str {
         match self {
             Endpoint::DeleteMedia => "DELETE",
+            Endpoint::ServerNotice => "PUT",
             Endpoint::QuarantineMedia | Endpoint::PurgeMediaCache => "POST",
             _ => "GET",
         }
