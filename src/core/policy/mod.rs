@@ -429,6 +429,8 @@ pub struct UserMediaRule {
     pub enforce: Option<Enforcement>,
     /// The unit family `max_media_length` was written in, for display.
     pub units: crate::core::doc::Units,
+    /// A server notice to the user on some lifecycle events, if any.
+    pub notify_user: Option<crate::core::notice::NotifyUser>,
 }
 
 /// A limit on rooms' estimated database size.

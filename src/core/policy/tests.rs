@@ -482,3 +482,36 @@ fn actions_are_off_by_default_and_their_keys_are_checked() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn notify_user_placeholders_are_checked_with_positions() {
+    let ok = minimal(
+        "      notify_user:\n        on: [new, reminder]\n        message: \"{user}: {usage} of {limit}\"\n",
+    );
+    let config = parse("p.yaml", &ok).unwrap_or_else(|e| panic!("{e}"));
+    let n = config.rules.user_media[0].notify_user.clone().unwrap();
+    assert!(n.on.new && n.on.reminder && !n.on.escalation);
+    let bad = minimal(
+        "      notify_user:\n        on: [new, later]\n        message: \"You use {usge}.\"\n        extra: 1\n",
+    );
+    let errs = errors(&bad);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("p.yaml:9:13: rules.user_media[0].notify_user.on")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(
+            |e| e.starts_with("p.yaml:10:18: rules.user_media[0].notify_user.message")
+                && e.contains("unknown placeholder `{usge}` at character 9")
+        ),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("notify_user.extra")),
+        "{errs:?}"
+    );
+    let example = parse("policies.example.yaml", EXAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    assert!(example.rules.user_media[0].notify_user.is_some());
+}

@@ -533,6 +533,89 @@ impl Checker {
         })
     }
 
+    /// `notify_user: {on: [new, escalation, reminder], message: "..."}`.
+    fn notify_user(
+        &mut self,
+        path: &FieldPath,
+        raw: Option<&Value>,
+    ) -> Result<Option<crate::core::notice::NotifyUser>, ()> {
+        use crate::core::notice::{Events, NotifyUser, Template};
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let Some(map) = raw.as_mapping() else {
+            self.invalid(
+                path,
+                "must be a mapping with `on` (a list of new, escalation, reminder) and `message`",
+            );
+            return Err(());
+        };
+        let mut ok = true;
+        for key in map.keys() {
+            let name = key.as_str().unwrap_or("");
+            if name != "on" && name != "message" {
+                self.invalid(
+                    &path.key(name),
+                    format!(
+                        "unknown key `{}` (notify_user takes `on` and `message`)",
+                        name.escape_default()
+                    ),
+                );
+                ok = false;
+            }
+        }
+        let on = match map.get("on") {
+            None => Ok(Events {
+                new: true,
+                escalation: true,
+                reminder: false,
+            }),
+            Some(v) => {
+                let words: Vec<&str> = match v {
+                    Value::String(s) => vec![s.as_str()],
+                    Value::Sequence(items) => items.iter().filter_map(Value::as_str).collect(),
+                    _ => Vec::new(),
+                };
+                let mut events = Events::default();
+                let mut bad = words.is_empty();
+                for w in &words {
+                    match *w {
+                        "new" => events.new = true,
+                        "escalation" => events.escalation = true,
+                        "reminder" => events.reminder = true,
+                        _ => bad = true,
+                    }
+                }
+                if bad {
+                    self.invalid(
+                        &path.key("on"),
+                        "must list one or more of new, escalation, reminder",
+                    );
+                    Err(())
+                } else {
+                    Ok(events)
+                }
+            }
+        };
+        let message = match map.get("message") {
+            None => {
+                self.missing(path, "message");
+                Err(())
+            }
+            Some(Value::String(text)) => Template::parse(text).map_err(|e| {
+                self.invalid(&path.key("message"), e.to_string());
+            }),
+            Some(_) => {
+                self.invalid(&path.key("message"), "must be text");
+                Err(())
+            }
+        };
+        match (on, message, ok) {
+            (Ok(on), Ok(message), true) => Ok(Some(NotifyUser { on, message })),
+            _ => Err(()),
+        }
+    }
+
     fn actions(&mut self, path: &FieldPath, raw: &RawActions) -> Option<ActionSettings> {
         let d = ActionSettings::default();
         let enabled = self.or_default(
@@ -881,8 +964,10 @@ impl Checker {
         });
         let warn_at = self.warn_at(path, raw.warn_at.as_ref());
         let enforce = self.enforcement(path, raw);
+        let notify_user = self.notify_user(&path.key("notify_user"), raw.notify_user.as_ref());
         let (name, description, severity) = head?;
         let rule = UserMediaRule {
+            notify_user: notify_user.ok()?,
             name,
             description,
             severity,

@@ -17,6 +17,7 @@ pub mod overrides;
 pub mod policies;
 pub mod refusals;
 pub mod rooms;
+pub mod server_notices;
 pub mod status;
 pub mod top;
 pub mod user;
