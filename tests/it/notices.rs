@@ -139,3 +139,181 @@ async fn without_server_notices_the_admins_are_told_once_and_alerts_go_on() {
     );
     assert_eq!(count(&room, "notified"), 0, "{room:#?}");
 }
+
+/// `PUT /_synapse/admin/v1/send_server_notice/<txn>`, the same checks on
+/// the fake and on real Synapse: `enabled` says whether `server_notices` is
+/// configured.
+async fn notice_conformance(
+    base: &str,
+    admin_token: &str,
+    user_token: &str,
+    user: &str,
+    server_name: &str,
+    enabled: bool,
+) {
+    let put = |txn: &str, token: &str, body: Value| {
+        let url = format!("{base}/_synapse/admin/v1/send_server_notice/{txn}");
+        let token = token.to_owned();
+        async move {
+            let response = reqwest::Client::new()
+                .put(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let content = json!({"msgtype": "m.text", "body": "hello"});
+    let err = |status: u16, code: &str, msg: &str| (status, json!({"errcode": code, "error": msg}));
+    assert_eq!(
+        put(
+            "t0",
+            user_token,
+            json!({"user_id": user, "content": content})
+        )
+        .await,
+        err(403, "M_FORBIDDEN", "You are not a server admin")
+    );
+    let first = put(
+        "t1",
+        admin_token,
+        json!({"user_id": user, "content": content}),
+    )
+    .await;
+    if !enabled {
+        assert_eq!(
+            first,
+            err(
+                400,
+                "M_UNKNOWN",
+                "Server notices are not enabled on this server"
+            )
+        );
+        let client = synapse_warden::synapse::SynapseClient::new(
+            synapse_warden::synapse::ClientConfig::new(
+                base.parse().unwrap(),
+                synapse_warden::synapse::AdminToken::new(admin_token),
+            ),
+        )
+        .unwrap();
+        let e = client
+            .send_server_notice("t9", user, "x", "x")
+            .await
+            .unwrap_err();
+        assert!(
+            synapse_warden::synapse::client::is_notices_disabled(&e),
+            "{e}"
+        );
+        return;
+    }
+    assert_eq!(first.0, 200, "{first:?}");
+    assert!(
+        first.1["event_id"]
+            .as_str()
+            .is_some_and(|e| e.starts_with('$'))
+    );
+    let again = put(
+        "t1",
+        admin_token,
+        json!({"user_id": user, "content": content}),
+    )
+    .await;
+    assert_eq!(again, first, "the same transaction answers the same event");
+    assert_eq!(
+        put("t2", admin_token, json!({"content": content})).await,
+        err(400, "M_MISSING_PARAM", "Missing params: ['user_id']")
+    );
+    assert_eq!(
+        put(
+            "t3",
+            admin_token,
+            json!({"user_id": "@x:elsewhere.example", "content": content})
+        )
+        .await,
+        err(
+            400,
+            "M_UNKNOWN",
+            "Server notices can only be sent to local users"
+        )
+    );
+    assert_eq!(
+        put(
+            "t4",
+            admin_token,
+            json!({"user_id": format!("@nobody:{server_name}"), "content": content})
+        )
+        .await,
+        err(404, "M_NOT_FOUND", "User not found")
+    );
+}
+
+#[tokio::test]
+async fn notice_conformance_fake() {
+    use crate::support::fake::{self, Dataset, FakeSynapse};
+    let server = FakeSynapse::start(
+        Dataset::new().user("@alice:test", None, &[(1, Some(10))]),
+        fake::Db::Sqlite,
+    )
+    .await;
+    let base = server.base_url();
+    notice_conformance(
+        &base,
+        fake::ADMIN_TOKEN,
+        fake::USER_TOKEN,
+        "@alice:test",
+        "test",
+        false,
+    )
+    .await;
+    server.enable_server_notices();
+    notice_conformance(
+        &base,
+        fake::ADMIN_TOKEN,
+        fake::USER_TOKEN,
+        "@alice:test",
+        "test",
+        true,
+    )
+    .await;
+    assert_eq!(
+        server.server_notices(),
+        [("@alice:test".to_owned(), "hello".to_owned())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notice_conformance_real() {
+    for enabled in [false, true] {
+        let mut extra = serde_json::Map::new();
+        if enabled {
+            extra.insert(
+                "server_notices".into(),
+                json!({"system_mxid_localpart": "notices"}),
+            );
+        }
+        let h = SynapseHarness::start_with(Backend::Postgres, extra)
+            .await
+            .unwrap();
+        let admin = h.register("admin", "admin-password", true).await.unwrap();
+        let alice = h.register("alice", "alice-password", false).await.unwrap();
+        let base = h.base_url().as_str().trim_end_matches('/').to_owned();
+        notice_conformance(
+            &base,
+            &admin.access_token,
+            &alice.access_token,
+            &alice.user_id,
+            h.server_name(),
+            enabled,
+        )
+        .await;
+        if enabled {
+            assert_eq!(notices_of(&h, &alice).await, ["hello"]);
+        }
+    }
+}

@@ -1384,6 +1384,9 @@ struct Data {
     cache: HashMap<QueryKey, Rows>,
     /// Media uploaded with an ID ([`FakeSynapse::upload`]).
     media: Vec<media::FakeMedia>,
+    /// Whether server notices are enabled, and those sent: (txn ID, user,
+    /// body, event ID).
+    server_notices: Option<Vec<(String, String, String, String)>>,
 }
 
 impl Data {
@@ -1480,6 +1483,7 @@ impl FakeSynapse {
                 page_cap: None,
                 cache: HashMap::new(),
                 media: Vec::new(),
+                server_notices: None,
             }),
             faults: Faults::default(),
             power: power.clone(),
@@ -1658,7 +1662,10 @@ async fn handle(
     ConnectInfo(conn): ConnectInfo<Conn>,
     request: Request,
 ) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or("").to_owned();
     let entry = {
@@ -1674,7 +1681,10 @@ async fn handle(
         });
         log.len() - 1
     };
-    let answer = respond(&app, &parts.method, &path, &query, &parts.headers).await;
+    let answer = match media::respond(&app, &parts.method, &path, &query, &parts.headers, &body) {
+        Some(response) => Some(response),
+        None => respond(&app, &parts.method, &path, &query, &parts.headers).await,
+    };
     match answer {
         Some(response) => {
             if let Some(logged) = lock(&app.log).get_mut(entry) {
@@ -1704,9 +1714,6 @@ async fn respond(
     query: &str,
     headers: &HeaderMap,
 ) -> Option<Response> {
-    if let Some(response) = media::respond(app, method, path, query, headers) {
-        return Some(response);
-    }
     let endpoint = match path {
         USERS_PATH => Endpoint::Users,
         ROOMS_PATH => Endpoint::Rooms,

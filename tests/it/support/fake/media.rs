@@ -20,6 +20,13 @@
 //!   `M_MISSING_PARAM`; negative or before 1971 (in ms): 400
 //!   `M_INVALID_PARAM`.
 //!
+//! - `PUT /_synapse/admin/v1/send_server_notice/<txn_id>` with `user_id`
+//!   and `content`: `{"event_id": ...}`, the same event for a repeated
+//!   transaction ID (nothing sent twice); 400 `M_MISSING_PARAM` without
+//!   them; 400 `M_UNKNOWN` "Server notices are not enabled on this server"
+//!   unless [`FakeSynapse::enable_server_notices`]; 400 "Server notices can
+//!   only be sent to local users"; 404 `M_NOT_FOUND` "User not found".
+//!
 //! Known differences: faults are not applied to these endpoints; `GET` of
 //! `/media/<server>/<id>` (media info) is not served (405); `media_type`
 //! is always `application/octet-stream` and `sha256` null.
@@ -59,6 +66,23 @@ impl FakeSynapse {
             .users
             .add_media(user_id, &[(created_ts, Some(media_length))]);
         data.changed();
+    }
+
+    /// Serves server notices (as `server_notices` in `homeserver.yaml`).
+    pub fn enable_server_notices(&self) {
+        lock(&self.app.data)
+            .server_notices
+            .get_or_insert_with(Vec::new);
+    }
+
+    /// The server notices sent: (user, body), in order.
+    pub fn server_notices(&self) -> Vec<(String, String)> {
+        lock(&self.app.data)
+            .server_notices
+            .iter()
+            .flatten()
+            .map(|(_, user, body, _)| (user.clone(), body.clone()))
+            .collect()
     }
 
     /// The media with IDs still stored.
@@ -119,6 +143,7 @@ pub(super) fn respond(
     path: &str,
     query: &str,
     headers: &HeaderMap,
+    body: &[u8],
 ) -> Option<Response> {
     let rest = path.strip_prefix("/_synapse/admin/v1/")?;
     let segments: Vec<&str> = rest.split('/').collect();
@@ -135,6 +160,7 @@ pub(super) fn respond(
             format!("{}/{}", decode(server)?, decode(id)?),
         ),
         ["purge_media_cache"] => (Method::POST, 3, String::new()),
+        ["send_server_notice", txn] => (Method::PUT, 4, decode(txn)?),
         _ => return None,
     };
     let (wanted, kind, arg) = route;
@@ -149,6 +175,7 @@ pub(super) fn respond(
     let server_name = data.dataset.server_name().to_owned();
     Some(match kind {
         0 => list(&data, &server_name, &arg, &args).unwrap_or_else(IntoResponse::into_response),
+        4 => server_notice(&mut data, &server_name, &arg, body),
         1 => {
             let (_, id) = arg.split_once('/').unwrap_or(("", ""));
             let admin = admin_user(&server_name);
@@ -283,4 +310,45 @@ fn list(data: &Data, server_name: &str, user_id: &str, args: &Args) -> Result<Re
         body["next_token"] = serde_json::json!(from + page.len());
     }
     Ok(ok_json(body))
+}
+
+fn server_notice(data: &mut Data, server_name: &str, txn: &str, body: &[u8]) -> Response {
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let missing: Vec<&str> = ["user_id", "content"]
+        .into_iter()
+        .filter(|k| json.get(*k).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "M_MISSING_PARAM",
+            format!("Missing params: {missing:?}").replace('"', "'"),
+        )
+        .into_response();
+    }
+    let known =
+        |u: &str| data.dataset.users.get(u).is_some() || data.media.iter().any(|m| m.user_id == u);
+    let user = json["user_id"].as_str().unwrap_or("").to_owned();
+    let local = user
+        .strip_prefix('@')
+        .and_then(|r| r.split_once(':'))
+        .is_some_and(|(_, s)| s == server_name);
+    let exists = known(&user);
+    let Some(sent) = data.server_notices.as_mut() else {
+        return bad("Server notices are not enabled on this server");
+    };
+    if !local {
+        return bad("Server notices can only be sent to local users");
+    }
+    if !exists {
+        return Refusal::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "User not found")
+            .into_response();
+    }
+    if let Some((_, _, _, event)) = sent.iter().find(|(t, ..)| t == txn) {
+        return ok_json(serde_json::json!({"event_id": event}));
+    }
+    let event = format!("$notice{}", sent.len());
+    let text = json["content"]["body"].as_str().unwrap_or("").to_owned();
+    sent.push((txn.to_owned(), user, text, event.clone()));
+    ok_json(serde_json::json!({"event_id": event}))
 }
