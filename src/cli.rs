@@ -109,6 +109,10 @@ pub struct CheckArgs {
     /// How to print the violations.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// Also show which users `notify_user` would send a server notice to,
+    /// and the text; nothing is sent (on standard error with --format json).
+    #[arg(long)]
+    pub notify: bool,
 }
 
 /// Options of `healthcheck`.
@@ -179,7 +183,8 @@ mod tests {
         assert!(matches!(
             cli.command,
             Command::Check(CheckArgs {
-                format: OutputFormat::Json
+                format: OutputFormat::Json,
+                notify: false,
             })
         ));
         let cli =

@@ -161,6 +161,11 @@ impl Template {
     /// The text for `v`, as a document: the admin's words as outside text
     /// (neutralised like every other), the values typed.
     pub fn render(&self, v: &Violation) -> Doc {
+        Doc::paragraph(self.line(v))
+    }
+
+    /// [`Template::render`] as one line.
+    pub fn line(&self, v: &Violation) -> Line {
         let mut line = Line::new();
         for part in &self.0 {
             line = match part {
@@ -176,7 +181,7 @@ impl Template {
                 Part::Value(Placeholder::Rule) => line.outside(v.rule.as_str(), 100),
             };
         }
-        Doc::paragraph(line)
+        line
     }
 }
 
@@ -258,7 +263,24 @@ pub struct Planned {
     /// The rule.
     pub rule: String,
     /// The text.
-    pub doc: Doc,
+    pub text: Line,
+}
+
+/// The notices `check --notify` shows for a run's `violations`: each as if
+/// new, nobody notified yet.
+pub fn preview(
+    violations: &[Violation],
+    notify: &dyn Fn(&str) -> Option<NotifyUser>,
+) -> Vec<Planned> {
+    let lines: Vec<Announced> = violations
+        .iter()
+        .map(|v| Announced {
+            change: Change::New,
+            violation: v.clone(),
+            since_ms: 0,
+        })
+        .collect();
+    plan(&lines, notify, &BTreeMap::new(), 0)
 }
 
 /// The notices for `lines` (a run's announcement), by rule name: one per
@@ -290,7 +312,7 @@ pub fn plan(
         out.push(Planned {
             user_id: user_id.clone(),
             rule: a.violation.rule.clone(),
-            doc: n.message.render(&a.violation),
+            text: n.message.line(&a.violation),
         });
     }
     out
@@ -302,7 +324,7 @@ impl NoticeState {
     pub fn enqueue(&mut self, planned: Vec<Planned>, now_ms: u64) {
         for p in planned {
             self.next_txn += 1;
-            let m = p.doc.message();
+            let m = Doc::paragraph(p.text).message();
             self.last_sent.insert(p.user_id.clone(), now_ms);
             self.outbox.push(QueuedNotice {
                 txn_id: format!("warden-notice-{now_ms}-{}", self.next_txn),

@@ -109,6 +109,23 @@ async fn notices_reach_the_user_once_per_event_even_across_a_crash() {
     daemon.tick().await.unwrap().unwrap();
     assert_eq!(notices_of(&h, &alice).await.len(), 1);
     drop(daemon);
+
+    // `check --notify` shows who would be notified, and sends nothing.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_synapse-warden"))
+        .args(["--config"])
+        .arg(&f.policy)
+        .args(["check", "--notify"])
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("Server notices this run would send (none was sent): 1 user.\n• @alice:warden.test (quota): You use 5.0 KiB of your 4.0 KiB media quota (125.0%)."),
+        "{stdout}"
+    );
+    assert_eq!(notices_of(&h, &alice).await.len(), 1, "check sends nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! What the admins are told about server notices to users.
 
 use crate::core::doc::{Block, Doc, ID_CAP, Line};
+use crate::core::notice::Planned;
 
 /// Synapse has no `server_notices`: said once, with the lines to add.
 pub fn disabled(dropped: usize) -> Doc {
@@ -39,4 +40,32 @@ pub fn sent(users: &[String]) -> Doc {
         line = line.append(super::and_more(users.len() - 20));
     }
     Doc::paragraph(line.text("."))
+}
+
+/// `check --notify`: who would get which text.
+pub fn preview(planned: &[Planned]) -> Doc {
+    if planned.is_empty() {
+        return Doc::paragraph(
+            Line::new()
+                .text("No server notice would be sent (no rule with notify_user is broken)."),
+        );
+    }
+    let heading = Line::new()
+        .text("Server notices this run would send (none was sent): ")
+        .count(planned.len() as u64, "user", "users")
+        .text(".");
+    let rows = planned
+        .iter()
+        .map(|p| {
+            Line::new()
+                .code(p.user_id.as_str(), ID_CAP)
+                .text(" (")
+                .append(super::rule(&p.rule))
+                .text("): ")
+                .append(p.text.clone())
+        })
+        .collect();
+    Doc::new()
+        .with(Block::Heading(heading))
+        .with(Block::Bullets(rows))
 }

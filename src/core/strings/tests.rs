@@ -460,6 +460,43 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
     .collect()
 }
 
+/// The notices `check --notify` would show for a hostile template and user.
+fn notices(i: &Inputs) -> Vec<crate::core::notice::Planned> {
+    use crate::core::notice::{Events, NotifyUser, Template};
+    let template = format!(
+        "Hi {{user}} ({}), you use {{usage}} of {{limit}} ({{percent}}).",
+        i.name.replace(['{', '}'], "")
+    );
+    let Ok(message) = Template::parse(&template) else {
+        return Vec::new();
+    };
+    let v = Violation {
+        rule: "media-quota".into(),
+        description: None,
+        severity: Severity::Warning,
+        subject: Subject::User {
+            user_id: i.user_id.clone(),
+            displayname: Some(i.name.clone()),
+        },
+        measure: Measure::MediaLength,
+        observed: 6 << 30,
+        limit: 5 << 30,
+        window: None,
+        early_warning: false,
+        units: Units::Binary,
+    };
+    crate::core::notice::preview(&[v], &|_| {
+        Some(NotifyUser {
+            on: Events {
+                new: true,
+                escalation: true,
+                reminder: false,
+            },
+            message: message.clone(),
+        })
+    })
+}
+
 /// The clean-up commands' messages.
 fn action_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
     use crate::core::actions::{self as a, ItemOutcome, Media, MediaFilter, MediaOrder};
@@ -560,6 +597,22 @@ fn action_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
             strings::actions::remote_user(&i.user_id),
         ),
         ("media (failed)", strings::actions::failed(&i.error)),
+        (
+            "server notices (disabled)",
+            strings::server_notices::disabled(2),
+        ),
+        (
+            "server notices (sent)",
+            strings::server_notices::sent(&[i.user_id.clone(), "@bob:example.org".into()]),
+        ),
+        (
+            "check --notify",
+            strings::server_notices::preview(&notices(i)),
+        ),
+        (
+            "check --notify (none)",
+            strings::server_notices::preview(&[]),
+        ),
     ]
 }
 
