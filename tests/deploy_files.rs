@@ -13,8 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde_yaml::Value;
+use serde_json::Value;
 use synapse_warden::core::policy::{self, Config, SecretSource};
 
 /// Where the image and every manifest keep the daemon's state.
@@ -46,10 +45,9 @@ fn read(relative: &str) -> String {
 /// Every YAML document of a file.
 fn yaml_documents(relative: &str) -> Vec<Value> {
     let text = read(relative);
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| {
-            Value::deserialize(doc).unwrap_or_else(|e| panic!("deploy/{relative}: bad YAML: {e}"))
-        })
+    serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap_or_else(|e| panic!("deploy/{relative}: bad YAML: {e}"))
+        .into_iter()
         .filter(|doc| !doc.is_null())
         .collect()
 }
@@ -88,7 +86,8 @@ fn u64_at(value: &Value, path: &str) -> u64 {
 
 fn seq_at<'a>(value: &'a Value, path: &str) -> &'a [Value] {
     at(value, path)
-        .as_sequence()
+        .as_array()
+        .map(Vec::as_slice)
         .unwrap_or_else(|| panic!("`{path}` is not a list"))
 }
 
@@ -336,18 +335,18 @@ fn dockerfile_has_the_runtime_contract() {
 fn compose_environment(service: &Value) -> BTreeMap<String, String> {
     match service.get("environment") {
         None => BTreeMap::new(),
-        Some(Value::Mapping(map)) => map
+        Some(Value::Object(map)) => map
             .iter()
             .map(|(k, v)| {
                 let value = match v {
                     Value::String(s) => s.clone(),
                     Value::Null => String::new(),
-                    other => serde_yaml::to_string(other).unwrap().trim().to_owned(),
+                    other => other.to_string(),
                 };
-                (k.as_str().expect("string key").to_owned(), value)
+                (k.clone(), value)
             })
             .collect(),
-        Some(Value::Sequence(items)) => strings(items)
+        Some(Value::Array(items)) => strings(items)
             .into_iter()
             .map(|item| {
                 let (k, v) = item.split_once('=').unwrap_or((item, ""));
@@ -381,7 +380,7 @@ fn compose_volumes(service: &Value) -> Vec<(String, String, bool)> {
 fn compose_healthcheck(service: &Value) -> String {
     match at(service, "healthcheck.test") {
         Value::String(s) => s.clone(),
-        Value::Sequence(items) => strings(items).join(" "),
+        Value::Array(items) => strings(items).join(" "),
         other => panic!("odd healthcheck.test: {other:?}"),
     }
 }
@@ -614,8 +613,8 @@ fn kubernetes_deployment_is_one_non_root_pod_with_its_volumes_and_probes() {
         .expect("the ConfigMap has no data `policies.yaml`");
     let parsed = parse_policies("deploy/kubernetes/configmap.yaml (policies.yaml)", policies);
     assert_eq!(
-        serde_yaml::from_str::<Value>(policies).expect("YAML"),
-        serde_yaml::from_str::<Value>(&read("policies.yaml")).expect("YAML"),
+        serde_saphyr::from_str::<Value>(policies).expect("YAML"),
+        serde_saphyr::from_str::<Value>(&read("policies.yaml")).expect("YAML"),
         "the ConfigMap's policies differ from deploy/policies.yaml"
     );
     assert!(secrets_of(&parsed).env.is_empty());
@@ -635,8 +634,8 @@ fn kubernetes_deployment_is_one_non_root_pod_with_its_volumes_and_probes() {
     );
     let keys: BTreeSet<&str> = ["stringData", "data"]
         .iter()
-        .filter_map(|section| secret.get(*section).and_then(Value::as_mapping))
-        .flat_map(|map| map.keys().filter_map(Value::as_str))
+        .filter_map(|section| secret.get(*section).and_then(Value::as_object))
+        .flat_map(|map| map.keys().map(String::as_str))
         .collect();
     for name in shipped_secret_names() {
         assert!(
