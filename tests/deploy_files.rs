@@ -23,7 +23,7 @@ const CONFIG_PATH: &str = "/etc/synapse-warden/policies.yaml";
 /// The image's non-root user and group.
 const UID: u64 = 10001;
 /// Port of `/health`, `/ready` and `/metrics`.
-const HTTP_PORT: u64 = 9090;
+const HTTP_PORT: u64 = 9655;
 /// The image every deployment runs.
 const IMAGE: &str = "synapse-warden:latest";
 /// Where Compose mounts secrets, and the Deployment its Secret.

@@ -79,8 +79,12 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     ));
 
     let slot = Arc::new(BotSlot::default());
-    let make_client: MakeClient =
-        Box::new(|config: &Config| check::client(config).map_err(|e| format!("{e:#}")));
+    let observer = metrics.clone();
+    let make_client: MakeClient = Box::new(move |config: &Config| {
+        check::client(config)
+            .map(|client| client.with_observer(observer.clone()))
+            .map_err(|e| format!("{e:#}"))
+    });
     let (daemon, shared) = Daemon::new(
         config.clone(),
         path.to_path_buf(),

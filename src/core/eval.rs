@@ -62,6 +62,8 @@ pub struct PlannedWalk {
     users: u64,
     /// Their bytes so far.
     bytes: u64,
+    /// Their media so far.
+    media: u64,
 }
 
 /// What is known of the rooms of a run.
@@ -93,6 +95,8 @@ pub struct WalkReport {
     pub users: u64,
     /// Their media bytes, all together.
     pub bytes: u64,
+    /// Their media, all together (how many).
+    pub media: u64,
 }
 
 /// The result of a run.
@@ -151,6 +155,7 @@ impl<'r> Evaluation<'r> {
                 rule_indexes,
                 users: 0,
                 bytes: 0,
+                media: 0,
             })
             .collect();
         Evaluation {
@@ -183,6 +188,7 @@ impl<'r> Evaluation<'r> {
             .ok_or(EvalError::UnplannedRange(range))?;
         walk.users += users.len() as u64;
         walk.bytes += users.iter().map(UserMedia::bytes).sum::<u64>();
+        walk.media += users.iter().map(|u| u.media_count).sum::<u64>();
         for &i in &walk.rule_indexes {
             let rule = &self.rules.user_media[i];
             for user in users {
@@ -266,6 +272,7 @@ impl<'r> Evaluation<'r> {
                     window: w.window,
                     users: w.users,
                     bytes: w.bytes,
+                    media: w.media,
                 })
                 .collect(),
             rooms,

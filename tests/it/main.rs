@@ -15,6 +15,7 @@ mod daemon;
 mod daemon_faults;
 mod fake_selftest;
 mod harness_selftest;
+mod metrics;
 mod run_e2e;
 mod support;
 mod walk;

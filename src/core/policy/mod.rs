@@ -218,15 +218,20 @@ pub struct MatrixSettings {
 /// `/metrics`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSettings {
-    /// Address and port. Default `127.0.0.1:9090`; in a container,
-    /// `0.0.0.0:9090` so that probes can reach it.
+    /// Address and port. Default `127.0.0.1:9655`; in a container,
+    /// `0.0.0.0:9655` so that probes can reach it.
     pub listen: std::net::SocketAddr,
 }
+
+/// The default port of `http.listen`: marked free in the exporter range
+/// (9100-9999) of Prometheus's "default port allocations" list, beside
+/// Synapse's own metrics port (9656). Not 9090, Prometheus's own port.
+pub const DEFAULT_HTTP_PORT: u16 = 9655;
 
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9090)),
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], DEFAULT_HTTP_PORT)),
         }
     }
 }

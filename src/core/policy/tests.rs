@@ -51,7 +51,7 @@ fn the_example_file_is_valid_and_means_what_it_says() {
     assert_eq!(matrix.command_power_level, 50);
     assert!(matrix.allowed_senders.matches("@oncall:example.org"));
     assert!(!matrix.allowed_senders.matches("@bob:example.org"));
-    assert_eq!(config.http.listen, "127.0.0.1:9090".parse().unwrap());
+    assert_eq!(config.http.listen, "127.0.0.1:9655".parse().unwrap());
     assert!(matrix.access_token.is_none());
     assert_eq!(
         matrix.store_passphrase,
@@ -341,7 +341,7 @@ fn http_listen_must_be_an_address_and_port() {
     assert_eq!(
         errors,
         vec![
-            "p.yaml:3:11: http.listen: `localhost` is not an address and port: write e.g. `127.0.0.1:9090`, `0.0.0.0:9090` or `[::]:9090`".to_owned(),
+            "p.yaml:3:11: http.listen: `localhost` is not an address and port: write e.g. `127.0.0.1:9655`, `0.0.0.0:9655` or `[::]:9655`".to_owned(),
             "p.yaml:4:3: http.lsiten: unknown key; did you mean `listen`?".to_owned(),
         ]
     );

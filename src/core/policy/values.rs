@@ -412,16 +412,16 @@ pub fn http_url(value: &Value) -> Result<Url, String> {
     Ok(url)
 }
 
-/// A socket address to listen on, e.g. `127.0.0.1:9090` or `[::]:9090`.
+/// A socket address to listen on, e.g. `127.0.0.1:9655` or `[::]:9655`.
 pub fn socket_address(value: &Value) -> Result<std::net::SocketAddr, String> {
     let Value::String(s) = value else {
         return Err(format!(
-            "expected an address and port such as `127.0.0.1:9090`, found {}",
+            "expected an address and port such as `127.0.0.1:9655`, found {}",
             describe(value)
         ));
     };
     s.trim().parse().map_err(|_| {
-        format!("`{s}` is not an address and port: write e.g. `127.0.0.1:9090`, `0.0.0.0:9090` or `[::]:9090`")
+        format!("`{s}` is not an address and port: write e.g. `127.0.0.1:9655`, `0.0.0.0:9655` or `[::]:9655`")
     })
 }
 
