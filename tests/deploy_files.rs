@@ -270,12 +270,49 @@ fn dockerfile_has_the_runtime_contract() {
         ]
     );
     let args = all("ARG");
+    // Debian stable (trixie): the builder's glibc is the runtime's.
     for arg in [
-        "BUILDER_IMAGE=rust:1.95-bookworm",
-        "RUNTIME_IMAGE=debian:bookworm-slim",
+        "BUILDER_IMAGE=rust:1.95-trixie",
+        "RUNTIME_IMAGE=debian:trixie-slim",
+        "REVISION=unknown",
     ] {
         assert!(args.contains(&arg), "ARG {arg} missing: {args:?}");
     }
+    let version = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("the crate's version")
+        .to_owned();
+    assert!(
+        args.contains(&format!("VERSION={version}").as_str()),
+        "ARG VERSION is not the crate's version {version}: {args:?}"
+    );
+    // OCI labels, from the build arguments.
+    let labels = all("LABEL").join(" ");
+    for (key, value) in [
+        ("org.opencontainers.image.source", "\"${SOURCE}\""),
+        ("org.opencontainers.image.version", "\"${VERSION}\""),
+        ("org.opencontainers.image.revision", "\"${REVISION}\""),
+        ("org.opencontainers.image.licenses", "\"Apache-2.0\""),
+    ] {
+        assert!(
+            labels.contains(&format!("{key}={value}")),
+            "label {key} missing: {labels}"
+        );
+    }
+    assert!(
+        labels.contains("org.opencontainers.image.description="),
+        "{labels}"
+    );
+    // The builder passes the commit to build.rs (no .git in the context).
+    assert!(
+        all("RUN")
+            .iter()
+            .any(|run| run.contains("SYNAPSE_WARDEN_COMMIT=\"${REVISION}\"")),
+        "the builder does not pass REVISION as SYNAPSE_WARDEN_COMMIT"
+    );
     assert!(
         all("RUN")
             .iter()
@@ -299,6 +336,10 @@ fn dockerfile_has_the_runtime_contract() {
     let envs = all("ENV");
     assert!(
         envs.contains(&format!("SYNAPSE_WARDEN_CONFIG={CONFIG_PATH}").as_str()),
+        "{envs:?}"
+    );
+    assert!(
+        envs.contains(&"SYNAPSE_WARDEN_LOG_FORMAT=human"),
         "{envs:?}"
     );
     // `synapse-warden healthcheck`: GET /health at the policy's http.listen.
