@@ -59,9 +59,9 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
             matrix.data_dir.display()
         )
     })?;
-    let synapse = check::client(&config)?;
-
     let metrics = Arc::new(Metrics::new());
+    // The bot's live calls are counted in /metrics as the daemon's are.
+    let synapse = check::client(&config)?.with_observer(metrics.clone());
     let readiness = Arc::new(Readiness::default());
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind(config.http.listen)
