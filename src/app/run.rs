@@ -323,6 +323,7 @@ impl DaemonHandle for Handle {
                 took_ms: r.took_ms,
                 violations: r.violations,
                 error: r.error,
+                incomplete: r.incomplete,
             }),
             next_run_ms: status.next_run_ms,
             synapse_outage: status.synapse_outage.map(|o| (o.since_ms, o.error)),

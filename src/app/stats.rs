@@ -314,21 +314,32 @@ pub async fn find_user(
     Ok(None)
 }
 
+/// The answer to `rooms` when Synapse cannot estimate room sizes.
+fn rooms_unavailable_reply(
+    reason: &crate::core::coverage::RoomsUnavailable,
+    known_500: bool,
+) -> String {
+    let known = if known_500 {
+        " This is a known Synapse problem (element-hq/synapse#19561); it is not a problem of this bot."
+    } else {
+        ""
+    };
+    format!("Room sizes are unavailable: {reason}.{known}")
+}
+
 async fn rooms(ctx: &StatsContext) -> Reply {
     match ctx.synapse.largest_rooms().await {
         Ok(rooms) => Reply::ok(render::rooms(&rooms, ctx.max_lines)),
-        Err(SynapseError::RequiresPostgres { .. }) => Reply::failed(render::sentence(
-            "This Synapse runs on SQLite: it can only estimate room sizes on PostgreSQL.",
-        )),
-        Err(SynapseError::Server { status: 500, .. }) => Reply::failed(render::sentence(
-            "Synapse failed (500) to estimate room sizes. This is a known Synapse problem \
-             (element-hq/synapse#19561) on servers whose database statistics lack data for \
-             some event tables; it is not a problem of this bot.",
-        )),
-        Err(e) => Reply::failed(synapse_failure(
-            "Synapse could not list the largest rooms",
-            &e,
-        )),
+        Err(e) => match crate::daemon::runner::rooms_unavailable(&e) {
+            Some(reason) => Reply::failed(render::sentence(&rooms_unavailable_reply(
+                &reason,
+                matches!(e, SynapseError::Server { status: 500, .. }),
+            ))),
+            None => Reply::failed(synapse_failure(
+                "Synapse could not list the largest rooms",
+                &e,
+            )),
+        },
     }
 }
 

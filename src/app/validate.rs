@@ -1,12 +1,22 @@
 //! `synapse-warden validate`: checks the policy file and prints every
-//! problem in it (standard error), or a one-line summary (standard output).
+//! problem in it (standard error), or a one-line summary followed by the
+//! schedule in words and its next three runs in UTC, with weekday names
+//! (standard output), so an admin sees at once what a cron expression means:
+//!
+//! ```text
+//! policies.yaml: valid; 2 user media rules, 1 room rule; schedule cron `0 9 * * 1-5`
+//! schedule: cron `0 9 * * 1-5`: at minute 0 of hour 9, on Mon-Fri, in UTC; a first run when the daemon starts
+//! next runs: Mon 2026-11-30 09:00 UTC, Tue 2026-12-01 09:00 UTC, Wed 2026-12-02 09:00 UTC
+//! ```
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::Result;
 
 use super::{EXIT_ERROR, EXIT_OK, load_policy};
+use crate::core::crontab;
 use crate::core::policy::Config;
 
 /// Runs `validate` on the file at `path`.
@@ -14,6 +24,11 @@ pub fn run(path: &Path) -> Result<ExitCode> {
     match load_policy(path)? {
         Ok(config) => {
             println!("{}: valid; {}", path.display(), describe(&config));
+            println!("schedule: {}", crontab::schedule_in_words(&config.schedule));
+            println!(
+                "{}",
+                crontab::next_runs_line(&config.schedule, SystemTime::now())
+            );
             Ok(ExitCode::from(EXIT_OK))
         }
         Err(errors) => {

@@ -14,9 +14,11 @@
 //! 3. When there are room rules ([`Evaluation::needs_rooms`]), the caller
 //!    gives Synapse's largest rooms with [`Evaluation::rooms`], or says why
 //!    it could not get them with [`Evaluation::rooms_unavailable`].
-//! 4. [`Evaluation::finish`] returns the violations in a stable order —
+//! 4. A walk that was cut short is reported with [`Evaluation::walk_cut_short`].
+//! 5. [`Evaluation::finish`] returns the violations in a stable order —
 //!    severity (critical first), rule order in the file, share of the limit
-//!    (largest first), subject ID — with what was checked and notes.
+//!    (largest first), subject ID — with what was checked and notes, and the
+//!    run's [`Coverage`]: what a partial run did not look at is not resolved.
 //!
 //! Semantics: limits are inclusive. A subject breaks a limit when the
 //! observed value is strictly greater than it; with `warn_at`, an early
@@ -32,6 +34,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::coverage::{Checked, Coverage, CutCause, CutShort, RoomsUnavailable};
 use super::model::{RoomSize, TimeRange, UserMedia};
 use super::policy::{Percent, RoomRule, Rules, UserMediaRule};
 use super::violation::{Measure, Severity, Subject, Violation};
@@ -64,6 +67,10 @@ pub struct PlannedWalk {
     bytes: u64,
     /// Their media so far.
     media: u64,
+    /// How it was cut short, if it was.
+    cut_short: Option<CutShort>,
+    /// The users it looked at.
+    checked: Checked,
 }
 
 /// What is known of the rooms of a run.
@@ -79,8 +86,8 @@ pub enum RoomsChecked {
     },
     /// Room rules could not be checked.
     Unavailable {
-        /// Why, for people.
-        reason: String,
+        /// Why (serialized as the sentence for people).
+        reason: RoomsUnavailable,
     },
 }
 
@@ -97,6 +104,8 @@ pub struct WalkReport {
     pub bytes: u64,
     /// Their media, all together (how many).
     pub media: u64,
+    /// How the walk was cut short; `None` when it saw every user.
+    pub cut_short: Option<CutShort>,
 }
 
 /// The result of a run.
@@ -114,12 +123,21 @@ pub struct Outcome {
     pub rules: usize,
     /// Things the reader should know (rules not checked, partial data).
     pub notes: Vec<String>,
+    /// What the run looked at, per rule.
+    pub coverage: Coverage,
 }
 
 impl Outcome {
     /// Whether nothing is over (or near) a limit.
     pub fn is_clean(&self) -> bool {
         self.violations.is_empty()
+    }
+
+    /// The first walk that was cut short, and how.
+    pub fn cut_short(&self) -> Option<(&WalkReport, CutShort)> {
+        self.walks
+            .iter()
+            .find_map(|w| w.cut_short.map(|cut| (w, cut)))
     }
 }
 
@@ -143,7 +161,7 @@ impl<'r> Evaluation<'r> {
         for (i, rule) in rules.user_media.iter().enumerate() {
             by_window.entry(rule.window).or_default().push(i);
         }
-        let walks = by_window
+        let walks: Vec<PlannedWalk> = by_window
             .into_iter()
             .map(|(window, rule_indexes)| PlannedWalk {
                 range: window.map_or(TimeRange::ALL, |w| TimeRange::last(w, now_ms)),
@@ -156,6 +174,8 @@ impl<'r> Evaluation<'r> {
                 users: 0,
                 bytes: 0,
                 media: 0,
+                cut_short: None,
+                checked: Checked::All,
             })
             .collect();
         Evaluation {
@@ -229,11 +249,33 @@ impl<'r> Evaluation<'r> {
 
     /// Records that the room rules could not be checked, and why (e.g.
     /// Synapse runs on SQLite).
-    pub fn rooms_unavailable(&mut self, reason: impl Into<String>) {
-        let reason = reason.into();
+    pub fn rooms_unavailable(&mut self, reason: RoomsUnavailable) {
         self.notes
             .push(format!("room rules were not checked: {reason}"));
         self.rooms = Some(RoomsChecked::Unavailable { reason });
+    }
+
+    /// Records that the walk of `range` was cut short after passing on the
+    /// users up to `last_user` (in ascending order): its rules' open alerts
+    /// beyond it are not resolved by this run.
+    pub fn walk_cut_short(
+        &mut self,
+        range: TimeRange,
+        cut: CutShort,
+        last_user: Option<String>,
+    ) -> Result<(), EvalError> {
+        let walk = self
+            .walks
+            .iter_mut()
+            .find(|w| w.range == range)
+            .ok_or(EvalError::UnplannedRange(range))?;
+        walk.cut_short = Some(cut);
+        // A walk that ended with too few users may have skipped anyone.
+        walk.checked = match cut.cause {
+            CutCause::FewerThanTotal => Checked::Nothing,
+            CutCause::TokenStuck | CutCause::EmptyPage => Checked::UsersUpTo(last_user),
+        };
+        Ok(())
     }
 
     /// Ends the run.
@@ -242,12 +284,32 @@ impl<'r> Evaluation<'r> {
             _ if !self.needs_rooms() => RoomsChecked::NotNeeded,
             Some(rooms) => rooms,
             None => {
-                let reason = "the largest rooms were not asked for".to_owned();
+                let reason = RoomsUnavailable::NotAsked;
                 self.notes
                     .push(format!("room rules were not checked: {reason}"));
                 RoomsChecked::Unavailable { reason }
             }
         };
+        let mut coverage = Coverage::complete();
+        for walk in &self.walks {
+            let Some(cut) = walk.cut_short else { continue };
+            for rule in &walk.rules {
+                coverage.limit(rule, walk.checked.clone());
+            }
+            self.notes.push(format!(
+                "the walk of {} was cut short ({cut}): rules {} were checked only for the users it reached",
+                match walk.window {
+                    None => "all media".to_owned(),
+                    Some(w) => format!("the uploads of the last {}", humantime::format_duration(w)),
+                },
+                walk.rules.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if matches!(rooms, RoomsChecked::Unavailable { .. }) {
+            for rule in &self.rules.rooms {
+                coverage.limit(&rule.name, Checked::Nothing);
+            }
+        }
         let mut ranked: Vec<(usize, Violation)> = self
             .found
             .into_iter()
@@ -273,11 +335,13 @@ impl<'r> Evaluation<'r> {
                     users: w.users,
                     bytes: w.bytes,
                     media: w.media,
+                    cut_short: w.cut_short,
                 })
                 .collect(),
             rooms,
             rules: self.rules.len(),
             notes: self.notes,
+            coverage,
         }
     }
 }

@@ -6,6 +6,9 @@
 pub mod alerts;
 pub mod announce;
 pub mod command;
+pub mod conditions;
+pub mod coverage;
+pub mod crontab;
 pub mod eval;
 pub mod model;
 pub mod policy;

@@ -426,6 +426,15 @@ pub struct RunView {
     pub violations: Option<usize>,
     /// Why it failed.
     pub error: Option<String>,
+    /// Why it was partial (a walk cut short), when it was.
+    pub incomplete: Option<String>,
+}
+
+/// The `status` line of a partial run.
+fn partial_run_status(cause: &str) -> String {
+    format!(
+        "The last run was INCOMPLETE: {cause}; open alerts of users it did not reach were neither resolved nor forgotten"
+    )
 }
 
 /// What `status` shows.
@@ -463,6 +472,9 @@ pub fn status(view: &StatusView, now_ms: u64) -> Rendered {
                 age(Duration::from_millis(now_ms.saturating_sub(run.started_ms))),
                 humantime::format_duration(Duration::from_millis(run.took_ms / 1000 * 1000)),
             ));
+            if let Some(cause) = &run.incomplete {
+                lines.push(partial_run_status(cause));
+            }
         }
         None => lines.push("Last run: none yet".to_owned()),
     }
@@ -642,7 +654,11 @@ pub fn check(outcome: &Outcome, max_lines: usize) -> Rendered {
     }
     if let RoomsChecked::Unavailable { reason } = &outcome.rooms {
         let _ = writeln!(plain, "Rooms not checked: {reason}");
-        let _ = writeln!(html, "<p>Rooms not checked: {}</p>", encode_text(reason));
+        let _ = writeln!(
+            html,
+            "<p>Rooms not checked: {}</p>",
+            encode_text(&reason.to_string())
+        );
     }
     for note in &outcome.notes {
         let _ = writeln!(plain, "Note: {note}");
@@ -861,6 +877,7 @@ mod tests {
                 took_ms: 2_500,
                 violations: Some(3),
                 error: None,
+                incomplete: None,
             }),
             next_run_ms: Some(1_700_000_000_000 + 3_600_000),
             synapse_outage: None,
@@ -872,6 +889,17 @@ mod tests {
         assert_eq!(
             r.plain,
             "Last run: 2023-11-14 22:13 UTC (1m ago, took 2s): 3 violations\nNext run: 2023-11-14 23:13 UTC (in 59m)\nSynapse: up (1.163.2)\nMatrix: up"
+        );
+        let mut partial = view.clone();
+        if let Some(run) = partial.last_run.as_mut() {
+            run.incomplete =
+                Some("Synapse's next_token stopped advancing at 80 of 120 users".into());
+        }
+        let r = status(&partial, 1_700_000_000_000 + 60_000);
+        assert!(
+            r.plain.contains("\nThe last run was INCOMPLETE: Synapse's next_token stopped advancing at 80 of 120 users; open alerts"),
+            "{}",
+            r.plain
         );
     }
 

@@ -98,6 +98,9 @@ pub struct Metrics {
     pub local_media_files: Gauge,
     /// Requests to Synapse's admin API, by endpoint and outcome.
     pub api_requests: Family<RequestLabels, Counter>,
+    /// 1 when the last run looked at everything, 0 when it was partial (a
+    /// walk cut short) or failed.
+    pub last_run_complete: Gauge,
     /// Failed Synapse requests, by kind.
     pub api_errors: Family<ErrorLabels, Counter>,
     /// Commands answered, by command.
@@ -209,6 +212,12 @@ impl Metrics {
                 })
                 .inc_by(0);
         }
+        let last_run_complete = Gauge::default();
+        registry.register(
+            "last_run_complete",
+            "1 when the last run saw every user, 0 when a walk was cut short or the run failed",
+            last_run_complete.clone(),
+        );
         let api_errors = Family::<ErrorLabels, Counter>::default();
         registry.register(
             "api_errors",
@@ -243,6 +252,7 @@ impl Metrics {
             local_media_bytes,
             local_media_files,
             api_requests,
+            last_run_complete,
             api_errors,
             commands,
             command_latency,
@@ -353,6 +363,7 @@ mod tests {
             "synapse_warden_walk_users",
             "synapse_warden_violations{rule=\"quota\",severity=\"critical\"} 3",
             "synapse_warden_last_complete_run_timestamp_seconds",
+            "synapse_warden_last_run_complete 0",
             "synapse_warden_api_errors_total{kind=\"config\"} 1",
             "synapse_warden_api_requests_total{endpoint=\"users_media\",outcome=\"ok\"} 1",
             "# UNIT synapse_warden_local_media_bytes bytes",

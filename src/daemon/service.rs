@@ -6,11 +6,13 @@
 //!   says so in the log), never a burst of catch-up runs.
 //! - After a failed run the next attempt comes sooner, with exponential
 //!   backoff (30 s, 1 min, 2 min... up to the schedule's own pace).
-//! - Alert lifecycle: [`crate::core::alerts`]. Outages (Synapse unreachable,
-//!   room sizes failing or unsupported) are announced once when they start
-//!   and once when they end. A failed run changes no alert; a run that could
-//!   not read room sizes keeps the open room alerts as they are (neither
-//!   resolved nor reminded) until room sizes are back.
+//! - What a run means is decided in the core: the alert lifecycle in
+//!   [`crate::core::alerts`], and in [`crate::core::conditions`] the
+//!   conditions announced once when they start and once when they end
+//!   (Synapse unreachable, room sizes failing or unsupported, walks cut
+//!   short) and the rule that a partial run (a walk cut short, room sizes
+//!   unavailable) resolves and forgets only what it looked at. A failed run
+//!   changes no alert. This loop stores the state and delivers.
 //! - Every announcement goes through the outbox of the persisted state: saved
 //!   first, then sent with its transaction ID, then marked delivered and saved
 //!   again. A crash (even `kill -9`) between sending and saving resends with
@@ -28,7 +30,6 @@
 //! - Shutdown abandons a run in progress (nothing of it was applied yet),
 //!   saves the state and returns.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -46,11 +47,11 @@ use super::schedule;
 use super::store::{JsonStore, Loaded, StoreError};
 use crate::core::alerts::AlertState;
 use crate::core::announce::{self, Message};
+pub use crate::core::conditions::Outage;
+use crate::core::conditions::{self, Conditions, Notice};
 use crate::core::eval::Outcome;
 use crate::core::policy::{self, Config};
-use crate::core::render::utc;
 use crate::core::snapshot::Snapshot;
-use crate::core::violation::Subject;
 use crate::synapse::{SynapseClient, SynapseError};
 
 /// Where announcements go: the bot, in production.
@@ -77,15 +78,6 @@ pub enum DaemonError {
     Client(String),
 }
 
-/// A failure that lasted across runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outage {
-    /// When it was first seen (Unix ms).
-    pub since_ms: u64,
-    /// The error, as first seen.
-    pub error: String,
-}
-
 /// The last run, for `!stats status` and the schedule after a restart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastRun {
@@ -99,6 +91,9 @@ pub struct LastRun {
     pub users: u64,
     /// Why it failed.
     pub error: Option<String>,
+    /// Why it was partial (a walk cut short), when it was.
+    #[serde(default)]
+    pub incomplete: Option<String>,
 }
 
 /// Everything the daemon keeps in its data directory.
@@ -106,12 +101,9 @@ pub struct LastRun {
 pub struct DaemonState {
     /// Alert lifecycle and outbox.
     pub alerts: AlertState,
-    /// Synapse unreachable (or refusing us) since.
-    pub synapse_outage: Option<Outage>,
-    /// Room sizes failing (Synapse's 500) since.
-    pub rooms_outage: Option<Outage>,
-    /// Whether "room rules disabled: SQLite" was said.
-    pub rooms_unsupported_noticed: bool,
+    /// Conditions announced when they start and end (Synapse failing...).
+    #[serde(flatten)]
+    pub conditions: Conditions,
     /// The last run.
     pub last_run: Option<LastRun>,
 }
@@ -215,7 +207,7 @@ impl Daemon {
             config: RwLock::new(Arc::new(config)),
             status: RwLock::new(Status {
                 last_run: state.last_run.clone(),
-                synapse_outage: state.synapse_outage.clone(),
+                synapse_outage: state.conditions.synapse_outage.clone(),
                 queued: state.alerts.outbox.len(),
                 next_run_ms: None,
             }),
@@ -248,6 +240,8 @@ impl Daemon {
         // Once every sender is gone, `recv()` answers `None` at once: stop
         // polling it, or the loop would spin instead of sleeping.
         let mut control_open = true;
+        // The next run is logged when it changes, not on every wake-up.
+        let mut logged_due: Option<SystemTime> = None;
         let config = self.config().await;
         if !config.schedule.run_at_start {
             previous_start = self
@@ -271,6 +265,14 @@ impl Daemon {
                 tracing::info!(
                     previous_run_secs = now.duration_since(previous).unwrap_or_default().as_secs(),
                     "the previous run ended after the next one was due: the next run starts now, late"
+                );
+            }
+            if logged_due != Some(due) {
+                logged_due = Some(due);
+                tracing::info!(
+                    next_run = %crate::core::crontab::run_time(due),
+                    schedule = %config.schedule.trigger,
+                    "next run"
                 );
             }
             self.shared.status.write().await.next_run_ms = Some(unix_ms(due));
@@ -332,7 +334,12 @@ impl Daemon {
             Ok(report) => {
                 self.failures = 0;
                 self.readiness.set_synapse(true);
-                *self.shared.snapshot.write().await = Some(Arc::new(snapshot));
+                // A partial run's top lists miss the users it did not
+                // reach: `!stats top` keeps the last complete ones (or asks
+                // Synapse when they are too old).
+                if report.outcome.cut_short().is_none() {
+                    *self.shared.snapshot.write().await = Some(Arc::new(snapshot));
+                }
                 self.after_success(&config, report, started, took, now)
             }
             Err(error) => {
@@ -360,75 +367,21 @@ impl Daemon {
             pages,
             rooms_error,
         } = report;
-        let rooms_checked = rooms_error.is_none();
-        if let Some(outage) = self.state.synapse_outage.take() {
-            self.say(
-                &format!(
-                    "Synapse answers again (unreachable since {}).",
-                    utc(outage.since_ms)
-                ),
-                None,
-                now,
-            );
+        if let Some(error @ SynapseError::Server { .. }) = &rooms_error {
+            self.metrics.api_error(error);
         }
-        match rooms_error {
-            Some(SynapseError::RequiresPostgres { .. }) => {
-                if !self.state.rooms_unsupported_noticed {
-                    self.state.rooms_unsupported_noticed = true;
-                    self.say(
-                        "room rules are disabled: this Synapse uses SQLite, and Synapse estimates room sizes only on PostgreSQL. Media rules keep working.",
-                        None,
-                        now,
-                    );
-                }
-            }
-            Some(error) => {
-                self.metrics.api_error(&error);
-                if self.state.rooms_outage.is_none() {
-                    self.state.rooms_outage = Some(Outage {
-                        since_ms: now,
-                        error: error.to_string(),
-                    });
-                    self.say(
-                        "room rules could not be checked: Synapse fails to estimate room sizes (a known Synapse issue until its PostgreSQL planner statistics cover the event tables). Media rules keep working; I will say when room sizes are back.",
-                        Some(&error.to_string()),
-                        now,
-                    );
-                }
-            }
-            None => {
-                if let Some(outage) = self.state.rooms_outage.take() {
-                    self.say(
-                        &format!(
-                            "room sizes are available again (failing since {}).",
-                            utc(outage.since_ms)
-                        ),
-                        None,
-                        now,
-                    );
-                }
-            }
-        }
-        let lifecycle = config.alerts.lifecycle();
-        // Room rules not checked in this run (SQLite, or Synapse's 500): the
-        // room alerts already open are kept out of the plan, so that they
-        // are neither resolved (then announced as new) nor reminded while
-        // room sizes cannot be seen, and come back unchanged afterwards.
-        let unchecked: BTreeMap<_, _> = if rooms_checked {
-            BTreeMap::new()
-        } else {
-            let (rooms, others) = std::mem::take(&mut self.state.alerts.active)
-                .into_iter()
-                .partition(|(_, record)| matches!(record.violation.subject, Subject::Room { .. }));
-            self.state.alerts.active = others;
-            rooms
-        };
-        let plan = self.state.alerts.plan(&outcome.violations, now, &lifecycle);
-        if let Some(message) = announce::summary(&plan, now, config.alerts.max_lines.get()) {
+        let (plan, messages) = conditions::settle_run(
+            &mut self.state.alerts,
+            &mut self.state.conditions,
+            &outcome,
+            &config.alerts.lifecycle(),
+            config.alerts.max_lines.get(),
+            now,
+        );
+        for message in messages {
             self.state.alerts.enqueue(message.plain, message.html, now);
         }
-        self.state.alerts.apply(&plan, &outcome.violations, now);
-        self.state.alerts.active.extend(unchecked);
+        let incomplete = conditions::incomplete_cause(&outcome);
         let users = outcome
             .walks
             .iter()
@@ -440,7 +393,11 @@ impl Daemon {
             violations: Some(outcome.violations.len()),
             users,
             error: None,
+            incomplete: incomplete.clone(),
         });
+        self.metrics
+            .last_run_complete
+            .set(i64::from(incomplete.is_none()));
         self.metrics.walk_duration.observe(took.as_secs_f64());
         self.metrics.walk_pages.inc_by(u64::from(pages));
         self.metrics.walk_users.set(users as i64);
@@ -451,7 +408,12 @@ impl Daemon {
                 .iter()
                 .map(|v| (v.rule.as_str(), v.severity)),
         );
-        if let Some(all) = outcome.walks.iter().find(|w| w.window.is_none()) {
+        // Totals of a walk cut short would be too low: kept from the last whole one.
+        if let Some(all) = outcome
+            .walks
+            .iter()
+            .find(|w| w.window.is_none() && w.cut_short.is_none())
+        {
             self.metrics
                 .local_media_bytes
                 .set(i64::try_from(all.bytes).unwrap_or(i64::MAX));
@@ -460,17 +422,28 @@ impl Daemon {
                 .set(i64::try_from(all.media).unwrap_or(i64::MAX));
         }
         self.metrics.last_run.set(now as f64 / 1000.0);
-        // Every successful run counts as complete for now; partial walks
-        // will not set it.
-        self.metrics.last_complete_run.set(now as f64 / 1000.0);
-        tracing::info!(
-            violations = outcome.violations.len(),
-            users,
-            pages,
-            took_ms = took.as_millis() as u64,
-            announced = plan.lines.len(),
-            "run complete"
-        );
+        if incomplete.is_none() {
+            self.metrics.last_complete_run.set(now as f64 / 1000.0);
+        }
+        match &incomplete {
+            None => tracing::info!(
+                violations = outcome.violations.len(),
+                users,
+                pages,
+                took_ms = took.as_millis() as u64,
+                announced = plan.lines.len(),
+                "run complete"
+            ),
+            Some(cause) => tracing::warn!(
+                violations = outcome.violations.len(),
+                users,
+                pages,
+                took_ms = took.as_millis() as u64,
+                announced = plan.lines.len(),
+                %cause,
+                "run partial: open alerts it did not look at are kept"
+            ),
+        }
         Ok(outcome)
     }
 
@@ -483,17 +456,8 @@ impl Daemon {
                 self.readiness.set_synapse(false);
             }
         }
-        if self.state.synapse_outage.is_none() {
-            let text = error.to_string();
-            self.state.synapse_outage = Some(Outage {
-                since_ms: now,
-                error: text.clone(),
-            });
-            self.say(
-                &format!("cannot check the policies: Synapse has not answered properly since {}. I keep trying and will say when it answers again.", utc(now)),
-                Some(&text),
-                now,
-            );
+        for notice in self.state.conditions.run_failed(&error.to_string(), now) {
+            self.announce(&notice, now);
         }
         self.state.last_run = Some(LastRun {
             started_ms: started,
@@ -501,7 +465,9 @@ impl Daemon {
             violations: None,
             users: 0,
             error: Some(error.to_string()),
+            incomplete: None,
         });
+        self.metrics.last_run_complete.set(0);
     }
 
     /// Re-reads the policy file; on error, keeps the rules in force and
@@ -543,6 +509,11 @@ impl Daemon {
         Ok(answer)
     }
 
+    fn announce(&mut self, notice: &Notice, now: u64) {
+        let m = notice.message();
+        self.state.alerts.enqueue(m.plain, m.html, now);
+    }
+
     fn say(&mut self, text: &str, details: Option<&str>, now: u64) {
         let m = announce::notice(text, details);
         self.state.alerts.enqueue(m.plain, m.html, now);
@@ -573,7 +544,7 @@ impl Daemon {
     async fn publish_status(&self) {
         let mut status = self.shared.status.write().await;
         status.last_run = self.state.last_run.clone();
-        status.synapse_outage = self.state.synapse_outage.clone();
+        status.synapse_outage = self.state.conditions.synapse_outage.clone();
         status.queued = self.state.alerts.outbox.len();
     }
 }

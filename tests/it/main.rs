@@ -17,5 +17,6 @@ mod fake_selftest;
 mod harness_selftest;
 mod metrics;
 mod run_e2e;
+mod schedule;
 mod support;
 mod walk;

@@ -115,6 +115,7 @@ fn check_conventions(metrics: &Exposition) {
         ),
         ("synapse_warden_local_media_bytes", "gauge", "bytes"),
         ("synapse_warden_local_media_files", "gauge", ""),
+        ("synapse_warden_last_run_complete", "gauge", ""),
         ("synapse_warden_api_requests", "counter", ""),
         ("synapse_warden_violations", "gauge", ""),
         (

@@ -263,18 +263,22 @@ fn rooms_exemptions_notes_and_unavailability() {
 
     let mut eval = Evaluation::plan(&rules, NOW);
     assert!(eval.needs_rooms());
-    eval.rooms_unavailable("this Synapse uses SQLite");
+    eval.rooms_unavailable(RoomsUnavailable::Sqlite);
     let outcome = eval.finish();
     assert_eq!(
         outcome.rooms,
         RoomsChecked::Unavailable {
-            reason: "this Synapse uses SQLite".into()
+            reason: RoomsUnavailable::Sqlite
         }
     );
     assert_eq!(
         outcome.notes,
-        ["room rules were not checked: this Synapse uses SQLite"]
+        [
+            "room rules were not checked: this Synapse uses SQLite, and Synapse estimates room sizes only on PostgreSQL"
+        ]
     );
+    // What was not checked is not resolved: no room rule is covered.
+    assert!(!outcome.coverage.is_complete());
     let outcome = Evaluation::plan(&rules, NOW).finish();
     assert!(matches!(outcome.rooms, RoomsChecked::Unavailable { .. }));
 }
@@ -499,4 +503,78 @@ proptest! {
         }
         prop_assert_eq!(eval.finish(), whole);
     }
+}
+
+/// A windowed walk cut short narrows only its own rules: what it did not
+/// reach is not covered, and the note names the walk and its rules; a walk
+/// that ended with fewer users than the total covers nothing of its rules.
+#[test]
+fn a_walk_cut_short_limits_the_coverage_of_its_rules_only() {
+    use crate::core::coverage::{CutCause, CutShort};
+    let mut burst = rule("burst", Some(10), None);
+    burst.window = Some(DAY);
+    let rules = Rules {
+        user_media: vec![rule("quota", Some(10), None), burst],
+        rooms: vec![],
+    };
+    let violation = |rule: &str, id: &str| Violation {
+        rule: rule.to_owned(),
+        description: None,
+        severity: Severity::Critical,
+        subject: Subject::User {
+            user_id: id.to_owned(),
+            displayname: None,
+        },
+        measure: Measure::MediaLength,
+        observed: 11,
+        limit: 10,
+        window: None,
+        early_warning: false,
+    };
+    let cut = CutShort {
+        cause: CutCause::TokenStuck,
+        seen: 80,
+        total: 120,
+    };
+
+    let mut eval = Evaluation::plan(&rules, NOW);
+    let windowed = eval.walks()[1].range;
+    assert_eq!(eval.walks()[1].window, Some(DAY));
+    eval.walk_cut_short(windowed, cut, Some("@m:hs".into()))
+        .unwrap();
+    let outcome = eval.finish();
+    assert!(!outcome.coverage.is_complete());
+    assert!(outcome.coverage.covers(&violation("quota", "@z:hs")));
+    assert!(outcome.coverage.covers(&violation("burst", "@a:hs")));
+    assert!(!outcome.coverage.covers(&violation("burst", "@z:hs")));
+    assert_eq!(
+        outcome.cut_short().map(|(w, c)| (w.window, c)),
+        Some((Some(DAY), cut))
+    );
+    assert_eq!(
+        outcome.notes,
+        [
+            "the walk of the uploads of the last 1day was cut short (Synapse's next_token stopped advancing at 80 of 120 users): rules `burst` were checked only for the users it reached"
+        ]
+    );
+
+    let mut eval = Evaluation::plan(&rules, NOW);
+    eval.walk_cut_short(
+        TimeRange::ALL,
+        CutShort {
+            cause: CutCause::FewerThanTotal,
+            ..cut
+        },
+        Some("@m:hs".into()),
+    )
+    .unwrap();
+    let outcome = eval.finish();
+    assert!(!outcome.coverage.covers(&violation("quota", "@a:hs")));
+    assert!(outcome.coverage.covers(&violation("burst", "@z:hs")));
+    assert!(
+        Evaluation::plan(&rules, NOW)
+            .finish()
+            .coverage
+            .is_complete()
+    );
 }

@@ -138,13 +138,20 @@ impl fmt::Display for Trigger {
     }
 }
 
-/// A parsed cron expression.
+/// A parsed cron expression, with crontab(5)'s meaning (see
+/// [`crate::core::crontab`]; its next time is
+/// [`CronSchedule::next_after`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CronSchedule {
     /// As written in the file (5-field form kept as is).
     pub written: String,
-    /// The schedule (a 5-field expression gets seconds `0` prepended).
+    /// The schedule (a 5-field expression gets seconds `0` prepended; the
+    /// day-of-week field is given as names). When both day fields are
+    /// restricted: the day-of-month part only.
     pub schedule: cron::Schedule,
+    /// When both day fields are restricted: the day-of-week part (crontab
+    /// runs when either day field matches).
+    pub weekdays: Option<cron::Schedule>,
 }
 
 /// The `alerts` section.
