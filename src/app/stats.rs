@@ -34,7 +34,7 @@ use super::{EXIT_ERROR, EXIT_OK, load_policy, read_secret};
 use crate::core::command::{Command, UserQuery};
 use crate::core::eval::Outcome;
 use crate::core::model::TimeRange;
-use crate::core::policy::Config;
+use crate::core::policy::{AlertSettings, Config};
 use crate::core::render::{self, Health, Rendered, Source, StatusView, TopView};
 use crate::core::snapshot::Snapshot;
 use crate::synapse::{
@@ -118,7 +118,7 @@ impl StatsContext {
         StatsContext {
             synapse,
             prefix: prefix.into(),
-            max_lines: render::DEFAULT_MAX_LINES,
+            max_lines: AlertSettings::default().max_lines.get(),
             snapshot_max_age: DEFAULT_SNAPSHOT_MAX_AGE,
             daemon: None,
             config: None,
@@ -245,7 +245,17 @@ async fn top(
 async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
     match query {
         UserQuery::Exact(user_id) => match find_user(&ctx.synapse, user_id).await {
-            Ok(found) => Reply::ok(render::user(query, found.as_slice(), false, ctx.max_lines)),
+            Ok(found) => {
+                let mut reply = render::user(query, found.as_slice(), false, ctx.max_lines);
+                if let Some(rules) = rules_in_force(ctx).await {
+                    let limits =
+                        crate::core::limits::effective_user_all(&rules.rules, user_id, now_ms());
+                    let part = crate::core::explain::effective_limits(&limits);
+                    reply.plain = format!("{}\n{}", reply.plain, part.plain);
+                    reply.html = format!("{}\n{}", reply.html, part.html);
+                }
+                Reply::ok(reply)
+            }
             Err(e) => Reply::failed(synapse_failure("Synapse could not look the user up", &e)),
         },
         UserQuery::Search(term) => {
@@ -271,6 +281,15 @@ async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
                 Err(e) => Reply::failed(synapse_failure("Synapse could not search users", &e)),
             }
         }
+    }
+}
+
+/// The policy in force: the daemon's, else the one given (command line).
+async fn rules_in_force(ctx: &StatsContext) -> Option<Arc<Config>> {
+    match (&ctx.daemon, &ctx.config) {
+        (Some(d), _) => Some(d.config().await),
+        (None, Some(config)) => Some(config.clone()),
+        (None, None) => None,
     }
 }
 

@@ -23,6 +23,10 @@ use crate::core::policy::Config;
 pub fn run(path: &Path) -> Result<ExitCode> {
     match load_policy(path)? {
         Ok(config) => {
+            let now = super::stats::now_ms();
+            for w in crate::core::limits::override_warnings(&config.rules, now) {
+                eprintln!("{}", warning_line(&path.display().to_string(), &w));
+            }
             println!("{}: valid; {}", path.display(), describe(&config));
             println!("schedule: {}", crontab::schedule_in_words(&config.schedule));
             println!(
@@ -53,4 +57,34 @@ pub fn describe(config: &Config) -> String {
             ""
         }
     )
+}
+
+/// `policies.yaml:52:5: overrides[0]: warning: ended on 2027-03-01: ...`
+pub fn warning_line(file: &str, w: &crate::core::limits::OverrideWarning) -> String {
+    let at = w
+        .position
+        .map(|p| format!(":{}:{}", p.line, p.column))
+        .unwrap_or_default();
+    format!("{file}{at}: overrides[{}]: warning: {}", w.index, w.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_read_like_errors() {
+        let w = crate::core::limits::OverrideWarning {
+            index: 2,
+            position: Some(crate::core::policy::Position {
+                line: 40,
+                column: 5,
+            }),
+            message: "ended on 2020-01-01: it no longer changes anything; remove it".into(),
+        };
+        assert_eq!(
+            warning_line("policies.yaml", &w),
+            "policies.yaml:40:5: overrides[2]: warning: ended on 2020-01-01: it no longer changes anything; remove it"
+        );
+    }
 }

@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use matrix_sdk::Room;
 use matrix_sdk::ruma::events::room::message::{
     AddMentions, ForwardThread, MessageType, OriginalSyncRoomMessageEvent, Relation,
@@ -25,9 +24,8 @@ use matrix_sdk::ruma::events::room::message::{
 use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 
-use super::BotError;
-use super::settings::{BotSettings, RateLimit};
 use crate::core::command::{self, Command};
+use crate::core::policy::{CommandAccess, RateLimit};
 use crate::core::render::{self, Rendered};
 
 /// Answers commands; [`crate::app::stats::StatsContext`] in production.
@@ -38,28 +36,14 @@ pub trait Responder: Send + Sync {
     async fn respond(&self, command: &Command, device_id: &str) -> Rendered;
 }
 
-/// The allow-list as a glob set; an invalid glob is a settings error.
-pub fn allow_list(globs: &[String]) -> Result<GlobSet, BotError> {
-    let mut builder = GlobSetBuilder::new();
-    for g in globs {
-        let glob = Glob::new(g)
-            .map_err(|e| BotError::Settings(format!("allowed sender {g:?} is not a glob: {e}")))?;
-        builder.add(glob);
+/// A sender's power level in the admin room as a number: `None` when it
+/// is none that counts.
+pub fn level_of(level: UserPowerLevel) -> Option<i64> {
+    match level {
+        UserPowerLevel::Infinite => Some(i64::MAX),
+        UserPowerLevel::Int(l) => Some(i64::from(l)),
+        _ => None,
     }
-    builder
-        .build()
-        .map_err(|e| BotError::Settings(format!("allowed senders: {e}")))
-}
-
-/// Whether a sender with `level` in the room, or matching `allowed`, may
-/// command the bot.
-pub fn may_command(sender: &str, level: UserPowerLevel, min_level: i64, allowed: &GlobSet) -> bool {
-    let enough = match level {
-        UserPowerLevel::Infinite => true,
-        UserPowerLevel::Int(l) => i64::from(l) >= min_level,
-        _ => false,
-    };
-    enough || allowed.is_match(sender)
 }
 
 /// What the rate limiter says about one command.
@@ -136,42 +120,41 @@ impl RateLimiter {
     }
 }
 
+/// The command access in force and its rate limiter; a reload swaps the
+/// access ([`crate::bot::Bot::set_commands`]).
+#[derive(Debug)]
+pub(crate) struct Access {
+    commands: CommandAccess,
+    limiter: RateLimiter,
+}
+
+impl Access {
+    pub fn new(commands: CommandAccess) -> Access {
+        Access {
+            limiter: RateLimiter::new(commands.rate_limit),
+            commands,
+        }
+    }
+
+    /// Puts `commands` in force. The senders' buckets are kept unless the
+    /// rate limit itself changed.
+    pub fn replace(&mut self, commands: CommandAccess) {
+        if commands.rate_limit != self.commands.rate_limit {
+            self.limiter = RateLimiter::new(commands.rate_limit);
+        }
+        self.commands = commands;
+    }
+}
+
 /// The command handler's state.
 pub(crate) struct Handler {
     pub room_id: OwnedRoomId,
     pub own_user: OwnedUserId,
     pub device_id: String,
-    pub prefix: String,
-    pub min_level: i64,
-    pub allowed: GlobSet,
-    pub limiter: Mutex<RateLimiter>,
+    pub access: Arc<Mutex<Access>>,
     pub responder: Arc<dyn Responder>,
-    pub rate_limit: RateLimit,
     /// Messages sent before this (Unix ms) are never commands.
     pub not_before_ms: u64,
-}
-
-impl Handler {
-    pub fn new(
-        settings: &BotSettings,
-        room_id: OwnedRoomId,
-        own_user: OwnedUserId,
-        device_id: String,
-        responder: Arc<dyn Responder>,
-    ) -> Result<Handler, BotError> {
-        Ok(Handler {
-            room_id,
-            own_user,
-            device_id,
-            prefix: settings.command_prefix.clone(),
-            min_level: settings.command_power_level,
-            allowed: allow_list(&settings.allowed_senders)?,
-            limiter: Mutex::new(RateLimiter::new(settings.rate_limit)),
-            responder,
-            rate_limit: settings.rate_limit,
-            not_before_ms: 0,
-        })
-    }
 }
 
 /// Event handler for `m.room.message`.
@@ -196,7 +179,15 @@ pub(crate) async fn on_message(
         tracing::debug!(event_id = %event.event_id, "ignoring a message from before the start");
         return;
     }
-    let Some(parsed) = command::parse(&handler.prefix, &text.body) else {
+    let Some(prefix) = handler
+        .access
+        .lock()
+        .ok()
+        .map(|access| access.commands.prefix.clone())
+    else {
+        return;
+    };
+    let Some(parsed) = command::parse(&prefix, &text.body) else {
         return;
     };
     let level = match room.get_user_power_level(&event.sender).await {
@@ -206,18 +197,19 @@ pub(crate) async fn on_message(
             return;
         }
     };
-    if !may_command(
-        event.sender.as_str(),
-        level,
-        handler.min_level,
-        &handler.allowed,
-    ) {
+    // With the access in force now (a reload may have changed it).
+    let admitted = handler.access.lock().ok().and_then(|mut access| {
+        access
+            .commands
+            .may_command(event.sender.as_str(), level_of(level))
+            .then(|| {
+                let admission = access.limiter.admit(event.sender.as_str(), super::now_ms());
+                (admission, access.commands.rate_limit)
+            })
+    });
+    let Some((admission, rate_limit)) = admitted else {
         tracing::debug!(sender = %event.sender, event_id = %event.event_id, "ignoring a command from a sender without the power level or allow-listing");
         return;
-    }
-    let admission = match handler.limiter.lock() {
-        Ok(mut limiter) => limiter.admit(event.sender.as_str(), super::now_ms()),
-        Err(_) => Admission::Allowed,
     };
     let name = parsed.as_ref().map(Command::name).unwrap_or("usage");
     tracing::info!(sender = %event.sender, event_id = %event.event_id, command = name, ?admission, "command");
@@ -225,10 +217,10 @@ pub(crate) async fn on_message(
         (Admission::Limited, _) => return,
         (Admission::LimitedFirst, _) => render::sentence(&format!(
             "Too many commands: at most {} per {}. Later ones are ignored until then.",
-            handler.rate_limit.burst,
-            humantime::format_duration(handler.rate_limit.per)
+            rate_limit.burst,
+            humantime::format_duration(rate_limit.per)
         )),
-        (Admission::Allowed, Err(e)) => render::usage(&handler.prefix, &e),
+        (Admission::Allowed, Err(e)) => render::usage(&prefix, &e),
         (Admission::Allowed, Ok(cmd)) => {
             // Answer in a task of its own: the sync loop must not wait for
             // Synapse.
@@ -257,39 +249,55 @@ async fn send_reply(room: &Room, to: &OriginalSyncRoomMessageEvent, reply: Rende
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::policy::Patterns;
     use matrix_sdk::ruma::int;
     use std::time::Duration;
 
     #[test]
     fn power_level_or_allow_list() {
-        let none = allow_list(&[]).unwrap();
-        let ops = allow_list(&["@ops-*:hs".to_owned()]).unwrap();
-        assert!(may_command(
-            "@a:hs",
-            UserPowerLevel::Int(int!(50)),
-            50,
-            &none
-        ));
-        assert!(may_command("@a:hs", UserPowerLevel::Infinite, 50, &none));
-        assert!(!may_command(
-            "@a:hs",
-            UserPowerLevel::Int(int!(49)),
-            50,
-            &none
-        ));
-        assert!(may_command(
-            "@ops-1:hs",
-            UserPowerLevel::Int(int!(0)),
-            50,
-            &ops
-        ));
-        assert!(!may_command(
-            "@ops-1:other",
-            UserPowerLevel::Int(int!(0)),
-            50,
-            &ops
-        ));
-        assert!(allow_list(&["[".to_owned()]).is_err());
+        let mut access = CommandAccess::default();
+        let may = |a: &CommandAccess, sender: &str, level| a.may_command(sender, level_of(level));
+        assert!(may(&access, "@a:hs", UserPowerLevel::Int(int!(50))));
+        assert!(may(&access, "@a:hs", UserPowerLevel::Infinite));
+        assert!(!may(&access, "@a:hs", UserPowerLevel::Int(int!(49))));
+        access.allowed_senders = Patterns::new(&["@ops-*:hs"]).unwrap();
+        assert!(may(&access, "@ops-1:hs", UserPowerLevel::Int(int!(0))));
+        assert!(!may(&access, "@ops-1:other", UserPowerLevel::Int(int!(0))));
+        access.power_level = 0;
+        assert!(may(&access, "@a:hs", UserPowerLevel::Int(int!(0))));
+    }
+
+    #[test]
+    fn a_new_access_keeps_the_buckets_unless_the_limit_changed() {
+        let one = |access: &mut Access| access.limiter.admit("@a:hs", 0);
+        let mut access = Access::new(CommandAccess {
+            rate_limit: RateLimit {
+                burst: 1,
+                per: Duration::from_secs(60),
+            },
+            ..CommandAccess::default()
+        });
+        assert_eq!(one(&mut access), Admission::Allowed);
+        assert_eq!(one(&mut access), Admission::LimitedFirst);
+        let mut same = access.commands.clone();
+        same.prefix = "!w".into();
+        access.replace(same);
+        assert_eq!(access.commands.prefix, "!w");
+        assert_eq!(
+            one(&mut access),
+            Admission::Limited,
+            "same limit, same bucket"
+        );
+        let mut wider = access.commands.clone();
+        wider.rate_limit.burst = 2;
+        access.replace(wider);
+        assert_eq!(
+            one(&mut access),
+            Admission::Allowed,
+            "a new limit, new buckets"
+        );
+        assert_eq!(one(&mut access), Admission::Allowed);
+        assert_eq!(one(&mut access), Admission::LimitedFirst);
     }
 
     #[test]

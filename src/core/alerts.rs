@@ -26,6 +26,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::coverage::Coverage;
+use super::policy::AlertSettings;
 use super::violation::{Severity, Violation};
 
 /// Lifecycle settings, from the policy file's `alerts` section.
@@ -40,12 +41,20 @@ pub struct Lifecycle {
     pub growth_escalation: f64,
 }
 
+/// The defaults of the `alerts` section.
 impl Default for Lifecycle {
     fn default() -> Self {
+        AlertSettings::default().lifecycle()
+    }
+}
+
+impl AlertSettings {
+    /// The alert lifecycle these settings describe.
+    pub fn lifecycle(&self) -> Lifecycle {
         Lifecycle {
-            repeat_after: Duration::from_secs(24 * 3600),
-            announce_resolved: true,
-            growth_escalation: 1.5,
+            repeat_after: self.repeat_after,
+            announce_resolved: self.announce_resolved,
+            growth_escalation: 1.0 + self.escalate_on_growth.as_f64() / 100.0,
         }
     }
 }

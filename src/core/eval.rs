@@ -35,8 +35,9 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::coverage::{Checked, Coverage, CutCause, CutShort, RoomsUnavailable};
+use super::limits::{self, EffectiveRoom, EffectiveUser};
 use super::model::{RoomSize, TimeRange, UserMedia};
-use super::policy::{Percent, RoomRule, Rules, UserMediaRule};
+use super::policy::{Percent, Rules};
 use super::violation::{Measure, Severity, Subject, Violation};
 
 /// How many rooms Synapse's largest-rooms statistics list at most.
@@ -212,7 +213,9 @@ impl<'r> Evaluation<'r> {
         for &i in &walk.rule_indexes {
             let rule = &self.rules.user_media[i];
             for user in users {
-                if let Some(v) = judge_user(rule, user) {
+                let limits =
+                    limits::effective_user(&self.rules.overrides, rule, &user.user_id, self.now_ms);
+                if let Some(v) = judge_user(&limits, user) {
                     self.found.insert((i, user.user_id.clone()), v);
                 }
             }
@@ -226,7 +229,9 @@ impl<'r> Evaluation<'r> {
         let offset = self.rules.user_media.len();
         for (i, rule) in self.rules.rooms.iter().enumerate() {
             for room in rooms {
-                if let Some(v) = judge_room(rule, room) {
+                let limit =
+                    limits::effective_room(&self.rules.overrides, rule, &room.room_id, self.now_ms);
+                if let Some(v) = judge_room(&limit, room) {
                     self.found.insert((offset + i, room.room_id.clone()), v);
                 }
             }
@@ -372,13 +377,19 @@ fn compare_share(a: &Violation, b: &Violation) -> Ordering {
     left.cmp(&right)
 }
 
-fn judge_user(rule: &UserMediaRule, user: &UserMedia) -> Option<Violation> {
-    if !rule.users.selects(&user.user_id) {
-        return None;
-    }
+fn judge_user(effective: &EffectiveUser<'_>, user: &UserMedia) -> Option<Violation> {
+    let rule = effective.rule;
     let limits = [
-        (Measure::MediaLength, rule.max_media_length, user.bytes()),
-        (Measure::MediaCount, rule.max_media_count, user.media_count),
+        (
+            Measure::MediaLength,
+            effective.max_media_length,
+            user.bytes(),
+        ),
+        (
+            Measure::MediaCount,
+            effective.max_media_count,
+            user.media_count,
+        ),
     ];
     let mut worst: Option<(Level, Violation)> = None;
     for (measure, limit, observed) in limits {
@@ -414,11 +425,10 @@ fn judge_user(rule: &UserMediaRule, user: &UserMedia) -> Option<Violation> {
     worst.map(|(_, v)| v)
 }
 
-fn judge_room(rule: &RoomRule, room: &RoomSize) -> Option<Violation> {
-    if rule.exempt.matches(&room.room_id) {
-        return None;
-    }
-    let found = level(room.estimated_size, rule.max_estimated_size, rule.warn_at)?;
+fn judge_room(effective: &EffectiveRoom<'_>, room: &RoomSize) -> Option<Violation> {
+    let rule = effective.rule;
+    let max_estimated_size = effective.max_estimated_size?;
+    let found = level(room.estimated_size, max_estimated_size, rule.warn_at)?;
     Some(violation(
         &rule.name,
         &rule.description,
@@ -429,7 +439,7 @@ fn judge_room(rule: &RoomRule, room: &RoomSize) -> Option<Violation> {
         },
         Measure::RoomSize,
         room.estimated_size,
-        rule.max_estimated_size,
+        max_estimated_size,
         None,
     ))
 }

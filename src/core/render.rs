@@ -23,9 +23,6 @@ use super::violation::{Measure, Severity, Subject, Violation};
 /// (`org.matrix.custom.html`). The same type as the daemon's announcements.
 pub type Rendered = super::announce::Message;
 
-/// Default number of lines of a list before it is cut.
-pub const DEFAULT_MAX_LINES: usize = 20;
-
 /// Bytes, humanized: `300.0 KiB`.
 pub fn size(bytes: u64) -> String {
     ByteSize::b(bytes).display().iec().to_string()
@@ -556,7 +553,9 @@ pub fn policies(rules: &Rules) -> Rendered {
         }
         lines.push(text);
     }
-    let head = match lines.len() {
+    let rules_count = lines.len();
+    lines.extend(super::explain::overrides_lines(rules));
+    let head = match rules_count {
         0 => "No rule in force.".to_owned(),
         1 => "1 rule in force:".to_owned(),
         n => format!("{n} rules in force:"),

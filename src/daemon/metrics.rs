@@ -71,6 +71,13 @@ pub struct BuildLabels {
     pub commit: String,
 }
 
+/// Labels of the refused uploads counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// The rule with `enforce: upload`, or `unknown` (changed policy).
+    pub rule: String,
+}
+
 /// Every metric the daemon exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -108,6 +115,8 @@ pub struct Metrics {
     /// Seconds to answer a command (from its arrival at the bot to its
     /// reply being ready to send).
     pub command_latency: Family<CommandLabels, Histogram>,
+    /// Uploads Synapse refused, as the quota module reported them.
+    pub uploads_refused: Family<RefusalLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -239,7 +248,14 @@ impl Metrics {
             Unit::Seconds,
             command_latency.clone(),
         );
+        let uploads_refused = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "uploads_refused",
+            "Uploads Synapse refused under a rule with `enforce: upload`, by rule",
+            uploads_refused.clone(),
+        );
         Metrics {
+            uploads_refused,
             registry,
             walk_duration,
             walk_pages,

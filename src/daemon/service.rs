@@ -5,7 +5,8 @@
 //!   that ends after the next one was due makes that one start at once (and
 //!   says so in the log), never a burst of catch-up runs.
 //! - After a failed run the next attempt comes sooner, with exponential
-//!   backoff (30 s, 1 min, 2 min... up to the schedule's own pace).
+//!   backoff (30 s, 1 min, 2 min... up to the schedule's own pace); a
+//!   reload, which may have fixed the cause, brings it back to 30 s.
 //! - What a run means is decided in the core: the alert lifecycle in
 //!   [`crate::core::alerts`], and in [`crate::core::conditions`] the
 //!   conditions announced once when they start and once when they end
@@ -24,9 +25,13 @@
 //!   logged in anew (data directory lost), or a resend more than a day after
 //!   the first send, would post the message again. Matrix being down only
 //!   delays delivery.
-//! - Reload (`SIGHUP`, `!stats reload`) re-reads the policy file; an invalid
-//!   file keeps the old rules and its errors, with lines and columns, are
-//!   posted to the room.
+//! - Reload (`SIGHUP`, `!stats reload`) re-reads the policy file: the rules,
+//!   the alert settings, the schedule (from the next run) and a new Synapse
+//!   client (URL, token, timeout, page size) take effect; what needs a
+//!   restart ([`Config::needs_restart`]: the bot's login, its data directory,
+//!   `http.listen`) is named in the answer and the log. An invalid file
+//!   keeps everything as it was, its errors, with lines and columns, are
+//!   posted to the room, and `/ready` says so until a reload succeeds.
 //! - Shutdown abandons a run in progress (nothing of it was applied yet),
 //!   saves the state and returns.
 
@@ -47,6 +52,7 @@ use super::schedule;
 use super::store::{JsonStore, Loaded, StoreError};
 use crate::core::alerts::AlertState;
 use crate::core::announce::{self, Message};
+use crate::core::backoff::Backoff;
 pub use crate::core::conditions::Outage;
 use crate::core::conditions::{self, Conditions, Notice};
 use crate::core::eval::Outcome;
@@ -159,10 +165,14 @@ pub struct Daemon {
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     failures: u32,
+    /// The policy the process started with: a reload names what differs
+    /// from it and needs a restart.
+    started_with: Arc<Config>,
 }
 
-/// The first retry after a failed run; doubles up to the schedule's pace.
-const FIRST_RETRY: Duration = Duration::from_secs(30);
+/// Retries after a failed run: 30 s, doubling, at most a day apart; the
+/// schedule's own pace comes first when it is sooner.
+const RUN_RETRY: Backoff = Backoff::new(Duration::from_secs(30), Duration::from_secs(24 * 3600));
 /// How often undelivered messages are retried.
 const REDELIVERY: Duration = Duration::from_secs(30);
 
@@ -203,8 +213,9 @@ impl Daemon {
         };
         // Nothing to undo: an outbox from before a restart is resent as is.
         state.alerts.outbox.sort_by_key(|m| m.queued_ms);
+        let config = Arc::new(config);
         let shared = Arc::new(Shared {
-            config: RwLock::new(Arc::new(config)),
+            config: RwLock::new(config.clone()),
             status: RwLock::new(Status {
                 last_run: state.last_run.clone(),
                 synapse_outage: state.conditions.synapse_outage.clone(),
@@ -224,6 +235,7 @@ impl Daemon {
             metrics,
             readiness,
             failures: 0,
+            started_with: config,
         };
         daemon.store.save(&daemon.state)?;
         Ok((daemon, shared))
@@ -256,8 +268,7 @@ impl Daemon {
             let mut due =
                 schedule::next_due(&config.schedule, previous_start, now, rand::random::<f64>());
             if self.failures > 0 {
-                let backoff = FIRST_RETRY.saturating_mul(2u32.saturating_pow(self.failures - 1));
-                due = due.min(now + backoff);
+                due = due.min(now + RUN_RETRY.step(self.failures - 1));
             }
             if let Some(previous) = previous_start
                 && due <= now
@@ -322,6 +333,7 @@ impl Daemon {
     pub async fn tick(&mut self) -> Result<Result<Outcome, RunError>, DaemonError> {
         let config = self.config().await;
         let started = now_ms();
+        self.announce_ended_overrides(&config, started);
         let clock = std::time::Instant::now();
         let mut snapshot = Snapshot::new(started);
         let result = runner::evaluate(&self.client, &config, started, |_, window, users| {
@@ -334,6 +346,7 @@ impl Daemon {
             Ok(report) => {
                 self.failures = 0;
                 self.readiness.set_synapse(true);
+                self.readiness.set_run_blocked(None);
                 // A partial run's top lists miss the users it did not
                 // reach: `!stats top` keeps the last complete ones (or asks
                 // Synapse when they are too old).
@@ -344,6 +357,10 @@ impl Daemon {
             }
             Err(error) => {
                 self.failures = self.failures.saturating_add(1);
+                self.readiness.set_run_blocked(
+                    (error.synapse().is_some_and(SynapseError::needs_admin))
+                        .then(|| error.to_string()),
+                );
                 self.after_failure(&error, started, took, now);
                 Err(error)
             }
@@ -352,6 +369,17 @@ impl Daemon {
         self.publish_status().await;
         self.deliver().await?;
         Ok(outcome)
+    }
+
+    /// Overrides whose `until` passed since the previous run: said once.
+    fn announce_ended_overrides(&mut self, config: &Config, started: u64) {
+        let Some(previous) = self.state.last_run.as_ref().map(|r| r.started_ms) else {
+            return;
+        };
+        let ended = crate::core::limits::ended_between(&config.rules, previous, started);
+        if let Some(m) = crate::core::refusals::override_ended_message(&ended) {
+            self.state.alerts.enqueue(m.plain, m.html, started);
+        }
     }
 
     fn after_success(
@@ -484,15 +512,25 @@ impl Daemon {
         {
             Ok((config, client)) => {
                 let rules = config.rules.len();
-                let text = format!("reloaded {path}: {rules} rules in force.");
+                let restart = self.started_with.needs_restart(&config);
+                let text = reloaded(&path, rules, &restart);
                 self.client = client;
                 self.metrics.declare_rules(&config);
                 *self.shared.config.write().await = Arc::new(config);
+                self.readiness.set_reload_refused(None);
+                // The reload may have fixed what made the runs fail (a token,
+                // a URL): the next retry comes at the first step again.
+                self.failures = self.failures.min(1);
                 self.say(&text, None, now);
-                tracing::info!(rules, "policy reloaded");
+                if restart.is_empty() {
+                    tracing::info!(rules, "policy reloaded");
+                } else {
+                    tracing::warn!(rules, needs_restart = %restart.join(", "), "policy reloaded; some changes take effect only after a restart");
+                }
                 Ok(text)
             }
             Err(errors) => {
+                self.readiness.set_reload_refused(Some(errors.clone()));
                 tracing::warn!(%errors, "reload refused; the previous rules stay in force");
                 self.say(
                     &format!(
@@ -549,6 +587,21 @@ impl Daemon {
     }
 }
 
+/// The answer to a reload that was accepted: the rules in force, and the
+/// keys (`matrix.user`...) whose change waits for a restart.
+fn reloaded(path: &str, rules: usize, needs_restart: &[&str]) -> String {
+    let rules = format!("reloaded {path}: {rules} rules in force");
+    let keys: Vec<String> = needs_restart.iter().map(|k| format!("`{k}`")).collect();
+    match keys.as_slice() {
+        [] => format!("{rules}."),
+        [one] => format!("{rules}; {one} changed and needs a restart to take effect."),
+        [init @ .., last] => format!(
+            "{rules}; {} and {last} changed and need a restart to take effect.",
+            init.join(", ")
+        ),
+    }
+}
+
 fn now_ms() -> u64 {
     unix_ms(SystemTime::now())
 }
@@ -556,4 +609,25 @@ fn now_ms() -> u64 {
 fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reloaded;
+
+    #[test]
+    fn the_reload_answer_names_what_needs_a_restart() {
+        assert_eq!(
+            reloaded("p.yaml", 3, &[]),
+            "reloaded p.yaml: 3 rules in force."
+        );
+        assert_eq!(
+            reloaded("p.yaml", 3, &["matrix.user"]),
+            "reloaded p.yaml: 3 rules in force; `matrix.user` changed and needs a restart to take effect."
+        );
+        assert_eq!(
+            reloaded("p.yaml", 1, &["matrix.user", "matrix.room", "http.listen"]),
+            "reloaded p.yaml: 1 rules in force; `matrix.user`, `matrix.room` and `http.listen` changed and need a restart to take effect."
+        );
+    }
 }

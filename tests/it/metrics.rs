@@ -223,6 +223,7 @@ async fn metrics_parse_and_clean_rules_are_present_at_zero_from_the_first_scrape
         Endpoints {
             metrics: metrics.clone(),
             readiness: readiness.clone(),
+            module: None,
         },
         stop.clone().cancelled_owned(),
     ));

@@ -15,13 +15,13 @@ use crate::support::synapse::{Backend, SynapseHarness, TestUser};
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 
-struct Setup {
-    dir: tempfile::TempDir,
-    policy: PathBuf,
-    listen: String,
+pub(crate) struct Setup {
+    pub dir: tempfile::TempDir,
+    pub policy: PathBuf,
+    pub listen: String,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -29,7 +29,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn write_setup(h: &SynapseHarness, admin: &TestUser, room_id: &str) -> Setup {
+pub(crate) fn write_setup(h: &SynapseHarness, admin: &TestUser, room_id: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let secret = |name: &str, value: &str| {
         let path = dir.path().join(name);
@@ -59,7 +59,7 @@ fn write_setup(h: &SynapseHarness, admin: &TestUser, room_id: &str) -> Setup {
     }
 }
 
-fn start(setup: &Setup) -> Child {
+pub(crate) fn start(setup: &Setup) -> Child {
     Command::new(BIN)
         .args(["run", "--config"])
         .arg(&setup.policy)
@@ -83,7 +83,12 @@ fn start(setup: &Setup) -> Child {
 
 /// The bodies of the room's text messages and notices sent by `sender`,
 /// oldest first.
-async fn bodies(h: &SynapseHarness, reader: &TestUser, room_id: &str, sender: &str) -> Vec<String> {
+pub(crate) async fn bodies(
+    h: &SynapseHarness,
+    reader: &TestUser,
+    room_id: &str,
+    sender: &str,
+) -> Vec<String> {
     let path = format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100");
     let (_, page) = h.get_json(reader, &path).await.unwrap();
     let mut out: Vec<String> = page["chunk"]
@@ -98,7 +103,7 @@ async fn bodies(h: &SynapseHarness, reader: &TestUser, room_id: &str, sender: &s
     out
 }
 
-async fn wait_for<F: Fn(&[String]) -> bool>(
+pub(crate) async fn wait_for<F: Fn(&[String]) -> bool>(
     h: &SynapseHarness,
     reader: &TestUser,
     room_id: &str,
@@ -120,21 +125,21 @@ async fn wait_for<F: Fn(&[String]) -> bool>(
     }
 }
 
-async fn get(url: &str) -> (u16, String) {
+pub(crate) async fn get(url: &str) -> (u16, String) {
     match reqwest::get(url).await {
         Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
         Err(_) => (0, String::new()),
     }
 }
 
-fn signal(child: &Child, sig: libc::c_int) {
+pub(crate) fn signal(child: &Child, sig: libc::c_int) {
     // SAFETY: sending a signal to our own child process.
     unsafe {
         libc::kill(child.id() as libc::pid_t, sig);
     }
 }
 
-fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+pub(crate) fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if let Some(status) = child.try_wait().unwrap() {
@@ -145,7 +150,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitSt
     None
 }
 
-fn logs(dir: &Path) -> String {
+pub(crate) fn logs(dir: &Path) -> String {
     let mut out = String::new();
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         if entry.file_name().to_string_lossy().starts_with("log-") {

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::core::policy::{Patterns, UserSelector};
+use crate::core::policy::{RoomRule, UserMediaRule};
 
 const NOW: u64 = 1_700_000_000_000;
 const DAY: Duration = Duration::from_secs(86_400);
@@ -30,6 +31,7 @@ fn rule(name: &str, max_length: Option<u64>, max_count: Option<u64>) -> UserMedi
         max_media_count: max_count,
         window: None,
         warn_at: None,
+        enforce: None,
     }
 }
 
@@ -90,6 +92,7 @@ fn limits_are_inclusive_and_warn_at_comes_before_them() {
     let rules = Rules {
         user_media: vec![quota],
         rooms: vec![],
+        overrides: vec![],
     };
     let users = [
         user("@a:hs", Some(79), 1),
@@ -115,6 +118,7 @@ fn one_violation_per_rule_and_user_for_the_limit_broken_most() {
     let rules = Rules {
         user_media: vec![both, rule("count", None, Some(4))],
         rooms: vec![],
+        overrides: vec![],
     };
     let users = [
         // 150 % of bytes, 120 % of count: bytes.
@@ -153,6 +157,7 @@ fn rules_sharing_a_window_share_a_walk() {
             r("total-2", None),
         ],
         rooms: vec![],
+        overrides: vec![],
     };
     let eval = Evaluation::plan(&rules, NOW);
     let walks: Vec<(TimeRange, Vec<String>)> = eval
@@ -192,6 +197,7 @@ fn each_walk_feeds_only_its_rules() {
     let rules = Rules {
         user_media: vec![rule("total", None, Some(5)), burst],
         rooms: vec![],
+        overrides: vec![],
     };
     let mut eval = Evaluation::plan(&rules, NOW);
     let day = TimeRange::last(DAY, NOW);
@@ -230,6 +236,7 @@ fn rooms_exemptions_notes_and_unavailability() {
     let rules = Rules {
         user_media: vec![],
         rooms: vec![big],
+        overrides: vec![],
     };
     let rooms = [
         room("!hq:hs", 5000),
@@ -290,6 +297,7 @@ fn order_is_severity_then_rule_then_share_then_subject() {
     let rules = Rules {
         user_media: vec![warn, rule("crit-rule", Some(10), None)],
         rooms: vec![room_rule("rooms", 10)],
+        overrides: vec![],
     };
     let users = [
         user("@b:hs", Some(20), 1),
@@ -387,9 +395,11 @@ fn build(specs: &[RuleSpec]) -> Rules {
                 max_media_count: s.max_count,
                 window: s.window.map(|d| DAY * d as u32),
                 warn_at: s.warn_at.map(Percent::from_basis_points),
+                enforce: None,
             })
             .collect(),
         rooms: vec![],
+        overrides: vec![],
     }
 }
 
@@ -516,6 +526,7 @@ fn a_walk_cut_short_limits_the_coverage_of_its_rules_only() {
     let rules = Rules {
         user_media: vec![rule("quota", Some(10), None), burst],
         rooms: vec![],
+        overrides: vec![],
     };
     let violation = |rule: &str, id: &str| Violation {
         rule: rule.to_owned(),

@@ -9,7 +9,7 @@ use globset::{Glob, GlobSetBuilder};
 use url::Url;
 
 use super::yaml::{Number, Value};
-use super::{CronSchedule, Patterns, Percent};
+use super::{CronSchedule, Patterns, Percent, RateLimit};
 use crate::core::violation::Severity;
 
 /// What a value is, for "expected X, found Y" messages.
@@ -223,6 +223,31 @@ pub fn positive_duration(value: &Value) -> Result<Duration, String> {
         return Err("must be longer than 0".to_owned());
     }
     Ok(d)
+}
+
+/// A rate limit: `N per DURATION`, e.g. `5 per 30s`.
+pub fn rate_limit(value: &Value) -> Result<RateLimit, String> {
+    const HELP: &str = "write a number of commands and a duration, e.g. `5 per 30s`";
+    let written = text(value)?;
+    let Some((burst, per)) = written.trim().split_once(" per ") else {
+        return Err(format!(
+            "`{}` is not a rate limit: {HELP}",
+            written.escape_default()
+        ));
+    };
+    let burst = burst
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|b| *b > 0)
+        .ok_or_else(|| {
+            format!(
+                "`{}` is not a number of commands of at least 1: {HELP}",
+                burst.trim().escape_default()
+            )
+        })?;
+    let per = positive_duration(&Value::String(per.trim().to_owned()))?;
+    Ok(RateLimit { burst, per })
 }
 
 /// A percentage written with `%` (`80%`, `92.5%`), at most two decimals.
