@@ -15,6 +15,7 @@ mod daemon;
 mod daemon_faults;
 mod fake_selftest;
 mod harness_selftest;
+mod metrics;
 mod overrides_daemon;
 mod quota_e2e;
 mod reload_e2e;
