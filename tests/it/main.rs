@@ -17,6 +17,7 @@ mod daemon_faults;
 mod fake_selftest;
 mod harness_selftest;
 mod hostile_e2e;
+mod metrics;
 mod notices;
 mod overrides_daemon;
 mod quota_e2e;
