@@ -406,6 +406,15 @@ impl Rules {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// How long who was sent a server notice is remembered: the longest
+    /// `notify_user.at_most_every`, at least [`crate::core::notice::MIN_INTERVAL`].
+    pub fn notice_memory(&self) -> std::time::Duration {
+        self.user_media
+            .iter()
+            .filter_map(|r| r.notify_user.as_ref().map(|n| n.at_most_every))
+            .fold(crate::core::notice::MIN_INTERVAL, std::cmp::max)
+    }
 }
 
 /// A limit on users' local media.

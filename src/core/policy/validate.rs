@@ -471,11 +471,11 @@ impl Checker {
         for (key, _) in map {
             let name = text(key).unwrap_or_default();
             let name = name.as_str();
-            if name != "on" && name != "message" {
+            if name != "on" && name != "message" && name != "at_most_every" {
                 self.invalid(
                     &path.key(name),
                     format!(
-                        "unknown key `{}` (notify_user takes `on` and `message`)",
+                        "unknown key `{}` (notify_user takes `on`, `message` and `at_most_every`)",
                         name.escape_default()
                     ),
                 );
@@ -528,8 +528,18 @@ impl Checker {
                 Err(())
             }
         };
-        match (on, message, ok) {
-            (Ok(on), Ok(message), true) => Ok(Some(NotifyUser { on, message })),
+        let at_most_every = match get("at_most_every") {
+            None => Ok(crate::core::notice::MIN_INTERVAL),
+            Some(v) => values::duration(v).map_err(|e| {
+                self.invalid(&path.key("at_most_every"), e);
+            }),
+        };
+        match (on, message, at_most_every, ok) {
+            (Ok(on), Ok(message), Ok(at_most_every), true) => Ok(Some(NotifyUser {
+                on,
+                message,
+                at_most_every,
+            })),
             _ => Err(()),
         }
     }
