@@ -32,6 +32,9 @@ pub struct RunSummary {
     pub now_ms: u64,
     /// `alerts.max_lines`.
     pub max_lines: usize,
+    /// Rules broken by too many users.
+    #[serde(default)]
+    pub too_broad: Vec<super::broad::BroadRule>,
 }
 
 impl RunSummary {
@@ -39,6 +42,9 @@ impl RunSummary {
     /// something to say; `None` when the plan is empty.
     pub fn doc(&self, notices: Option<&Tally>) -> Option<Doc> {
         let mut doc = summary_doc(&self.plan, self.now_ms, self.max_lines)?;
+        for b in &self.too_broad {
+            doc.push(Block::Paragraph(strings::check::too_broad(b)));
+        }
         if let Some(tally) = notices.filter(|t| !t.is_empty()) {
             doc.push(Block::Paragraph(strings::server_notices::summary_line(
                 tally,

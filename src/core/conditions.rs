@@ -247,6 +247,7 @@ pub fn settle_run(
         partial: incomplete_cause(outcome),
         now_ms,
         max_lines,
+        too_broad: Vec::new(),
     });
     alerts.apply_covered(&plan, &outcome.violations, &outcome.coverage, now_ms);
     (plan, messages, summary)

@@ -487,6 +487,14 @@ impl Daemon {
             .state
             .notices
             .enqueue(planned, now, config.rules.notice_memory());
+        let summary = summary.map(|mut s| {
+            s.too_broad = crate::core::broad::too_broad(
+                &outcome,
+                &config.rules.user_media,
+                config.alerts.too_broad_at,
+            );
+            s
+        });
         // The summary waits for the run's notices to be tried once, to say
         // who was notified (saved with them: a crash loses neither).
         if let Some(summary) = summary {

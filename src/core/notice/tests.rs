@@ -141,6 +141,7 @@ fn summary_of(lines: &[Announced]) -> RunSummary {
             ..Default::default()
         },
         partial: None,
+        too_broad: Vec::new(),
         now_ms: 0,
         max_lines: 20,
     }

@@ -209,6 +209,9 @@ pub struct AlertSettings {
     /// Uploads refused by Synapse (`enforce: upload`) are posted together,
     /// at most this often. Default 1 min.
     pub refusals_every: Duration,
+    /// A user media rule broken by more than this share of the users with
+    /// media is said to be probably mis-set. Default 10 %.
+    pub too_broad_at: Percent,
 }
 
 impl Default for AlertSettings {
@@ -219,6 +222,7 @@ impl Default for AlertSettings {
             max_lines: NonZeroUsize::new(20).unwrap_or(NonZeroUsize::MIN),
             escalate_on_growth: Percent::from_basis_points(5000),
             refusals_every: Duration::from_secs(60),
+            too_broad_at: Percent::from_basis_points(1000),
         }
     }
 }

@@ -610,3 +610,19 @@ fn duplicate_keys_are_reported_at_the_second() {
         ["p.yaml:3:3: synapse.url: duplicate key `url`: each key may appear once in a mapping"]
     );
 }
+
+#[test]
+fn too_broad_at_is_a_share_of_at_most_100_percent() {
+    let config = parse("p.yaml", &minimal("")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.alerts.too_broad_at, Percent::from_basis_points(1000));
+    let set = format!("{}alerts:\n  too_broad_at: 25%\n", minimal(""));
+    let config = parse("p.yaml", &set).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.alerts.too_broad_at, Percent::from_basis_points(2500));
+    let errs = errors(&format!("{}alerts:\n  too_broad_at: 150%\n", minimal("")));
+    assert!(
+        errs.len() == 1
+            && errs[0].starts_with("p.yaml:9:17: alerts.too_broad_at")
+            && errs[0].contains("at most 100%"),
+        "{errs:?}"
+    );
+}

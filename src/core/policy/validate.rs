@@ -613,7 +613,20 @@ impl Checker {
             d.refusals_every,
             values::positive_duration,
         );
+        let too_broad_at = self.or_default(
+            &path.key("too_broad_at"),
+            raw.too_broad_at.as_ref(),
+            d.too_broad_at,
+            |v| {
+                let p = values::percent(v)?;
+                if p.basis_points() == 0 || p.basis_points() > 10_000 {
+                    return Err("must be more than 0% and at most 100%".to_owned());
+                }
+                Ok(p)
+            },
+        );
         Some(AlertSettings {
+            too_broad_at: too_broad_at.ok()?,
             refusals_every: refusals_every.ok()?,
             repeat_after: repeat_after.ok()?,
             announce_resolved: announce_resolved.ok()?,

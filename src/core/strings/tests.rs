@@ -277,6 +277,14 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
                 partial: Some(i.error.clone()),
                 now_ms: NOW,
                 max_lines: 5,
+                too_broad: vec![crate::core::broad::BroadRule {
+                    rule: "media-quota".into(),
+                    matched: 740,
+                    users: 2000,
+                    measure: crate::core::violation::Measure::MediaLength,
+                    limit: 30_000_000,
+                    units: Units::Decimal,
+                }],
             };
             let tally = crate::core::notice::Tally {
                 notified: vec![i.user_id.clone(), "@bob:example.org".into()],
