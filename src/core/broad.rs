@@ -4,6 +4,10 @@
 //! 30 GB —, and `check` and the run's summary say it once per rule, with
 //! the numbers, rather than only listing thousands of users.
 //!
+//! A share of a handful of users means nothing (one user of four is 25%):
+//! a rule is questioned only when it matches at least [`MIN_MATCHED`]
+//! users.
+//!
 //! Pure: a run's [`Outcome`] and the rules in, the rules to question out.
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +16,9 @@ use super::doc::Units;
 use super::eval::Outcome;
 use super::policy::{Percent, UserMediaRule};
 use super::violation::{Measure, Subject};
+
+/// The fewest users a rule must match to be questioned.
+pub const MIN_MATCHED: u64 = 10;
 
 /// A rule broken by too many users.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,8 +38,8 @@ pub struct BroadRule {
 }
 
 /// The user media rules of `rules` that `outcome` found broken by more
-/// than `at` of the users with media, in file order. Nothing when the run
-/// did not walk all media, or saw no user.
+/// than `at` of the users with media, and by at least [`MIN_MATCHED`], in
+/// file order. Nothing when the run did not walk all media.
 pub fn too_broad(outcome: &Outcome, rules: &[UserMediaRule], at: Percent) -> Vec<BroadRule> {
     let Some(users) = outcome
         .walks
@@ -52,8 +59,8 @@ pub fn too_broad(outcome: &Outcome, rules: &[UserMediaRule], at: Percent) -> Vec
                 .filter(|v| v.rule == rule.name && matches!(v.subject, Subject::User { .. }))
                 .count() as u64;
             // More than `at`: matched / users > at.
-            let over =
-                u128::from(matched) * 10_000 > u128::from(users) * u128::from(at.basis_points());
+            let over = matched >= MIN_MATCHED
+                && u128::from(matched) * 10_000 > u128::from(users) * u128::from(at.basis_points());
             let (measure, limit) = match (rule.max_media_length, rule.max_media_count) {
                 (Some(bytes), _) => (Measure::MediaLength, bytes),
                 (None, Some(count)) => (Measure::MediaCount, count),

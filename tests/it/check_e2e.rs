@@ -218,19 +218,10 @@ async fn check_reports_exactly_the_expected_violations_on_sqlite() {
     );
     assert_eq!(summary["rooms"]["status"], "unavailable");
     let notes = summary["notes"].as_array().unwrap();
-    assert_eq!(notes.len(), 4, "{notes:?}");
+    // 2 of 7 users is over 10%, but a handful: no rule is questioned
+    // (alerts.too_broad_at; see broad.rs).
+    assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(notes[0].as_str().unwrap().contains("SQLite"), "{notes:?}");
-    // Each rule broken by more than 10% of the 7 users with media is
-    // questioned once (alerts.too_broad_at).
-    assert_eq!(
-        notes[1..],
-        [
-            "media-bytes matches 28.5% of users with media (2 of 7): is 100.0 KiB meant?",
-            "media-count matches 14.2% of users with media (1 of 7): is 5 media meant?",
-            "upload-burst matches 14.2% of users with media (1 of 7): is 2 media meant?",
-        ],
-        "{notes:?}"
-    );
 
     // Text: the same violations as a table.
     let out = warden(&["check", "--config", &policy], token).await;
@@ -263,12 +254,7 @@ async fn check_reports_exactly_the_expected_violations_on_sqlite() {
         stdout.contains("note: room rules were not checked: this Synapse uses SQLite"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains(
-            "note: media-bytes matches 28.5% of users with media (2 of 7): is 100.0 KiB meant?\n"
-        ),
-        "{stdout}"
-    );
+    assert!(!stdout.contains(" meant?"), "{stdout}");
 
     // A policy nothing breaks (and a token read from a file): exit 0.
     let token_file = dir.path().join("token");
