@@ -274,8 +274,8 @@ mod tests {
     fn outcome() -> Outcome {
         let v =
             |rule: &str, severity, subject, measure, observed, limit, window, early| Violation {
-                rule: String::from(rule),
-                description: Some(format!("{rule} description")),
+                rule: rule.into(),
+                description: Some(format!("{rule} description").into()),
                 severity,
                 subject,
                 measure,
@@ -432,8 +432,8 @@ mod tests {
                 Violation {
                     rule: ["media-quota", "many-files", "upload-burst", "huge-rooms"]
                         [(i % 4) as usize]
-                        .to_owned(),
-                    description: (i % 2 == 0).then(|| format!("description {}", i % 3)),
+                        .into(),
+                    description: (i % 2 == 0).then(|| format!("description {}", i % 3).into()),
                     severity: if early || i % 4 == 1 {
                         Severity::Warning
                     } else {

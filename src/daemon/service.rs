@@ -529,10 +529,7 @@ impl Daemon {
         self.metrics.walk_users.set(users as i64);
         self.metrics.set_violations(
             config,
-            outcome
-                .violations
-                .iter()
-                .map(|v| (v.rule.as_str(), v.severity)),
+            outcome.violations.iter().map(|v| (&*v.rule, v.severity)),
         );
         // Totals of a walk cut short would be too low: kept from the last whole one.
         if let Some(all) = outcome

@@ -127,3 +127,46 @@ fn a_state_written_by_main_loads() {
         other => panic!("{MAIN_3C948DF}: {other:?}"),
     }
 }
+
+#[test]
+fn the_compact_state_loads_back_the_same_and_smaller() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = JsonStore::new(dir.path().join("state.json"));
+    store.save(&sample()).unwrap();
+    let written = std::fs::read_to_string(store.path()).unwrap();
+    match store.load::<DaemonState>(0).unwrap() {
+        Loaded::Found(state) => assert_eq!(state, sample()),
+        other => panic!("{other:?}\n{written}"),
+    }
+    // Each rule once, however many alerts name it.
+    assert_eq!(
+        written.matches("Each user may keep").count(),
+        1,
+        "{written}"
+    );
+    let main = std::fs::read_to_string(MAIN_3C948DF).unwrap();
+    assert!(written.len() * 2 < main.len(), "{written}");
+    // Loading and saving again changes nothing.
+    let Loaded::Found(state) = JsonStore::new(MAIN_3C948DF).load::<DaemonState>(0).unwrap() else {
+        panic!("{MAIN_3C948DF} did not load");
+    };
+    store.save(&state).unwrap();
+    assert_eq!(std::fs::read_to_string(store.path()).unwrap(), written);
+}
+
+#[test]
+fn an_alert_naming_a_missing_rule_is_a_corrupt_file_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = JsonStore::new(dir.path().join("state.json"));
+    store.save(&sample()).unwrap();
+    let written = std::fs::read_to_string(store.path()).unwrap();
+    let broken = written.replacen("\"alerts\":[[0,", "\"alerts\":[[9,", 1);
+    assert_ne!(broken, written);
+    std::fs::write(store.path(), broken).unwrap();
+    match store.load::<DaemonState>(7).unwrap() {
+        Loaded::Corrupt { reason, .. } => {
+            assert!(reason.contains("alert 0 names rule 9"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
