@@ -188,34 +188,33 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         shutdown.cancel();
     }
     tracing::info!("stopping");
-    let stopping = async {
-        let ended = match ended_early {
-            Some(ended) => ended,
-            None => daemon_task.await,
-        };
-        let ok = match ended {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "the daemon failed; stopping");
-                false
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the daemon task failed; stopping");
-                false
-            }
-        };
+    // The exit status says how the daemon ended, even when the bot or the
+    // HTTP server are slow to stop and the grace period runs out.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    let ended = match ended_early {
+        Some(ended) => Some(ended),
+        None => tokio::time::timeout_at(deadline, daemon_task).await.ok(),
+    };
+    let daemon_stopped = ended.is_some();
+    let ok = match ended {
+        Some(Ok(Ok(()))) | None => true,
+        Some(Ok(Err(e))) => {
+            tracing::error!(error = %e, "the daemon failed; stopping");
+            false
+        }
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "the daemon task failed; stopping");
+            false
+        }
+    };
+    let rest = async {
         let _ = bot_task.await;
         let _ = http_task.await;
-        ok
     };
-    match tokio::time::timeout(SHUTDOWN_GRACE, stopping).await {
-        Ok(true) => Ok(ExitCode::from(EXIT_OK)),
-        Ok(false) => Ok(ExitCode::from(EXIT_ERROR)),
-        Err(_) => {
-            tracing::warn!("shutdown took longer than {SHUTDOWN_GRACE:?}; exiting anyway");
-            Ok(ExitCode::from(EXIT_OK))
-        }
+    if !daemon_stopped || tokio::time::timeout_at(deadline, rest).await.is_err() {
+        tracing::warn!("shutdown took longer than {SHUTDOWN_GRACE:?}; exiting anyway");
     }
+    Ok(ExitCode::from(if ok { EXIT_OK } else { EXIT_ERROR }))
 }
 
 /// The bot's settings from the policy's `matrix` section, secrets read.

@@ -1132,12 +1132,9 @@ async fn fake_dataset_changes_while_serving() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn fake_generates_100k_users_fast_and_deterministically() {
-    let started = Instant::now();
+fn fake_generates_100k_users_deterministically() {
+    // No time limit is asserted: tests never time themselves (see the benches).
     let dataset = Dataset::generate(100_000, 10, 7);
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(1), "generation took {took:?}");
-    eprintln!("fake: 100k users x 10 media generated in {took:?}");
     assert_eq!(
         (dataset.users.len(), dataset.users.media_rows()),
         (100_000, 1_000_000)
