@@ -42,7 +42,7 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
     let now_ms = u64::try_from(now_ms).context("the system clock is too far in the future")?;
     let outcome = evaluate(&client, &config, now_ms).await?;
     let rendered = match args.format {
-        OutputFormat::Text => report::text(&outcome, super::stats::bold_terminal()),
+        OutputFormat::Text => report::text(&outcome, super::answer::bold_terminal()),
         OutputFormat::Json => report::json(&outcome),
     };
     let mut stdout = std::io::stdout().lock();
@@ -66,7 +66,7 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
                 .and_then(|r| r.notify_user.clone())
         });
         let text = crate::core::strings::server_notices::preview(&planned)
-            .terminal(super::stats::bold_terminal());
+            .terminal(super::answer::bold_terminal());
         match args.format {
             OutputFormat::Text => println!("\n{text}"),
             OutputFormat::Json => eprintln!("{text}"),

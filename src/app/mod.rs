@@ -5,10 +5,10 @@
 //! caller prints, exiting with [`EXIT_ERROR`].
 
 pub mod actions;
+pub mod answer;
 pub mod check;
 pub mod healthcheck;
 pub mod run;
-pub mod stats;
 pub mod validate;
 
 use std::path::Path;
@@ -32,7 +32,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate(_) => validate::run(&cli.config),
         Command::Check(args) => check::run(&cli.config, args).await,
         Command::Healthcheck(args) => healthcheck::run(&cli.config, args).await,
-        Command::Stats(args) => stats::run(&cli.config, &args.words).await,
+        Command::Stats(args) => answer::run(&cli.config, &args.words).await,
         Command::Run(_) => run::run(&cli.config).await,
     }
 }

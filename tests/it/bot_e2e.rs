@@ -28,7 +28,7 @@ use matrix_sdk::ruma::events::room::message::{
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, UserId};
 use matrix_sdk::{Client, Room, RoomState};
 use serde_json::Value;
-use synapse_warden::app::stats::StatsContext;
+use synapse_warden::app::answer::StatsContext;
 use synapse_warden::bot::{Bot, BotError, BotSettings, Secret};
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 use tokio::sync::mpsc;
