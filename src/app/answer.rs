@@ -350,7 +350,7 @@ pub async fn find_user(
 async fn rooms(ctx: &StatsContext) -> Reply {
     match ctx.synapse.largest_rooms().await {
         Ok(rooms) => Reply::ok(render::rooms(&rooms, ctx.max_lines)),
-        Err(e) => match crate::daemon::runner::rooms_unavailable(&e) {
+        Err(e) => match crate::synapse::run::rooms_unavailable(&e) {
             Some(reason) => Reply::failed(strings::rooms::unavailable(
                 &reason,
                 matches!(e, SynapseError::Server { status: 500, .. }),

@@ -1,7 +1,7 @@
 //! `synapse-warden check`: one run of every rule against Synapse.
 //!
 //! Reads the policy file and the admin token, runs every rule once (see
-//! [`crate::daemon::runner`]: Synapse on SQLite, or its known 500 for room
+//! [`crate::synapse::run`]: Synapse on SQLite, or its known 500 for room
 //! sizes, become a note and the media rules still decide), and prints the
 //! violations. Any other failure is an error (exit status 2): a run that
 //! could not look at everything does not say "clean". A walk cut short even
@@ -22,7 +22,7 @@ use crate::core::conditions::incomplete_cause;
 use crate::core::eval::Outcome;
 use crate::core::policy::Config;
 use crate::core::report;
-use crate::daemon::runner;
+use crate::synapse::run;
 use crate::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 
 /// Runs `check` with the policy file at `path`.
@@ -108,6 +108,6 @@ pub fn client(config: &Config) -> Result<SynapseClient> {
 
 /// One run of the policy's rules against Synapse at `now_ms`.
 pub async fn evaluate(client: &SynapseClient, config: &Config, now_ms: u64) -> Result<Outcome> {
-    let report = runner::evaluate(client, config, now_ms, |_, _, _| {}).await?;
+    let report = run::evaluate(client, config, now_ms, |_, _, _| {}).await?;
     Ok(report.outcome)
 }

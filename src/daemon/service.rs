@@ -47,7 +47,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::Readiness;
 use super::metrics::Metrics;
-use super::runner::{self, RunError, RunReport};
 use super::schedule;
 use super::store::{JsonStore, Loaded, StoreError};
 use crate::core::alerts::AlertState;
@@ -59,6 +58,7 @@ use crate::core::eval::Outcome;
 use crate::core::policy::{self, Config};
 use crate::core::snapshot::Snapshot;
 use crate::core::strings::notices;
+use crate::synapse::run::{self, RunError, RunReport};
 use crate::synapse::{SynapseClient, SynapseError};
 
 /// Where announcements go: the bot, in production.
@@ -338,7 +338,7 @@ impl Daemon {
         self.announce_ended_overrides(&config, started);
         let clock = std::time::Instant::now();
         let mut snapshot = Snapshot::new(started);
-        let result = runner::evaluate(&self.client, &config, started, |_, window, users| {
+        let result = run::evaluate(&self.client, &config, started, |_, window, users| {
             snapshot.record(window, users)
         })
         .await;
