@@ -269,7 +269,7 @@ pub(crate) async fn on_message(
 
 async fn send_reply(room: &Room, to: &OriginalSyncRoomMessageEvent, reply: Message) {
     let content =
-        super::alerts::content(&reply).make_reply_to(to, ForwardThread::Yes, AddMentions::No);
+        super::post::content(&reply).make_reply_to(to, ForwardThread::Yes, AddMentions::No);
     if let Err(e) = room.send(content).await {
         tracing::warn!(event_id = %to.event_id, error = %e, "cannot send the reply");
     }

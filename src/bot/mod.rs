@@ -7,7 +7,8 @@
 //! - [`crypto`]: cross-signing and recovery set-up.
 //! - [`room`]: join the admin room; accept invites to it only.
 //! - [`commands`]: who may command, rate limits, threaded replies.
-//! - [`alerts`]: [`Bot::post`] for the daemon.
+//! - [`post`]: [`Bot::post`], messages to the admin room, and the daemon's
+//!   [`Notifier`](crate::daemon::service::Notifier).
 //!
 //! Life cycle: [`Bot::start`] connects (restore or login), runs one sync
 //! *before any event handler exists* — so whatever was sent while the bot
@@ -16,9 +17,9 @@
 //! not answered either. [`Bot::run`] adds the handlers and syncs until told
 //! to stop, saving the sync token after every sync.
 
-pub mod alerts;
 pub mod commands;
 pub mod crypto;
+pub mod post;
 pub mod room;
 pub mod session;
 pub mod settings;
