@@ -297,8 +297,8 @@ impl Daemon {
                             tracing::info!("shutting down: the run in progress is abandoned");
                             break;
                         }
-                        // A failed run was logged and announced by tick().
-                        result = self.tick() => { let _ = result?; }
+                        // A failed run was logged and announced by run_once().
+                        result = self.run_once() => { let _ = result?; }
                     }
                 }
                 () = tokio::time::sleep(REDELIVERY), if redeliver => {
@@ -309,7 +309,7 @@ impl Daemon {
                     Some(Control::RunNow(reply)) => {
                         tokio::select! {
                             () = shutdown.cancelled() => break,
-                            result = self.tick() => { let _ = reply.send(result?.map_err(|e| e.to_string())); }
+                            result = self.run_once() => { let _ = reply.send(result?.map_err(|e| e.to_string())); }
                         }
                     }
                     Some(Control::Reload(reply)) => {
@@ -332,7 +332,7 @@ impl Daemon {
 
     /// One run, its announcement and its delivery. The outer error stops the
     /// daemon (the state cannot be saved); the inner one is a failed run.
-    pub async fn tick(&mut self) -> Result<Result<Outcome, RunError>, DaemonError> {
+    pub async fn run_once(&mut self) -> Result<Result<Outcome, RunError>, DaemonError> {
         let config = self.config().await;
         let started = now_ms();
         self.announce_ended_overrides(&config, started);

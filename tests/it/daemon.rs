@@ -178,7 +178,7 @@ async fn lifecycle_new_quiet_reminder_escalation_resolution_and_restart() {
     let config = f.write_policy(h.base_url().as_str(), &admin.access_token, QUOTA);
 
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 1, "{m:#?}");
     assert!(m[0].contains("1 new violation"), "{}", m[0]);
@@ -190,18 +190,18 @@ async fn lifecycle_new_quiet_reminder_escalation_resolution_and_restart() {
     assert!(!m[0].contains("@bob"), "{}", m[0]);
 
     // Nothing new: quiet.
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(f.room.plain().len(), 1);
 
     // A restart from the same state does not repeat it.
     drop(daemon);
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(f.room.plain().len(), 1, "{:#?}", f.room.plain());
 
     // After repeat_after: a reminder.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 2, "{m:#?}");
     assert!(
@@ -212,7 +212,7 @@ async fn lifecycle_new_quiet_reminder_escalation_resolution_and_restart() {
 
     // Usage grows by more than half: escalated at once.
     h.upload_media(&alice, 4 * 1024).await.unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 3, "{m:#?}");
     assert!(m[2].contains("ESCALATED warning quota: @alice"), "{}", m[2]);
@@ -224,14 +224,14 @@ async fn lifecycle_new_quiet_reminder_escalation_resolution_and_restart() {
         &QUOTA.replace("4 KiB", "1 MiB"),
     );
     daemon.reload().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert!(m[3].contains("reloaded"), "{m:#?}");
     assert!(
         m[4].contains("RESOLVED") && m[4].contains("@alice"),
         "{m:#?}"
     );
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(f.room.plain().len(), 5, "{:#?}", f.room.plain());
     assert_eq!(count(&f.room.plain(), "NEW"), 1);
 }
@@ -244,7 +244,7 @@ async fn matrix_down_queues_and_delivers_once_in_order() {
     let config = f.write_policy(h.base_url().as_str(), &admin.access_token, QUOTA);
     f.room.set_down(true);
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     f.write_policy_text(
         h.base_url().as_str(),
         &admin.access_token,
@@ -259,7 +259,7 @@ async fn matrix_down_queues_and_delivers_once_in_order() {
     assert!(state.contains("NEW warning quota"), "{state}");
     f.room.set_down(false);
     let mut daemon = f.daemon(config);
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 2, "{m:#?}");
     assert!(m[0].contains("NEW warning quota: @alice"), "{m:#?}");
@@ -280,8 +280,8 @@ async fn synapse_down_is_announced_once_and_recovery_once() {
     // Nothing listens on port 9 of loopback.
     let config = f.write_policy("http://127.0.0.1:9", &admin.access_token, QUOTA);
     let mut daemon = f.daemon(config);
-    assert!(daemon.tick().await.unwrap().is_err());
-    assert!(daemon.tick().await.unwrap().is_err());
+    assert!(daemon.run_once().await.unwrap().is_err());
+    assert!(daemon.run_once().await.unwrap().is_err());
     let m = f.room.plain();
     assert_eq!(m.len(), 1, "{m:#?}");
     assert!(
@@ -292,11 +292,11 @@ async fn synapse_down_is_announced_once_and_recovery_once() {
     assert!(!m[0].contains(&admin.access_token));
     f.write_policy(h.base_url().as_str(), &admin.access_token, QUOTA);
     daemon.reload().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(count(&m, "Synapse answers again"), 1, "{m:#?}");
     assert_eq!(count(&m, "NEW warning quota"), 1, "{m:#?}");
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(f.room.plain().len(), m.len());
 }
 
@@ -309,8 +309,8 @@ async fn rooms_unsupported_on_sqlite_is_said_once() {
         format!("{QUOTA}  rooms:\n    - name: big-rooms\n      max_estimated_size: 1 GiB\n");
     let config = f.write_policy(h.base_url().as_str(), &admin.access_token, &rules);
     let mut daemon = f.daemon(config);
-    daemon.tick().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(
         count(&m, "room rules are disabled: this Synapse uses SQLite"),
@@ -326,7 +326,7 @@ async fn corrupt_state_is_set_aside_and_announced() {
     let config = f.write_policy("http://127.0.0.1:9", "token", QUOTA);
     std::fs::write(f.state_path(), b"{\"alerts\": [tru").unwrap();
     let mut daemon = f.daemon(config);
-    assert!(daemon.tick().await.unwrap().is_err());
+    assert!(daemon.run_once().await.unwrap().is_err());
     let m = f.room.plain();
     assert!(
         m[0].contains("my state file was unreadable and has been set aside"),
@@ -376,7 +376,7 @@ async fn queued_announcement() -> Queued {
     let config = f.edit_policy(|t| t.replace("repeat_after: 2s", "repeat_after: 1h"));
     f.room.set_down(true);
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     drop(daemon);
     let state = read_state(&f);
     assert_eq!(state.alerts.outbox.len(), 1, "{state:#?}");
@@ -450,7 +450,7 @@ impl Queued {
     /// thing after the run).
     async fn restart_with(&self, bot: Arc<Bot>) {
         let mut daemon = self.f.daemon_with(self.config.clone(), bot);
-        daemon.tick().await.unwrap().unwrap();
+        daemon.run_once().await.unwrap().unwrap();
         let state = read_state(&self.f);
         assert!(state.alerts.outbox.is_empty(), "{state:#?}");
     }

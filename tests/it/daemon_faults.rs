@@ -129,10 +129,10 @@ fn arm(fake: &FakeSynapse, failure: Failure) {
     }
 }
 
-async fn failing_tick(daemon: &mut Daemon, fake: &FakeSynapse, failure: Failure) {
+async fn failing_run(daemon: &mut Daemon, fake: &FakeSynapse, failure: Failure) {
     arm(fake, failure);
     let error = daemon
-        .tick()
+        .run_once()
         .await
         .unwrap()
         .expect_err("the run fails while Synapse fails");
@@ -150,7 +150,7 @@ async fn outage_and_recovery(failure: Failure) {
     let config = policy(&mut f, &fake, QUOTA);
 
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 1, "{m:#?}");
     assert!(m[0].contains("NEW warning quota: @alice:test"), "{m:#?}");
@@ -164,7 +164,7 @@ async fn outage_and_recovery(failure: Failure) {
             drop(daemon);
             daemon = f.daemon(config.clone());
         }
-        failing_tick(&mut daemon, &fake, failure).await;
+        failing_run(&mut daemon, &fake, failure).await;
     }
     let m = f.room.plain();
     assert_eq!(m.len(), 2, "{failure:?}: {m:#?}");
@@ -182,7 +182,7 @@ async fn outage_and_recovery(failure: Failure) {
     if let Failure::Down = failure {
         fake.restart().await;
     }
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 3, "{failure:?}: {m:#?}");
     assert!(m[2].contains("Synapse answers again"), "{m:#?}");
@@ -193,10 +193,10 @@ async fn outage_and_recovery(failure: Failure) {
 
     // Quiet again, and the lifecycle goes on where it was: Alice's usage
     // grows by more than half, an escalation of the same alert.
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(f.room.plain().len(), 3, "{:#?}", f.room.plain());
     fake.add_media("@alice:test", &[(now_ms(), Some(4 * KIB))]);
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 4, "{m:#?}");
     assert!(
@@ -258,8 +258,8 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
 
     // A fresh PostgreSQL Synapse: rooms 500, media rules still alert.
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 2, "{m:#?}");
     assert_eq!(count(&m, FAILING), 1, "{m:#?}");
@@ -269,8 +269,8 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
 
     // Room sizes come back: said once, and the big room alerts.
     fake.set_rooms(rooms.clone());
-    daemon.tick().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 4, "{m:#?}");
     assert!(m[2].contains(BACK), "{m:#?}");
@@ -283,12 +283,12 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
     // A second outage, across a restart: one more notice; media rules
     // still alert (Alice grows: escalated); the room alert is kept.
     fake.set_rooms(RoomsMode::InternalError);
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     drop(daemon);
     let mut daemon = f.daemon(config.clone());
     fake.add_media("@alice:test", &[(now_ms(), Some(4 * KIB))]);
-    daemon.tick().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 6, "{m:#?}");
     assert!(m[4].contains(FAILING), "{m:#?}");
@@ -309,8 +309,8 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
 
     // Back again: said once; the big room is still the same open alert.
     fake.set_rooms(rooms);
-    daemon.tick().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 7, "{m:#?}");
     assert!(m[6].contains(BACK), "{m:#?}");
@@ -329,7 +329,7 @@ async fn a_refused_reload_keeps_the_rules_in_force() {
     let mut f = Fixture::new();
     let config = policy(&mut f, &fake, QUOTA);
     let mut daemon = f.daemon(config);
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
 
     // The limit raised to 1 MiB, but misspelt: refused.
     let good = std::fs::read_to_string(&f.policy).unwrap();
@@ -342,9 +342,9 @@ async fn a_refused_reload_keeps_the_rules_in_force() {
     .unwrap();
     let errors = daemon.reload().await.unwrap().expect_err("refused");
     assert!(errors.contains("policies.yaml:"), "{errors}");
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     fake.add_media("@alice:test", &[(now_ms(), Some(4 * KIB))]);
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 3, "{m:#?}");
     assert!(m[1].contains("reload refused"), "{m:#?}");
@@ -358,7 +358,7 @@ async fn a_refused_reload_keeps_the_rules_in_force() {
     std::fs::write(&f.policy, &raised).unwrap();
     assert_ne!(raised, good);
     daemon.reload().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert!(m[3].contains("reloaded"), "{m:#?}");
     assert!(
@@ -642,7 +642,7 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
     const COMPLETE: &str = "synapse_warden_last_run_complete 1";
     const PARTIAL_METRIC: &str = "synapse_warden_last_run_complete 0";
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert!(f.metrics.encode().contains(COMPLETE));
     let complete_snapshot = f
         .snapshot_taken_ms()
@@ -665,7 +665,7 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
             drop(daemon);
             daemon = f.daemon(config.clone());
         }
-        let outcome = daemon.tick().await.unwrap().unwrap();
+        let outcome = daemon.run_once().await.unwrap().unwrap();
         assert!(!outcome.coverage.is_complete());
         assert!(f.metrics.encode().contains(PARTIAL_METRIC));
         // `!stats top` does not answer from a partial walk's top lists.
@@ -704,7 +704,7 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
     // The token advances again: said once; @u100 is resolved now that it
     // was seen, the others stay open.
     fake.faults().set_persistent(None);
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert!(f.metrics.encode().contains(COMPLETE));
     assert!(f.snapshot_taken_ms().await.is_some());
     let m = f.room.plain();

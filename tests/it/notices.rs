@@ -63,7 +63,7 @@ async fn notices_reach_the_user_once_per_event_even_across_a_crash() {
     let config = f.write_policy(h.base_url().as_str(), &admin.access_token, RULES);
 
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let room = f.room.plain();
     assert_eq!(
         count(
@@ -102,11 +102,11 @@ async fn notices_reach_the_user_once_per_event_even_across_a_crash() {
     }]);
     std::fs::write(f.state_path(), value.to_string()).unwrap();
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(notices_of(&h, &alice).await.len(), 1, "not repeated");
 
     // Quiet runs notify nobody.
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(notices_of(&h, &alice).await.len(), 1);
     drop(daemon);
 
@@ -138,9 +138,9 @@ async fn without_server_notices_the_admins_are_told_once_and_alerts_go_on() {
     let mut f = Fixture::new();
     let config = f.write_policy(h.base_url().as_str(), &admin.access_token, RULES);
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     h.upload_media(&bob, 5 * 1024).await.unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let room = f.room.plain();
     assert_eq!(count(&room, "NEW warning quota: @alice"), 1, "{room:#?}");
     assert_eq!(count(&room, "NEW warning quota: @bob"), 1, "{room:#?}");

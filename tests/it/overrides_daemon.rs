@@ -36,7 +36,7 @@ async fn an_override_holds_until_its_end_which_is_announced_once() {
 
     // In force: Alice (5 KiB) is within her 10 KiB; Bob's override ended
     // long ago (never announced: it ended before the first run).
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 1, "{m:#?}");
     assert!(m[0].contains("NEW warning quota: @bob:test"), "{m:#?}");
@@ -45,7 +45,7 @@ async fn an_override_holds_until_its_end_which_is_announced_once() {
     tokio::time::sleep(Duration::from_millis(3_000)).await;
     // Ended: said once. For Alice the first override in force is now the
     // exemption, so she is still not announced.
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(count(&m, "an override has ended"), 1, "{m:#?}");
     let ended = m
@@ -63,6 +63,6 @@ async fn an_override_holds_until_its_end_which_is_announced_once() {
         "{m:#?}"
     );
 
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(count(&f.room.plain(), "an override has ended"), 1);
 }
