@@ -1,6 +1,12 @@
 //! The edge layer: the commands, doing the I/O around the pure core —
 //! reading the policy file and secrets, talking to Synapse, printing.
 //!
+//! - [`validate`], [`check`], [`run`] (the daemon), [`healthcheck`]: one
+//!   file per subcommand.
+//! - [`answer`]: the commands of the bot, answered for the admin room and
+//!   for `synapse-warden stats WORDS...`; [`actions`], its clean-up
+//!   commands.
+//!
 //! Each command returns the process exit status; an `Err` is an error the
 //! caller prints, exiting with [`EXIT_ERROR`].
 
