@@ -58,12 +58,7 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
     }
     if args.notify {
         let planned = crate::core::notice::preview(&outcome.violations, &|rule| {
-            config
-                .rules
-                .user_media
-                .iter()
-                .find(|r| r.name == rule)
-                .and_then(|r| r.notify_user.clone())
+            config.rules.notify_user(rule)
         });
         let text = crate::core::strings::server_notices::preview(&planned)
             .terminal(super::answer::bold_terminal());

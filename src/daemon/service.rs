@@ -462,14 +462,7 @@ impl Daemon {
         }
         let planned = crate::core::notice::plan(
             &plan.lines,
-            &|rule| {
-                config
-                    .rules
-                    .user_media
-                    .iter()
-                    .find(|r| r.name == rule)
-                    .and_then(|r| r.notify_user.clone())
-            },
+            &|rule| config.rules.notify_user(rule),
             &self.state.notices.last_sent,
             now,
         );

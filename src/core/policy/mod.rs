@@ -406,6 +406,15 @@ impl Rules {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The server notice of the user-media rule named `rule`, if it has one
+    /// (what [`crate::core::notice::plan`] asks of each violation).
+    pub fn notify_user(&self, rule: &str) -> Option<crate::core::notice::NotifyUser> {
+        self.user_media
+            .iter()
+            .find(|r| r.name == rule)
+            .and_then(|r| r.notify_user.clone())
+    }
 }
 
 /// A limit on users' local media.

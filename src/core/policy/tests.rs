@@ -496,6 +496,9 @@ fn notify_user_placeholders_are_checked_with_positions() {
     let config = parse("p.yaml", &ok).unwrap_or_else(|e| panic!("{e}"));
     let n = config.rules.user_media[0].notify_user.clone().unwrap();
     assert!(n.on.new && n.on.reminder && !n.on.escalation);
+    let rule = config.rules.user_media[0].name.clone();
+    assert_eq!(config.rules.notify_user(&rule), Some(n));
+    assert_eq!(config.rules.notify_user("no-such-rule"), None);
     let bad = minimal(
         "      notify_user:\n        on: [new, later]\n        message: \"You use {usge}.\"\n        extra: 1\n",
     );
