@@ -30,6 +30,7 @@
 pub mod app;
 pub mod bot;
 pub mod cli;
+pub mod clock;
 pub mod core;
 pub mod daemon;
 pub mod synapse;

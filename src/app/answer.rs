@@ -24,13 +24,14 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use async_trait::async_trait;
 
 use super::{EXIT_ERROR, EXIT_OK, load_policy, read_secret};
 
+use crate::clock::now_ms;
 use crate::core::command::{Command, UserQuery};
 use crate::core::doc::{Doc, Message};
 use crate::core::eval::Outcome;
@@ -156,14 +157,6 @@ impl Reply {
     pub(crate) fn failed(message: Doc) -> Reply {
         Reply { message, ok: false }
     }
-}
-
-/// The current time in Unix ms.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// Answers `command` at `now_ms`.

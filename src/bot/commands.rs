@@ -217,7 +217,9 @@ pub(crate) async fn on_message(
             .commands
             .may_command(event.sender.as_str(), level_of(level))
             .then(|| {
-                let admission = access.limiter.admit(event.sender.as_str(), super::now_ms());
+                let admission = access
+                    .limiter
+                    .admit(event.sender.as_str(), crate::clock::now_ms());
                 (admission, access.commands.rate_limit)
             })
     });

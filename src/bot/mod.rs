@@ -27,7 +27,7 @@ pub mod settings;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::event_handler::EventHandlerHandle;
@@ -139,14 +139,6 @@ const SYNC_RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_
 /// retries the whole start).
 const CATCH_UP_ATTEMPTS: u32 = 5;
 
-/// The current time in Unix ms.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// Whether a sync error means the session is gone for good.
 fn is_logged_out(e: &matrix_sdk::Error) -> bool {
     matches!(e.client_api_error_kind(), Some(ErrorKind::UnknownToken(_)))
@@ -157,7 +149,7 @@ impl Bot {
     /// handlers, sets up encryption, joins the admin room.
     pub async fn start(settings: BotSettings) -> Result<Bot, BotError> {
         settings.validate()?;
-        let started_ms = now_ms();
+        let started_ms = crate::clock::now_ms();
         let file = SessionFile::new(&settings.data_dir);
         let connected = session::connect(&settings, &file).await?;
         let client = connected.client;

@@ -49,6 +49,7 @@ use super::http::Readiness;
 use super::metrics::Metrics;
 use super::schedule;
 use super::store::{JsonStore, Loaded, StoreError};
+use crate::clock::{now_ms, unix_ms};
 use crate::core::alerts::AlertState;
 use crate::core::backoff::Backoff;
 pub use crate::core::conditions::Outage;
@@ -639,13 +640,4 @@ impl Daemon {
         status.synapse_outage = self.state.conditions.synapse_outage.clone();
         status.queued = self.state.alerts.outbox.len();
     }
-}
-
-fn now_ms() -> u64 {
-    unix_ms(SystemTime::now())
-}
-
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
