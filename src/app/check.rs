@@ -16,25 +16,21 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
-use super::{EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, load_policy, read_secret};
+use super::{EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, bold_terminal, synapse_client, valid_policy};
 use crate::cli::{CheckArgs, OutputFormat};
 use crate::core::conditions::incomplete_cause;
 use crate::core::eval::Outcome;
 use crate::core::policy::Config;
 use crate::core::report;
+use crate::synapse::SynapseClient;
 use crate::synapse::run;
-use crate::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 
 /// Runs `check` with the policy file at `path`.
 pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
-    let config = match load_policy(path)? {
-        Ok(config) => config,
-        Err(errors) => {
-            eprint!("{}", errors.report());
-            return Ok(ExitCode::from(EXIT_ERROR));
-        }
+    let Some(config) = valid_policy(path)? else {
+        return Ok(ExitCode::from(EXIT_ERROR));
     };
-    let client = client(&config)?;
+    let client = synapse_client(&config)?;
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .context("the system clock is before 1970")?
@@ -42,7 +38,7 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
     let now_ms = u64::try_from(now_ms).context("the system clock is too far in the future")?;
     let outcome = evaluate(&client, &config, now_ms).await?;
     let rendered = match args.format {
-        OutputFormat::Text => report::text(&outcome, super::answer::bold_terminal()),
+        OutputFormat::Text => report::text(&outcome, bold_terminal()),
         OutputFormat::Json => report::json(&outcome),
     };
     let mut stdout = std::io::stdout().lock();
@@ -60,8 +56,8 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
         let planned = crate::core::notice::preview(&outcome.violations, &|rule| {
             config.rules.notify_user(rule)
         });
-        let text = crate::core::strings::server_notices::preview(&planned)
-            .terminal(super::answer::bold_terminal());
+        let text =
+            crate::core::strings::server_notices::preview(&planned).terminal(bold_terminal());
         match args.format {
             OutputFormat::Text => println!("\n{text}"),
             OutputFormat::Json => eprintln!("{text}"),
@@ -83,22 +79,6 @@ fn incomplete_error(cause: &str) -> String {
     format!(
         "error: the run is incomplete: {cause}. The violations above are real, but users the walk did not reach were not checked."
     )
-}
-
-/// A Synapse client for the policy's `synapse` section, with the admin token
-/// read from where the section says.
-pub fn client(config: &Config) -> Result<SynapseClient> {
-    let token = read_secret(
-        &config.synapse.token,
-        "the Synapse admin token (synapse.token)",
-    )?;
-    let client = SynapseClient::new(ClientConfig {
-        base_url: config.synapse.url.clone(),
-        token: AdminToken::new(token),
-        timeout: config.synapse.timeout,
-        retry: RetryPolicy::default(),
-    })?;
-    Ok(client)
 }
 
 /// One run of the policy's rules against Synapse at `now_ms`.

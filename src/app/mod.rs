@@ -24,6 +24,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::{Cli, Command};
 use crate::core::policy::{self, Config, PolicyError, SecretSource};
+use crate::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 
 /// Success; for `check`, no violation.
 pub const EXIT_OK: u8 = 0;
@@ -49,6 +50,42 @@ pub fn load_policy(path: &Path) -> Result<Result<Config, PolicyError>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the policy file {}", path.display()))?;
     Ok(policy::parse(&path.display().to_string(), &text))
+}
+
+/// Reads the policy file for a command that needs a valid one: `None` when
+/// the file is invalid, its problems printed to standard error (the command
+/// then exits with [`EXIT_ERROR`]).
+pub fn valid_policy(path: &Path) -> Result<Option<Config>> {
+    Ok(match load_policy(path)? {
+        Ok(config) => Some(config),
+        Err(errors) => {
+            eprint!("{}", errors.report());
+            None
+        }
+    })
+}
+
+/// A Synapse client for the policy's `synapse` section, with the admin token
+/// read from where the section says.
+pub fn synapse_client(config: &Config) -> Result<SynapseClient> {
+    let token = read_secret(
+        &config.synapse.token,
+        "the Synapse admin token (synapse.token)",
+    )?;
+    let client = SynapseClient::new(ClientConfig {
+        base_url: config.synapse.url.clone(),
+        token: AdminToken::new(token),
+        timeout: config.synapse.timeout,
+        retry: RetryPolicy::default(),
+    })?;
+    Ok(client)
+}
+
+/// Whether the terminal rendering may use ANSI bold: stdout is a terminal
+/// and `NO_COLOR` is not set.
+pub fn bold_terminal() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Reads a secret from where the policy file says it is. Errors say where
