@@ -33,15 +33,14 @@
 //! (`order_by=media_length&dir=b&limit=10`), what the answer would cost
 //! without the daemon's snapshot. SIGTERM stops the daemon at the end.
 
-#[path = "../tests/it/support/synapse.rs"]
-mod synapse;
-
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
-use synapse::{Backend, SeedReport, SynapseHarness, TestUser, seeded_media_length, seeded_user_id};
+use test_support::synapse::{
+    Backend, SeedReport, SynapseHarness, TestUser, seeded_media_length, seeded_user_id,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 

@@ -16,8 +16,8 @@ use synapse_warden::core::command::{Command, parse_words};
 use synapse_warden::core::policy;
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient, SynapseError};
 
-use crate::support::fake::{self, Dataset, FakeSynapse};
-use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+use test_support::fake::{self, Dataset, FakeSynapse};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 const DAY: u64 = 86_400_000;
 

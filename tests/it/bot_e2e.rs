@@ -34,7 +34,7 @@ use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClie
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 const KIB: usize = 1024;
 const PASSWORD: &str = "correct horse battery staple";

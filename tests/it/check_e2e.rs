@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 const KIB: usize = 1024;

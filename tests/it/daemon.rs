@@ -29,7 +29,7 @@ use synapse_warden::daemon::metrics::Metrics;
 use synapse_warden::daemon::service::{Daemon, DaemonState, Notifier, NotifyError, Shared};
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 
-use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 /// The room, as far as the daemon can tell: messages by transaction ID.
 #[derive(Default)]

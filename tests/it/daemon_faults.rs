@@ -39,8 +39,8 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::{Fixture, QUOTA, count};
-use crate::support::fake::{self, Dataset, Db, FakeSynapse, Fault, RoomsMode};
-use crate::support::synapse::{Backend, SynapseHarness};
+use test_support::fake::{self, Dataset, Db, FakeSynapse, Fault, RoomsMode};
+use test_support::synapse::{Backend, SynapseHarness};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;

@@ -19,7 +19,7 @@ use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClie
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::Fixture;
-use crate::support::fake::{Dataset, Db, FakeSynapse};
+use test_support::fake::{Dataset, Db, FakeSynapse};
 
 const KIB: u64 = 1024;
 

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::daemon::{Fixture, count};
-use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 const RULES: &str = "  user_media:\n    - name: quota\n      max_media_length: 4 KiB\n      notify_user:\n        on: [new, escalation]\n        message: \"You use {usage} of your {limit} media quota ({percent}). <b>Please</b> delete old uploads.\"\n";
 
@@ -272,7 +272,7 @@ async fn notice_conformance(
 
 #[tokio::test]
 async fn notice_conformance_fake() {
-    use crate::support::fake::{self, Dataset, FakeSynapse};
+    use test_support::fake::{self, Dataset, FakeSynapse};
     let server = FakeSynapse::start(
         Dataset::new().user("@alice:test", None, &[(1, Some(10))]),
         fake::Db::Sqlite,

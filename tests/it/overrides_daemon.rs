@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::daemon::{Fixture, QUOTA, count};
-use crate::support::fake::{Dataset, Db, FakeSynapse};
+use test_support::fake::{Dataset, Db, FakeSynapse};
 
 const KIB: u64 = 1024;
 

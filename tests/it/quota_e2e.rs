@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::run_e2e::{free_port, get, logs, signal, wait_exit, wait_for};
-use crate::support::synapse::{Backend, SynapseHarness, TestUser, ensure_quota_module};
+use test_support::synapse::{Backend, SynapseHarness, TestUser, ensure_quota_module};
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 const KIB: usize = 1024;

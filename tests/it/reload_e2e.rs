@@ -19,7 +19,7 @@
 use std::time::{Duration, Instant};
 
 use crate::run_e2e::{bodies, free_port, get, logs, signal, start, wait_exit, write_setup};
-use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 /// How many of `messages` contain `text`.
 fn count(messages: &[String], text: &str) -> usize {

@@ -69,9 +69,6 @@
 //! [`FakeSynapse::update`]), and every request is logged
 //! ([`FakeSynapse::request_log`]).
 
-// Each suite uses a different part of the fake.
-#![allow(dead_code)]
-
 use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -2112,7 +2109,6 @@ async fn cut_off(response: Response) -> Response {
 
 #[cfg(test)]
 mod tests {
-    // The integration test binary runs these as `support::fake::tests`.
     use super::*;
 
     #[test]

@@ -48,8 +48,6 @@
 //! server; [`SynapseHarness::seed_media_sql`] bulk-inserts users and media rows
 //! by SQL for the users' media statistics.
 
-#![allow(dead_code)] // Each suite uses a different part of the harness.
-
 use std::fmt;
 use std::fs::{self, File};
 use std::io::Write as _;
@@ -1447,7 +1445,8 @@ pub async fn ensure_quota_module() -> Result<PathBuf> {
 }
 
 fn install_quota_module(venv: &Path) -> Result<()> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("synapse-module");
+    // This crate is crates/test-support of the repository.
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../synapse-module");
     let mut files = vec![source.join("pyproject.toml")];
     for entry in fs::read_dir(source.join("synapse_warden_quota"))
         .with_context(|| format!("reading {}", source.display()))?
