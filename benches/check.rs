@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
+use test_support::policy::{Policy, SecretAt};
 use test_support::synapse::{Backend, SynapseHarness, seeded_media_length};
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
@@ -164,13 +165,13 @@ async fn measure(n: u64, media: u64) -> Result<Row> {
     std::fs::write(dir.path().join("token"), &admin.access_token)?;
     let limit = seeded_media_length(n - 10, media);
     let config = dir.path().join("policies.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "synapse:\n  url: {base}\n  token: {{file: {}}}\n  timeout: 30m\nrules:\n  user_media:\n    - name: quota\n      max_media_length: {limit} B\n",
-            dir.path().join("token").display()
-        ),
-    )?;
+    Policy::new(&base, SecretAt::File(dir.path().join("token")))
+        .set("synapse.timeout", "30m")
+        .set(
+            "rules.user_media",
+            serde_json::json!([{ "name": "quota", "max_media_length": format!("{limit} B") }]),
+        )
+        .write(&config)?;
 
     let loop_100 = if n <= 50_000 {
         eprintln!("   plain loop at limit=100...");

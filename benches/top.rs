@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
+use test_support::policy::{Policy, SecretAt};
 use test_support::synapse::{
     Backend, SeedReport, SynapseHarness, TestUser, seeded_media_length, seeded_user_id,
 };
@@ -248,28 +249,37 @@ async fn measure_top(
     );
 
     let dir = tempfile::tempdir()?;
-    let secret = |name: &str, value: &str| -> Result<String> {
+    let secret = |name: &str, value: &str| -> Result<std::path::PathBuf> {
         let path = dir.path().join(name);
         std::fs::write(&path, value)?;
-        Ok(path.display().to_string())
+        Ok(path)
     };
     let listen = format!("127.0.0.1:{}", free_port()?);
     let policy = dir.path().join("policies.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "synapse:\n  url: {base}\n  token: {{file: {token}}}\n  timeout: 30m\n\
-             schedule:\n  every: 1h\n\
-             matrix:\n  homeserver: {base}\n  user: \"{bot_id}\"\n  password: {{file: {password}}}\n  room: \"{room_id}\"\n  data_dir: {data}\n  store_passphrase: {{file: {passphrase}}}\n\
-             http:\n  listen: {listen}\n\
-             rules:\n  user_media:\n    - name: quota\n      max_media_length: {limit} B\n",
-            token = secret("admin-token", &admin.access_token)?,
-            password = secret("bot-password", "bot-password")?,
-            passphrase = secret("store-passphrase", "a store passphrase")?,
-            bot_id = bot.user_id,
-            data = dir.path().join("data").display(),
-        ),
-    )?;
+    Policy::new(
+        &base,
+        SecretAt::File(secret("admin-token", &admin.access_token)?),
+    )
+    .set("synapse.timeout", "30m")
+    .set("schedule.every", "1h")
+    .set("matrix.homeserver", &base)
+    .set("matrix.user", &bot.user_id)
+    .secret(
+        "matrix.password",
+        SecretAt::File(secret("bot-password", "bot-password")?),
+    )
+    .set("matrix.room", &room_id)
+    .set("matrix.data_dir", dir.path().join("data"))
+    .secret(
+        "matrix.store_passphrase",
+        SecretAt::File(secret("store-passphrase", "a store passphrase")?),
+    )
+    .set("http.listen", &listen)
+    .set(
+        "rules.user_media",
+        serde_json::json!([{ "name": "quota", "max_media_length": format!("{limit} B") }]),
+    )
+    .write(&policy)?;
     let log = dir.path().join("daemon.log");
 
     let mut sync = RoomSync::start(&base, admin, &room_id).await?;

@@ -29,6 +29,7 @@ use synapse_warden::daemon::metrics::Metrics;
 use synapse_warden::daemon::service::{Daemon, DaemonState, Notifier, NotifyError, Shared};
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 
+use test_support::policy::{Policy, SecretAt};
 use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 /// The room, as far as the daemon can tell: messages by transaction ID.
@@ -70,6 +71,8 @@ impl Notifier for Room {
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub policy: PathBuf,
+    /// The policy last written, for [`Fixture::edit`].
+    written: Option<Policy>,
     pub room: Arc<Room>,
     /// The metrics every daemon of the fixture updates (as `/metrics` serves).
     pub metrics: Arc<Metrics>,
@@ -82,6 +85,7 @@ impl Fixture {
         Fixture {
             dir: tempfile::tempdir().unwrap(),
             policy: PathBuf::new(),
+            written: None,
             room: Arc::new(Room::default()),
             metrics: Arc::new(Metrics::new()),
             shared: Mutex::new(None),
@@ -93,24 +97,44 @@ impl Fixture {
         policy::parse("policies.yaml", &text).unwrap_or_else(|e| panic!("{}", e.report()))
     }
 
-    /// Writes the policy file without checking it (for bad reloads).
+    /// Writes the policy file without checking it (for bad reloads): the
+    /// fixture's settings (reminders after 2 s, escalation at +50%, a 5 s
+    /// timeout) and `rules`, the YAML under `rules:`.
     pub fn write_policy_text(&mut self, url: &str, token: &str, rules: &str) -> String {
-        std::fs::write(self.dir.path().join("token"), token).unwrap();
-        let text = format!(
-            "synapse:\n  url: {url}\n  token: {{file: {}}}\n  timeout: 5s\nschedule:\n  every: 1h\nalerts:\n  repeat_after: 2s\n  escalate_on_growth: 50%\nrules:\n{rules}",
-            self.dir.path().join("token").display()
-        );
-        self.policy = self.dir.path().join("policies.yaml");
-        std::fs::write(&self.policy, &text).unwrap();
-        text
+        let token_path = self.dir.path().join("token");
+        std::fs::write(&token_path, token).unwrap();
+        let policy = Policy::new(url, SecretAt::File(token_path))
+            .set("synapse.timeout", "5s")
+            .set("schedule.every", "1h")
+            .set("alerts.repeat_after", "2s")
+            .set("alerts.escalate_on_growth", "50%")
+            .rules(rules);
+        self.write(policy)
     }
 
-    /// Rewrites the policy file with `edit` applied to its text, and
-    /// returns the parsed result (e.g. a longer `repeat_after`).
+    /// Rewrites the policy file with `edit` applied to the fixture's policy
+    /// (e.g. a longer `alerts.repeat_after`), and returns the parsed result.
+    pub fn edit(&mut self, edit: impl FnOnce(Policy) -> Policy) -> Config {
+        let policy = self.written.take().expect("a policy was written");
+        let text = self.write(edit(policy));
+        policy::parse("policies.yaml", &text).unwrap_or_else(|e| panic!("{}", e.report()))
+    }
+
+    /// Rewrites the policy file with `edit` applied to its text (a rule's
+    /// key), and returns the parsed result.
     pub fn edit_policy(&mut self, edit: impl FnOnce(&str) -> String) -> Config {
         let text = edit(&std::fs::read_to_string(&self.policy).unwrap());
         std::fs::write(&self.policy, &text).unwrap();
+        self.written = None;
         policy::parse("policies.yaml", &text).unwrap_or_else(|e| panic!("{}", e.report()))
+    }
+
+    fn write(&mut self, policy: Policy) -> String {
+        let text = policy.yaml();
+        self.policy = self.dir.path().join("policies.yaml");
+        std::fs::write(&self.policy, &text).unwrap();
+        self.written = Some(policy);
+        text
     }
 
     /// A daemon posting to the fixture's recording [`Room`].
@@ -373,7 +397,7 @@ async fn queued_announcement() -> Queued {
     let mut f = Fixture::new();
     f.write_policy(h.base_url().as_str(), &admin.access_token, QUOTA);
     // No reminder can come between the runs of these tests.
-    let config = f.edit_policy(|t| t.replace("repeat_after: 2s", "repeat_after: 1h"));
+    let config = f.edit(|p| p.set("alerts.repeat_after", "1h"));
     f.room.set_down(true);
     let mut daemon = f.daemon(config.clone());
     daemon.run_once().await.unwrap().unwrap();

@@ -68,9 +68,9 @@ fn dataset() -> Dataset {
 /// far beyond it).
 fn policy(f: &mut Fixture, fake: &FakeSynapse, rules: &str) -> Config {
     f.write_policy(&fake.base_url(), fake.admin_token(), rules);
-    f.edit_policy(|text| {
-        text.replace("repeat_after: 2s", "repeat_after: 1h")
-            .replace("timeout: 5s", "timeout: 1s")
+    f.edit(|p| {
+        p.set("alerts.repeat_after", "1h")
+            .set("synapse.timeout", "1s")
     })
 }
 
@@ -634,7 +634,7 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
     let mut f = Fixture::new();
     policy(&mut f, &fake, QUOTA);
     // Pages of 40 users: the token sticks on the second page, at 80.
-    let config = f.edit_policy(|text| text.replace("timeout: 1s", "timeout: 1s\n  page_size: 40"));
+    let config = f.edit(|p| p.set("synapse.page_size", 40));
     const INCOMPLETE: &str =
         "runs are incomplete: Synapse's next_token stopped advancing at 80 of 120 users";
     const PARTIAL: &str = "Partial run: Synapse's next_token stopped advancing at 80 of 120 users";
@@ -729,7 +729,7 @@ async fn check_exits_2_naming_the_cause_when_the_walk_is_cut_short() {
     let fake = FakeSynapse::start(hundred_twenty(&[10, 100]), Db::Sqlite).await;
     let mut f = Fixture::new();
     policy(&mut f, &fake, QUOTA);
-    f.edit_policy(|text| text.replace("timeout: 1s", "timeout: 1s\n  page_size: 40"));
+    f.edit(|p| p.set("synapse.page_size", 40));
     let check = |fake: &FakeSynapse| {
         fake.clear_requests();
         tokio::process::Command::new(env!("CARGO_BIN_EXE_synapse-warden"))

@@ -31,7 +31,7 @@ async fn an_override_holds_until_its_end_which_is_announced_once() {
         "{QUOTA}overrides:\n  - users: \"@alice:*\"\n    rule: quota\n    max_media_length: 10 KiB\n    until: \"{ends}\"\n    reason: moving out\n  - users: \"@alice:*\"\n    exempt: true\n  - users: \"@bob:*\"\n    max_media_length: 1 MiB\n    until: 2020-01-01\n"
     );
     f.write_policy(&fake.base_url(), fake.admin_token(), &rules);
-    let config = f.edit_policy(|t| t.replace("repeat_after: 2s", "repeat_after: 1h"));
+    let config = f.edit(|p| p.set("alerts.repeat_after", "1h"));
     let mut daemon = f.daemon(config);
 
     // In force: Alice (5 KiB) is within her 10 KiB; Bob's override ended

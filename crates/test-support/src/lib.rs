@@ -6,6 +6,9 @@
 //!   per test, with users, rooms and media.
 //! - [`fake`]: an in-process fake of Synapse's admin API, for fast and
 //!   exhaustive tests.
+//! - [`policy`]: policy files built from their parts, written by a YAML
+//!   serializer.
 
 pub mod fake;
+pub mod policy;
 pub mod synapse;
