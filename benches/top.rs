@@ -262,16 +262,12 @@ async fn measure_top(
     )
     .set("synapse.timeout", "30m")
     .set("schedule.every", "1h")
-    .set("matrix.homeserver", &base)
-    .set("matrix.user", &bot.user_id)
-    .secret(
-        "matrix.password",
+    .bot(
+        &base,
+        &bot.user_id,
         SecretAt::File(secret("bot-password", "bot-password")?),
-    )
-    .set("matrix.room", &room_id)
-    .set("matrix.data_dir", dir.path().join("data"))
-    .secret(
-        "matrix.store_passphrase",
+        &room_id,
+        &dir.path().join("data"),
         SecretAt::File(secret("store-passphrase", "a store passphrase")?),
     )
     .set("http.listen", &listen)

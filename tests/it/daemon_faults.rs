@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::daemon::{Fixture, QUOTA, count};
 use test_support::fake::{self, Dataset, Db, FakeSynapse, Fault, RoomsMode};
+use test_support::policy::{Policy, SecretAt};
 use test_support::synapse::{Backend, SynapseHarness};
 
 const KIB: u64 = 1024;
@@ -476,20 +477,21 @@ impl Run {
             .local_addr()
             .unwrap();
         let policy = dir.path().join("policies.yaml");
-        std::fs::write(
-            &policy,
-            format!(
-                "synapse:\n  url: {fake_url}\n  token: {{file: {token}}}\n  timeout: 5m\n\
-                 schedule:\n  every: 1h\n\
-                 matrix:\n  homeserver: {hs}\n  user: \"{bot}\"\n  password: {{file: {password}}}\n  room: \"{room_id}\"\n  data_dir: {data}\n  store_passphrase: {{file: {passphrase}}}\n\
-                 http:\n  listen: {listen}\n\
-                 rules:\n{QUOTA}",
-                fake_url = fake.base_url(),
-                hs = homeserver.trim_end_matches('/'),
-                data = dir.path().join("data").display(),
-            ),
-        )
-        .unwrap();
+        Policy::new(fake.base_url(), SecretAt::File(token.into()))
+            .set("synapse.timeout", "5m")
+            .set("schedule.every", "1h")
+            .bot(
+                homeserver.trim_end_matches('/'),
+                bot,
+                SecretAt::File(password.into()),
+                room_id,
+                &dir.path().join("data"),
+                SecretAt::File(passphrase.into()),
+            )
+            .set("http.listen", listen.to_string())
+            .rules(QUOTA)
+            .write(&policy)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_synapse-warden"))
             .args(["run", "--config"])
             .arg(&policy)

@@ -46,12 +46,14 @@ pub(crate) fn write_setup(h: &SynapseHarness, admin: &TestUser, room_id: &str) -
     Policy::new(url, SecretAt::File(token.into()))
         .set("synapse.timeout", "20s")
         .set("schedule.every", "1h")
-        .set("matrix.homeserver", url)
-        .set("matrix.user", format!("@warden:{}", h.server_name()))
-        .secret("matrix.password", SecretAt::File(password.into()))
-        .set("matrix.room", room_id)
-        .set("matrix.data_dir", dir.path().join("data"))
-        .secret("matrix.store_passphrase", SecretAt::File(passphrase.into()))
+        .bot(
+            url,
+            &format!("@warden:{}", h.server_name()),
+            SecretAt::File(password.into()),
+            room_id,
+            &dir.path().join("data"),
+            SecretAt::File(passphrase.into()),
+        )
         .set("http.listen", &listen)
         .rules(
             "user_media:\n  - name: quota\n    description: Users may keep 4 KiB.\n    severity: critical\n    max_media_length: 4 KiB\n",

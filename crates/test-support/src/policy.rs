@@ -1,8 +1,8 @@
-//! Policy files for tests, benchmarks and the quick start: built from their
+//! Policy files for tests and benchmarks: built from their
 //! parts and written by a YAML serializer — which quotes a path, a URL or a
 //! user ID as YAML needs — instead of `format!` templates.
 //!
-//! ```no_run
+//! ```
 //! use test_support::policy::{Policy, SecretAt};
 //!
 //! let yaml = Policy::new("http://127.0.0.1:8008", SecretAt::Env("SYNAPSE_TOKEN".into()))
@@ -125,6 +125,25 @@ impl Policy {
         let value: Value = serde_saphyr::from_str(&dedent(yaml))
             .unwrap_or_else(|e| panic!("the YAML for {path} does not parse: {e}\n{yaml}"));
         self.set(path, value)
+    }
+
+    /// The `matrix` section of a bot that logs in with a password, keeps
+    /// its session in `data_dir` and posts to `room`.
+    pub fn bot(
+        self,
+        homeserver: &str,
+        user: &str,
+        password: SecretAt,
+        room: &str,
+        data_dir: &Path,
+        store_passphrase: SecretAt,
+    ) -> Policy {
+        self.set("matrix.homeserver", homeserver)
+            .set("matrix.user", user)
+            .secret("matrix.password", password)
+            .set("matrix.room", room)
+            .set("matrix.data_dir", data_dir)
+            .secret("matrix.store_passphrase", store_passphrase)
     }
 
     /// The `rules` section, given as the YAML under `rules:`.
