@@ -27,11 +27,18 @@ async fn an_override_holds_until_its_end_which_is_announced_once() {
     let ends = chrono::DateTime::from_timestamp_millis((now_ms() + 2_500) as i64)
         .unwrap()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let rules = format!(
-        "{QUOTA}overrides:\n  - users: \"@alice:*\"\n    rule: quota\n    max_media_length: 10 KiB\n    until: \"{ends}\"\n    reason: moving out\n  - users: \"@alice:*\"\n    exempt: true\n  - users: \"@bob:*\"\n    max_media_length: 1 MiB\n    until: 2020-01-01\n"
-    );
-    f.write_policy(&fake.base_url(), fake.admin_token(), &rules);
-    let config = f.edit(|p| p.set("alerts.repeat_after", "1h"));
+    f.write_policy(&fake.base_url(), fake.admin_token(), QUOTA);
+    let config = f.edit(|p| {
+        p.set("alerts.repeat_after", "1h").set(
+            "overrides",
+            serde_json::json!([
+                { "users": "@alice:*", "rule": "quota", "max_media_length": "10 KiB",
+                  "until": ends, "reason": "moving out" },
+                { "users": "@alice:*", "exempt": true },
+                { "users": "@bob:*", "max_media_length": "1 MiB", "until": "2020-01-01" },
+            ]),
+        )
+    });
     let mut daemon = f.daemon(config);
 
     // In force: Alice (5 KiB) is within her 10 KiB; Bob's override ended
