@@ -12,6 +12,7 @@
 
 mod actions;
 mod bot_e2e;
+mod broad;
 mod check_e2e;
 mod conformance;
 mod daemon;
