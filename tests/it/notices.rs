@@ -252,14 +252,14 @@ async fn run_notifies_once_per_event_across_kill_9_postgres() {
         .await
         .unwrap();
     let setup = run_e2e::write_setup(&h, &admin, &room_id);
-    let policy = std::fs::read_to_string(&setup.policy).unwrap();
-    let notify = "      max_media_length: 4 KiB\n      notify_user:\n        on: [new, escalation]\n        message: \"You use {usage} of your {limit} media quota ({percent}). <b>Please</b> delete old uploads.\"\n        at_most_every: 0s\nalerts:\n  escalate_on_growth: 50%\n";
-    assert!(policy.ends_with("      max_media_length: 4 KiB\n"));
-    std::fs::write(
-        &setup.policy,
-        policy.replace("      max_media_length: 4 KiB\n", notify),
-    )
-    .unwrap();
+    let notify = "    notify_user:\n      on: [new, escalation]\n      message: \"You use {usage} of your {limit} media quota ({percent}). <b>Please</b> delete old uploads.\"\n      at_most_every: 0s\n";
+    setup
+        .written
+        .clone()
+        .rules(&format!("{}{notify}", run_e2e::RULES))
+        .set("alerts.escalate_on_growth", "50%")
+        .write(&setup.policy)
+        .unwrap();
     let summaries = |b: &[String], what: &str| {
         b.iter()
             .filter(|m| {

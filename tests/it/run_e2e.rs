@@ -20,7 +20,12 @@ pub(crate) struct Setup {
     pub dir: tempfile::TempDir,
     pub policy: PathBuf,
     pub listen: String,
+    /// What was written at `policy`, to write a variant of it.
+    pub written: Policy,
 }
+
+/// The rules of [`write_setup`]'s policy.
+pub(crate) const RULES: &str = "user_media:\n  - name: quota\n    description: Users may keep 4 KiB.\n    severity: critical\n    max_media_length: 4 KiB\n";
 
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -43,7 +48,7 @@ pub(crate) fn write_setup(h: &SynapseHarness, admin: &TestUser, room_id: &str) -
     let listen = format!("127.0.0.1:{}", free_port());
     let policy = dir.path().join("policies.yaml");
     let url = h.base_url().as_str().trim_end_matches('/');
-    Policy::new(url, SecretAt::File(token.into()))
+    let written = Policy::new(url, SecretAt::File(token.into()))
         .set("synapse.timeout", "20s")
         .set("schedule.every", "1h")
         .bot(
@@ -55,15 +60,13 @@ pub(crate) fn write_setup(h: &SynapseHarness, admin: &TestUser, room_id: &str) -
             SecretAt::File(passphrase.into()),
         )
         .set("http.listen", &listen)
-        .rules(
-            "user_media:\n  - name: quota\n    description: Users may keep 4 KiB.\n    severity: critical\n    max_media_length: 4 KiB\n",
-        )
-        .write(&policy)
-        .unwrap();
+        .rules(RULES);
+    written.write(&policy).unwrap();
     Setup {
         dir,
         policy,
         listen,
+        written,
     }
 }
 
