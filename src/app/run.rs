@@ -27,8 +27,8 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::stats::{DaemonHandle, StatsContext};
-use super::{EXIT_ERROR, EXIT_OK, check, read_secret};
+use super::answer::{DaemonHandle, StatsContext};
+use super::{EXIT_ERROR, EXIT_OK, read_secret};
 use crate::bot::{Bot, BotError, BotSettings, Responder, Secret};
 use crate::core::backoff::Backoff;
 use crate::core::command::Command;
@@ -52,12 +52,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(path: &Path) -> Result<ExitCode> {
-    let config = match super::load_policy(path)? {
-        Ok(config) => config,
-        Err(errors) => {
-            eprint!("{}", errors.report());
-            return Ok(ExitCode::from(EXIT_ERROR));
-        }
+    let Some(config) = super::valid_policy(path)? else {
+        return Ok(ExitCode::from(EXIT_ERROR));
     };
     let Some(matrix) = config.matrix.clone() else {
         bail!(
@@ -95,7 +91,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         // /metrics.
         let observer = metrics.clone();
         Box::new(move |config: &Config| {
-            let client = check::client(config)
+            let client = super::synapse_client(config)
                 .map(|client| client.with_observer(observer.clone()))
                 .map_err(|e| format!("{e:#}"))?;
             if let Ok(mut built) = built.lock() {

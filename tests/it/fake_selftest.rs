@@ -1,4 +1,4 @@
-//! Self-test of the fake Synapse (`support::fake`) with plain reqwest: the
+//! Self-test of the fake Synapse (`test_support::fake`) with plain reqwest: the
 //! auth and validation tables byte for byte, SQL semantics (windows, SUM,
 //! LIKE, NULL ordering per backend), pagination invariants against the
 //! dataset's oracle, the rooms endpoint, every fault, the request log,
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::fake::{
+use test_support::fake::{
     ADMIN_TOKEN, Dataset, Db, FakeSynapse, FakeUser, Fault, RoomsMode, Selection, SortBy,
     USER_TOKEN, UserStats,
 };
