@@ -27,8 +27,8 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::stats::{DaemonHandle, StatsContext};
-use super::{EXIT_ERROR, EXIT_OK, check, read_secret};
+use super::answer::{DaemonHandle, StatsContext};
+use super::{EXIT_ERROR, EXIT_OK, read_secret};
 use crate::bot::{Bot, BotError, BotSettings, Responder, Secret};
 use crate::core::backoff::Backoff;
 use crate::core::command::Command;
@@ -52,12 +52,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(path: &Path) -> Result<ExitCode> {
-    let config = match super::load_policy(path)? {
-        Ok(config) => config,
-        Err(errors) => {
-            eprint!("{}", errors.report());
-            return Ok(ExitCode::from(EXIT_ERROR));
-        }
+    let Some(config) = super::valid_policy(path)? else {
+        return Ok(ExitCode::from(EXIT_ERROR));
     };
     let Some(matrix) = config.matrix.clone() else {
         bail!(
@@ -95,7 +91,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         // /metrics.
         let observer = metrics.clone();
         Box::new(move |config: &Config| {
-            let client = check::client(config)
+            let client = super::synapse_client(config)
                 .map(|client| client.with_observer(observer.clone()))
                 .map_err(|e| format!("{e:#}"))?;
             if let Ok(mut built) = built.lock() {
@@ -188,34 +184,33 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         shutdown.cancel();
     }
     tracing::info!("stopping");
-    let stopping = async {
-        let ended = match ended_early {
-            Some(ended) => ended,
-            None => daemon_task.await,
-        };
-        let ok = match ended {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "the daemon failed; stopping");
-                false
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the daemon task failed; stopping");
-                false
-            }
-        };
+    // The exit status says how the daemon ended, even when the bot or the
+    // HTTP server are slow to stop and the grace period runs out.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    let ended = match ended_early {
+        Some(ended) => Some(ended),
+        None => tokio::time::timeout_at(deadline, daemon_task).await.ok(),
+    };
+    let daemon_stopped = ended.is_some();
+    let ok = match ended {
+        Some(Ok(Ok(()))) | None => true,
+        Some(Ok(Err(e))) => {
+            tracing::error!(error = %e, "the daemon failed; stopping");
+            false
+        }
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "the daemon task failed; stopping");
+            false
+        }
+    };
+    let rest = async {
         let _ = bot_task.await;
         let _ = http_task.await;
-        ok
     };
-    match tokio::time::timeout(SHUTDOWN_GRACE, stopping).await {
-        Ok(true) => Ok(ExitCode::from(EXIT_OK)),
-        Ok(false) => Ok(ExitCode::from(EXIT_ERROR)),
-        Err(_) => {
-            tracing::warn!("shutdown took longer than {SHUTDOWN_GRACE:?}; exiting anyway");
-            Ok(ExitCode::from(EXIT_OK))
-        }
+    if !daemon_stopped || tokio::time::timeout_at(deadline, rest).await.is_err() {
+        tracing::warn!("shutdown took longer than {SHUTDOWN_GRACE:?}; exiting anyway");
     }
+    Ok(ExitCode::from(if ok { EXIT_OK } else { EXIT_ERROR }))
 }
 
 /// The bot's settings from the policy's `matrix` section, secrets read.

@@ -42,7 +42,7 @@ pub struct Asker {
     pub progress: Option<tokio::sync::mpsc::UnboundedSender<Message>>,
 }
 
-/// Answers commands; [`crate::app::stats::StatsContext`] in production.
+/// Answers commands; [`crate::app::answer::StatsContext`] in production.
 #[async_trait]
 pub trait Responder: Send + Sync {
     /// The answer to `command`, asked in the admin room by `asker`.
@@ -217,7 +217,9 @@ pub(crate) async fn on_message(
             .commands
             .may_command(event.sender.as_str(), level_of(level))
             .then(|| {
-                let admission = access.limiter.admit(event.sender.as_str(), super::now_ms());
+                let admission = access
+                    .limiter
+                    .admit(event.sender.as_str(), crate::clock::now_ms());
                 (admission, access.commands.rate_limit)
             })
     });
@@ -269,7 +271,7 @@ pub(crate) async fn on_message(
 
 async fn send_reply(room: &Room, to: &OriginalSyncRoomMessageEvent, reply: Message) {
     let content =
-        super::alerts::content(&reply).make_reply_to(to, ForwardThread::Yes, AddMentions::No);
+        super::post::content(&reply).make_reply_to(to, ForwardThread::Yes, AddMentions::No);
     if let Err(e) = room.send(content).await {
         tracing::warn!(event_id = %to.event_id, error = %e, "cannot send the reply");
     }

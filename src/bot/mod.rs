@@ -7,7 +7,8 @@
 //! - [`crypto`]: cross-signing and recovery set-up.
 //! - [`room`]: join the admin room; accept invites to it only.
 //! - [`commands`]: who may command, rate limits, threaded replies.
-//! - [`alerts`]: [`Bot::post`] for the daemon.
+//! - [`post`]: [`Bot::post`], messages to the admin room, and the daemon's
+//!   [`Notifier`](crate::daemon::service::Notifier).
 //!
 //! Life cycle: [`Bot::start`] connects (restore or login), runs one sync
 //! *before any event handler exists* — so whatever was sent while the bot
@@ -16,9 +17,9 @@
 //! not answered either. [`Bot::run`] adds the handlers and syncs until told
 //! to stop, saving the sync token after every sync.
 
-pub mod alerts;
 pub mod commands;
 pub mod crypto;
+pub mod post;
 pub mod room;
 pub mod session;
 pub mod settings;
@@ -26,7 +27,7 @@ pub mod settings;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::event_handler::EventHandlerHandle;
@@ -138,14 +139,6 @@ const SYNC_RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_
 /// retries the whole start).
 const CATCH_UP_ATTEMPTS: u32 = 5;
 
-/// The current time in Unix ms.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// Whether a sync error means the session is gone for good.
 fn is_logged_out(e: &matrix_sdk::Error) -> bool {
     matches!(e.client_api_error_kind(), Some(ErrorKind::UnknownToken(_)))
@@ -156,7 +149,7 @@ impl Bot {
     /// handlers, sets up encryption, joins the admin room.
     pub async fn start(settings: BotSettings) -> Result<Bot, BotError> {
         settings.validate()?;
-        let started_ms = now_ms();
+        let started_ms = crate::clock::now_ms();
         let file = SessionFile::new(&settings.data_dir);
         let connected = session::connect(&settings, &file).await?;
         let client = connected.client;

@@ -58,7 +58,9 @@ pub struct RequestLabels {
 /// Labels of the commands metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CommandLabels {
-    /// The command word (`top`, `user`, ...), or `invalid`.
+    /// The word of an answered command (`top`, `user`, ...:
+    /// [`Command::name`](crate::core::command::Command::name)). What does
+    /// not parse as a command is not counted.
     pub command: String,
 }
 

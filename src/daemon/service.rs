@@ -47,9 +47,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::Readiness;
 use super::metrics::Metrics;
-use super::runner::{self, RunError, RunReport};
 use super::schedule;
 use super::store::{JsonStore, Loaded, StoreError};
+use crate::clock::{now_ms, unix_ms};
 use crate::core::alerts::AlertState;
 use crate::core::backoff::Backoff;
 pub use crate::core::conditions::Outage;
@@ -59,6 +59,7 @@ use crate::core::eval::Outcome;
 use crate::core::policy::{self, Config};
 use crate::core::snapshot::Snapshot;
 use crate::core::strings::notices;
+use crate::synapse::run::{self, RunError, RunReport};
 use crate::synapse::{SynapseClient, SynapseError};
 
 /// Where announcements go: the bot, in production.
@@ -299,8 +300,8 @@ impl Daemon {
                             tracing::info!("shutting down: the run in progress is abandoned");
                             break;
                         }
-                        // A failed run was logged and announced by tick().
-                        result = self.tick() => { let _ = result?; }
+                        // A failed run was logged and announced by run_once().
+                        result = self.run_once() => { let _ = result?; }
                     }
                 }
                 () = tokio::time::sleep(REDELIVERY), if redeliver => {
@@ -311,7 +312,7 @@ impl Daemon {
                     Some(Control::RunNow(reply)) => {
                         tokio::select! {
                             () = shutdown.cancelled() => break,
-                            result = self.tick() => { let _ = reply.send(result?.map_err(|e| e.to_string())); }
+                            result = self.run_once() => { let _ = reply.send(result?.map_err(|e| e.to_string())); }
                         }
                     }
                     Some(Control::Reload(reply)) => {
@@ -334,13 +335,13 @@ impl Daemon {
 
     /// One run, its announcement and its delivery. The outer error stops the
     /// daemon (the state cannot be saved); the inner one is a failed run.
-    pub async fn tick(&mut self) -> Result<Result<Outcome, RunError>, DaemonError> {
+    pub async fn run_once(&mut self) -> Result<Result<Outcome, RunError>, DaemonError> {
         let config = self.config().await;
         let started = now_ms();
         self.announce_ended_overrides(&config, started);
         let clock = std::time::Instant::now();
         let mut snapshot = Snapshot::new(started);
-        let result = runner::evaluate(&self.client, &config, started, |_, window, users| {
+        let result = run::evaluate(&self.client, &config, started, |_, window, users| {
             snapshot.record(window, users)
         })
         .await;
@@ -472,14 +473,7 @@ impl Daemon {
         }
         let planned = crate::core::notice::plan(
             &plan.lines,
-            &|rule| {
-                config
-                    .rules
-                    .user_media
-                    .iter()
-                    .find(|r| r.name == rule)
-                    .and_then(|r| r.notify_user.clone())
-            },
+            &|rule| config.rules.notify_user(rule),
             &self.state.notices.last_sent,
             now,
         );
@@ -676,15 +670,6 @@ impl Daemon {
         status.synapse_outage = self.state.conditions.synapse_outage.clone();
         status.queued = self.state.alerts.outbox.len();
     }
-}
-
-fn now_ms() -> u64 {
-    unix_ms(SystemTime::now())
-}
-
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -411,6 +411,15 @@ impl Rules {
         self.len() == 0
     }
 
+    /// The server notice of the user-media rule named `rule`, if it has one
+    /// (what [`crate::core::notice::plan`] asks of each violation).
+    pub fn notify_user(&self, rule: &str) -> Option<crate::core::notice::NotifyUser> {
+        self.user_media
+            .iter()
+            .find(|r| r.name == rule)
+            .and_then(|r| r.notify_user.clone())
+    }
+
     /// How long who was sent a server notice is remembered: the longest
     /// `notify_user.at_most_every`, at least [`crate::core::notice::MIN_INTERVAL`].
     pub fn notice_memory(&self) -> std::time::Duration {

@@ -503,6 +503,9 @@ fn notify_user_placeholders_are_checked_with_positions() {
     let n = config.rules.user_media[0].notify_user.clone().unwrap();
     assert_eq!(n.at_most_every, std::time::Duration::from_secs(86_400));
     assert_eq!(config.rules.notice_memory(), n.at_most_every);
+    let rule = config.rules.user_media[0].name.clone();
+    assert_eq!(config.rules.notify_user(&rule), Some(n));
+    assert_eq!(config.rules.notify_user("no-such-rule"), None);
     let bad = minimal(
         "      notify_user:\n        on: [new, later]\n        message: \"You use {usge}.\"\n        extra: 1\n        at_most_every: often\n",
     );

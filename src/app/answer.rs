@@ -24,13 +24,14 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use async_trait::async_trait;
 
-use super::{EXIT_ERROR, EXIT_OK, load_policy, read_secret};
+use super::{EXIT_ERROR, EXIT_OK, bold_terminal, synapse_client, valid_policy};
 
+use crate::clock::now_ms;
 use crate::core::command::{Command, UserQuery};
 use crate::core::doc::{Doc, Message};
 use crate::core::eval::Outcome;
@@ -40,8 +41,7 @@ use crate::core::render::{self, Health, Source, StatusView, TopView};
 use crate::core::snapshot::Snapshot;
 use crate::core::strings;
 use crate::synapse::{
-    AdminToken, ClientConfig, Direction, OrderBy, PageLimit, RetryPolicy, SearchTerm,
-    SynapseClient, SynapseError, UsersMediaQuery,
+    Direction, OrderBy, PageLimit, SearchTerm, SynapseClient, SynapseError, UsersMediaQuery,
 };
 
 /// How old the last walk may be for `top` to be answered from it.
@@ -156,14 +156,6 @@ impl Reply {
     pub(crate) fn failed(message: Doc) -> Reply {
         Reply { message, ok: false }
     }
-}
-
-/// The current time in Unix ms.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// Answers `command` at `now_ms`.
@@ -350,7 +342,7 @@ pub async fn find_user(
 async fn rooms(ctx: &StatsContext) -> Reply {
     match ctx.synapse.largest_rooms().await {
         Ok(rooms) => Reply::ok(render::rooms(&rooms, ctx.max_lines)),
-        Err(e) => match crate::daemon::runner::rooms_unavailable(&e) {
+        Err(e) => match crate::synapse::run::rooms_unavailable(&e) {
             Some(reason) => Reply::failed(strings::rooms::unavailable(
                 &reason,
                 matches!(e, SynapseError::Server { status: 500, .. }),
@@ -438,33 +430,14 @@ pub async fn answer_words(ctx: &StatsContext, words: &[String]) -> (Doc, bool) {
     }
 }
 
-/// Whether the terminal rendering may use ANSI bold: stdout is a terminal
-/// and `NO_COLOR` is not set.
-pub fn bold_terminal() -> bool {
-    use std::io::IsTerminal as _;
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
 /// Runs `synapse-warden stats WORDS...` with the policy file at `path`
 /// (for Synapse's URL and admin token): prints the answer; exit status 0,
 /// or 2 on a bad command or an error.
 pub async fn run(path: &Path, words: &[String]) -> Result<ExitCode> {
-    let config = match load_policy(path)? {
-        Ok(config) => config,
-        Err(errors) => {
-            eprint!("{}", errors.report());
-            return Ok(ExitCode::from(EXIT_ERROR));
-        }
+    let Some(config) = valid_policy(path)? else {
+        return Ok(ExitCode::from(EXIT_ERROR));
     };
-    let synapse = SynapseClient::new(ClientConfig {
-        base_url: config.synapse.url.clone(),
-        token: AdminToken::new(read_secret(
-            &config.synapse.token,
-            "the Synapse admin token (synapse.token)",
-        )?),
-        timeout: config.synapse.timeout,
-        retry: RetryPolicy::default(),
-    })?;
+    let synapse = synapse_client(&config)?;
     let mut ctx = StatsContext::new(synapse, "synapse-warden stats");
     ctx.config = Some(Arc::new(config));
     let (doc, ok) = answer_words(&ctx, words).await;
