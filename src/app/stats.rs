@@ -159,7 +159,7 @@ pub fn now_ms() -> u64 {
 /// Answers `command` at `now_ms`.
 pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
     match command {
-        Command::Help => Reply::ok(render::help(&ctx.prefix)),
+        Command::Help(topic) => Reply::ok(render::help(&ctx.prefix, *topic)),
         Command::Top { n, metric, window } => top(ctx, *n, *metric, *window, now_ms).await,
         Command::User(query) => user(ctx, query).await,
         Command::Rooms => rooms(ctx).await,

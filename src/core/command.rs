@@ -1,8 +1,15 @@
-//! The command grammar shared by the Matrix bot and the `stats` subcommand.
+//! The command grammar shared by the Matrix bot and the `stats` subcommand,
+//! kept in **one table**, [`COMMANDS`]: each command's name, aliases,
+//! syntax, help text, examples and parser live in one [`Spec`], and
+//! parsing, `!stats help`, `!stats help <command>` and the usage errors all
+//! come from it (as mini-redis's `cmd/mod.rs` keeps each command in one
+//! place). Adding a command is: a [`Command`] variant, a parser function and
+//! one entry of [`COMMANDS`] (plus an arm of `Display` when it takes
+//! arguments, so that it reads back).
 //!
 //! ```text
 //! !stats                              the same as `help`
-//! !stats help
+//! !stats help [COMMAND]
 //! !stats top [N] [media_length|media_count] [WINDOW]
 //! !stats user <@user:server | search term>
 //! !stats rooms
@@ -43,15 +50,141 @@ pub const MAX_TOP: u32 = 100;
 /// anyway.
 pub const MAX_WINDOW: Duration = Duration::from_secs(3650 * 24 * 3600);
 /// Words of a command line looked at; anything longer is refused.
-const MAX_WORDS: usize = 8;
+const MAX_WORDS: usize = 40;
 /// Longest argument echoed back in an error.
 const MAX_ECHO: usize = 40;
+
+/// One command of the table: everything about it in one place.
+#[derive(Debug)]
+pub struct Spec {
+    /// The command word.
+    pub name: &'static str,
+    /// Other words for it.
+    pub aliases: &'static [&'static str],
+    /// The arguments after the name, as help shows them.
+    pub args: &'static str,
+    /// One line: what it does (in the list of `help`).
+    pub summary: &'static str,
+    /// More, for `help <command>`; may be empty.
+    pub details: &'static str,
+    /// Examples, without the prefix.
+    pub examples: &'static [&'static str],
+    /// Most words after the name.
+    pub max_args: usize,
+    /// Reads the words after the name.
+    pub parse: fn(&[&str]) -> Result<Command, UsageError>,
+    /// Whether a command is this one.
+    pub is: fn(&Command) -> bool,
+}
+
+/// Every command, in the order `help` lists them.
+pub static COMMANDS: &[Spec] = &[
+    Spec {
+        name: "help",
+        aliases: &["-h", "--help"],
+        args: "[COMMAND]",
+        summary: "this help; with a command, its syntax, details and examples",
+        details: "",
+        examples: &["help", "help top"],
+        max_args: 1,
+        parse: parse_help,
+        is: |c| matches!(c, Command::Help(_)),
+    },
+    Spec {
+        name: "top",
+        aliases: &[],
+        args: "[N] [media_length|media_count] [WINDOW]",
+        summary: "the N (1 to 100, default 10) users with the most media, by size or count, \
+                  optionally only uploads of the last WINDOW (e.g. 7d, 24h)",
+        details: "The arguments may come in any order. From the last walk when it is fresh \
+                  (the reply says how old), else one ordered, limited call to Synapse.",
+        examples: &["top 10 media_length", "top 5 media_count 7d"],
+        max_args: MAX_WORDS,
+        parse: parse_top,
+        is: |c| matches!(c, Command::Top { .. }),
+    },
+    Spec {
+        name: "user",
+        aliases: &[],
+        args: "<@user:server | search term>",
+        summary: "one user's media usage, or the users whose ID or name contains the term",
+        details: "A full user ID is matched exactly; anything else is a search (ASCII only, \
+                  as Synapse requires).",
+        examples: &["user @alice:example.org", "user ali"],
+        max_args: 1,
+        parse: parse_user,
+        is: |c| matches!(c, Command::User(_)),
+    },
+    Spec {
+        name: "rooms",
+        aliases: &[],
+        args: "",
+        summary: "the largest rooms (needs Synapse on PostgreSQL)",
+        details: "",
+        examples: &["rooms"],
+        max_args: 0,
+        parse: |_| Ok(Command::Rooms),
+        is: |c| matches!(c, Command::Rooms),
+    },
+    Spec {
+        name: "check",
+        aliases: &[],
+        args: "",
+        summary: "run the policies now",
+        details: "",
+        examples: &["check"],
+        max_args: 0,
+        parse: |_| Ok(Command::Check),
+        is: |c| matches!(c, Command::Check),
+    },
+    Spec {
+        name: "policies",
+        aliases: &[],
+        args: "",
+        summary: "the rules in force",
+        details: "",
+        examples: &["policies"],
+        max_args: 0,
+        parse: |_| Ok(Command::Policies),
+        is: |c| matches!(c, Command::Policies),
+    },
+    Spec {
+        name: "status",
+        aliases: &[],
+        args: "",
+        summary: "last run, next run, last error, health",
+        details: "",
+        examples: &["status"],
+        max_args: 0,
+        parse: |_| Ok(Command::Status),
+        is: |c| matches!(c, Command::Status),
+    },
+    Spec {
+        name: "reload",
+        aliases: &[],
+        args: "",
+        summary: "re-read the policy file",
+        details: "An invalid file keeps the rules in force; its errors are posted with line \
+                  and column.",
+        examples: &["reload"],
+        max_args: 0,
+        parse: |_| Ok(Command::Reload),
+        is: |c| matches!(c, Command::Reload),
+    },
+];
+
+/// The command called `word` (a name or an alias, any case).
+pub fn spec(word: &str) -> Option<&'static Spec> {
+    COMMANDS.iter().find(|s| {
+        s.name.eq_ignore_ascii_case(word) || s.aliases.iter().any(|a| a.eq_ignore_ascii_case(word))
+    })
+}
 
 /// One command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// The grammar, with examples.
-    Help,
+    /// The grammar, with examples; with a command name, that command's.
+    Help(Option<&'static str>),
     /// The users using the most media.
     Top {
         /// How many users, 1..=100.
@@ -137,6 +270,38 @@ pub enum UsageError {
     /// More words than any command takes.
     #[error("too many words")]
     TooLong,
+    /// `help` about a command that does not exist.
+    #[error("no command `{0}`")]
+    UnknownTopic(String),
+    /// A required argument is missing.
+    #[error("`{command}` needs {what}")]
+    Missing {
+        /// The command word.
+        command: &'static str,
+        /// What it needs.
+        what: &'static str,
+    },
+}
+
+/// A command addressed to us that cannot be read: the command it was for,
+/// when known (the reply then shows that command's syntax), and what is
+/// wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{error}")]
+pub struct BadCommand {
+    /// The command's name, when the first word was one.
+    pub command: Option<&'static str>,
+    /// What is wrong.
+    pub error: UsageError,
+}
+
+impl From<UsageError> for BadCommand {
+    fn from(error: UsageError) -> BadCommand {
+        BadCommand {
+            command: None,
+            error,
+        }
+    }
 }
 
 /// Parses `body` as a command for the bot answering to `prefix`.
@@ -144,7 +309,7 @@ pub enum UsageError {
 /// `None` when the body is not addressed to the bot (it does not start with
 /// the prefix followed by whitespace or its end); otherwise the command or
 /// what is wrong with it.
-pub fn parse(prefix: &str, body: &str) -> Option<Result<Command, UsageError>> {
+pub fn parse(prefix: &str, body: &str) -> Option<Result<Command, BadCommand>> {
     let prefix = prefix.trim();
     if prefix.is_empty() {
         return None;
@@ -154,42 +319,48 @@ pub fn parse(prefix: &str, body: &str) -> Option<Result<Command, UsageError>> {
     if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
         return None;
     }
-    let words: Vec<&str> = rest.split_whitespace().take(MAX_WORDS + 1).collect();
-    if words.len() > MAX_WORDS {
-        return Some(Err(UsageError::TooLong));
-    }
+    let words: Vec<&str> = rest.split_whitespace().take(MAX_WORDS + 2).collect();
     Some(parse_words(&words))
 }
 
 /// Parses the words after the prefix (the command line of `synapse-warden
 /// stats`). No words means `help`.
-pub fn parse_words<S: AsRef<str>>(words: &[S]) -> Result<Command, UsageError> {
+pub fn parse_words<S: AsRef<str>>(words: &[S]) -> Result<Command, BadCommand> {
     let Some((first, args)) = words.split_first() else {
-        return Ok(Command::Help);
+        return Ok(Command::Help(None));
     };
-    if args.len() >= MAX_WORDS {
-        return Err(UsageError::TooLong);
+    let word = first.as_ref();
+    let Some(spec) = spec(word) else {
+        return Err(UsageError::UnknownCommand(echo(word)).into());
+    };
+    let bad = |error| BadCommand {
+        command: Some(spec.name),
+        error,
+    };
+    if args.len() > MAX_WORDS {
+        return Err(bad(UsageError::TooLong));
     }
     let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-    let word = first.as_ref();
-    let no_args = |command: &'static str, value: Command| match args.first() {
-        None => Ok(value),
-        Some(extra) => Err(UsageError::UnexpectedArgument {
-            command,
-            expected: "no argument",
+    if let Some(extra) = args.get(spec.max_args) {
+        return Err(bad(UsageError::UnexpectedArgument {
+            command: spec.name,
+            expected: match spec.max_args {
+                0 => "no argument",
+                1 => "one argument",
+                _ => "fewer arguments",
+            },
             extra: echo(extra),
-        }),
-    };
-    match word.to_ascii_lowercase().as_str() {
-        "help" | "-h" | "--help" => Ok(Command::Help),
-        "top" => parse_top(&args),
-        "user" => parse_user(&args),
-        "rooms" => no_args("rooms", Command::Rooms),
-        "check" => no_args("check", Command::Check),
-        "policies" => no_args("policies", Command::Policies),
-        "status" => no_args("status", Command::Status),
-        "reload" => no_args("reload", Command::Reload),
-        _ => Err(UsageError::UnknownCommand(echo(word))),
+        }));
+    }
+    (spec.parse)(&args).map_err(bad)
+}
+
+fn parse_help(args: &[&str]) -> Result<Command, UsageError> {
+    match args.first() {
+        None => Ok(Command::Help(None)),
+        Some(topic) => spec(topic)
+            .map(|s| Command::Help(Some(s.name)))
+            .ok_or_else(|| UsageError::UnknownTopic(echo(topic))),
     }
 }
 
@@ -342,7 +513,7 @@ impl fmt::Display for Command {
     /// reads back into the same command.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Command::Help => f.write_str("help"),
+            Command::Help(Some(topic)) => write!(f, "help {topic}"),
             Command::Top { n, metric, window } => {
                 write!(f, "top {n} {metric}")?;
                 if let Some(w) = window {
@@ -351,11 +522,7 @@ impl fmt::Display for Command {
                 Ok(())
             }
             Command::User(q) => write!(f, "user {}", q.as_str()),
-            Command::Rooms => f.write_str("rooms"),
-            Command::Check => f.write_str("check"),
-            Command::Policies => f.write_str("policies"),
-            Command::Status => f.write_str("status"),
-            Command::Reload => f.write_str("reload"),
+            _ => f.write_str(self.name()),
         }
     }
 }
@@ -363,16 +530,15 @@ impl fmt::Display for Command {
 impl Command {
     /// The command word, for logs and metrics.
     pub fn name(&self) -> &'static str {
-        match self {
-            Command::Help => "help",
-            Command::Top { .. } => "top",
-            Command::User(_) => "user",
-            Command::Rooms => "rooms",
-            Command::Check => "check",
-            Command::Policies => "policies",
-            Command::Status => "status",
-            Command::Reload => "reload",
-        }
+        self.spec().name
+    }
+
+    /// The command's entry of [`COMMANDS`].
+    pub fn spec(&self) -> &'static Spec {
+        COMMANDS
+            .iter()
+            .find(|s| (s.is)(self))
+            .unwrap_or(&COMMANDS[0])
     }
 }
 
@@ -392,7 +558,7 @@ mod tests {
 
     fn err(body: &str) -> UsageError {
         match parse(P, body) {
-            Some(Err(e)) => e,
+            Some(Err(e)) => e.error,
             other => panic!("{body:?} gave {other:?}"),
         }
     }
@@ -415,8 +581,8 @@ mod tests {
     #[test]
     fn top_with_defaults_and_arguments_in_any_order() {
         let top = |n, metric, window| Command::Top { n, metric, window };
-        assert_eq!(ok("!stats"), Command::Help);
-        assert_eq!(ok("  !stats   help  "), Command::Help);
+        assert_eq!(ok("!stats"), Command::Help(None));
+        assert_eq!(ok("  !stats   help  "), Command::Help(None));
         assert_eq!(ok("!stats top"), top(10, MediaMetric::MediaLength, None));
         assert_eq!(
             ok("!stats top 10 media_length"),
@@ -522,7 +688,56 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(err("!stats a b c d e f g h i j"), UsageError::TooLong);
+        assert_eq!(
+            err(&format!("!stats top {}", "7 ".repeat(60))),
+            UsageError::TooLong
+        );
+    }
+
+    #[test]
+    fn help_about_one_command() {
+        assert_eq!(ok("!stats help top"), Command::Help(Some("top")));
+        assert_eq!(ok("!stats help TOP"), Command::Help(Some("top")));
+        assert_eq!(ok("!stats --help"), Command::Help(None));
+        assert_eq!(
+            err("!stats help frob"),
+            UsageError::UnknownTopic("frob".into())
+        );
+    }
+
+    #[test]
+    fn usage_errors_name_their_command() {
+        let bad = |body| match parse(P, body) {
+            Some(Err(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(bad("!stats top 0").command, Some("top"));
+        assert_eq!(bad("!stats rooms now").command, Some("rooms"));
+        assert_eq!(bad("!stats user").command, Some("user"));
+        assert_eq!(bad("!stats frob").command, None);
+    }
+
+    /// The table is consistent: names and aliases unique, every example
+    /// parses to a command of its own entry, every command finds its entry.
+    #[test]
+    fn the_table_holds_together() {
+        let mut words = std::collections::BTreeSet::new();
+        for s in COMMANDS {
+            for w in std::iter::once(&s.name).chain(s.aliases) {
+                assert!(words.insert(w.to_ascii_lowercase()), "{w} twice");
+            }
+            assert!(
+                !s.summary.is_empty() && !s.examples.is_empty(),
+                "{}",
+                s.name
+            );
+            for e in s.examples {
+                let c = parse_words(&e.split_whitespace().collect::<Vec<_>>())
+                    .unwrap_or_else(|b| panic!("{e}: {b}"));
+                assert_eq!(c.name(), s.name, "{e}");
+                assert!(std::ptr::eq(c.spec(), s));
+            }
+        }
     }
 
     #[test]
@@ -562,7 +777,9 @@ mod tests {
         ];
         let window = proptest::option::of((1u64..=3650 * 86400).prop_map(Duration::from_secs));
         prop_oneof![
-            Just(Command::Help),
+            Just(Command::Help(None)),
+            proptest::sample::select(COMMANDS.iter().map(|s| s.name).collect::<Vec<_>>())
+                .prop_map(|n| Command::Help(Some(n))),
             Just(Command::Rooms),
             Just(Command::Check),
             Just(Command::Policies),

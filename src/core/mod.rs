@@ -12,6 +12,7 @@ pub mod model;
 pub mod policy;
 pub mod render;
 pub mod report;
+pub mod silence;
 pub mod snapshot;
 pub mod strings;
 pub mod view;

@@ -4,7 +4,7 @@
 //! how it is written (plain text, HTML, terminal), escaping included, in
 //! [`crate::core::doc`]. Pure: the time is an argument.
 
-use super::command::{Command, UsageError, UserQuery};
+use super::command::{BadCommand, Command, UserQuery};
 use super::doc::{Block, Doc, Line};
 use super::eval::{Outcome, RoomsChecked};
 use super::model::{RoomSize, UserMedia};
@@ -18,13 +18,16 @@ pub use super::view::{Health, RunView, Source, StatusView, TopView};
 /// Default number of lines of a list before it is cut.
 pub const DEFAULT_MAX_LINES: usize = 20;
 
-/// The grammar, with examples.
-pub fn help(prefix: &str) -> Doc {
-    strings::help::help(prefix)
+/// The grammar, with examples; with a topic, that command's help.
+pub fn help(prefix: &str, topic: Option<&str>) -> Doc {
+    match topic.and_then(super::command::spec) {
+        Some(spec) => strings::help::help_for(prefix, spec),
+        None => strings::help::help(prefix),
+    }
 }
 
 /// The reply to a bad command: what was wrong, then the grammar in short.
-pub fn usage(prefix: &str, error: &UsageError) -> Doc {
+pub fn usage(prefix: &str, error: &BadCommand) -> Doc {
     strings::common::usage(prefix, error)
 }
 
@@ -279,7 +282,7 @@ mod tests {
 
     #[test]
     fn help_lists_every_command() {
-        let r = help("!stats").plain();
+        let r = help("!stats", None).plain();
         for word in [
             "help", "top", "user", "rooms", "check", "policies", "status", "reload",
         ] {

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 
 use crate::core::alerts::{Announced, Change, Plan};
 use crate::core::announce;
-use crate::core::command::{UsageError, UserQuery};
+use crate::core::command::{BadCommand, UsageError, UserQuery};
 use crate::core::doc::{ALLOWED_TAGS, Doc, Units, is_neutralised};
 use crate::core::eval::{Outcome, RoomsChecked, WalkReport};
 use crate::core::model::{MediaMetric, RoomSize, TimeRange, UserMedia};
@@ -243,7 +243,11 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         matrix: Health::Unknown,
         queued: 0,
     };
-    let usage = UsageError::UnknownTopArgument(i.term.clone());
+    let usage = BadCommand {
+        command: Some("top"),
+        error: UsageError::UnknownTopArgument(i.term.clone()),
+    };
+    let unknown = BadCommand::from(UsageError::UnknownCommand(i.term.clone()));
     let mut clean = outcome(i);
     clean.violations.clear();
     clean.notes.clear();
@@ -260,7 +264,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
                 &[&format!("policies.yaml:3:5: {}", i.error), "second line"],
             ),
         ),
-        ("help", render::help("!stats")),
+        ("help", render::help("!stats", None)),
         ("usage error", render::usage("!stats", &usage)),
         (
             "top (last walk)",
@@ -349,6 +353,8 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             "rate limited",
             strings::common::rate_limited(5, Duration::from_secs(60)),
         ),
+        ("help top", render::help("!stats", Some("top"))),
+        ("unknown command", render::usage("!stats", &unknown)),
     ]
 }
 
