@@ -26,10 +26,13 @@ use super::stats::{DaemonHandle, StatsContext};
 use super::{EXIT_ERROR, EXIT_OK, check, load_policy, read_secret};
 use crate::bot::{Bot, BotError, BotSettings, Secret};
 use crate::core::announce::Message;
+use crate::core::command::SilenceRequest;
 use crate::core::eval::Outcome;
 use crate::core::policy::{Config, MatrixSettings};
 use crate::core::render::{Health, RunView, StatusView};
+use crate::core::silence::{Silence, Silences};
 use crate::core::snapshot::Snapshot;
+use crate::core::violation::Violation;
 use crate::daemon::http::{self, Endpoints, Readiness};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::service::{Control, Daemon, MakeClient, Notifier, NotifyError, Shared};
@@ -197,7 +200,7 @@ struct BotSlot(StdRwLock<Option<Arc<Bot>>>);
 
 #[async_trait]
 impl Notifier for BotSlot {
-    async fn send(&self, txn_id: &str, message: &Message) -> Result<(), NotifyError> {
+    async fn send(&self, txn_id: &str, message: &Message) -> Result<String, NotifyError> {
         let bot = self
             .0
             .read()
@@ -298,6 +301,18 @@ async fn signals(control: mpsc::Sender<Control>, shutdown: CancellationToken) {
     }
 }
 
+/// Why the daemon cannot answer.
+const STOPPING: &str = "the daemon is stopping";
+
+impl Handle {
+    async fn ask(&self, request: Control) -> Result<(), String> {
+        self.control
+            .send(request)
+            .await
+            .map_err(|_| STOPPING.to_owned())
+    }
+}
+
 /// What the bot's commands can ask of the daemon.
 struct Handle {
     shared: Arc<Shared>,
@@ -318,6 +333,7 @@ impl DaemonHandle for Handle {
                 started_ms: r.started_ms,
                 took_ms: r.took_ms,
                 violations: r.violations,
+                silenced: r.silenced,
                 error: r.error,
             }),
             next_run_ms: status.next_run_ms,
@@ -356,5 +372,56 @@ impl DaemonHandle for Handle {
         answer
             .await
             .map_err(|_| "the daemon is stopping".to_owned())?
+    }
+
+    async fn silence(
+        &self,
+        request: SilenceRequest,
+        author: &str,
+    ) -> Result<(Silence, usize), String> {
+        let (reply, answer) = oneshot::channel();
+        self.ask(Control::Silence {
+            request,
+            author: author.to_owned(),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| STOPPING.to_owned())?
+    }
+
+    async fn unsilence(&self, id: u64, by: &str) -> Result<(Silence, usize), String> {
+        let (reply, answer) = oneshot::channel();
+        self.ask(Control::Unsilence {
+            id,
+            by: by.to_owned(),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| STOPPING.to_owned())?
+    }
+
+    async fn silences(&self) -> Silences {
+        self.shared.silences.read().await.clone()
+    }
+
+    async fn acknowledge(
+        &self,
+        event_id: &str,
+        by: &str,
+    ) -> Option<Result<Vec<Violation>, String>> {
+        let (reply, answer) = oneshot::channel();
+        if let Err(e) = self
+            .ask(Control::Acknowledge {
+                event_id: event_id.to_owned(),
+                by: by.to_owned(),
+                reply,
+            })
+            .await
+        {
+            return Some(Err(e));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Some(Err(STOPPING.to_owned())))
     }
 }

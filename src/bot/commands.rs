@@ -18,14 +18,17 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use matrix_sdk::Room;
+use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
+use matrix_sdk::ruma::events::relation::Thread;
 use matrix_sdk::ruma::events::room::message::{
     AddMentions, ForwardThread, MessageType, OriginalSyncRoomMessageEvent, Relation,
 };
 use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
-use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, UserId};
 
 use super::BotError;
 use super::settings::{BotSettings, RateLimit};
+use crate::core::alerts;
 use crate::core::command::{self, Command};
 use crate::core::doc::Message;
 use crate::core::render;
@@ -34,9 +37,13 @@ use crate::core::strings;
 /// Answers commands; [`crate::app::stats::StatsContext`] in production.
 #[async_trait]
 pub trait Responder: Send + Sync {
-    /// The answer to `command`, asked in the admin room. `device_id` is the
-    /// bot's device, for `status`.
-    async fn respond(&self, command: &Command, device_id: &str) -> Message;
+    /// The answer to `command`, asked in the admin room by `sender`.
+    /// `device_id` is the bot's device, for `status`.
+    async fn respond(&self, command: &Command, device_id: &str, sender: &str) -> Message;
+
+    /// `sender` reacted to `event_id` with an acknowledgement: the reply,
+    /// or `None` when that event is not an alert (nothing to say).
+    async fn acknowledge(&self, event_id: &str, sender: &str) -> Option<Message>;
 }
 
 /// The allow-list as a glob set; an invalid glob is a settings error.
@@ -200,19 +207,7 @@ pub(crate) async fn on_message(
     let Some(parsed) = command::parse(&handler.prefix, &text.body) else {
         return;
     };
-    let level = match room.get_user_power_level(&event.sender).await {
-        Ok(level) => level,
-        Err(e) => {
-            tracing::warn!(sender = %event.sender, error = %e, "cannot read the room's power levels; ignoring the command");
-            return;
-        }
-    };
-    if !may_command(
-        event.sender.as_str(),
-        level,
-        handler.min_level,
-        &handler.allowed,
-    ) {
+    if !allowed(&room, &event.sender, &handler).await {
         tracing::debug!(sender = %event.sender, event_id = %event.event_id, "ignoring a command from a sender without the power level or allow-listing");
         return;
     }
@@ -234,13 +229,74 @@ pub(crate) async fn on_message(
             // Synapse.
             let handler = handler.clone();
             tokio::spawn(async move {
-                let reply = handler.responder.respond(&cmd, &handler.device_id).await;
+                let reply = handler
+                    .responder
+                    .respond(&cmd, &handler.device_id, event.sender.as_str())
+                    .await;
                 send_reply(&room, &event, reply).await;
             });
             return;
         }
     };
     send_reply(&room, &event, reply).await;
+}
+
+/// Whether `sender` may command the bot (and acknowledge alerts).
+async fn allowed(room: &Room, sender: &UserId, handler: &Handler) -> bool {
+    match room.get_user_power_level(sender).await {
+        Ok(level) => may_command(sender.as_str(), level, handler.min_level, &handler.allowed),
+        Err(e) => {
+            tracing::warn!(%sender, error = %e, "cannot read the room's power levels; ignoring the event");
+            false
+        }
+    }
+}
+
+/// Event handler for `m.reaction`: ✅ or 👀 on an alert, from a sender who
+/// may command, acknowledges its violations; the bot confirms in the
+/// alert's thread. Anything else is ignored.
+pub(crate) async fn on_reaction(
+    event: OriginalSyncReactionEvent,
+    room: Room,
+    handler: Arc<Handler>,
+) {
+    if room.room_id() != handler.room_id || event.sender == handler.own_user {
+        return;
+    }
+    if !alerts::acknowledges(&event.content.relates_to.key) {
+        return;
+    }
+    if u64::from(event.origin_server_ts.get()) < handler.not_before_ms {
+        return;
+    }
+    if !allowed(&room, &event.sender, &handler).await {
+        tracing::debug!(sender = %event.sender, event_id = %event.event_id, "ignoring a reaction from a sender without the power level or allow-listing");
+        return;
+    }
+    let admission = match handler.limiter.lock() {
+        Ok(mut limiter) => limiter.admit(event.sender.as_str(), super::now_ms()),
+        Err(_) => Admission::Allowed,
+    };
+    if admission != Admission::Allowed {
+        tracing::info!(sender = %event.sender, "ignoring an acknowledgement over the rate limit");
+        return;
+    }
+    let target = event.content.relates_to.event_id.clone();
+    tracing::info!(sender = %event.sender, alert = %target, "acknowledgement");
+    tokio::spawn(async move {
+        let Some(reply) = handler
+            .responder
+            .acknowledge(target.as_str(), event.sender.as_str())
+            .await
+        else {
+            return;
+        };
+        let mut content = super::alerts::content(&reply);
+        content.relates_to = Some(Relation::Thread(Thread::without_fallback(target.clone())));
+        if let Err(e) = room.send(content).await {
+            tracing::warn!(alert = %target, error = %e, "cannot send the acknowledgement");
+        }
+    });
 }
 
 async fn send_reply(room: &Room, to: &OriginalSyncRoomMessageEvent, reply: Message) {

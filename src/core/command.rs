@@ -17,6 +17,9 @@
 //! !stats policies
 //! !stats status
 //! !stats reload
+//! !stats silence <rule|*> <@user:server|!room:server|glob> <DURATION> [reason...]
+//! !stats silences
+//! !stats unsilence <ID>
 //! ```
 //!
 //! `N` is 1 to 100 (default 10), the metric defaults to `media_length`, and
@@ -41,6 +44,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::model::MediaMetric;
+use super::silence::{self, Matcher};
 
 /// Default number of users `top` lists.
 pub const DEFAULT_TOP: u32 = 10;
@@ -53,6 +57,8 @@ pub const MAX_WINDOW: Duration = Duration::from_secs(3650 * 24 * 3600);
 const MAX_WORDS: usize = 40;
 /// Longest argument echoed back in an error.
 const MAX_ECHO: usize = 40;
+/// Longest reason of a silence, in characters.
+pub const MAX_REASON: usize = 200;
 
 /// One command of the table: everything about it in one place.
 #[derive(Debug)]
@@ -85,7 +91,7 @@ pub static COMMANDS: &[Spec] = &[
         args: "[COMMAND]",
         summary: "this help; with a command, its syntax, details and examples",
         details: "",
-        examples: &["help", "help top"],
+        examples: &["help", "help silence"],
         max_args: 1,
         parse: parse_help,
         is: |c| matches!(c, Command::Help(_)),
@@ -131,7 +137,7 @@ pub static COMMANDS: &[Spec] = &[
         aliases: &[],
         args: "",
         summary: "run the policies now",
-        details: "",
+        details: "Silenced violations are listed too, marked as silenced.",
         examples: &["check"],
         max_args: 0,
         parse: |_| Ok(Command::Check),
@@ -165,11 +171,52 @@ pub static COMMANDS: &[Spec] = &[
         args: "",
         summary: "re-read the policy file",
         details: "An invalid file keeps the rules in force; its errors are posted with line \
-                  and column.",
+                  and column. Silences are kept.",
         examples: &["reload"],
         max_args: 0,
         parse: |_| Ok(Command::Reload),
         is: |c| matches!(c, Command::Reload),
+    },
+    Spec {
+        name: "silence",
+        aliases: &[],
+        args: "<rule|*> <@user:server|!room:server|glob> <DURATION> [reason...]",
+        summary: "stop announcing the matching violations (new, reminders, escalations) \
+                  for DURATION",
+        details: "The rule is a rule's name or * for every rule; the subject a user ID, a \
+                  room ID or a glob (@*:example.org). DURATION looks like 14d or 12h, at \
+                  most matrix.silence_max. Silenced violations still show in check, status \
+                  and /metrics, and their resolution is announced. When a silence ends while \
+                  its violations are still there, the next summary says so.",
+        examples: &[
+            "silence media-quota @bob:example.org 14d moving to a new server",
+            "silence * @*:old.example.org 30d",
+        ],
+        max_args: MAX_WORDS,
+        parse: parse_silence,
+        is: |c| matches!(c, Command::Silence(_)),
+    },
+    Spec {
+        name: "silences",
+        aliases: &[],
+        args: "",
+        summary: "the active silences: ID, matchers, author, reason, end",
+        details: "",
+        examples: &["silences"],
+        max_args: 0,
+        parse: |_| Ok(Command::Silences),
+        is: |c| matches!(c, Command::Silences),
+    },
+    Spec {
+        name: "unsilence",
+        aliases: &[],
+        args: "<ID>",
+        summary: "end a silence now",
+        details: "The ID is the one `silence` answered and `silences` lists.",
+        examples: &["unsilence 3"],
+        max_args: 1,
+        parse: parse_unsilence,
+        is: |c| matches!(c, Command::Unsilence(_)),
     },
 ];
 
@@ -206,6 +253,23 @@ pub enum Command {
     Status,
     /// Re-read the policy file.
     Reload,
+    /// Silence matching violations for a while.
+    Silence(SilenceRequest),
+    /// The active silences.
+    Silences,
+    /// End a silence now, by its ID.
+    Unsilence(u64),
+}
+
+/// What `silence` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SilenceRequest {
+    /// Which violations.
+    pub matcher: Matcher,
+    /// For how long.
+    pub duration: Duration,
+    /// Why (words joined by single spaces); may be empty.
+    pub reason: String,
 }
 
 /// Who `user` is about.
@@ -281,6 +345,21 @@ pub enum UsageError {
         /// What it needs.
         what: &'static str,
     },
+    /// A silence's subject that is not a user ID, a room ID or a glob.
+    #[error("`{0}` is not a user ID, a room ID or a glob (e.g. @*:example.org)")]
+    BadSubject(String),
+    /// A silence's rule that is not a rule name or `*`.
+    #[error("`{0}` is not a rule name or *")]
+    BadRule(String),
+    /// A duration that does not parse or is zero.
+    #[error("`{0}` is not a duration such as 14d, 12h or 1h30m")]
+    BadDuration(String),
+    /// A silence ID that is not a number.
+    #[error("`{0}` is not a silence ID (a number, as `silences` lists them)")]
+    BadSilenceId(String),
+    /// A reason longer than [`MAX_REASON`].
+    #[error("the reason is longer than {max} characters", max = MAX_REASON)]
+    ReasonTooLong,
 }
 
 /// A command addressed to us that cannot be read: the command it was for,
@@ -362,6 +441,44 @@ fn parse_help(args: &[&str]) -> Result<Command, UsageError> {
             .map(|s| Command::Help(Some(s.name)))
             .ok_or_else(|| UsageError::UnknownTopic(echo(topic))),
     }
+}
+
+fn parse_silence(args: &[&str]) -> Result<Command, UsageError> {
+    let missing = |what| UsageError::Missing {
+        command: "silence",
+        what,
+    };
+    let rule = args.first().ok_or(missing("a rule name or *"))?;
+    let subject = args
+        .get(1)
+        .ok_or(missing("a user ID, a room ID or a glob"))?;
+    let duration = args.get(2).ok_or(missing("a duration such as 14d"))?;
+    let rule = silence::RulePattern::parse(rule).ok_or_else(|| UsageError::BadRule(echo(rule)))?;
+    let subject = silence::SubjectPattern::parse(subject)
+        .ok_or_else(|| UsageError::BadSubject(echo(subject)))?;
+    let duration = window_of(duration)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| UsageError::BadDuration(echo(duration)))?;
+    let reason = args[3..].join(" ");
+    if reason.chars().count() > MAX_REASON {
+        return Err(UsageError::ReasonTooLong);
+    }
+    Ok(Command::Silence(SilenceRequest {
+        matcher: Matcher { rule, subject },
+        duration,
+        reason,
+    }))
+}
+
+fn parse_unsilence(args: &[&str]) -> Result<Command, UsageError> {
+    let id = args.first().ok_or(UsageError::Missing {
+        command: "unsilence",
+        what: "a silence ID",
+    })?;
+    id.trim_start_matches('#')
+        .parse::<u64>()
+        .map(Command::Unsilence)
+        .map_err(|_| UsageError::BadSilenceId(echo(id)))
 }
 
 fn parse_top(args: &[&str]) -> Result<Command, UsageError> {
@@ -522,6 +639,20 @@ impl fmt::Display for Command {
                 Ok(())
             }
             Command::User(q) => write!(f, "user {}", q.as_str()),
+            Command::Silence(s) => {
+                write!(
+                    f,
+                    "silence {} {} {}",
+                    s.matcher.rule,
+                    s.matcher.subject,
+                    format_window(s.duration)
+                )?;
+                if !s.reason.is_empty() {
+                    write!(f, " {}", s.reason)?;
+                }
+                Ok(())
+            }
+            Command::Unsilence(id) => write!(f, "unsilence {id}"),
             _ => f.write_str(self.name()),
         }
     }
@@ -695,6 +826,72 @@ mod tests {
     }
 
     #[test]
+    fn silences() {
+        let Command::Silence(r) =
+            ok("!stats silence media-quota @bob:example.org 14d moving  to a new server")
+        else {
+            panic!()
+        };
+        assert_eq!(r.matcher.rule.to_string(), "media-quota");
+        assert_eq!(r.matcher.subject.as_str(), "@bob:example.org");
+        assert_eq!(r.duration, Duration::from_secs(14 * 86400));
+        assert_eq!(r.reason, "moving to a new server");
+        let Command::Silence(r) = ok("!stats silence * @*:old.org 12h") else {
+            panic!()
+        };
+        assert_eq!(r.reason, "");
+        assert_eq!(r.matcher.rule.to_string(), "*");
+        assert_eq!(ok("!stats silences"), Command::Silences);
+        assert_eq!(ok("!stats unsilence 3"), Command::Unsilence(3));
+        assert_eq!(ok("!stats unsilence #3"), Command::Unsilence(3));
+        assert!(matches!(
+            err("!stats silence"),
+            UsageError::Missing {
+                command: "silence",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err("!stats silence quota @bob:hs"),
+            UsageError::Missing {
+                command: "silence",
+                ..
+            }
+        ));
+        assert_eq!(
+            err("!stats silence quota bob 1d"),
+            UsageError::BadSubject("bob".into())
+        );
+        assert_eq!(
+            err("!stats silence quo*ta @bob:hs 1d"),
+            UsageError::BadRule("quo*ta".into())
+        );
+        assert_eq!(
+            err("!stats silence quota @bob:hs forever"),
+            UsageError::BadDuration("forever".into())
+        );
+        assert_eq!(
+            err("!stats silence quota @bob:hs 0s"),
+            UsageError::BadDuration("0s".into())
+        );
+        assert_eq!(
+            err(&format!("!stats silence q @b:hs 1d {}", "w".repeat(201))),
+            UsageError::ReasonTooLong
+        );
+        assert_eq!(
+            err("!stats unsilence x"),
+            UsageError::BadSilenceId("x".into())
+        );
+        assert!(matches!(
+            err("!stats unsilence"),
+            UsageError::Missing {
+                command: "unsilence",
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn help_about_one_command() {
         assert_eq!(ok("!stats help top"), Command::Help(Some("top")));
         assert_eq!(ok("!stats help TOP"), Command::Help(Some("top")));
@@ -793,6 +990,24 @@ mod tests {
             "@[a-z0-9._=/+-]{1,20}:[a-z0-9.-]{1,20}(:[0-9]{1,5})?"
                 .prop_map(|u| Command::User(UserQuery::Exact(u))),
             "[a-zA-Z0-9._=/+%-][!-~]{0,20}".prop_map(|s| Command::User(UserQuery::Search(s))),
+            Just(Command::Silences),
+            any::<u64>().prop_map(Command::Unsilence),
+            (
+                "[a-z][a-z0-9-]{0,15}|\\*",
+                "@[a-z0-9*?]{1,10}:[a-z0-9.*-]{1,12}|![a-z]{1,8}:[a-z.]{1,8}|\\*",
+                1u64..=90 * 86400,
+                proptest::collection::vec("[!-~]{1,12}", 0..5),
+            )
+                .prop_map(|(rule, subject, secs, reason)| {
+                    Command::Silence(SilenceRequest {
+                        matcher: Matcher {
+                            rule: silence::RulePattern::parse(&rule).expect("a rule"),
+                            subject: silence::SubjectPattern::parse(&subject).expect("a subject"),
+                        },
+                        duration: Duration::from_secs(secs),
+                        reason: reason.join(" "),
+                    })
+                }),
         ]
     }
 

@@ -311,6 +311,7 @@ mod tests {
                 started_ms: 1_700_000_000_000,
                 took_ms: 2_500,
                 violations: Some(3),
+                silenced: 0,
                 error: None,
             }),
             next_run_ms: Some(1_700_000_000_000 + 3_600_000),

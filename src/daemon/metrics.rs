@@ -48,6 +48,8 @@ pub struct Metrics {
     pub walk_users: Gauge,
     /// Violations found by the last run.
     pub violations: Family<ViolationLabels, Gauge>,
+    /// Those of them a silence held back (counted in `violations` too).
+    pub silenced: Family<ViolationLabels, Gauge>,
     /// Unix time of the last run that completed.
     pub last_success: Gauge<f64, AtomicU64>,
     /// Failed Synapse requests, by kind.
@@ -93,6 +95,12 @@ impl Metrics {
             "Violations found by the last run, by rule and severity",
             violations.clone(),
         );
+        let silenced = Family::<ViolationLabels, Gauge>::default();
+        registry.register(
+            "violations_silenced",
+            "Violations of the last run that a silence keeps from being announced, by rule and severity (counted in synapse_warden_violations too)",
+            silenced.clone(),
+        );
         let last_success = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "last_success_timestamp_seconds",
@@ -125,6 +133,7 @@ impl Metrics {
             walk_pages,
             walk_users,
             violations,
+            silenced,
             last_success,
             api_errors,
             commands,

@@ -205,6 +205,8 @@ pub struct MatrixSettings {
     /// Who may run commands, as globs on user IDs; empty: anyone with
     /// `command_power_level`.
     pub allowed_senders: Patterns,
+    /// Longest silence `!stats silence` may set. Default 90 days.
+    pub silence_max: std::time::Duration,
     /// Where the bot keeps its session and encryption store.
     pub data_dir: PathBuf,
     /// Passphrase of the encryption store.
@@ -234,6 +236,8 @@ impl Default for HttpSettings {
 pub const DEFAULT_COMMAND_PREFIX: &str = "!stats";
 /// Default of `matrix.command_power_level`.
 pub const DEFAULT_COMMAND_POWER_LEVEL: i64 = 50;
+/// Default of `matrix.silence_max`: 90 days.
+pub const DEFAULT_SILENCE_MAX: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
 
 /// Every rule of the file, in file order.
 #[derive(Debug, Clone, Default)]

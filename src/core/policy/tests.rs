@@ -315,6 +315,7 @@ fn matrix_section() {
     .unwrap();
     let m = ok.matrix.unwrap();
     assert_eq!(m.command_power_level, DEFAULT_COMMAND_POWER_LEVEL);
+    assert_eq!(m.silence_max, super::DEFAULT_SILENCE_MAX);
     assert!(m.allowed_senders.is_empty());
 }
 

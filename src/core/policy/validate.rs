@@ -636,6 +636,12 @@ impl Checker {
             Patterns::none(),
             values::patterns,
         );
+        let silence_max = self.or_default(
+            &path.key("silence_max"),
+            raw.silence_max.as_ref(),
+            super::DEFAULT_SILENCE_MAX,
+            values::positive_duration,
+        );
         let data_dir = self.required(path, "data_dir", raw.data_dir.as_ref(), |v| {
             values::text(v).map(PathBuf::from)
         });
@@ -648,6 +654,7 @@ impl Checker {
             command_prefix: command_prefix.ok()?,
             command_power_level: command_power_level.ok()?,
             allowed_senders: allowed_senders.ok()?,
+            silence_max: silence_max.ok()?,
             data_dir: data_dir?,
             store_passphrase: store_passphrase?,
             recovery_key: recovery_key.ok()?,

@@ -14,6 +14,7 @@ pub mod help;
 pub mod notices;
 pub mod policies;
 pub mod rooms;
+pub mod silences;
 pub mod status;
 pub mod top;
 pub mod user;
