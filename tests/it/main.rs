@@ -17,5 +17,6 @@ mod fake_selftest;
 mod harness_selftest;
 mod hostile_e2e;
 mod run_e2e;
+mod silence_e2e;
 mod support;
 mod walk;
