@@ -147,3 +147,31 @@ setup_synapse() {
 	say "Synapse $SYNAPSE_VERSION: $venv"
 }
 
+
+# --- The Synapse module of this checkout --------------------------------------
+
+# The test virtualenv's python (after setup_synapse).
+synapse_python() {
+	local cache
+	cache=${SYNAPSE_WARDEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/synapse-warden}
+	printf '%s\n' "$cache/synapse-$SYNAPSE_VERSION/bin/python"
+}
+
+# Installs synapse-module/ (synapse_warden_quota) from the checkout into the
+# test virtualenv, under the virtualenv's lock. The Rust harness does the
+# same when its sources changed (tests/it/support/synapse.rs).
+setup_quota_module() {
+	local python venv log
+	python=$(synapse_python)
+	venv=$(dirname "$(dirname "$python")")
+	log=$venv.module-install.log
+	(
+		flock 9
+		if ! "$venv/bin/pip" install --disable-pip-version-check --no-input --no-deps \
+			--force-reinstall ./synapse-module >"$log" 2>&1 </dev/null; then
+			tail -n 30 "$log" >&2
+			die "installing ./synapse-module into $venv failed; full log in $log"
+		fi
+	) 9>"$venv.lock"
+	say "synapse-warden-quota (./synapse-module) installed into $venv"
+}

@@ -125,6 +125,7 @@ struct Secrets {
 
 fn secrets_of(config: &Config) -> Secrets {
     let mut sources = vec![&config.synapse.token];
+    sources.extend(config.http.module_secret.iter());
     if let Some(matrix) = &config.matrix {
         sources.extend(matrix.password.iter());
         sources.extend(matrix.access_token.iter());

@@ -4,7 +4,10 @@
 //! [`crate::daemon::runner`]: Synapse on SQLite, or its known 500 for room
 //! sizes, become a note and the media rules still decide), and prints the
 //! violations. Any other failure is an error (exit status 2): a run that
-//! could not look at everything does not say "clean".
+//! could not look at everything does not say "clean". A walk cut short even
+//! after its retry (Synapse's `next_token` not advancing, an empty page
+//! before `total`) prints what was seen, then names the cause on standard
+//! error, and exits 2: never 0 or 1.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -15,6 +18,7 @@ use anyhow::{Context, Result};
 
 use super::{EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, load_policy, read_secret};
 use crate::cli::{CheckArgs, OutputFormat};
+use crate::core::conditions::incomplete_cause;
 use crate::core::eval::Outcome;
 use crate::core::policy::Config;
 use crate::core::report;
@@ -52,11 +56,22 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
         }
         _ => {}
     }
+    if let Some(cause) = incomplete_cause(&outcome) {
+        eprintln!("{}", incomplete_error(&cause));
+        return Ok(ExitCode::from(EXIT_ERROR));
+    }
     Ok(ExitCode::from(if outcome.is_clean() {
         EXIT_OK
     } else {
         EXIT_VIOLATIONS
     }))
+}
+
+/// What `check` says on standard error after a partial run.
+fn incomplete_error(cause: &str) -> String {
+    format!(
+        "error: the run is incomplete: {cause}. The violations above are real, but users the walk did not reach were not checked."
+    )
 }
 
 /// A Synapse client for the policy's `synapse` section, with the admin token

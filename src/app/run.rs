@@ -6,15 +6,20 @@
 //!   homeserver is unreachable; until it is connected, announcements wait in
 //!   the daemon's outbox.
 //! - `/health`, `/ready` and `/metrics` are served on `http.listen`.
-//! - SIGHUP re-reads the policy file (as `!stats reload` does); SIGTERM and
-//!   SIGINT stop everything: the run in progress is abandoned, the state
-//!   saved, and the process exits within [`SHUTDOWN_GRACE`].
+//! - SIGHUP re-reads the policy file (as `!stats reload` does). The daemon
+//!   takes the new rules, schedule, alert settings and Synapse client; once
+//!   it accepted them, [`Live::apply`] hands them to the commands too: the
+//!   Synapse client, `alerts.max_lines`, the command prefix, power level,
+//!   allow-list and rate limit. What needs a new Matrix login or a restart
+//!   is named in the reload's answer. SIGTERM and SIGINT stop everything:
+//!   the run in progress is abandoned, the state saved, and the process
+//!   exits within [`SHUTDOWN_GRACE`].
 //! - If the daemon fails (its state file cannot be written), everything
 //!   stops and the process exits with [`EXIT_ERROR`].
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock as StdRwLock};
+use std::sync::{Arc, Mutex as StdMutex, RwLock as StdRwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -23,10 +28,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::stats::{DaemonHandle, StatsContext};
-use super::{EXIT_ERROR, EXIT_OK, check, load_policy, read_secret};
-use crate::bot::{Bot, BotError, BotSettings, Secret};
-use crate::core::announce::Message;
+use super::{EXIT_ERROR, EXIT_OK, check, read_secret};
+use crate::bot::{Bot, BotError, BotSettings, Responder, Secret};
+use crate::core::backoff::Backoff;
+use crate::core::command::Command;
 use crate::core::command::SilenceRequest;
+use crate::core::doc::Message;
 use crate::core::eval::Outcome;
 use crate::core::policy::{Config, MatrixSettings};
 use crate::core::render::{Health, RunView, StatusView};
@@ -35,14 +42,20 @@ use crate::core::snapshot::Snapshot;
 use crate::core::violation::Violation;
 use crate::daemon::http::{self, Endpoints, Readiness};
 use crate::daemon::metrics::Metrics;
+use crate::daemon::module_api::{self, ModuleApi, ModuleSecret};
 use crate::daemon::service::{Control, Daemon, MakeClient, Notifier, NotifyError, Shared};
+use crate::synapse::SynapseClient;
+
+/// Retries of the bot's connection: from 2 s, doubling, at most 5 minutes
+/// apart.
+const BOT_RETRY: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(300));
 
 /// How long shutdown may take before the process exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(path: &Path) -> Result<ExitCode> {
-    let config = match load_policy(path)? {
+    let config = match super::load_policy(path)? {
         Ok(config) => config,
         Err(errors) => {
             eprint!("{}", errors.report());
@@ -62,7 +75,6 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
             matrix.data_dir.display()
         )
     })?;
-    let synapse = check::client(&config)?;
 
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
@@ -70,20 +82,27 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
-    tracing::info!(address = %config.http.listen, "serving /health, /ready and /metrics");
-    let endpoints = Endpoints {
-        metrics: metrics.clone(),
-        readiness: readiness.clone(),
-    };
-    let http_task = tokio::spawn(http::serve(
-        listener,
-        endpoints,
-        shutdown.clone().cancelled_owned(),
-    ));
+    let module_secret = config
+        .http
+        .module_secret
+        .as_ref()
+        .map(|s| read_secret(s, "the quota module's secret (http.module_secret)"))
+        .transpose()?;
 
+    // The daemon builds a Synapse client at start and at every reload; the
+    // commands take the one of the reload the daemon accepted.
+    let built = Arc::new(StdMutex::new(None));
+    let make_client: MakeClient = {
+        let built = built.clone();
+        Box::new(move |config: &Config| {
+            let client = check::client(config).map_err(|e| format!("{e:#}"))?;
+            if let Ok(mut built) = built.lock() {
+                *built = Some(client.clone());
+            }
+            Ok(client)
+        })
+    };
     let slot = Arc::new(BotSlot::default());
-    let make_client: MakeClient =
-        Box::new(|config: &Config| check::client(config).map_err(|e| format!("{e:#}")));
     let (daemon, shared) = Daemon::new(
         config.clone(),
         path.to_path_buf(),
@@ -93,28 +112,67 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         metrics.clone(),
         readiness.clone(),
     )?;
+    let module = match module_secret {
+        Some(secret) => {
+            let (refusals, refusals_rx) = module_api::channel();
+            tokio::spawn(module_api::post_refusals(
+                refusals_rx,
+                slot.clone(),
+                shared.clone(),
+                shutdown.clone(),
+            ));
+            tracing::info!(address = %config.http.listen, "serving the quota module's endpoints");
+            Some(ModuleApi {
+                shared: shared.clone(),
+                secret: ModuleSecret::new(&secret),
+                refusals,
+                metrics: metrics.clone(),
+            })
+        }
+        None => None,
+    };
+    tracing::info!(address = %config.http.listen, "serving /health, /ready and /metrics");
+    let endpoints = Endpoints {
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+        module,
+    };
+    let http_task = tokio::spawn(http::serve(
+        listener,
+        endpoints,
+        shutdown.clone().cancelled_owned(),
+    ));
+
     let (control, control_rx) = mpsc::channel(8);
     let mut daemon_task = tokio::spawn(daemon.run(control_rx, shutdown.clone()));
 
+    let synapse = built
+        .lock()
+        .ok()
+        .and_then(|mut b| b.take())
+        .context("the daemon built no Synapse client")?;
+    let mut context = StatsContext::new(synapse, matrix.commands.prefix.clone());
+    context.metrics = Some(metrics.clone());
+    let live = Arc::new(Live {
+        context: StdRwLock::new(Arc::new(context)),
+        settings: StdRwLock::new(settings),
+        slot,
+        built,
+    });
     let handle = Arc::new(Handle {
         shared: shared.clone(),
         control: control.clone(),
         readiness: readiness.clone(),
+        live: Arc::downgrade(&live),
     });
-    let mut context = StatsContext::new(synapse, matrix.command_prefix.clone());
-    context.max_lines = config.alerts.max_lines.get();
-    context.daemon = Some(handle);
-    context.config = Some(Arc::new(config.clone()));
-    context.metrics = Some(metrics.clone());
+    live.apply(&config, Some(handle.clone()));
     let bot_task = tokio::spawn(connect_bot(
-        settings,
-        Arc::new(context),
-        slot,
+        live,
         readiness.clone(),
         control.clone(),
         shutdown.clone(),
     ));
-    tokio::spawn(signals(control, shutdown.clone()));
+    tokio::spawn(signals(handle, shutdown.clone()));
 
     // The daemon ends by itself only when it cannot go on (its state file
     // cannot be written): then everything stops, with an error status, so
@@ -188,9 +246,7 @@ pub fn bot_settings(matrix: &MatrixSettings) -> Result<BotSettings> {
         .as_ref()
         .map(|s| secret(s, "the recovery key (matrix.recovery_key)"))
         .transpose()?;
-    settings.command_prefix = matrix.command_prefix.clone();
-    settings.command_power_level = matrix.command_power_level;
-    settings.allowed_senders = matrix.allowed_senders.written().to_vec();
+    settings.commands = matrix.commands.clone();
     Ok(settings)
 }
 
@@ -198,41 +254,106 @@ pub fn bot_settings(matrix: &MatrixSettings) -> Result<BotSettings> {
 #[derive(Default)]
 struct BotSlot(StdRwLock<Option<Arc<Bot>>>);
 
+impl BotSlot {
+    fn get(&self) -> Option<Arc<Bot>> {
+        self.0.read().ok().and_then(|bot| bot.clone())
+    }
+}
+
 #[async_trait]
 impl Notifier for BotSlot {
     async fn send(&self, txn_id: &str, message: &Message) -> Result<String, NotifyError> {
-        let bot = self
-            .0
-            .read()
-            .map_err(|_| NotifyError("the bot slot is poisoned".into()))?
-            .clone();
-        match bot {
+        match self.get() {
             Some(bot) => Notifier::send(bot.as_ref(), txn_id, message).await,
             None => Err(NotifyError("not connected to the homeserver yet".into())),
         }
     }
 }
 
+/// What the policy file sets for the bot and its commands, swapped at each
+/// accepted reload.
+struct Live {
+    /// What answering needs: the Synapse client, the prefix, `max_lines`...
+    context: StdRwLock<Arc<StatsContext>>,
+    /// The bot's settings, for its next (re)connection.
+    settings: StdRwLock<BotSettings>,
+    /// The bot, once connected.
+    slot: Arc<BotSlot>,
+    /// The Synapse client the daemon built last.
+    built: Arc<StdMutex<Option<SynapseClient>>>,
+}
+
+impl Live {
+    /// Puts `config`, which the daemon has just accepted, in force for the
+    /// commands: everything that needs no new Matrix login.
+    fn apply(&self, config: &Config, daemon: Option<Arc<dyn DaemonHandle>>) {
+        let Ok(mut context) = self.context.write() else {
+            return;
+        };
+        let mut next = (**context).clone();
+        if let Some(client) = self.built.lock().ok().and_then(|mut b| b.take()) {
+            next.synapse = client;
+        }
+        next.max_lines = config.alerts.max_lines.get();
+        next.config = Some(Arc::new(config.clone()));
+        if daemon.is_some() {
+            next.daemon = daemon;
+        }
+        if let Some(matrix) = &config.matrix {
+            next.prefix = matrix.commands.prefix.clone();
+            if let Ok(mut settings) = self.settings.write() {
+                settings.commands = matrix.commands.clone();
+            }
+            if let Some(bot) = self.slot.get() {
+                bot.set_commands(matrix.commands.clone());
+            }
+        }
+        *context = Arc::new(next);
+    }
+
+    fn settings(&self) -> Option<BotSettings> {
+        self.settings.read().ok().map(|s| s.clone())
+    }
+}
+
+/// The bot answers with the context in force when the command arrives.
+#[async_trait]
+impl Responder for Live {
+    async fn respond(&self, command: &Command, device_id: &str, sender: &str) -> Message {
+        let context = self.context.read().ok().map(|c| c.clone());
+        match context {
+            Some(context) => context.respond(command, device_id, sender).await,
+            None => crate::core::strings::common::stopping().message(),
+        }
+    }
+
+    async fn acknowledge(&self, event_id: &str, sender: &str) -> Option<Message> {
+        let context = self.context.read().ok().map(|c| c.clone())?;
+        context.acknowledge(event_id, sender).await
+    }
+}
+
 /// Connects the bot, retrying with backoff, then runs it until shutdown.
 async fn connect_bot(
-    settings: BotSettings,
-    responder: Arc<StatsContext>,
-    slot: Arc<BotSlot>,
+    live: Arc<Live>,
     readiness: Arc<Readiness>,
     control: mpsc::Sender<Control>,
     shutdown: CancellationToken,
 ) {
-    let mut delay = Duration::from_secs(2);
+    let mut failures = 0;
     loop {
+        let Some(settings) = live.settings() else {
+            return;
+        };
         let started = tokio::select! {
             () = shutdown.cancelled() => return,
-            started = Bot::start(settings.clone()) => started,
+            started = Bot::start(settings) => started,
         };
-        match started {
+        let failed = match started {
             Ok(bot) => {
                 let bot = Arc::new(bot);
                 tracing::info!(device_id = ?bot.device_id(), "connected to the homeserver; in the admin room");
-                if let Ok(mut slot) = slot.0.write() {
+                if let Ok(mut slot) = live.slot.0.write() {
                     *slot = Some(bot.clone());
                 }
                 readiness.set_matrix(true);
@@ -247,7 +368,7 @@ async fn connect_bot(
                         }
                     })
                 };
-                let result = bot.run(responder.clone(), shutdown.clone()).await;
+                let result = bot.run(live.clone(), shutdown.clone()).await;
                 watch.abort();
                 readiness.set_matrix(false);
                 match result {
@@ -258,22 +379,25 @@ async fn connect_bot(
                     }
                     Err(e) => tracing::warn!(error = %e, "the bot stopped syncing; reconnecting"),
                 }
-                delay = Duration::from_secs(2);
+                failures = 0;
+                None
             }
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_secs = delay.as_secs(), "cannot connect the bot yet; alerts are queued meanwhile");
-            }
+            Err(e) => Some(e),
+        };
+        let delay = BOT_RETRY.delay(failures, rand::random::<f64>());
+        failures = failures.saturating_add(1);
+        if let Some(e) = failed {
+            tracing::warn!(error = %e, retry_in_secs = delay.as_secs(), "cannot connect the bot yet; alerts are queued meanwhile");
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(delay) => {}
         }
-        delay = (delay * 2).min(Duration::from_secs(300));
     }
 }
 
 /// SIGHUP reloads; SIGTERM and SIGINT stop.
-async fn signals(control: mpsc::Sender<Control>, shutdown: CancellationToken) {
+async fn signals(handle: Arc<Handle>, shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
@@ -285,16 +409,10 @@ async fn signals(control: mpsc::Sender<Control>, shutdown: CancellationToken) {
     };
     loop {
         tokio::select! {
-            _ = hup.recv() => {
-                let (reply, answer) = oneshot::channel();
-                if control.send(Control::Reload(reply)).await.is_ok() {
-                    match answer.await {
-                        Ok(Ok(text)) => tracing::info!("SIGHUP: {text}"),
-                        Ok(Err(errors)) => tracing::warn!("SIGHUP: reload refused, the previous rules stay in force:\n{errors}"),
-                        Err(_) => {}
-                    }
-                }
-            }
+            _ = hup.recv() => match handle.reload().await {
+                Ok(text) => tracing::info!("SIGHUP: {text}"),
+                Err(errors) => tracing::warn!("SIGHUP: reload refused, the previous rules stay in force:\n{errors}"),
+            },
             _ = term.recv() => { tracing::info!("SIGTERM"); shutdown.cancel(); return; }
             _ = int.recv() => { tracing::info!("SIGINT"); shutdown.cancel(); return; }
         }
@@ -318,6 +436,8 @@ struct Handle {
     shared: Arc<Shared>,
     control: mpsc::Sender<Control>,
     readiness: Arc<Readiness>,
+    /// Weak: the live context holds this handle.
+    live: std::sync::Weak<Live>,
 }
 
 #[async_trait]
@@ -335,6 +455,7 @@ impl DaemonHandle for Handle {
                 violations: r.violations,
                 silenced: r.silenced,
                 error: r.error,
+                incomplete: r.incomplete,
             }),
             next_run_ms: status.next_run_ms,
             synapse_outage: status.synapse_outage.map(|o| (o.since_ms, o.error)),
@@ -369,9 +490,15 @@ impl DaemonHandle for Handle {
             .send(Control::Reload(reply))
             .await
             .map_err(|_| "the daemon is stopping".to_owned())?;
-        answer
+        let text = answer
             .await
-            .map_err(|_| "the daemon is stopping".to_owned())?
+            .map_err(|_| "the daemon is stopping".to_owned())??;
+        // The daemon took the new file: the commands take it too.
+        let config = self.shared.config.read().await.clone();
+        if let Some(live) = self.live.upgrade() {
+            live.apply(&config, None);
+        }
+        Ok(text)
     }
 
     async fn silence(

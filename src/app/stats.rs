@@ -35,7 +35,7 @@ use crate::core::command::{Command, SilenceRequest, UserQuery};
 use crate::core::doc::{Block, Doc, Message};
 use crate::core::eval::Outcome;
 use crate::core::model::TimeRange;
-use crate::core::policy::Config;
+use crate::core::policy::{AlertSettings, Config};
 use crate::core::render::{self, Health, Source, StatusView, TopView};
 use crate::core::silence::{Silence, Silences};
 use crate::core::snapshot::Snapshot;
@@ -140,7 +140,7 @@ impl StatsContext {
         StatsContext {
             synapse,
             prefix: prefix.into(),
-            max_lines: render::DEFAULT_MAX_LINES,
+            max_lines: AlertSettings::default().max_lines.get(),
             snapshot_max_age: DEFAULT_SNAPSHOT_MAX_AGE,
             daemon: None,
             config: None,
@@ -307,7 +307,17 @@ async fn top(
 async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
     match query {
         UserQuery::Exact(user_id) => match find_user(&ctx.synapse, user_id).await {
-            Ok(found) => Reply::ok(render::user(query, found.as_slice(), false, ctx.max_lines)),
+            Ok(found) => {
+                let mut reply = render::user(query, found.as_slice(), false, ctx.max_lines);
+                if let Some(rules) = rules_in_force(ctx).await {
+                    let limits =
+                        crate::core::limits::effective_user_all(&rules.rules, user_id, now_ms());
+                    for block in strings::overrides::effective_limits(&limits) {
+                        reply.push(block);
+                    }
+                }
+                Reply::ok(reply)
+            }
             Err(e) => Reply::failed(strings::user::lookup_failed(&e.to_string())),
         },
         UserQuery::Search(term) => {
@@ -331,6 +341,15 @@ async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
                 Err(e) => Reply::failed(strings::user::search_failed(&e.to_string())),
             }
         }
+    }
+}
+
+/// The policy in force: the daemon's, else the one given (command line).
+async fn rules_in_force(ctx: &StatsContext) -> Option<Arc<Config>> {
+    match (&ctx.daemon, &ctx.config) {
+        (Some(d), _) => Some(d.config().await),
+        (None, Some(config)) => Some(config.clone()),
+        (None, None) => None,
     }
 }
 
@@ -377,9 +396,13 @@ pub async fn find_user(
 async fn rooms(ctx: &StatsContext) -> Reply {
     match ctx.synapse.largest_rooms().await {
         Ok(rooms) => Reply::ok(render::rooms(&rooms, ctx.max_lines)),
-        Err(SynapseError::RequiresPostgres { .. }) => Reply::failed(strings::rooms::sqlite()),
-        Err(SynapseError::Server { status: 500, .. }) => Reply::failed(strings::rooms::known_500()),
-        Err(e) => Reply::failed(strings::rooms::failed(&e.to_string())),
+        Err(e) => match crate::daemon::runner::rooms_unavailable(&e) {
+            Some(reason) => Reply::failed(strings::rooms::unavailable(
+                &reason,
+                matches!(e, SynapseError::Server { status: 500, .. }),
+            )),
+            None => Reply::failed(strings::rooms::failed(&e.to_string())),
+        },
     }
 }
 

@@ -11,12 +11,14 @@
 //! The answer is a notice in reply to the command (in its thread, if it was
 //! in one), computed in a task of its own so a slow Synapse never holds up
 //! the sync loop.
+//!
+//! A ✅ or 👀 reaction to an alert from a sender who may command
+//! acknowledges the alert's violations ([`on_reaction`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use matrix_sdk::Room;
 use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::relation::Thread;
@@ -24,13 +26,12 @@ use matrix_sdk::ruma::events::room::message::{
     AddMentions, ForwardThread, MessageType, OriginalSyncRoomMessageEvent, Relation,
 };
 use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
-use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, UserId};
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 
-use super::BotError;
-use super::settings::{BotSettings, RateLimit};
 use crate::core::alerts;
 use crate::core::command::{self, Command};
 use crate::core::doc::Message;
+use crate::core::policy::{CommandAccess, RateLimit};
 use crate::core::render;
 use crate::core::strings;
 
@@ -46,28 +47,14 @@ pub trait Responder: Send + Sync {
     async fn acknowledge(&self, event_id: &str, sender: &str) -> Option<Message>;
 }
 
-/// The allow-list as a glob set; an invalid glob is a settings error.
-pub fn allow_list(globs: &[String]) -> Result<GlobSet, BotError> {
-    let mut builder = GlobSetBuilder::new();
-    for g in globs {
-        let glob = Glob::new(g)
-            .map_err(|e| BotError::Settings(format!("allowed sender {g:?} is not a glob: {e}")))?;
-        builder.add(glob);
+/// A sender's power level in the admin room as a number: `None` when it
+/// is none that counts.
+pub fn level_of(level: UserPowerLevel) -> Option<i64> {
+    match level {
+        UserPowerLevel::Infinite => Some(i64::MAX),
+        UserPowerLevel::Int(l) => Some(i64::from(l)),
+        _ => None,
     }
-    builder
-        .build()
-        .map_err(|e| BotError::Settings(format!("allowed senders: {e}")))
-}
-
-/// Whether a sender with `level` in the room, or matching `allowed`, may
-/// command the bot.
-pub fn may_command(sender: &str, level: UserPowerLevel, min_level: i64, allowed: &GlobSet) -> bool {
-    let enough = match level {
-        UserPowerLevel::Infinite => true,
-        UserPowerLevel::Int(l) => i64::from(l) >= min_level,
-        _ => false,
-    };
-    enough || allowed.is_match(sender)
 }
 
 /// What the rate limiter says about one command.
@@ -144,42 +131,41 @@ impl RateLimiter {
     }
 }
 
+/// The command access in force and its rate limiter; a reload swaps the
+/// access ([`crate::bot::Bot::set_commands`]).
+#[derive(Debug)]
+pub(crate) struct Access {
+    commands: CommandAccess,
+    limiter: RateLimiter,
+}
+
+impl Access {
+    pub fn new(commands: CommandAccess) -> Access {
+        Access {
+            limiter: RateLimiter::new(commands.rate_limit),
+            commands,
+        }
+    }
+
+    /// Puts `commands` in force. The senders' buckets are kept unless the
+    /// rate limit itself changed.
+    pub fn replace(&mut self, commands: CommandAccess) {
+        if commands.rate_limit != self.commands.rate_limit {
+            self.limiter = RateLimiter::new(commands.rate_limit);
+        }
+        self.commands = commands;
+    }
+}
+
 /// The command handler's state.
 pub(crate) struct Handler {
     pub room_id: OwnedRoomId,
     pub own_user: OwnedUserId,
     pub device_id: String,
-    pub prefix: String,
-    pub min_level: i64,
-    pub allowed: GlobSet,
-    pub limiter: Mutex<RateLimiter>,
+    pub access: Arc<Mutex<Access>>,
     pub responder: Arc<dyn Responder>,
-    pub rate_limit: RateLimit,
     /// Messages sent before this (Unix ms) are never commands.
     pub not_before_ms: u64,
-}
-
-impl Handler {
-    pub fn new(
-        settings: &BotSettings,
-        room_id: OwnedRoomId,
-        own_user: OwnedUserId,
-        device_id: String,
-        responder: Arc<dyn Responder>,
-    ) -> Result<Handler, BotError> {
-        Ok(Handler {
-            room_id,
-            own_user,
-            device_id,
-            prefix: settings.command_prefix.clone(),
-            min_level: settings.command_power_level,
-            allowed: allow_list(&settings.allowed_senders)?,
-            limiter: Mutex::new(RateLimiter::new(settings.rate_limit)),
-            responder,
-            rate_limit: settings.rate_limit,
-            not_before_ms: 0,
-        })
-    }
 }
 
 /// Event handler for `m.room.message`.
@@ -204,26 +190,46 @@ pub(crate) async fn on_message(
         tracing::debug!(event_id = %event.event_id, "ignoring a message from before the start");
         return;
     }
-    let Some(parsed) = command::parse(&handler.prefix, &text.body) else {
+    let Some(prefix) = handler
+        .access
+        .lock()
+        .ok()
+        .map(|access| access.commands.prefix.clone())
+    else {
         return;
     };
-    if !allowed(&room, &event.sender, &handler).await {
+    let Some(parsed) = command::parse(&prefix, &text.body) else {
+        return;
+    };
+    let level = match room.get_user_power_level(&event.sender).await {
+        Ok(level) => level,
+        Err(e) => {
+            tracing::warn!(sender = %event.sender, error = %e, "cannot read the room's power levels; ignoring the command");
+            return;
+        }
+    };
+    // With the access in force now (a reload may have changed it).
+    let admitted = handler.access.lock().ok().and_then(|mut access| {
+        access
+            .commands
+            .may_command(event.sender.as_str(), level_of(level))
+            .then(|| {
+                let admission = access.limiter.admit(event.sender.as_str(), super::now_ms());
+                (admission, access.commands.rate_limit)
+            })
+    });
+    let Some((admission, rate_limit)) = admitted else {
         tracing::debug!(sender = %event.sender, event_id = %event.event_id, "ignoring a command from a sender without the power level or allow-listing");
         return;
-    }
-    let admission = match handler.limiter.lock() {
-        Ok(mut limiter) => limiter.admit(event.sender.as_str(), super::now_ms()),
-        Err(_) => Admission::Allowed,
     };
     let name = parsed.as_ref().map(Command::name).unwrap_or("usage");
     tracing::info!(sender = %event.sender, event_id = %event.event_id, command = name, ?admission, "command");
     let reply = match (admission, parsed) {
         (Admission::Limited, _) => return,
         (Admission::LimitedFirst, _) => {
-            strings::common::rate_limited(handler.rate_limit.burst, handler.rate_limit.per)
-                .message()
+            strings::common::rate_limited(rate_limit.burst, rate_limit.per).message()
         }
-        (Admission::Allowed, Err(e)) => render::usage(&handler.prefix, &e).message(),
+        (Admission::Allowed, Err(e)) => render::usage(&prefix, &e).message(),
         (Admission::Allowed, Ok(cmd)) => {
             // Answer in a task of its own: the sync loop must not wait for
             // Synapse.
@@ -241,20 +247,9 @@ pub(crate) async fn on_message(
     send_reply(&room, &event, reply).await;
 }
 
-/// Whether `sender` may command the bot (and acknowledge alerts).
-async fn allowed(room: &Room, sender: &UserId, handler: &Handler) -> bool {
-    match room.get_user_power_level(sender).await {
-        Ok(level) => may_command(sender.as_str(), level, handler.min_level, &handler.allowed),
-        Err(e) => {
-            tracing::warn!(%sender, error = %e, "cannot read the room's power levels; ignoring the event");
-            false
-        }
-    }
-}
-
 /// Event handler for `m.reaction`: ✅ or 👀 on an alert, from a sender who
-/// may command, acknowledges its violations; the bot confirms in the
-/// alert's thread. Anything else is ignored.
+/// may command (and within the rate limit), acknowledges its violations;
+/// the bot confirms in the alert's thread. Anything else is ignored.
 pub(crate) async fn on_reaction(
     event: OriginalSyncReactionEvent,
     room: Room,
@@ -269,17 +264,29 @@ pub(crate) async fn on_reaction(
     if u64::from(event.origin_server_ts.get()) < handler.not_before_ms {
         return;
     }
-    if !allowed(&room, &event.sender, &handler).await {
-        tracing::debug!(sender = %event.sender, event_id = %event.event_id, "ignoring a reaction from a sender without the power level or allow-listing");
-        return;
-    }
-    let admission = match handler.limiter.lock() {
-        Ok(mut limiter) => limiter.admit(event.sender.as_str(), super::now_ms()),
-        Err(_) => Admission::Allowed,
+    let level = match room.get_user_power_level(&event.sender).await {
+        Ok(level) => level,
+        Err(e) => {
+            tracing::warn!(sender = %event.sender, error = %e, "cannot read the room's power levels; ignoring the reaction");
+            return;
+        }
     };
-    if admission != Admission::Allowed {
-        tracing::info!(sender = %event.sender, "ignoring an acknowledgement over the rate limit");
-        return;
+    let admitted = handler.access.lock().ok().and_then(|mut access| {
+        access
+            .commands
+            .may_command(event.sender.as_str(), level_of(level))
+            .then(|| access.limiter.admit(event.sender.as_str(), super::now_ms()))
+    });
+    match admitted {
+        None => {
+            tracing::debug!(sender = %event.sender, event_id = %event.event_id, "ignoring a reaction from a sender without the power level or allow-listing");
+            return;
+        }
+        Some(Admission::Allowed) => {}
+        Some(_) => {
+            tracing::info!(sender = %event.sender, "ignoring an acknowledgement over the rate limit");
+            return;
+        }
     }
     let target = event.content.relates_to.event_id.clone();
     tracing::info!(sender = %event.sender, alert = %target, "acknowledgement");
@@ -310,39 +317,55 @@ async fn send_reply(room: &Room, to: &OriginalSyncRoomMessageEvent, reply: Messa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::policy::Patterns;
     use matrix_sdk::ruma::int;
     use std::time::Duration;
 
     #[test]
     fn power_level_or_allow_list() {
-        let none = allow_list(&[]).unwrap();
-        let ops = allow_list(&["@ops-*:hs".to_owned()]).unwrap();
-        assert!(may_command(
-            "@a:hs",
-            UserPowerLevel::Int(int!(50)),
-            50,
-            &none
-        ));
-        assert!(may_command("@a:hs", UserPowerLevel::Infinite, 50, &none));
-        assert!(!may_command(
-            "@a:hs",
-            UserPowerLevel::Int(int!(49)),
-            50,
-            &none
-        ));
-        assert!(may_command(
-            "@ops-1:hs",
-            UserPowerLevel::Int(int!(0)),
-            50,
-            &ops
-        ));
-        assert!(!may_command(
-            "@ops-1:other",
-            UserPowerLevel::Int(int!(0)),
-            50,
-            &ops
-        ));
-        assert!(allow_list(&["[".to_owned()]).is_err());
+        let mut access = CommandAccess::default();
+        let may = |a: &CommandAccess, sender: &str, level| a.may_command(sender, level_of(level));
+        assert!(may(&access, "@a:hs", UserPowerLevel::Int(int!(50))));
+        assert!(may(&access, "@a:hs", UserPowerLevel::Infinite));
+        assert!(!may(&access, "@a:hs", UserPowerLevel::Int(int!(49))));
+        access.allowed_senders = Patterns::new(&["@ops-*:hs"]).unwrap();
+        assert!(may(&access, "@ops-1:hs", UserPowerLevel::Int(int!(0))));
+        assert!(!may(&access, "@ops-1:other", UserPowerLevel::Int(int!(0))));
+        access.power_level = 0;
+        assert!(may(&access, "@a:hs", UserPowerLevel::Int(int!(0))));
+    }
+
+    #[test]
+    fn a_new_access_keeps_the_buckets_unless_the_limit_changed() {
+        let one = |access: &mut Access| access.limiter.admit("@a:hs", 0);
+        let mut access = Access::new(CommandAccess {
+            rate_limit: RateLimit {
+                burst: 1,
+                per: Duration::from_secs(60),
+            },
+            ..CommandAccess::default()
+        });
+        assert_eq!(one(&mut access), Admission::Allowed);
+        assert_eq!(one(&mut access), Admission::LimitedFirst);
+        let mut same = access.commands.clone();
+        same.prefix = "!w".into();
+        access.replace(same);
+        assert_eq!(access.commands.prefix, "!w");
+        assert_eq!(
+            one(&mut access),
+            Admission::Limited,
+            "same limit, same bucket"
+        );
+        let mut wider = access.commands.clone();
+        wider.rate_limit.burst = 2;
+        access.replace(wider);
+        assert_eq!(
+            one(&mut access),
+            Admission::Allowed,
+            "a new limit, new buckets"
+        );
+        assert_eq!(one(&mut access), Admission::Allowed);
+        assert_eq!(one(&mut access), Admission::LimitedFirst);
     }
 
     #[test]

@@ -40,11 +40,14 @@ use matrix_sdk::{Client, Room};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::core::policy::{CommandAccess, RateLimit};
 pub use commands::Responder;
 pub use crypto::CryptoReport;
-pub use settings::{BotSettings, RateLimit, Secret};
+pub use settings::{BotSettings, Secret};
 
 use session::SessionFile;
+
+use crate::core::backoff::Backoff;
 
 /// Everything that can go wrong in the bot. No variant holds a secret.
 #[derive(Debug, Error)]
@@ -124,6 +127,7 @@ pub struct Bot {
     crypto: Option<CryptoReport>,
     logged_in: bool,
     started_ms: u64,
+    commands: Arc<std::sync::Mutex<commands::Access>>,
 }
 
 impl std::fmt::Debug for Bot {
@@ -135,6 +139,12 @@ impl std::fmt::Debug for Bot {
             .finish_non_exhaustive()
     }
 }
+
+/// Retries of a failed sync: from 1 s, doubling, at most a minute apart.
+const SYNC_RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+/// Attempts of the first sync before [`Bot::start`] gives up (the caller
+/// retries the whole start).
+const CATCH_UP_ATTEMPTS: u32 = 5;
 
 /// The current time in Unix ms.
 pub(crate) fn now_ms() -> u64 {
@@ -192,6 +202,9 @@ impl Bot {
 
         Ok(Bot {
             client,
+            commands: Arc::new(std::sync::Mutex::new(commands::Access::new(
+                settings.commands.clone(),
+            ))),
             settings: Arc::new(settings),
             room_id,
             session: file,
@@ -216,17 +229,16 @@ impl Bot {
             .user_id()
             .ok_or_else(|| BotError::Sync("not logged in".to_owned()))?
             .to_owned();
-        let mut handler = commands::Handler::new(
-            &self.settings,
-            self.room_id.clone(),
-            own,
-            self.device_id().map(|d| d.to_string()).unwrap_or_default(),
+        let handler = Arc::new(commands::Handler {
+            room_id: self.room_id.clone(),
+            own_user: own,
+            device_id: self.device_id().map(|d| d.to_string()).unwrap_or_default(),
+            access: self.commands.clone(),
             responder,
-        )?;
-        // Nothing older than a little before the start is a command to us,
-        // whatever a sync delivers.
-        handler.not_before_ms = self.started_ms.saturating_sub(5 * 60 * 1000);
-        let handler = Arc::new(handler);
+            // Nothing older than a little before the start is a command to
+            // us, whatever a sync delivers.
+            not_before_ms: self.started_ms.saturating_sub(5 * 60 * 1000),
+        });
         let handles = self.add_handlers(handler);
         let result = self.sync_loop(shutdown).await;
         for h in handles {
@@ -280,7 +292,7 @@ impl Bot {
     /// with *nothing new* (a server ignoring the timeout) is followed by a
     /// pause, so that such a server is not hammered.
     async fn sync_loop(&self, shutdown: CancellationToken) -> Result<(), BotError> {
-        let mut backoff = Duration::from_secs(1);
+        let mut failures = 0;
         loop {
             let token = self.sync_token.lock().ok().and_then(|t| t.clone());
             let mut sync_settings = SyncSettings::default().timeout(SYNC_TIMEOUT);
@@ -295,7 +307,7 @@ impl Bot {
             match result {
                 Ok(response) => {
                     self.connected.store(true, Ordering::Relaxed);
-                    backoff = Duration::from_secs(1);
+                    failures = 0;
                     let idle = token.as_deref() == Some(response.next_batch.as_str());
                     if let Ok(mut t) = self.sync_token.lock() {
                         *t = Some(response.next_batch.clone());
@@ -316,14 +328,23 @@ impl Bot {
                 }
                 Err(e) => {
                     self.connected.store(false, Ordering::Relaxed);
-                    tracing::warn!(error = %e, retry_in = ?backoff, "sync failed; retrying");
+                    let delay = SYNC_RETRY.delay(failures, rand::random::<f64>());
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(error = %e, retry_in = ?delay, "sync failed; retrying");
                     tokio::select! {
                         () = shutdown.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(delay) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
                 }
             }
+        }
+    }
+
+    /// Puts new command settings in force (prefix, power level,
+    /// allow-list, rate limit) for the next command, without a new login.
+    pub fn set_commands(&self, commands: CommandAccess) {
+        if let Ok(mut access) = self.commands.lock() {
+            access.replace(commands);
         }
     }
 
@@ -381,7 +402,6 @@ async fn catch_up(
     if let Some(token) = token {
         sync_settings = sync_settings.token(token);
     }
-    let mut delay = Duration::from_secs(1);
     let mut attempt = 1;
     loop {
         match client.sync_once(sync_settings.clone()).await {
@@ -390,11 +410,10 @@ async fn catch_up(
                 return Ok(response.next_batch);
             }
             Err(e) if is_logged_out(&e) => return Err(BotError::LoggedOut),
-            Err(e) if attempt >= 5 => return Err(BotError::Sync(e.to_string())),
+            Err(e) if attempt >= CATCH_UP_ATTEMPTS => return Err(BotError::Sync(e.to_string())),
             Err(e) => {
                 tracing::warn!(error = %e, attempt, "first sync failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
+                tokio::time::sleep(SYNC_RETRY.delay(attempt - 1, rand::random::<f64>())).await;
                 attempt += 1;
             }
         }

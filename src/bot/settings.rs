@@ -1,17 +1,19 @@
-//! The bot's settings as plain values, and [`Secret`], a string that never
-//! shows itself in logs or errors.
+//! The bot's settings: the policy file's `matrix` section with its secrets
+//! read ([`BotSettings`]), and [`Secret`], a string that never shows itself
+//! in logs or errors.
 //!
-//! Loading them (from the policy file's `matrix` section, the environment
-//! and secret files) is the edge's job; this module only checks that they
-//! make sense together ([`BotSettings::validate`]).
+//! The section is validated once, with the rest of the policy file
+//! ([`crate::core::policy`]); reading the secrets is the edge's job. This
+//! module only checks what the file cannot tell: that the secrets read are
+//! usable ([`BotSettings::validate`]).
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use url::Url;
 
 use super::BotError;
+use crate::core::policy::CommandAccess;
 
 /// A password, access token, passphrase or recovery key. `Debug` shows
 /// `<redacted>`; there is no `Display`. Read it with [`Secret::expose`],
@@ -43,25 +45,6 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// How many commands one sender may send: a token bucket of `burst`
-/// commands, refilled at `burst` per `per`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Commands in a burst.
-    pub burst: u32,
-    /// Time to refill a whole burst.
-    pub per: Duration,
-}
-
-impl Default for RateLimit {
-    fn default() -> Self {
-        RateLimit {
-            burst: 5,
-            per: Duration::from_secs(30),
-        }
-    }
-}
-
 /// Everything the bot needs to connect and to answer.
 #[derive(Debug, Clone)]
 pub struct BotSettings {
@@ -77,12 +60,9 @@ pub struct BotSettings {
     pub access_token: Option<Secret>,
     /// The admin room: an alias (`#admins:example.org`) or an ID (`!...`).
     pub room: String,
-    /// Prefix of bot commands, e.g. `!stats`.
-    pub command_prefix: String,
-    /// Power level a sender needs in the admin room to run commands.
-    pub command_power_level: i64,
-    /// Globs on user IDs allowed to run commands whatever their power level.
-    pub allowed_senders: Vec<String>,
+    /// Who may command the bot, how and how often; [`crate::bot::Bot::set_commands`]
+    /// swaps it while the bot runs.
+    pub commands: CommandAccess,
     /// Where the session file and the encrypted store live.
     pub data_dir: PathBuf,
     /// Passphrase encrypting the store.
@@ -90,8 +70,6 @@ pub struct BotSettings {
     /// Recovery key or passphrase of the account's secret storage (cross-
     /// signing keys and key backup).
     pub recovery_key: Option<Secret>,
-    /// Commands per sender.
-    pub rate_limit: RateLimit,
     /// Name of the device a first login creates.
     pub device_name: String,
 }
@@ -112,57 +90,25 @@ impl BotSettings {
             password: None,
             access_token: None,
             room: room.into(),
-            command_prefix: crate::core::policy::DEFAULT_COMMAND_PREFIX.to_owned(),
-            command_power_level: crate::core::policy::DEFAULT_COMMAND_POWER_LEVEL,
-            allowed_senders: Vec::new(),
+            commands: CommandAccess::default(),
             data_dir: data_dir.into(),
             store_passphrase,
             recovery_key: None,
-            rate_limit: RateLimit::default(),
             device_name: "synapse-warden".to_owned(),
         }
     }
 
-    /// Checks what can be checked before connecting.
+    /// Checks what the policy file cannot: that the secrets read from
+    /// where it points are usable.
     pub fn validate(&self) -> Result<(), BotError> {
-        let bad = |m: String| Err(BotError::Settings(m));
-        if !matches!(self.homeserver.scheme(), "http" | "https") {
-            return bad(format!(
-                "the homeserver must be an http(s) URL, not {:?}",
-                self.homeserver.as_str()
-            ));
-        }
-        if matrix_sdk::ruma::UserId::parse(self.user.as_str()).is_err() {
-            return bad(format!(
-                "the bot user {:?} is not a user ID like @warden:example.org",
-                self.user
-            ));
-        }
-        if matrix_sdk::ruma::RoomOrAliasId::parse(self.room.as_str()).is_err() {
-            return bad(format!(
-                "the admin room {:?} is neither a room ID (!...) nor an alias (#...:server)",
-                self.room
-            ));
-        }
-        if self.command_prefix.trim().is_empty()
-            || self.command_prefix.chars().any(char::is_whitespace)
-        {
-            return bad(format!(
-                "the command prefix {:?} must be one word",
-                self.command_prefix
-            ));
-        }
+        let bad = |m: &str| Err(BotError::Settings(m.to_owned()));
         let has = |s: &Option<Secret>| s.as_ref().is_some_and(|s| !s.is_empty());
         if !has(&self.password) && !has(&self.access_token) {
-            return bad("a password or an access token is needed to log in".to_owned());
+            return bad("a password or an access token is needed to log in");
         }
         if self.store_passphrase.is_empty() {
-            return bad("the store passphrase is empty".to_owned());
+            return bad("the store passphrase is empty");
         }
-        if self.rate_limit.burst == 0 || self.rate_limit.per.is_zero() {
-            return bad("the rate limit must allow at least one command".to_owned());
-        }
-        super::commands::allow_list(&self.allowed_senders)?;
         Ok(())
     }
 }
@@ -196,12 +142,6 @@ mod tests {
     fn validation_names_the_problem() {
         assert!(settings().validate().is_ok());
         let mut s = settings();
-        s.user = "warden".into();
-        assert!(s.validate().unwrap_err().to_string().contains("bot user"));
-        let mut s = settings();
-        s.room = "admins".into();
-        assert!(s.validate().unwrap_err().to_string().contains("admin room"));
-        let mut s = settings();
         s.password = None;
         assert!(
             s.validate()
@@ -209,16 +149,16 @@ mod tests {
                 .to_string()
                 .contains("password or an access token")
         );
-        let mut s = settings();
-        s.allowed_senders = vec!["@a[:hs".into()];
+        s.access_token = Some(Secret::new(" \n"));
+        assert!(s.validate().is_err(), "an empty token is no token");
+        s.access_token = Some(Secret::new("syt_token"));
+        assert!(s.validate().is_ok());
+        s.store_passphrase = Secret::new("\n");
         assert!(
             s.validate()
                 .unwrap_err()
                 .to_string()
-                .contains("allowed sender")
+                .contains("store passphrase is empty")
         );
-        let mut s = settings();
-        s.command_prefix = "!a b".into();
-        assert!(s.validate().is_err());
     }
 }

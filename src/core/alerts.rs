@@ -22,12 +22,19 @@
 //! transaction ID, *before* it is sent, and sent again with the same ID after a
 //! crash (Matrix de-duplicates sends by transaction ID), then removed once
 //! delivered. The whole state is plain data, (de)serialized by the daemon.
+//!
+//! A partial run (a walk cut short, room sizes unavailable) resolves only
+//! what it looked at: [`AlertState::plan_covered`] and
+//! [`AlertState::apply_covered`] take the run's [`Coverage`], and an open
+//! alert whose subject the run did not look at stays as it is.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::coverage::Coverage;
+use super::policy::AlertSettings;
 use super::silence::{Silence, Silences};
 use super::violation::{Severity, Violation};
 
@@ -52,12 +59,20 @@ pub struct Lifecycle {
     pub growth_escalation: f64,
 }
 
+/// The defaults of the `alerts` section.
 impl Default for Lifecycle {
     fn default() -> Self {
+        AlertSettings::default().lifecycle()
+    }
+}
+
+impl AlertSettings {
+    /// The alert lifecycle these settings describe.
+    pub fn lifecycle(&self) -> Lifecycle {
         Lifecycle {
-            repeat_after: Duration::from_secs(24 * 3600),
-            announce_resolved: true,
-            growth_escalation: 1.5,
+            repeat_after: self.repeat_after,
+            announce_resolved: self.announce_resolved,
+            growth_escalation: 1.0 + self.escalate_on_growth.as_f64() / 100.0,
         }
     }
 }
@@ -206,8 +221,22 @@ pub struct AlertState {
 }
 
 impl AlertState {
-    /// What to announce for a run that found `violations` at `now_ms`.
+    /// What to announce for a complete run that found `violations` at
+    /// `now_ms`.
     pub fn plan(&self, violations: &[Violation], now_ms: u64, lifecycle: &Lifecycle) -> Plan {
+        self.plan_covered(violations, &Coverage::complete(), now_ms, lifecycle)
+    }
+
+    /// What to announce for a run that found `violations` at `now_ms` and
+    /// looked at what `coverage` says: open alerts it did not look at are
+    /// not resolved.
+    pub fn plan_covered(
+        &self,
+        violations: &[Violation],
+        coverage: &Coverage,
+        now_ms: u64,
+        lifecycle: &Lifecycle,
+    ) -> Plan {
         let mut fresh = Vec::new();
         let mut reminders = Vec::new();
         let mut quiet = Vec::new();
@@ -259,7 +288,10 @@ impl AlertState {
         let mut lines = fresh;
         lines.extend(reminders);
         for (key, record) in &self.active {
-            if !seen.contains(key) && lifecycle.announce_resolved {
+            if !seen.contains(key)
+                && lifecycle.announce_resolved
+                && coverage.covers(&record.violation)
+            {
                 lines.push(Announced {
                     change: Change::Resolved,
                     violation: record.violation.clone(),
@@ -290,9 +322,22 @@ impl AlertState {
     /// gone. `violations` is the same list the plan was made from, so that
     /// resolutions are dropped even when they are not announced.
     pub fn apply(&mut self, plan: &Plan, violations: &[Violation], now_ms: u64) {
+        self.apply_covered(plan, violations, &Coverage::complete(), now_ms);
+    }
+
+    /// [`AlertState::apply`] for a run that looked at what `coverage` says:
+    /// open alerts it did not look at are kept unchanged.
+    pub fn apply_covered(
+        &mut self,
+        plan: &Plan,
+        violations: &[Violation],
+        coverage: &Coverage,
+        now_ms: u64,
+    ) {
         let current: std::collections::BTreeSet<_> =
             violations.iter().map(Violation::key).collect();
-        self.active.retain(|key, _| current.contains(key));
+        self.active
+            .retain(|key, record| current.contains(key) || !coverage.covers(&record.violation));
         for line in &plan.lines {
             if line.change == Change::Resolved {
                 continue;
@@ -562,6 +607,58 @@ mod tests {
             run(&mut s, &[v("@a:hs", Severity::Warning, 90)], HOUR, &lc),
             vec![]
         );
+    }
+
+    #[test]
+    fn a_partial_run_resolves_only_what_it_looked_at() {
+        use crate::core::coverage::Checked;
+        let lc = Lifecycle::default();
+        let mut s = AlertState::default();
+        let a = v("@a:hs", Severity::Warning, 120);
+        let z = v("@z:hs", Severity::Warning, 120);
+        run(&mut s, &[a.clone(), z.clone()], 0, &lc);
+        // Cut short after @m: @a was seen and is gone, @z was not reached;
+        // a new violation seen is announced.
+        let mut cut = Coverage::complete();
+        cut.limit("quota", Checked::UsersUpTo(Some("@m:hs".into())));
+        let b = v("@b:hs", Severity::Critical, 300);
+        let plan = s.plan_covered(std::slice::from_ref(&b), &cut, HOUR, &lc);
+        assert_eq!(
+            changes(&plan),
+            vec![
+                (Change::New, "@b:hs".into()),
+                (Change::Resolved, "@a:hs".into())
+            ]
+        );
+        s.apply_covered(&plan, std::slice::from_ref(&b), &cut, HOUR);
+        assert!(s.active.contains_key(&z.key()), "unseen @z was forgotten");
+        assert_eq!(s.active[&z.key()].announced_ms, 0, "unseen @z was changed");
+        assert!(!s.active.contains_key(&a.key()));
+        // Nothing looked at: nothing resolved, nothing forgotten.
+        let mut blind = Coverage::complete();
+        blind.limit("quota", Checked::Nothing);
+        assert_eq!(run_covered(&mut s, &[], &blind, 2 * HOUR, &lc), vec![]);
+        assert_eq!(s.active.len(), 2);
+        // The next complete run resolves them.
+        assert_eq!(
+            run(&mut s, &[], 3 * HOUR, &lc),
+            vec![
+                (Change::Resolved, "@b:hs".into()),
+                (Change::Resolved, "@z:hs".into())
+            ]
+        );
+    }
+
+    fn run_covered(
+        state: &mut AlertState,
+        vs: &[Violation],
+        coverage: &Coverage,
+        now: u64,
+        lc: &Lifecycle,
+    ) -> Vec<(Change, String)> {
+        let plan = state.plan_covered(vs, coverage, now, lc);
+        state.apply_covered(&plan, vs, coverage, now);
+        changes(&plan)
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the daemon posts in the admin room: one summary per run of what
-//! changed (new, escalated, reminded, resolved violations), and one-off
-//! notices (Synapse unreachable, room rules disabled...).
+//! changed (new, escalated, reminded, resolved violations). One-off
+//! notices are in [`crate::core::conditions`] and the daemon, worded in
+//! [`crate::core::strings::notices`].
 //!
 //! This module decides what a message holds — which lines, where a long
 //! list is cut (`max_lines`, with a count of what was left out). The
@@ -59,14 +60,6 @@ pub fn summary_doc(plan: &Plan, now_ms: u64, max_lines: usize) -> Option<Doc> {
 /// empty.
 pub fn summary(plan: &Plan, now_ms: u64, max_lines: usize) -> Option<Message> {
     summary_doc(plan, now_ms, max_lines).map(|d| d.message())
-}
-
-/// A one-off notice: a short sentence, optionally with details in code.
-/// The details are lines written by this program (the policy file's
-/// diagnostics, one per line); each is neutralised.
-pub fn notice(text: &str, details: Option<&str>) -> Message {
-    let lines: Vec<&str> = details.map(|d| d.split('\n').collect()).unwrap_or_default();
-    strings::notices::notice(text, &lines).message()
 }
 
 #[cfg(test)]
@@ -178,19 +171,5 @@ mod tests {
     #[test]
     fn empty_plan_says_nothing() {
         assert!(summary(&Plan::default(), 0, 10).is_none());
-    }
-
-    #[test]
-    fn notices_escape_details() {
-        let m = notice(
-            "cannot reach Synapse since 2026-01-01 00:00 UTC",
-            Some("connect <refused>\nsecond line"),
-        );
-        assert!(
-            m.plain.ends_with("  connect <refused>\n  second line"),
-            "{}",
-            m.plain
-        );
-        assert!(m.html.contains("connect &lt;refused&gt;"));
     }
 }

@@ -24,8 +24,9 @@
 //!
 //! `N` is 1 to 100 (default 10), the metric defaults to `media_length`, and
 //! `WINDOW` is a duration such as `7d`, `24h` or `1h30m` (only uploads of that
-//! last span count); the arguments of `top` may come in any order. Command
-//! words and metric names are case-insensitive; the prefix is not.
+//! last span count); the arguments of `top` may come in any order. The
+//! prefix, command words and metric names are case-insensitive (`!Stats top
+//! 5`: phone keyboards capitalise the first letter).
 //!
 //! [`parse`] never panics and never allocates in proportion to a hostile
 //! body: it reads the first line only (after a reply fallback, see below),
@@ -394,12 +395,25 @@ pub fn parse(prefix: &str, body: &str) -> Option<Result<Command, BadCommand>> {
         return None;
     }
     let line = strip_reply_fallback(body).lines().next().unwrap_or("");
-    let rest = line.trim_start().strip_prefix(prefix)?;
+    let rest = strip_prefix_ignoring_case(line.trim_start(), prefix)?;
     if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
         return None;
     }
     let words: Vec<&str> = rest.split_whitespace().take(MAX_WORDS + 2).collect();
     Some(parse_words(&words))
+}
+
+/// `text` without `prefix` at its start, compared without regard to case
+/// (Unicode lower case, character by character).
+fn strip_prefix_ignoring_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let mut rest = text.char_indices();
+    for wanted in prefix.chars() {
+        let (_, got) = rest.next()?;
+        if got != wanted && !got.to_lowercase().eq(wanted.to_lowercase()) {
+            return None;
+        }
+    }
+    Some(rest.as_str())
 }
 
 /// Parses the words after the prefix (the command line of `synapse-warden
@@ -967,6 +981,24 @@ mod tests {
         assert_eq!(parse("!warden", "!stats rooms"), None);
     }
 
+    #[test]
+    fn the_prefix_ignores_case_and_alone_is_help() {
+        let top5 = Some(Ok(Command::Top {
+            n: 5,
+            metric: MediaMetric::MediaLength,
+            window: None,
+        }));
+        assert_eq!(parse(P, "!Stats top 5"), top5);
+        assert_eq!(parse(P, "!STATS TOP 5"), top5);
+        assert_eq!(parse("!Stats", "!stats top 5"), top5);
+        assert_eq!(parse("!wärden", "!WÄRDEN rooms"), Some(Ok(Command::Rooms)));
+        assert_eq!(parse(P, "!stats"), Some(Ok(Command::Help(None))));
+        assert_eq!(parse(P, "  !Stats  "), Some(Ok(Command::Help(None))));
+        assert_eq!(parse(P, "!Statsx top"), None);
+        assert_eq!(parse(P, "!stat"), None);
+        assert_eq!(parse(P, "!ßtats"), None);
+    }
+
     fn any_command() -> impl Strategy<Value = Command> {
         let metric = prop_oneof![
             Just(MediaMetric::MediaLength),
@@ -1031,6 +1063,20 @@ mod tests {
         #[test]
         fn html_and_formatting_are_not_commands(body in "<[a-z]{1,5}>\\PC{0,50}") {
             prop_assert_eq!(parse(P, &body), None);
+        }
+
+        #[test]
+        fn the_prefix_matches_in_any_case(
+            cmd in any_command(),
+            upper in proptest::collection::vec(any::<bool>(), 6),
+        ) {
+            let prefix: String = P
+                .chars()
+                .zip(upper)
+                .map(|(c, up)| if up { c.to_ascii_uppercase() } else { c })
+                .collect();
+            prop_assert_eq!(parse(P, &format!("{prefix} {cmd}")), Some(Ok(cmd.clone())));
+            prop_assert_eq!(parse(&prefix, &format!("{P} {cmd}")), Some(Ok(cmd)));
         }
 
         #[test]

@@ -14,9 +14,11 @@
 //! 3. When there are room rules ([`Evaluation::needs_rooms`]), the caller
 //!    gives Synapse's largest rooms with [`Evaluation::rooms`], or says why
 //!    it could not get them with [`Evaluation::rooms_unavailable`].
-//! 4. [`Evaluation::finish`] returns the violations in a stable order —
+//! 4. A walk that was cut short is reported with [`Evaluation::walk_cut_short`].
+//! 5. [`Evaluation::finish`] returns the violations in a stable order —
 //!    severity (critical first), rule order in the file, share of the limit
-//!    (largest first), subject ID — with what was checked and notes.
+//!    (largest first), subject ID — with what was checked and notes, and the
+//!    run's [`Coverage`]: what a partial run did not look at is not resolved.
 //!
 //! Semantics: limits are inclusive. A subject breaks a limit when the
 //! observed value is strictly greater than it; with `warn_at`, an early
@@ -32,8 +34,10 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::coverage::{Checked, Coverage, CutCause, CutShort, RoomsUnavailable};
+use super::limits::{self, EffectiveRoom, EffectiveUser};
 use super::model::{RoomSize, TimeRange, UserMedia};
-use super::policy::{Percent, RoomRule, Rules, UserMediaRule};
+use super::policy::{Percent, Rules};
 use super::violation::{Measure, Severity, Subject, Violation};
 
 /// How many rooms Synapse's largest-rooms statistics list at most.
@@ -62,6 +66,10 @@ pub struct PlannedWalk {
     users: u64,
     /// Their bytes so far.
     bytes: u64,
+    /// How it was cut short, if it was.
+    cut_short: Option<CutShort>,
+    /// The users it looked at.
+    checked: Checked,
 }
 
 /// What is known of the rooms of a run.
@@ -77,8 +85,8 @@ pub enum RoomsChecked {
     },
     /// Room rules could not be checked.
     Unavailable {
-        /// Why, for people.
-        reason: String,
+        /// Why (serialized as the sentence for people).
+        reason: RoomsUnavailable,
     },
 }
 
@@ -93,6 +101,8 @@ pub struct WalkReport {
     pub users: u64,
     /// Their media bytes, all together.
     pub bytes: u64,
+    /// How the walk was cut short; `None` when it saw every user.
+    pub cut_short: Option<CutShort>,
 }
 
 /// The result of a run.
@@ -110,12 +120,21 @@ pub struct Outcome {
     pub rules: usize,
     /// Things the reader should know (rules not checked, partial data).
     pub notes: Vec<String>,
+    /// What the run looked at, per rule.
+    pub coverage: Coverage,
 }
 
 impl Outcome {
     /// Whether nothing is over (or near) a limit.
     pub fn is_clean(&self) -> bool {
         self.violations.is_empty()
+    }
+
+    /// The first walk that was cut short, and how.
+    pub fn cut_short(&self) -> Option<(&WalkReport, CutShort)> {
+        self.walks
+            .iter()
+            .find_map(|w| w.cut_short.map(|cut| (w, cut)))
     }
 }
 
@@ -139,7 +158,7 @@ impl<'r> Evaluation<'r> {
         for (i, rule) in rules.user_media.iter().enumerate() {
             by_window.entry(rule.window).or_default().push(i);
         }
-        let walks = by_window
+        let walks: Vec<PlannedWalk> = by_window
             .into_iter()
             .map(|(window, rule_indexes)| PlannedWalk {
                 range: window.map_or(TimeRange::ALL, |w| TimeRange::last(w, now_ms)),
@@ -151,6 +170,8 @@ impl<'r> Evaluation<'r> {
                 rule_indexes,
                 users: 0,
                 bytes: 0,
+                cut_short: None,
+                checked: Checked::All,
             })
             .collect();
         Evaluation {
@@ -186,7 +207,9 @@ impl<'r> Evaluation<'r> {
         for &i in &walk.rule_indexes {
             let rule = &self.rules.user_media[i];
             for user in users {
-                if let Some(v) = judge_user(rule, user) {
+                let limits =
+                    limits::effective_user(&self.rules.overrides, rule, &user.user_id, self.now_ms);
+                if let Some(v) = judge_user(&limits, user) {
                     self.found.insert((i, user.user_id.clone()), v);
                 }
             }
@@ -200,7 +223,9 @@ impl<'r> Evaluation<'r> {
         let offset = self.rules.user_media.len();
         for (i, rule) in self.rules.rooms.iter().enumerate() {
             for room in rooms {
-                if let Some(v) = judge_room(rule, room) {
+                let limit =
+                    limits::effective_room(&self.rules.overrides, rule, &room.room_id, self.now_ms);
+                if let Some(v) = judge_room(&limit, room) {
                     self.found.insert((offset + i, room.room_id.clone()), v);
                 }
             }
@@ -223,11 +248,33 @@ impl<'r> Evaluation<'r> {
 
     /// Records that the room rules could not be checked, and why (e.g.
     /// Synapse runs on SQLite).
-    pub fn rooms_unavailable(&mut self, reason: impl Into<String>) {
-        let reason = reason.into();
+    pub fn rooms_unavailable(&mut self, reason: RoomsUnavailable) {
         self.notes
             .push(format!("room rules were not checked: {reason}"));
         self.rooms = Some(RoomsChecked::Unavailable { reason });
+    }
+
+    /// Records that the walk of `range` was cut short after passing on the
+    /// users up to `last_user` (in ascending order): its rules' open alerts
+    /// beyond it are not resolved by this run.
+    pub fn walk_cut_short(
+        &mut self,
+        range: TimeRange,
+        cut: CutShort,
+        last_user: Option<String>,
+    ) -> Result<(), EvalError> {
+        let walk = self
+            .walks
+            .iter_mut()
+            .find(|w| w.range == range)
+            .ok_or(EvalError::UnplannedRange(range))?;
+        walk.cut_short = Some(cut);
+        // A walk that ended with too few users may have skipped anyone.
+        walk.checked = match cut.cause {
+            CutCause::FewerThanTotal => Checked::Nothing,
+            CutCause::TokenStuck | CutCause::EmptyPage => Checked::UsersUpTo(last_user),
+        };
+        Ok(())
     }
 
     /// Ends the run.
@@ -236,12 +283,32 @@ impl<'r> Evaluation<'r> {
             _ if !self.needs_rooms() => RoomsChecked::NotNeeded,
             Some(rooms) => rooms,
             None => {
-                let reason = "the largest rooms were not asked for".to_owned();
+                let reason = RoomsUnavailable::NotAsked;
                 self.notes
                     .push(format!("room rules were not checked: {reason}"));
                 RoomsChecked::Unavailable { reason }
             }
         };
+        let mut coverage = Coverage::complete();
+        for walk in &self.walks {
+            let Some(cut) = walk.cut_short else { continue };
+            for rule in &walk.rules {
+                coverage.limit(rule, walk.checked.clone());
+            }
+            self.notes.push(format!(
+                "the walk of {} was cut short ({cut}): rules {} were checked only for the users it reached",
+                match walk.window {
+                    None => "all media".to_owned(),
+                    Some(w) => format!("the uploads of the last {}", super::doc::format::window(w)),
+                },
+                walk.rules.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if matches!(rooms, RoomsChecked::Unavailable { .. }) {
+            for rule in &self.rules.rooms {
+                coverage.limit(&rule.name, Checked::Nothing);
+            }
+        }
         let mut ranked: Vec<(usize, Violation)> = self
             .found
             .into_iter()
@@ -266,11 +333,13 @@ impl<'r> Evaluation<'r> {
                     window: w.window,
                     users: w.users,
                     bytes: w.bytes,
+                    cut_short: w.cut_short,
                 })
                 .collect(),
             rooms,
             rules: self.rules.len(),
             notes: self.notes,
+            coverage,
         }
     }
 }
@@ -301,13 +370,19 @@ fn compare_share(a: &Violation, b: &Violation) -> Ordering {
     left.cmp(&right)
 }
 
-fn judge_user(rule: &UserMediaRule, user: &UserMedia) -> Option<Violation> {
-    if !rule.users.selects(&user.user_id) {
-        return None;
-    }
+fn judge_user(effective: &EffectiveUser<'_>, user: &UserMedia) -> Option<Violation> {
+    let rule = effective.rule;
     let limits = [
-        (Measure::MediaLength, rule.max_media_length, user.bytes()),
-        (Measure::MediaCount, rule.max_media_count, user.media_count),
+        (
+            Measure::MediaLength,
+            effective.max_media_length,
+            user.bytes(),
+        ),
+        (
+            Measure::MediaCount,
+            effective.max_media_count,
+            user.media_count,
+        ),
     ];
     let mut worst: Option<(Level, Violation)> = None;
     for (measure, limit, observed) in limits {
@@ -347,11 +422,10 @@ fn judge_user(rule: &UserMediaRule, user: &UserMedia) -> Option<Violation> {
     worst.map(|(_, v)| v)
 }
 
-fn judge_room(rule: &RoomRule, room: &RoomSize) -> Option<Violation> {
-    if rule.exempt.matches(&room.room_id) {
-        return None;
-    }
-    let found = level(room.estimated_size, rule.max_estimated_size, rule.warn_at)?;
+fn judge_room(effective: &EffectiveRoom<'_>, room: &RoomSize) -> Option<Violation> {
+    let rule = effective.rule;
+    let max_estimated_size = effective.max_estimated_size?;
+    let found = level(room.estimated_size, max_estimated_size, rule.warn_at)?;
     Some(Violation {
         units: rule.units,
         ..violation(
@@ -364,7 +438,7 @@ fn judge_room(rule: &RoomRule, room: &RoomSize) -> Option<Violation> {
             },
             Measure::RoomSize,
             room.estimated_size,
-            rule.max_estimated_size,
+            max_estimated_size,
             None,
         )
     })

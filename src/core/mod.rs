@@ -5,11 +5,17 @@
 
 pub mod alerts;
 pub mod announce;
+pub mod backoff;
 pub mod command;
+pub mod conditions;
+pub mod coverage;
+pub mod crontab;
 pub mod doc;
 pub mod eval;
+pub mod limits;
 pub mod model;
 pub mod policy;
+pub mod refusals;
 pub mod render;
 pub mod report;
 pub mod silence;

@@ -15,9 +15,6 @@ use super::violation::Severity;
 pub use super::doc::format::utc;
 pub use super::view::{Health, RunView, Source, StatusView, TopView};
 
-/// Default number of lines of a list before it is cut.
-pub const DEFAULT_MAX_LINES: usize = 20;
-
 /// The grammar, with examples; with a topic, that command's help.
 pub fn help(prefix: &str, topic: Option<&str>) -> Doc {
     match topic.and_then(super::command::spec) {
@@ -105,10 +102,11 @@ pub fn rooms(rooms: &[RoomSize], max_lines: usize) -> Doc {
 /// has no run history.
 pub fn status(view: &StatusView, now_ms: u64, daemon: bool) -> Doc {
     use strings::status as s;
-    let mut lines = vec![
-        s::last_run(view.last_run.as_ref(), now_ms),
-        s::next_run(view.next_run_ms, now_ms),
-    ];
+    let mut lines = vec![s::last_run(view.last_run.as_ref(), now_ms)];
+    if let Some(cause) = view.last_run.as_ref().and_then(|r| r.incomplete.as_ref()) {
+        lines.push(s::incomplete(cause));
+    }
+    lines.push(s::next_run(view.next_run_ms, now_ms));
     if let Some((since, error)) = &view.synapse_outage {
         lines.push(s::outage(*since, error));
     }
@@ -135,6 +133,9 @@ pub fn policies(rules: &Rules) -> Doc {
     let mut doc = Doc::new().with(Block::Heading(strings::policies::heading(lines.len())));
     if !lines.is_empty() {
         doc.push(Block::Bullets(lines));
+    }
+    for block in strings::overrides::overrides(rules) {
+        doc.push(block);
     }
     doc
 }
@@ -313,6 +314,7 @@ mod tests {
                 violations: Some(3),
                 silenced: 0,
                 error: None,
+                incomplete: None,
             }),
             next_run_ms: Some(1_700_000_000_000 + 3_600_000),
             synapse_outage: None,
@@ -324,6 +326,17 @@ mod tests {
         assert_eq!(
             r.plain(),
             "• Last run: 2023-11-14 22:13 UTC (1m ago, took 2s): 3 violations\n• Next run: 2023-11-14 23:13 UTC (in 59m)\n• Synapse: up (1.163.2)\n• Matrix: up"
+        );
+        let mut partial = view.clone();
+        if let Some(run) = partial.last_run.as_mut() {
+            run.incomplete =
+                Some("Synapse's next_token stopped advancing at 80 of 120 users".into());
+        }
+        let r = status(&partial, 1_700_000_000_000 + 60_000, true);
+        assert!(
+            r.plain().contains("\n• The last run was INCOMPLETE: Synapse's next_token stopped advancing at 80 of 120 users; open alerts"),
+            "{}",
+            r.plain()
         );
     }
 }

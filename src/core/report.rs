@@ -296,17 +296,20 @@ mod tests {
                     window: None,
                     users: 120,
                     bytes: 9_876_543_210,
+                    cut_short: None,
                 },
                 WalkReport {
                     range: TimeRange::last(Duration::from_secs(86_400), NOW),
                     window: Some(Duration::from_secs(86_400)),
                     users: 7,
                     bytes: 1_234_567,
+                    cut_short: None,
                 },
             ],
             rooms: RoomsChecked::Checked { rooms: 10 },
             rules: 3,
             notes: vec!["a note".into()],
+            coverage: crate::core::coverage::Coverage::complete(),
         }
     }
 
@@ -348,7 +351,7 @@ mod tests {
         clean.violations.clear();
         clean.notes.clear();
         clean.rooms = RoomsChecked::Unavailable {
-            reason: "SQLite".into(),
+            reason: crate::core::coverage::RoomsUnavailable::Sqlite,
         };
         assert_eq!(
             text(&clean, false),
@@ -359,7 +362,7 @@ mod tests {
         assert_eq!(value["violations"], serde_json::json!([]));
         assert_eq!(
             value["summary"]["rooms"],
-            serde_json::json!({"status": "unavailable", "reason": "SQLite"})
+            serde_json::json!({"status": "unavailable", "reason": "this Synapse uses SQLite, and Synapse estimates room sizes only on PostgreSQL"})
         );
     }
 }

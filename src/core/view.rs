@@ -58,6 +58,8 @@ pub struct RunView {
     pub silenced: usize,
     /// Why it failed.
     pub error: Option<String>,
+    /// Why it was partial (a walk cut short), when it was.
+    pub incomplete: Option<String>,
 }
 
 /// What `status` shows.

@@ -1,15 +1,20 @@
 //! The daemon's HTTP endpoints, for orchestrators and Prometheus:
 //!
 //! - `GET /health`: 200 while the process runs (liveness).
-//! - `GET /ready`: 200 when Synapse answered the last request and the bot has
-//!   synced, else 503 naming what is missing (readiness).
+//! - `GET /ready`: 200 when Synapse answered the last request, the bot has
+//!   synced, the last run did not fail for a reason that will not heal by
+//!   itself (401, 403, 404: an admin must act) and the policy file in force
+//!   is the one on disk (the last reload was not refused); else 503. The JSON
+//!   body says which: `{"ready":false,"synapse":true,"matrix":true,
+//!   "reasons":["..."]}`.
 //! - `GET /metrics`: Prometheus text exposition.
 //!
-//! Nothing here reveals statistics or secrets: readiness says only which
-//! dependency is down.
+//! Nothing here reveals statistics or secrets: readiness says which
+//! dependency is down, and why a run or a reload failed (Synapse's errors
+//! and the policy file's never hold a secret).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::State;
@@ -25,6 +30,8 @@ use super::metrics::Metrics;
 pub struct Readiness {
     synapse: AtomicBool,
     matrix: AtomicBool,
+    run_blocked: Mutex<Option<String>>,
+    reload_refused: Mutex<Option<String>>,
 }
 
 impl Readiness {
@@ -47,6 +54,63 @@ impl Readiness {
     pub fn matrix(&self) -> bool {
         self.matrix.load(Ordering::Relaxed)
     }
+
+    /// Records why the last run failed when it will not heal by itself
+    /// (`None` after a run that did not fail so).
+    pub fn set_run_blocked(&self, error: Option<String>) {
+        if let Ok(mut blocked) = self.run_blocked.lock() {
+            *blocked = error;
+        }
+    }
+
+    /// Records why the last reload was refused (`None` after one that was
+    /// not).
+    pub fn set_reload_refused(&self, errors: Option<String>) {
+        if let Ok(mut refused) = self.reload_refused.lock() {
+            *refused = errors;
+        }
+    }
+
+    /// Why the daemon is not ready; empty when it is.
+    pub fn reasons(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if !self.synapse() {
+            reasons.push(not_ready_synapse());
+        }
+        if !self.matrix() {
+            reasons.push(not_ready_matrix());
+        }
+        if let Ok(blocked) = self.run_blocked.lock()
+            && let Some(error) = blocked.as_deref()
+        {
+            reasons.push(not_ready_run_blocked(error));
+        }
+        if let Ok(refused) = self.reload_refused.lock()
+            && let Some(errors) = refused.as_deref()
+        {
+            reasons.push(not_ready_reload_refused(errors));
+        }
+        reasons
+    }
+}
+
+fn not_ready_synapse() -> String {
+    "Synapse has not answered the last request yet".to_owned()
+}
+
+fn not_ready_matrix() -> String {
+    "the bot is not synced with its homeserver".to_owned()
+}
+
+fn not_ready_run_blocked(error: &str) -> String {
+    format!("the last run failed and will not succeed until an admin acts: {error}")
+}
+
+fn not_ready_reload_refused(errors: &str) -> String {
+    format!(
+        "the policy file was changed but could not be reloaded; the previous rules stay in force: {}",
+        errors.trim_end()
+    )
 }
 
 /// Shared state of the endpoints.
@@ -56,15 +120,22 @@ pub struct Endpoints {
     pub metrics: Arc<Metrics>,
     /// Readiness flags.
     pub readiness: Arc<Readiness>,
+    /// The quota module's endpoints, when `http.module_secret` is set.
+    pub module: Option<super::module_api::ModuleApi>,
 }
 
 /// The router, for serving or for tests.
 pub fn router(endpoints: Endpoints) -> Router {
-    Router::new()
+    let module = endpoints.module.clone();
+    let router = Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .with_state(endpoints)
+        .with_state(endpoints);
+    match module {
+        Some(api) => router.merge(super::module_api::router(api)),
+        None => router,
+    }
 }
 
 /// Serves the endpoints on `listener` until `shutdown` resolves.
@@ -79,14 +150,21 @@ pub async fn serve(
 }
 
 async fn ready(State(state): State<Endpoints>) -> impl IntoResponse {
-    let synapse = state.readiness.synapse();
-    let matrix = state.readiness.matrix();
-    let status = if synapse && matrix {
+    let readiness = &state.readiness;
+    let reasons = readiness.reasons();
+    let ready = reasons.is_empty();
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = serde_json::json!({ "synapse": synapse, "matrix": matrix }).to_string();
+    let body = serde_json::json!({
+        "ready": ready,
+        "synapse": readiness.synapse(),
+        "matrix": readiness.matrix(),
+        "reasons": reasons,
+    })
+    .to_string();
     (status, [(header::CONTENT_TYPE, "application/json")], body)
 }
 
@@ -109,6 +187,7 @@ mod tests {
         let endpoints = Endpoints {
             metrics: Arc::new(Metrics::new()),
             readiness: Arc::new(Readiness::default()),
+            module: None,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -124,14 +203,50 @@ mod tests {
             }
         };
         assert_eq!(get("/health").await, (200, "ok\n".to_owned()));
+        let ready = || async {
+            let (status, body) = get("/ready").await;
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            (status, body)
+        };
         assert_eq!(get("/ready").await.0, 503);
         endpoints.readiness.set_synapse(true);
         assert_eq!(
-            get("/ready").await,
-            (503, r#"{"matrix":false,"synapse":true}"#.to_owned())
+            ready().await,
+            (
+                503,
+                serde_json::json!({"ready": false, "synapse": true, "matrix": false,
+                    "reasons": ["the bot is not synced with its homeserver"]})
+            )
         );
         endpoints.readiness.set_matrix(true);
-        assert_eq!(get("/ready").await.0, 200);
+        assert_eq!(
+            ready().await,
+            (
+                200,
+                serde_json::json!({"ready": true, "synapse": true, "matrix": true, "reasons": []})
+            )
+        );
+        // A run that failed for good (a revoked token) and a refused reload:
+        // not ready, each said, until each is over.
+        endpoints
+            .readiness
+            .set_run_blocked(Some("Synapse refused the access token (401)".into()));
+        endpoints
+            .readiness
+            .set_reload_refused(Some("p.yaml:3:5: rules: unknown key\n".into()));
+        let (status, body) = ready().await;
+        assert_eq!(status, 503);
+        assert_eq!(
+            body["reasons"],
+            serde_json::json!([
+                "the last run failed and will not succeed until an admin acts: Synapse refused the access token (401)",
+                "the policy file was changed but could not be reloaded; the previous rules stay in force: p.yaml:3:5: rules: unknown key"
+            ])
+        );
+        endpoints.readiness.set_run_blocked(None);
+        assert_eq!(ready().await.0, 503);
+        endpoints.readiness.set_reload_refused(None);
+        assert_eq!(ready().await.0, 200);
         let (status, text) = get("/metrics").await;
         assert_eq!(status, 200);
         assert!(text.contains("synapse_warden_walk_pages_total"));

@@ -36,6 +36,13 @@ pub struct CommandLabels {
     pub command: String,
 }
 
+/// Labels of the refused uploads counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// The rule with `enforce: upload`, or `unknown` (changed policy).
+    pub rule: String,
+}
+
 /// Every metric the daemon exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -52,6 +59,9 @@ pub struct Metrics {
     pub silenced: Family<ViolationLabels, Gauge>,
     /// Unix time of the last run that completed.
     pub last_success: Gauge<f64, AtomicU64>,
+    /// 1 when the last run looked at everything, 0 when it was partial (a
+    /// walk cut short) or failed.
+    pub last_run_complete: Gauge,
     /// Failed Synapse requests, by kind.
     pub api_errors: Family<ErrorLabels, Counter>,
     /// Commands answered, by command.
@@ -59,6 +69,8 @@ pub struct Metrics {
     /// Seconds to answer a command (from its arrival at the bot to its
     /// reply being ready to send).
     pub command_latency: Family<CommandLabels, Histogram>,
+    /// Uploads Synapse refused, as the quota module reported them.
+    pub uploads_refused: Family<RefusalLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -107,6 +119,12 @@ impl Metrics {
             "Unix time at which the last run completed",
             last_success.clone(),
         );
+        let last_run_complete = Gauge::default();
+        registry.register(
+            "last_run_complete",
+            "1 when the last run saw every user, 0 when a walk was cut short or the run failed",
+            last_run_complete.clone(),
+        );
         let api_errors = Family::<ErrorLabels, Counter>::default();
         registry.register(
             "api_errors",
@@ -127,7 +145,14 @@ impl Metrics {
             "Time from a command to its reply",
             command_latency.clone(),
         );
+        let uploads_refused = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "uploads_refused",
+            "Uploads Synapse refused under a rule with `enforce: upload`, by rule",
+            uploads_refused.clone(),
+        );
         Metrics {
+            uploads_refused,
             registry,
             walk_duration,
             walk_pages,
@@ -135,6 +160,7 @@ impl Metrics {
             violations,
             silenced,
             last_success,
+            last_run_complete,
             api_errors,
             commands,
             command_latency,
@@ -181,6 +207,7 @@ mod tests {
             "synapse_warden_walk_users",
             "synapse_warden_violations{rule=\"quota\",severity=\"critical\"} 3",
             "synapse_warden_last_success_timestamp_seconds",
+            "synapse_warden_last_run_complete 0",
             "synapse_warden_api_errors_total{kind=\"config\"} 1",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");

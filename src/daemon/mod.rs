@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod metrics;
+pub mod module_api;
 pub mod runner;
 pub mod schedule;
 pub mod service;

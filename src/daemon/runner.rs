@@ -5,16 +5,19 @@
 //! Shared by `check` (one run, printed) and the daemon (runs on a schedule).
 //! Room sizes exist only on PostgreSQL, and a fresh PostgreSQL server answers
 //! 500 until its planner statistics cover the event tables: both make the
-//! room rules "not checked" (with the error kept in the report, so the daemon
-//! can say so once) while the media rules are still decided. Any other
-//! failure fails the run: a run that could not look at everything never says
-//! "clean".
+//! room rules "not checked" (a typed [`RoomsUnavailable`] in the outcome)
+//! while the media rules are still decided. A walk cut short even after its
+//! retry (see [`crate::synapse::walk`]) makes a *partial* run: the outcome's
+//! coverage says what was looked at, and [`crate::core::conditions`] decides
+//! what that means. Any other failure fails the run: a run that could not
+//! look at everything never says "clean".
 
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use thiserror::Error;
 
+use crate::core::coverage::RoomsUnavailable;
 use crate::core::eval::{EvalError, Evaluation, Outcome};
 use crate::core::model::{TimeRange, UserMedia};
 use crate::core::policy::Config;
@@ -62,8 +65,20 @@ pub struct RunReport {
     pub outcome: Outcome,
     /// Pages fetched over all walks.
     pub pages: u32,
-    /// Why the rooms were not checked, when Synapse could not answer.
+    /// Synapse's error when room sizes could not be read (for metrics; the
+    /// outcome says why in words).
     pub rooms_error: Option<SynapseError>,
+}
+
+/// Whether `error`, from asking for the largest rooms, means room sizes are
+/// unavailable (SQLite, or Synapse's known 500) rather than a failure of
+/// the run; the one place that says so, for runs and for `!stats rooms`.
+pub fn rooms_unavailable(error: &SynapseError) -> Option<RoomsUnavailable> {
+    match error {
+        SynapseError::RequiresPostgres { .. } => Some(RoomsUnavailable::Sqlite),
+        SynapseError::Server { .. } => Some(RoomsUnavailable::Server(error.to_string())),
+        _ => None,
+    }
 }
 
 /// Runs every rule of `config` at `now_ms`. `observe` sees every chunk of
@@ -89,7 +104,7 @@ pub async fn evaluate(
             None => "walking the users' media statistics".to_owned(),
             Some(w) => format!(
                 "walking the users' media statistics of the last {}",
-                humantime::format_duration(w)
+                crate::core::doc::format::window(w)
             ),
         };
         let mut walk = client.walk(WalkOptions {
@@ -108,13 +123,26 @@ pub async fn evaluate(
                     eval.feed(range, &users)?;
                 }
                 WalkChunk::Done(summary) => {
-                    tracing::info!(
-                        window_secs = window.map(|w| w.as_secs()),
-                        pages = summary.pages,
-                        users = summary.users,
-                        repeats = summary.repeats,
-                        "walk complete"
-                    );
+                    match summary.cut_short {
+                        None => tracing::info!(
+                            window_secs = window.map(|w| w.as_secs()),
+                            pages = summary.pages,
+                            users = summary.users,
+                            repeats = summary.repeats,
+                            retried = summary.retried,
+                            "walk complete"
+                        ),
+                        Some(cut) => {
+                            tracing::warn!(
+                                window_secs = window.map(|w| w.as_secs()),
+                                pages = summary.pages,
+                                users = summary.users,
+                                cause = %cut,
+                                "walk cut short, even walked again: the run is partial"
+                            );
+                            eval.walk_cut_short(range, cut, summary.last_user.clone())?;
+                        }
+                    }
                     pages += summary.pages;
                     done = true;
                 }
@@ -128,21 +156,14 @@ pub async fn evaluate(
     if eval.needs_rooms() {
         match client.largest_rooms().await {
             Ok(rooms) => eval.rooms(&rooms),
-            Err(e @ SynapseError::RequiresPostgres { .. }) => {
-                eval.rooms_unavailable(
-                    "this Synapse uses SQLite, and Synapse estimates room sizes only on PostgreSQL",
-                );
-                rooms_error = Some(e);
-            }
-            Err(e @ SynapseError::Server { .. }) => {
-                tracing::warn!(error = %e, "room sizes unavailable");
-                eval.rooms_unavailable(format!(
-                    "Synapse could not estimate room sizes ({e}); on PostgreSQL this happens \
-                     until its planner statistics cover the event tables"
-                ));
-                rooms_error = Some(e);
-            }
-            Err(e) => return Err(RunError::Rooms(e)),
+            Err(e) => match rooms_unavailable(&e) {
+                Some(reason) => {
+                    tracing::warn!(%reason, "room sizes unavailable");
+                    eval.rooms_unavailable(reason);
+                    rooms_error = Some(e);
+                }
+                None => return Err(RunError::Rooms(e)),
+            },
         }
     }
     Ok(RunReport {

@@ -33,9 +33,7 @@ pub fn next_due(
                 now
             } else {
                 let after: DateTime<Utc> = now.into();
-                cron.schedule
-                    .after(&after)
-                    .next()
+                cron.next_after(&after)
                     .map(SystemTime::from)
                     // An expression with no future time (a past year): far away.
                     .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600))
@@ -78,6 +76,7 @@ mod tests {
             trigger: Trigger::Cron(CronSchedule {
                 written: "0 */15 * * * *".into(),
                 schedule: "0 */15 * * * *".parse().unwrap(),
+                weekdays: None,
             }),
             run_at_start: false,
             jitter: Duration::ZERO,

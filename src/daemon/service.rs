@@ -5,12 +5,15 @@
 //!   that ends after the next one was due makes that one start at once (and
 //!   says so in the log), never a burst of catch-up runs.
 //! - After a failed run the next attempt comes sooner, with exponential
-//!   backoff (30 s, 1 min, 2 min... up to the schedule's own pace).
-//! - Alert lifecycle: [`crate::core::alerts`]. Outages (Synapse unreachable,
-//!   room sizes failing or unsupported) are announced once when they start
-//!   and once when they end. A failed run changes no alert; a run that could
-//!   not read room sizes keeps the open room alerts as they are (neither
-//!   resolved nor reminded) until room sizes are back.
+//!   backoff (30 s, 1 min, 2 min... up to the schedule's own pace); a
+//!   reload, which may have fixed the cause, brings it back to 30 s.
+//! - What a run means is decided in the core: the alert lifecycle in
+//!   [`crate::core::alerts`], and in [`crate::core::conditions`] the
+//!   conditions announced once when they start and once when they end
+//!   (Synapse unreachable, room sizes failing or unsupported, walks cut
+//!   short) and the rule that a partial run (a walk cut short, room sizes
+//!   unavailable) resolves and forgets only what it looked at. A failed run
+//!   changes no alert. This loop stores the state and delivers.
 //! - Every announcement goes through the outbox of the persisted state: saved
 //!   first, then sent with its transaction ID, then marked delivered and saved
 //!   again. A crash (even `kill -9`) between sending and saving resends with
@@ -22,13 +25,16 @@
 //!   logged in anew (data directory lost), or a resend more than a day after
 //!   the first send, would post the message again. Matrix being down only
 //!   delays delivery.
-//! - Reload (`SIGHUP`, `!stats reload`) re-reads the policy file; an invalid
-//!   file keeps the old rules and its errors, with lines and columns, are
-//!   posted to the room.
+//! - Reload (`SIGHUP`, `!stats reload`) re-reads the policy file: the rules,
+//!   the alert settings, the schedule (from the next run) and a new Synapse
+//!   client (URL, token, timeout, page size) take effect; what needs a
+//!   restart ([`Config::needs_restart`]: the bot's login, its data directory,
+//!   `http.listen`) is named in the answer and the log. An invalid file
+//!   keeps everything as it was, its errors, with lines and columns, are
+//!   posted to the room, and `/ready` says so until a reload succeeds.
 //! - Shutdown abandons a run in progress (nothing of it was applied yet),
 //!   saves the state and returns.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -45,14 +51,17 @@ use super::runner::{self, RunError, RunReport};
 use super::schedule;
 use super::store::{JsonStore, Loaded, StoreError};
 use crate::core::alerts::AlertState;
-use crate::core::announce::{self, Message};
+use crate::core::backoff::Backoff;
 use crate::core::command::SilenceRequest;
+pub use crate::core::conditions::Outage;
+use crate::core::conditions::{self, Conditions, Notice};
+use crate::core::doc::{Doc, Message};
 use crate::core::eval::Outcome;
 use crate::core::policy::{self, Config};
-use crate::core::render::utc;
 use crate::core::silence::{Silence, Silences};
 use crate::core::snapshot::Snapshot;
-use crate::core::violation::{Subject, Violation};
+use crate::core::strings::notices;
+use crate::core::violation::Violation;
 use crate::synapse::{SynapseClient, SynapseError};
 
 /// Where announcements go: the bot, in production.
@@ -80,15 +89,6 @@ pub enum DaemonError {
     Client(String),
 }
 
-/// A failure that lasted across runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outage {
-    /// When it was first seen (Unix ms).
-    pub since_ms: u64,
-    /// The error, as first seen.
-    pub error: String,
-}
-
 /// The last run, for `!stats status` and the schedule after a restart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastRun {
@@ -105,6 +105,9 @@ pub struct LastRun {
     pub silenced: usize,
     /// Why it failed.
     pub error: Option<String>,
+    /// Why it was partial (a walk cut short), when it was.
+    #[serde(default)]
+    pub incomplete: Option<String>,
 }
 
 /// Everything the daemon keeps in its data directory.
@@ -112,12 +115,9 @@ pub struct LastRun {
 pub struct DaemonState {
     /// Alert lifecycle and outbox.
     pub alerts: AlertState,
-    /// Synapse unreachable (or refusing us) since.
-    pub synapse_outage: Option<Outage>,
-    /// Room sizes failing (Synapse's 500) since.
-    pub rooms_outage: Option<Outage>,
-    /// Whether "room rules disabled: SQLite" was said.
-    pub rooms_unsupported_noticed: bool,
+    /// Conditions announced when they start and end (Synapse failing...).
+    #[serde(flatten)]
+    pub conditions: Conditions,
     /// The last run.
     pub last_run: Option<LastRun>,
 }
@@ -206,10 +206,14 @@ pub struct Daemon {
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     failures: u32,
+    /// The policy the process started with: a reload names what differs
+    /// from it and needs a restart.
+    started_with: Arc<Config>,
 }
 
-/// The first retry after a failed run; doubles up to the schedule's pace.
-const FIRST_RETRY: Duration = Duration::from_secs(30);
+/// Retries after a failed run: 30 s, doubling, at most a day apart; the
+/// schedule's own pace comes first when it is sooner.
+const RUN_RETRY: Backoff = Backoff::new(Duration::from_secs(30), Duration::from_secs(24 * 3600));
 /// How often undelivered messages are retried.
 const REDELIVERY: Duration = Duration::from_secs(30);
 
@@ -236,24 +240,19 @@ impl Daemon {
             Loaded::Corrupt { set_aside, reason } => {
                 tracing::error!(path = %set_aside.display(), %reason, "the state file was corrupt; it was set aside and the daemon starts afresh");
                 let mut state = DaemonState::default();
-                let m = announce::notice(
-                    &format!(
-                        "my state file was unreadable and has been set aside as {}; I start afresh, so open violations will be announced again.",
-                        set_aside.display()
-                    ),
-                    None,
-                );
+                let m = notices::state_set_aside(&set_aside.display().to_string()).message();
                 state.alerts.enqueue(m.plain, m.html, now);
                 state
             }
         };
         // Nothing to undo: an outbox from before a restart is resent as is.
         state.alerts.outbox.sort_by_key(|m| m.queued_ms);
+        let config = Arc::new(config);
         let shared = Arc::new(Shared {
-            config: RwLock::new(Arc::new(config)),
+            config: RwLock::new(config.clone()),
             status: RwLock::new(Status {
                 last_run: state.last_run.clone(),
-                synapse_outage: state.synapse_outage.clone(),
+                synapse_outage: state.conditions.synapse_outage.clone(),
                 queued: state.alerts.outbox.len(),
                 next_run_ms: None,
             }),
@@ -271,6 +270,7 @@ impl Daemon {
             metrics,
             readiness,
             failures: 0,
+            started_with: config,
         };
         daemon.store.save(&daemon.state)?;
         Ok((daemon, shared))
@@ -287,6 +287,8 @@ impl Daemon {
         // Once every sender is gone, `recv()` answers `None` at once: stop
         // polling it, or the loop would spin instead of sleeping.
         let mut control_open = true;
+        // The next run is logged when it changes, not on every wake-up.
+        let mut logged_due: Option<SystemTime> = None;
         let config = self.config().await;
         if !config.schedule.run_at_start {
             previous_start = self
@@ -301,8 +303,7 @@ impl Daemon {
             let mut due =
                 schedule::next_due(&config.schedule, previous_start, now, rand::random::<f64>());
             if self.failures > 0 {
-                let backoff = FIRST_RETRY.saturating_mul(2u32.saturating_pow(self.failures - 1));
-                due = due.min(now + backoff);
+                due = due.min(now + RUN_RETRY.step(self.failures - 1));
             }
             if let Some(previous) = previous_start
                 && due <= now
@@ -310,6 +311,14 @@ impl Daemon {
                 tracing::info!(
                     previous_run_secs = now.duration_since(previous).unwrap_or_default().as_secs(),
                     "the previous run ended after the next one was due: the next run starts now, late"
+                );
+            }
+            if logged_due != Some(due) {
+                logged_due = Some(due);
+                tracing::info!(
+                    next_run = %crate::core::crontab::run_time(due),
+                    schedule = %config.schedule.trigger,
+                    "next run"
                 );
             }
             self.shared.status.write().await.next_run_ms = Some(unix_ms(due));
@@ -371,6 +380,7 @@ impl Daemon {
     pub async fn tick(&mut self) -> Result<Result<Outcome, RunError>, DaemonError> {
         let config = self.config().await;
         let started = now_ms();
+        self.announce_ended_overrides(&config, started);
         let clock = std::time::Instant::now();
         let mut snapshot = Snapshot::new(started);
         let result = runner::evaluate(&self.client, &config, started, |_, window, users| {
@@ -383,11 +393,21 @@ impl Daemon {
             Ok(report) => {
                 self.failures = 0;
                 self.readiness.set_synapse(true);
-                *self.shared.snapshot.write().await = Some(Arc::new(snapshot));
+                self.readiness.set_run_blocked(None);
+                // A partial run's top lists miss the users it did not
+                // reach: `!stats top` keeps the last complete ones (or asks
+                // Synapse when they are too old).
+                if report.outcome.cut_short().is_none() {
+                    *self.shared.snapshot.write().await = Some(Arc::new(snapshot));
+                }
                 self.after_success(&config, report, started, took, now)
             }
             Err(error) => {
                 self.failures = self.failures.saturating_add(1);
+                self.readiness.set_run_blocked(
+                    (error.synapse().is_some_and(SynapseError::needs_admin))
+                        .then(|| error.to_string()),
+                );
                 self.after_failure(&error, started, took, now);
                 Err(error)
             }
@@ -397,6 +417,17 @@ impl Daemon {
         self.publish_silences().await;
         self.deliver().await?;
         Ok(outcome)
+    }
+
+    /// Overrides whose `until` passed since the previous run: said once.
+    fn announce_ended_overrides(&mut self, config: &Config, started: u64) {
+        let Some(previous) = self.state.last_run.as_ref().map(|r| r.started_ms) else {
+            return;
+        };
+        let ended = crate::core::limits::ended_between(&config.rules, previous, started);
+        if let Some(m) = crate::core::refusals::override_ended_message(&ended) {
+            self.state.alerts.enqueue(m.plain, m.html, started);
+        }
     }
 
     fn after_success(
@@ -412,77 +443,32 @@ impl Daemon {
             pages,
             rooms_error,
         } = report;
-        let rooms_checked = rooms_error.is_none();
-        if let Some(outage) = self.state.synapse_outage.take() {
-            self.say(
-                &format!(
-                    "Synapse answers again (unreachable since {}).",
-                    utc(outage.since_ms)
-                ),
-                None,
-                now,
-            );
+        if let Some(error @ SynapseError::Server { .. }) = &rooms_error {
+            self.metrics.api_error(error);
         }
-        match rooms_error {
-            Some(SynapseError::RequiresPostgres { .. }) => {
-                if !self.state.rooms_unsupported_noticed {
-                    self.state.rooms_unsupported_noticed = true;
-                    self.say(
-                        "room rules are disabled: this Synapse uses SQLite, and Synapse estimates room sizes only on PostgreSQL. Media rules keep working.",
-                        None,
-                        now,
-                    );
-                }
-            }
-            Some(error) => {
-                self.metrics.api_error(&error);
-                if self.state.rooms_outage.is_none() {
-                    self.state.rooms_outage = Some(Outage {
-                        since_ms: now,
-                        error: error.to_string(),
-                    });
-                    self.say(
-                        "room rules could not be checked: Synapse fails to estimate room sizes (a known Synapse issue until its PostgreSQL planner statistics cover the event tables). Media rules keep working; I will say when room sizes are back.",
-                        Some(&error.to_string()),
-                        now,
-                    );
-                }
-            }
-            None => {
-                if let Some(outage) = self.state.rooms_outage.take() {
-                    self.say(
-                        &format!(
-                            "room sizes are available again (failing since {}).",
-                            utc(outage.since_ms)
-                        ),
-                        None,
-                        now,
-                    );
-                }
-            }
-        }
-        let lifecycle = config.alerts.lifecycle();
-        // Room rules not checked in this run (SQLite, or Synapse's 500): the
-        // room alerts already open are kept out of the plan, so that they
-        // are neither resolved (then announced as new) nor reminded while
-        // room sizes cannot be seen, and come back unchanged afterwards.
-        let unchecked: BTreeMap<_, _> = if rooms_checked {
-            BTreeMap::new()
-        } else {
-            let (rooms, others) = std::mem::take(&mut self.state.alerts.active)
-                .into_iter()
-                .partition(|(_, record)| matches!(record.violation.subject, Subject::Room { .. }));
-            self.state.alerts.active = others;
-            rooms
-        };
-        let plan = self.state.alerts.plan(&outcome.violations, now, &lifecycle);
-        if let Some(message) = announce::summary(&plan, now, config.alerts.max_lines.get()) {
+        let (plan, messages) = conditions::settle_run(
+            &mut self.state.alerts,
+            &mut self.state.conditions,
+            &outcome,
+            &config.alerts.lifecycle(),
+            config.alerts.max_lines.get(),
+            now,
+        );
+        // The summary, when the plan says anything, is the last message:
+        // it announces the plan's violations, which reacting to it
+        // acknowledges.
+        let summary = (!plan.is_empty()).then(|| messages.len().saturating_sub(1));
+        for (i, message) in messages.into_iter().enumerate() {
+            let keys = if Some(i) == summary {
+                plan.keys()
+            } else {
+                Vec::new()
+            };
             self.state
                 .alerts
-                .enqueue_alert(message.plain, message.html, plan.keys(), now);
+                .enqueue_alert(message.plain, message.html, keys, now);
         }
-        self.state.alerts.apply(&plan, &outcome.violations, now);
-        self.state.alerts.active.extend(unchecked);
+        let incomplete = conditions::incomplete_cause(&outcome);
         let users = outcome
             .walks
             .iter()
@@ -495,7 +481,11 @@ impl Daemon {
             users,
             silenced: plan.silenced.len(),
             error: None,
+            incomplete: incomplete.clone(),
         });
+        self.metrics
+            .last_run_complete
+            .set(i64::from(incomplete.is_none()));
         self.metrics.walk_duration.observe(took.as_secs_f64());
         self.metrics.walk_pages.inc_by(u64::from(pages));
         self.metrics.walk_users.set(users as i64);
@@ -520,15 +510,26 @@ impl Daemon {
                 .inc();
         }
         self.metrics.last_success.set(now as f64 / 1000.0);
-        tracing::info!(
-            violations = outcome.violations.len(),
-            users,
-            pages,
-            took_ms = took.as_millis() as u64,
-            announced = plan.lines.len(),
-            silenced = plan.silenced.len(),
-            "run complete"
-        );
+        match &incomplete {
+            None => tracing::info!(
+                violations = outcome.violations.len(),
+                users,
+                pages,
+                took_ms = took.as_millis() as u64,
+                announced = plan.lines.len(),
+                silenced = plan.silenced.len(),
+                "run complete"
+            ),
+            Some(cause) => tracing::warn!(
+                violations = outcome.violations.len(),
+                users,
+                pages,
+                took_ms = took.as_millis() as u64,
+                announced = plan.lines.len(),
+                %cause,
+                "run partial: open alerts it did not look at are kept"
+            ),
+        }
         Ok(outcome)
     }
 
@@ -540,17 +541,8 @@ impl Daemon {
                 self.readiness.set_synapse(false);
             }
         }
-        if self.state.synapse_outage.is_none() {
-            let text = error.to_string();
-            self.state.synapse_outage = Some(Outage {
-                since_ms: now,
-                error: text.clone(),
-            });
-            self.say(
-                &format!("cannot check the policies: Synapse has not answered properly since {}. I keep trying and will say when it answers again.", utc(now)),
-                Some(&text),
-                now,
-            );
+        for notice in self.state.conditions.run_failed(&error.to_string(), now) {
+            self.announce(&notice, now);
         }
         self.state.last_run = Some(LastRun {
             started_ms: started,
@@ -559,7 +551,9 @@ impl Daemon {
             users: 0,
             silenced: 0,
             error: Some(error.to_string()),
+            incomplete: None,
         });
+        self.metrics.last_run_complete.set(0);
     }
 
     /// Re-reads the policy file; on error, keeps the rules in force and
@@ -576,22 +570,28 @@ impl Daemon {
         {
             Ok((config, client)) => {
                 let rules = config.rules.len();
-                let text = format!("reloaded {path}: {rules} rules in force.");
+                let restart = self.started_with.needs_restart(&config);
+                let said = notices::reloaded(&path, rules, &restart);
+                let text = notices::reloaded_text(&path, rules, &restart);
                 self.client = client;
                 *self.shared.config.write().await = Arc::new(config);
-                self.say(&text, None, now);
-                tracing::info!(rules, "policy reloaded");
+                self.readiness.set_reload_refused(None);
+                // The reload may have fixed what made the runs fail (a token,
+                // a URL): the next retry comes at the first step again.
+                self.failures = self.failures.min(1);
+                self.say(&said, now);
+                if restart.is_empty() {
+                    tracing::info!(rules, "policy reloaded");
+                } else {
+                    tracing::warn!(rules, needs_restart = %restart.join(", "), "policy reloaded; some changes take effect only after a restart");
+                }
                 Ok(text)
             }
             Err(errors) => {
+                self.readiness.set_reload_refused(Some(errors.clone()));
                 tracing::warn!(%errors, "reload refused; the previous rules stay in force");
-                self.say(
-                    &format!(
-                        "reload refused: {path} has errors; the previous rules stay in force."
-                    ),
-                    Some(errors.trim_end()),
-                    now,
-                );
+                let lines: Vec<&str> = errors.trim_end().split('\n').collect();
+                self.say(&notices::reload_refused(&path, &lines), now);
                 Err(errors)
             }
         };
@@ -611,7 +611,7 @@ impl Daemon {
         let max = config
             .matrix
             .as_ref()
-            .map_or(policy::DEFAULT_SILENCE_MAX, |m| m.silence_max);
+            .map_or(policy::DEFAULT_SILENCE_MAX, |m| m.commands.silence_max);
         let now = now_ms();
         let added = self
             .state
@@ -688,8 +688,13 @@ impl Daemon {
         *self.shared.silences.write().await = self.state.alerts.silences.clone();
     }
 
-    fn say(&mut self, text: &str, details: Option<&str>, now: u64) {
-        let m = announce::notice(text, details);
+    fn announce(&mut self, notice: &Notice, now: u64) {
+        let m = notice.message();
+        self.state.alerts.enqueue(m.plain, m.html, now);
+    }
+
+    fn say(&mut self, doc: &Doc, now: u64) {
+        let m = doc.message();
         self.state.alerts.enqueue(m.plain, m.html, now);
     }
 
@@ -718,7 +723,7 @@ impl Daemon {
     async fn publish_status(&self) {
         let mut status = self.shared.status.write().await;
         status.last_run = self.state.last_run.clone();
-        status.synapse_outage = self.state.synapse_outage.clone();
+        status.synapse_outage = self.state.conditions.synapse_outage.clone();
         status.queued = self.state.alerts.outbox.len();
     }
 }

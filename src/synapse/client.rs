@@ -17,6 +17,7 @@ use url::Url;
 use super::decode::{DecodeError, PageTail, decode_users_page};
 use super::error::{Endpoint, SynapseError, classify};
 use super::query::UsersMediaQuery;
+use crate::core::backoff::Backoff;
 use crate::core::model::{RoomSize, UserMedia};
 
 /// A Synapse admin access token. Its `Debug` never shows it, and it has no
@@ -78,15 +79,16 @@ impl RetryPolicy {
         }
     }
 
+    /// The delays between attempts, before Synapse's `retry_after_ms`.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.base_delay, self.max_delay)
+    }
+
     /// The delay before retry number `retry` (0-based) after `error`:
     /// exponential with "equal jitter" (between half and all of the step),
     /// at least Synapse's `retry_after_ms`, at most `max_delay`.
     pub fn delay(&self, retry: u32, error: &SynapseError, jitter: f64) -> Duration {
-        let step = self
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(retry))
-            .min(self.max_delay);
-        let jittered = step.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0));
+        let jittered = self.backoff().delay(retry, jitter);
         let floor = match error {
             SynapseError::RateLimited {
                 retry_after: Some(after),

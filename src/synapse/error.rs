@@ -191,6 +191,21 @@ impl SynapseError {
         )
     }
 
+    /// Whether the failure will last until an admin acts: a refused token
+    /// (401), a user who is not a server admin (403), an address that does
+    /// not serve the admin API (404, 405), a refused parameter (400) or an
+    /// unusable client setting. Retrying does not heal these.
+    pub fn needs_admin(&self) -> bool {
+        match self {
+            SynapseError::Unauthorized { .. }
+            | SynapseError::NotAdmin { .. }
+            | SynapseError::InvalidRequest { .. }
+            | SynapseError::Config(_) => true,
+            SynapseError::UnexpectedStatus { status, .. } => matches!(status, 404 | 405),
+            _ => false,
+        }
+    }
+
     /// The endpoint the failed request went to, if any.
     pub fn endpoint(&self) -> Option<Endpoint> {
         match self {
@@ -328,5 +343,43 @@ mod tests {
             "GET /_synapse/admin/v1/statistics/users/media: the access token's user is not a server admin (403 M_FORBIDDEN: You are not a server admin)"
         );
         assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn what_needs_an_admin() {
+        let at = |status: u16, body: &[u8]| classify(Endpoint::UsersMedia, status, body);
+        for (status, body) in [
+            (
+                401,
+                &br#"{"errcode":"M_UNKNOWN_TOKEN","error":"Unknown token"}"#[..],
+            ),
+            (
+                403,
+                br#"{"errcode":"M_FORBIDDEN","error":"You are not a server admin"}"#,
+            ),
+            (404, b"<html>Not Found</html>"),
+            (405, b""),
+            (
+                400,
+                br#"{"errcode":"M_INVALID_PARAM","error":"bad order_by"}"#,
+            ),
+        ] {
+            let e = at(status, body);
+            assert!(e.needs_admin() && !e.is_transient(), "{status}: {e}");
+        }
+        for (status, body) in [
+            (429, &br#"{"errcode":"M_LIMIT_EXCEEDED"}"#[..]),
+            (500, b""),
+            (502, b""),
+            (418, b""),
+        ] {
+            assert!(!at(status, body).needs_admin(), "{status}");
+        }
+        let postgres = classify(
+            Endpoint::DatabaseRooms,
+            400,
+            br#"{"errcode":"M_UNKNOWN","error":"Endpoint requires using PostgreSQL"}"#,
+        );
+        assert!(!postgres.needs_admin(), "SQLite is a note, not a failure");
     }
 }

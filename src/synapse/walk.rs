@@ -8,6 +8,17 @@
 //! - Follow `next_token`; stop on an empty page, a missing token, or a token
 //!   that does not advance (with `limit=0` Synapse answers `next_token: 0`
 //!   forever).
+//! - A walk knows whether it is complete: it ended without a further
+//!   `next_token` having seen as many distinct users as the last page's
+//!   `total`, within the tolerance of
+//!   [`allowed_shortfall`](crate::core::coverage::allowed_shortfall) (users
+//!   that appear during the walk before its position are not seen; users
+//!   that disappear make it see more than `total`). Otherwise it was cut
+//!   short (token not advancing, empty page, pages that skipped users):
+//!   it is walked once more from the start, passing on only users after
+//!   the last one already passed on, and if that attempt falls short too,
+//!   the summary says how ([`WalkSummary::cut_short`]) and up to which user
+//!   it got ([`WalkSummary::last_user`]), so that nothing beyond is resolved.
 //! - Each page costs Synapse two aggregations over all local media, so the
 //!   number of pages is what costs: pages are as large as the configured
 //!   bound allows, and a last page only slightly over the bound (users added
@@ -34,6 +45,7 @@ use super::client::SynapseClient;
 use super::decode::PageTail;
 use super::error::SynapseError;
 use super::query::{PageLimit, UsersMediaQuery};
+use crate::core::coverage::{CutCause, CutShort, judge_walk_end};
 use crate::core::model::{TimeRange, UserMedia};
 
 /// Default bound on users per page. One page costs Synapse two aggregations
@@ -71,16 +83,32 @@ impl Default for WalkOptions {
 }
 
 /// What a finished walk saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WalkSummary {
     /// Pages fetched successfully.
     pub pages: u32,
     /// Distinct users passed on.
     pub users: u64,
-    /// Users dropped as repeats (page overlap, offset shifts, retried pages).
+    /// Users dropped as repeats (page overlap, offset shifts, retried pages,
+    /// the second attempt of a walk cut short).
     pub repeats: u64,
     /// The last `total` Synapse reported.
     pub total: u64,
+    /// Whether the walk was cut short once and walked again from the start.
+    pub retried: bool,
+    /// How the walk was cut short, after its retry; `None` when it saw
+    /// every user.
+    pub cut_short: Option<CutShort>,
+    /// The last (largest) `user_id` passed on: a walk cut short saw every
+    /// user up to it.
+    pub last_user: Option<String>,
+}
+
+impl WalkSummary {
+    /// Whether the walk saw every user.
+    pub fn is_complete(&self) -> bool {
+        self.cut_short.is_none()
+    }
 }
 
 /// One item of a walk.
@@ -135,6 +163,38 @@ async fn run(
 ) -> Result<WalkSummary, SynapseError> {
     let mut summary = WalkSummary::default();
     let mut last_seen: Option<String> = None;
+    let mut cut = attempt(client, options, tx, &mut last_seen, &mut summary).await?;
+    if let Some(first) = cut {
+        tracing::warn!(cause = %first, "the walk was cut short; walking once more from the start");
+        summary.retried = true;
+        cut = attempt(client, options, tx, &mut last_seen, &mut summary).await?;
+    }
+    if let Some(cut) = cut {
+        tracing::warn!(cause = %cut, last_user = ?last_seen, "the walk was cut short again; the run is partial");
+    }
+    summary.cut_short = cut;
+    summary.last_user = last_seen;
+    Ok(summary)
+}
+
+/// The users one attempt saw, to judge its completeness.
+#[derive(Debug, Default)]
+struct Attempt {
+    /// Distinct users on this attempt's pages (passed on or not).
+    users: u64,
+    /// The last of them.
+    last: Option<String>,
+}
+
+/// One walk from the start; `Some` says how it was cut short.
+async fn attempt(
+    client: &SynapseClient,
+    options: &WalkOptions,
+    tx: &mpsc::Sender<Result<WalkChunk, SynapseError>>,
+    last_seen: &mut Option<String>,
+    summary: &mut WalkSummary,
+) -> Result<Option<CutShort>, SynapseError> {
+    let mut seen = Attempt::default();
     let mut offset: u64 = 0;
     let mut limit = options.page_size;
     let mut last_token: Option<u64> = None;
@@ -150,8 +210,9 @@ async fn run(
                 client,
                 &query,
                 options.chunk,
-                &mut last_seen,
-                &mut summary,
+                last_seen,
+                &mut seen,
+                summary,
                 tx,
             )
             .await
@@ -162,14 +223,29 @@ async fn run(
         };
         summary.pages += 1;
         summary.total = tail.total;
-        let Some(token) = tail.next_token else { break };
+        let Some(token) = tail.next_token else {
+            return Ok(judge_walk_end(seen.users, tail.total, tail.users == 0));
+        };
         if tail.users == 0 || last_token.is_some_and(|t| token <= t) || token <= offset {
             tracing::warn!(
                 token,
                 offset,
-                "Synapse's next_token did not advance; ending the walk"
+                users = seen.users,
+                total = tail.total,
+                "Synapse's next_token did not advance"
             );
-            break;
+            let cause = if tail.users == 0 {
+                CutCause::EmptyPage
+            } else {
+                CutCause::TokenStuck
+            };
+            return Ok(
+                judge_walk_end(seen.users, tail.total, false).map(|_| CutShort {
+                    cause,
+                    seen: seen.users,
+                    total: tail.total,
+                }),
+            );
         }
         last_token = Some(token);
         // One user of overlap, to notice offset shifts between pages: start
@@ -179,7 +255,6 @@ async fn run(
         let wanted = next_limit(options.page_size, remaining).get();
         limit = PageLimit::new(wanted + OVERLAP).unwrap_or(options.page_size);
     }
-    Ok(summary)
 }
 
 /// Reads one page, passing on the users not seen yet.
@@ -188,6 +263,7 @@ async fn read_page(
     query: &UsersMediaQuery,
     chunk: usize,
     last_seen: &mut Option<String>,
+    seen: &mut Attempt,
     summary: &mut WalkSummary,
     tx: &mpsc::Sender<Result<WalkChunk, SynapseError>>,
 ) -> Result<PageTail, SynapseError> {
@@ -195,6 +271,10 @@ async fn read_page(
     while let Some(users) = page.next_chunk().await {
         let mut fresh = Vec::with_capacity(users.len());
         for user in users {
+            if seen.last.as_ref().is_none_or(|last| user.user_id > *last) {
+                seen.users += 1;
+                seen.last = Some(user.user_id.clone());
+            }
             if last_seen.as_ref().is_some_and(|last| user.user_id <= *last) {
                 summary.repeats += 1;
             } else {

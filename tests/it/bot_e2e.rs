@@ -504,7 +504,7 @@ async fn stats_command_line_answers_with_the_same_grammar() {
     std::fs::write(
         &policy,
         format!(
-            "synapse:\n  url: {}\n  token: {{env: WARDEN_E2E_BOT_ADMIN_TOKEN}}\nrules:\n  user_media:\n    - name: media-quota\n      max_media_length: 1 GiB\n",
+            "synapse:\n  url: {}\n  token: {{env: WARDEN_E2E_BOT_ADMIN_TOKEN}}\nrules:\n  user_media:\n    - name: media-quota\n      max_media_length: 1 GiB\noverrides:\n  - users: \"@al_ce:*\"\n    max_media_length: 5 GiB\n    reason: a <b>test</b>\n",
             w.synapse.base_url()
         ),
     )
@@ -523,13 +523,23 @@ async fn stats_command_line_answers_with_the_same_grammar() {
         out.starts_with("@al_ce:warden.test (al_ce): 10.0 KiB in 1 media"),
         "{out}"
     );
+    // The effective limit of each rule, and why.
+    assert!(
+        out.contains(
+            "Effective limits:\nmedia-quota: 5.0 GiB by override overrides[0]: a <b>test</b>"
+        ),
+        "{out}"
+    );
     let (code, out) = stats_cli(&w, &policy, &["user", "@nobody:warden.test"]).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("has no local media"), "{out}");
 
     let (code, out) = stats_cli(&w, &policy, &["rooms"]).await;
     assert_eq!(code, Some(2), "{out}");
-    assert!(out.contains("runs on SQLite"), "{out}");
+    assert!(
+        out.contains("Room sizes are unavailable: this Synapse uses SQLite"),
+        "{out}"
+    );
 
     let (code, out) = stats_cli(&w, &policy, &["top", "0"]).await;
     assert_eq!(code, Some(2), "{out}");
@@ -542,6 +552,10 @@ async fn stats_command_line_answers_with_the_same_grammar() {
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("media-quota (warning): at most 1.0 GiB per user; every user"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 override (the first that matches wins):\noverrides[0]: `@al_ce:*`, every rule: 5.0 GiB — a <b>test</b>"),
         "{out}"
     );
 }

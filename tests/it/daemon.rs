@@ -26,7 +26,7 @@ use synapse_warden::core::announce::Message;
 use synapse_warden::core::policy::{self, Config};
 use synapse_warden::daemon::http::Readiness;
 use synapse_warden::daemon::metrics::Metrics;
-use synapse_warden::daemon::service::{Daemon, DaemonState, Notifier, NotifyError};
+use synapse_warden::daemon::service::{Daemon, DaemonState, Notifier, NotifyError, Shared};
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 
 use crate::support::synapse::{Backend, SynapseHarness, TestUser};
@@ -71,6 +71,10 @@ pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub policy: PathBuf,
     pub room: Arc<Room>,
+    /// The metrics every daemon of the fixture updates (as `/metrics` serves).
+    pub metrics: Arc<Metrics>,
+    /// What the last daemon made shares with the bot (`!stats top`, status).
+    pub shared: Mutex<Option<Arc<Shared>>>,
 }
 
 impl Fixture {
@@ -79,6 +83,8 @@ impl Fixture {
             dir: tempfile::tempdir().unwrap(),
             policy: PathBuf::new(),
             room: Arc::new(Room::default()),
+            metrics: Arc::new(Metrics::new()),
+            shared: Mutex::new(None),
         }
     }
 
@@ -123,17 +129,25 @@ impl Fixture {
             c.timeout = config.synapse.timeout;
             SynapseClient::new(c).map_err(|e| e.to_string())
         });
-        let (daemon, _shared) = Daemon::new(
+        let (daemon, shared) = Daemon::new(
             config,
             self.policy.clone(),
             make_client,
             notifier,
             self.dir.path().join("state.json"),
-            Arc::new(Metrics::new()),
+            self.metrics.clone(),
             Arc::new(Readiness::default()),
         )
         .unwrap();
+        *self.shared.lock().unwrap() = Some(shared);
         daemon
+    }
+
+    /// When the last run whose top lists `!stats top` answers from started.
+    pub async fn snapshot_taken_ms(&self) -> Option<u64> {
+        let shared = self.shared.lock().unwrap().clone()?;
+        let snapshot = shared.snapshot.read().await.clone()?;
+        Some(snapshot.taken_at_ms)
     }
 
     pub fn state_path(&self) -> PathBuf {

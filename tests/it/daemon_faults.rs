@@ -14,6 +14,14 @@
 //! are kept, and "room sizes are available again" is said once per outage.
 //! A refused reload keeps the rules in force.
 //!
+//! A walk cut short (Synapse's token stuck at 80 of 120 users, every time)
+//! is a partial run: a new violation among the users seen is announced,
+//! marked partial; violators past the cut-off stay open and unannounced
+//! (neither resolved nor reminded), even when they are in fact gone; the
+//! condition is said once when it starts and once when it ends; and the
+//! first complete run resolves what is gone. `synapse-warden check` against
+//! the same server exits 2 naming the cause.
+//!
 //! `synapse-warden run` stops on SIGTERM within 10 s in the middle of a
 //! walk Synapse is slow to answer.
 //!
@@ -31,7 +39,7 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::{Fixture, QUOTA, count};
-use crate::support::fake::{Dataset, Db, FakeSynapse, Fault, RoomsMode};
+use crate::support::fake::{self, Dataset, Db, FakeSynapse, Fault, RoomsMode};
 use crate::support::synapse::{Backend, SynapseHarness};
 
 const KIB: u64 = 1024;
@@ -164,7 +172,7 @@ async fn outage_and_recovery(failure: Failure) {
     assert!(m[1].contains(failure.cause()), "{failure:?}: {}", m[1]);
     // Nothing of the alert was lost or changed by the outage.
     let during = state(&f);
-    assert!(during.synapse_outage.is_some());
+    assert!(during.conditions.synapse_outage.is_some());
     assert_eq!(during.alerts.active.len(), 1, "{during:#?}");
     assert!(
         during.alerts.outbox.is_empty(),
@@ -181,7 +189,7 @@ async fn outage_and_recovery(failure: Failure) {
     assert_eq!(count(&m, "NEW"), 1, "{m:#?}");
     assert_eq!(count(&m, "STILL OPEN"), 0, "{m:#?}");
     assert_eq!(count(&m, "RESOLVED"), 0, "{m:#?}");
-    assert!(state(&f).synapse_outage.is_none());
+    assert!(state(&f).conditions.synapse_outage.is_none());
 
     // Quiet again, and the lifecycle goes on where it was: Alice's usage
     // grows by more than half, an escalation of the same alert.
@@ -257,7 +265,7 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
     assert_eq!(count(&m, FAILING), 1, "{m:#?}");
     assert!(m[0].contains("Internal server error"), "{m:#?}");
     assert_eq!(count(&m, "NEW warning quota: @alice:test"), 1, "{m:#?}");
-    assert!(state(&f).rooms_outage.is_some());
+    assert!(state(&f).conditions.rooms_outage.is_some());
 
     // Room sizes come back: said once, and the big room alerts.
     fake.set_rooms(rooms.clone());
@@ -309,7 +317,7 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
     assert_eq!(count(&m, FAILING), 2, "{m:#?}");
     assert_eq!(count(&m, BACK), 2, "{m:#?}");
     assert_eq!(count(&m, "big-rooms: room !big:test"), 1, "{m:#?}");
-    assert!(state(&f).rooms_outage.is_none());
+    assert!(state(&f).conditions.rooms_outage.is_none());
 }
 
 /// A policy file with an error on reload: refused with its line and column,
@@ -420,6 +428,18 @@ async fn sigterm_during_a_slow_walk_exits_cleanly_within_10_s() {
     assert!(
         !log.contains("bot-password") && !log.contains("a store passphrase"),
         "a secret in the log"
+    );
+    // The daemon logs its next run with its weekday, in UTC.
+    let next = log
+        .lines()
+        .find(|l| l.contains("next run") && l.contains("schedule"))
+        .unwrap_or_else(|| panic!("no next run in the log\n{log}"));
+    let now = chrono::Utc::now();
+    let day = |t: chrono::DateTime<chrono::Utc>| t.format("%a %Y-%m-%d").to_string();
+    assert!(
+        (next.contains(&day(now)) || next.contains(&day(now - chrono::Duration::days(1))))
+            && next.contains(" UTC"),
+        "{next}"
     );
 
     let text = std::fs::read_to_string(run.data_dir().join("state.json")).unwrap();
@@ -586,4 +606,156 @@ fn a_closed_control_channel_does_not_make_the_loop_spin() {
         );
         assert_eq!(count(&f.room.plain(), "NEW warning quota"), 1);
     });
+}
+
+/// 120 users `@u000:test` .. `@u119:test` with 1 KiB each, except the
+/// `over` ones with 5 KiB (over the 4 KiB quota).
+fn hundred_twenty(over: &[usize]) -> Dataset {
+    let t = now_ms() - 3_600_000;
+    (0..120).fold(Dataset::builder(), |d, i| {
+        let size = if over.contains(&i) { 5 * KIB } else { KIB };
+        d.user(&format!("@u{i:03}:test"), None, &[(t, Some(size))])
+    })
+}
+
+/// Gives `user` a new total of `bytes` (one medium).
+fn set_usage(fake: &FakeSynapse, user: &str, bytes: u64) {
+    assert!(fake.remove_user(user));
+    fake.insert_user(fake::FakeUser {
+        user_id: user.to_owned(),
+        displayname: None,
+        media: vec![(now_ms() - 60_000, Some(bytes))],
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
+    let fake = FakeSynapse::start(hundred_twenty(&[10, 100]), Db::Sqlite).await;
+    let mut f = Fixture::new();
+    policy(&mut f, &fake, QUOTA);
+    // Pages of 40 users: the token sticks on the second page, at 80.
+    let config = f.edit_policy(|text| text.replace("timeout: 1s", "timeout: 1s\n  page_size: 40"));
+    const INCOMPLETE: &str =
+        "runs are incomplete: Synapse's next_token stopped advancing at 80 of 120 users";
+    const PARTIAL: &str = "Partial run: Synapse's next_token stopped advancing at 80 of 120 users";
+
+    const COMPLETE: &str = "synapse_warden_last_run_complete 1";
+    const PARTIAL_METRIC: &str = "synapse_warden_last_run_complete 0";
+    let mut daemon = f.daemon(config.clone());
+    daemon.tick().await.unwrap().unwrap();
+    assert!(f.metrics.encode().contains(COMPLETE));
+    let complete_snapshot = f
+        .snapshot_taken_ms()
+        .await
+        .expect("top lists of a complete run");
+    let m = f.room.plain();
+    assert_eq!(m.len(), 1, "{m:#?}");
+    assert!(m[0].contains("NEW warning quota: @u010:test"), "{m:#?}");
+    assert!(m[0].contains("NEW warning quota: @u100:test"), "{m:#?}");
+
+    // The token now sticks at 80 of 120. Meanwhile @u020 goes over the
+    // quota (seen: announced), and @u100, past the cut-off, goes under it
+    // (not seen: must not be resolved).
+    fake.faults().set_persistent(Some(Fault::StuckAt(80)));
+    set_usage(&fake, "@u020:test", 6 * KIB);
+    set_usage(&fake, "@u100:test", KIB);
+    for run in 0..2 {
+        if run == 1 {
+            // A restart during the condition remembers it.
+            drop(daemon);
+            daemon = f.daemon(config.clone());
+        }
+        let outcome = daemon.tick().await.unwrap().unwrap();
+        assert!(!outcome.coverage.is_complete());
+        assert!(f.metrics.encode().contains(PARTIAL_METRIC));
+        // `!stats top` does not answer from a partial walk's top lists.
+        if run == 0 {
+            assert_eq!(f.snapshot_taken_ms().await, Some(complete_snapshot));
+        } else {
+            assert_eq!(f.snapshot_taken_ms().await, None, "a fresh daemon");
+        }
+    }
+    let m = f.room.plain();
+    assert_eq!(m.len(), 3, "{m:#?}");
+    assert!(m[1].contains(INCOMPLETE), "{m:#?}");
+    assert!(m[2].contains("NEW warning quota: @u020:test"), "{m:#?}");
+    assert!(m[2].contains(PARTIAL), "{m:#?}");
+    assert_eq!(count(&m, "RESOLVED"), 0, "{m:#?}");
+    assert_eq!(count(&m, "@u100:test"), 1, "{m:#?}");
+    let during = state(&f);
+    let open: Vec<&str> = during
+        .alerts
+        .active
+        .keys()
+        .map(|(_, subject)| subject.as_str())
+        .collect();
+    assert_eq!(
+        open,
+        ["@u010:test", "@u020:test", "@u100:test"],
+        "{during:#?}"
+    );
+    let last = during.last_run.as_ref().unwrap();
+    assert_eq!(
+        last.incomplete.as_deref(),
+        Some("Synapse's next_token stopped advancing at 80 of 120 users")
+    );
+    assert!(during.conditions.incomplete.is_some());
+
+    // The token advances again: said once; @u100 is resolved now that it
+    // was seen, the others stay open.
+    fake.faults().set_persistent(None);
+    daemon.tick().await.unwrap().unwrap();
+    assert!(f.metrics.encode().contains(COMPLETE));
+    assert!(f.snapshot_taken_ms().await.is_some());
+    let m = f.room.plain();
+    assert_eq!(m.len(), 5, "{m:#?}");
+    assert!(m[3].contains("walks are complete again"), "{m:#?}");
+    assert!(
+        m[4].contains("RESOLVED warning quota: @u100:test"),
+        "{m:#?}"
+    );
+    assert!(!m[4].contains("Partial run"), "{m:#?}");
+    assert_eq!(count(&m, "RESOLVED"), 1, "{m:#?}");
+    let after = state(&f);
+    assert_eq!(after.alerts.active.len(), 2, "{after:#?}");
+    assert_eq!(after.last_run.unwrap().incomplete, None);
+    assert!(after.conditions.incomplete.is_none());
+}
+
+/// `synapse-warden check` against a server whose token stops advancing:
+/// the violations it saw on stdout, the cause on stderr, exit status 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_exits_2_naming_the_cause_when_the_walk_is_cut_short() {
+    let fake = FakeSynapse::start(hundred_twenty(&[10, 100]), Db::Sqlite).await;
+    let mut f = Fixture::new();
+    policy(&mut f, &fake, QUOTA);
+    f.edit_policy(|text| text.replace("timeout: 1s", "timeout: 1s\n  page_size: 40"));
+    let check = |fake: &FakeSynapse| {
+        fake.clear_requests();
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_synapse-warden"))
+            .args(["--config", f.policy.to_str().unwrap(), "check"])
+            .env_remove("RUST_LOG")
+            .env_remove("SYNAPSE_WARDEN_CONFIG")
+            .output()
+    };
+
+    let out = check(&fake).await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+
+    fake.faults().set_persistent(Some(Fault::StuckAt(80)));
+    let out = check(&fake).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "the run is incomplete: Synapse's next_token stopped advancing at 80 of 120 users"
+        ),
+        "{stderr}"
+    );
+    assert!(stdout.contains("@u010:test"), "{stdout}");
+    assert!(!stdout.contains("@u100:test"), "{stdout}");
+    assert!(stdout.contains("was cut short"), "{stdout}");
+    // It walked once more from the start before giving up.
+    assert_eq!(fake.requests().len(), 4, "{:?}", fake.requests());
 }

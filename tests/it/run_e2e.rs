@@ -16,12 +16,12 @@ use crate::support::synapse::{Backend, SynapseHarness, TestUser};
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 
 pub(crate) struct Setup {
-    pub(crate) dir: tempfile::TempDir,
-    pub(crate) policy: PathBuf,
-    pub(crate) listen: String,
+    pub dir: tempfile::TempDir,
+    pub policy: PathBuf,
+    pub listen: String,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -83,7 +83,12 @@ pub(crate) fn start(setup: &Setup) -> Child {
 
 /// The bodies of the room's text messages and notices sent by `sender`,
 /// oldest first.
-async fn bodies(h: &SynapseHarness, reader: &TestUser, room_id: &str, sender: &str) -> Vec<String> {
+pub(crate) async fn bodies(
+    h: &SynapseHarness,
+    reader: &TestUser,
+    room_id: &str,
+    sender: &str,
+) -> Vec<String> {
     let path = format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100");
     let (_, page) = h.get_json(reader, &path).await.unwrap();
     let mut out: Vec<String> = page["chunk"]
@@ -98,7 +103,7 @@ async fn bodies(h: &SynapseHarness, reader: &TestUser, room_id: &str, sender: &s
     out
 }
 
-async fn wait_for<F: Fn(&[String]) -> bool>(
+pub(crate) async fn wait_for<F: Fn(&[String]) -> bool>(
     h: &SynapseHarness,
     reader: &TestUser,
     room_id: &str,
@@ -120,7 +125,7 @@ async fn wait_for<F: Fn(&[String]) -> bool>(
     }
 }
 
-async fn get(url: &str) -> (u16, String) {
+pub(crate) async fn get(url: &str) -> (u16, String) {
     match reqwest::get(url).await {
         Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
         Err(_) => (0, String::new()),

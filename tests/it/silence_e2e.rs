@@ -229,15 +229,13 @@ fn setup(h: &SynapseHarness, admin: &TestUser, room_id: &str) -> Setup {
     let setup = write_setup(h, admin, room_id);
     let recovery = setup.dir.path().join("recovery-key");
     std::fs::write(&recovery, "recovery passphrase of the e2e bot").unwrap();
-    let text = std::fs::read_to_string(&setup.policy)
-        .unwrap()
-        .replace(
-            "http:\n",
-            &format!(
-                "  recovery_key: {{file: {}}}\nalerts:\n  repeat_after: 1s\nhttp:\n",
-                recovery.display()
-            ),
-        );
+    let text = std::fs::read_to_string(&setup.policy).unwrap().replace(
+        "http:\n",
+        &format!(
+            "  recovery_key: {{file: {}}}\nalerts:\n  repeat_after: 1s\nhttp:\n",
+            recovery.display()
+        ),
+    );
     std::fs::write(&setup.policy, text).unwrap();
     setup
 }
@@ -303,7 +301,8 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         })
         .await;
     assert!(
-        ack.body.contains("@admin:warden.test acknowledged 2 violations")
+        ack.body
+            .contains("@admin:warden.test acknowledged 2 violations")
             && ack.body.contains("@alice:warden.test")
             && ack.body.contains("@bob:warden.test"),
         "{}",
@@ -316,10 +315,16 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
     let dave = h.register("dave", PASSWORD, false).await.unwrap();
     let erin = h.register("erin", PASSWORD, false).await.unwrap();
     let carol = h.register("carol", PASSWORD, false).await.unwrap();
-    let cmd = send(&room, "!stats silence quota @dave:warden.test 30s moving servers").await;
+    let cmd = send(
+        &room,
+        "!stats silence quota @dave:warden.test 30s moving servers",
+    )
+    .await;
     let reply = inbox.reply_to(&cmd, bot).await;
     assert!(
-        reply.body.contains("Silence 1 set by @admin:warden.test: quota @dave:warden.test until")
+        reply
+            .body
+            .contains("Silence 1 set by @admin:warden.test: quota @dave:warden.test until")
             && reply.body.contains("— moving servers")
             && reply.body.contains("It matches 0 active violations now."),
         "{}",
@@ -335,7 +340,9 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         .unwrap();
     let reply = inbox.reply_to(&too_long.parse().unwrap(), bot).await;
     assert!(
-        reply.body.contains("silences may last at most 90d (matrix.silence_max)"),
+        reply
+            .body
+            .contains("silences may last at most 90d (matrix.silence_max)"),
         "{}",
         reply.body
     );
@@ -348,7 +355,9 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         reply.body.starts_with("5 violations")
             && reply.body.contains("@dave:warden.test")
             && reply.body.contains("@erin:warden.test")
-            && reply.body.contains("2 violations are silenced (see `!stats silences`)."),
+            && reply
+                .body
+                .contains("2 violations are silenced (see `!stats silences`)."),
         "{}",
         reply.body
     );
@@ -380,8 +389,12 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
     let reply = inbox.reply_to(&listed.parse().unwrap(), bot).await;
     assert!(
         reply.body.starts_with("2 active silences:")
-            && reply.body.contains("• 1: quota @dave:warden.test, by @admin:warden.test, ends ")
-            && reply.body.contains("• 2: every rule @erin:*, by @admin:warden.test"),
+            && reply
+                .body
+                .contains("• 1: quota @dave:warden.test, by @admin:warden.test, ends ")
+            && reply
+                .body
+                .contains("• 2: every rule @erin:*, by @admin:warden.test"),
         "{}",
         reply.body
     );
@@ -402,17 +415,26 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
     let mut child = start(&setup);
     let health = format!("http://{}/health", setup.listen);
     let deadline = Instant::now() + WAIT;
-    while reqwest::get(&health).await.map_or(true, |r| !r.status().is_success()) {
+    while reqwest::get(&health)
+        .await
+        .map_or(true, |r| !r.status().is_success())
+    {
         assert!(Instant::now() < deadline, "{}", logs(setup.dir.path()));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     signal(&child, libc::SIGHUP);
     inbox
-        .wait_for("the reload", |s| s.sender == *bot && s.body.contains("reloaded"))
+        .wait_for("the reload", |s| {
+            s.sender == *bot && s.body.contains("reloaded")
+        })
         .await;
     let cmd = send(&room, "!stats silences").await;
     let reply = inbox.reply_to(&cmd, bot).await;
-    assert!(reply.body.starts_with("2 active silences:"), "{}", reply.body);
+    assert!(
+        reply.body.starts_with("2 active silences:"),
+        "{}",
+        reply.body
+    );
 
     let unsilence = h
         .send_text(&ops, room_id.as_str(), "!stats unsilence 2")
@@ -420,7 +442,9 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         .unwrap();
     let reply = inbox.reply_to(&unsilence.parse().unwrap(), bot).await;
     assert!(
-        reply.body.contains("Silence 2 (every rule @erin:*) ended by @ops:warden.test.")
+        reply
+            .body
+            .contains("Silence 2 (every rule @erin:*) ended by @ops:warden.test.")
             && reply.body.contains("1 active violation no longer silenced"),
         "{}",
         reply.body
@@ -445,7 +469,11 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
             s.sender == *bot && s.body.contains("NEW critical quota: @erin:")
         })
         .await;
-    assert!(!erin_new.body.contains("NEW critical quota: @carol:"), "{}", erin_new.body);
+    assert!(
+        !erin_new.body.contains("NEW critical quota: @carol:"),
+        "{}",
+        erin_new.body
+    );
 
     // Dave's silence expires while his violation is still there: one line
     // in the next summary, which announces him.
@@ -509,7 +537,8 @@ async fn acknowledgement_in_an_encrypted_room() {
         })
         .await;
     assert!(
-        ack.body.contains("@admin:warden.test acknowledged 2 violations"),
+        ack.body
+            .contains("@admin:warden.test acknowledged 2 violations"),
         "{}",
         ack.body
     );

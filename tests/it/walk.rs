@@ -1,11 +1,18 @@
 //! The client's full walk against the fake: large datasets, every fault the
 //! fake can inject, servers that cap pages or whose token does not advance,
 //! and users appearing or disappearing while the walk runs.
+//!
+//! A walk knows whether it is complete: a token that stops advancing or an
+//! empty page before `total` is walked once more from the start, and when it
+//! happens again the summary says how and how far the walk got, never
+//! "complete". Users appearing or disappearing during a walk stay within the
+//! documented tolerance (1 % of `total`, at least one user).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
+use synapse_warden::core::coverage::{CutCause, CutShort};
 use synapse_warden::core::model::UserMedia;
 use synapse_warden::synapse::{
     AdminToken, ClientConfig, PageLimit, RetryPolicy, SynapseClient, SynapseError, WalkChunk,
@@ -203,17 +210,98 @@ async fn capped_pages_and_stale_tokens() {
     assert!(summary.pages >= 3, "{summary:?}");
     server.set_page_cap(None);
 
-    // A token that does not advance ends the walk instead of looping.
+    // A token that does not advance once ends the attempt instead of
+    // looping; the walk goes once more from the start, passes on only the
+    // users it had not, and is complete.
     server.push_faults([Fault::Delay(Duration::ZERO), Fault::StaleToken]);
     let (users, summary) = walk(&c, 40).await.unwrap();
-    assert_eq!(summary.pages, 2, "{summary:?}");
-    // The second page starts one user early and asks for one more.
-    assert_eq!(users.len(), 40 + 40);
+    assert_eq!(as_map(&users), expected);
+    assert_sorted_unique(&users);
+    assert!(summary.is_complete() && summary.retried, "{summary:?}");
+    assert_eq!(summary.pages, 2 + 3, "{summary:?}");
+    assert_eq!(summary.users, 120);
+}
+
+/// A walk of 120 users, 40 per page, whose token stops advancing at 80
+/// every time: cut short after its retry, saying so, with the 80 users it
+/// saw passed on once each.
+#[tokio::test]
+async fn a_token_stuck_at_80_of_120_is_a_walk_cut_short() {
+    let dataset = Dataset::generate(120, 1, 3);
+    let server = FakeSynapse::start(dataset.clone(), fake::Db::Postgres).await;
+    let c = client(&server, RetryPolicy::none(), Duration::from_secs(5));
+    server.faults().set_persistent(Some(Fault::StuckAt(80)));
+    let (users, summary) = walk(&c, 40).await.unwrap();
+    let cut = summary.cut_short.expect("the walk is not complete");
+    assert_eq!(
+        cut,
+        CutShort {
+            cause: CutCause::TokenStuck,
+            seen: 80,
+            total: 120
+        }
+    );
+    assert_eq!(
+        cut.to_string(),
+        "Synapse's next_token stopped advancing at 80 of 120 users"
+    );
+    assert!(summary.retried && !summary.is_complete(), "{summary:?}");
+    assert_eq!(users.len(), 80);
+    assert_sorted_unique(&users);
+    // The users passed on are the first 80, and the summary says which was
+    // the last of them.
+    let mut ids: Vec<String> = dataset.totals().into_keys().collect();
+    ids.sort();
+    assert_eq!(
+        users.iter().map(|u| u.user_id.clone()).collect::<Vec<_>>(),
+        ids[..80]
+    );
+    assert_eq!(summary.last_user.as_deref(), Some(ids[79].as_str()));
+    // Two attempts of two pages each, nothing more.
+    assert_eq!(server.requests().len(), 4, "{:?}", server.requests());
+}
+
+/// An empty page before `total` (a server ending the walk early), twice:
+/// cut short. Once: the retry completes the walk.
+#[tokio::test]
+async fn an_empty_page_before_the_total_is_a_walk_cut_short() {
+    let dataset = Dataset::generate(120, 1, 4);
+    let expected = dataset.totals();
+    let server = FakeSynapse::start(dataset, fake::Db::Sqlite).await;
+    let c = client(&server, RetryPolicy::none(), Duration::from_secs(5));
+    let pass = || Fault::Delay(Duration::ZERO);
+    server.push_faults([
+        pass(),
+        pass(),
+        Fault::EmptyPage,
+        pass(),
+        pass(),
+        Fault::EmptyPage,
+    ]);
+    let (users, summary) = walk(&c, 40).await.unwrap();
+    assert_eq!(
+        summary.cut_short,
+        Some(CutShort {
+            cause: CutCause::EmptyPage,
+            seen: 80,
+            total: 120
+        })
+    );
+    assert_eq!(users.len(), 80);
+    assert_eq!(
+        summary.cut_short.unwrap().to_string(),
+        "Synapse answered an empty page at 80 of 120 users"
+    );
+
+    server.push_faults([Fault::EmptyPage]);
+    let (users, summary) = walk(&c, 40).await.unwrap();
+    assert!(summary.is_complete() && summary.retried, "{summary:?}");
+    assert_eq!(as_map(&users), expected);
 }
 
 /// Walks five users (b d f h j) two per page; after the first page, `change`
-/// alters the dataset. Returns the users the walk passed on.
-async fn walk_while(change: impl FnOnce(&mut Dataset)) -> Vec<String> {
+/// alters the dataset. Returns the users the walk passed on and its summary.
+async fn walk_while(change: impl FnOnce(&mut Dataset)) -> (Vec<String>, WalkSummary) {
     let dataset = ["@b:test", "@d:test", "@f:test", "@h:test", "@j:test"]
         .iter()
         .fold(Dataset::new(), |d, id| d.user(id, None, &[(1, Some(1))]));
@@ -238,34 +326,91 @@ async fn walk_while(change: impl FnOnce(&mut Dataset)) -> Vec<String> {
     }
     server.update(change);
     while let Some(item) = stream.try_next().await.unwrap() {
-        if let WalkChunk::Users(u) = item {
-            seen.extend(u.into_iter().map(|u| u.user_id));
+        match item {
+            WalkChunk::Users(u) => seen.extend(u.into_iter().map(|u| u.user_id)),
+            WalkChunk::Done(summary) => return (seen, summary),
         }
     }
-    seen
+    panic!("the walk ended without its summary");
+}
+
+fn fake_user(id: &str) -> fake::FakeUser {
+    fake::FakeUser {
+        user_id: id.into(),
+        displayname: None,
+        media: vec![(1, Some(1))],
+    }
 }
 
 #[tokio::test]
 async fn a_user_appearing_before_the_cursor_repeats_no_one() {
-    let seen = walk_while(|d| {
-        d.users.push(fake::FakeUser {
-            user_id: "@a:test".into(),
-            displayname: None,
-            media: vec![(1, Some(1))],
-        })
-    })
-    .await;
+    let (seen, summary) = walk_while(|d| d.users.push(fake_user("@a:test"))).await;
     assert_eq!(
         seen,
         ["@b:test", "@d:test", "@f:test", "@h:test", "@j:test"]
     );
+    // The total grew by one during the walk: within the tolerance.
+    assert_eq!(summary.total, 6);
+    assert!(summary.is_complete() && !summary.retried, "{summary:?}");
+}
+
+/// The total grows by more than the tolerance during the walk (@a and @c
+/// appear before the walk's position, @e after it): the first attempt
+/// falls short, the second one from the start sees every user and completes
+/// the walk. It passes on only users past the last one passed on, so @a and
+/// @c, new during the walk, are checked by the next run.
+#[tokio::test]
+async fn a_total_growing_mid_walk_beyond_the_tolerance_is_walked_again() {
+    let (seen, summary) = walk_while(|d| {
+        for id in ["@a:test", "@c:test", "@e:test"] {
+            d.users.push(fake_user(id));
+        }
+    })
+    .await;
+    assert_eq!(summary.total, 8);
+    assert!(summary.is_complete() && summary.retried, "{summary:?}");
+    assert_eq!(
+        seen,
+        [
+            "@b:test", "@d:test", "@e:test", "@f:test", "@h:test", "@j:test"
+        ]
+    );
+}
+
+/// The total grows after the cursor: the new users are seen in this walk.
+#[tokio::test]
+async fn a_total_growing_after_the_cursor_is_seen() {
+    let (seen, summary) = walk_while(|d| {
+        for id in ["@k:test", "@l:test", "@m:test"] {
+            d.users.push(fake_user(id));
+        }
+    })
+    .await;
+    assert!(summary.is_complete() && !summary.retried, "{summary:?}");
+    assert_eq!(seen.len(), 8, "{seen:?}");
 }
 
 #[tokio::test]
 async fn a_user_leaving_before_the_cursor_loses_no_one() {
-    let seen = walk_while(|d| d.users.retain(|u| u.user_id != "@b:test")).await;
+    let (seen, summary) = walk_while(|d| d.users.retain(|u| u.user_id != "@b:test")).await;
     assert_eq!(
         seen,
         ["@b:test", "@d:test", "@f:test", "@h:test", "@j:test"]
     );
+    // The total shrank during the walk: more users seen than it, complete.
+    assert_eq!(summary.total, 4);
+    assert!(summary.is_complete() && !summary.retried, "{summary:?}");
+}
+
+/// The total shrinks past the cursor: fewer users to see, complete.
+#[tokio::test]
+async fn a_total_shrinking_after_the_cursor_is_complete() {
+    let (seen, summary) = walk_while(|d| {
+        d.users
+            .retain(|u| u.user_id != "@h:test" && u.user_id != "@j:test")
+    })
+    .await;
+    assert_eq!(seen, ["@b:test", "@d:test", "@f:test"]);
+    assert_eq!(summary.total, 3);
+    assert!(summary.is_complete() && !summary.retried, "{summary:?}");
 }

@@ -93,22 +93,48 @@ pub fn neutral(text: &str, cap: usize) -> String {
         };
         pieces.push(piece);
     }
+    // Cutting can make a whole word of `@room` (`@roomy` → `@room…`):
+    // escape such an `@` too, and cut again.
+    loop {
+        let (out, kept) = cut(&pieces, cap);
+        let tail: Vec<char> = out.chars().collect();
+        let mut at = 0;
+        let mut forged = None;
+        for (i, p) in pieces[..kept].iter().enumerate() {
+            if p == "@" && pings_room(&tail[at + 1..]) {
+                forged = Some(i);
+                break;
+            }
+            at += p.chars().count();
+        }
+        match forged {
+            Some(i) => pieces[i] = "\\u{40}".to_owned(),
+            None => return out,
+        }
+    }
+}
+
+/// The pieces that fit in `cap` characters (with `…` when cut), and how
+/// many pieces were kept.
+fn cut(pieces: &[String], cap: usize) -> (String, usize) {
     let total: usize = pieces.iter().map(|p| p.chars().count()).sum();
     if total <= cap {
-        return pieces.concat();
+        return (pieces.concat(), pieces.len());
     }
     let mut out = String::new();
     let mut used = 0;
-    for p in &pieces {
+    let mut kept = 0;
+    for p in pieces {
         let n = p.chars().count();
         if used + n + 1 > cap {
             break;
         }
         used += n;
+        kept += 1;
         out.push_str(p);
     }
     out.push('…');
-    out
+    (out, kept)
 }
 
 /// Whether `rest` (what follows an `@`) makes `@room` a whole word.
@@ -144,6 +170,22 @@ mod tests {
         assert_eq!(neutral("@room:hs", 99), "\\u{40}room:hs");
         assert_eq!(neutral("@roomba:hs", 99), "@roomba:hs");
         assert_eq!(neutral("@roo", 99), "@roo");
+        assert_eq!(neutral("@roomba", 7), "@roomba");
+        assert_eq!(neutral("@roomba", 6), "…");
+        assert_eq!(neutral("@roomba@roomba", 13), "@roomba…");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_comes_out_inert_and_capped(text in "\\PC*|[\\x00-\\x{a0}\\x{2000}-\\x{2070}]*|(@[rRoOmM]{0,5}[ :_a]?)*", cap in 1usize..80) {
+            let out = neutral(&text, cap);
+            proptest::prop_assert!(is_neutralised(&out), "{:?}", out);
+            proptest::prop_assert!(out.chars().count() <= cap, "{:?}", out);
+            let chars: Vec<char> = out.chars().collect();
+            for (i, c) in chars.iter().enumerate() {
+                proptest::prop_assert!(*c != '@' || !pings_room(&chars[i + 1..]), "{:?}", out);
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::core::policy::{Patterns, UserSelector};
+use crate::core::policy::{RoomRule, UserMediaRule};
 
 const NOW: u64 = 1_700_000_000_000;
 const DAY: Duration = Duration::from_secs(86_400);
@@ -30,6 +31,7 @@ fn rule(name: &str, max_length: Option<u64>, max_count: Option<u64>) -> UserMedi
         max_media_count: max_count,
         window: None,
         warn_at: None,
+        enforce: None,
         units: Default::default(),
     }
 }
@@ -92,6 +94,7 @@ fn limits_are_inclusive_and_warn_at_comes_before_them() {
     let rules = Rules {
         user_media: vec![quota],
         rooms: vec![],
+        overrides: vec![],
     };
     let users = [
         user("@a:hs", Some(79), 1),
@@ -117,6 +120,7 @@ fn one_violation_per_rule_and_user_for_the_limit_broken_most() {
     let rules = Rules {
         user_media: vec![both, rule("count", None, Some(4))],
         rooms: vec![],
+        overrides: vec![],
     };
     let users = [
         // 150 % of bytes, 120 % of count: bytes.
@@ -155,6 +159,7 @@ fn rules_sharing_a_window_share_a_walk() {
             r("total-2", None),
         ],
         rooms: vec![],
+        overrides: vec![],
     };
     let eval = Evaluation::plan(&rules, NOW);
     let walks: Vec<(TimeRange, Vec<String>)> = eval
@@ -194,6 +199,7 @@ fn each_walk_feeds_only_its_rules() {
     let rules = Rules {
         user_media: vec![rule("total", None, Some(5)), burst],
         rooms: vec![],
+        overrides: vec![],
     };
     let mut eval = Evaluation::plan(&rules, NOW);
     let day = TimeRange::last(DAY, NOW);
@@ -232,6 +238,7 @@ fn rooms_exemptions_notes_and_unavailability() {
     let rules = Rules {
         user_media: vec![],
         rooms: vec![big],
+        overrides: vec![],
     };
     let rooms = [
         room("!hq:hs", 5000),
@@ -265,18 +272,22 @@ fn rooms_exemptions_notes_and_unavailability() {
 
     let mut eval = Evaluation::plan(&rules, NOW);
     assert!(eval.needs_rooms());
-    eval.rooms_unavailable("this Synapse uses SQLite");
+    eval.rooms_unavailable(RoomsUnavailable::Sqlite);
     let outcome = eval.finish();
     assert_eq!(
         outcome.rooms,
         RoomsChecked::Unavailable {
-            reason: "this Synapse uses SQLite".into()
+            reason: RoomsUnavailable::Sqlite
         }
     );
     assert_eq!(
         outcome.notes,
-        ["room rules were not checked: this Synapse uses SQLite"]
+        [
+            "room rules were not checked: this Synapse uses SQLite, and Synapse estimates room sizes only on PostgreSQL"
+        ]
     );
+    // What was not checked is not resolved: no room rule is covered.
+    assert!(!outcome.coverage.is_complete());
     let outcome = Evaluation::plan(&rules, NOW).finish();
     assert!(matches!(outcome.rooms, RoomsChecked::Unavailable { .. }));
 }
@@ -288,6 +299,7 @@ fn order_is_severity_then_rule_then_share_then_subject() {
     let rules = Rules {
         user_media: vec![warn, rule("crit-rule", Some(10), None)],
         rooms: vec![room_rule("rooms", 10)],
+        overrides: vec![],
     };
     let users = [
         user("@b:hs", Some(20), 1),
@@ -385,10 +397,12 @@ fn build(specs: &[RuleSpec]) -> Rules {
                 max_media_count: s.max_count,
                 window: s.window.map(|d| DAY * d as u32),
                 warn_at: s.warn_at.map(Percent::from_basis_points),
+                enforce: None,
                 units: Default::default(),
             })
             .collect(),
         rooms: vec![],
+        overrides: vec![],
     }
 }
 
@@ -502,4 +516,80 @@ proptest! {
         }
         prop_assert_eq!(eval.finish(), whole);
     }
+}
+
+/// A windowed walk cut short narrows only its own rules: what it did not
+/// reach is not covered, and the note names the walk and its rules; a walk
+/// that ended with fewer users than the total covers nothing of its rules.
+#[test]
+fn a_walk_cut_short_limits_the_coverage_of_its_rules_only() {
+    use crate::core::coverage::{CutCause, CutShort};
+    let mut burst = rule("burst", Some(10), None);
+    burst.window = Some(DAY);
+    let rules = Rules {
+        user_media: vec![rule("quota", Some(10), None), burst],
+        rooms: vec![],
+        overrides: vec![],
+    };
+    let violation = |rule: &str, id: &str| Violation {
+        rule: rule.to_owned(),
+        description: None,
+        severity: Severity::Critical,
+        subject: Subject::User {
+            user_id: id.to_owned(),
+            displayname: None,
+        },
+        measure: Measure::MediaLength,
+        observed: 11,
+        limit: 10,
+        window: None,
+        early_warning: false,
+        units: Default::default(),
+    };
+    let cut = CutShort {
+        cause: CutCause::TokenStuck,
+        seen: 80,
+        total: 120,
+    };
+
+    let mut eval = Evaluation::plan(&rules, NOW);
+    let windowed = eval.walks()[1].range;
+    assert_eq!(eval.walks()[1].window, Some(DAY));
+    eval.walk_cut_short(windowed, cut, Some("@m:hs".into()))
+        .unwrap();
+    let outcome = eval.finish();
+    assert!(!outcome.coverage.is_complete());
+    assert!(outcome.coverage.covers(&violation("quota", "@z:hs")));
+    assert!(outcome.coverage.covers(&violation("burst", "@a:hs")));
+    assert!(!outcome.coverage.covers(&violation("burst", "@z:hs")));
+    assert_eq!(
+        outcome.cut_short().map(|(w, c)| (w.window, c)),
+        Some((Some(DAY), cut))
+    );
+    assert_eq!(
+        outcome.notes,
+        [
+            "the walk of the uploads of the last 1d was cut short (Synapse's next_token stopped advancing at 80 of 120 users): rules `burst` were checked only for the users it reached"
+        ]
+    );
+
+    let mut eval = Evaluation::plan(&rules, NOW);
+    eval.walk_cut_short(
+        TimeRange::ALL,
+        CutShort {
+            cause: CutCause::FewerThanTotal,
+            ..cut
+        },
+        Some("@m:hs".into()),
+    )
+    .unwrap();
+    let outcome = eval.finish();
+    assert!(!outcome.coverage.covers(&violation("quota", "@a:hs")));
+    assert!(outcome.coverage.covers(&violation("burst", "@z:hs")));
+    assert!(
+        Evaluation::plan(&rules, NOW)
+            .finish()
+            .coverage
+            .is_complete()
+    );
 }

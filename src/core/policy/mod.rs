@@ -21,6 +21,8 @@
 //! them.
 
 pub mod error;
+pub mod overrides;
+mod overrides_raw;
 pub mod path;
 mod raw;
 mod validate;
@@ -34,10 +36,10 @@ use std::time::Duration;
 use globset::GlobSet;
 use url::Url;
 
-use crate::core::alerts::Lifecycle;
 use crate::core::violation::Severity;
 
 pub use error::{Diagnostic, PolicyError, Problem, Suggestion};
+pub use overrides::{Enforcement, Override, OverrideTarget};
 pub use path::{FieldPath, Position, PositionIndex, Segment};
 
 /// A validated policy file.
@@ -137,13 +139,20 @@ impl fmt::Display for Trigger {
     }
 }
 
-/// A parsed cron expression.
+/// A parsed cron expression, with crontab(5)'s meaning (see
+/// [`crate::core::crontab`]; its next time is
+/// [`CronSchedule::next_after`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CronSchedule {
     /// As written in the file (5-field form kept as is).
     pub written: String,
-    /// The schedule (a 5-field expression gets seconds `0` prepended).
+    /// The schedule (a 5-field expression gets seconds `0` prepended; the
+    /// day-of-week field is given as names). When both day fields are
+    /// restricted: the day-of-month part only.
     pub schedule: cron::Schedule,
+    /// When both day fields are restricted: the day-of-week part (crontab
+    /// runs when either day field matches).
+    pub weekdays: Option<cron::Schedule>,
 }
 
 /// The `alerts` section.
@@ -160,6 +169,9 @@ pub struct AlertSettings {
     /// Usage grown by this much since it was last announced is an
     /// escalation, announced at once. Default 50 %.
     pub escalate_on_growth: Percent,
+    /// Uploads refused by Synapse (`enforce: upload`) are posted together,
+    /// at most this often. Default 1 min.
+    pub refusals_every: Duration,
 }
 
 impl Default for AlertSettings {
@@ -169,17 +181,7 @@ impl Default for AlertSettings {
             announce_resolved: true,
             max_lines: NonZeroUsize::new(20).unwrap_or(NonZeroUsize::MIN),
             escalate_on_growth: Percent::from_basis_points(5000),
-        }
-    }
-}
-
-impl AlertSettings {
-    /// The alert lifecycle these settings describe.
-    pub fn lifecycle(&self) -> Lifecycle {
-        Lifecycle {
-            repeat_after: self.repeat_after,
-            announce_resolved: self.announce_resolved,
-            growth_escalation: 1.0 + self.escalate_on_growth.as_f64() / 100.0,
+            refusals_every: Duration::from_secs(60),
         }
     }
 }
@@ -198,15 +200,8 @@ pub struct MatrixSettings {
     pub access_token: Option<SecretSource>,
     /// The admin room: an alias (`#admins:example.org`) or an ID (`!...`).
     pub room: String,
-    /// Prefix of bot commands. Default `!stats`.
-    pub command_prefix: String,
-    /// Power level a sender needs in the room to run commands. Default 50.
-    pub command_power_level: i64,
-    /// Who may run commands, as globs on user IDs; empty: anyone with
-    /// `command_power_level`.
-    pub allowed_senders: Patterns,
-    /// Longest silence `!stats silence` may set. Default 90 days.
-    pub silence_max: std::time::Duration,
+    /// Who may command the bot, how, and how often.
+    pub commands: CommandAccess,
     /// Where the bot keeps its session and encryption store.
     pub data_dir: PathBuf,
     /// Passphrase of the encryption store.
@@ -222,22 +217,134 @@ pub struct HttpSettings {
     /// Address and port. Default `127.0.0.1:9090`; in a container,
     /// `0.0.0.0:9090` so that probes can reach it.
     pub listen: std::net::SocketAddr,
+    /// The secret the `synapse_warden_quota` module authenticates with
+    /// (`module_secret`); `None`: the module's endpoints are not served.
+    pub module_secret: Option<SecretSource>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9090)),
+            module_secret: None,
         }
     }
 }
 
-/// Default of `matrix.command_prefix`.
-pub const DEFAULT_COMMAND_PREFIX: &str = "!stats";
-/// Default of `matrix.command_power_level`.
-pub const DEFAULT_COMMAND_POWER_LEVEL: i64 = 50;
+impl MatrixSettings {
+    /// The keys of this section whose change takes a restart: everything
+    /// but [`MatrixSettings::commands`], which a reload swaps in place.
+    fn needs_restart(&self, new: &MatrixSettings) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        let mut changed = |key: &'static str, differs: bool| {
+            if differs {
+                keys.push(key);
+            }
+        };
+        changed("matrix.homeserver", self.homeserver != new.homeserver);
+        changed("matrix.user", self.user != new.user);
+        changed("matrix.password", self.password != new.password);
+        changed("matrix.access_token", self.access_token != new.access_token);
+        changed("matrix.room", self.room != new.room);
+        changed("matrix.data_dir", self.data_dir != new.data_dir);
+        changed(
+            "matrix.store_passphrase",
+            self.store_passphrase != new.store_passphrase,
+        );
+        changed("matrix.recovery_key", self.recovery_key != new.recovery_key);
+        keys
+    }
+}
+
+/// The command part of the `matrix` section: the prefix, who may send
+/// commands and how often. A reload swaps it without a new Matrix login.
+#[derive(Debug, Clone)]
+pub struct CommandAccess {
+    /// Prefix of bot commands, matched without regard to case. Default
+    /// `!stats`.
+    pub prefix: String,
+    /// Power level a sender needs in the room to run commands. Default 50.
+    pub power_level: i64,
+    /// Who may also run commands whatever their power level, as globs on
+    /// user IDs. Default none.
+    pub allowed_senders: Patterns,
+    /// How many commands one sender may send. Default 5 per 30 s.
+    pub rate_limit: RateLimit,
+    /// Longest silence `!stats silence` may set. Default 90 days.
+    pub silence_max: Duration,
+}
+
 /// Default of `matrix.silence_max`: 90 days.
-pub const DEFAULT_SILENCE_MAX: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
+pub const DEFAULT_SILENCE_MAX: Duration = Duration::from_secs(90 * 86_400);
+
+impl Default for CommandAccess {
+    fn default() -> Self {
+        CommandAccess {
+            prefix: "!stats".to_owned(),
+            power_level: 50,
+            allowed_senders: Patterns::none(),
+            rate_limit: RateLimit::default(),
+            silence_max: DEFAULT_SILENCE_MAX,
+        }
+    }
+}
+
+impl CommandAccess {
+    /// Whether a sender with power level `level` in the admin room (`None`:
+    /// none that counts), or matching the allow-list, may command the bot.
+    pub fn may_command(&self, sender: &str, level: Option<i64>) -> bool {
+        level.is_some_and(|l| l >= self.power_level) || self.allowed_senders.matches(sender)
+    }
+}
+
+/// How many commands one sender may send: a token bucket of `burst`
+/// commands, refilled at `burst` per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Commands in a burst (at least 1).
+    pub burst: u32,
+    /// Time to refill a whole burst (more than 0).
+    pub per: Duration,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            burst: 5,
+            per: Duration::from_secs(30),
+        }
+    }
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} per {}",
+            self.burst,
+            humantime::format_duration(self.per)
+        )
+    }
+}
+
+impl Config {
+    /// The keys whose change from `self` to `new` takes a restart of the
+    /// daemon (a new Matrix login, another data directory or listening
+    /// address), in file order. Everything else a reload swaps in place:
+    /// Synapse's client, the schedule (from the next run), the alert
+    /// settings, the rules, the command access.
+    pub fn needs_restart(&self, new: &Config) -> Vec<&'static str> {
+        let mut keys = match (&self.matrix, &new.matrix) {
+            (Some(old), Some(new)) => old.needs_restart(new),
+            (None, None) => Vec::new(),
+            _ => vec!["matrix"],
+        };
+        if self.http.listen != new.http.listen {
+            keys.push("http.listen");
+        }
+        keys
+    }
+}
 
 /// Every rule of the file, in file order.
 #[derive(Debug, Clone, Default)]
@@ -246,6 +353,8 @@ pub struct Rules {
     pub user_media: Vec<UserMediaRule>,
     /// `rules.rooms`.
     pub rooms: Vec<RoomRule>,
+    /// `overrides`, in file order (the first matching one wins).
+    pub overrides: Vec<Override>,
 }
 
 impl Rules {
@@ -283,6 +392,8 @@ pub struct UserMediaRule {
     pub window: Option<Duration>,
     /// Early warning threshold, a percentage of the limits (below 100 %).
     pub warn_at: Option<Percent>,
+    /// `enforce: upload`: Synapse refuses uploads over `max_media_length`.
+    pub enforce: Option<Enforcement>,
     /// The unit family `max_media_length` was written in, for display.
     pub units: crate::core::doc::Units,
 }

@@ -11,9 +11,17 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 /// Keys of the root mapping.
-pub const ROOT_KEYS: &[&str] = &["synapse", "schedule", "alerts", "matrix", "http", "rules"];
+pub const ROOT_KEYS: &[&str] = &[
+    "synapse",
+    "schedule",
+    "alerts",
+    "matrix",
+    "http",
+    "rules",
+    "overrides",
+];
 /// Keys of `http:`.
-pub const HTTP_KEYS: &[&str] = &["listen"];
+pub const HTTP_KEYS: &[&str] = &["listen", "module_secret"];
 /// Keys of `synapse`.
 pub const SYNAPSE_KEYS: &[&str] = &["url", "token", "timeout", "page_size"];
 /// Keys of `schedule`.
@@ -24,6 +32,7 @@ pub const ALERTS_KEYS: &[&str] = &[
     "announce_resolved",
     "max_lines",
     "escalate_on_growth",
+    "refusals_every",
 ];
 /// Keys of `matrix`.
 pub const MATRIX_KEYS: &[&str] = &[
@@ -36,6 +45,7 @@ pub const MATRIX_KEYS: &[&str] = &[
     "command_power_level",
     "allowed_senders",
     "silence_max",
+    "command_rate_limit",
     "data_dir",
     "store_passphrase",
     "recovery_key",
@@ -54,6 +64,9 @@ pub const USER_RULE_KEYS: &[&str] = &[
     "max_media_count",
     "window",
     "warn_at",
+    "enforce",
+    "info_uri",
+    "can_upgrade",
 ];
 /// Keys of an item of `rules.rooms`.
 pub const ROOM_RULE_KEYS: &[&str] = &[
@@ -79,6 +92,7 @@ pub const SECTIONS: &[(&[&str], &[&str])] = &[
     (&["rules"], RULES_KEYS),
     (&["rules", "user_media"], USER_RULE_KEYS),
     (&["rules", "rooms"], ROOM_RULE_KEYS),
+    (&["overrides"], super::overrides_raw::OVERRIDE_KEYS),
 ];
 
 /// How a section is written when named in a hint (`rules.rooms[]`).
@@ -86,6 +100,7 @@ pub fn section_name(shape: &[&str]) -> String {
     match shape {
         [] => "the top level".to_owned(),
         ["rules", list] => format!("rules.{list}[]"),
+        ["overrides"] => "overrides[]".to_owned(),
         _ => shape.join("."),
     }
 }
@@ -100,6 +115,7 @@ pub struct RawRoot {
     pub matrix: Option<RawMatrix>,
     pub http: Option<RawHttp>,
     pub rules: Option<RawRules>,
+    pub overrides: Option<Vec<super::overrides_raw::RawOverride>>,
 }
 
 /// `http:`
@@ -107,6 +123,7 @@ pub struct RawRoot {
 #[serde(default)]
 pub struct RawHttp {
     pub listen: Option<Value>,
+    pub module_secret: Option<Value>,
 }
 
 /// `synapse:`
@@ -137,6 +154,7 @@ pub struct RawAlerts {
     pub announce_resolved: Option<Value>,
     pub max_lines: Option<Value>,
     pub escalate_on_growth: Option<Value>,
+    pub refusals_every: Option<Value>,
 }
 
 /// `matrix:`
@@ -152,6 +170,7 @@ pub struct RawMatrix {
     pub command_power_level: Option<Value>,
     pub allowed_senders: Option<Value>,
     pub silence_max: Option<Value>,
+    pub command_rate_limit: Option<Value>,
     pub data_dir: Option<Value>,
     pub store_passphrase: Option<Value>,
     pub recovery_key: Option<Value>,
@@ -179,6 +198,9 @@ pub struct RawUserRule {
     pub max_media_count: Option<Value>,
     pub window: Option<Value>,
     pub warn_at: Option<Value>,
+    pub enforce: Option<Value>,
+    pub info_uri: Option<Value>,
+    pub can_upgrade: Option<Value>,
 }
 
 /// An item of `rules.rooms`.

@@ -47,10 +47,22 @@ fn the_example_file_is_valid_and_means_what_it_says() {
     assert_eq!(config.alerts.lifecycle().growth_escalation, 1.5);
     let matrix = config.matrix.as_ref().expect("matrix section");
     assert_eq!(matrix.user, "@warden:example.org");
-    assert_eq!(matrix.command_prefix, "!stats");
-    assert_eq!(matrix.command_power_level, 50);
-    assert!(matrix.allowed_senders.matches("@oncall:example.org"));
-    assert!(!matrix.allowed_senders.matches("@bob:example.org"));
+    assert_eq!(matrix.commands.prefix, "!stats");
+    assert_eq!(matrix.commands.power_level, 50);
+    assert!(
+        matrix
+            .commands
+            .allowed_senders
+            .matches("@oncall:example.org")
+    );
+    assert!(!matrix.commands.allowed_senders.matches("@bob:example.org"));
+    assert_eq!(
+        matrix.commands.rate_limit,
+        RateLimit {
+            burst: 5,
+            per: Duration::from_secs(30)
+        }
+    );
     assert_eq!(config.http.listen, "127.0.0.1:9090".parse().unwrap());
     assert!(matrix.access_token.is_none());
     assert_eq!(
@@ -314,9 +326,104 @@ fn matrix_section() {
     )
     .unwrap();
     let m = ok.matrix.unwrap();
-    assert_eq!(m.command_power_level, DEFAULT_COMMAND_POWER_LEVEL);
-    assert_eq!(m.silence_max, super::DEFAULT_SILENCE_MAX);
-    assert!(m.allowed_senders.is_empty());
+    let defaults = CommandAccess::default();
+    assert_eq!(m.commands.prefix, defaults.prefix);
+    assert_eq!(m.commands.power_level, defaults.power_level);
+    assert_eq!(m.commands.rate_limit, defaults.rate_limit);
+    assert_eq!(m.commands.silence_max, super::DEFAULT_SILENCE_MAX);
+    assert!(m.commands.allowed_senders.is_empty());
+}
+
+#[test]
+fn command_rate_limit_is_n_per_duration() {
+    let with = |limit: &str| {
+        format!(
+            "synapse: {{url: http://localhost:8008, token: {{env: T}}}}\nmatrix:\n  homeserver: https://hs\n  user: '@w:hs'\n  room: '!abc'\n  data_dir: /d\n  access_token: {{env: T}}\n  store_passphrase: {{env: P}}\n  command_rate_limit: {limit}\nrules:\n  user_media:\n    - {{name: q, max_media_count: 1}}\n"
+        )
+    };
+    let config = parse("p", &with("3 per 1m")).unwrap();
+    assert_eq!(
+        config.matrix.unwrap().commands.rate_limit,
+        RateLimit {
+            burst: 3,
+            per: Duration::from_secs(60)
+        }
+    );
+    for (bad, message) in [
+        (
+            "5",
+            "`5` is not a rate limit: write a number of commands and a duration, e.g. `5 per 30s`",
+        ),
+        (
+            "0 per 1m",
+            "`0` is not a number of commands of at least 1: write a number of commands and a duration, e.g. `5 per 30s`",
+        ),
+        ("5 per 0s", "must be longer than 0"),
+        ("5 per soon", "`soon` is not a duration"),
+    ] {
+        let e = parse("p.yaml", &with(bad)).unwrap_err().report();
+        assert!(
+            e.contains("p.yaml:9:23: matrix.command_rate_limit: ") && e.contains(message),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn what_a_reload_cannot_change() {
+    let base = "synapse: {url: http://localhost:8008, token: {env: T}}\nmatrix:\n  homeserver: https://hs\n  user: '@w:hs'\n  room: '!abc'\n  data_dir: /d\n  password: {env: PW}\n  store_passphrase: {env: P}\nrules:\n  user_media:\n    - {name: q, max_media_count: 1}\n";
+    let old = parse("p", base).unwrap();
+    let changed = |from: &str, to: &str| {
+        assert!(base.contains(from), "{from}");
+        let new = parse("p", &base.replace(from, to)).unwrap();
+        old.needs_restart(&new)
+    };
+    assert!(old.needs_restart(&old).is_empty());
+    // What a reload swaps in place.
+    assert!(
+        changed(
+            "{name: q, max_media_count: 1}",
+            "{name: r, max_media_count: 9}"
+        )
+        .is_empty()
+    );
+    assert!(changed("url: http://localhost:8008", "url: http://other:8008").is_empty());
+    assert!(
+        changed(
+            "  data_dir: /d\n",
+            "  data_dir: /d\n  command_prefix: '!w'\n  command_power_level: 0\n  allowed_senders: '@a:*'\n  command_rate_limit: 1 per 1h\n"
+        )
+        .is_empty()
+    );
+    // What takes a restart, each named.
+    assert_eq!(
+        changed("https://hs", "https://other"),
+        ["matrix.homeserver"]
+    );
+    assert_eq!(changed("'@w:hs'", "'@x:hs'"), ["matrix.user"]);
+    assert_eq!(changed("{env: PW}", "{env: PW2}"), ["matrix.password"]);
+    assert_eq!(changed("'!abc'", "'!def'"), ["matrix.room"]);
+    assert_eq!(changed("/d\n", "/e\n"), ["matrix.data_dir"]);
+    assert_eq!(changed("{env: P}", "{env: Q}"), ["matrix.store_passphrase"]);
+    assert_eq!(
+        changed(
+            "  room: '!abc'\n",
+            "  room: '!abc'\n  recovery_key: {env: R}\n"
+        ),
+        ["matrix.recovery_key"]
+    );
+    assert_eq!(
+        changed("rules:", "http: {listen: '127.0.0.1:1'}\nrules:"),
+        ["http.listen"]
+    );
+    assert_eq!(
+        changed(
+            "  homeserver: https://hs\n  user: '@w:hs'",
+            "  homeserver: https://other\n  user: '@x:hs'"
+        ),
+        ["matrix.homeserver", "matrix.user"],
+        "several at once, in file order"
+    );
 }
 
 #[test]

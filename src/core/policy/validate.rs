@@ -15,11 +15,14 @@ use super::raw::{
 };
 use super::values;
 use super::{
-    AlertSettings, Config, DEFAULT_COMMAND_POWER_LEVEL, DEFAULT_COMMAND_PREFIX, DEFAULT_TIMEOUT,
-    HttpSettings, MatrixSettings, Patterns, Percent, RoomRule, Rules, Schedule, SecretSource,
-    SynapseSettings, Trigger, UserMediaRule, UserSelector,
+    AlertSettings, CommandAccess, Config, DEFAULT_TIMEOUT, HttpSettings, MatrixSettings, Patterns,
+    Percent, RoomRule, Rules, Schedule, SecretSource, SynapseSettings, Trigger, UserMediaRule,
+    UserSelector,
 };
 use crate::core::violation::Severity;
+
+#[path = "overrides_check.rs"]
+mod overrides_check;
 
 /// See [`super::parse`].
 pub fn parse(file: &str, text: &str) -> Result<Config, PolicyError> {
@@ -327,13 +330,20 @@ impl Checker {
             Some(h) => self.http(&root.key("http"), h),
             None => Some(HttpSettings::default()),
         };
-        let rules = match &raw.rules {
+        let mut rules = match &raw.rules {
             Some(r) => self.rules(&root.key("rules"), r),
             None => {
                 self.missing(&root, "rules");
                 None
             }
         };
+        if let Some(list) = &raw.overrides {
+            let overrides = self.overrides(&root.key("overrides"), list, rules.as_ref());
+            match (&mut rules, overrides) {
+                (Some(rules), Some(overrides)) => rules.overrides = overrides,
+                _ => rules = None,
+            }
+        }
         Some(Config {
             synapse: synapse?,
             schedule: schedule?,
@@ -351,8 +361,13 @@ impl Checker {
             HttpSettings::default().listen,
             values::socket_address,
         );
+        let module_secret = match &raw.module_secret {
+            Some(v) => Some(self.secret(&path.key("module_secret"), v)?),
+            None => None,
+        };
         Some(HttpSettings {
             listen: listen.ok()?,
+            module_secret,
         })
     }
 
@@ -551,7 +566,14 @@ impl Checker {
                 Ok(p)
             },
         );
+        let refusals_every = self.or_default(
+            &path.key("refusals_every"),
+            raw.refusals_every.as_ref(),
+            d.refusals_every,
+            values::positive_duration,
+        );
         Some(AlertSettings {
+            refusals_every: refusals_every.ok()?,
             repeat_after: repeat_after.ok()?,
             announce_resolved: announce_resolved.ok()?,
             max_lines: max_lines.ok()?,
@@ -612,10 +634,11 @@ impl Checker {
             }
             Ok(room)
         });
+        let defaults = CommandAccess::default();
         let command_prefix = self.or_default(
             &path.key("command_prefix"),
             raw.command_prefix.as_ref(),
-            DEFAULT_COMMAND_PREFIX.to_owned(),
+            defaults.prefix,
             |v| {
                 let p = values::text(v)?;
                 if p.contains(char::is_whitespace) {
@@ -627,20 +650,26 @@ impl Checker {
         let command_power_level = self.or_default(
             &path.key("command_power_level"),
             raw.command_power_level.as_ref(),
-            DEFAULT_COMMAND_POWER_LEVEL,
+            defaults.power_level,
             values::integer,
         );
         let allowed_senders = self.or_default(
             &path.key("allowed_senders"),
             raw.allowed_senders.as_ref(),
-            Patterns::none(),
+            defaults.allowed_senders,
             values::patterns,
         );
         let silence_max = self.or_default(
             &path.key("silence_max"),
             raw.silence_max.as_ref(),
-            super::DEFAULT_SILENCE_MAX,
+            defaults.silence_max,
             values::positive_duration,
+        );
+        let command_rate_limit = self.or_default(
+            &path.key("command_rate_limit"),
+            raw.command_rate_limit.as_ref(),
+            defaults.rate_limit,
+            values::rate_limit,
         );
         let data_dir = self.required(path, "data_dir", raw.data_dir.as_ref(), |v| {
             values::text(v).map(PathBuf::from)
@@ -651,10 +680,13 @@ impl Checker {
             password: password.ok()?,
             access_token: access_token.ok()?,
             room: room?,
-            command_prefix: command_prefix.ok()?,
-            command_power_level: command_power_level.ok()?,
-            allowed_senders: allowed_senders.ok()?,
-            silence_max: silence_max.ok()?,
+            commands: CommandAccess {
+                prefix: command_prefix.ok()?,
+                power_level: command_power_level.ok()?,
+                allowed_senders: allowed_senders.ok()?,
+                rate_limit: command_rate_limit.ok()?,
+                silence_max: silence_max.ok()?,
+            },
             data_dir: data_dir?,
             store_passphrase: store_passphrase?,
             recovery_key: recovery_key.ok()?,
@@ -818,6 +850,7 @@ impl Checker {
             values::positive_duration(v).map(Some)
         });
         let warn_at = self.warn_at(path, raw.warn_at.as_ref());
+        let enforce = self.enforcement(path, raw);
         let (name, description, severity) = head?;
         let rule = UserMediaRule {
             name,
@@ -832,6 +865,7 @@ impl Checker {
             max_media_count: max_media_count.ok()?,
             window: window.ok()?,
             warn_at: warn_at.ok()?,
+            enforce: enforce.ok()?,
             units: raw
                 .max_media_length
                 .as_ref()

@@ -9,7 +9,7 @@ use globset::{Glob, GlobSetBuilder};
 use serde_yaml::Value;
 use url::Url;
 
-use super::{CronSchedule, Patterns, Percent};
+use super::{CronSchedule, Patterns, Percent, RateLimit};
 use crate::core::violation::Severity;
 
 /// What a value is, for "expected X, found Y" messages.
@@ -182,6 +182,31 @@ pub fn positive_duration(value: &Value) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A rate limit: `N per DURATION`, e.g. `5 per 30s`.
+pub fn rate_limit(value: &Value) -> Result<RateLimit, String> {
+    const HELP: &str = "write a number of commands and a duration, e.g. `5 per 30s`";
+    let written = text(value)?;
+    let Some((burst, per)) = written.trim().split_once(" per ") else {
+        return Err(format!(
+            "`{}` is not a rate limit: {HELP}",
+            written.escape_default()
+        ));
+    };
+    let burst = burst
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|b| *b > 0)
+        .ok_or_else(|| {
+            format!(
+                "`{}` is not a number of commands of at least 1: {HELP}",
+                burst.trim().escape_default()
+            )
+        })?;
+    let per = positive_duration(&Value::String(per.trim().to_owned()))?;
+    Ok(RateLimit { burst, per })
+}
+
 /// A percentage written with `%` (`80%`, `92.5%`), at most two decimals.
 pub fn percent(value: &Value) -> Result<Percent, String> {
     let written = match value {
@@ -252,7 +277,9 @@ pub fn severity(value: &Value) -> Result<Severity, String> {
 /// A cron expression: 5 fields (minute hour day-of-month month
 /// day-of-week, as in crontab), or the `cron` crate's 6 or 7 fields (with
 /// seconds first, and a year last), or `@hourly`, `@daily`, `@weekly`,
-/// `@monthly`, `@yearly`. The 5-field form is run at second 0.
+/// `@monthly`, `@yearly`. The 5-field form is run at second 0. Days of the
+/// week mean what they mean in crontab(5) in every form (0 and 7 are
+/// Sunday): see [`crate::core::crontab`].
 pub fn cron(value: &Value) -> Result<CronSchedule, String> {
     let Value::String(written) = value else {
         return Err(format!(
@@ -260,46 +287,7 @@ pub fn cron(value: &Value) -> Result<CronSchedule, String> {
             describe(value)
         ));
     };
-    let written = written.trim();
-    let fields = written.split_whitespace().count();
-    let expression = match fields {
-        _ if written.starts_with('@') => written.to_owned(),
-        5 => format!("0 {written}"),
-        6 | 7 => written.to_owned(),
-        n => {
-            return Err(format!(
-                "`{}` has {n} field{}: a cron expression has 5 (minute hour day-of-month month day-of-week), \
-                 or 6-7 with seconds first (and a year last)",
-                written.escape_default(),
-                if n == 1 { "" } else { "s" }
-            ));
-        }
-    };
-    match expression.parse::<cron::Schedule>() {
-        Ok(schedule) => Ok(CronSchedule {
-            written: written.to_owned(),
-            schedule,
-        }),
-        Err(e) => {
-            // The crate's message repeats the expression and draws a caret
-            // on lines of their own; its last line is the explanation.
-            let text = e.to_string();
-            let reason = text
-                .lines()
-                .map(str::trim)
-                .rfind(|l| !l.is_empty() && !l.starts_with('^') && *l != expression)
-                .unwrap_or("");
-            let reason = if reason.is_empty() {
-                "invalid syntax".to_owned()
-            } else {
-                reason.to_owned()
-            };
-            Err(format!(
-                "`{}` is not a valid cron expression: {reason}",
-                written.escape_default()
-            ))
-        }
-    }
+    crate::core::crontab::parse(written)
 }
 
 /// One glob, or a list of them.

@@ -1,5 +1,6 @@
 //! `check`: the bot's reply, and the command line's report.
 
+use crate::core::coverage::RoomsUnavailable;
 use crate::core::doc::{Align, ERROR_CAP, Line, Table};
 use crate::core::eval::WalkReport;
 use crate::core::violation::{Measure, Violation};
@@ -36,10 +37,10 @@ pub fn more(n: usize) -> Line {
 }
 
 /// Room rules not checked, and why.
-pub fn rooms_unchecked(reason: &str) -> Line {
+pub fn rooms_unchecked(reason: &RoomsUnavailable) -> Line {
     Line::new()
         .text("Rooms not checked: ")
-        .outside(reason, ERROR_CAP)
+        .append(super::rooms::reason(reason))
 }
 
 /// A note of the run.

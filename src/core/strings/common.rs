@@ -93,6 +93,11 @@ pub fn needs_daemon(command: &Command) -> Doc {
     Doc::paragraph(line.text("."))
 }
 
+/// A command that arrives while the daemon stops.
+pub fn stopping() -> Doc {
+    Doc::paragraph(Line::new().text("The daemon is stopping."))
+}
+
 /// `reload` done: what the daemon said.
 pub fn reloaded(said: &str) -> Doc {
     Doc::paragraph(Line::new().outside(said, ERROR_CAP))

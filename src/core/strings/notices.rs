@@ -3,28 +3,6 @@
 
 use crate::core::doc::{Block, Doc, ERROR_CAP, Line};
 
-/// Notices are at most this long (they quote errors).
-const NOTICE_CAP: usize = 2 * ERROR_CAP;
-
-/// `synapse-warden: <text>`, then the details, one line each, as code.
-pub fn notice(text: &str, details: &[&str]) -> Doc {
-    let mut doc = Doc::paragraph(
-        Line::new()
-            .strong(Line::new().text("synapse-warden"))
-            .text(": ")
-            .outside(text, NOTICE_CAP),
-    );
-    if !details.is_empty() {
-        doc.push(Block::Code(
-            details
-                .iter()
-                .map(|l| Line::new().outside(*l, ERROR_CAP))
-                .collect(),
-        ));
-    }
-    doc
-}
-
 fn said(line: Line) -> Doc {
     Doc::paragraph(
         Line::new()
@@ -44,20 +22,46 @@ pub fn state_set_aside(set_aside: &str) -> Doc {
     )
 }
 
-/// The policy file was reloaded.
-pub fn reloaded(path: &str, rules: usize) -> Doc {
-    said(reloaded_line(path, rules))
+/// The policy file was reloaded; `needs_restart` are the keys whose change
+/// waits for a restart.
+pub fn reloaded(path: &str, rules: usize, needs_restart: &[&str]) -> Doc {
+    said(reloaded_line(path, rules, needs_restart))
 }
 
-/// `reloaded policies.yaml: 3 rules in force.`, also the answer to
-/// `reload`.
-pub fn reloaded_line(path: &str, rules: usize) -> Line {
-    Line::new()
+/// The answer to `reload`, as text.
+pub fn reloaded_text(path: &str, rules: usize, needs_restart: &[&str]) -> String {
+    Doc::paragraph(reloaded_line(path, rules, needs_restart)).plain()
+}
+
+/// `reloaded policies.yaml: 3 rules in force; `matrix.user` changed and
+/// needs a restart to take effect.`
+pub fn reloaded_line(path: &str, rules: usize, needs_restart: &[&str]) -> Line {
+    let line = Line::new()
         .text("reloaded ")
         .code(path, ERROR_CAP)
         .text(": ")
         .count(rules as u64, "rule", "rules")
-        .text(" in force.")
+        .text(" in force");
+    let keys: Vec<Line> = needs_restart
+        .iter()
+        .map(|k| Line::new().command(Line::new().outside(*k, ERROR_CAP)))
+        .collect();
+    match keys.len() {
+        0 => line.text("."),
+        1 => line
+            .text("; ")
+            .append(Line::join(keys, ""))
+            .text(" changed and needs a restart to take effect."),
+        _ => {
+            let mut keys = keys;
+            let last = keys.pop().unwrap_or_default();
+            line.text("; ")
+                .append(Line::join(keys, ", "))
+                .text(" and ")
+                .append(last)
+                .text(" changed and need a restart to take effect.")
+        }
+    }
 }
 
 /// A reload refused, with the file's errors, one per line.
@@ -97,4 +101,86 @@ pub fn synapse_back(since_ms: u64) -> Doc {
             .time(since_ms)
             .text(")."),
     )
+}
+
+/// Room rules cannot work on this Synapse.
+pub fn rooms_unsupported() -> Doc {
+    said(Line::new().text(
+        "room rules are disabled: this Synapse uses SQLite, and Synapse estimates room sizes \
+         only on PostgreSQL. Media rules keep working.",
+    ))
+}
+
+/// Room sizes started failing.
+pub fn rooms_failing(error: &str) -> Doc {
+    let mut doc = said(Line::new().text(
+        "room rules could not be checked: Synapse fails to estimate room sizes (a known \
+         Synapse issue until its PostgreSQL planner statistics cover the event tables). Media \
+         rules keep working; open room alerts stay open; I will say when room sizes are back.",
+    ));
+    doc.push(Block::Code(vec![Line::new().outside(error, ERROR_CAP)]));
+    doc
+}
+
+/// Room sizes are back.
+pub fn rooms_back(since_ms: u64) -> Doc {
+    said(
+        Line::new()
+            .text("room sizes are available again (failing since ")
+            .time(since_ms)
+            .text(")."),
+    )
+}
+
+/// Walks started being cut short, and how.
+pub fn walks_incomplete(cause: &str) -> Doc {
+    said(
+        Line::new()
+            .text("runs are incomplete: ")
+            .outside(cause, ERROR_CAP)
+            .text(
+                ". New violations and escalations among the users seen are announced; open \
+                 alerts of users not reached are neither resolved nor forgotten. I will say \
+                 when a walk is complete again.",
+            ),
+    )
+}
+
+/// Walks see every user again.
+pub fn walks_complete(since_ms: u64) -> Doc {
+    said(
+        Line::new()
+            .text("walks are complete again (cut short since ")
+            .time(since_ms)
+            .text(")."),
+    )
+}
+
+/// The line a partial run's summary ends with.
+pub fn partial_run(cause: &str) -> Line {
+    Line::new().em(Line::new()
+        .text("Partial run: ")
+        .outside(cause, ERROR_CAP)
+        .text(". Open alerts of users it did not reach are neither resolved nor forgotten."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reloaded_text;
+
+    #[test]
+    fn the_reload_answer_names_what_needs_a_restart() {
+        assert_eq!(
+            reloaded_text("p.yaml", 3, &[]),
+            "reloaded p.yaml: 3 rules in force."
+        );
+        assert_eq!(
+            reloaded_text("p.yaml", 3, &["matrix.user"]),
+            "reloaded p.yaml: 3 rules in force; `matrix.user` changed and needs a restart to take effect."
+        );
+        assert_eq!(
+            reloaded_text("p.yaml", 1, &["matrix.user", "matrix.room", "http.listen"]),
+            "reloaded p.yaml: 1 rule in force; `matrix.user`, `matrix.room` and `http.listen` changed and need a restart to take effect."
+        );
+    }
 }

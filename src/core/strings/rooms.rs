@@ -1,6 +1,7 @@
 //! `rooms`: the largest rooms.
 
-use crate::core::doc::{Doc, Line, Units};
+use crate::core::coverage::RoomsUnavailable;
+use crate::core::doc::{Doc, ERROR_CAP, Line, Units};
 use crate::core::model::RoomSize;
 
 /// No room listed.
@@ -25,21 +26,35 @@ pub fn row(r: &RoomSize) -> Line {
         .size(r.estimated_size, Units::default())
 }
 
-/// Synapse on SQLite.
-pub fn sqlite() -> Doc {
-    Doc::paragraph(
-        Line::new()
-            .text("This Synapse runs on SQLite: it can only estimate room sizes on PostgreSQL."),
-    )
+/// Why room sizes are unavailable.
+pub fn reason(r: &RoomsUnavailable) -> Line {
+    match r {
+        RoomsUnavailable::Sqlite => Line::new()
+            .text("this Synapse uses SQLite, and Synapse estimates room sizes only on PostgreSQL"),
+        RoomsUnavailable::Server(error) => Line::new()
+            .text("Synapse could not estimate room sizes (")
+            .outside(error.as_str(), ERROR_CAP)
+            .text(
+                "); on PostgreSQL this happens until its planner statistics cover the event tables",
+            ),
+        RoomsUnavailable::NotAsked => Line::new().text("the largest rooms were not asked for"),
+    }
 }
 
-/// Synapse's known 500.
-pub fn known_500() -> Doc {
-    Doc::paragraph(Line::new().text(
-        "Synapse failed (500) to estimate room sizes. This is a known Synapse problem \
-         (element-hq/synapse#19561) on servers whose database statistics lack data for \
-         some event tables; it is not a problem of this bot.",
-    ))
+/// The answer to `rooms` when Synapse cannot estimate room sizes;
+/// `known_500` adds that it is Synapse's known problem.
+pub fn unavailable(r: &RoomsUnavailable, known_500: bool) -> Doc {
+    let mut line = Line::new()
+        .text("Room sizes are unavailable: ")
+        .append(reason(r))
+        .text(".");
+    if known_500 {
+        line = line.text(
+            " This is a known Synapse problem (element-hq/synapse#19561); it is not a problem \
+             of this bot.",
+        );
+    }
+    Doc::paragraph(line)
 }
 
 /// Any other failure.

@@ -31,6 +31,16 @@ pub fn last_run(run: Option<&RunView>, now_ms: u64) -> Line {
     }
 }
 
+/// A partial last run, and what it means.
+pub fn incomplete(cause: &str) -> Line {
+    Line::new()
+        .text("The last run was ")
+        .strong(Line::new().text("INCOMPLETE"))
+        .text(": ")
+        .outside(cause, ERROR_CAP)
+        .text("; open alerts of users it did not reach were neither resolved nor forgotten")
+}
+
 /// `Next run: 2026-11-23 09:07 UTC (in 59m)`.
 pub fn next_run(next_ms: Option<u64>, now_ms: u64) -> Line {
     match next_ms {

@@ -12,10 +12,12 @@ use proptest::prelude::*;
 use crate::core::alerts::{Announced, Change, ExpiredSilence, Plan};
 use crate::core::announce;
 use crate::core::command::{BadCommand, UsageError, UserQuery};
-use crate::core::doc::{ALLOWED_TAGS, Doc, Units, is_neutralised};
+use crate::core::coverage::{Coverage, RoomsUnavailable};
+use crate::core::doc::{ALLOWED_TAGS, Block, Doc, Units, is_neutralised};
 use crate::core::eval::{Outcome, RoomsChecked, WalkReport};
 use crate::core::model::{MediaMetric, RoomSize, TimeRange, UserMedia};
 use crate::core::policy;
+use crate::core::refusals::Refusal;
 use crate::core::render::{self, Health, RunView, Source, StatusView, TopView};
 use crate::core::report;
 use crate::core::silence::{Matcher, RulePattern, Silences, SubjectPattern};
@@ -144,19 +146,22 @@ fn outcome(i: &Inputs) -> Outcome {
                 window: None,
                 users: 120,
                 bytes: 40 * GIB,
+                cut_short: None,
             },
             WalkReport {
                 range: TimeRange::last(Duration::from_secs(5400), NOW),
                 window: Some(Duration::from_secs(5400)),
                 users: 1,
                 bytes: GIB,
+                cut_short: None,
             },
         ],
         rooms: RoomsChecked::Unavailable {
-            reason: i.error.clone(),
+            reason: RoomsUnavailable::Server(i.error.clone()),
         },
         rules: 4,
         notes: vec![i.error.clone()],
+        coverage: Coverage::complete(),
     }
 }
 
@@ -170,6 +175,7 @@ const POLICY: &str = concat!(
     "      description: Each user may keep at most 5 GiB of media.\n",
     "      max_media_length: 5 GiB\n",
     "      warn_at: 80%\n",
+    "      enforce: upload\n",
     "    - name: small-quota\n",
     "      severity: critical\n",
     "      users: [\"@guest-*:example.org\"]\n",
@@ -181,6 +187,14 @@ const POLICY: &str = concat!(
     "    - name: huge-rooms\n",
     "      max_estimated_size: 10 GB\n",
     "      exempt: [\"!lobby:example.org\"]\n",
+    "overrides:\n",
+    "  - users: \"@alice:example.org\"\n",
+    "    rule: media-quota\n",
+    "    max_media_length: 50 GiB\n",
+    "    until: 2027-03-01\n",
+    "    reason: \"Archive <b>project</b>\"\n",
+    "  - users: \"@guest-*:example.org\"\n",
+    "    exempt: true\n",
 );
 
 /// Every message kind, built from `i`.
@@ -251,6 +265,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             violations: Some(1),
             silenced: 0,
             error: None,
+            incomplete: Some(i.error.clone()),
         }),
         next_run_ms: Some(NOW + 600_000),
         synapse_outage: Some((NOW - 60_000, i.error.clone())),
@@ -265,6 +280,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             violations: None,
             silenced: 0,
             error: Some(i.error.clone()),
+            incomplete: None,
         }),
         next_run_ms: None,
         synapse_outage: None,
@@ -286,12 +302,56 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             "alert summary",
             announce::summary_doc(&plan, NOW, 5).expect("a plan"),
         ),
+        ("alert summary (partial run)", {
+            let mut doc = announce::summary_doc(&plan, NOW, 1).expect("a plan");
+            doc.push(Block::Paragraph(strings::notices::partial_run(&i.error)));
+            doc
+        }),
         (
-            "alert notice",
-            strings::notices::notice(
-                &format!("reload refused: {}", i.error),
-                &[&format!("policies.yaml:3:5: {}", i.error), "second line"],
+            "notice: state file set aside",
+            strings::notices::state_set_aside(&format!("/var/lib/{}", i.term)),
+        ),
+        (
+            "notice: reloaded",
+            strings::notices::reloaded(&format!("/etc/{}.yaml", i.term), 1, &["matrix.user"]),
+        ),
+        (
+            "notice: reload refused",
+            strings::notices::reload_refused(
+                "policies.yaml",
+                &[
+                    &format!("policies.yaml:3:5: {}", i.error),
+                    "policies.yaml:9:1: second",
+                ],
             ),
+        ),
+        (
+            "notice: Synapse failing",
+            strings::notices::synapse_failing(NOW - 60_000, &i.error),
+        ),
+        (
+            "notice: Synapse back",
+            strings::notices::synapse_back(NOW - 60_000),
+        ),
+        (
+            "notice: rooms unsupported",
+            strings::notices::rooms_unsupported(),
+        ),
+        (
+            "notice: rooms failing",
+            strings::notices::rooms_failing(&i.error),
+        ),
+        (
+            "notice: rooms back",
+            strings::notices::rooms_back(NOW - 60_000),
+        ),
+        (
+            "notice: walks incomplete",
+            strings::notices::walks_incomplete(&i.error),
+        ),
+        (
+            "notice: walks complete",
+            strings::notices::walks_complete(NOW - 60_000),
         ),
         ("help", render::help("!stats", None)),
         ("usage error", render::usage("!stats", &usage)),
@@ -335,6 +395,44 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             "user (found)",
             render::user(&UserQuery::Exact(i.user_id.clone()), &us, false, 10),
         ),
+        ("user (found, effective limits)", {
+            let mut doc = render::user(&UserQuery::Exact(i.user_id.clone()), &us, false, 10);
+            let limits =
+                crate::core::limits::effective_user_all(&config.rules, "@alice:example.org", NOW);
+            for block in strings::overrides::effective_limits(&limits) {
+                doc.push(block);
+            }
+            doc
+        }),
+        (
+            "notice: uploads refused",
+            strings::refusals::refusals(
+                &[
+                    Refusal {
+                        user_id: i.user_id.clone(),
+                        rule: Some("media-quota".into()),
+                        max_bytes: 5 * GIB,
+                        sent_bytes: 5 * GIB - 1000,
+                        attempted_bytes: 20 << 20,
+                        at_ms: NOW,
+                    },
+                    Refusal {
+                        user_id: "@bob:example.org".into(),
+                        rule: None,
+                        max_bytes: 5 * GIB,
+                        sent_bytes: GIB,
+                        attempted_bytes: 5 * GIB,
+                        at_ms: NOW,
+                    },
+                ],
+                NOW - 60_000,
+                1,
+            ),
+        ),
+        (
+            "notice: override ended",
+            strings::refusals::overrides_ended(&config.rules.overrides.iter().collect::<Vec<_>>()),
+        ),
         (
             "user (not found)",
             render::user(&UserQuery::Exact(i.user_id.clone()), &[], false, 10),
@@ -351,8 +449,14 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         ("user (failed)", strings::user::search_failed(&i.error)),
         ("rooms", render::rooms(&rooms, 2)),
         ("rooms (none)", render::rooms(&[], 2)),
-        ("rooms (SQLite)", strings::rooms::sqlite()),
-        ("rooms (known 500)", strings::rooms::known_500()),
+        (
+            "rooms (SQLite)",
+            strings::rooms::unavailable(&RoomsUnavailable::Sqlite, false),
+        ),
+        (
+            "rooms (known 500)",
+            strings::rooms::unavailable(&RoomsUnavailable::Server(i.error.clone()), true),
+        ),
         ("rooms (failed)", strings::rooms::failed(&i.error)),
         ("status", render::status(&status, NOW, true)),
         (
@@ -365,6 +469,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             render::policies(&policy::Rules {
                 user_media: Vec::new(),
                 rooms: Vec::new(),
+                overrides: Vec::new(),
             }),
         ),
         ("check", render::check(&outcome(i), 3)),
@@ -418,6 +523,14 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
     ]
 }
 
+fn kind(inputs: &Inputs, name: &str) -> Doc {
+    catalogue(inputs)
+        .into_iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, d)| d)
+        .expect("a kind of the catalogue")
+}
+
 fn golden(name: &str, actual: &str) {
     let path = format!(
         "{}/tests/golden/messages/{name}",
@@ -453,6 +566,22 @@ fn hostile() -> Inputs {
         term: "<script>`@room`\u{2028}".into(),
         error: "boom\r\n\u{1b}]0;pwned\u{7}<img src=x>".into(),
     }
+}
+
+#[test]
+fn rules_keep_the_unit_family_they_were_written_in() {
+    let config = policy::parse("policies.yaml", POLICY).unwrap();
+    let units: Vec<Units> = config
+        .rules
+        .user_media
+        .iter()
+        .map(|r| r.units)
+        .chain(config.rules.rooms.iter().map(|r| r.units))
+        .collect();
+    assert_eq!(units, [Units::Binary, Units::Decimal, Units::Decimal]);
+    let text = render::policies(&config.rules).plain();
+    assert!(text.contains("at most 10.0 kB and 100 media"), "{text}");
+    assert!(text.contains("rooms at most 10.0 GB"), "{text}");
 }
 
 #[test]
@@ -626,7 +755,7 @@ fn check_kinds(inputs: &Inputs) -> Result<(), TestCaseError> {
 #[test]
 fn the_issues_hostile_name_forges_nothing() {
     check_kinds(&hostile()).unwrap();
-    let alert = &catalogue(&hostile())[0].1;
+    let alert = &kind(&hostile(), "alert summary");
     let plain = alert.plain();
     // Cut at 64 characters, newlines as escapes: one alert line, not two.
     assert!(
@@ -646,7 +775,7 @@ fn the_issues_hostile_name_forges_nothing() {
     // The rest of the name, shorter: `@room` and the override escaped.
     let mut short = hostile();
     short.name = "<b>x</b> @room \u{202e}gnp.exe".into();
-    let found = &catalogue(&short)[8].1;
+    let found = &kind(&short, "user (found)");
     assert_eq!(
         found.plain(),
         "@mal:example.org (<b>x</b> \\u{40}room \\u{202e}gnp.exe): 6.0 GiB in 3 media (all uploads)."

@@ -1085,6 +1085,14 @@ pub enum Fault {
     /// The real answer, but `next_token` equals `from` (a server whose
     /// token does not advance). Users endpoint only.
     StaleToken,
+    /// The real answer, but once a page reaches this many users (`from` +
+    /// users on the page), `next_token` equals `from`: a token that stops
+    /// advancing at that point of the walk, every time (make it persistent
+    /// with [`Faults::set_persistent`]). Users endpoint only.
+    StuckAt(u64),
+    /// `200` with no users, Synapse's `total`, and no `next_token`: a server
+    /// that ends the walk early. Users endpoint only.
+    EmptyPage,
     /// The server goes down while handling this request: the connection
     /// closes without response and new connections are refused until
     /// [`FakeSynapse::up`].
@@ -1710,6 +1718,8 @@ async fn respond(
     }
 
     let mut stale_token = false;
+    let mut stuck_at = None;
+    let mut empty_page = false;
     let mut truncate = false;
     match app.faults.next() {
         None => {}
@@ -1752,6 +1762,8 @@ async fn respond(
         }
         Some(Fault::TruncatedBody) => truncate = true,
         Some(Fault::StaleToken) => stale_token = true,
+        Some(Fault::StuckAt(users)) => stuck_at = Some(users),
+        Some(Fault::EmptyPage) => empty_page = true,
     }
 
     let args = Args::parse(query);
@@ -1759,7 +1771,15 @@ async fn respond(
         return Some(denied.into_response());
     }
     let response = match endpoint {
-        Endpoint::Users => users_media(app, &args, stale_token),
+        Endpoint::Users => users_media(
+            app,
+            &args,
+            PageFaults {
+                stale_token,
+                stuck_at,
+                empty_page,
+            },
+        ),
         Endpoint::Rooms => rooms(app),
     };
     Some(if truncate && response.status() == StatusCode::OK {
@@ -1929,7 +1949,15 @@ fn users_params(args: &Args) -> Result<UsersParams, Refusal> {
     })
 }
 
-fn users_media(app: &App, args: &Args, stale_token: bool) -> Response {
+/// Faults that change a users page's content.
+#[derive(Debug, Clone, Copy, Default)]
+struct PageFaults {
+    stale_token: bool,
+    stuck_at: Option<u64>,
+    empty_page: bool,
+}
+
+fn users_media(app: &App, args: &Args, faults: PageFaults) -> Response {
     let params = match users_params(args) {
         Ok(params) => params,
         Err(refused) => return refused.into_response(),
@@ -1966,7 +1994,11 @@ fn users_media(app: &App, args: &Args, stale_token: bool) -> Response {
     let users = &data.dataset.users;
     let total = rows.len() as i128;
     let skip = usize::try_from(start).unwrap_or(usize::MAX);
-    let take = usize::try_from(limit).unwrap_or(usize::MAX);
+    let take = if faults.empty_page {
+        0
+    } else {
+        usize::try_from(limit).unwrap_or(usize::MAX)
+    };
     let page = rows.iter().skip(skip).take(take);
 
     let mut body = String::with_capacity(64 + rows.len().min(take) * 96);
@@ -1996,8 +2028,11 @@ fn users_media(app: &App, args: &Args, stale_token: bool) -> Response {
     }
     let _ = write!(body, "],\"total\":{total}");
     // `if (start + limit) < total: ret["next_token"] = start + len(users)`.
-    if start + limit < total {
-        let token = if stale_token {
+    let stuck = faults
+        .stuck_at
+        .is_some_and(|at| start + shown as i128 >= i128::from(at));
+    if start + limit < total && !faults.empty_page {
+        let token = if faults.stale_token || stuck {
             start
         } else {
             start + shown as i128

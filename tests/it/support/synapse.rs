@@ -235,6 +235,8 @@ pub struct SynapseHarness {
     sqlite_path: Option<PathBuf>,
     startup: Duration,
     next_txn: AtomicU64,
+    /// Extra top-level keys of `homeserver.yaml` (e.g. `modules`).
+    extra_config: serde_json::Map<String, Value>,
 }
 
 impl fmt::Debug for SynapseHarness {
@@ -253,6 +255,15 @@ impl SynapseHarness {
     ///
     /// Creates the virtualenv first if needed (about a minute, once).
     pub async fn start(backend: Backend) -> Result<Self> {
+        Self::start_with(backend, serde_json::Map::new()).await
+    }
+
+    /// Starts Synapse as [`Self::start`] does, with extra top-level keys of
+    /// `homeserver.yaml` (`modules`, `media_upload_limits`...).
+    pub async fn start_with(
+        backend: Backend,
+        extra_config: serde_json::Map<String, Value>,
+    ) -> Result<Self> {
         let started = Instant::now();
         let venv = ensure_venv().await?;
         let python = venv.join("bin").join("python");
@@ -284,6 +295,7 @@ impl SynapseHarness {
             sqlite_path: None,
             startup: Duration::ZERO,
             next_txn: AtomicU64::new(0),
+            extra_config,
         };
 
         harness.generate_config().await?;
@@ -921,6 +933,9 @@ impl SynapseHarness {
         for (name, value) in limits {
             set(&name, value)?;
         }
+        for (name, value) in &self.extra_config {
+            set(name, value.clone())?;
+        }
 
         let text = serde_yaml::to_string(&config).context("serializing homeserver.yaml")?;
         fs::write(&self.config_path, text)
@@ -1413,6 +1428,89 @@ fn ensure_venv_blocking(venv: &Path) -> Result<()> {
         log_path.display()
     );
     mark_venv_ready(venv)
+}
+
+/// Installs the checkout's Synapse module (`synapse-module/`,
+/// `synapse_warden_quota`) into the virtualenv, unless this version of its
+/// sources is installed already (a marker named after their SHA-1). Under
+/// the virtualenv's lock, like its creation.
+pub async fn ensure_quota_module() -> Result<PathBuf> {
+    static DONE: tokio::sync::Mutex<bool> = tokio::sync::Mutex::const_new(false);
+    let venv = ensure_venv().await?;
+    let mut done = DONE.lock().await;
+    if !*done {
+        let v = venv.clone();
+        tokio::task::spawn_blocking(move || install_quota_module(&v))
+            .await
+            .context("the module installer panicked")??;
+        *done = true;
+    }
+    Ok(venv)
+}
+
+fn install_quota_module(venv: &Path) -> Result<()> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("synapse-module");
+    let mut files = vec![source.join("pyproject.toml")];
+    for entry in fs::read_dir(source.join("synapse_warden_quota"))
+        .with_context(|| format!("reading {}", source.display()))?
+    {
+        files.push(entry?.path());
+    }
+    files.sort();
+    let mut hasher = <Sha1 as sha1::Digest>::new();
+    for f in &files {
+        if f.is_file() {
+            sha1::Digest::update(&mut hasher, fs::read(f)?);
+        }
+    }
+    let hash = hex::encode(sha1::Digest::finalize(hasher));
+    let marker = venv.join(format!(".synapse-warden-quota-{}", &hash[..16]));
+    if marker.exists() {
+        return Ok(());
+    }
+    let mut lock_name = venv.file_name().unwrap_or_default().to_os_string();
+    lock_name.push(".lock");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(venv.with_file_name(lock_name))
+        .context("opening the virtualenv's lock")?;
+    lock.lock().context("locking the virtualenv")?;
+    if marker.exists() {
+        return Ok(());
+    }
+    let output = Command::new(venv.join("bin").join("pip"))
+        .args([
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--no-deps",
+            "--force-reinstall",
+        ])
+        .arg(&source)
+        .stdin(Stdio::null())
+        .output()
+        .context("running pip install ./synapse-module")?;
+    ensure!(
+        output.status.success(),
+        "pip install ./synapse-module failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if let Ok(entries) = fs::read_dir(venv) {
+        for e in entries.flatten() {
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with(".synapse-warden-quota-")
+            {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    fs::write(&marker, "synapse-warden-quota from the checkout\n")
+        .with_context(|| format!("writing {}", marker.display()))
 }
 
 fn venv_works(venv: &Path) -> bool {
