@@ -508,7 +508,11 @@ async fn measure_top(
         let (ready, _) = get_text(&format!("http://{listen}/ready")).await;
         let (_, metrics) = get_text(&format!("http://{listen}/metrics")).await;
         if ready == 200
-            && metric(&metrics, "synapse_warden_last_success_timestamp_seconds").unwrap_or(0.0)
+            && metric(
+                &metrics,
+                "synapse_warden_last_complete_run_timestamp_seconds",
+            )
+            .unwrap_or(0.0)
                 > 0.0
         {
             break metric(&metrics, "synapse_warden_walk_duration_seconds_sum");

@@ -44,7 +44,13 @@ pub struct Cli {
 
     /// Format of the log lines written to standard error (RUST_LOG sets
     /// their level).
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "SYNAPSE_WARDEN_LOG_FORMAT",
+        default_value_t = LogFormat::Human
+    )]
     pub log_format: LogFormat,
 
     /// What to do.

@@ -13,8 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde_yaml::Value;
+use serde_json::Value;
 use synapse_warden::core::policy::{self, Config, SecretSource};
 
 /// Where the image and every manifest keep the daemon's state.
@@ -24,7 +23,7 @@ const CONFIG_PATH: &str = "/etc/synapse-warden/policies.yaml";
 /// The image's non-root user and group.
 const UID: u64 = 10001;
 /// Port of `/health`, `/ready` and `/metrics`.
-const HTTP_PORT: u64 = 9090;
+const HTTP_PORT: u64 = 9655;
 /// The image every deployment runs.
 const IMAGE: &str = "synapse-warden:latest";
 /// Where Compose mounts secrets, and the Deployment its Secret.
@@ -46,10 +45,9 @@ fn read(relative: &str) -> String {
 /// Every YAML document of a file.
 fn yaml_documents(relative: &str) -> Vec<Value> {
     let text = read(relative);
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| {
-            Value::deserialize(doc).unwrap_or_else(|e| panic!("deploy/{relative}: bad YAML: {e}"))
-        })
+    serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap_or_else(|e| panic!("deploy/{relative}: bad YAML: {e}"))
+        .into_iter()
         .filter(|doc| !doc.is_null())
         .collect()
 }
@@ -88,7 +86,8 @@ fn u64_at(value: &Value, path: &str) -> u64 {
 
 fn seq_at<'a>(value: &'a Value, path: &str) -> &'a [Value] {
     at(value, path)
-        .as_sequence()
+        .as_array()
+        .map(Vec::as_slice)
         .unwrap_or_else(|| panic!("`{path}` is not a list"))
 }
 
@@ -272,12 +271,49 @@ fn dockerfile_has_the_runtime_contract() {
         ]
     );
     let args = all("ARG");
+    // Debian stable (trixie): the builder's glibc is the runtime's.
     for arg in [
-        "BUILDER_IMAGE=rust:1.95-bookworm",
-        "RUNTIME_IMAGE=debian:bookworm-slim",
+        "BUILDER_IMAGE=rust:1.95-trixie",
+        "RUNTIME_IMAGE=debian:trixie-slim",
+        "REVISION=unknown",
     ] {
         assert!(args.contains(&arg), "ARG {arg} missing: {args:?}");
     }
+    let version = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("the crate's version")
+        .to_owned();
+    assert!(
+        args.contains(&format!("VERSION={version}").as_str()),
+        "ARG VERSION is not the crate's version {version}: {args:?}"
+    );
+    // OCI labels, from the build arguments.
+    let labels = all("LABEL").join(" ");
+    for (key, value) in [
+        ("org.opencontainers.image.source", "\"${SOURCE}\""),
+        ("org.opencontainers.image.version", "\"${VERSION}\""),
+        ("org.opencontainers.image.revision", "\"${REVISION}\""),
+        ("org.opencontainers.image.licenses", "\"Apache-2.0\""),
+    ] {
+        assert!(
+            labels.contains(&format!("{key}={value}")),
+            "label {key} missing: {labels}"
+        );
+    }
+    assert!(
+        labels.contains("org.opencontainers.image.description="),
+        "{labels}"
+    );
+    // The builder passes the commit to build.rs (no .git in the context).
+    assert!(
+        all("RUN")
+            .iter()
+            .any(|run| run.contains("SYNAPSE_WARDEN_COMMIT=\"${REVISION}\"")),
+        "the builder does not pass REVISION as SYNAPSE_WARDEN_COMMIT"
+    );
     assert!(
         all("RUN")
             .iter()
@@ -301,6 +337,10 @@ fn dockerfile_has_the_runtime_contract() {
     let envs = all("ENV");
     assert!(
         envs.contains(&format!("SYNAPSE_WARDEN_CONFIG={CONFIG_PATH}").as_str()),
+        "{envs:?}"
+    );
+    assert!(
+        envs.contains(&"SYNAPSE_WARDEN_LOG_FORMAT=human"),
         "{envs:?}"
     );
     // `synapse-warden healthcheck`: GET /health at the policy's http.listen.
@@ -337,18 +377,18 @@ fn dockerfile_has_the_runtime_contract() {
 fn compose_environment(service: &Value) -> BTreeMap<String, String> {
     match service.get("environment") {
         None => BTreeMap::new(),
-        Some(Value::Mapping(map)) => map
+        Some(Value::Object(map)) => map
             .iter()
             .map(|(k, v)| {
                 let value = match v {
                     Value::String(s) => s.clone(),
                     Value::Null => String::new(),
-                    other => serde_yaml::to_string(other).unwrap().trim().to_owned(),
+                    other => other.to_string(),
                 };
-                (k.as_str().expect("string key").to_owned(), value)
+                (k.clone(), value)
             })
             .collect(),
-        Some(Value::Sequence(items)) => strings(items)
+        Some(Value::Array(items)) => strings(items)
             .into_iter()
             .map(|item| {
                 let (k, v) = item.split_once('=').unwrap_or((item, ""));
@@ -382,7 +422,7 @@ fn compose_volumes(service: &Value) -> Vec<(String, String, bool)> {
 fn compose_healthcheck(service: &Value) -> String {
     match at(service, "healthcheck.test") {
         Value::String(s) => s.clone(),
-        Value::Sequence(items) => strings(items).join(" "),
+        Value::Array(items) => strings(items).join(" "),
         other => panic!("odd healthcheck.test: {other:?}"),
     }
 }
@@ -615,8 +655,8 @@ fn kubernetes_deployment_is_one_non_root_pod_with_its_volumes_and_probes() {
         .expect("the ConfigMap has no data `policies.yaml`");
     let parsed = parse_policies("deploy/kubernetes/configmap.yaml (policies.yaml)", policies);
     assert_eq!(
-        serde_yaml::from_str::<Value>(policies).expect("YAML"),
-        serde_yaml::from_str::<Value>(&read("policies.yaml")).expect("YAML"),
+        serde_saphyr::from_str::<Value>(policies).expect("YAML"),
+        serde_saphyr::from_str::<Value>(&read("policies.yaml")).expect("YAML"),
         "the ConfigMap's policies differ from deploy/policies.yaml"
     );
     assert!(secrets_of(&parsed).env.is_empty());
@@ -636,8 +676,8 @@ fn kubernetes_deployment_is_one_non_root_pod_with_its_volumes_and_probes() {
     );
     let keys: BTreeSet<&str> = ["stringData", "data"]
         .iter()
-        .filter_map(|section| secret.get(*section).and_then(Value::as_mapping))
-        .flat_map(|map| map.keys().filter_map(Value::as_str))
+        .filter_map(|section| secret.get(*section).and_then(Value::as_object))
+        .flat_map(|map| map.keys().map(String::as_str))
         .collect();
     for name in shipped_secret_names() {
         assert!(

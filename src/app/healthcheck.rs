@@ -57,12 +57,12 @@ mod tests {
     #[test]
     fn unspecified_addresses_are_asked_on_loopback() {
         assert_eq!(
-            health_url("0.0.0.0:9090".parse().unwrap()),
-            "http://127.0.0.1:9090/health"
+            health_url("0.0.0.0:9655".parse().unwrap()),
+            "http://127.0.0.1:9655/health"
         );
         assert_eq!(
-            health_url("[::]:9090".parse().unwrap()),
-            "http://[::1]:9090/health"
+            health_url("[::]:9655".parse().unwrap()),
+            "http://[::1]:9655/health"
         );
         assert_eq!(
             health_url("10.1.2.3:80".parse().unwrap()),

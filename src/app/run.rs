@@ -94,8 +94,13 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     let built = Arc::new(StdMutex::new(None));
     let make_client: MakeClient = {
         let built = built.clone();
+        // Every request, the daemon's and the commands', is counted in
+        // /metrics.
+        let observer = metrics.clone();
         Box::new(move |config: &Config| {
-            let client = check::client(config).map_err(|e| format!("{e:#}"))?;
+            let client = check::client(config)
+                .map(|client| client.with_observer(observer.clone()))
+                .map_err(|e| format!("{e:#}"))?;
             if let Ok(mut built) = built.lock() {
                 *built = Some(client.clone());
             }

@@ -281,6 +281,7 @@ mod tests {
                 window: None,
                 users: 80,
                 bytes: 0,
+                media: 0,
                 cut_short: cut,
             }],
             rooms,

@@ -66,6 +66,8 @@ pub struct PlannedWalk {
     users: u64,
     /// Their bytes so far.
     bytes: u64,
+    /// Their media so far.
+    media: u64,
     /// How it was cut short, if it was.
     cut_short: Option<CutShort>,
     /// The users it looked at.
@@ -101,6 +103,8 @@ pub struct WalkReport {
     pub users: u64,
     /// Their media bytes, all together.
     pub bytes: u64,
+    /// Their media, all together (how many).
+    pub media: u64,
     /// How the walk was cut short; `None` when it saw every user.
     pub cut_short: Option<CutShort>,
 }
@@ -170,6 +174,7 @@ impl<'r> Evaluation<'r> {
                 rule_indexes,
                 users: 0,
                 bytes: 0,
+                media: 0,
                 cut_short: None,
                 checked: Checked::All,
             })
@@ -204,6 +209,7 @@ impl<'r> Evaluation<'r> {
             .ok_or(EvalError::UnplannedRange(range))?;
         walk.users += users.len() as u64;
         walk.bytes += users.iter().map(UserMedia::bytes).sum::<u64>();
+        walk.media += users.iter().map(|u| u.media_count).sum::<u64>();
         for &i in &walk.rule_indexes {
             let rule = &self.rules.user_media[i];
             for user in users {
@@ -333,6 +339,7 @@ impl<'r> Evaluation<'r> {
                     window: w.window,
                     users: w.users,
                     bytes: w.bytes,
+                    media: w.media,
                     cut_short: w.cut_short,
                 })
                 .collect(),

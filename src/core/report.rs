@@ -296,6 +296,7 @@ mod tests {
                     window: None,
                     users: 120,
                     bytes: 9_876_543_210,
+                    media: 4_321,
                     cut_short: None,
                 },
                 WalkReport {
@@ -303,6 +304,7 @@ mod tests {
                     window: Some(Duration::from_secs(86_400)),
                     users: 7,
                     bytes: 1_234_567,
+                    media: 12,
                     cut_short: None,
                 },
             ],

@@ -169,6 +169,12 @@ async fn ready(State(state): State<Endpoints>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<Endpoints>) -> impl IntoResponse {
+    // The health gauges follow readiness, read at scrape time.
+    let metrics = &state.metrics;
+    metrics.synapse_up.set(i64::from(state.readiness.synapse()));
+    metrics
+        .matrix_connected
+        .set(i64::from(state.readiness.matrix()));
     (
         [(
             header::CONTENT_TYPE,

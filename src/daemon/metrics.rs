@@ -1,17 +1,34 @@
-//! Prometheus metrics of the daemon (`/metrics`).
+//! Prometheus metrics of the daemon (`/metrics`, OpenMetrics text).
 //!
-//! Names follow Prometheus conventions with a `synapse_warden_` prefix. Labels
-//! are low-cardinality: rule names, severities, error kinds and command names
-//! — never user or room IDs, which would both explode the series count and
-//! leak statistics to whoever can scrape.
+//! Names follow Prometheus conventions with a `synapse_warden_` prefix:
+//! base units declared with `register_with_unit` (the `# UNIT` line, and the
+//! unit as the name's suffix: `_seconds`, `_bytes`), `_total` only on
+//! counters. Labels are low-cardinality: rule names, severities, endpoints,
+//! outcomes and command names — never user or room IDs, which would both
+//! explode the series count and leak statistics to whoever can scrape.
+//!
+//! Every declared rule has a violations series per severity from the first
+//! scrape, at 0 while the rule is clean ([`Metrics::declare_rules`]), so that
+//! alerting needs no `absent()`.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
+
+use crate::core::policy::Config;
+use crate::core::violation::Severity;
+use crate::synapse::{Endpoint, RequestObserver, SynapseError};
+
+/// The version of this build, and the commit it was built from (`unknown`
+/// when the build could not tell).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// See [`VERSION`]; set by `build.rs` (`SYNAPSE_WARDEN_COMMIT`, or
+/// `git rev-parse`).
+pub const COMMIT: &str = env!("SYNAPSE_WARDEN_COMMIT");
 
 /// Labels of the violations gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -29,11 +46,29 @@ pub struct ErrorLabels {
     pub kind: String,
 }
 
+/// Labels of the API requests counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `users_media`, `database_rooms` or `server_version`.
+    pub endpoint: String,
+    /// `ok`, or the error's [`kind`](crate::synapse::SynapseError::kind).
+    pub outcome: String,
+}
+
 /// Labels of the commands metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CommandLabels {
     /// The command word (`top`, `user`, ...), or `invalid`.
     pub command: String,
+}
+
+/// Labels of the build info.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// The crate's version.
+    pub version: String,
+    /// The git commit of the build, or `unknown`.
+    pub commit: String,
 }
 
 /// Labels of the refused uploads counter.
@@ -53,12 +88,25 @@ pub struct Metrics {
     pub walk_pages: Counter,
     /// Users seen by the last walk.
     pub walk_users: Gauge,
-    /// Violations found by the last run.
+    /// Violations found by the last run, by rule and severity; every
+    /// declared rule × severity is present.
     pub violations: Family<ViolationLabels, Gauge>,
     /// Those of them a silence held back (counted in `violations` too).
     pub silenced: Family<ViolationLabels, Gauge>,
-    /// Unix time of the last run that completed.
-    pub last_success: Gauge<f64, AtomicU64>,
+    /// Unix time at which the last run ended, whatever its result.
+    pub last_run: Gauge<f64, AtomicU64>,
+    /// Unix time at which the last complete run ended.
+    pub last_complete_run: Gauge<f64, AtomicU64>,
+    /// 1 when Synapse answered the last request, else 0.
+    pub synapse_up: Gauge,
+    /// 1 when the bot is connected to its homeserver, else 0.
+    pub matrix_connected: Gauge,
+    /// Bytes of local media of all users, from the last walk.
+    pub local_media_bytes: Gauge,
+    /// Local media files of all users, from the last walk.
+    pub local_media_files: Gauge,
+    /// Requests to Synapse's admin API, by endpoint and outcome.
+    pub api_requests: Family<RequestLabels, Counter>,
     /// 1 when the last run looked at everything, 0 when it was partial (a
     /// walk cut short) or failed.
     pub last_run_complete: Gauge,
@@ -83,10 +131,23 @@ impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("synapse_warden");
-        let walk_duration = Histogram::new(exponential_buckets(0.05, 2.0, 14));
+        let build_info = Family::<BuildLabels, Gauge>::default();
         registry.register(
-            "walk_duration_seconds",
+            "build_info",
+            "Version and commit of this build (always 1)",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: VERSION.to_owned(),
+                commit: COMMIT.to_owned(),
+            })
+            .set(1);
+        let walk_duration = Histogram::new(exponential_buckets(0.05, 2.0, 14));
+        registry.register_with_unit(
+            "walk_duration",
             "Duration of one full walk of the users' media statistics",
+            Unit::Seconds,
             walk_duration.clone(),
         );
         let walk_pages = Counter::default();
@@ -104,7 +165,7 @@ impl Metrics {
         let violations = Family::<ViolationLabels, Gauge>::default();
         registry.register(
             "violations",
-            "Violations found by the last run, by rule and severity",
+            "Violations found by the last run, by rule and severity (0 when clean)",
             violations.clone(),
         );
         let silenced = Family::<ViolationLabels, Gauge>::default();
@@ -113,12 +174,61 @@ impl Metrics {
             "Violations of the last run that a silence keeps from being announced, by rule and severity (counted in synapse_warden_violations too)",
             silenced.clone(),
         );
-        let last_success = Gauge::<f64, AtomicU64>::default();
-        registry.register(
-            "last_success_timestamp_seconds",
-            "Unix time at which the last run completed",
-            last_success.clone(),
+        let last_run = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "last_run_timestamp",
+            "Unix time at which the last run ended, whatever its result",
+            Unit::Seconds,
+            last_run.clone(),
         );
+        let last_complete_run = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "last_complete_run_timestamp",
+            "Unix time at which the last complete run ended",
+            Unit::Seconds,
+            last_complete_run.clone(),
+        );
+        let synapse_up = Gauge::default();
+        registry.register(
+            "synapse_up",
+            "1 when Synapse's admin API answered the last request, else 0",
+            synapse_up.clone(),
+        );
+        let matrix_connected = Gauge::default();
+        registry.register(
+            "matrix_connected",
+            "1 when the bot is connected to its homeserver, else 0",
+            matrix_connected.clone(),
+        );
+        let local_media_bytes = Gauge::default();
+        registry.register_with_unit(
+            "local_media",
+            "Size of the local media of all users, from the last walk",
+            Unit::Bytes,
+            local_media_bytes.clone(),
+        );
+        let local_media_files = Gauge::default();
+        registry.register(
+            "local_media_files",
+            "Local media files of all users, from the last walk",
+            local_media_files.clone(),
+        );
+        let api_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "api_requests",
+            "Requests to Synapse's admin API, by endpoint and outcome (ok or the error's kind)",
+            api_requests.clone(),
+        );
+        // The successes of the walk's endpoints from the first scrape: the
+        // denominator of error ratios.
+        for endpoint in [Endpoint::UsersMedia, Endpoint::DatabaseRooms] {
+            api_requests
+                .get_or_create(&RequestLabels {
+                    endpoint: endpoint_label(endpoint).to_owned(),
+                    outcome: "ok".to_owned(),
+                })
+                .inc_by(0);
+        }
         let last_run_complete = Gauge::default();
         registry.register(
             "last_run_complete",
@@ -140,9 +250,10 @@ impl Metrics {
         let command_latency = Family::<CommandLabels, Histogram>::new_with_constructor(
             (|| Histogram::new(exponential_buckets(0.005, 2.0, 14))) as fn() -> Histogram,
         );
-        registry.register(
-            "command_latency_seconds",
+        registry.register_with_unit(
+            "command_latency",
             "Time from a command to its reply",
+            Unit::Seconds,
             command_latency.clone(),
         );
         let uploads_refused = Family::<RefusalLabels, Counter>::default();
@@ -159,7 +270,13 @@ impl Metrics {
             walk_users,
             violations,
             silenced,
-            last_success,
+            last_run,
+            last_complete_run,
+            synapse_up,
+            matrix_connected,
+            local_media_bytes,
+            local_media_files,
+            api_requests,
             last_run_complete,
             api_errors,
             commands,
@@ -183,6 +300,69 @@ impl Metrics {
             })
             .inc();
     }
+
+    /// Declares the rules of `config`: each rule × severity gets its
+    /// violations series, at 0; series of rules no longer declared go.
+    pub fn declare_rules(&self, config: &Config) {
+        self.violations.clear();
+        let names = config
+            .rules
+            .user_media
+            .iter()
+            .map(|r| &r.name)
+            .chain(config.rules.rooms.iter().map(|r| &r.name));
+        for rule in names {
+            for severity in [Severity::Warning, Severity::Critical] {
+                self.violations
+                    .get_or_create(&ViolationLabels {
+                        rule: rule.clone(),
+                        severity: severity.to_string(),
+                    })
+                    .set(0);
+            }
+        }
+    }
+
+    /// Records the violations of a run: every declared series is set, to
+    /// 0 when the rule is clean.
+    pub fn set_violations<'a>(
+        &self,
+        config: &Config,
+        found: impl IntoIterator<Item = (&'a str, Severity)>,
+    ) {
+        self.declare_rules(config);
+        for (rule, severity) in found {
+            self.violations
+                .get_or_create(&ViolationLabels {
+                    rule: rule.to_owned(),
+                    severity: severity.to_string(),
+                })
+                .inc();
+        }
+    }
+}
+
+/// The `endpoint` label of an admin API endpoint.
+fn endpoint_label(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::UsersMedia => "users_media",
+        Endpoint::DatabaseRooms => "database_rooms",
+        Endpoint::ServerVersion => "server_version",
+    }
+}
+
+impl RequestObserver for Metrics {
+    fn observe(&self, endpoint: Endpoint, outcome: Result<(), &SynapseError>) {
+        self.api_requests
+            .get_or_create(&RequestLabels {
+                endpoint: endpoint_label(endpoint).to_owned(),
+                outcome: match outcome {
+                    Ok(()) => "ok".to_owned(),
+                    Err(e) => e.kind().to_owned(),
+                },
+            })
+            .inc();
+    }
 }
 
 #[cfg(test)]
@@ -200,17 +380,26 @@ mod tests {
             })
             .set(3);
         m.api_error(&crate::synapse::SynapseError::Config("x".into()));
+        m.observe(Endpoint::UsersMedia, Ok(()));
         let text = m.encode();
         for name in [
             "synapse_warden_walk_duration_seconds",
             "synapse_warden_walk_pages_total 1",
             "synapse_warden_walk_users",
             "synapse_warden_violations{rule=\"quota\",severity=\"critical\"} 3",
-            "synapse_warden_last_success_timestamp_seconds",
+            "synapse_warden_last_complete_run_timestamp_seconds",
             "synapse_warden_last_run_complete 0",
             "synapse_warden_api_errors_total{kind=\"config\"} 1",
+            "synapse_warden_api_requests_total{endpoint=\"users_media\",outcome=\"ok\"} 1",
+            "# UNIT synapse_warden_local_media_bytes bytes",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
+        assert!(
+            text.contains(&format!(
+                "synapse_warden_build_info{{version=\"{VERSION}\",commit=\"{COMMIT}\"}} 1"
+            )),
+            "{text}"
+        );
     }
 }

@@ -232,6 +232,7 @@ impl Daemon {
         readiness: Arc<Readiness>,
     ) -> Result<(Daemon, Arc<Shared>), DaemonError> {
         let client = make_client(&config).map_err(DaemonError::Client)?;
+        metrics.declare_rules(&config);
         let store = JsonStore::new(state_path);
         let now = now_ms();
         let mut state = match store.load::<DaemonState>(now / 1000)? {
@@ -489,7 +490,6 @@ impl Daemon {
         self.metrics.walk_duration.observe(took.as_secs_f64());
         self.metrics.walk_pages.inc_by(u64::from(pages));
         self.metrics.walk_users.set(users as i64);
-        self.metrics.violations.clear();
         self.metrics.silenced.clear();
         for (v, _) in &plan.silenced {
             self.metrics
@@ -500,16 +500,30 @@ impl Daemon {
                 })
                 .inc();
         }
-        for v in &outcome.violations {
-            self.metrics
+        self.metrics.set_violations(
+            config,
+            outcome
                 .violations
-                .get_or_create(&ViolationLabels {
-                    rule: v.rule.clone(),
-                    severity: v.severity.to_string(),
-                })
-                .inc();
+                .iter()
+                .map(|v| (v.rule.as_str(), v.severity)),
+        );
+        // Totals of a walk cut short would be too low: kept from the last whole one.
+        if let Some(all) = outcome
+            .walks
+            .iter()
+            .find(|w| w.window.is_none() && w.cut_short.is_none())
+        {
+            self.metrics
+                .local_media_bytes
+                .set(i64::try_from(all.bytes).unwrap_or(i64::MAX));
+            self.metrics
+                .local_media_files
+                .set(i64::try_from(all.media).unwrap_or(i64::MAX));
         }
-        self.metrics.last_success.set(now as f64 / 1000.0);
+        self.metrics.last_run.set(now as f64 / 1000.0);
+        if incomplete.is_none() {
+            self.metrics.last_complete_run.set(now as f64 / 1000.0);
+        }
         match &incomplete {
             None => tracing::info!(
                 violations = outcome.violations.len(),
@@ -535,6 +549,7 @@ impl Daemon {
 
     fn after_failure(&mut self, error: &RunError, started: u64, took: Duration, now: u64) {
         tracing::warn!(%error, "run failed");
+        self.metrics.last_run.set(now as f64 / 1000.0);
         if let Some(e) = error.synapse() {
             self.metrics.api_error(e);
             if e.is_transient() {
@@ -574,6 +589,7 @@ impl Daemon {
                 let said = notices::reloaded(&path, rules, &restart);
                 let text = notices::reloaded_text(&path, rules, &restart);
                 self.client = client;
+                self.metrics.declare_rules(&config);
                 *self.shared.config.write().await = Arc::new(config);
                 self.readiness.set_reload_refused(None);
                 // The reload may have fixed what made the runs fail (a token,

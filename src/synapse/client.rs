@@ -215,6 +215,13 @@ impl PageReader {
     }
 }
 
+/// Sees the outcome of every request a [`SynapseClient`] sends (for the
+/// daemon's metrics): `Ok` for a success answer, else the error.
+pub trait RequestObserver: Send + Sync + std::fmt::Debug {
+    /// One request to `endpoint` answered (or failed).
+    fn observe(&self, endpoint: Endpoint, outcome: Result<(), &SynapseError>);
+}
+
 /// The client for Synapse's statistics admin API.
 #[derive(Debug, Clone)]
 pub struct SynapseClient {
@@ -223,6 +230,7 @@ pub struct SynapseClient {
     token: AdminToken,
     timeout: Duration,
     retry: RetryPolicy,
+    observer: Option<std::sync::Arc<dyn RequestObserver>>,
 }
 
 impl SynapseClient {
@@ -264,7 +272,14 @@ impl SynapseClient {
             token: config.token,
             timeout: config.timeout,
             retry: config.retry,
+            observer: None,
         })
+    }
+
+    /// This client, reporting every request's outcome to `observer`.
+    pub fn with_observer(mut self, observer: std::sync::Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The admin API base URL.
@@ -390,6 +405,19 @@ impl SynapseClient {
 
     /// Sends one GET and turns any non-success answer into an error.
     async fn send(
+        &self,
+        endpoint: Endpoint,
+        query: &[(&'static str, String)],
+        auth: bool,
+    ) -> Result<reqwest::Response, SynapseError> {
+        let result = self.send_once(endpoint, query, auth).await;
+        if let Some(observer) = &self.observer {
+            observer.observe(endpoint, result.as_ref().map(|_| ()));
+        }
+        result
+    }
+
+    async fn send_once(
         &self,
         endpoint: Endpoint,
         query: &[(&'static str, String)],

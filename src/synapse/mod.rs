@@ -18,7 +18,8 @@ pub mod query;
 pub mod walk;
 
 pub use client::{
-    AdminToken, ClientConfig, PageReader, Retrier, RetryPolicy, SynapseClient, UsersMediaPage,
+    AdminToken, ClientConfig, PageReader, RequestObserver, Retrier, RetryPolicy, SynapseClient,
+    UsersMediaPage,
 };
 pub use error::{Endpoint, SynapseError};
 pub use query::{Direction, OrderBy, PageLimit, SearchTerm, UsersMediaQuery};

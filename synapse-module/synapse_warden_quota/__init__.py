@@ -116,7 +116,7 @@ class WardenQuota:
         ):
             raise ConfigError(
                 "warden_url: required, the warden's http.listen as an http(s) URL, "
-                "e.g. http://synapse-warden:9090"
+                "e.g. http://synapse-warden:9655"
             )
         path = config.get("secret_path")
         if not isinstance(path, str) or not path:

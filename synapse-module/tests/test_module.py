@@ -71,7 +71,7 @@ class ModuleTest(SynchronousTestCase):
         self.path = secret_file("top-secret\n")
         self.config = WardenQuota.parse_config(
             {
-                "warden_url": "http://warden:9090/",
+                "warden_url": "http://warden:9655/",
                 "secret_path": self.path,
                 "timeout": "200ms",
                 "cache": "60s",
@@ -100,7 +100,7 @@ class ModuleTest(SynchronousTestCase):
     def test_asks_the_warden_and_returns_synapse_limits(self) -> None:
         d = self.limits("@bob:hs")
         method, uri, args, headers = self.api.http_client.calls[0]
-        self.assertEqual((method, uri), ("GET", "http://warden:9090" + LIMITS_PATH))
+        self.assertEqual((method, uri), ("GET", "http://warden:9655" + LIMITS_PATH))
         self.assertEqual(args, {"user_id": "@bob:hs"})
         self.assertEqual(headers, {b"Authorization": [b"Bearer top-secret"]})
         self.answer(
@@ -176,7 +176,7 @@ class ModuleTest(SynchronousTestCase):
         limit = MediaUploadLimit(max_bytes=5, time_period_ms=10)
         r = defer.ensureDeferred(self.module.on_media_upload_limit_exceeded("@bob:hs", limit, 4, 3))
         method, uri, body, headers = self.api.http_client.calls[-1]
-        self.assertEqual((method, uri), ("POST", "http://warden:9090" + REFUSALS_PATH))
+        self.assertEqual((method, uri), ("POST", "http://warden:9655" + REFUSALS_PATH))
         self.assertEqual(
             body,
             {"user_id": "@bob:hs", "max_bytes": 5, "time_period_ms": 10,

@@ -526,7 +526,7 @@ async fn stats_command_line_answers_with_the_same_grammar() {
     // The effective limit of each rule, and why.
     assert!(
         out.contains(
-            "Effective limits:\nmedia-quota: 5.0 GiB by override overrides[0]: a <b>test</b>"
+            "Effective limits:\n• media-quota: 5.0 GiB by override overrides[0]: a <b>test</b>"
         ),
         "{out}"
     );
@@ -555,7 +555,7 @@ async fn stats_command_line_answers_with_the_same_grammar() {
         "{out}"
     );
     assert!(
-        out.contains("1 override (the first that matches wins):\noverrides[0]: `@al_ce:*`, every rule: 5.0 GiB — a <b>test</b>"),
+        out.contains("1 override (the first that matches wins):\n• overrides[0]: @al_ce:*, every rule: 5.0 GiB — a <b>test</b>"),
         "{out}"
     );
 }

@@ -191,9 +191,16 @@ async fn hostile_display_names_forge_nothing_in_alerts_and_replies() {
         .await;
         assert_safe(&reply);
         let body = reply["content"]["body"].as_str().unwrap();
+        let mut lines = body.lines();
         assert_eq!(
-            body,
+            lines.next().unwrap_or_default(),
             format!("{} {expected}", user.user_id),
+            "the reply: {reply:#}"
+        );
+        // Then the user's limits, from the template only.
+        assert_eq!(
+            lines.collect::<Vec<_>>(),
+            ["Effective limits:", "• quota: 4.0 KiB by the rule"],
             "the reply: {reply:#}"
         );
     }

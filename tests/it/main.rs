@@ -16,6 +16,7 @@ mod daemon_faults;
 mod fake_selftest;
 mod harness_selftest;
 mod hostile_e2e;
+mod metrics;
 mod overrides_daemon;
 mod quota_e2e;
 mod reload_e2e;

@@ -123,7 +123,7 @@ async fn reload_applies_what_it_can_and_names_what_needs_a_restart() {
     signal(&child, libc::SIGHUP);
     let reloaded = nth(&h, &admin, &room, b, "reloaded", 1).await;
     assert!(
-        reloaded.contains("1 rules in force.") && !reloaded.contains("restart"),
+        reloaded.contains("1 rule in force.") && !reloaded.contains("restart"),
         "{reloaded}"
     );
     say(&admin, "!stats help").await;
@@ -134,7 +134,7 @@ async fn reload_applies_what_it_can_and_names_what_needs_a_restart() {
     assert_eq!(
         check
             .lines()
-            .filter(|l| l.starts_with("critical quota:"))
+            .filter(|l| l.starts_with("• critical quota:"))
             .count(),
         1,
         "alerts.max_lines: 1 is in force: {check}"

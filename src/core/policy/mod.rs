@@ -6,15 +6,15 @@
 //! for a misspelt key the closest valid one. `policies.example.yaml`, at the
 //! root of the repository, documents every key.
 //!
-//! How it works: serde (`serde_yaml`) checks the file's shape into
-//! "raw" types whose leaves are untyped, `serde_ignored` collects unknown
-//! keys, then a validation pass reads every leaf (sizes with `bytesize`,
-//! durations with `humantime`, cron expressions, globs, regexes,
-//! percentages) and collects every error. Positions come from a
-//! [`PositionIndex`] built from the same text by a YAML parser that keeps
-//! them. Only a file whose *shape* is wrong (a section that is not a mapping,
-//! a rule list that is not a list, a duplicate key) stops at the first such
-//! error, which serde locates.
+//! How it works: the text is parsed once (`serde-saphyr`, YAML 1.2) into a
+//! tree that keeps every position; serde checks the file's shape into "raw"
+//! types whose leaves are untyped, collecting unknown keys, then a
+//! validation pass reads every leaf (sizes with `bytesize`, durations with
+//! `humantime`, cron expressions, globs, regexes, percentages) and collects
+//! every error. Positions come from a [`PositionIndex`] of the same tree.
+//! Only a file whose *shape* is wrong (a section that is not a mapping, a
+//! rule list that is not a list, a duplicate key) stops at the first such
+//! error, located at the node concerned.
 //!
 //! Pure: no file or environment access. Secrets (the admin token, the bot's
 //! password) are only *named* here ([`SecretSource`]); the adapters read
@@ -27,6 +27,7 @@ pub mod path;
 mod raw;
 mod validate;
 mod values;
+mod yaml;
 
 use std::fmt;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -214,18 +215,23 @@ pub struct MatrixSettings {
 /// `/metrics`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSettings {
-    /// Address and port. Default `127.0.0.1:9090`; in a container,
-    /// `0.0.0.0:9090` so that probes can reach it.
+    /// Address and port. Default `127.0.0.1:9655`; in a container,
+    /// `0.0.0.0:9655` so that probes can reach it.
     pub listen: std::net::SocketAddr,
     /// The secret the `synapse_warden_quota` module authenticates with
     /// (`module_secret`); `None`: the module's endpoints are not served.
     pub module_secret: Option<SecretSource>,
 }
 
+/// The default port of `http.listen`: marked free in the exporter range
+/// (9100-9999) of Prometheus's "default port allocations" list, beside
+/// Synapse's own metrics port (9656). Not 9090, Prometheus's own port.
+pub const DEFAULT_HTTP_PORT: u16 = 9655;
+
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9090)),
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], DEFAULT_HTTP_PORT)),
             module_secret: None,
         }
     }

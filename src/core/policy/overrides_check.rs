@@ -1,7 +1,7 @@
 //! Validation of `overrides:` and of the enforcement keys of user media
 //! rules (`enforce`, `info_uri`, `can_upgrade`).
 
-use serde_yaml::Value;
+use super::yaml::Value;
 
 use super::Checker;
 use crate::core::policy::overrides_raw::RawOverride;

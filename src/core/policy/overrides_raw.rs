@@ -1,8 +1,8 @@
 //! `overrides:` as serde reads it (see [`super::raw`] for why every leaf is
 //! an untyped value).
 
+use super::yaml::Value;
 use serde::Deserialize;
-use serde_yaml::Value;
 
 /// Keys of an item of `overrides`.
 pub const OVERRIDE_KEYS: &[&str] = &[

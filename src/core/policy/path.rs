@@ -2,15 +2,14 @@
 //! (`rules.user_media[2].max_media_length`), [`PositionIndex`] maps each path
 //! to the line and column of its key and value in the YAML text.
 //!
-//! serde forgets positions, so the index is built separately, from the
-//! events of a YAML parser that keeps them (`saphyr-parser`). Only the first
-//! document is indexed; content reached through an alias (`*name`) has the
-//! position of the alias.
+//! The index is built from the tree of [`Node`]s the file was parsed into
+//! once (see [`super::yaml`]), which keeps every node's position; content
+//! reached through an alias (`*name`) has the position of the alias.
 
 use std::collections::HashMap;
 use std::fmt;
 
-use saphyr_parser::{Event, Parser, ScanError, Span};
+use super::yaml::{Node, Tree};
 
 /// One step of a [`FieldPath`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -118,13 +117,6 @@ pub struct Position {
 impl Position {
     /// The first character of the file.
     pub const START: Position = Position { line: 1, column: 1 };
-
-    fn of(span: &Span) -> Position {
-        Position {
-            line: span.start.line().max(1),
-            column: span.start.col() + 1,
-        }
-    }
 }
 
 /// Where one key and its value are.
@@ -142,139 +134,52 @@ pub struct PositionIndex {
     entries: HashMap<FieldPath, Entry>,
 }
 
-/// A YAML syntax error found while indexing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError {
-    /// Where the parser stopped.
-    pub position: Position,
-    /// The parser's explanation.
-    pub message: String,
-}
-
-impl From<ScanError> for SyntaxError {
-    fn from(e: ScanError) -> Self {
-        SyntaxError {
-            position: Position {
-                line: e.marker().line().max(1),
-                column: e.marker().col() + 1,
-            },
-            message: e.info().to_owned(),
-        }
-    }
-}
-
-/// A collection being walked while indexing.
-enum Frame {
-    Mapping {
-        path: FieldPath,
-        /// The key read, waiting for its value.
-        key: Option<(String, Position)>,
-    },
-    Sequence {
-        path: FieldPath,
-        next: usize,
-    },
-    /// Inside a complex (non-scalar) key: nothing is indexed until it ends.
-    Skip {
-        depth: usize,
-    },
-}
-
 impl PositionIndex {
-    /// Indexes the first document of `text`.
-    pub fn build(text: &str) -> Result<PositionIndex, SyntaxError> {
+    /// Indexes the parsed document `root`.
+    pub fn build(root: &Node) -> PositionIndex {
         let mut index = PositionIndex::default();
-        let mut stack: Vec<Frame> = Vec::new();
-        let mut parser = Parser::new_from_str(text);
-        while let Some(next) = parser.next_event() {
-            let (event, span) = next?;
-            let pos = Position::of(&span);
-            match event {
-                Event::DocumentEnd => break,
-                Event::Scalar(value, ..) => {
-                    index.node(&mut stack, pos, Some(value.as_ref()), false);
+        index.entries.insert(
+            FieldPath::root(),
+            Entry {
+                key: None,
+                value: root.at,
+            },
+        );
+        index.walk(&FieldPath::root(), root);
+        index
+    }
+
+    fn walk(&mut self, path: &FieldPath, node: &Node) {
+        match &node.tree {
+            Tree::Scalar(_) => {}
+            Tree::Sequence(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let child = path.index(i);
+                    self.entries.entry(child.clone()).or_insert(Entry {
+                        key: None,
+                        value: item.at,
+                    });
+                    self.walk(&child, item);
                 }
-                Event::Alias(_) => {
-                    index.node(&mut stack, pos, None, false);
-                }
-                Event::MappingStart(..) | Event::SequenceStart(..) => {
-                    let is_map = matches!(event, Event::MappingStart(..));
-                    if let Some(Frame::Skip { depth }) = stack.last_mut() {
-                        *depth += 1;
+            }
+            Tree::Mapping(entries) => {
+                for (key, value) in entries {
+                    let child = path.key(&key.key_text());
+                    // A duplicate key keeps the first position; the
+                    // validation reports the duplicate.
+                    if self.entries.contains_key(&child) {
                         continue;
                     }
-                    match index.node(&mut stack, pos, None, true) {
-                        Some(path) if is_map => stack.push(Frame::Mapping { path, key: None }),
-                        Some(path) => stack.push(Frame::Sequence { path, next: 0 }),
-                        None => stack.push(Frame::Skip { depth: 1 }),
-                    }
+                    self.entries.insert(
+                        child.clone(),
+                        Entry {
+                            key: Some(key.at),
+                            value: value.at,
+                        },
+                    );
+                    self.walk(&child, value);
                 }
-                Event::MappingEnd | Event::SequenceEnd => match stack.last_mut() {
-                    Some(Frame::Skip { depth }) if *depth > 1 => *depth -= 1,
-                    Some(Frame::Skip { .. }) => {
-                        stack.pop();
-                        // The complex key is complete: its value comes next.
-                        if let Some(Frame::Mapping { key, .. }) = stack.last_mut() {
-                            *key = Some(("?".to_owned(), pos));
-                        }
-                    }
-                    _ => {
-                        stack.pop();
-                    }
-                },
-                _ => {}
             }
-        }
-        Ok(index)
-    }
-
-    /// Records a node that starts at `pos`; returns its path when it is a
-    /// value (not a key) that may have children.
-    fn node(
-        &mut self,
-        stack: &mut [Frame],
-        pos: Position,
-        scalar: Option<&str>,
-        collection: bool,
-    ) -> Option<FieldPath> {
-        match stack.last_mut() {
-            None => {
-                self.entries.insert(
-                    FieldPath::root(),
-                    Entry {
-                        key: None,
-                        value: pos,
-                    },
-                );
-                Some(FieldPath::root())
-            }
-            Some(Frame::Skip { .. }) => None,
-            Some(Frame::Sequence { path, next }) => {
-                let item = path.index(*next);
-                *next += 1;
-                self.entries.entry(item.clone()).or_insert(Entry {
-                    key: None,
-                    value: pos,
-                });
-                Some(item)
-            }
-            Some(Frame::Mapping { path, key }) => match key.take() {
-                None if collection => None, // a complex key: skipped
-                None => {
-                    *key = Some((scalar.unwrap_or("*").to_owned(), pos));
-                    None
-                }
-                Some((name, key_pos)) => {
-                    let child = path.key(&name);
-                    // A duplicate key keeps the first position; serde
-                    // reports the duplicate.
-                    self.entries.entry(child.clone()).or_insert(Entry {
-                        key: Some(key_pos),
-                        value: pos,
-                    });
-                    Some(child)
-                }
-            },
         }
     }
 
@@ -333,11 +238,15 @@ mod tests {
         assert_eq!(FieldPath::root().to_string(), "");
     }
 
+    fn index(text: &str) -> PositionIndex {
+        PositionIndex::build(&super::super::yaml::parse(text).unwrap())
+    }
+
     #[test]
     fn indexes_keys_values_and_items() {
         let text =
             "a:\n  x: 1\n  zz: 'two'\nlist:\n  - x: [1, 2]\n    y: 3\n  - {x: 'q', bad: 1}\n";
-        let index = PositionIndex::build(text).unwrap();
+        let index = index(text);
         let a = FieldPath::root().key("a");
         assert_eq!(index.key(&a), pos(1, 1));
         assert_eq!(index.value(&a.key("x")), pos(2, 6));
@@ -353,18 +262,11 @@ mod tests {
     }
 
     #[test]
-    fn survives_complex_keys_aliases_and_several_documents() {
-        let text = "base: &b {x: 1}\n? [a, b]\n: 1\nother: *b\nlast: 2\n---\nsecond: 1\n";
-        let index = PositionIndex::build(text).unwrap();
+    fn survives_complex_keys_aliases_and_duplicates() {
+        let text = "base: &b {x: 1}\n? [a, b]\n: 1\nother: *b\nlast: 2\nlast: 3\n";
+        let index = index(text);
         assert_eq!(index.value(&FieldPath::root().key("other")), pos(4, 8));
         assert_eq!(index.key(&FieldPath::root().key("last")), pos(5, 1));
-        assert!(!index.contains(&FieldPath::root().key("second")));
-    }
-
-    #[test]
-    fn reports_syntax_errors_with_their_position() {
-        let err = PositionIndex::build("a: [1, 2\nb: 3\n").unwrap_err();
-        assert!(err.position.line >= 1, "{err:?}");
-        assert!(!err.message.is_empty());
+        assert_eq!(index.value(&FieldPath::root().key("?")), pos(3, 3));
     }
 }

@@ -4,11 +4,12 @@
 //! every leaf is kept as a [`Value`] and every key is optional: a wrong type,
 //! a bad size or a missing key is then found by the validation pass, which
 //! reports all of them at once with their positions, instead of serde
-//! stopping at the first. Unknown keys are collected with `serde_ignored`
-//! (not `deny_unknown_fields`, which also stops at the first).
+//! stopping at the first. Unknown keys are collected as serde skips them
+//! (see [`super::yaml`]; not `deny_unknown_fields`, which stops at the
+//! first).
 
+use super::yaml::Value;
 use serde::Deserialize;
-use serde_yaml::Value;
 
 /// Keys of the root mapping.
 pub const ROOT_KEYS: &[&str] = &[

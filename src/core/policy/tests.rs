@@ -63,7 +63,7 @@ fn the_example_file_is_valid_and_means_what_it_says() {
             per: Duration::from_secs(30)
         }
     );
-    assert_eq!(config.http.listen, "127.0.0.1:9090".parse().unwrap());
+    assert_eq!(config.http.listen, "127.0.0.1:9655".parse().unwrap());
     assert!(matrix.access_token.is_none());
     assert_eq!(
         matrix.store_passphrase,
@@ -276,7 +276,9 @@ fn schedules() {
     );
     assert_eq!(
         errors(&with("  every: 1h\n  run_at_start: yes\n")),
-        ["p.yaml:10:17: schedule.run_at_start: expected `true` or `false`, found text"]
+        [
+            "p.yaml:10:17: schedule.run_at_start: `yes` is text in YAML 1.2, not a boolean: write `true`"
+        ]
     );
 }
 
@@ -296,8 +298,11 @@ fn structural_errors_are_located_by_serde() {
     );
     let e = errors("synapse:\n  url: a\n  url: b\n");
     assert!(e[0].contains("duplicate"), "{e:?}");
-    let e = errors("synapse: [\n");
-    assert!(e[0].starts_with("p.yaml:2:1: invalid YAML"), "{e:?}");
+    // Where the parser saw the problem begin: the bracket never closed.
+    assert_eq!(
+        errors("synapse: [\n"),
+        ["p.yaml:1:10: invalid YAML: unclosed bracket '['"]
+    );
     assert_eq!(
         errors("# nothing\n\n"),
         ["p.yaml:1:1: the file is empty; see policies.example.yaml for a complete policy"]
@@ -444,8 +449,81 @@ fn http_listen_must_be_an_address_and_port() {
     assert_eq!(
         errors,
         vec![
-            "p.yaml:3:11: http.listen: `localhost` is not an address and port: write e.g. `127.0.0.1:9090`, `0.0.0.0:9090` or `[::]:9090`".to_owned(),
+            "p.yaml:3:11: http.listen: `localhost` is not an address and port: write e.g. `127.0.0.1:9655`, `0.0.0.0:9655` or `[::]:9655`".to_owned(),
             "p.yaml:4:3: http.lsiten: unknown key; did you mean `listen`?".to_owned(),
         ]
+    );
+}
+
+/// YAML 1.1's surprises, decided on purpose (see `policies.example.yaml`):
+/// the file is read as YAML 1.2, and where 1.1 would have meant something
+/// else the reader says so instead of guessing.
+#[test]
+fn yaml_1_1_surprises_are_decided_on_purpose() {
+    // `no`, `on`, `off`, `yes`: text, refused where a boolean is expected.
+    let base = minimal("");
+    for (written, meant) in [("no", false), ("on", true), ("off", false), ("yes", true)] {
+        let e = errors(&format!("{base}alerts:\n  announce_resolved: {written}\n"));
+        assert_eq!(
+            e,
+            [format!(
+                "p.yaml:9:22: alerts.announce_resolved: `{written}` is text in YAML 1.2, not a boolean: write `{meant}`"
+            )]
+        );
+    }
+    // ... and kept as written where text is expected.
+    let c = parse("p", &minimal("      description: no\n")).unwrap();
+    assert_eq!(c.rules.user_media[0].description.as_deref(), Some("no"));
+    let c = parse("p", &format!("{base}matrix:\n  homeserver: https://hs\n  user: '@w:hs'\n  access_token: {{env: T}}\n  room: '!r:hs'\n  data_dir: /d\n  store_passphrase: {{env: P}}\n  command_prefix: on\n")).unwrap();
+    assert_eq!(c.matrix.unwrap().commands.prefix, "on");
+
+    // `0777`: octal in YAML 1.1, 777 in YAML 1.2; refused for numbers, kept
+    // as written for text.
+    let e = errors(&minimal("      max_media_count: 0777\n"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("p.yaml:8:24: rules.user_media[0].max_media_count: `0777` starts with 0: YAML 1.1 reads it as an octal number"),
+        "{e:?}"
+    );
+    let e = errors(
+        &minimal("      max_media_count: 10\n      warn_at: 80%\n")
+            .replace("max_media_length: 1 GiB", "max_media_length: 0777 MB"),
+    );
+    assert!(e[0].contains("`0777 MB` starts with 0"), "{e:?}");
+    let c = parse("p", &minimal("").replace("name: quota", "name: 0777")).unwrap();
+    assert_eq!(c.rules.user_media[0].name, "0777");
+    assert_eq!(
+        parse("p", &minimal("      max_media_count: 0.5e3\n"))
+            .map(|_| ())
+            .unwrap_err()
+            .diagnostics()
+            .len(),
+        1
+    );
+
+    // `1e3`: the decimal number 1000.0, refused where a whole number is
+    // expected (write `1000`).
+    assert_eq!(
+        errors(&minimal("      max_media_count: 1e3\n")),
+        [
+            "p.yaml:8:24: rules.user_media[0].max_media_count: expected a whole number, found the decimal number 1000.0: write whole numbers in digits, e.g. `1000`"
+        ]
+    );
+    assert_eq!(
+        errors(&minimal("").replace("max_media_length: 1 GiB", "max_media_length: 1e9")),
+        [
+            "p.yaml:7:25: rules.user_media[0].max_media_length: `1000000000.0` is a decimal number, not a size: write a number and a unit, e.g. `500 MB` or `5 GiB` (units: B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+        ]
+    );
+    // Quoted, it is text: `'1000'` is still a count.
+    let c = parse("p", &minimal("      max_media_count: '1000'\n")).unwrap();
+    assert_eq!(c.rules.user_media[0].max_media_count, Some(1000));
+}
+
+#[test]
+fn duplicate_keys_are_reported_at_the_second() {
+    assert_eq!(
+        errors("synapse:\n  url: a\n  url: b\n"),
+        ["p.yaml:3:3: synapse.url: duplicate key `url`: each key may appear once in a mapping"]
     );
 }

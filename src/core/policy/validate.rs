@@ -5,15 +5,14 @@ use std::collections::{HashMap, HashSet};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 
-use serde_yaml::Value;
-
 use super::error::{Diagnostic, PolicyError, Problem, Suggestion, closest};
-use super::path::{FieldPath, Position, PositionIndex, Segment};
+use super::path::{FieldPath, Position, PositionIndex};
 use super::raw::{
     self, RawAlerts, RawHttp, RawMatrix, RawRoomRule, RawRoot, RawRules, RawSchedule, RawSynapse,
     RawUserRule,
 };
 use super::values;
+use super::yaml::{self, Value};
 use super::{
     AlertSettings, CommandAccess, Config, DEFAULT_TIMEOUT, HttpSettings, MatrixSettings, Patterns,
     Percent, RoomRule, Rules, Schedule, SecretSource, SynapseSettings, Trigger, UserMediaRule,
@@ -32,17 +31,6 @@ pub fn parse(file: &str, text: &str) -> Result<Config, PolicyError> {
         diagnostics: Vec::new(),
         suggested: HashSet::new(),
     };
-    match PositionIndex::build(text) {
-        Ok(index) => checker.index = index,
-        Err(syntax) => {
-            checker.push(
-                Some(syntax.position),
-                FieldPath::root(),
-                Problem::Syntax(syntax.message),
-            );
-            return Err(checker.into_error());
-        }
-    }
     if !text.lines().any(|l| {
         let l = l.trim();
         !l.is_empty() && !l.starts_with('#') && l != "---" && l != "..."
@@ -50,18 +38,32 @@ pub fn parse(file: &str, text: &str) -> Result<Config, PolicyError> {
         checker.push(Some(Position::START), FieldPath::root(), Problem::Empty);
         return Err(checker.into_error());
     }
-
-    let mut unknown: Vec<FieldPath> = Vec::new();
-    let deserializer = serde_yaml::Deserializer::from_str(text);
-    let raw: Result<RawRoot, _> =
-        serde_ignored::deserialize(deserializer, |path| unknown.push(convert(&path)));
+    // One parse: the tree keeps every position; the typed sections are read
+    // from it.
+    let root = match yaml::parse(text) {
+        Ok(root) => root,
+        Err(syntax) => {
+            checker.push(
+                syntax.position,
+                FieldPath::root(),
+                Problem::Syntax(syntax.message),
+            );
+            return Err(checker.into_error());
+        }
+    };
+    checker.index = PositionIndex::build(&root);
+    let (raw, unknown) = yaml::read::<RawRoot>(&root);
     for path in unknown {
         checker.unknown_key(path);
     }
     let raw = match raw {
         Ok(raw) => raw,
         Err(e) => {
-            checker.serde_error(&e);
+            checker.push(
+                e.position,
+                e.path.unwrap_or_default(),
+                Problem::Structure(e.message),
+            );
             return Err(checker.into_error());
         }
     };
@@ -81,59 +83,6 @@ pub fn parse(file: &str, text: &str) -> Result<Config, PolicyError> {
             Err(checker.into_error())
         }
     }
-}
-
-/// A `serde_ignored` path as a [`FieldPath`] (`Option` steps left out).
-fn convert(path: &serde_ignored::Path<'_>) -> FieldPath {
-    fn walk(path: &serde_ignored::Path<'_>, out: &mut Vec<Segment>) {
-        match path {
-            serde_ignored::Path::Root => {}
-            serde_ignored::Path::Seq { parent, index } => {
-                walk(parent, out);
-                out.push(Segment::Index(*index));
-            }
-            serde_ignored::Path::Map { parent, key } => {
-                walk(parent, out);
-                out.push(Segment::Key(key.clone()));
-            }
-            serde_ignored::Path::Some { parent }
-            | serde_ignored::Path::NewtypeStruct { parent }
-            | serde_ignored::Path::NewtypeVariant { parent } => walk(parent, out),
-        }
-    }
-    let mut segments = Vec::new();
-    walk(path, &mut segments);
-    FieldPath::from(segments)
-}
-
-/// serde's "invalid type: string \"...\", expected struct RawSynapse" in
-/// the words of the policy language, without the value (it may be a secret
-/// put in the wrong place) nor internal type names.
-fn plain_structure_message(message: &str) -> String {
-    let Some(rest) = message.strip_prefix("invalid type: ") else {
-        return message.to_owned();
-    };
-    let Some((found, expected)) = rest.split_once(", expected ") else {
-        return message.to_owned();
-    };
-    let kind = found.split([' ', '`', '"']).next().unwrap_or(found);
-    let found = match kind {
-        "string" | "char" => "text",
-        "integer" | "floating" => "a number",
-        "boolean" => "true/false",
-        "map" => "a mapping",
-        "sequence" => "a list",
-        "unit" => "nothing",
-        _ => "something else",
-    };
-    let expected = if expected.starts_with("struct ") || expected == "a map" {
-        "a mapping"
-    } else if expected == "a sequence" {
-        "a list"
-    } else {
-        expected
-    };
-    format!("expected {expected}, found {found}")
 }
 
 struct Checker {
@@ -215,47 +164,6 @@ impl Checker {
         };
         let position = self.index.key(&path);
         self.push(position, path, Problem::UnknownKey { suggestion });
-    }
-
-    fn serde_error(&mut self, e: &serde_yaml::Error) {
-        let position = e.location().map(|l| Position {
-            line: l.line(),
-            column: l.column(),
-        });
-        // serde_yaml writes "PATH: MESSAGE at line L column C".
-        let mut message = e.to_string();
-        if let Some(at) = message.rfind(" at line ") {
-            message.truncate(at);
-        }
-        let (path, message) = match message.split_once(": ") {
-            Some((path, rest)) if !path.contains(' ') && !path.is_empty() => {
-                (self.parse_path(path), rest.to_owned())
-            }
-            _ => (FieldPath::root(), message),
-        };
-        self.push(
-            position,
-            path,
-            Problem::Structure(plain_structure_message(&message)),
-        );
-    }
-
-    /// `rules.user_media[2]` as a [`FieldPath`].
-    fn parse_path(&self, written: &str) -> FieldPath {
-        let mut segments = Vec::new();
-        for part in written.split('.') {
-            let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
-            if !key.is_empty() {
-                segments.push(Segment::Key(key.to_owned()));
-            }
-            while let Some((n, after)) = rest.split_once(']') {
-                if let Ok(i) = n.parse() {
-                    segments.push(Segment::Index(i));
-                }
-                rest = after.trim_start_matches('[');
-            }
-        }
-        FieldPath::from(segments)
     }
 
     /// Reads an optional value; `None` when absent or invalid (recorded).

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use globset::{Glob, GlobSetBuilder};
-use serde_yaml::Value;
 use url::Url;
 
+use super::yaml::{Number, Value};
 use super::{CronSchedule, Patterns, Percent, RateLimit};
 use crate::core::violation::Severity;
 
@@ -22,7 +22,6 @@ pub fn describe(value: &Value) -> &'static str {
         Value::String(_) => "text",
         Value::Sequence(_) => "a list",
         Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
     }
 }
 
@@ -44,11 +43,52 @@ pub fn text(value: &Value) -> Result<String, String> {
 pub fn boolean(value: &Value) -> Result<bool, String> {
     match value {
         Value::Bool(b) => Ok(*b),
+        Value::String(s) if yaml_1_1_boolean(s).is_some() => Err(format!(
+            "`{}` is text in YAML 1.2, not a boolean: write `{}`",
+            s.escape_default(),
+            yaml_1_1_boolean(s).unwrap_or_default()
+        )),
         other => Err(format!(
             "expected `true` or `false`, found {}",
             describe(other)
         )),
     }
+}
+
+/// What YAML 1.1 read as a boolean (`yes`, `no`, `on`, `off`, `y`, `n`),
+/// which YAML 1.2 (and this file) reads as text.
+fn yaml_1_1_boolean(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "yes" | "y" | "on" => Some(true),
+        "no" | "n" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// A whole number written with a leading zero (`0777`): octal in YAML 1.1,
+/// decimal in YAML 1.2. Refused rather than guessed.
+fn leading_zero(s: &str) -> Result<(), String> {
+    let digits = s.trim().trim_start_matches(['+', '-']);
+    let number = digits
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap_or("");
+    if number.len() > 1 && number.starts_with('0') {
+        return Err(format!(
+            "`{}` starts with 0: YAML 1.1 reads it as an octal number, YAML 1.2 as a \
+             decimal one; write it without the leading zero",
+            s.trim().escape_default()
+        ));
+    }
+    Ok(())
+}
+
+/// A decimal number where a whole number is expected (`1.5`, or `1e3`,
+/// which YAML 1.2 reads as 1000.0).
+fn not_whole(n: &Number) -> String {
+    format!(
+        "expected a whole number, found the decimal number {n}: write whole numbers in digits, e.g. `1000`"
+    )
 }
 
 /// A whole number of at least `min`.
@@ -60,13 +100,15 @@ pub fn count(value: &Value, min: u64) -> Result<u64, String> {
             } else if n.as_i64().is_some() {
                 return Err(format!("must be at least {min}, not negative ({n})"));
             } else {
-                return Err(format!("expected a whole number, found {n}"));
+                return Err(not_whole(n));
             }
         }
-        Value::String(s) => s
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| format!("expected a whole number, found `{}`", s.escape_default()))?,
+        Value::String(s) => {
+            leading_zero(s)?;
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("expected a whole number, found `{}`", s.escape_default()))?
+        }
         other => {
             return Err(format!(
                 "expected a whole number, found {}",
@@ -83,9 +125,17 @@ pub fn count(value: &Value, min: u64) -> Result<u64, String> {
 /// An integer, possibly negative (Matrix power levels).
 pub fn integer(value: &Value) -> Result<i64, String> {
     match value {
+        Value::Number(n) if n.is_f64() => Err(not_whole(n)),
         Value::Number(n) => n
             .as_i64()
             .ok_or_else(|| format!("expected a whole number, found {n}")),
+        Value::String(s) => {
+            leading_zero(s)?;
+            Err(format!(
+                "expected a whole number, found `{}`",
+                s.escape_default()
+            ))
+        }
         other => Err(format!(
             "expected a whole number, found {}",
             describe(other)
@@ -103,10 +153,12 @@ pub fn size(value: &Value) -> Result<u64, String> {
         Value::Number(n) => {
             if let Some(n) = n.as_u64() {
                 n
-            } else if n.as_i64().is_some() || n.as_f64().is_some_and(|f| f < 0.0) {
+            } else if n.as_i64().is_some() || n.as_f64() < 0.0 {
                 return Err(format!("a size cannot be negative ({n})"));
             } else {
-                return Err(format!("`{n}` is not a size: {SIZE_HELP}"));
+                return Err(format!(
+                    "`{n}` is a decimal number, not a size: {SIZE_HELP}"
+                ));
             }
         }
         Value::String(s) => {
@@ -117,6 +169,7 @@ pub fn size(value: &Value) -> Result<u64, String> {
                     trimmed.escape_default()
                 ));
             }
+            leading_zero(trimmed)?;
             let starts_with_digit = trimmed.starts_with(|c: char| c.is_ascii_digit());
             match trimmed.parse::<bytesize::ByteSize>() {
                 Ok(size) if starts_with_digit && size.as_u64() < u64::MAX => size.as_u64(),
@@ -357,16 +410,16 @@ pub fn http_url(value: &Value) -> Result<Url, String> {
     Ok(url)
 }
 
-/// A socket address to listen on, e.g. `127.0.0.1:9090` or `[::]:9090`.
+/// A socket address to listen on, e.g. `127.0.0.1:9655` or `[::]:9655`.
 pub fn socket_address(value: &Value) -> Result<std::net::SocketAddr, String> {
     let Value::String(s) = value else {
         return Err(format!(
-            "expected an address and port such as `127.0.0.1:9090`, found {}",
+            "expected an address and port such as `127.0.0.1:9655`, found {}",
             describe(value)
         ));
     };
     s.trim().parse().map_err(|_| {
-        format!("`{s}` is not an address and port: write e.g. `127.0.0.1:9090`, `0.0.0.0:9090` or `[::]:9090`")
+        format!("`{s}` is not an address and port: write e.g. `127.0.0.1:9655`, `0.0.0.0:9655` or `[::]:9655`")
     })
 }
 
@@ -379,7 +432,7 @@ mod tests {
     }
 
     fn yaml(text: &str) -> Value {
-        serde_yaml::from_str(text).unwrap()
+        super::super::yaml::parse(text).unwrap().to_value()
     }
 
     #[test]

@@ -146,6 +146,7 @@ fn outcome(i: &Inputs) -> Outcome {
                 window: None,
                 users: 120,
                 bytes: 40 * GIB,
+                media: 4_321,
                 cut_short: None,
             },
             WalkReport {
@@ -153,6 +154,7 @@ fn outcome(i: &Inputs) -> Outcome {
                 window: Some(Duration::from_secs(5400)),
                 users: 1,
                 bytes: GIB,
+                media: 12,
                 cut_short: None,
             },
         ],

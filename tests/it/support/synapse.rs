@@ -863,11 +863,11 @@ impl SynapseHarness {
         );
         let text = fs::read_to_string(&self.config_path)
             .with_context(|| format!("reading the generated {}", self.config_path.display()))?;
-        let config: serde_yaml::Mapping = serde_yaml::from_str(&text)
+        let config: serde_json::Map<String, Value> = serde_saphyr::from_str(&text)
             .with_context(|| format!("parsing the generated {}", self.config_path.display()))?;
         self.shared_secret = config
             .get("registration_shared_secret")
-            .and_then(serde_yaml::Value::as_str)
+            .and_then(Value::as_str)
             .ok_or_else(|| anyhow!("the generated config has no registration_shared_secret"))?
             .to_owned();
         Ok(())
@@ -877,7 +877,7 @@ impl SynapseHarness {
     fn write_config(&self, port: u16) -> Result<()> {
         let text = fs::read_to_string(&self.config_path)
             .with_context(|| format!("reading {}", self.config_path.display()))?;
-        let mut config: serde_yaml::Mapping = serde_yaml::from_str(&text)
+        let mut config: serde_json::Map<String, Value> = serde_saphyr::from_str(&text)
             .with_context(|| format!("parsing {}", self.config_path.display()))?;
         let dir = self.dir_path.to_string_lossy().into_owned();
 
@@ -886,9 +886,7 @@ impl SynapseHarness {
             .with_context(|| format!("writing {}", log_config.display()))?;
 
         let mut set = |key: &str, value: Value| -> Result<()> {
-            let value =
-                serde_yaml::to_value(value).with_context(|| format!("converting {key} to YAML"))?;
-            config.insert(serde_yaml::Value::from(key), value);
+            config.insert(key.to_owned(), value);
             Ok(())
         };
         set(
@@ -937,7 +935,7 @@ impl SynapseHarness {
             set(name, value.clone())?;
         }
 
-        let text = serde_yaml::to_string(&config).context("serializing homeserver.yaml")?;
+        let text = serde_saphyr::to_string(&config).context("serializing homeserver.yaml")?;
         fs::write(&self.config_path, text)
             .with_context(|| format!("writing {}", self.config_path.display()))
     }
