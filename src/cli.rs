@@ -76,6 +76,8 @@ pub enum Command {
     /// grammar and the same answer as `!stats` in the admin room, e.g.
     /// `stats top 10 media_length`, `stats top 5 media_count 7d`,
     /// `stats user @alice:example.org`, `stats rooms`, `stats help`.
+    /// `stats purge @u:hs older-than 90d` previews a clean-up; add `--yes`
+    /// to carry it out (needs `actions.enabled: true`).
     /// Exit status 0, or 2 on a bad command or an error.
     Stats(StatsArgs),
     /// Run the daemon: check the policies on the schedule, post alerts to
@@ -113,6 +115,10 @@ pub struct CheckArgs {
     /// How to print the violations.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// Also show which users `notify_user` would send a server notice to,
+    /// and the text; nothing is sent (on standard error with --format json).
+    #[arg(long)]
+    pub notify: bool,
 }
 
 /// Options of `healthcheck`.
@@ -183,7 +189,8 @@ mod tests {
         assert!(matches!(
             cli.command,
             Command::Check(CheckArgs {
-                format: OutputFormat::Json
+                format: OutputFormat::Json,
+                notify: false,
             })
         ));
         let cli =

@@ -56,6 +56,22 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
         }
         _ => {}
     }
+    if args.notify {
+        let planned = crate::core::notice::preview(&outcome.violations, &|rule| {
+            config
+                .rules
+                .user_media
+                .iter()
+                .find(|r| r.name == rule)
+                .and_then(|r| r.notify_user.clone())
+        });
+        let text = crate::core::strings::server_notices::preview(&planned)
+            .terminal(super::stats::bold_terminal());
+        match args.format {
+            OutputFormat::Text => println!("\n{text}"),
+            OutputFormat::Json => eprintln!("{text}"),
+        }
+    }
     if let Some(cause) = incomplete_cause(&outcome) {
         eprintln!("{}", incomplete_error(&cause));
         return Ok(ExitCode::from(EXIT_ERROR));

@@ -4,6 +4,7 @@
 //! Each command returns the process exit status; an `Err` is an error the
 //! caller prints, exiting with [`EXIT_ERROR`].
 
+pub mod actions;
 pub mod check;
 pub mod healthcheck;
 pub mod run;

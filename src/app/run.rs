@@ -324,10 +324,15 @@ impl Live {
 /// The bot answers with the context in force when the command arrives.
 #[async_trait]
 impl Responder for Live {
-    async fn respond(&self, command: &Command, device_id: &str, sender: &str) -> Message {
+    async fn respond(
+        &self,
+        command: &Command,
+        device_id: &str,
+        asker: crate::bot::commands::Asker,
+    ) -> Message {
         let context = self.context.read().ok().map(|c| c.clone());
         match context {
-            Some(context) => context.respond(command, device_id, sender).await,
+            Some(context) => context.respond(command, device_id, asker).await,
             None => crate::core::strings::common::stopping().message(),
         }
     }

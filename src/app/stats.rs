@@ -90,7 +90,7 @@ pub trait DaemonHandle: Send + Sync {
 }
 
 /// Where a command came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Origin {
     /// The terminal.
     Cli,
@@ -100,6 +100,11 @@ pub enum Origin {
         device_id: String,
         /// Who sent the command.
         sender: String,
+        /// The sender's power level in the admin room (`None`: unknown;
+        /// `i64::MAX` for an infinite level).
+        level: Option<i64>,
+        /// Where messages before the answer go (progress of a long purge).
+        progress: Option<tokio::sync::mpsc::UnboundedSender<Message>>,
     },
 }
 
@@ -121,6 +126,8 @@ pub struct StatsContext {
     /// The daemon's metrics, where answered commands and their latency are
     /// counted.
     pub metrics: Option<Arc<crate::daemon::metrics::Metrics>>,
+    /// Clean-up actions waiting for their confirmation code.
+    pub confirmations: Arc<std::sync::Mutex<crate::core::actions::Confirmations>>,
 }
 
 impl std::fmt::Debug for StatsContext {
@@ -145,6 +152,7 @@ impl StatsContext {
             daemon: None,
             config: None,
             metrics: None,
+            confirmations: Arc::default(),
         }
     }
 }
@@ -159,11 +167,11 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn ok(message: Doc) -> Reply {
+    pub(crate) fn ok(message: Doc) -> Reply {
         Reply { message, ok: true }
     }
 
-    fn failed(message: Doc) -> Reply {
+    pub(crate) fn failed(message: Doc) -> Reply {
         Reply { message, ok: false }
     }
 }
@@ -246,6 +254,13 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
             None => Reply::failed(render::needs_daemon(command)),
         },
         Command::Status => status(ctx, origin, now_ms).await,
+        Command::Media { .. }
+        | Command::Purge { .. }
+        | Command::Quarantine { .. }
+        | Command::PurgeRemote { .. }
+        | Command::Confirm { .. } => {
+            super::actions::answer(command, ctx, origin, now_ms, false).await
+        }
     }
 }
 
@@ -433,10 +448,17 @@ async fn status(ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
 /// Lets the bot answer through this context.
 #[async_trait]
 impl crate::bot::Responder for StatsContext {
-    async fn respond(&self, command: &Command, device_id: &str, sender: &str) -> Message {
+    async fn respond(
+        &self,
+        command: &Command,
+        device_id: &str,
+        asker: crate::bot::commands::Asker,
+    ) -> Message {
         let origin = Origin::Matrix {
             device_id: device_id.to_owned(),
-            sender: sender.to_owned(),
+            sender: asker.user_id,
+            level: asker.level,
+            progress: asker.progress,
         };
         let started = std::time::Instant::now();
         let reply = answer(command, self, &origin, now_ms())
@@ -467,9 +489,17 @@ impl crate::bot::Responder for StatsContext {
 }
 
 /// `synapse-warden stats WORDS...`: the answer for `words` parsed with the
-/// bot's grammar, and whether it is not an error.
+/// bot's grammar, and whether it is not an error. A `--yes` word carries
+/// out a `purge`, `quarantine` or `purge-remote` at once instead of
+/// previewing it.
 pub async fn answer_words(ctx: &StatsContext, words: &[String]) -> (Doc, bool) {
-    match crate::core::command::parse_words(words) {
+    let yes = words.iter().any(|w| w == "--yes");
+    let words: Vec<&String> = words.iter().filter(|w| *w != "--yes").collect();
+    match crate::core::command::parse_words(&words) {
+        Ok(command) if super::actions::is_action(&command) => {
+            let reply = super::actions::answer(&command, ctx, &Origin::Cli, now_ms(), yes).await;
+            (reply.message, reply.ok)
+        }
         Ok(command) => {
             let reply = answer(&command, ctx, &Origin::Cli, now_ms()).await;
             (reply.message, reply.ok)

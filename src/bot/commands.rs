@@ -35,12 +35,25 @@ use crate::core::policy::{CommandAccess, RateLimit};
 use crate::core::render;
 use crate::core::strings;
 
+/// Who asked, for commands that act.
+#[derive(Debug, Clone)]
+pub struct Asker {
+    /// The sender.
+    pub user_id: String,
+    /// Their power level in the admin room (`i64::MAX` when infinite,
+    /// `None` when unknown).
+    pub level: Option<i64>,
+    /// Messages to post, in reply to the command, before the answer
+    /// (progress of a long action).
+    pub progress: Option<tokio::sync::mpsc::UnboundedSender<Message>>,
+}
+
 /// Answers commands; [`crate::app::stats::StatsContext`] in production.
 #[async_trait]
 pub trait Responder: Send + Sync {
-    /// The answer to `command`, asked in the admin room by `sender`.
+    /// The answer to `command`, asked in the admin room by `asker`.
     /// `device_id` is the bot's device, for `status`.
-    async fn respond(&self, command: &Command, device_id: &str, sender: &str) -> Message;
+    async fn respond(&self, command: &Command, device_id: &str, asker: Asker) -> Message;
 
     /// `sender` reacted to `event_id` with an acknowledgement: the reply,
     /// or `None` when that event is not an alert (nothing to say).
@@ -235,10 +248,27 @@ pub(crate) async fn on_message(
             // Synapse.
             let handler = handler.clone();
             tokio::spawn(async move {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
+                let asker = Asker {
+                    user_id: event.sender.to_string(),
+                    level: level_of(level),
+                    progress: Some(tx),
+                };
+                let forward = {
+                    let (room, event) = (room.clone(), event.clone());
+                    tokio::spawn(async move {
+                        while let Some(note) = rx.recv().await {
+                            send_reply(&room, &event, note).await;
+                        }
+                    })
+                };
                 let reply = handler
                     .responder
-                    .respond(&cmd, &handler.device_id, event.sender.as_str())
+                    .respond(&cmd, &handler.device_id, asker)
                     .await;
+                // The progress channel closes with the answer: post what
+                // it holds first.
+                let _ = forward.await;
                 send_reply(&room, &event, reply).await;
             });
             return;

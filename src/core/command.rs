@@ -20,6 +20,11 @@
 //! !stats silence <rule|*> <@user:server|!room:server|glob> <DURATION> [reason...]
 //! !stats silences
 //! !stats unsilence <ID>
+//! !stats media @user:server [older-than D] [larger-than S] [limit N] [oldest]
+//! !stats purge @user:server [older-than D] [larger-than S]
+//! !stats quarantine @user:server
+//! !stats purge-remote older-than D
+//! !stats confirm CODE
 //! ```
 //!
 //! `N` is 1 to 100 (default 10), the metric defaults to `media_length`, and
@@ -44,6 +49,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::actions::{MediaFilter, MediaOrder};
 use super::model::MediaMetric;
 use super::silence::{self, Matcher};
 
@@ -219,6 +225,75 @@ pub static COMMANDS: &[Spec] = &[
         parse: parse_unsilence,
         is: |c| matches!(c, Command::Unsilence(_)),
     },
+    Spec {
+        name: "media",
+        aliases: &[],
+        args: "@user:server [older-than D] [larger-than S] [limit N] [oldest]",
+        summary: "a user's media, largest (or oldest) first, with totals",
+        details: "Every page of Synapse's list of the user's local media. The options may come \
+                  in any order: older-than keeps media uploaded more than D ago, larger-than \
+                  those above S (10MB, 500KiB), limit lists N (1 to 100, default 20), oldest \
+                  sorts by age. Needs actions.enabled and matrix.action_power_level.",
+        examples: &[
+            "media @alice:example.org",
+            "media @alice:example.org older-than 90d larger-than 10MB limit 5 oldest",
+        ],
+        max_args: MAX_WORDS,
+        parse: |args| parse_action("media", args),
+        is: |c| matches!(c, Command::Media { .. }),
+    },
+    Spec {
+        name: "purge",
+        aliases: &[],
+        args: "@user:server [older-than D] [larger-than S]",
+        summary: "preview deleting a user's media; confirm with the code",
+        details: "Nothing is deleted yet: the answer says how many media and bytes, the oldest \
+                  and newest, the five largest, and a one-time code. `confirm CODE` then \
+                  deletes exactly the media of the preview, one by one.",
+        examples: &[
+            "purge @alice:example.org older-than 90d",
+            "purge @alice:example.org larger-than 100MB",
+        ],
+        max_args: MAX_WORDS,
+        parse: |args| parse_action("purge", args),
+        is: |c| matches!(c, Command::Purge { .. }),
+    },
+    Spec {
+        name: "quarantine",
+        aliases: &[],
+        args: "@user:server",
+        summary: "preview quarantining a user's media; confirm with the code",
+        details: "`confirm CODE` then quarantines exactly the media of the preview.",
+        examples: &["quarantine @spammer:example.org"],
+        max_args: MAX_WORDS,
+        parse: |args| parse_action("quarantine", args),
+        is: |c| matches!(c, Command::Quarantine { .. }),
+    },
+    Spec {
+        name: "purge-remote",
+        aliases: &[],
+        args: "older-than D",
+        summary: "preview purging the remote media cache; confirm with the code",
+        details: "Media of other servers not accessed for D are dropped from the cache (they \
+                  are fetched again when needed); Synapse cannot say beforehand how much this \
+                  frees.",
+        examples: &["purge-remote older-than 30d"],
+        max_args: MAX_WORDS,
+        parse: |args| parse_action("purge-remote", args),
+        is: |c| matches!(c, Command::PurgeRemote { .. }),
+    },
+    Spec {
+        name: "confirm",
+        aliases: &[],
+        args: "CODE",
+        summary: "carry out a preview (power level matrix.action_power_level; actions.enabled)",
+        details: "A code is valid once, for actions.confirm_within (default 5 minutes); a \
+                  wrong, used or expired code does nothing.",
+        examples: &["confirm K7Q2XP"],
+        max_args: 1,
+        parse: parse_confirm,
+        is: |c| matches!(c, Command::Confirm { .. }),
+    },
 ];
 
 /// The command called `word` (a name or an alias, any case).
@@ -260,6 +335,39 @@ pub enum Command {
     Silences,
     /// End a silence now, by its ID.
     Unsilence(u64),
+    /// One user's media, with totals.
+    Media {
+        /// The user.
+        user_id: String,
+        /// Which media.
+        filter: MediaFilter,
+        /// Largest or oldest first.
+        order: MediaOrder,
+        /// How many to list, 1..=100.
+        limit: usize,
+    },
+    /// Preview a purge of a user's media.
+    Purge {
+        /// The user.
+        user_id: String,
+        /// Which media.
+        filter: MediaFilter,
+    },
+    /// Preview a quarantine of a user's media.
+    Quarantine {
+        /// The user.
+        user_id: String,
+    },
+    /// Preview a purge of the remote media cache.
+    PurgeRemote {
+        /// Media not accessed for this long.
+        older_than: Duration,
+    },
+    /// Carry out a previewed action.
+    Confirm {
+        /// The one-time code of the preview.
+        code: String,
+    },
 }
 
 /// What `silence` asks for.
@@ -361,6 +469,22 @@ pub enum UsageError {
     /// A reason longer than [`MAX_REASON`].
     #[error("the reason is longer than {max} characters", max = MAX_REASON)]
     ReasonTooLong,
+    /// A word a media command does not know.
+    #[error("`{command}` does not understand `{word}` (it takes {expected})")]
+    BadActionArgument {
+        /// The command word.
+        command: &'static str,
+        /// The word.
+        word: String,
+        /// What it takes.
+        expected: &'static str,
+    },
+    /// `larger-than` without a size.
+    #[error("`{0}` is not a size: write e.g. 10MB or 500KiB")]
+    BadSize(String),
+    /// `older-than` without a duration.
+    #[error("`{0}` is not an age: write e.g. 90d or 12h")]
+    BadAge(String),
 }
 
 /// A command addressed to us that cannot be read: the command it was for,
@@ -495,6 +619,16 @@ fn parse_unsilence(args: &[&str]) -> Result<Command, UsageError> {
         .map_err(|_| UsageError::BadSilenceId(echo(id)))
 }
 
+fn parse_confirm(args: &[&str]) -> Result<Command, UsageError> {
+    let code = args.first().ok_or(UsageError::Missing {
+        command: "confirm",
+        what: "the code of a preview",
+    })?;
+    Ok(Command::Confirm {
+        code: echo(code).to_ascii_uppercase(),
+    })
+}
+
 fn parse_top(args: &[&str]) -> Result<Command, UsageError> {
     let mut n = None;
     let mut metric = None;
@@ -560,6 +694,146 @@ fn parse_user(args: &[&str]) -> Result<Command, UsageError> {
     } else {
         Err(UsageError::NotAscii(echo(term)))
     }
+}
+
+/// `media`, `purge`, `quarantine`, `purge-remote` (`command`, the name of
+/// its entry in [`COMMANDS`]): a user ID (but for `purge-remote`), then
+/// options in any order.
+fn parse_action(command: &'static str, args: &[&str]) -> Result<Command, UsageError> {
+    let expected = match command {
+        "media" => "older-than D, larger-than S, limit N, oldest, largest",
+        "purge" => "older-than D, larger-than S",
+        "quarantine" => "no option",
+        _ => "older-than D",
+    };
+    let mut rest = args;
+    let mut user_id = None;
+    if command != "purge-remote" {
+        match rest.split_first() {
+            Some((id, more)) if id.starts_with('@') => {
+                if !is_user_id(id) {
+                    return Err(UsageError::BadUserId(echo(id)));
+                }
+                user_id = Some((*id).to_owned());
+                rest = more;
+            }
+            _ => {
+                return Err(UsageError::Missing {
+                    command,
+                    what: "a user ID (@alice:example.org)",
+                });
+            }
+        }
+    }
+    let mut filter = MediaFilter::default();
+    let mut order = MediaOrder::Largest;
+    let mut limit = crate::core::actions::DEFAULT_MEDIA_LIMIT;
+    let bad = |w: &str| UsageError::BadActionArgument {
+        command,
+        word: echo(w),
+        expected,
+    };
+    while let Some((opt, more)) = rest.split_first() {
+        rest = more;
+        let key = opt.to_ascii_lowercase();
+        let takes = |allowed: bool| if allowed { Ok(()) } else { Err(bad(opt)) };
+        match key.as_str() {
+            "older-than" => {
+                takes(command != "quarantine")?;
+                let (w, more) = rest
+                    .split_first()
+                    .ok_or(UsageError::BadAge(String::new()))?;
+                rest = more;
+                let d = window_of(w)
+                    .filter(|d| *d <= MAX_WINDOW)
+                    .ok_or_else(|| UsageError::BadAge(echo(w)))?;
+                filter.older_than = Some(d);
+            }
+            "larger-than" => {
+                takes(command == "media" || command == "purge")?;
+                let (w, more) = rest
+                    .split_first()
+                    .ok_or(UsageError::BadSize(String::new()))?;
+                rest = more;
+                // `10 MB` as two words, or `10MB` as one.
+                let (text, more) = match rest.split_first() {
+                    Some((unit, after))
+                        if w.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                            && is_size_unit(unit) =>
+                    {
+                        (format!("{w} {unit}"), after)
+                    }
+                    _ => ((*w).to_owned(), rest),
+                };
+                rest = more;
+                filter.larger_than =
+                    Some(size_of(&text).ok_or_else(|| UsageError::BadSize(echo(&text)))?);
+            }
+            "limit" if command == "media" => {
+                let (w, more) = rest.split_first().ok_or_else(|| bad(opt))?;
+                rest = more;
+                limit = w
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=crate::core::actions::MAX_MEDIA_LIMIT).contains(n))
+                    .ok_or_else(|| UsageError::TopOutOfRange(echo(w)))?;
+            }
+            "oldest" if command == "media" => order = MediaOrder::Oldest,
+            "largest" if command == "media" => order = MediaOrder::Largest,
+            _ => return Err(bad(opt)),
+        }
+    }
+    Ok(match command {
+        "media" => Command::Media {
+            user_id: user_id.unwrap_or_default(),
+            filter,
+            order,
+            limit,
+        },
+        "purge" => Command::Purge {
+            user_id: user_id.unwrap_or_default(),
+            filter,
+        },
+        "quarantine" => Command::Quarantine {
+            user_id: user_id.unwrap_or_default(),
+        },
+        _ => Command::PurgeRemote {
+            older_than: filter.older_than.ok_or(UsageError::Missing {
+                command: "purge-remote",
+                what: "`older-than D` (e.g. older-than 30d)",
+            })?,
+        },
+    })
+}
+
+/// A unit of size written apart: `MB`, `KiB`, `b`...
+fn is_size_unit(word: &str) -> bool {
+    matches!(
+        word.to_ascii_lowercase().as_str(),
+        "b" | "k" | "kb" | "kib" | "m" | "mb" | "mib" | "g" | "gb" | "gib" | "t" | "tb" | "tib"
+    )
+}
+
+/// A size word: `10MB`, `10 MB`, `500KiB`, `1000` (bytes).
+fn size_of(text: &str) -> Option<u64> {
+    if !text.starts_with(|c: char| c.is_ascii_digit()) || text.len() > 32 {
+        return None;
+    }
+    text.parse::<bytesize::ByteSize>()
+        .ok()
+        .map(|s| s.as_u64())
+        .filter(|b| *b < u64::MAX)
+}
+
+/// A filter as words, the way [`parse`] reads it back.
+fn write_filter(f: &mut fmt::Formatter<'_>, filter: &MediaFilter) -> fmt::Result {
+    if let Some(d) = filter.older_than {
+        write!(f, " older-than {}", format_window(d))?;
+    }
+    if let Some(s) = filter.larger_than {
+        write!(f, " larger-than {s}")?;
+    }
+    Ok(())
 }
 
 /// `@localpart:server`, both parts non-empty, ASCII (Synapse's localparts
@@ -667,6 +941,29 @@ impl fmt::Display for Command {
                 Ok(())
             }
             Command::Unsilence(id) => write!(f, "unsilence {id}"),
+            Command::Media {
+                user_id,
+                filter,
+                order,
+                limit,
+            } => {
+                write!(f, "media {user_id}")?;
+                write_filter(f, filter)?;
+                write!(f, " limit {limit}")?;
+                if *order == MediaOrder::Oldest {
+                    f.write_str(" oldest")?;
+                }
+                Ok(())
+            }
+            Command::Purge { user_id, filter } => {
+                write!(f, "purge {user_id}")?;
+                write_filter(f, filter)
+            }
+            Command::Quarantine { user_id } => write!(f, "quarantine {user_id}"),
+            Command::PurgeRemote { older_than } => {
+                write!(f, "purge-remote older-than {}", format_window(*older_than))
+            }
+            Command::Confirm { code } => write!(f, "confirm {code}"),
             _ => f.write_str(self.name()),
         }
     }
@@ -952,6 +1249,92 @@ mod tests {
     }
 
     #[test]
+    fn media_commands() {
+        let day90 = Some(Duration::from_secs(90 * 86400));
+        assert_eq!(
+            ok("!stats media @a:hs older-than 90d larger-than 10 MB limit 5 oldest"),
+            Command::Media {
+                user_id: "@a:hs".into(),
+                filter: MediaFilter {
+                    older_than: day90,
+                    larger_than: Some(10_000_000)
+                },
+                order: MediaOrder::Oldest,
+                limit: 5
+            }
+        );
+        assert_eq!(
+            ok("!stats purge @a:hs larger-than 1KiB"),
+            Command::Purge {
+                user_id: "@a:hs".into(),
+                filter: MediaFilter {
+                    older_than: None,
+                    larger_than: Some(1024)
+                }
+            }
+        );
+        assert_eq!(
+            ok("!stats quarantine @a:hs"),
+            Command::Quarantine {
+                user_id: "@a:hs".into()
+            }
+        );
+        assert_eq!(
+            ok("!stats purge-remote older-than 30d"),
+            Command::PurgeRemote {
+                older_than: Duration::from_secs(30 * 86400)
+            }
+        );
+        assert_eq!(
+            ok("!stats confirm abc123"),
+            Command::Confirm {
+                code: "ABC123".into()
+            }
+        );
+        let no_user = UsageError::Missing {
+            command: "purge",
+            what: "a user ID (@alice:example.org)",
+        };
+        assert_eq!(err("!stats purge"), no_user);
+        assert_eq!(err("!stats purge older-than 1d"), no_user);
+        assert_eq!(
+            err("!stats purge").to_string(),
+            "`purge` needs a user ID (@alice:example.org)"
+        );
+        assert_eq!(err("!stats purge @a"), UsageError::BadUserId("@a".into()));
+        assert_eq!(
+            err("!stats purge-remote").to_string(),
+            "`purge-remote` needs `older-than D` (e.g. older-than 30d)"
+        );
+        assert_eq!(
+            err("!stats confirm").to_string(),
+            "`confirm` needs the code of a preview"
+        );
+        assert_eq!(
+            err("!stats purge @a:hs larger-than lots"),
+            UsageError::BadSize("lots".into())
+        );
+        assert_eq!(
+            err("!stats purge @a:hs older-than soon"),
+            UsageError::BadAge("soon".into())
+        );
+        assert!(matches!(
+            err("!stats quarantine @a:hs older-than 1d"),
+            UsageError::BadActionArgument {
+                command: "quarantine",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err("!stats purge @a:hs limit 3"),
+            UsageError::BadActionArgument {
+                command: "purge",
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn only_the_first_line_after_a_reply_fallback_counts() {
         assert_eq!(
             ok("> <@bob:hs> something\n> more\n\n!stats rooms\nignored words here"),
@@ -1040,7 +1423,41 @@ mod tests {
                         reason: reason.join(" "),
                     })
                 }),
+            (filter(), any::<bool>(), 1usize..=100).prop_map(|(filter, oldest, limit)| {
+                Command::Media {
+                    user_id: "@a:hs".into(),
+                    filter,
+                    order: if oldest {
+                        MediaOrder::Oldest
+                    } else {
+                        MediaOrder::Largest
+                    },
+                    limit,
+                }
+            }),
+            filter().prop_map(|filter| Command::Purge {
+                user_id: "@b:hs".into(),
+                filter
+            }),
+            Just(Command::Quarantine {
+                user_id: "@c:hs".into()
+            }),
+            (1u64..=3650 * 86400).prop_map(|s| Command::PurgeRemote {
+                older_than: Duration::from_secs(s)
+            }),
+            "[A-Z0-9]{1,8}".prop_map(|code| Command::Confirm { code }),
         ]
+    }
+
+    fn filter() -> impl Strategy<Value = MediaFilter> {
+        (
+            proptest::option::of((1u64..=3650 * 86400).prop_map(Duration::from_secs)),
+            proptest::option::of(0u64..=1u64 << 50),
+        )
+            .prop_map(|(older_than, larger_than)| MediaFilter {
+                older_than,
+                larger_than,
+            })
     }
 
     proptest! {

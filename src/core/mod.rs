@@ -3,6 +3,7 @@
 //! Modules here never touch the network, the file system or the clock; the
 //! adapters feed them data and the current time, and carry their answers out.
 
+pub mod actions;
 pub mod alerts;
 pub mod announce;
 pub mod backoff;
@@ -14,6 +15,7 @@ pub mod doc;
 pub mod eval;
 pub mod limits;
 pub mod model;
+pub mod notice;
 pub mod policy;
 pub mod refusals;
 pub mod render;

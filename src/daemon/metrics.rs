@@ -348,6 +348,11 @@ fn endpoint_label(endpoint: Endpoint) -> &'static str {
         Endpoint::UsersMedia => "users_media",
         Endpoint::DatabaseRooms => "database_rooms",
         Endpoint::ServerVersion => "server_version",
+        Endpoint::UserMedia => "user_media",
+        Endpoint::DeleteMedia => "delete_media",
+        Endpoint::QuarantineMedia => "quarantine_media",
+        Endpoint::PurgeMediaCache => "purge_media_cache",
+        Endpoint::ServerNotice => "server_notice",
     }
 }
 

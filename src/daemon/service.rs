@@ -120,6 +120,9 @@ pub struct DaemonState {
     pub conditions: Conditions,
     /// The last run.
     pub last_run: Option<LastRun>,
+    /// Server notices to users (`notify_user`) and their outbox.
+    #[serde(default)]
+    pub notices: crate::core::notice::NoticeState,
 }
 
 /// What the bot can read of the daemon.
@@ -324,7 +327,8 @@ impl Daemon {
             }
             self.shared.status.write().await.next_run_ms = Some(unix_ms(due));
             let wait = due.duration_since(now).unwrap_or_default();
-            let redeliver = !self.state.alerts.outbox.is_empty();
+            let redeliver =
+                !self.state.alerts.outbox.is_empty() || !self.state.notices.outbox.is_empty();
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(wait) => {
@@ -338,7 +342,10 @@ impl Daemon {
                         result = self.tick() => { let _ = result?; }
                     }
                 }
-                () = tokio::time::sleep(REDELIVERY), if redeliver => self.deliver().await?,
+                () = tokio::time::sleep(REDELIVERY), if redeliver => {
+                    self.deliver_notices().await?;
+                    self.deliver().await?;
+                }
                 request = control.recv(), if control_open => match request {
                     Some(Control::RunNow(reply)) => {
                         tokio::select! {
@@ -417,7 +424,56 @@ impl Daemon {
         self.publish_status().await;
         self.publish_silences().await;
         self.deliver().await?;
+        self.deliver_notices().await?;
+        self.deliver().await?;
         Ok(outcome)
+    }
+
+    /// Sends the queued server notices, oldest first, saving after each;
+    /// then tells the admins who was notified, or once that Synapse has no
+    /// server notices.
+    async fn deliver_notices(&mut self) -> Result<(), DaemonError> {
+        let mut sent = Vec::new();
+        while let Some(next) = self.state.notices.outbox.first().cloned() {
+            let result = self
+                .client
+                .send_server_notice(&next.txn_id, &next.user_id, &next.plain, &next.html)
+                .await;
+            match result {
+                Ok(event_id) => {
+                    tracing::info!(user = %next.user_id, rule = %next.rule, %event_id, "server notice sent");
+                    self.state.notices.delivered(&next.txn_id);
+                    self.state.notices.disabled_said = false;
+                    sent.push(next.user_id);
+                }
+                Err(error) if crate::synapse::client::is_notices_disabled(&error) => {
+                    let dropped = self.state.notices.outbox.len();
+                    self.state.notices.outbox.clear();
+                    tracing::warn!(%error, dropped, "Synapse has no server notices configured");
+                    if !self.state.notices.disabled_said {
+                        self.state.notices.disabled_said = true;
+                        self.say(
+                            &crate::core::strings::server_notices::disabled(dropped),
+                            now_ms(),
+                        );
+                    }
+                }
+                Err(error) if error.is_transient() => {
+                    tracing::warn!(%error, queued = self.state.notices.outbox.len(), "cannot send server notices yet; will retry");
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, user = %next.user_id, "Synapse refused a server notice; dropped");
+                    self.state.notices.delivered(&next.txn_id);
+                }
+            }
+            self.store.save(&self.state)?;
+        }
+        if !sent.is_empty() {
+            self.say(&crate::core::strings::server_notices::sent(&sent), now_ms());
+            self.store.save(&self.state)?;
+        }
+        Ok(())
     }
 
     /// Overrides whose `until` passed since the previous run: said once.
@@ -469,6 +525,20 @@ impl Daemon {
                 .alerts
                 .enqueue_alert(message.plain, message.html, keys, now);
         }
+        let planned = crate::core::notice::plan(
+            &plan.lines,
+            &|rule| {
+                config
+                    .rules
+                    .user_media
+                    .iter()
+                    .find(|r| r.name == rule)
+                    .and_then(|r| r.notify_user.clone())
+            },
+            &self.state.notices.last_sent,
+            now,
+        );
+        self.state.notices.enqueue(planned, now);
         let incomplete = conditions::incomplete_cause(&outcome);
         let users = outcome
             .walks

@@ -18,6 +18,16 @@ pub enum Endpoint {
     DatabaseRooms,
     /// `GET /_synapse/admin/v1/server_version`
     ServerVersion,
+    /// `GET /_synapse/admin/v1/users/<user_id>/media`
+    UserMedia,
+    /// `DELETE /_synapse/admin/v1/media/<server_name>/<media_id>`
+    DeleteMedia,
+    /// `POST /_synapse/admin/v1/media/quarantine/<server_name>/<media_id>`
+    QuarantineMedia,
+    /// `POST /_synapse/admin/v1/purge_media_cache`
+    PurgeMediaCache,
+    /// `PUT /_synapse/admin/v1/send_server_notice/<txn_id>`
+    ServerNotice,
 }
 
 impl Endpoint {
@@ -27,13 +37,30 @@ impl Endpoint {
             Endpoint::UsersMedia => "/_synapse/admin/v1/statistics/users/media",
             Endpoint::DatabaseRooms => "/_synapse/admin/v1/statistics/database/rooms",
             Endpoint::ServerVersion => "/_synapse/admin/v1/server_version",
+            Endpoint::UserMedia => "/_synapse/admin/v1/users/<user_id>/media",
+            Endpoint::DeleteMedia => "/_synapse/admin/v1/media/<server_name>/<media_id>",
+            Endpoint::QuarantineMedia => {
+                "/_synapse/admin/v1/media/quarantine/<server_name>/<media_id>"
+            }
+            Endpoint::PurgeMediaCache => "/_synapse/admin/v1/purge_media_cache",
+            Endpoint::ServerNotice => "/_synapse/admin/v1/send_server_notice/<txn_id>",
+        }
+    }
+
+    /// The HTTP method.
+    pub fn method(self) -> &'static str {
+        match self {
+            Endpoint::DeleteMedia => "DELETE",
+            Endpoint::ServerNotice => "PUT",
+            Endpoint::QuarantineMedia | Endpoint::PurgeMediaCache => "POST",
+            _ => "GET",
         }
     }
 }
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "GET {}", self.path())
+        write!(f, "{} {}", self.method(), self.path())
     }
 }
 
@@ -116,7 +143,7 @@ pub enum SynapseError {
     },
     /// Any other non-success status (e.g. 404 when the base URL points at a
     /// worker or a proxy that does not route the admin API).
-    #[error("{endpoint}: unexpected HTTP {status} ({detail}){}", status_hint(*.status))]
+    #[error("{endpoint}: unexpected HTTP {status} ({detail}){}", status_hint(*.endpoint, *.status))]
     UnexpectedStatus {
         /// Where the request went.
         endpoint: Endpoint,
@@ -169,8 +196,9 @@ fn retry_hint(retry_after: &Option<Duration>) -> String {
     }
 }
 
-fn status_hint(status: u16) -> &'static str {
+fn status_hint(endpoint: Endpoint, status: u16) -> &'static str {
     match status {
+        404 if matches!(endpoint, Endpoint::UserMedia | Endpoint::DeleteMedia) => "",
         404 | 405 => {
             "; is the admin API base URL the Synapse main process? Workers do not serve the statistics endpoints"
         }

@@ -559,3 +559,121 @@ async fn stats_command_line_answers_with_the_same_grammar() {
         "{out}"
     );
 }
+
+/// Whether bob's only media downloads (200) or is gone (404).
+async fn bob_media_status(w: &World, mxc: &str) -> u16 {
+    let id = mxc.trim_start_matches("mxc://");
+    let url = format!(
+        "{}/_matrix/client/v1/media/download/{id}",
+        w.synapse.base_url().as_str().trim_end_matches('/')
+    );
+    w.synapse
+        .http()
+        .get(url)
+        .bearer_auth(&w.admin.access_token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_purges_only_after_a_confirmation_from_a_member_with_the_action_level() {
+    let w = world().await;
+    let bob = w.synapse.register("bob2", PASSWORD, false).await.unwrap();
+    let mxc = w.synapse.upload_media(&bob, 200 * KIB).await.unwrap();
+    let moderator = w
+        .synapse
+        .register("moderator", PASSWORD, false)
+        .await
+        .unwrap();
+    let room_id = w
+        .synapse
+        .create_room(
+            &w.admin,
+            "admins",
+            false,
+            &[&w.bot_user.user_id, &moderator.user_id],
+        )
+        .await
+        .unwrap();
+    w.synapse.join_room(&moderator, &room_id).await.unwrap();
+    w.synapse
+        .set_power_level(&w.admin, &room_id, &moderator.user_id, 50)
+        .await
+        .unwrap();
+    let room_id: OwnedRoomId = room_id.parse().unwrap();
+    let yaml = format!(
+        "synapse:\n  url: {}\n  token: {{env: UNUSED}}\n\
+         rules:\n  user_media:\n    - name: q\n      max_media_length: 1 GiB\n\
+         actions:\n  enabled: true\n  audit_log: {}\n",
+        w.synapse.base_url(),
+        w.dir.path().join("audit.log").display()
+    );
+    let mut stats = Arc::into_inner(w.stats()).unwrap();
+    stats.config = Some(Arc::new(
+        synapse_warden::core::policy::parse("p.yaml", &yaml).unwrap(),
+    ));
+    let bot = start_bot(w.settings(room_id.as_str()), Arc::new(stats)).await;
+    let (client, mut inbox) = w.admin_client().await;
+    let room = wait_joined(&client, &room_id, &w.bot_user.user_id).await;
+
+    let ask = send(&room, &format!("!stats purge {}", bob.user_id)).await;
+    let preview = inbox
+        .reply_to(&ask, &w.bot_user.user_id)
+        .await
+        .expect("a preview");
+    assert!(
+        preview.body.contains("1 media, 200.0 KiB"),
+        "{}",
+        preview.body
+    );
+    let code = preview
+        .body
+        .split("confirm ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_alphanumeric()).next())
+        .unwrap()
+        .to_owned();
+
+    // The moderator may command (50) but not act (100): a clear refusal.
+    let weak = w
+        .synapse
+        .send_text(
+            &moderator,
+            room_id.as_str(),
+            &format!("!stats confirm {code}"),
+        )
+        .await
+        .unwrap();
+    let refusal = inbox
+        .reply_to(&weak.parse().unwrap(), &w.bot_user.user_id)
+        .await
+        .expect("a refusal");
+    assert!(refusal.body.contains("power level 100"), "{}", refusal.body);
+    assert_eq!(bob_media_status(&w, &mxc).await, 200, "nothing deleted");
+
+    // The admin confirms: deleted, reported in the room.
+    let confirm = send(&room, &format!("!stats confirm {code}")).await;
+    let report = inbox
+        .reply_to(&confirm, &w.bot_user.user_id)
+        .await
+        .expect("a report");
+    assert!(
+        report
+            .body
+            .contains(&format!("deleted 1 media, 200.0 KiB of {}", bob.user_id)),
+        "{}",
+        report.body
+    );
+    assert!(
+        report
+            .body
+            .contains(&format!("confirmed by {}", w.admin.user_id)),
+        "{}",
+        report.body
+    );
+    assert_eq!(bob_media_status(&w, &mxc).await, 404);
+    bot.stop().await;
+}

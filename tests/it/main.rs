@@ -8,6 +8,7 @@
 // matrix-sdk's futures need it to be proven `Send` (bot_e2e).
 #![recursion_limit = "256"]
 
+mod actions;
 mod bot_e2e;
 mod check_e2e;
 mod conformance;
@@ -17,6 +18,7 @@ mod fake_selftest;
 mod harness_selftest;
 mod hostile_e2e;
 mod metrics;
+mod notices;
 mod overrides_daemon;
 mod quota_e2e;
 mod reload_e2e;

@@ -23,6 +23,7 @@ fn user(id: &str, bytes: Option<u64>, count: u64) -> UserMedia {
 
 fn rule(name: &str, max_length: Option<u64>, max_count: Option<u64>) -> UserMediaRule {
     UserMediaRule {
+        notify_user: None,
         name: name.to_owned(),
         description: None,
         severity: Severity::Critical,
@@ -381,6 +382,7 @@ fn build(specs: &[RuleSpec]) -> Rules {
             .iter()
             .enumerate()
             .map(|(i, s)| UserMediaRule {
+                notify_user: None,
                 name: format!("rule-{i}"),
                 description: None,
                 severity: if s.critical {

@@ -58,6 +58,42 @@ pub struct Config {
     pub http: HttpSettings,
     /// What "too much" means.
     pub rules: Rules,
+    /// Clean-up actions (purge, quarantine): off by default.
+    pub actions: ActionSettings,
+}
+
+/// The `actions` section: clean-up from the admin room and the command
+/// line, with a preview and a confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionSettings {
+    /// Whether `purge`, `quarantine` and `purge-remote` may act. Default
+    /// false: they answer that actions are off.
+    pub enabled: bool,
+    /// How long a confirmation code stays valid. Default 5 minutes.
+    pub confirm_within: Duration,
+    /// The append-only audit log; default `audit.log` in `matrix.data_dir`.
+    pub audit_log: Option<PathBuf>,
+}
+
+impl Default for ActionSettings {
+    fn default() -> Self {
+        ActionSettings {
+            enabled: false,
+            confirm_within: crate::core::actions::DEFAULT_CONFIRM_WITHIN,
+            audit_log: None,
+        }
+    }
+}
+
+impl Config {
+    /// Where actions are logged: `actions.audit_log`, else `audit.log` in
+    /// the bot's data directory; `None` when neither is configured.
+    pub fn audit_log(&self) -> Option<PathBuf> {
+        self.actions
+            .audit_log
+            .clone()
+            .or_else(|| self.matrix.as_ref().map(|m| m.data_dir.join("audit.log")))
+    }
 }
 
 /// The `synapse` section.
@@ -203,6 +239,9 @@ pub struct MatrixSettings {
     pub room: String,
     /// Who may command the bot, how, and how often.
     pub commands: CommandAccess,
+    /// Power level a sender needs to ask for and confirm clean-up actions.
+    /// Default 100.
+    pub action_power_level: i64,
     /// Where the bot keeps its session and encryption store.
     pub data_dir: PathBuf,
     /// Passphrase of the encryption store.
@@ -402,6 +441,8 @@ pub struct UserMediaRule {
     pub enforce: Option<Enforcement>,
     /// The unit family `max_media_length` was written in, for display.
     pub units: crate::core::doc::Units,
+    /// A server notice to the user on some lifecycle events, if any.
+    pub notify_user: Option<crate::core::notice::NotifyUser>,
 }
 
 /// A limit on rooms' estimated database size.

@@ -20,7 +20,10 @@ pub const ROOT_KEYS: &[&str] = &[
     "http",
     "rules",
     "overrides",
+    "actions",
 ];
+/// Keys of `actions:`.
+pub const ACTIONS_KEYS: &[&str] = &["enabled", "confirm_within", "audit_log"];
 /// Keys of `http:`.
 pub const HTTP_KEYS: &[&str] = &["listen", "module_secret"];
 /// Keys of `synapse`.
@@ -44,6 +47,7 @@ pub const MATRIX_KEYS: &[&str] = &[
     "room",
     "command_prefix",
     "command_power_level",
+    "action_power_level",
     "allowed_senders",
     "silence_max",
     "command_rate_limit",
@@ -65,6 +69,7 @@ pub const USER_RULE_KEYS: &[&str] = &[
     "max_media_count",
     "window",
     "warn_at",
+    "notify_user",
     "enforce",
     "info_uri",
     "can_upgrade",
@@ -90,6 +95,7 @@ pub const SECTIONS: &[(&[&str], &[&str])] = &[
     (&["alerts"], ALERTS_KEYS),
     (&["matrix"], MATRIX_KEYS),
     (&["http"], HTTP_KEYS),
+    (&["actions"], ACTIONS_KEYS),
     (&["rules"], RULES_KEYS),
     (&["rules", "user_media"], USER_RULE_KEYS),
     (&["rules", "rooms"], ROOM_RULE_KEYS),
@@ -117,6 +123,16 @@ pub struct RawRoot {
     pub http: Option<RawHttp>,
     pub rules: Option<RawRules>,
     pub overrides: Option<Vec<super::overrides_raw::RawOverride>>,
+    pub actions: Option<RawActions>,
+}
+
+/// `actions:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawActions {
+    pub enabled: Option<Value>,
+    pub confirm_within: Option<Value>,
+    pub audit_log: Option<Value>,
 }
 
 /// `http:`
@@ -169,6 +185,7 @@ pub struct RawMatrix {
     pub room: Option<Value>,
     pub command_prefix: Option<Value>,
     pub command_power_level: Option<Value>,
+    pub action_power_level: Option<Value>,
     pub allowed_senders: Option<Value>,
     pub silence_max: Option<Value>,
     pub command_rate_limit: Option<Value>,
@@ -199,6 +216,7 @@ pub struct RawUserRule {
     pub max_media_count: Option<Value>,
     pub window: Option<Value>,
     pub warn_at: Option<Value>,
+    pub notify_user: Option<Value>,
     pub enforce: Option<Value>,
     pub info_uri: Option<Value>,
     pub can_upgrade: Option<Value>,

@@ -455,6 +455,73 @@ fn http_listen_must_be_an_address_and_port() {
     );
 }
 
+#[test]
+fn actions_are_off_by_default_and_their_keys_are_checked() {
+    let config = parse("p.yaml", &minimal("")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.actions, ActionSettings::default());
+    assert!(!config.actions.enabled);
+    assert_eq!(config.actions.confirm_within, Duration::from_secs(300));
+    assert_eq!(config.audit_log(), None);
+    let on = minimal("actions:\n  enabled: true\n  confirm_within: 90s\n  audit_log: /tmp/a.log\n");
+    let config = parse("p.yaml", &on).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.actions.enabled);
+    assert_eq!(config.actions.confirm_within, Duration::from_secs(90));
+    assert_eq!(
+        config.audit_log(),
+        Some(std::path::PathBuf::from("/tmp/a.log"))
+    );
+    let bad = minimal("actions:\n  enabled: maybe\n  confirm_within: 0s\n  purge: yes\n");
+    let errs = errors(&bad);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].starts_with("p.yaml:9:12: actions.enabled"),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("p.yaml:10:19: actions.confirm_within")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("actions.purge: unknown key")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn notify_user_placeholders_are_checked_with_positions() {
+    let ok = minimal(
+        "      notify_user:\n        on: [new, reminder]\n        message: \"{user}: {usage} of {limit}\"\n",
+    );
+    let config = parse("p.yaml", &ok).unwrap_or_else(|e| panic!("{e}"));
+    let n = config.rules.user_media[0].notify_user.clone().unwrap();
+    assert!(n.on.new && n.on.reminder && !n.on.escalation);
+    let bad = minimal(
+        "      notify_user:\n        on: [new, later]\n        message: \"You use {usge}.\"\n        extra: 1\n",
+    );
+    let errs = errors(&bad);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("p.yaml:9:13: rules.user_media[0].notify_user.on")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(
+            |e| e.starts_with("p.yaml:10:18: rules.user_media[0].notify_user.message")
+                && e.contains("unknown placeholder `{usge}` at character 9")
+        ),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("notify_user.extra")),
+        "{errs:?}"
+    );
+    let example = parse("policies.example.yaml", EXAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    assert!(example.rules.user_media[0].notify_user.is_some());
+}
+
 /// YAML 1.1's surprises, decided on purpose (see `policies.example.yaml`):
 /// the file is read as YAML 1.2, and where 1.1 would have meant something
 /// else the reader says so instead of guessing.

@@ -8,15 +8,15 @@ use std::path::PathBuf;
 use super::error::{Diagnostic, PolicyError, Problem, Suggestion, closest};
 use super::path::{FieldPath, Position, PositionIndex};
 use super::raw::{
-    self, RawAlerts, RawHttp, RawMatrix, RawRoomRule, RawRoot, RawRules, RawSchedule, RawSynapse,
-    RawUserRule,
+    self, RawActions, RawAlerts, RawHttp, RawMatrix, RawRoomRule, RawRoot, RawRules, RawSchedule,
+    RawSynapse, RawUserRule,
 };
 use super::values;
 use super::yaml::{self, Value};
 use super::{
-    AlertSettings, CommandAccess, Config, DEFAULT_TIMEOUT, HttpSettings, MatrixSettings, Patterns,
-    Percent, RoomRule, Rules, Schedule, SecretSource, SynapseSettings, Trigger, UserMediaRule,
-    UserSelector,
+    ActionSettings, AlertSettings, CommandAccess, Config, DEFAULT_TIMEOUT, HttpSettings,
+    MatrixSettings, Patterns, Percent, RoomRule, Rules, Schedule, SecretSource, SynapseSettings,
+    Trigger, UserMediaRule, UserSelector,
 };
 use crate::core::violation::Severity;
 
@@ -245,6 +245,10 @@ impl Checker {
                 None
             }
         };
+        let actions = match &raw.actions {
+            Some(a) => self.actions(&root.key("actions"), a),
+            None => Some(ActionSettings::default()),
+        };
         if let Some(list) = &raw.overrides {
             let overrides = self.overrides(&root.key("overrides"), list, rules.as_ref());
             match (&mut rules, overrides) {
@@ -253,6 +257,7 @@ impl Checker {
             }
         }
         Some(Config {
+            actions: actions?,
             synapse: synapse?,
             schedule: schedule?,
             alerts: alerts?,
@@ -436,6 +441,124 @@ impl Checker {
         })
     }
 
+    /// `notify_user: {on: [new, escalation, reminder], message: "..."}`.
+    fn notify_user(
+        &mut self,
+        path: &FieldPath,
+        raw: Option<&Value>,
+    ) -> Result<Option<crate::core::notice::NotifyUser>, ()> {
+        use crate::core::notice::{Events, NotifyUser, Template};
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let Value::Mapping(map) = raw else {
+            self.invalid(
+                path,
+                "must be a mapping with `on` (a list of new, escalation, reminder) and `message`",
+            );
+            return Err(());
+        };
+        let mut ok = true;
+        let text = |v: &Value| match v {
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        };
+        let get = |key: &str| {
+            map.iter()
+                .find(|(k, _)| text(k).as_deref() == Some(key))
+                .map(|(_, v)| v)
+        };
+        for (key, _) in map {
+            let name = text(key).unwrap_or_default();
+            let name = name.as_str();
+            if name != "on" && name != "message" {
+                self.invalid(
+                    &path.key(name),
+                    format!(
+                        "unknown key `{}` (notify_user takes `on` and `message`)",
+                        name.escape_default()
+                    ),
+                );
+                ok = false;
+            }
+        }
+        let on = match get("on") {
+            None => Ok(Events {
+                new: true,
+                escalation: true,
+                reminder: false,
+            }),
+            Some(v) => {
+                let words: Vec<String> = match v {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Sequence(items) => items.iter().filter_map(text).collect(),
+                    _ => Vec::new(),
+                };
+                let mut events = Events::default();
+                let mut bad = words.is_empty();
+                for w in &words {
+                    match w.as_str() {
+                        "new" => events.new = true,
+                        "escalation" => events.escalation = true,
+                        "reminder" => events.reminder = true,
+                        _ => bad = true,
+                    }
+                }
+                if bad {
+                    self.invalid(
+                        &path.key("on"),
+                        "must list one or more of new, escalation, reminder",
+                    );
+                    Err(())
+                } else {
+                    Ok(events)
+                }
+            }
+        };
+        let message = match get("message") {
+            None => {
+                self.missing(path, "message");
+                Err(())
+            }
+            Some(Value::String(text)) => Template::parse(text).map_err(|e| {
+                self.invalid(&path.key("message"), e.to_string());
+            }),
+            Some(_) => {
+                self.invalid(&path.key("message"), "must be text");
+                Err(())
+            }
+        };
+        match (on, message, ok) {
+            (Ok(on), Ok(message), true) => Ok(Some(NotifyUser { on, message })),
+            _ => Err(()),
+        }
+    }
+
+    fn actions(&mut self, path: &FieldPath, raw: &RawActions) -> Option<ActionSettings> {
+        let d = ActionSettings::default();
+        let enabled = self.or_default(
+            &path.key("enabled"),
+            raw.enabled.as_ref(),
+            d.enabled,
+            values::boolean,
+        );
+        let confirm_within = self.or_default(
+            &path.key("confirm_within"),
+            raw.confirm_within.as_ref(),
+            d.confirm_within,
+            values::positive_duration,
+        );
+        let audit_log =
+            self.or_default(&path.key("audit_log"), raw.audit_log.as_ref(), None, |v| {
+                values::text(v).map(|t| Some(PathBuf::from(t)))
+            });
+        Some(ActionSettings {
+            enabled: enabled.ok()?,
+            confirm_within: confirm_within.ok()?,
+            audit_log: audit_log.ok()?,
+        })
+    }
+
     fn alerts(&mut self, path: &FieldPath, raw: &RawAlerts) -> Option<AlertSettings> {
         let d = AlertSettings::default();
         let repeat_after = self.or_default(
@@ -561,6 +684,12 @@ impl Checker {
             defaults.power_level,
             values::integer,
         );
+        let action_power_level = self.or_default(
+            &path.key("action_power_level"),
+            raw.action_power_level.as_ref(),
+            crate::core::actions::DEFAULT_ACTION_POWER_LEVEL,
+            values::integer,
+        );
         let allowed_senders = self.or_default(
             &path.key("allowed_senders"),
             raw.allowed_senders.as_ref(),
@@ -595,6 +724,7 @@ impl Checker {
                 rate_limit: command_rate_limit.ok()?,
                 silence_max: silence_max.ok()?,
             },
+            action_power_level: action_power_level.ok()?,
             data_dir: data_dir?,
             store_passphrase: store_passphrase?,
             recovery_key: recovery_key.ok()?,
@@ -759,8 +889,10 @@ impl Checker {
         });
         let warn_at = self.warn_at(path, raw.warn_at.as_ref());
         let enforce = self.enforcement(path, raw);
+        let notify_user = self.notify_user(&path.key("notify_user"), raw.notify_user.as_ref());
         let (name, description, severity) = head?;
         let rule = UserMediaRule {
+            notify_user: notify_user.ok()?,
             name,
             description,
             severity,

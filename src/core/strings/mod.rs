@@ -7,6 +7,7 @@
 //! which order, where to cut) is decided by [`crate::core::render`],
 //! [`crate::core::announce`] and [`crate::core::report`].
 
+pub mod actions;
 pub mod alerts;
 pub mod check;
 pub mod common;
@@ -16,6 +17,7 @@ pub mod overrides;
 pub mod policies;
 pub mod refusals;
 pub mod rooms;
+pub mod server_notices;
 pub mod silences;
 pub mod status;
 pub mod top;

@@ -523,6 +523,165 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         ),
         ("unknown command", render::usage("!stats", &unknown)),
     ]
+    .into_iter()
+    .chain(action_messages(i))
+    .collect()
+}
+
+/// The notices `check --notify` would show for a hostile template and user.
+fn notices(i: &Inputs) -> Vec<crate::core::notice::Planned> {
+    use crate::core::notice::{Events, NotifyUser, Template};
+    let template = format!(
+        "Hi {{user}} ({}), you use {{usage}} of {{limit}} ({{percent}}).",
+        i.name.replace(['{', '}'], "")
+    );
+    let Ok(message) = Template::parse(&template) else {
+        return Vec::new();
+    };
+    let v = Violation {
+        rule: "media-quota".into(),
+        description: None,
+        severity: Severity::Warning,
+        subject: Subject::User {
+            user_id: i.user_id.clone(),
+            displayname: Some(i.name.clone()),
+        },
+        measure: Measure::MediaLength,
+        observed: 6 << 30,
+        limit: 5 << 30,
+        window: None,
+        early_warning: false,
+        units: Units::Binary,
+    };
+    crate::core::notice::preview(&[v], &|_| {
+        Some(NotifyUser {
+            on: Events {
+                new: true,
+                escalation: true,
+                reminder: false,
+            },
+            message: message.clone(),
+        })
+    })
+}
+
+/// The clean-up commands' messages.
+fn action_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
+    use crate::core::actions::{self as a, ItemOutcome, Media, MediaFilter, MediaOrder};
+    let day = 86_400_000;
+    let media = vec![
+        Media {
+            media_id: i.term.clone(),
+            media_length: 12_000_000,
+            created_ts: NOW - 200 * day,
+            upload_name: Some(i.name.clone()),
+            quarantined: false,
+        },
+        Media {
+            media_id: "BbBbBb".into(),
+            media_length: 2048,
+            created_ts: NOW - 3 * day,
+            upload_name: None,
+            quarantined: true,
+        },
+    ];
+    let filter = MediaFilter {
+        older_than: Some(Duration::from_secs(90 * 86_400)),
+        larger_than: Some(1_000_000),
+    };
+    let mut c = a::Confirmations::new();
+    let purge = c.offer(
+        a::preview_purge(&i.user_id, &media, filter, NOW),
+        &i.user_id,
+        a::code_from(12345),
+        NOW,
+        a::DEFAULT_CONFIRM_WITHIN,
+    );
+    let remote = c.offer(
+        a::preview_purge_remote(Duration::from_secs(30 * 86_400), NOW),
+        &i.user_id,
+        a::code_from(6789),
+        NOW,
+        a::DEFAULT_CONFIRM_WITHIN,
+    );
+    let quarantine = a::preview_quarantine(&i.user_id, &media, NOW);
+    let outcome = a::outcome(
+        &purge.preview,
+        &[(i.term.clone(), ItemOutcome::Failed(i.error.clone()))],
+    );
+    let done = a::outcome(&quarantine, &[(i.term.clone(), ItemOutcome::Done)]);
+    let listing = |f, o, n| a::listing(&i.user_id, &media, f, o, n, NOW);
+    vec![
+        (
+            "media",
+            strings::actions::listing(&listing(MediaFilter::default(), MediaOrder::Largest, 1)),
+        ),
+        (
+            "media (filtered, oldest)",
+            strings::actions::listing(&listing(filter, MediaOrder::Oldest, 10)),
+        ),
+        ("actions (off)", strings::actions::disabled()),
+        ("actions (not allowed)", strings::actions::not_allowed(100)),
+        (
+            "purge (preview)",
+            strings::actions::preview("!stats", &purge, a::DEFAULT_CONFIRM_WITHIN),
+        ),
+        (
+            "purge (command line preview)",
+            strings::actions::preview_cli(&quarantine),
+        ),
+        (
+            "purge-remote (preview)",
+            strings::actions::preview("!stats", &remote, a::DEFAULT_CONFIRM_WITHIN),
+        ),
+        (
+            "purge (nothing)",
+            strings::actions::nothing_to_do(&purge.preview.kind),
+        ),
+        (
+            "confirm (unknown code)",
+            strings::actions::refused(&a::Refusal::UnknownCode),
+        ),
+        (
+            "confirm (expired)",
+            strings::actions::refused(&a::Refusal::Expired { at_ms: NOW }),
+        ),
+        ("confirm (command line)", strings::actions::confirm_on_cli()),
+        ("purge (progress)", strings::actions::progress(25, 80)),
+        (
+            "purge (report, failures)",
+            strings::actions::report(&purge.preview.kind, &outcome, Some(&i.user_id), 5),
+        ),
+        (
+            "quarantine (report)",
+            strings::actions::report(&quarantine.kind, &done, None, 5),
+        ),
+        (
+            "media (unknown user)",
+            strings::actions::unknown_user(&i.user_id),
+        ),
+        (
+            "media (remote user)",
+            strings::actions::remote_user(&i.user_id),
+        ),
+        ("media (failed)", strings::actions::failed(&i.error)),
+        (
+            "server notices (disabled)",
+            strings::server_notices::disabled(2),
+        ),
+        (
+            "server notices (sent)",
+            strings::server_notices::sent(&[i.user_id.clone(), "@bob:example.org".into()]),
+        ),
+        (
+            "check --notify",
+            strings::server_notices::preview(&notices(i)),
+        ),
+        (
+            "check --notify (none)",
+            strings::server_notices::preview(&[]),
+        ),
+    ]
 }
 
 fn kind(inputs: &Inputs, name: &str) -> Doc {

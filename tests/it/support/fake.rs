@@ -108,6 +108,8 @@ pub const DEFAULT_SERVER_NAME: &str = "test";
 /// before it.
 pub const GENERATED_NOW_MS: u64 = 1_800_000_000_000;
 
+mod media;
+
 const USERS_PATH: &str = "/_synapse/admin/v1/statistics/users/media";
 const ROOMS_PATH: &str = "/_synapse/admin/v1/statistics/database/rooms";
 const VERSION_PATH: &str = "/_synapse/admin/v1/server_version";
@@ -1380,6 +1382,11 @@ struct Data {
     page_cap: Option<usize>,
     /// Answers per query, until the dataset or the backend changes.
     cache: HashMap<QueryKey, Rows>,
+    /// Media uploaded with an ID ([`FakeSynapse::upload`]).
+    media: Vec<media::FakeMedia>,
+    /// Whether server notices are enabled, and those sent: (txn ID, user,
+    /// body, event ID).
+    server_notices: Option<Vec<(String, String, String, String)>>,
 }
 
 impl Data {
@@ -1475,6 +1482,8 @@ impl FakeSynapse {
                 rooms: RoomsMode::natural(db),
                 page_cap: None,
                 cache: HashMap::new(),
+                media: Vec::new(),
+                server_notices: None,
             }),
             faults: Faults::default(),
             power: power.clone(),
@@ -1653,7 +1662,10 @@ async fn handle(
     ConnectInfo(conn): ConnectInfo<Conn>,
     request: Request,
 ) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or("").to_owned();
     let entry = {
@@ -1669,7 +1681,10 @@ async fn handle(
         });
         log.len() - 1
     };
-    let answer = respond(&app, &parts.method, &path, &query, &parts.headers).await;
+    let answer = match media::respond(&app, &parts.method, &path, &query, &parts.headers, &body) {
+        Some(response) => Some(response),
+        None => respond(&app, &parts.method, &path, &query, &parts.headers).await,
+    };
     match answer {
         Some(response) => {
             if let Some(logged) = lock(&app.log).get_mut(entry) {
