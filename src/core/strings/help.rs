@@ -40,7 +40,7 @@ pub fn help(prefix: &str) -> Doc {
     let examples = COMMANDS
         .iter()
         .filter(|s| !s.args.is_empty() && s.name != "help")
-        .flat_map(|s| s.examples.iter())
+        .filter_map(|s| s.examples.first())
         .map(|e| example(prefix, e));
     Doc::new()
         .with(Block::Heading(Line::new().text("synapse-warden commands:")))
