@@ -13,6 +13,9 @@
 //!   announces its violation; a silence that expires while its violation is
 //!   still there gets one line in the next summary, and the violation is
 //!   announced. Silences survive `kill -9` and a reload.
+//! - Overrides: the first that matches wins, its end (after a reload) is
+//!   said once, and a silence set over it holds the violation back until
+//!   `unsilence`.
 //! - Encrypted room: a 👀 on an (encrypted) alert acknowledges it; the
 //!   threaded confirmation is encrypted too. (The reaction itself is sent
 //!   in the clear, as matrix-sdk and matrix-js-sdk send every reaction.)
@@ -568,6 +571,168 @@ async fn acknowledgement_in_an_encrypted_room() {
         "{}",
         types[2]
     );
+    signal(&child, libc::SIGTERM);
+    assert!(
+        wait_exit(&mut child, Duration::from_secs(10)).is_some_and(|s| s.success()),
+        "{}",
+        logs(setup.dir.path())
+    );
+}
+
+/// Overrides in precedence order, their end, and a silence over them, on
+/// real Synapse: Alice is judged by the first override that matches her
+/// (1 MiB, until a moment after a reload) rather than by the second (2 KiB)
+/// or the rule (4 KiB); Bob is exempt. A silence set while she is within
+/// her override holds her back when it ends (the summary says the override
+/// ended, and does not announce her); after `unsilence` the next run
+/// announces her against the second override's 2 KiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn override_precedence_its_end_and_a_silence() {
+    let w = world().await;
+    let (h, admin, bot) = (&w.h, &w.admin, &w.bot.user_id);
+    let carol = h.register("carol", PASSWORD, false).await.unwrap();
+    h.upload_media(&carol, 5 * 1024).await.unwrap();
+    let room_id = h
+        .create_room(admin, "Synapse admins", false, &[bot])
+        .await
+        .unwrap();
+    let setup = setup(h, admin, &room_id);
+    let policy = std::fs::read_to_string(&setup.policy).unwrap();
+    let overrides = |until: &str| {
+        format!(
+            "{policy}overrides:\n  - users: \"@alice:*\"\n    rule: quota\n    max_media_length: 1 MiB\n    until: \"{until}\"\n    reason: archive project\n  - users: \"@alice:*\"\n    rule: quota\n    max_media_length: 2 KiB\n  - users: \"@bob:*\"\n    exempt: true\n"
+        )
+    };
+    std::fs::write(&setup.policy, overrides("2100-01-01")).unwrap();
+    let room_id: OwnedRoomId = room_id.parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (client, mut inbox) = client(h, admin, &dir.path().join("admin")).await;
+    let mut child = start(&setup);
+    let room = joined(&client, &room_id, bot).await;
+
+    let alert = inbox
+        .wait_for("the first alert", |s| {
+            s.sender == *bot && s.body.contains("NEW critical quota: @carol:")
+        })
+        .await;
+    assert!(
+        alert.body.starts_with("synapse-warden: 1 new violation,")
+            && !alert.body.contains("@alice:")
+            && !alert.body.contains("@bob:"),
+        "{}",
+        alert.body
+    );
+    let cmd = send(&room, "!stats user @alice:warden.test").await;
+    let reply = inbox.reply_to(&cmd, bot).await;
+    assert!(
+        reply
+            .body
+            .contains("quota: 1.0 MiB by override overrides[0] until 2100-01-01: archive project"),
+        "{}",
+        reply.body
+    );
+    let cmd = send(
+        &room,
+        "!stats silence quota @alice:warden.test 1d override ending",
+    )
+    .await;
+    let reply = inbox.reply_to(&cmd, bot).await;
+    assert!(
+        reply.body.contains("Silence 1 set by")
+            && reply.body.contains("It matches 0 active violations now."),
+        "{}",
+        reply.body
+    );
+
+    // The first override now ends a few seconds after a reload.
+    let ends = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let ends = ends.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    std::fs::write(&setup.policy, overrides(&ends)).unwrap();
+    signal(&child, libc::SIGHUP);
+    inbox
+        .wait_for("the reload", |s| {
+            s.sender == *bot && s.body.contains("reloaded")
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let cmd = send(&room, "!stats check").await;
+    let reply = inbox.reply_to(&cmd, bot).await;
+    assert!(
+        reply.body.starts_with("2 violations")
+            && reply.body.contains("@alice:warden.test")
+            && reply.body.contains("5.0 KiB of 2.0 KiB")
+            && !reply.body.contains("@bob:")
+            && reply
+                .body
+                .contains("1 violation is silenced (see `!stats silences`)."),
+        "{}",
+        reply.body
+    );
+    let ended = inbox
+        .wait_for("the end of the override", |s| {
+            s.sender == *bot && s.body.contains("an override has ended")
+        })
+        .await;
+    assert!(
+        ended
+            .body
+            .contains("overrides[0]: @alice:*, rule quota: 1.0 MiB until")
+            && ended.body.contains("archive project"),
+        "{}",
+        ended.body
+    );
+    let cmd = send(&room, "!stats user @alice:warden.test").await;
+    let reply = inbox.reply_to(&cmd, bot).await;
+    assert!(
+        reply
+            .body
+            .contains("quota: 2.0 KiB by override overrides[1]"),
+        "{}",
+        reply.body
+    );
+
+    // Unsilenced: the next run announces her, against the second override.
+    let cmd = send(&room, "!stats unsilence 1").await;
+    let reply = inbox.reply_to(&cmd, bot).await;
+    assert!(
+        reply.body.contains("1 active violation no longer silenced"),
+        "{}",
+        reply.body
+    );
+    let cmd = send(&room, "!stats check").await;
+    inbox.reply_to(&cmd, bot).await;
+    let announced = inbox
+        .wait_for("alice announced", |s| {
+            s.sender == *bot && s.body.contains("NEW critical quota: @alice:")
+        })
+        .await;
+    assert!(
+        announced.body.contains("5.0 KiB of 2.0 KiB") && !announced.body.contains("@bob:"),
+        "{}",
+        announced.body
+    );
+    inbox.drain();
+    assert_eq!(
+        inbox
+            .seen
+            .iter()
+            .filter(|s| s.sender == *bot && s.body.contains("NEW critical quota: @alice:"))
+            .count(),
+        1,
+        "{:#?}",
+        inbox.seen
+    );
+    assert_eq!(
+        inbox
+            .seen
+            .iter()
+            .filter(|s| s.sender == *bot && s.body.contains("an override has ended"))
+            .count(),
+        1,
+        "{:#?}",
+        inbox.seen
+    );
+
     signal(&child, libc::SIGTERM);
     assert!(
         wait_exit(&mut child, Duration::from_secs(10)).is_some_and(|s| s.success()),
