@@ -1,5 +1,5 @@
 //! End to end, issue 12: admins act from the room. `synapse-warden run`
-//! against a real Synapse (SQLite), with a real matrix-sdk client of an
+//! against a real Synapse (SQLite; PostgreSQL for overrides), with a real matrix-sdk client of an
 //! admin on the other side (and a second admin and a stranger over the
 //! client-server API).
 //!
@@ -250,8 +250,8 @@ struct World {
     bot: TestUser,
 }
 
-async fn world() -> World {
-    let h = SynapseHarness::start(Backend::Sqlite).await.unwrap();
+async fn world(backend: Backend) -> World {
+    let h = SynapseHarness::start(backend).await.unwrap();
     let admin = h.register("admin", PASSWORD, true).await.unwrap();
     // The password write_setup gives the bot.
     let bot = h.register("warden", "bot-password", false).await.unwrap();
@@ -264,7 +264,7 @@ async fn world() -> World {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silences_and_acknowledgements_in_a_plain_room() {
-    let w = world().await;
+    let w = world(Backend::Sqlite).await;
     let (h, admin, bot) = (&w.h, &w.admin, &w.bot.user_id);
     let ops = h.register("ops", PASSWORD, false).await.unwrap();
     let mallory = h.register("mallory", PASSWORD, false).await.unwrap();
@@ -517,7 +517,7 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledgement_in_an_encrypted_room() {
-    let w = world().await;
+    let w = world(Backend::Sqlite).await;
     let (h, admin, bot) = (&w.h, &w.admin, &w.bot.user_id);
     let room_id = h
         .create_room(admin, "Synapse admins (encrypted)", true, &[bot])
@@ -580,7 +580,7 @@ async fn acknowledgement_in_an_encrypted_room() {
 }
 
 /// Overrides in precedence order, their end, and a silence over them, on
-/// real Synapse: Alice is judged by the first override that matches her
+/// real Synapse with PostgreSQL: Alice is judged by the first override that matches her
 /// (1 MiB, until a moment after a reload) rather than by the second (2 KiB)
 /// or the rule (4 KiB); Bob is exempt. A silence set while she is within
 /// her override holds her back when it ends (the summary says the override
@@ -588,7 +588,7 @@ async fn acknowledgement_in_an_encrypted_room() {
 /// announces her against the second override's 2 KiB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn override_precedence_its_end_and_a_silence() {
-    let w = world().await;
+    let w = world(Backend::Postgres).await;
     let (h, admin, bot) = (&w.h, &w.admin, &w.bot.user_id);
     let carol = h.register("carol", PASSWORD, false).await.unwrap();
     h.upload_media(&carol, 5 * 1024).await.unwrap();
