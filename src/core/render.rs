@@ -284,12 +284,22 @@ mod tests {
     #[test]
     fn help_lists_every_command() {
         let r = help("!stats", None).plain();
-        for word in [
-            "help", "top", "user", "rooms", "check", "policies", "status", "reload",
-        ] {
-            assert!(r.contains(&format!("`!stats {word}")), "{word}");
+        for spec in crate::core::command::COMMANDS {
+            assert!(
+                r.contains(&format!("`!stats {}", spec.name)),
+                "{}",
+                spec.name
+            );
         }
-        assert!(r.contains("!stats top 5 media_count 7d"));
+        assert!(r.contains("`!stats top 10 media_length`"));
+        assert!(r.contains("`!stats confirm K7Q2XP`"));
+        // Every example is in the help of its command.
+        for spec in crate::core::command::COMMANDS {
+            let one = help("!stats", Some(spec.name)).plain();
+            for e in spec.examples {
+                assert!(one.contains(&format!("`!stats {e}`")), "{e}");
+            }
+        }
     }
 
     #[test]
