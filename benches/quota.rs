@@ -88,6 +88,7 @@ rules:
         config: RwLock::new(Arc::new(config)),
         status: RwLock::new(Status::default()),
         snapshot: RwLock::new(None),
+        silences: RwLock::new(Default::default()),
     });
     let metrics = Arc::new(Metrics::new());
     let (refusals, _rx) = module_api::channel();

@@ -10,7 +10,8 @@
 //! unencrypted room where the admin invites it, starts the release binary's
 //! `synapse-warden run`, waits for its first run, and sends the command 20
 //! times as the admin (plain client-server API), one after another (paced by
-//! the bot's rate limit: 5 per 30 s). For each it finds the bot's reply (an
+//! the bot's rate limit: 5 per 30 s, in bursts of 5 each sent as soon as
+//! the previous reply is seen). For each it finds the bot's reply (an
 //! `m.in_reply_to` the command) through a `/sync` long-poll and takes the
 //! latency from Synapse's clock (reply `origin_server_ts` - command
 //! `origin_server_ts`) and from the wall clock (send to reply seen); checks
@@ -36,7 +37,7 @@ const TOP_COMMAND: &str = "!stats top 10 media_length";
 
 const TOP_TIMES: usize = 20;
 
-/// The bar: median reply time (Synapse's clock).
+/// The bar: median and 95th percentile reply time (Synapse's clock).
 const TOP_BAR_MS: u64 = 300;
 
 /// The bot's rate limit per sender (`RateLimit::default()`): a burst of 5,
@@ -347,13 +348,16 @@ async fn measure_top(
     let mut ages = Vec::new();
     let (mut tokens, mut refilled) = (BOT_BURST, Instant::now());
     for i in 0..TOP_TIMES {
-        // Pace by the bot's rate limit.
+        // Pace by the bot's rate limit: bursts of commands each sent as
+        // soon as the previous reply is seen (the case where matrix-sdk's
+        // own sync loop would sleep up to a second), then a wait for a full
+        // bucket.
         tokens =
             (tokens + refilled.elapsed().as_secs_f64() / BOT_REFILL.as_secs_f64()).min(BOT_BURST);
         refilled = Instant::now();
         if tokens < 1.0 {
-            tokio::time::sleep(BOT_REFILL.mul_f64(1.0 - tokens)).await;
-            tokens = 1.0;
+            tokio::time::sleep(BOT_REFILL.mul_f64(BOT_BURST - tokens)).await;
+            tokens = BOT_BURST;
             refilled = Instant::now();
         }
         tokens -= 1.0;
@@ -470,11 +474,13 @@ async fn measure_top(
     })
 }
 
-/// The median (the upper one of an even count) and the maximum.
-fn median_max<T: Ord + Copy>(values: &[T]) -> Option<(T, T)> {
+/// The median (the upper one of an even count), the 95th percentile
+/// (nearest rank) and the maximum.
+fn percentiles<T: Ord + Copy>(values: &[T]) -> Option<(T, T, T)> {
     let mut v = values.to_vec();
     v.sort();
-    Some((*v.get(v.len() / 2)?, *v.last()?))
+    let rank95 = (v.len() * 95).div_ceil(100).max(1) - 1;
+    Some((*v.get(v.len() / 2)?, *v.get(rank95)?, *v.last()?))
 }
 
 struct Args {
@@ -514,8 +520,8 @@ async fn main() -> Result<()> {
     let limit = seeded_media_length(users - 10, media);
     let t = measure_top(&h, &admin, &seeded, limit).await?;
 
-    let (Some((s_med, s_max)), Some((w_med, w_max))) =
-        (median_max(&t.server_ms), median_max(&t.wall))
+    let (Some((s_med, s_p95, s_max)), Some((w_med, w_p95, w_max))) =
+        (percentiles(&t.server_ms), percentiles(&t.wall))
     else {
         bail!("no reply was measured");
     };
@@ -527,11 +533,12 @@ async fn main() -> Result<()> {
         t.ages.1
     );
     println!(
-        "  command to reply, Synapse's clock (origin_server_ts): median {s_med} ms, max {s_max} ms"
+        "  command to reply, Synapse's clock (origin_server_ts): median {s_med} ms, p95 {s_p95} ms, max {s_max} ms"
     );
     println!(
-        "  send to reply seen, wall clock:                       median {} ms, max {} ms",
+        "  send to reply seen, wall clock:                       median {} ms, p95 {} ms, max {} ms",
         w_med.as_millis(),
+        w_p95.as_millis(),
         w_max.as_millis()
     );
     println!(
@@ -552,6 +559,10 @@ async fn main() -> Result<()> {
     println!(
         "  {TOP_COMMAND} median under {TOP_BAR_MS} ms at {users} users: {s_med} ms {}",
         verdict(s_med < TOP_BAR_MS)
+    );
+    println!(
+        "  {TOP_COMMAND} p95 under {TOP_BAR_MS} ms at {users} users: {s_p95} ms (max {s_max} ms) {}",
+        verdict(s_p95 < TOP_BAR_MS)
     );
     Ok(())
 }

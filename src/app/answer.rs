@@ -32,14 +32,16 @@ use async_trait::async_trait;
 use super::{EXIT_ERROR, EXIT_OK, bold_terminal, synapse_client, valid_policy};
 
 use crate::clock::now_ms;
-use crate::core::command::{Command, UserQuery};
-use crate::core::doc::{Doc, Message};
+use crate::core::command::{Command, SilenceRequest, UserQuery};
+use crate::core::doc::{Block, Doc, Message};
 use crate::core::eval::Outcome;
 use crate::core::model::TimeRange;
 use crate::core::policy::{AlertSettings, Config};
 use crate::core::render::{self, Health, Source, StatusView, TopView};
+use crate::core::silence::{Silence, Silences};
 use crate::core::snapshot::Snapshot;
 use crate::core::strings;
+use crate::core::violation::Violation;
 use crate::synapse::{
     Direction, OrderBy, PageLimit, SearchTerm, SynapseClient, SynapseError, UsersMediaQuery,
 };
@@ -69,6 +71,22 @@ pub trait DaemonHandle: Send + Sync {
     async fn run_check(&self) -> Result<Outcome, String>;
     /// Re-reads the policy file; what happened, or why it was refused.
     async fn reload(&self) -> Result<String, String>;
+    /// Creates a silence by `author`; it and how many open violations it
+    /// matches, or why it was refused.
+    async fn silence(
+        &self,
+        request: SilenceRequest,
+        author: &str,
+    ) -> Result<(Silence, usize), String>;
+    /// Ends silence `id` early; it and how many open violations it
+    /// matched, or why not.
+    async fn unsilence(&self, id: u64, by: &str) -> Result<(Silence, usize), String>;
+    /// The silences as last saved.
+    async fn silences(&self) -> Silences;
+    /// Acknowledges the violations of the alert `event_id` for `by`:
+    /// `None` when it is not an alert of ours.
+    async fn acknowledge(&self, event_id: &str, by: &str)
+    -> Option<Result<Vec<Violation>, String>>;
 }
 
 /// Where a command came from.
@@ -161,15 +179,58 @@ impl Reply {
 /// Answers `command` at `now_ms`.
 pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
     match command {
-        Command::Help => Reply::ok(render::help(&ctx.prefix)),
+        Command::Help(topic) => Reply::ok(render::help(&ctx.prefix, *topic)),
         Command::Top { n, metric, window } => top(ctx, *n, *metric, *window, now_ms).await,
         Command::User(query) => user(ctx, query).await,
         Command::Rooms => rooms(ctx).await,
         Command::Check => match &ctx.daemon {
             Some(d) => match d.run_check().await {
-                Ok(outcome) => Reply::ok(render::check(&outcome, ctx.max_lines)),
+                Ok(outcome) => {
+                    let mut doc = render::check(&outcome, ctx.max_lines);
+                    let silences = d.silences().await;
+                    let silenced = outcome
+                        .violations
+                        .iter()
+                        .filter(|v| silences.silencing(v, now_ms).is_some())
+                        .count();
+                    if silenced > 0 {
+                        doc.push(Block::Paragraph(strings::silences::in_check(
+                            &ctx.prefix,
+                            silenced,
+                        )));
+                    }
+                    Reply::ok(doc)
+                }
                 Err(e) => Reply::failed(strings::common::check_failed(&e)),
             },
+            None => Reply::failed(render::needs_daemon(command)),
+        },
+        Command::Silence(request) => match (&ctx.daemon, origin) {
+            (Some(d), Origin::Matrix { sender, .. }) => {
+                match d.silence(request.clone(), sender).await {
+                    Ok((silence, matches)) => {
+                        Reply::ok(strings::silences::created(&silence, matches, now_ms))
+                    }
+                    Err(e) => Reply::failed(strings::silences::refused(&e)),
+                }
+            }
+            _ => Reply::failed(render::needs_daemon(command)),
+        },
+        Command::Unsilence(id) => match (&ctx.daemon, origin) {
+            (Some(d), Origin::Matrix { sender, .. }) => match d.unsilence(*id, sender).await {
+                Ok((silence, matches)) => {
+                    Reply::ok(strings::silences::ended(&silence, sender, matches))
+                }
+                Err(e) => Reply::failed(strings::silences::refused(&e)),
+            },
+            _ => Reply::failed(render::needs_daemon(command)),
+        },
+        Command::Silences => match &ctx.daemon {
+            Some(d) => {
+                let silences = d.silences().await;
+                let active: Vec<&Silence> = silences.active(now_ms).collect();
+                Reply::ok(strings::silences::list(&active, now_ms))
+            }
             None => Reply::failed(render::needs_daemon(command)),
         },
         Command::Policies => match (&ctx.daemon, &ctx.config) {
@@ -407,6 +468,15 @@ impl crate::bot::Responder for StatsContext {
                 .observe(started.elapsed().as_secs_f64());
         }
         reply
+    }
+
+    async fn acknowledge(&self, event_id: &str, sender: &str) -> Option<Message> {
+        let daemon = self.daemon.as_ref()?;
+        let doc = match daemon.acknowledge(event_id, sender).await? {
+            Ok(violations) => strings::silences::acknowledged(sender, &violations, self.max_lines),
+            Err(e) => strings::silences::not_acknowledged(&e),
+        };
+        Some(doc.message())
     }
 }
 

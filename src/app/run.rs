@@ -32,11 +32,14 @@ use super::{EXIT_ERROR, EXIT_OK, read_secret};
 use crate::bot::{Bot, BotError, BotSettings, Responder, Secret};
 use crate::core::backoff::Backoff;
 use crate::core::command::Command;
+use crate::core::command::SilenceRequest;
 use crate::core::doc::Message;
 use crate::core::eval::Outcome;
 use crate::core::policy::{Config, MatrixSettings};
 use crate::core::render::{Health, RunView, StatusView};
+use crate::core::silence::{Silence, Silences};
 use crate::core::snapshot::Snapshot;
+use crate::core::violation::Violation;
 use crate::daemon::http::{self, Endpoints, Readiness};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::module_api::{self, ModuleApi, ModuleSecret};
@@ -259,7 +262,7 @@ impl BotSlot {
 
 #[async_trait]
 impl Notifier for BotSlot {
-    async fn send(&self, txn_id: &str, message: &Message) -> Result<(), NotifyError> {
+    async fn send(&self, txn_id: &str, message: &Message) -> Result<String, NotifyError> {
         match self.get() {
             Some(bot) => Notifier::send(bot.as_ref(), txn_id, message).await,
             None => Err(NotifyError("not connected to the homeserver yet".into())),
@@ -327,6 +330,11 @@ impl Responder for Live {
             Some(context) => context.respond(command, device_id, asker).await,
             None => crate::core::strings::common::stopping().message(),
         }
+    }
+
+    async fn acknowledge(&self, event_id: &str, sender: &str) -> Option<Message> {
+        let context = self.context.read().ok().map(|c| c.clone())?;
+        context.acknowledge(event_id, sender).await
     }
 }
 
@@ -416,6 +424,18 @@ async fn signals(handle: Arc<Handle>, shutdown: CancellationToken) {
     }
 }
 
+/// Why the daemon cannot answer.
+const STOPPING: &str = "the daemon is stopping";
+
+impl Handle {
+    async fn ask(&self, request: Control) -> Result<(), String> {
+        self.control
+            .send(request)
+            .await
+            .map_err(|_| STOPPING.to_owned())
+    }
+}
+
 /// What the bot's commands can ask of the daemon.
 struct Handle {
     shared: Arc<Shared>,
@@ -438,6 +458,7 @@ impl DaemonHandle for Handle {
                 started_ms: r.started_ms,
                 took_ms: r.took_ms,
                 violations: r.violations,
+                silenced: r.silenced,
                 error: r.error,
                 incomplete: r.incomplete,
             }),
@@ -483,5 +504,56 @@ impl DaemonHandle for Handle {
             live.apply(&config, None);
         }
         Ok(text)
+    }
+
+    async fn silence(
+        &self,
+        request: SilenceRequest,
+        author: &str,
+    ) -> Result<(Silence, usize), String> {
+        let (reply, answer) = oneshot::channel();
+        self.ask(Control::Silence {
+            request,
+            author: author.to_owned(),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| STOPPING.to_owned())?
+    }
+
+    async fn unsilence(&self, id: u64, by: &str) -> Result<(Silence, usize), String> {
+        let (reply, answer) = oneshot::channel();
+        self.ask(Control::Unsilence {
+            id,
+            by: by.to_owned(),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| STOPPING.to_owned())?
+    }
+
+    async fn silences(&self) -> Silences {
+        self.shared.silences.read().await.clone()
+    }
+
+    async fn acknowledge(
+        &self,
+        event_id: &str,
+        by: &str,
+    ) -> Option<Result<Vec<Violation>, String>> {
+        let (reply, answer) = oneshot::channel();
+        if let Err(e) = self
+            .ask(Control::Acknowledge {
+                event_id: event_id.to_owned(),
+                by: by.to_owned(),
+                reply,
+            })
+            .await
+        {
+            return Some(Err(e));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Some(Err(STOPPING.to_owned())))
     }
 }

@@ -93,6 +93,8 @@ pub struct Metrics {
     /// Violations found by the last run, by rule and severity; every
     /// declared rule × severity is present.
     pub violations: Family<ViolationLabels, Gauge>,
+    /// Those of them a silence held back (counted in `violations` too).
+    pub silenced: Family<ViolationLabels, Gauge>,
     /// Unix time at which the last run ended, whatever its result.
     pub last_run: Gauge<f64, AtomicU64>,
     /// Unix time at which the last complete run ended.
@@ -167,6 +169,12 @@ impl Metrics {
             "violations",
             "Violations found by the last run, by rule and severity (0 when clean)",
             violations.clone(),
+        );
+        let silenced = Family::<ViolationLabels, Gauge>::default();
+        registry.register(
+            "violations_silenced",
+            "Violations of the last run that a silence keeps from being announced, by rule and severity (counted in synapse_warden_violations too)",
+            silenced.clone(),
         );
         let last_run = Gauge::<f64, AtomicU64>::default();
         registry.register_with_unit(
@@ -263,6 +271,7 @@ impl Metrics {
             walk_pages,
             walk_users,
             violations,
+            silenced,
             last_run,
             last_complete_run,
             synapse_up,

@@ -255,7 +255,7 @@ pub async fn post_refusals(
             batch.len()
         );
         match notifier.send(&txn_id, &message).await {
-            Ok(()) => batch.clear(),
+            Ok(_) => batch.clear(),
             Err(e) => {
                 tracing::warn!(error = %e, refusals = batch.len(), "cannot post refused uploads yet; retrying after another period");
             }

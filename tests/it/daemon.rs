@@ -56,7 +56,7 @@ impl Room {
 
 #[async_trait]
 impl Notifier for Room {
-    async fn send(&self, txn_id: &str, message: &Message) -> Result<(), NotifyError> {
+    async fn send(&self, txn_id: &str, message: &Message) -> Result<String, NotifyError> {
         if *self.down.lock().unwrap() {
             return Err(NotifyError("the homeserver is unreachable".into()));
         }
@@ -64,7 +64,7 @@ impl Notifier for Room {
         if !messages.iter().any(|(t, _)| t == txn_id) {
             messages.push((txn_id.to_owned(), message.clone()));
         }
-        Ok(())
+        Ok(format!("${txn_id}"))
     }
 }
 

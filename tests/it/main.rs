@@ -27,4 +27,5 @@ mod quota_e2e;
 mod reload_e2e;
 mod run_e2e;
 mod schedule;
+mod silence_e2e;
 mod walk;

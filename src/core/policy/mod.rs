@@ -319,7 +319,12 @@ pub struct CommandAccess {
     pub allowed_senders: Patterns,
     /// How many commands one sender may send. Default 5 per 30 s.
     pub rate_limit: RateLimit,
+    /// Longest silence `!stats silence` may set. Default 90 days.
+    pub silence_max: Duration,
 }
+
+/// Default of `matrix.silence_max`: 90 days.
+pub const DEFAULT_SILENCE_MAX: Duration = Duration::from_secs(90 * 86_400);
 
 impl Default for CommandAccess {
     fn default() -> Self {
@@ -328,6 +333,7 @@ impl Default for CommandAccess {
             power_level: 50,
             allowed_senders: Patterns::none(),
             rate_limit: RateLimit::default(),
+            silence_max: DEFAULT_SILENCE_MAX,
         }
     }
 }

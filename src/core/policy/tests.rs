@@ -335,6 +335,7 @@ fn matrix_section() {
     assert_eq!(m.commands.prefix, defaults.prefix);
     assert_eq!(m.commands.power_level, defaults.power_level);
     assert_eq!(m.commands.rate_limit, defaults.rate_limit);
+    assert_eq!(m.commands.silence_max, super::DEFAULT_SILENCE_MAX);
     assert!(m.commands.allowed_senders.is_empty());
 }
 
