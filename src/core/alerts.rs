@@ -29,7 +29,6 @@
 //! alert whose subject the run did not look at stays as it is.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -37,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use super::coverage::Coverage;
 use super::policy::AlertSettings;
 use super::silence::{Silence, Silences};
-use super::violation::{Severity, Violation};
+use super::violation::{Severity, Violation, ViolationKey};
 
 /// Messages of which the violations are remembered, for acknowledgements.
 const KEEP_POSTED: usize = 200;
@@ -169,7 +168,7 @@ impl Plan {
 
     /// The (rule, subject) keys of the violations a message of this plan
     /// announces (resolutions left out): what reacting to it acknowledges.
-    pub fn keys(&self) -> Vec<(String, String)> {
+    pub fn keys(&self) -> Vec<ViolationKey> {
         self.lines
             .iter()
             .filter(|l| l.change != Change::Resolved)
@@ -191,7 +190,7 @@ pub struct Outgoing {
     pub queued_ms: u64,
     /// The violations it announces, by (rule, subject ID).
     #[serde(default)]
-    pub keys: Vec<(String, String)>,
+    pub keys: Vec<ViolationKey>,
 }
 
 /// A message that was posted, and the violations it announced.
@@ -200,7 +199,7 @@ pub struct Posted {
     /// Its event ID.
     pub event_id: String,
     /// The violations, by (rule, subject ID).
-    pub keys: Vec<(String, String)>,
+    pub keys: Vec<ViolationKey>,
 }
 
 /// The whole alert state, as persisted in the data directory.
@@ -208,7 +207,7 @@ pub struct Posted {
 pub struct AlertState {
     /// Announced violations, by (rule, subject ID).
     #[serde(with = "keyed")]
-    pub active: BTreeMap<(Arc<str>, String), AlertRecord>,
+    pub active: BTreeMap<ViolationKey, AlertRecord>,
     /// Messages queued for delivery, oldest first.
     pub outbox: Vec<Outgoing>,
     /// Counter for transaction IDs.
@@ -409,7 +408,7 @@ impl AlertState {
         &mut self,
         plain: String,
         html: String,
-        keys: Vec<(String, String)>,
+        keys: Vec<ViolationKey>,
         now_ms: u64,
     ) -> String {
         let txn_id = format!("warden-{now_ms}-{}", self.next_txn);
@@ -479,13 +478,15 @@ fn millis(d: Duration) -> u64 {
 /// ```json
 /// {"rules": [{"name": "media-quota", "description": "...", "window_secs": null, "units": "binary"}],
 ///  "alerts": [[0, "@alice:hs", "Alice", false, "critical", "media_length", 6291456, 5242880,
-///              false, 1764000000000, 1764000000000, "critical", 6291456]]}
+///              false, 1764000000000, 1764000000000, "critical", 6291456, false, null]]}
 /// ```
 ///
 /// The fields of an alert are: rule (position in `rules`), subject ID,
 /// display name, whether the subject is a room, severity, measure, observed,
 /// limit, early warning, since, announced at, announced severity, announced
-/// observed. Reading also accepts the list of full records that earlier
+/// observed, never announced (silenced since first seen), and the
+/// acknowledgement (`null` or `{"by": ..., "at_ms": ...}`; both of these
+/// may be missing, as in files written before silences). Reading also accepts the list of full records that earlier
 /// versions wrote (`[{"violation": {...}, "since_ms": ...}]`).
 mod keyed {
     use std::collections::BTreeMap;
@@ -497,11 +498,11 @@ mod keyed {
     use serde::de::{self, MapAccess, SeqAccess, Visitor};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use super::AlertRecord;
+    use super::{Acknowledged, AlertRecord};
     use crate::core::doc::Units;
     use crate::core::violation::{Measure, Severity, Subject, Violation};
 
-    type Active = BTreeMap<(Arc<str>, String), AlertRecord>;
+    type Active = BTreeMap<crate::core::violation::ViolationKey, AlertRecord>;
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     struct RuleEntry {
@@ -537,6 +538,8 @@ mod keyed {
         u64,
         Severity,
         u64,
+        bool,
+        Option<&'a Acknowledged>,
     );
 
     #[derive(Deserialize)]
@@ -554,6 +557,8 @@ mod keyed {
         u64,
         Severity,
         u64,
+        #[serde(default)] bool,
+        #[serde(default)] Option<Acknowledged>,
     );
 
     #[derive(Serialize)]
@@ -594,6 +599,8 @@ mod keyed {
                     r.announced_ms,
                     r.announced_severity,
                     r.announced_observed,
+                    r.unannounced,
+                    r.acknowledged.as_ref(),
                 )
             }))
         }
@@ -652,6 +659,8 @@ mod keyed {
                         announced_ms,
                         announced_severity,
                         announced_observed,
+                        unannounced,
+                        acknowledged,
                     ) = row;
                     let entry = rules.get(rule).ok_or_else(|| {
                         E::custom(format!(
@@ -684,6 +693,8 @@ mod keyed {
                         announced_ms,
                         announced_severity,
                         announced_observed,
+                        unannounced,
+                        acknowledged,
                     };
                     Ok((record.violation.key(), record))
                 })

@@ -452,7 +452,7 @@ impl NoticeState {
 
     /// The violations the held summary announces (reacting to it
     /// acknowledges them); empty when no summary is held.
-    pub fn held_keys(&self) -> Vec<(String, String)> {
+    pub fn held_keys(&self) -> Vec<crate::core::violation::ViolationKey> {
         self.held
             .as_ref()
             .map(|h| h.summary.plan.keys())

@@ -112,6 +112,9 @@ pub struct Violation {
     pub units: crate::core::doc::Units,
 }
 
+/// A violation's identity across runs: (rule, subject ID).
+pub type ViolationKey = (Arc<str>, String);
+
 impl Violation {
     /// The observed value as a percentage of the limit.
     pub fn percent(&self) -> f64 {
@@ -123,7 +126,7 @@ impl Violation {
     }
 
     /// Identity across runs: the same rule and subject are the same alert.
-    pub fn key(&self) -> (Arc<str>, String) {
+    pub fn key(&self) -> ViolationKey {
         (self.rule.clone(), self.subject.id().to_owned())
     }
 }

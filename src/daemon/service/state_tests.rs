@@ -102,6 +102,7 @@ fn sample() -> DaemonState {
             users: 120,
             error: None,
             incomplete: None,
+            silenced: 0,
         }),
         ..DaemonState::default()
     };
@@ -168,5 +169,25 @@ fn an_alert_naming_a_missing_rule_is_a_corrupt_file_not_a_panic() {
             assert!(reason.contains("alert 0 names rule 9"), "{reason}");
         }
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn acknowledgements_and_unannounced_alerts_survive_the_compact_form() {
+    let mut state = sample();
+    let mut records = state.alerts.active.values_mut();
+    records.next().unwrap().acknowledged = Some(crate::core::alerts::Acknowledged {
+        by: "@op:warden.test".into(),
+        at_ms: 1_764_000_000_123,
+    });
+    records.next().unwrap().unannounced = true;
+    let dir = tempfile::tempdir().unwrap();
+    let store = JsonStore::new(dir.path().join("state.json"));
+    store.save(&state).unwrap();
+    let written = std::fs::read_to_string(store.path()).unwrap();
+    assert!(written.contains("@op:warden.test"), "{written}");
+    match store.load::<DaemonState>(0).unwrap() {
+        Loaded::Found(loaded) => assert_eq!(loaded, state),
+        other => panic!("{other:?}\n{written}"),
     }
 }
