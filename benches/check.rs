@@ -2,22 +2,29 @@
 //! one run, on a real PostgreSQL Synapse seeded by SQL:
 //!
 //! ```text
-//! cargo bench --bench check -- [--users 20000,200000] [--media 10]
+//! cargo bench --bench check -- [--users 20000,200000,1000000] [--media 10]
+//!     [--reps 3] [--plans 100000,250000,1000000]
 //! ```
 //!
-//! For each user count it measures, one after the other on the same server:
+//! For each user count it measures, on the same server, `--reps` rounds of
+//! (interleaved, so that noise falls on all alike):
 //!
-//! - a plain HTTP loop at `limit=100` (Synapse's documented default)
-//!   following `next_token` — skipped above 50 000 users, where it takes
-//!   hours;
-//! - one request with `limit >= total`, the lower bound (every page costs
-//!   Synapse two aggregations over all local media, so one page is the
-//!   least work);
-//! - `synapse-warden check` with default settings (the release binary), its
-//!   wall time and its peak RSS (from `wait4`).
+//! - one request with `limit >= total`, the floor (every page costs Synapse
+//!   two aggregations over all local media, so one page is the least work);
+//! - `synapse-warden check` with default settings (the release binary) and
+//!   a rule that only the ten largest users break (few violations);
+//! - the same with a rule that 35 % of users break (many violations: the
+//!   too-tight rule a new admin writes first);
+//! - `check` with each `synapse.page_size` of `--plans` smaller than the
+//!   user count: the page plans compared;
 //!
-//! It checks that all three saw the same users and byte totals, and prints
-//! the times, the ratios and the bars of the performance issue.
+//! and, once, a plain HTTP loop at `limit=100` (Synapse's documented
+//! default) below 50 000 users, where it does not take hours. For each it
+//! reports the median, p95 and max wall time, the ratio of medians to the
+//! floor, the warden's peak RSS, and **Synapse's own peak RSS** during it
+//! (its `VmHWM`, reset through `/proc/PID/clear_refs` before each
+//! measurement): what a plan costs the admin's server. Every run must see
+//! the seeded users and bytes and find exactly the expected violations.
 //!
 //! `!stats top` answered by the daemon on such a server is measured by
 //! `cargo bench --bench top` (benches/top.rs).
@@ -28,44 +35,97 @@ use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
 use test_support::policy::{Policy, SecretAt};
-use test_support::synapse::{Backend, SynapseHarness, seeded_media_length};
+use test_support::synapse::{Backend, SeedReport, SynapseHarness, seeded_media_length};
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 
 struct Args {
     users: Vec<u64>,
     media: u64,
+    reps: usize,
+    plans: Vec<u64>,
+}
+
+fn list(value: Option<String>, what: &str) -> Result<Vec<u64>> {
+    Ok(value
+        .with_context(|| format!("{what} N[,N...]"))?
+        .split(',')
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()?)
 }
 
 fn parse_args() -> Result<Args> {
     let mut args = Args {
         users: vec![20_000, 200_000],
         media: 10,
+        reps: 3,
+        plans: vec![100_000, 250_000, 1_000_000],
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--users" => {
-                args.users = it
-                    .next()
-                    .context("--users N[,N...]")?
-                    .split(',')
-                    .map(|s| s.trim().parse())
-                    .collect::<Result<_, _>>()?
-            }
+            "--users" => args.users = list(it.next(), "--users")?,
+            "--plans" => args.plans = list(it.next(), "--plans")?,
             "--media" => args.media = it.next().context("--media M")?.parse()?,
+            "--reps" => args.reps = it.next().context("--reps R")?.parse()?,
             _ => {}
         }
     }
+    ensure!(args.reps > 0, "--reps must be at least 1");
     Ok(args)
+}
+
+/// Repeated measurements of one variant.
+#[derive(Default)]
+struct Sample {
+    secs: Vec<f64>,
+    /// The warden's peak RSS (KiB), the largest of the runs.
+    rss_kib: i64,
+    /// Synapse's peak RSS (KiB) during the runs, the largest.
+    synapse_kib: i64,
+}
+
+impl Sample {
+    fn add(&mut self, took: Duration, rss_kib: i64, synapse_kib: i64) {
+        self.secs.push(took.as_secs_f64());
+        self.rss_kib = self.rss_kib.max(rss_kib);
+        self.synapse_kib = self.synapse_kib.max(synapse_kib);
+    }
+
+    /// The `q` quantile by nearest rank (0.5: median).
+    fn quantile(&self, q: f64) -> f64 {
+        let mut v = self.secs.clone();
+        v.sort_by(f64::total_cmp);
+        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        v[rank - 1]
+    }
 }
 
 struct Row {
     users: u64,
     loop_100: Option<Duration>,
-    one_page: Duration,
-    check: Duration,
-    check_rss_kib: i64,
+    floor: Sample,
+    few: Sample,
+    many: Sample,
+    many_violations: u64,
+    plans: Vec<(u64, Sample)>,
+}
+
+/// Synapse's peak RSS since the last reset, in KiB.
+fn synapse_peak_kib(pid: u32) -> i64 {
+    vm_hwm_kib(&format!("/proc/{pid}/status")).unwrap_or(0)
+}
+
+/// Resets Synapse's peak RSS to its current RSS (Linux >= 4.0).
+fn reset_synapse_peak(pid: u32) -> Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .with_context(|| format!("resetting the peak RSS of Synapse (pid {pid})"))
+}
+
+fn vm_hwm_kib(status_path: &str) -> Option<i64> {
+    let text = std::fs::read_to_string(status_path).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Follows `next_token` at `limit`; returns (users, bytes).
@@ -119,14 +179,7 @@ fn run_check(config: &std::path::Path) -> Result<(Duration, i64, Value)> {
     });
     let mut peak_kib = 0i64;
     let status = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path)
-            && let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:"))
-        {
-            let kib: i64 = line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+        if let Some(kib) = vm_hwm_kib(&status_path) {
             peak_kib = peak_kib.max(kib);
         }
         if let Some(status) = child.try_wait()? {
@@ -149,29 +202,109 @@ fn run_check(config: &std::path::Path) -> Result<(Duration, i64, Value)> {
     ))
 }
 
-async fn measure(n: u64, media: u64) -> Result<Row> {
+/// A policy file `NAME.yaml` with one quota rule at `limit` bytes and,
+/// when given, `synapse.page_size`.
+fn policy(
+    dir: &std::path::Path,
+    base: &str,
+    name: &str,
+    limit: u64,
+    page_size: Option<u64>,
+) -> Result<std::path::PathBuf> {
+    let config = dir.join(format!("{name}.yaml"));
+    let mut p = Policy::new(base, SecretAt::File(dir.join("token")))
+        .set("synapse.timeout", "30m")
+        .set(
+            "rules.user_media",
+            serde_json::json!([{ "name": "quota", "max_media_length": format!("{limit} B") }]),
+        );
+    if let Some(size) = page_size {
+        p = p.set("synapse.page_size", size);
+    }
+    p.write(&config)?;
+    Ok(config)
+}
+
+/// One `check`, verified: it saw every seeded user and byte and found
+/// `expected` violations. Returns (wall time, warden peak KiB, Synapse peak KiB).
+fn checked(
+    config: &std::path::Path,
+    seeded: &SeedReport,
+    expected: u64,
+    pid: u32,
+) -> Result<(Duration, i64, i64)> {
+    reset_synapse_peak(pid)?;
+    let (took, rss, report) = run_check(config)?;
+    let synapse = synapse_peak_kib(pid);
+    let walk = &report["summary"]["walks"][0];
+    ensure!(
+        walk["users"].as_u64() == Some(seeded.users)
+            && walk["bytes"].as_u64() == Some(seeded.total_bytes),
+        "{}: check saw {walk}, seeded {} users / {} bytes",
+        config.display(),
+        seeded.users,
+        seeded.total_bytes
+    );
+    let violations = report["summary"]["violations"].as_u64();
+    if violations != Some(expected) {
+        bail!(
+            "{}: check found {violations:?} violations, expected {expected}",
+            config.display()
+        );
+    }
+    Ok((took, rss, synapse))
+}
+
+async fn measure(n: u64, args: &Args) -> Result<Row> {
+    let media = args.media;
     eprintln!("== {n} users x {media} media: starting PostgreSQL Synapse and seeding by SQL");
     let h = SynapseHarness::start(Backend::Postgres).await?;
+    let pid = h.pid().context("Synapse's pid")?;
     let admin = h.register("bench-admin", "bench-password", true).await?;
+    let started = Instant::now();
     let seeded = h.seed_media_sql(n, media).await?;
     h.psql("ANALYZE;").await?;
+    eprintln!("   seeded in {:.0} s", started.elapsed().as_secs_f64());
     let base = h.base_url().as_str().trim_end_matches('/').to_owned();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(3600))
         .build()?;
 
-    // A rule that exactly the ten largest users break.
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("token"), &admin.access_token)?;
-    let limit = seeded_media_length(n - 10, media);
-    let config = dir.path().join("policies.yaml");
-    Policy::new(&base, SecretAt::File(dir.path().join("token")))
-        .set("synapse.timeout", "30m")
-        .set(
-            "rules.user_media",
-            serde_json::json!([{ "name": "quota", "max_media_length": format!("{limit} B") }]),
-        )
-        .write(&config)?;
+    // Few: exactly the ten largest users break it. Many: 35 % of them do.
+    let few = policy(
+        dir.path(),
+        &base,
+        "few",
+        seeded_media_length(n - 10, media),
+        None,
+    )?;
+    let many_violations = n * 35 / 100;
+    let many = policy(
+        dir.path(),
+        &base,
+        "many",
+        seeded_media_length(n - many_violations, media),
+        None,
+    )?;
+    let plans = args
+        .plans
+        .iter()
+        .filter(|&&p| p < n)
+        .map(|&p| {
+            Ok((
+                p,
+                policy(
+                    dir.path(),
+                    &base,
+                    &format!("plan-{p}"),
+                    seeded_media_length(n - 10, media),
+                    Some(p),
+                )?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
 
     let loop_100 = if n <= 50_000 {
         eprintln!("   plain loop at limit=100...");
@@ -186,40 +319,65 @@ async fn measure(n: u64, media: u64) -> Result<Row> {
         None
     };
 
-    eprintln!("   one request with limit >= total...");
-    let started = Instant::now();
-    let (users, bytes) = plain_loop(&http, &base, &admin.access_token, n + 1).await?;
-    let one_page = started.elapsed();
-    ensure!(
-        users == seeded.users && bytes == seeded.total_bytes,
-        "one page saw {users} users / {bytes} bytes"
-    );
-
-    eprintln!("   synapse-warden check (release, default settings)...");
-    let (check, rss, report) = run_check(&config)?;
-    let walk = &report["summary"]["walks"][0];
-    ensure!(
-        walk["users"].as_u64() == Some(seeded.users)
-            && walk["bytes"].as_u64() == Some(seeded.total_bytes),
-        "check saw {walk}, seeded {} users / {} bytes",
-        seeded.users,
-        seeded.total_bytes
-    );
-    if std::env::var_os("WARDEN_BENCH_HOLD").is_some() {
-        eprintln!("holding: {BIN} check --config {}", config.display());
-        tokio::time::sleep(Duration::from_secs(900)).await;
-    }
-    let violations = report["summary"]["violations"].as_u64();
-    if violations != Some(10) {
-        bail!("check found {violations:?} violations, expected the 10 largest users");
-    }
-    Ok(Row {
+    let mut row = Row {
         users: n,
         loop_100,
-        one_page,
-        check,
-        check_rss_kib: rss,
-    })
+        floor: Sample::default(),
+        few: Sample::default(),
+        many: Sample::default(),
+        many_violations,
+        plans: plans.iter().map(|(p, _)| (*p, Sample::default())).collect(),
+    };
+    for rep in 1..=args.reps {
+        eprintln!(
+            "   round {rep}/{}: one request with limit >= total...",
+            args.reps
+        );
+        reset_synapse_peak(pid)?;
+        let started = Instant::now();
+        let (users, bytes) = plain_loop(&http, &base, &admin.access_token, n + 1).await?;
+        row.floor.add(started.elapsed(), 0, synapse_peak_kib(pid));
+        ensure!(
+            users == seeded.users && bytes == seeded.total_bytes,
+            "one page saw {users} users / {bytes} bytes"
+        );
+        eprintln!("   round {rep}: check, few violations, then many...");
+        let (t, rss, syn) = checked(&few, &seeded, 10, pid)?;
+        row.few.add(t, rss, syn);
+        let (t, rss, syn) = checked(&many, &seeded, many_violations, pid)?;
+        row.many.add(t, rss, syn);
+        for ((size, config), (_, sample)) in plans.iter().zip(row.plans.iter_mut()) {
+            eprintln!("   round {rep}: check with page_size {size}...");
+            let (t, rss, syn) = checked(config, &seeded, 10, pid)?;
+            sample.add(t, rss, syn);
+        }
+    }
+    if std::env::var_os("WARDEN_BENCH_HOLD").is_some() {
+        eprintln!("holding: {BIN} check --config {}", few.display());
+        tokio::time::sleep(Duration::from_secs(900)).await;
+    }
+    Ok(row)
+}
+
+fn mb(kib: i64) -> String {
+    if kib == 0 {
+        "-".to_owned()
+    } else {
+        format!("{:.1} MB", kib as f64 / 1024.0)
+    }
+}
+
+fn print_line(what: &str, s: &Sample, floor: f64) {
+    println!(
+        "  {:<28} {:>9.3} {:>9.3} {:>9.3} {:>8.2}x {:>11} {:>12}",
+        what,
+        s.quantile(0.5),
+        s.quantile(0.95),
+        s.quantile(1.0),
+        s.quantile(0.5) / floor,
+        mb(s.rss_kib),
+        mb(s.synapse_kib),
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -231,64 +389,81 @@ async fn main() -> Result<()> {
     let args = parse_args()?;
     let mut rows = Vec::new();
     for &n in &args.users {
-        rows.push(measure(n, args.media).await?);
+        rows.push(measure(n, &args).await?);
     }
     println!(
-        "\nsynapse-warden check against PostgreSQL Synapse, {} media per user; all runs saw the same users and bytes",
-        args.media
-    );
-    println!(
-        "{:>8} {:>12} {:>10} {:>10} {:>11} {:>14} {:>12}",
-        "users", "limit=100 s", "1 page s", "check s", "check/page", "limit100/check", "check RSS"
+        "\nsynapse-warden check against PostgreSQL Synapse, {} media per user, {} rounds; every run saw the seeded users and bytes",
+        args.media, args.reps
     );
     for r in &rows {
-        let l = r
-            .loop_100
-            .map_or("-".to_owned(), |d| format!("{:.2}", d.as_secs_f64()));
-        let speedup = r.loop_100.map_or("-".to_owned(), |d| {
-            format!("{:.1}x", d.as_secs_f64() / r.check.as_secs_f64())
-        });
+        let floor = r.floor.quantile(0.5);
         println!(
-            "{:>8} {:>12} {:>10.3} {:>10.3} {:>10.2}x {:>14} {:>9.1} MB",
+            "\n{} users ({} violations in \"many\"):\n  {:<28} {:>9} {:>9} {:>9} {:>9} {:>11} {:>12}",
             r.users,
-            l,
-            r.one_page.as_secs_f64(),
-            r.check.as_secs_f64(),
-            r.check.as_secs_f64() / r.one_page.as_secs_f64(),
-            speedup,
-            r.check_rss_kib as f64 / 1024.0
+            r.many_violations,
+            "",
+            "median s",
+            "p95 s",
+            "max s",
+            "/floor",
+            "warden RSS",
+            "Synapse peak"
         );
+        print_line("one request (floor)", &r.floor, floor);
+        print_line("check, 10 violations", &r.few, floor);
+        print_line("check, 35% violating", &r.many, floor);
+        for (size, s) in &r.plans {
+            print_line(&format!("check, page_size {size}"), s, floor);
+        }
+        if let Some(l) = r.loop_100 {
+            println!(
+                "  plain loop at limit=100: {:.2} s, {:.1}x the check",
+                l.as_secs_f64(),
+                l.as_secs_f64() / r.few.quantile(0.5)
+            );
+        }
     }
     println!("\nbars:");
     for r in &rows {
-        let ratio = r.check.as_secs_f64() / r.one_page.as_secs_f64();
+        let floor = r.floor.quantile(0.5);
+        let few = r.few.quantile(0.5) / floor;
+        let many = r.many.quantile(0.5) / floor;
+        let (ratio_bar, rss_bar) = if r.users >= 1_000_000 {
+            (1.5, 50.0)
+        } else {
+            (1.3, 60.0)
+        };
         println!(
-            "  {} users: check at most 1.5x one page: {:.2}x {}",
+            "  {} users: check at most {ratio_bar}x one request: few {few:.2}x {}, many {many:.2}x {}",
             r.users,
-            ratio,
-            verdict(ratio <= 1.5)
+            verdict(few <= ratio_bar),
+            verdict(many <= ratio_bar)
+        );
+        let (few_mb, many_mb) = (
+            r.few.rss_kib as f64 / 1024.0,
+            r.many.rss_kib as f64 / 1024.0,
+        );
+        println!(
+            "  {} users: warden peak RSS under {rss_bar} MB: few {few_mb:.1} MB {}, many {many_mb:.1} MB {}",
+            r.users,
+            verdict(few_mb < rss_bar),
+            verdict(many_mb < rss_bar)
         );
         if let Some(l) = r.loop_100 {
-            let s = l.as_secs_f64() / r.check.as_secs_f64();
+            let s = l.as_secs_f64() / r.few.quantile(0.5);
             println!(
                 "  {} users: check at least 30x faster than limit=100: {s:.1}x {}",
                 r.users,
                 verdict(s >= 30.0)
             );
         }
-        let mb = r.check_rss_kib as f64 / 1024.0;
-        println!(
-            "  {} users: peak RSS under 100 MB: {mb:.1} MB {}",
-            r.users,
-            verdict(mb < 100.0)
-        );
     }
     if let (Some(first), Some(last)) = (rows.first(), rows.last())
         && rows.len() > 1
     {
-        let growth = last.check_rss_kib as f64 / first.check_rss_kib as f64;
+        let growth = last.few.rss_kib as f64 / first.few.rss_kib as f64;
         println!(
-            "  peak RSS at {} users at most 1.5x at {}: {growth:.2}x {}",
+            "  warden peak RSS (few violations) at {} users vs {}: {growth:.2}x (flat: at most 1.5x) {}",
             last.users,
             first.users,
             verdict(growth <= 1.5)

@@ -37,15 +37,9 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
         .as_millis();
     let now_ms = u64::try_from(now_ms).context("the system clock is too far in the future")?;
     let outcome = evaluate(&client, &config, now_ms).await?;
-    let rendered = match args.format {
-        OutputFormat::Text => report::text(&outcome, bold_terminal()),
-        OutputFormat::Json => report::json(&outcome),
-    };
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(rendered.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    // Streamed: the report of tens of thousands of violations is written as
+    // it is rendered, never held whole.
+    match write_report(&outcome, args.format) {
         // A closed pipe (`| head`) is the reader's choice, not an error.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             return Err(e).context("writing the report");
@@ -72,6 +66,24 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
     } else {
         EXIT_VIOLATIONS
     }))
+}
+
+/// Writes the report to standard output as it is rendered.
+fn write_report(outcome: &Outcome, format: OutputFormat) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match format {
+        OutputFormat::Text => {
+            for chunk in report::text_chunks(outcome, bold_terminal()) {
+                out.write_all(chunk.as_bytes())?;
+            }
+        }
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report::json_document(outcome))
+                .map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()
 }
 
 /// What `check` says on standard error after a partial run.

@@ -6,7 +6,8 @@
 //! and its body starts with the prefix ([`crate::core::command::parse`]).
 //! Its sender must have at least the configured power level in the room,
 //! or match the allow-list; anyone else is ignored, without a reply, with a
-//! debug log line. Each sender has a token bucket ([`RateLimiter`]): past
+//! debug log line. Each sender has a token bucket
+//! ([`crate::core::rate_limit::RateLimiter`]): past
 //! it, one notice says so and later commands are dropped until it refills.
 //! The answer is a notice in reply to the command (in its thread, if it was
 //! in one), computed in a task of its own so a slow Synapse never holds up
@@ -15,7 +16,6 @@
 //! A ✅ or 👀 reaction to an alert from a sender who may command
 //! acknowledges the alert's violations ([`on_reaction`]).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -31,7 +31,8 @@ use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use crate::core::alerts;
 use crate::core::command::{self, Command};
 use crate::core::doc::Message;
-use crate::core::policy::{CommandAccess, RateLimit};
+use crate::core::policy::CommandAccess;
+use crate::core::rate_limit::{Admission, RateLimiter};
 use crate::core::render;
 use crate::core::strings;
 
@@ -67,80 +68,6 @@ pub fn level_of(level: UserPowerLevel) -> Option<i64> {
         UserPowerLevel::Infinite => Some(i64::MAX),
         UserPowerLevel::Int(l) => Some(i64::from(l)),
         _ => None,
-    }
-}
-
-/// What the rate limiter says about one command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    /// Go ahead.
-    Allowed,
-    /// Over the limit, for the first time since the bucket was last
-    /// non-empty: say so once.
-    LimitedFirst,
-    /// Over the limit again: drop silently.
-    Limited,
-}
-
-#[derive(Debug, Clone)]
-struct Bucket {
-    /// Tokens, in thousandths.
-    milli_tokens: u64,
-    last_ms: u64,
-    warned: bool,
-}
-
-/// A token bucket per sender. Pure: the time is an argument.
-#[derive(Debug)]
-pub struct RateLimiter {
-    limit: RateLimit,
-    buckets: HashMap<String, Bucket>,
-}
-
-impl RateLimiter {
-    /// Buckets of `limit.burst` commands, refilled over `limit.per`.
-    pub fn new(limit: RateLimit) -> RateLimiter {
-        RateLimiter {
-            limit,
-            buckets: HashMap::new(),
-        }
-    }
-
-    /// Takes one token of `sender`'s bucket at `now_ms`.
-    pub fn admit(&mut self, sender: &str, now_ms: u64) -> Admission {
-        let full = u64::from(self.limit.burst) * 1000;
-        let per_ms = u64::try_from(self.limit.per.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        // Forget senders whose bucket is full again, so the map stays small.
-        if self.buckets.len() > 1000 {
-            let limit = per_ms;
-            self.buckets
-                .retain(|_, b| now_ms.saturating_sub(b.last_ms) < limit);
-        }
-        let bucket = self.buckets.entry(sender.to_owned()).or_insert(Bucket {
-            milli_tokens: full,
-            last_ms: now_ms,
-            warned: false,
-        });
-        let elapsed = now_ms.saturating_sub(bucket.last_ms);
-        let refill = u128::from(elapsed) * u128::from(full) / u128::from(per_ms);
-        bucket.milli_tokens = full.min(
-            bucket
-                .milli_tokens
-                .saturating_add(u64::try_from(refill).unwrap_or(u64::MAX)),
-        );
-        bucket.last_ms = now_ms;
-        if bucket.milli_tokens >= 1000 {
-            bucket.milli_tokens -= 1000;
-            bucket.warned = false;
-            Admission::Allowed
-        } else if bucket.warned {
-            Admission::Limited
-        } else {
-            bucket.warned = true;
-            Admission::LimitedFirst
-        }
     }
 }
 
@@ -353,7 +280,7 @@ async fn send_reply(room: &Room, to: &OriginalSyncRoomMessageEvent, reply: Messa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::policy::Patterns;
+    use crate::core::policy::{Patterns, RateLimit};
     use matrix_sdk::ruma::int;
     use std::time::Duration;
 
@@ -402,26 +329,5 @@ mod tests {
         );
         assert_eq!(one(&mut access), Admission::Allowed);
         assert_eq!(one(&mut access), Admission::LimitedFirst);
-    }
-
-    #[test]
-    fn token_bucket_per_sender_warns_once() {
-        let mut l = RateLimiter::new(RateLimit {
-            burst: 2,
-            per: Duration::from_secs(10),
-        });
-        assert_eq!(l.admit("@a:hs", 0), Admission::Allowed);
-        assert_eq!(l.admit("@a:hs", 0), Admission::Allowed);
-        assert_eq!(l.admit("@a:hs", 0), Admission::LimitedFirst);
-        assert_eq!(l.admit("@a:hs", 1000), Admission::Limited);
-        assert_eq!(l.admit("@b:hs", 1000), Admission::Allowed, "per sender");
-        // 2 per 10 s: one token back after 5 s.
-        assert_eq!(l.admit("@a:hs", 5000), Admission::Allowed);
-        assert_eq!(l.admit("@a:hs", 5000), Admission::LimitedFirst);
-        assert_eq!(l.admit("@a:hs", 100_000), Admission::Allowed);
-        assert_eq!(l.admit("@a:hs", 100_000), Admission::Allowed);
-        assert_eq!(l.admit("@a:hs", 100_000), Admission::LimitedFirst);
-        // Time going backwards refills nothing and does not panic.
-        assert_eq!(l.admit("@a:hs", 0), Admission::Limited);
     }
 }

@@ -76,7 +76,7 @@ pub struct BotSettings {
 
 impl BotSettings {
     /// Settings with the defaults: prefix `!stats`, power level 50, no
-    /// allow-list, no recovery key, 5 commands per 30 s per sender.
+    /// allow-list, no recovery key, 20 commands per minute per sender.
     pub fn new(
         homeserver: Url,
         user: impl Into<String>,

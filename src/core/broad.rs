@@ -56,7 +56,7 @@ pub fn too_broad(outcome: &Outcome, rules: &[UserMediaRule], at: Percent) -> Vec
             let matched = outcome
                 .violations
                 .iter()
-                .filter(|v| v.rule == rule.name && matches!(v.subject, Subject::User { .. }))
+                .filter(|v| *v.rule == *rule.name && matches!(v.subject, Subject::User { .. }))
                 .count() as u64;
             // More than `at`: matched / users > at.
             let over = matched >= MIN_MATCHED

@@ -199,7 +199,7 @@ impl Coverage {
     /// its absence from the run means it is resolved.
     pub fn covers(&self, violation: &Violation) -> bool {
         self.limited
-            .get(&violation.rule)
+            .get(&*violation.rule)
             .is_none_or(|c| c.covers(&violation.subject))
     }
 

@@ -30,6 +30,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -148,9 +149,14 @@ pub struct Evaluation<'r> {
     rules: &'r Rules,
     now_ms: u64,
     walks: Vec<PlannedWalk>,
-    /// By (rule position in file order, subject ID): one violation per rule
-    /// and subject, the latest data winning.
-    found: BTreeMap<(usize, String), Violation>,
+    /// By rule position in file order (user media rules, then room
+    /// rules): the violations found, in the order found. A subject fed
+    /// again (a walk walked again) is kept once by [`Evaluation::finish`],
+    /// the latest data winning; the subject ID is not copied into a key.
+    found: Vec<Vec<Violation>>,
+    /// Each rule's name and description, by the same position, shared by
+    /// all its violations.
+    interned: Vec<(Arc<str>, Option<Arc<str>>)>,
     rooms: Option<RoomsChecked>,
     notes: Vec<String>,
 }
@@ -183,7 +189,19 @@ impl<'r> Evaluation<'r> {
             rules,
             now_ms,
             walks,
-            found: BTreeMap::new(),
+            found: vec![Vec::new(); rules.user_media.len() + rules.rooms.len()],
+            interned: rules
+                .user_media
+                .iter()
+                .map(|r| (&r.name, &r.description))
+                .chain(rules.rooms.iter().map(|r| (&r.name, &r.description)))
+                .map(|(name, description)| {
+                    (
+                        Arc::from(name.as_str()),
+                        description.as_deref().map(Arc::from),
+                    )
+                })
+                .collect(),
             rooms: None,
             notes: Vec::new(),
         }
@@ -215,8 +233,8 @@ impl<'r> Evaluation<'r> {
             for user in users {
                 let limits =
                     limits::effective_user(&self.rules.overrides, rule, &user.user_id, self.now_ms);
-                if let Some(v) = judge_user(&limits, user) {
-                    self.found.insert((i, user.user_id.clone()), v);
+                if let Some(v) = judge_user(&self.interned[i], &limits, user) {
+                    self.found[i].push(v);
                 }
             }
         }
@@ -231,8 +249,8 @@ impl<'r> Evaluation<'r> {
             for room in rooms {
                 let limit =
                     limits::effective_room(&self.rules.overrides, rule, &room.room_id, self.now_ms);
-                if let Some(v) = judge_room(&limit, room) {
-                    self.found.insert((offset + i, room.room_id.clone()), v);
+                if let Some(v) = judge_room(&self.interned[offset + i], &limit, room) {
+                    self.found[offset + i].push(v);
                 }
             }
             // Rooms not listed are no larger than the smallest listed one:
@@ -315,11 +333,16 @@ impl<'r> Evaluation<'r> {
                 coverage.limit(&rule.name, Checked::Nothing);
             }
         }
-        let mut ranked: Vec<(usize, Violation)> = self
-            .found
-            .into_iter()
-            .map(|((rule, _), v)| (rule, v))
-            .collect();
+        let mut ranked: Vec<(usize, Violation)> = Vec::new();
+        for (rule, mut found) in self.found.into_iter().enumerate() {
+            // One per subject, the latest data winning: latest first among
+            // equal IDs (a stable sort of the reversed list), then the first
+            // of each ID kept.
+            found.reverse();
+            found.sort_by(|a, b| a.subject.id().cmp(b.subject.id()));
+            found.dedup_by(|later, kept| later.subject.id() == kept.subject.id());
+            ranked.extend(found.into_iter().map(|v| (rule, v)));
+        }
         ranked.sort_by(|(ra, a), (rb, b)| {
             b.severity
                 .cmp(&a.severity)
@@ -377,7 +400,14 @@ fn compare_share(a: &Violation, b: &Violation) -> Ordering {
     left.cmp(&right)
 }
 
-fn judge_user(effective: &EffectiveUser<'_>, user: &UserMedia) -> Option<Violation> {
+/// A rule's interned name and description.
+type Interned = (Arc<str>, Option<Arc<str>>);
+
+fn judge_user(
+    interned: &Interned,
+    effective: &EffectiveUser<'_>,
+    user: &UserMedia,
+) -> Option<Violation> {
     let rule = effective.rule;
     let limits = [
         (
@@ -398,8 +428,7 @@ fn judge_user(effective: &EffectiveUser<'_>, user: &UserMedia) -> Option<Violati
             continue;
         };
         let candidate = violation(
-            &rule.name,
-            &rule.description,
+            interned,
             rule.severity,
             found,
             Subject::User {
@@ -429,15 +458,18 @@ fn judge_user(effective: &EffectiveUser<'_>, user: &UserMedia) -> Option<Violati
     worst.map(|(_, v)| v)
 }
 
-fn judge_room(effective: &EffectiveRoom<'_>, room: &RoomSize) -> Option<Violation> {
+fn judge_room(
+    interned: &Interned,
+    effective: &EffectiveRoom<'_>,
+    room: &RoomSize,
+) -> Option<Violation> {
     let rule = effective.rule;
     let max_estimated_size = effective.max_estimated_size?;
     let found = level(room.estimated_size, max_estimated_size, rule.warn_at)?;
     Some(Violation {
         units: rule.units,
         ..violation(
-            &rule.name,
-            &rule.description,
+            interned,
             rule.severity,
             found,
             Subject::Room {
@@ -453,8 +485,7 @@ fn judge_room(effective: &EffectiveRoom<'_>, room: &RoomSize) -> Option<Violatio
 
 #[allow(clippy::too_many_arguments)]
 fn violation(
-    rule: &str,
-    description: &Option<String>,
+    (rule, description): &Interned,
     severity: Severity,
     level: Level,
     subject: Subject,
@@ -464,7 +495,7 @@ fn violation(
     window: Option<Duration>,
 ) -> Violation {
     Violation {
-        rule: rule.to_owned(),
+        rule: rule.clone(),
         description: description.clone(),
         severity: match level {
             Level::Over => severity,

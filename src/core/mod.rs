@@ -18,6 +18,7 @@ pub mod limits;
 pub mod model;
 pub mod notice;
 pub mod policy;
+pub mod rate_limit;
 pub mod refusals;
 pub mod render;
 pub mod report;

@@ -185,7 +185,7 @@ impl Template {
                     line.append(super::strings::amount(v.measure, v.limit, v.units))
                 }
                 Part::Value(Placeholder::Percent) => line.share(v.observed, v.limit),
-                Part::Value(Placeholder::Rule) => line.outside(v.rule.as_str(), 100),
+                Part::Value(Placeholder::Rule) => line.outside(&*v.rule, 100),
             };
         }
         line
@@ -357,7 +357,7 @@ pub fn plan(
         }
         out.push(Planned {
             user_id: user_id.clone(),
-            rule: a.violation.rule.clone(),
+            rule: a.violation.rule.to_string(),
             text: n.message.line(&a.violation),
         });
     }
@@ -452,7 +452,7 @@ impl NoticeState {
 
     /// The violations the held summary announces (reacting to it
     /// acknowledges them); empty when no summary is held.
-    pub fn held_keys(&self) -> Vec<(String, String)> {
+    pub fn held_keys(&self) -> Vec<crate::core::violation::ViolationKey> {
         self.held
             .as_ref()
             .map(|h| h.summary.plan.keys())

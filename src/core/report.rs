@@ -54,7 +54,7 @@
 use serde::Serialize;
 
 use super::doc::format::share_value;
-use super::doc::{Block, Doc, Line};
+use super::doc::{Block, Doc, Line, StreamedTable};
 use super::eval::{Outcome, RoomsChecked};
 use super::strings::check as s;
 use super::violation::{Measure, Severity, Subject, Violation};
@@ -65,6 +65,18 @@ pub fn doc(outcome: &Outcome) -> Doc {
     let mut doc = Doc::new();
     if !outcome.violations.is_empty() {
         doc.push(Block::Table(s::table(&outcome.violations)));
+    }
+    for block in tail(outcome).blocks() {
+        doc.push(block.clone());
+    }
+    doc
+}
+
+/// What follows the table: a blank line after it, the summary and the
+/// notes.
+fn tail(outcome: &Outcome) -> Doc {
+    let mut doc = Doc::new();
+    if !outcome.violations.is_empty() {
         doc.push(Block::Paragraph(Line::new()));
     }
     let critical = count(outcome, |v| v.severity == Severity::Critical);
@@ -93,9 +105,32 @@ pub fn doc(outcome: &Outcome) -> Doc {
 /// The table, summary and notes for a terminal (`bold`: with ANSI bold),
 /// ending with a newline.
 pub fn text(outcome: &Outcome, bold: bool) -> String {
-    let mut out = doc(outcome).terminal(bold);
-    out.push('\n');
-    out
+    text_chunks(outcome, bold).collect()
+}
+
+/// [`text`] in pieces, for `check` to write as they come: each line of the
+/// table (with its newline), then the rest. Only one row is rendered at a
+/// time (the table is made twice, see [`StreamedTable`]): the report of
+/// tens of thousands of violations is never held whole.
+pub fn text_chunks(outcome: &Outcome, bold: bool) -> impl Iterator<Item = String> + '_ {
+    let table = (!outcome.violations.is_empty()).then(|| {
+        StreamedTable::new(s::TABLE_COLUMNS, || {
+            outcome.violations.iter().map(s::table_row)
+        })
+    });
+    let rest = std::iter::once_with(move || {
+        let mut rest = tail(outcome).terminal(bold);
+        rest.push('\n');
+        rest
+    });
+    table
+        .into_iter()
+        .flat_map(StreamedTable::text_lines)
+        .map(|mut line| {
+            line.push('\n');
+            line
+        })
+        .chain(rest)
 }
 
 fn count(outcome: &Outcome, f: impl Fn(&Violation) -> bool) -> usize {
@@ -104,7 +139,7 @@ fn count(outcome: &Outcome, f: impl Fn(&Violation) -> bool) -> usize {
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
-    violations: Vec<JsonViolation<'a>>,
+    violations: JsonViolations<'a>,
     summary: JsonSummary<'a>,
 }
 
@@ -155,36 +190,46 @@ struct JsonWalk {
     bytes: u64,
 }
 
-/// The JSON document (pretty-printed, ending with a newline).
-pub fn json(outcome: &Outcome) -> String {
-    let violations = outcome
-        .violations
-        .iter()
-        .map(|v| JsonViolation {
-            rule: &v.rule,
-            description: v.description.as_deref(),
-            severity: v.severity,
-            early_warning: v.early_warning,
-            subject: match &v.subject {
-                Subject::User {
-                    user_id,
-                    displayname,
-                } => JsonSubject::User {
-                    id: user_id,
-                    displayname: displayname.as_deref(),
-                },
-                Subject::Room { room_id } => JsonSubject::Room { id: room_id },
+/// The violations, serialized one at a time as the writer takes them.
+struct JsonViolations<'a>(&'a [Violation]);
+
+impl Serialize for JsonViolations<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(json_violation))
+    }
+}
+
+fn json_violation(v: &Violation) -> JsonViolation<'_> {
+    JsonViolation {
+        rule: &v.rule,
+        description: v.description.as_deref(),
+        severity: v.severity,
+        early_warning: v.early_warning,
+        subject: match &v.subject {
+            Subject::User {
+                user_id,
+                displayname,
+            } => JsonSubject::User {
+                id: user_id,
+                displayname: displayname.as_deref(),
             },
-            measure: v.measure,
-            observed: v.observed,
-            limit: v.limit,
-            percent: share_value(v.observed, v.limit, 2).unwrap_or(0.0),
-            window_secs: v.window.map(|d| d.as_secs()),
-        })
-        .collect();
+            Subject::Room { room_id } => JsonSubject::Room { id: room_id },
+        },
+        measure: v.measure,
+        observed: v.observed,
+        limit: v.limit,
+        percent: share_value(v.observed, v.limit, 2).unwrap_or(0.0),
+        window_secs: v.window.map(|d| d.as_secs()),
+    }
+}
+
+/// The JSON document, to be written by serde_json's pretty printer
+/// (`check` streams it to standard output, then a newline): the violations
+/// are turned into JSON one at a time, never all held at once.
+pub fn json_document(outcome: &Outcome) -> impl Serialize + '_ {
     let critical = count(outcome, |v| v.severity == Severity::Critical);
-    let report = JsonReport {
-        violations,
+    JsonReport {
+        violations: JsonViolations(&outcome.violations),
         summary: JsonSummary {
             checked_at_ms: outcome.now_ms,
             rules: outcome.rules,
@@ -205,9 +250,13 @@ pub fn json(outcome: &Outcome) -> String {
             rooms: &outcome.rooms,
             notes: &outcome.notes,
         },
-    };
-    let mut text =
-        serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    }
+}
+
+/// The JSON document (pretty-printed, ending with a newline).
+pub fn json(outcome: &Outcome) -> String {
+    let mut text = serde_json::to_string_pretty(&json_document(outcome))
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     text.push('\n');
     text
 }
@@ -225,8 +274,8 @@ mod tests {
     fn outcome() -> Outcome {
         let v =
             |rule: &str, severity, subject, measure, observed, limit, window, early| Violation {
-                rule: String::from(rule),
-                description: Some(format!("{rule} description")),
+                rule: rule.into(),
+                description: Some(format!("{rule} description").into()),
                 severity,
                 subject,
                 measure,
@@ -345,6 +394,116 @@ mod tests {
             actual, expected,
             "{name} changed; if on purpose, regenerate with UPDATE_GOLDEN=1"
         );
+    }
+
+    /// `n` violations of every kind, deterministic: users and rooms, bytes
+    /// and counts, both unit families, windows, early warnings, and hostile
+    /// or wide display names that change the columns' widths.
+    fn many(n: u64) -> Outcome {
+        let names = [
+            None,
+            Some("Alice"),
+            Some("Zoë 日本語の名前"),
+            Some("\u{202e}evil\nname @room"),
+            Some(""),
+            Some("a very long display name that goes on and on and on"),
+        ];
+        let violations = (0..n)
+            .map(|i| {
+                let room = i % 11 == 0;
+                let measure = if room {
+                    Measure::RoomSize
+                } else if i % 3 == 0 {
+                    Measure::MediaCount
+                } else {
+                    Measure::MediaLength
+                };
+                let limit = if measure.is_bytes() {
+                    (i % 7 + 1) * 1_000_003_000
+                } else {
+                    10 + i % 90
+                };
+                let early = i % 5 == 0;
+                let observed = if early {
+                    limit - limit / 10
+                } else {
+                    limit + i * 7919
+                };
+                Violation {
+                    rule: ["media-quota", "many-files", "upload-burst", "huge-rooms"]
+                        [(i % 4) as usize]
+                        .into(),
+                    description: (i % 2 == 0).then(|| format!("description {}", i % 3).into()),
+                    severity: if early || i % 4 == 1 {
+                        Severity::Warning
+                    } else {
+                        Severity::Critical
+                    },
+                    subject: if room {
+                        Subject::Room {
+                            room_id: format!("!room{i}:warden.test"),
+                        }
+                    } else {
+                        Subject::User {
+                            user_id: format!("@user{i:06}:warden.test"),
+                            displayname: names[(i % 6) as usize].map(str::to_owned),
+                        }
+                    },
+                    measure,
+                    observed,
+                    limit,
+                    window: (i % 4 == 2).then(|| Duration::from_secs(3600 * (1 + i % 48))),
+                    early_warning: early,
+                    units: if i % 2 == 0 {
+                        Units::Binary
+                    } else {
+                        Units::Decimal
+                    },
+                }
+            })
+            .collect();
+        Outcome {
+            violations,
+            ..outcome()
+        }
+    }
+
+    /// `check` writes what the report was before it was streamed, byte for
+    /// byte: 150 violations of every kind against files the collected
+    /// report wrote (regenerate with `UPDATE_GOLDEN=1` only on purpose).
+    #[test]
+    fn golden_many() {
+        golden("many.txt", &text(&many(150), false));
+        golden("many.json", &json(&many(150)));
+    }
+
+    /// The streamed text is the collected document's, byte for byte, with
+    /// tens of thousands of violations; and the JSON written to a writer as
+    /// it is serialized is the JSON of the whole.
+    #[test]
+    fn streamed_equals_collected() {
+        let big = many(20_000);
+        let mut collected = doc(&big).terminal(false);
+        collected.push('\n');
+        let streamed: Vec<String> = text_chunks(&big, false).collect();
+        assert_eq!(
+            streamed.len(),
+            20_000 + 2,
+            "one chunk per table line, then the rest"
+        );
+        assert_eq!(streamed.concat(), collected);
+        let mut written = Vec::new();
+        serde_json::to_writer_pretty(&mut written, &json_document(&big)).unwrap();
+        written.push(b'\n');
+        let written = String::from_utf8(written).unwrap();
+        assert_eq!(written, json(&big));
+        let value: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(value["violations"].as_array().unwrap().len(), 20_000);
+        assert_eq!(
+            value["violations"][19_999]["subject"]["id"],
+            "@user019999:warden.test"
+        );
+        assert_eq!(value["summary"]["violations"], 20_000);
     }
 
     #[test]

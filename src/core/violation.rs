@@ -4,6 +4,7 @@
 //! state tracks them across runs, and the renderers turn them into alerts,
 //! tables and JSON.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -84,10 +85,11 @@ impl Measure {
 /// One rule broken (or about to be, for an early warning) by one subject.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
-    /// The rule's name, unique in the policy file.
-    pub rule: String,
-    /// The rule's description, shown in alerts.
-    pub description: Option<String>,
+    /// The rule's name, unique in the policy file: shared by every
+    /// violation of the rule (interned), never copied per violation.
+    pub rule: Arc<str>,
+    /// The rule's description, shown in alerts; shared like the name.
+    pub description: Option<Arc<str>>,
     /// Severity of this violation (an early warning is always `warning`).
     pub severity: Severity,
     /// Who or what.
@@ -110,6 +112,9 @@ pub struct Violation {
     pub units: crate::core::doc::Units,
 }
 
+/// A violation's identity across runs: (rule, subject ID).
+pub type ViolationKey = (Arc<str>, String);
+
 impl Violation {
     /// The observed value as a percentage of the limit.
     pub fn percent(&self) -> f64 {
@@ -121,7 +126,7 @@ impl Violation {
     }
 
     /// Identity across runs: the same rule and subject are the same alert.
-    pub fn key(&self) -> (String, String) {
+    pub fn key(&self) -> ViolationKey {
         (self.rule.clone(), self.subject.id().to_owned())
     }
 }

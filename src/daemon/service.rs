@@ -61,7 +61,7 @@ use crate::core::policy::{self, Config};
 use crate::core::silence::{Silence, Silences};
 use crate::core::snapshot::Snapshot;
 use crate::core::strings::notices;
-use crate::core::violation::Violation;
+use crate::core::violation::{Violation, ViolationKey};
 use crate::synapse::run::{self, RunError, RunReport};
 use crate::synapse::{SynapseClient, SynapseError};
 
@@ -587,17 +587,14 @@ impl Daemon {
             self.metrics
                 .silenced
                 .get_or_create(&ViolationLabels {
-                    rule: v.rule.clone(),
+                    rule: v.rule.to_string(),
                     severity: v.severity.to_string(),
                 })
                 .inc();
         }
         self.metrics.set_violations(
             config,
-            outcome
-                .violations
-                .iter()
-                .map(|v| (v.rule.as_str(), v.severity)),
+            outcome.violations.iter().map(|v| (&*v.rule, v.severity)),
         );
         // Totals of a walk cut short would be too low: kept from the last whole one.
         if let Some(all) = outcome
@@ -807,7 +804,7 @@ impl Daemon {
     }
 
     /// Queues a run's summary with the violations it announces.
-    fn say_keyed(&mut self, doc: &Doc, keys: Vec<(String, String)>, now: u64) {
+    fn say_keyed(&mut self, doc: &Doc, keys: Vec<ViolationKey>, now: u64) {
         let m = doc.message();
         self.state.alerts.enqueue_alert(m.plain, m.html, keys, now);
     }
@@ -841,3 +838,6 @@ impl Daemon {
         status.queued = self.state.alerts.outbox.len();
     }
 }
+
+#[cfg(test)]
+mod state_tests;

@@ -96,7 +96,9 @@ impl JsonStore {
 
     /// Replaces the state atomically and durably.
     pub fn save<T: Serialize>(&self, value: &T) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Encode {
+        // Compact, not pretty: with tens of thousands of alerts the
+        // indentation alone would be most of the file.
+        let bytes = serde_json::to_vec(value).map_err(|source| StoreError::Encode {
             path: self.path.clone(),
             source,
         })?;

@@ -296,30 +296,85 @@ async fn read_page(
     page.finish().await
 }
 
-/// The page size for the next request: the bound, or all that remains when
-/// that is at most 10 % over the bound (a page costs the same whatever its
-/// size, so a tiny last page would double the cost of a walk that grew a
-/// little while it ran).
+/// The page plan for the rest of a walk, from what Synapse reported: the
+/// `remaining` users (its `total` minus the next offset) in as few pages as
+/// the `bound` on one answer allows, the pages evenly sized, so that no
+/// page is a tiny remainder that costs as much as a full one. All that
+/// remains is taken in one page when it is at most 10 % over the bound
+/// (users added while the walk ran), and a last page asks for the whole
+/// bound when less remains. Each page also asks for a little slack
+/// (a thousandth, at least one user) so that a few users added during the
+/// walk do not make one more page.
 fn next_limit(bound: PageLimit, remaining: u64) -> PageLimit {
-    let stretch = bound.get() + bound.get() / 10;
-    if remaining > bound.get() && remaining <= stretch {
-        PageLimit::new(remaining).unwrap_or(bound)
-    } else {
-        bound
+    let bound_n = bound.get();
+    let stretch = bound_n + bound_n / 10;
+    if remaining <= stretch {
+        return PageLimit::new(bound_n.max(remaining + slack(remaining))).unwrap_or(bound);
     }
+    let pages = remaining.div_ceil(bound_n);
+    let even = remaining.div_ceil(pages);
+    PageLimit::new((even + slack(even)).min(bound_n)).unwrap_or(bound)
+}
+
+/// Users a page asks for beyond its share: a thousandth, at least one.
+fn slack(users: u64) -> u64 {
+    (users / 1000).max(1)
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
     fn stretches_only_a_slightly_larger_last_page() {
         let bound = PageLimit::new(1000).unwrap();
         assert_eq!(next_limit(bound, 10).get(), 1000);
-        assert_eq!(next_limit(bound, 1000).get(), 1000);
-        assert_eq!(next_limit(bound, 1050).get(), 1050);
-        assert_eq!(next_limit(bound, 1100).get(), 1100);
-        assert_eq!(next_limit(bound, 1101).get(), 1000);
+        assert_eq!(next_limit(bound, 1000).get(), 1001);
+        assert_eq!(next_limit(bound, 1050).get(), 1051);
+        assert_eq!(next_limit(bound, 1100).get(), 1101);
+        // 1101 in two even pages rather than 1000 and a page of 101.
+        assert_eq!(next_limit(bound, 1101).get(), 551 + 1);
+    }
+
+    #[test]
+    fn a_million_users_in_even_pages() {
+        let bound = PageLimit::new(250_000).unwrap();
+        // After a first page of 250 000: 750 000 in three pages of 250 000.
+        assert_eq!(next_limit(bound, 750_000).get(), 250_000);
+        // 1 100 000 users: after the first, 850 000 in four of 212 500 (+ slack).
+        assert_eq!(next_limit(bound, 850_000).get(), 212_500 + 212);
+    }
+
+    /// Pages a walk of `total` users makes with `bound`, following the plan
+    /// (the first page asks for the bound, each next one starts one user
+    /// early as the walk does).
+    fn pages(bound: u64, total: u64) -> u64 {
+        let bound = PageLimit::new(bound).unwrap();
+        let (mut pages, mut limit, mut offset) = (0, bound.get(), 0u64);
+        loop {
+            pages += 1;
+            let seen_to = (offset + limit).min(total);
+            if seen_to >= total {
+                return pages;
+            }
+            offset = seen_to - OVERLAP;
+            limit = next_limit(bound, total - seen_to).get() + OVERLAP;
+        }
+    }
+
+    proptest! {
+        /// As few pages as the bound allows (10 % of stretch on the last),
+        /// and no page asks for more than the stretched bound.
+        #[test]
+        fn fewest_pages_within_the_bound(bound in 1u64..2_000, total in 0u64..50_000) {
+            let b = PageLimit::new(bound).unwrap();
+            let remaining_limit = next_limit(b, total).get();
+            prop_assert!(remaining_limit <= (bound + bound / 10).max(total + slack(total)).max(bound));
+            prop_assert!(remaining_limit <= bound + bound / 10 + slack(bound + bound / 10));
+            let fewest = total.div_ceil(bound).max(1);
+            prop_assert!(pages(bound, total) <= fewest, "{} pages", pages(bound, total));
+        }
     }
 }

@@ -304,7 +304,7 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
             .alerts
             .active
             .keys()
-            .any(|(rule, subject)| rule == "big-rooms" && subject == "!big:test"),
+            .any(|(rule, subject)| &**rule == "big-rooms" && subject == "!big:test"),
         "the room alert is kept while rooms cannot be checked: {during:#?}"
     );
 

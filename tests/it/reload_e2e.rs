@@ -116,7 +116,7 @@ async fn reload_applies_what_it_can_and_names_what_needs_a_restart() {
         )
         .replace(
             "  data_dir:",
-            "  command_prefix: \"!warden\"\n  allowed_senders: \"@carol:*\"\n  command_rate_limit: 20 per 1m\n  data_dir:",
+            "  command_prefix: \"!warden\"\n  allowed_senders: \"@carol:*\"\n  rate_limit: 30/1m\n  data_dir:",
         );
     assert_ne!(access, good);
     std::fs::write(&policy, &access).unwrap();

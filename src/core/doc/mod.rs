@@ -100,6 +100,34 @@ impl Table {
     }
 }
 
+/// A table too long to hold rendered (`check`'s report of tens of
+/// thousands of violations): `rows` makes the rows afresh each time it is
+/// called, and [`StreamedTable::text_lines`] calls it twice, once for the
+/// column widths and once for the lines, so that only one row is held at a
+/// time. Its lines are those of a [`Table`] with the same rows in a
+/// [`Doc`]'s text, byte for byte.
+pub struct StreamedTable<F> {
+    columns: &'static [(&'static str, Align)],
+    rows: F,
+}
+
+impl<F, I> StreamedTable<F>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = Vec<Line>>,
+{
+    /// A table with these columns whose rows `rows` makes.
+    pub fn new(columns: &'static [(&'static str, Align)], rows: F) -> Self {
+        StreamedTable { columns, rows }
+    }
+
+    /// The header, then each row, as text aligned on display width, without
+    /// trailing spaces or line breaks.
+    pub fn text_lines(self) -> impl Iterator<Item = String> {
+        render::streamed_table_lines(self.columns, self.rows)
+    }
+}
+
 /// A line of inline parts.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Line(Vec<Span>);

@@ -114,41 +114,86 @@ fn tag(style: Style) -> &'static str {
 /// The table's lines, aligned on display width (wide characters count
 /// two columns), without trailing spaces.
 fn table_lines(table: &Table) -> Vec<String> {
-    let header: Vec<String> = table.columns.iter().map(|(t, _)| (*t).to_owned()).collect();
     let rows: Vec<Vec<String>> = table
         .rows
         .iter()
         .map(|r| r.iter().map(|c| line_text(c, false)).collect())
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
-    for row in &rows {
+    let widths = column_widths(&table.columns, rows.iter().map(|r| r.as_slice()));
+    std::iter::once(header(&table.columns))
+        .chain(rows)
+        .map(|cells| table_line(&table.columns, &widths, &cells))
+        .collect()
+}
+
+/// The column titles as cells.
+fn header(columns: &[(&'static str, Align)]) -> Vec<String> {
+    columns.iter().map(|(t, _)| (*t).to_owned()).collect()
+}
+
+/// The display width of each column: its title's or its widest cell's.
+fn column_widths<'a>(
+    columns: &[(&'static str, Align)],
+    rows: impl Iterator<Item = &'a [String]>,
+) -> Vec<usize> {
+    let mut widths: Vec<usize> = columns.iter().map(|(t, _)| t.width()).collect();
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.width());
         }
     }
-    std::iter::once(&header)
-        .chain(&rows)
-        .map(|cells| {
-            let mut l = String::new();
-            for (i, cell) in cells.iter().enumerate() {
-                let pad = " ".repeat(widths[i].saturating_sub(cell.width()));
-                if i > 0 {
-                    l.push_str("  ");
-                }
-                match table.columns[i].1 {
-                    Align::Left => {
-                        l.push_str(cell);
-                        l.push_str(&pad);
-                    }
-                    Align::Right => {
-                        l.push_str(&pad);
-                        l.push_str(cell);
-                    }
-                }
+    widths
+}
+
+/// One line of a table: cells padded to `widths`, two spaces apart, without
+/// trailing spaces.
+fn table_line(columns: &[(&'static str, Align)], widths: &[usize], cells: &[String]) -> String {
+    let mut l = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let pad = " ".repeat(widths[i].saturating_sub(cell.width()));
+        if i > 0 {
+            l.push_str("  ");
+        }
+        match columns[i].1 {
+            Align::Left => {
+                l.push_str(cell);
+                l.push_str(&pad);
             }
-            l.trim_end().to_owned()
-        })
-        .collect()
+            Align::Right => {
+                l.push_str(&pad);
+                l.push_str(cell);
+            }
+        }
+    }
+    l.trim_end().to_owned()
+}
+
+/// The cells of a row as text, as many as there are columns.
+fn row_cells(columns: &[(&'static str, Align)], row: &[Line]) -> Vec<String> {
+    let mut cells: Vec<String> = row.iter().map(|c| line_text(c, false)).collect();
+    cells.resize(columns.len(), String::new());
+    cells
+}
+
+/// The lines of a [`super::StreamedTable`]: the rows are made and rendered
+/// once for the widths, then again, one at a time, for the lines.
+pub(super) fn streamed_table_lines<F, I>(
+    columns: &'static [(&'static str, Align)],
+    rows: F,
+) -> impl Iterator<Item = String>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = Vec<Line>>,
+{
+    let mut widths: Vec<usize> = columns.iter().map(|(t, _)| t.width()).collect();
+    for row in rows() {
+        for (w, cell) in widths.iter_mut().zip(row_cells(columns, &row)) {
+            *w = (*w).max(cell.width());
+        }
+    }
+    let head = table_line(columns, &widths, &header(columns));
+    let body = rows().map(move |row| table_line(columns, &widths, &row_cells(columns, &row)));
+    std::iter::once(head).chain(body)
 }
 
 fn number_width(items: usize) -> usize {

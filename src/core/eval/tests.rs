@@ -423,7 +423,11 @@ fn glob_matches(glob: &str, id: &str) -> bool {
 }
 
 fn keys(outcome: &Outcome) -> BTreeSet<(String, String)> {
-    outcome.violations.iter().map(Violation::key).collect()
+    outcome
+        .violations
+        .iter()
+        .map(|v| (v.rule.to_string(), v.subject.id().to_owned()))
+        .collect()
 }
 
 proptest! {
@@ -534,7 +538,7 @@ fn a_walk_cut_short_limits_the_coverage_of_its_rules_only() {
         overrides: vec![],
     };
     let violation = |rule: &str, id: &str| Violation {
-        rule: rule.to_owned(),
+        rule: rule.into(),
         description: None,
         severity: Severity::Critical,
         subject: Subject::User {

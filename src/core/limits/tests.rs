@@ -458,7 +458,7 @@ fn evaluation_judges_by_effective_limits() {
     let found: Vec<(&str, &str, u64)> = outcome
         .violations
         .iter()
-        .map(|v| (v.rule.as_str(), v.subject.id(), v.limit))
+        .map(|v| (&*v.rule, v.subject.id(), v.limit))
         .collect();
     assert_eq!(found, vec![("media-quota", "@alice:example.org", 5 * GIB)]);
 }

@@ -317,7 +317,7 @@ pub struct CommandAccess {
     /// Who may also run commands whatever their power level, as globs on
     /// user IDs. Default none.
     pub allowed_senders: Patterns,
-    /// How many commands one sender may send. Default 5 per 30 s.
+    /// How many commands one sender may send. Default 20 per minute.
     pub rate_limit: RateLimit,
     /// Longest silence `!stats silence` may set. Default 90 days.
     pub silence_max: Duration,
@@ -359,20 +359,15 @@ pub struct RateLimit {
 impl Default for RateLimit {
     fn default() -> Self {
         RateLimit {
-            burst: 5,
-            per: Duration::from_secs(30),
+            burst: 20,
+            per: Duration::from_secs(60),
         }
     }
 }
 
 impl fmt::Display for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} per {}",
-            self.burst,
-            humantime::format_duration(self.per)
-        )
+        write!(f, "{}/{}", self.burst, humantime::format_duration(self.per))
     }
 }
 

@@ -51,11 +51,17 @@ pub const MATRIX_KEYS: &[&str] = &[
     "action_power_level",
     "allowed_senders",
     "silence_max",
-    "command_rate_limit",
+    "rate_limit",
     "data_dir",
     "store_passphrase",
     "recovery_key",
 ];
+/// Keys that were renamed: (section, old key, what to write instead).
+pub const RENAMED: &[(&[&str], &str, &str)] = &[(
+    &["matrix"],
+    "command_rate_limit",
+    "renamed to `matrix.rate_limit`, written as `20/1m` (commands per duration)",
+)];
 /// Keys of `rules`.
 pub const RULES_KEYS: &[&str] = &["user_media", "rooms"];
 /// Keys of an item of `rules.user_media`.
@@ -190,7 +196,7 @@ pub struct RawMatrix {
     pub action_power_level: Option<Value>,
     pub allowed_senders: Option<Value>,
     pub silence_max: Option<Value>,
-    pub command_rate_limit: Option<Value>,
+    pub rate_limit: Option<Value>,
     pub data_dir: Option<Value>,
     pub store_passphrase: Option<Value>,
     pub recovery_key: Option<Value>,

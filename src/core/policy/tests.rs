@@ -59,8 +59,8 @@ fn the_example_file_is_valid_and_means_what_it_says() {
     assert_eq!(
         matrix.commands.rate_limit,
         RateLimit {
-            burst: 5,
-            per: Duration::from_secs(30)
+            burst: 20,
+            per: Duration::from_secs(60)
         }
     );
     assert_eq!(config.http.listen, "127.0.0.1:9655".parse().unwrap());
@@ -340,38 +340,53 @@ fn matrix_section() {
 }
 
 #[test]
-fn command_rate_limit_is_n_per_duration() {
-    let with = |limit: &str| {
+fn rate_limit_is_n_per_duration() {
+    let with_key = |key: &str, limit: &str| {
         format!(
-            "synapse: {{url: http://localhost:8008, token: {{env: T}}}}\nmatrix:\n  homeserver: https://hs\n  user: '@w:hs'\n  room: '!abc'\n  data_dir: /d\n  access_token: {{env: T}}\n  store_passphrase: {{env: P}}\n  command_rate_limit: {limit}\nrules:\n  user_media:\n    - {{name: q, max_media_count: 1}}\n"
+            "synapse: {{url: http://localhost:8008, token: {{env: T}}}}\nmatrix:\n  homeserver: https://hs\n  user: '@w:hs'\n  room: '!abc'\n  data_dir: /d\n  access_token: {{env: T}}\n  store_passphrase: {{env: P}}\n  {key}: {limit}\nrules:\n  user_media:\n    - {{name: q, max_media_count: 1}}\n"
         )
     };
-    let config = parse("p", &with("3 per 1m")).unwrap();
-    assert_eq!(
-        config.matrix.unwrap().commands.rate_limit,
-        RateLimit {
-            burst: 3,
-            per: Duration::from_secs(60)
-        }
-    );
+    let with = |limit: &str| with_key("rate_limit", limit);
+    for (written, burst, secs) in [("3/1m", 3, 60), ("3 / 90s", 3, 90), ("3 per 1m", 3, 60)] {
+        let config = parse("p", &with(written)).unwrap();
+        assert_eq!(
+            config.matrix.unwrap().commands.rate_limit,
+            RateLimit {
+                burst,
+                per: Duration::from_secs(secs)
+            },
+            "{written}"
+        );
+    }
+    assert_eq!(RateLimit::default().to_string(), "20/1m");
     for (bad, message) in [
         (
             "5",
-            "`5` is not a rate limit: write a number of commands and a duration, e.g. `5 per 30s`",
+            "`5` is not a rate limit: write a number of commands and a duration, e.g. `20/1m`",
         ),
         (
-            "0 per 1m",
-            "`0` is not a number of commands of at least 1: write a number of commands and a duration, e.g. `5 per 30s`",
+            "0/1m",
+            "`0` is not a number of commands of at least 1: write a number of commands and a duration, e.g. `20/1m`",
         ),
-        ("5 per 0s", "must be longer than 0"),
-        ("5 per soon", "`soon` is not a duration"),
+        ("5/0s", "must be longer than 0"),
+        ("5/soon", "`soon` is not a duration"),
     ] {
         let e = parse("p.yaml", &with(bad)).unwrap_err().report();
         assert!(
-            e.contains("p.yaml:9:23: matrix.command_rate_limit: ") && e.contains(message),
+            e.contains("p.yaml:9:15: matrix.rate_limit: ") && e.contains(message),
             "{bad}: {e}"
         );
     }
+    // The key's earlier name is an error that names its replacement.
+    let e = parse("p.yaml", &with_key("command_rate_limit", "5 per 30s"))
+        .unwrap_err()
+        .report();
+    assert!(
+        e.contains(
+            "p.yaml:9:3: matrix.command_rate_limit: unknown key; renamed to `matrix.rate_limit`, written as `20/1m`"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -396,7 +411,7 @@ fn what_a_reload_cannot_change() {
     assert!(
         changed(
             "  data_dir: /d\n",
-            "  data_dir: /d\n  command_prefix: '!w'\n  command_power_level: 0\n  allowed_senders: '@a:*'\n  command_rate_limit: 1 per 1h\n"
+            "  data_dir: /d\n  command_prefix: '!w'\n  command_power_level: 0\n  allowed_senders: '@a:*'\n  rate_limit: 1/1h\n"
         )
         .is_empty()
     );

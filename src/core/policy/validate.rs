@@ -149,7 +149,12 @@ impl Checker {
             .iter()
             .find(|(s, _)| *s == shape.as_slice())
             .map_or(&[][..], |(_, keys)| *keys);
-        let suggestion = if key == "<<" {
+        let renamed = raw::RENAMED
+            .iter()
+            .find(|(s, old, _)| *s == shape.as_slice() && *old == key);
+        let suggestion = if let Some((_, _, instead)) = renamed {
+            Some(Suggestion::Note((*instead).to_owned()))
+        } else if key == "<<" {
             Some(Suggestion::Note(
                 "YAML merge keys are not supported; repeat the keys instead".into(),
             ))
@@ -725,9 +730,9 @@ impl Checker {
             defaults.silence_max,
             values::positive_duration,
         );
-        let command_rate_limit = self.or_default(
-            &path.key("command_rate_limit"),
-            raw.command_rate_limit.as_ref(),
+        let rate_limit = self.or_default(
+            &path.key("rate_limit"),
+            raw.rate_limit.as_ref(),
             defaults.rate_limit,
             values::rate_limit,
         );
@@ -744,7 +749,7 @@ impl Checker {
                 prefix: command_prefix.ok()?,
                 power_level: command_power_level.ok()?,
                 allowed_senders: allowed_senders.ok()?,
-                rate_limit: command_rate_limit.ok()?,
+                rate_limit: rate_limit.ok()?,
                 silence_max: silence_max.ok()?,
             },
             action_power_level: action_power_level.ok()?,

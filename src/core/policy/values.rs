@@ -235,11 +235,15 @@ pub fn positive_duration(value: &Value) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// A rate limit: `N per DURATION`, e.g. `5 per 30s`.
+/// A rate limit: `N/DURATION`, e.g. `20/1m` (also `20 per 1m`).
 pub fn rate_limit(value: &Value) -> Result<RateLimit, String> {
-    const HELP: &str = "write a number of commands and a duration, e.g. `5 per 30s`";
+    const HELP: &str = "write a number of commands and a duration, e.g. `20/1m`";
     let written = text(value)?;
-    let Some((burst, per)) = written.trim().split_once(" per ") else {
+    let written = written.trim();
+    let Some((burst, per)) = written
+        .split_once('/')
+        .or_else(|| written.split_once(" per "))
+    else {
         return Err(format!(
             "`{}` is not a rate limit: {HELP}",
             written.escape_default()

@@ -48,50 +48,58 @@ pub fn note(note: &str) -> Line {
     Line::new().text("Note: ").outside(note, ERROR_CAP)
 }
 
+/// The columns of the command line's table of violations.
+pub const TABLE_COLUMNS: &[(&str, Align)] = &[
+    ("SEVERITY", Align::Left),
+    ("RULE", Align::Left),
+    ("SUBJECT", Align::Left),
+    ("MEASURE", Align::Left),
+    ("OBSERVED", Align::Right),
+    ("LIMIT", Align::Right),
+    ("SHARE", Align::Right),
+    ("WINDOW", Align::Left),
+    ("NOTE", Align::Left),
+];
+
 /// The command line's table of violations.
 pub fn table(violations: &[Violation]) -> Table {
-    let mut t = Table::new(&[
-        ("SEVERITY", Align::Left),
-        ("RULE", Align::Left),
-        ("SUBJECT", Align::Left),
-        ("MEASURE", Align::Left),
-        ("OBSERVED", Align::Right),
-        ("LIMIT", Align::Right),
-        ("SHARE", Align::Right),
-        ("WINDOW", Align::Left),
-        ("NOTE", Align::Left),
-    ]);
+    let mut t = Table::new(TABLE_COLUMNS);
     for v in violations {
-        let measure = match v.measure {
-            Measure::MediaLength => "media size",
-            Measure::MediaCount => "media count",
-            Measure::RoomSize => "room size",
-        };
-        let amount = |n| {
-            if v.measure.is_bytes() {
-                Line::new().size(n, v.units)
-            } else {
-                Line::new().number(n)
-            }
-        };
-        t.row(vec![
-            Line::new().text(v.severity.as_str()),
-            super::rule(&v.rule),
-            super::subject(&v.subject),
-            Line::new().text(measure),
-            amount(v.observed),
-            amount(v.limit),
-            Line::new().share(v.observed, v.limit),
-            v.window
-                .map_or_else(|| Line::new().text("-"), |w| Line::new().window(w)),
-            if v.early_warning {
-                Line::new().text("early warning")
-            } else {
-                Line::new()
-            },
-        ]);
+        t.row(table_row(v));
     }
     t
+}
+
+/// One violation's row of the command line's table ([`TABLE_COLUMNS`]).
+pub fn table_row(v: &Violation) -> Vec<Line> {
+    let measure = match v.measure {
+        Measure::MediaLength => "media size",
+        Measure::MediaCount => "media count",
+        Measure::RoomSize => "room size",
+    };
+    let amount = |n| {
+        if v.measure.is_bytes() {
+            Line::new().size(n, v.units)
+        } else {
+            Line::new().number(n)
+        }
+    };
+    vec![
+        Line::new().text(v.severity.as_str()),
+        super::rule(&v.rule),
+        super::subject(&v.subject),
+        Line::new().text(measure),
+        amount(v.observed),
+        amount(v.limit),
+        Line::new().share(v.observed, v.limit),
+        v.window
+            .map_or_else(|| Line::new().text("-"), |w| Line::new().window(w)),
+        if v.early_warning {
+            Line::new().text("early warning")
+        } else {
+            Line::new()
+        },
+    ]
 }
 
 /// `4 violations: 2 critical, 2 warning (1 early warning among them).`
