@@ -26,4 +26,5 @@ pub mod bot;
 pub mod cli;
 pub mod core;
 pub mod daemon;
+pub mod history;
 pub mod synapse;

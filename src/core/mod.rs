@@ -13,6 +13,7 @@ pub mod coverage;
 pub mod crontab;
 pub mod doc;
 pub mod eval;
+pub mod history;
 pub mod limits;
 pub mod model;
 pub mod notice;

@@ -60,6 +60,8 @@ pub struct Config {
     pub rules: Rules,
     /// Clean-up actions (purge, quarantine): off by default.
     pub actions: ActionSettings,
+    /// The usage history: retention, downsampling, capacity.
+    pub history: crate::core::history::HistorySettings,
 }
 
 /// The `actions` section: clean-up from the admin room and the command
@@ -93,6 +95,20 @@ impl Config {
             .audit_log
             .clone()
             .or_else(|| self.matrix.as_ref().map(|m| m.data_dir.join("audit.log")))
+    }
+
+    /// The usage history's file: `history.file`, else
+    /// `history.sqlite3` in the bot's data directory; `None` when neither
+    /// is configured or `history.enabled` is false.
+    pub fn history_file(&self) -> Option<PathBuf> {
+        if !self.history.enabled {
+            return None;
+        }
+        self.history.file.clone().or_else(|| {
+            self.matrix
+                .as_ref()
+                .map(|m| m.data_dir.join(crate::core::history::DEFAULT_FILE))
+        })
     }
 }
 
