@@ -23,6 +23,7 @@
 
 pub mod app;
 pub mod bot;
+pub mod chart;
 pub mod cli;
 pub mod core;
 pub mod daemon;

@@ -9,6 +9,7 @@ pub mod check;
 pub mod healthcheck;
 pub mod run;
 pub mod stats;
+pub mod trend;
 pub mod validate;
 
 use std::path::Path;

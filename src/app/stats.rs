@@ -110,6 +110,8 @@ pub struct StatsContext {
     pub metrics: Option<Arc<crate::daemon::metrics::Metrics>>,
     /// Clean-up actions waiting for their confirmation code.
     pub confirmations: Arc<std::sync::Mutex<crate::core::actions::Confirmations>>,
+    /// The usage history, for `trend` and `growth`.
+    pub history: Option<crate::history::History>,
 }
 
 impl std::fmt::Debug for StatsContext {
@@ -135,6 +137,7 @@ impl StatsContext {
             config: None,
             metrics: None,
             confirmations: Arc::default(),
+            history: None,
         }
     }
 }
@@ -199,6 +202,9 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
         | Command::PurgeRemote { .. }
         | Command::Confirm { .. } => {
             super::actions::answer(command, ctx, origin, now_ms, false).await
+        }
+        Command::Trend { .. } | Command::Growth { .. } => {
+            super::trend::answer(command, ctx, now_ms).await.0
         }
     }
 }
@@ -299,7 +305,7 @@ async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
 }
 
 /// The policy in force: the daemon's, else the one given (command line).
-async fn rules_in_force(ctx: &StatsContext) -> Option<Arc<Config>> {
+pub(crate) async fn rules_in_force(ctx: &StatsContext) -> Option<Arc<Config>> {
     match (&ctx.daemon, &ctx.config) {
         (Some(d), _) => Some(d.config().await),
         (None, Some(config)) => Some(config.clone()),

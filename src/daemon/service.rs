@@ -172,6 +172,8 @@ pub struct Daemon {
     /// The policy the process started with: a reload names what differs
     /// from it and needs a restart.
     started_with: Arc<Config>,
+    /// Where runs are recorded, when there is a history.
+    history: Option<crate::history::History>,
 }
 
 /// Retries after a failed run: 30 s, doubling, at most a day apart; the
@@ -234,6 +236,7 @@ impl Daemon {
             readiness,
             failures: 0,
             started_with: config,
+            history: None,
         };
         daemon.store.save(&daemon.state)?;
         Ok((daemon, shared))
@@ -330,6 +333,37 @@ impl Daemon {
         self.shared.config.read().await.clone()
     }
 
+    /// Records every run from now on in `history`.
+    pub fn set_history(&mut self, history: crate::history::History) {
+        self.history = Some(history);
+    }
+
+    /// Writes the run's record, then thins the history. A failure is a
+    /// warning and a metric: the run and its alerts stand.
+    async fn record_history(&self, config: &Config, record: crate::core::history::RunRecord) {
+        let Some(history) = &self.history else {
+            return;
+        };
+        if !config.history.enabled {
+            return;
+        }
+        let (keep, thin_after) = (config.history.keep, config.history.thin_after);
+        let complete = record.is_complete();
+        let now = now_ms();
+        match history
+            .with(move |store| store.write(&record, now, keep, thin_after))
+            .await
+        {
+            Ok(thinned) => {
+                tracing::debug!(complete, thinned, "run recorded in the history")
+            }
+            Err(error) => {
+                self.metrics.history_write_errors.inc();
+                tracing::warn!(%error, "cannot record the run in the history; alerts are not affected");
+            }
+        }
+    }
+
     /// One run, its announcement and its delivery. The outer error stops the
     /// daemon (the state cannot be saved); the inner one is a failed run.
     pub async fn tick(&mut self) -> Result<Result<Outcome, RunError>, DaemonError> {
@@ -338,10 +372,16 @@ impl Daemon {
         self.announce_ended_overrides(&config, started);
         let clock = std::time::Instant::now();
         let mut snapshot = Snapshot::new(started);
+        let mut collector = crate::core::history::Collector::new();
         let result = runner::evaluate(&self.client, &config, started, |_, window, users| {
-            snapshot.record(window, users)
+            snapshot.record(window, users);
+            collector.record(window, users);
         })
         .await;
+        let record = match &result {
+            Ok(report) => collector.finish(&report.outcome),
+            Err(_) => None,
+        };
         let took = clock.elapsed();
         let now = now_ms();
         let outcome = match result {
@@ -372,6 +412,10 @@ impl Daemon {
         self.deliver().await?;
         self.deliver_notices().await?;
         self.deliver().await?;
+        // Last: the alerts are out before the history is written.
+        if let Some(record) = record {
+            self.record_history(&config, record).await;
+        }
         Ok(outcome)
     }
 

@@ -20,6 +20,7 @@
 
 pub mod thin;
 pub mod trend;
+pub mod view;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

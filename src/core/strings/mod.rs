@@ -20,6 +20,7 @@ pub mod rooms;
 pub mod server_notices;
 pub mod status;
 pub mod top;
+pub mod trend;
 pub mod user;
 
 use super::doc::{DESCRIPTION_CAP, Line, Units};
