@@ -105,7 +105,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         })
     };
     let slot = Arc::new(BotSlot::default());
-    let (daemon, shared) = Daemon::new(
+    let (mut daemon, shared) = Daemon::new(
         config.clone(),
         path.to_path_buf(),
         make_client,
@@ -114,6 +114,13 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         metrics.clone(),
         readiness.clone(),
     )?;
+    // The history's file is fixed at start (a new `history.file` takes a
+    // restart); it is opened at the first run.
+    let history = config.history_file().map(crate::history::History::new);
+    if let Some(history) = &history {
+        tracing::info!(path = %history.path().display(), "recording runs in the usage history");
+        daemon.set_history(history.clone());
+    }
     let module = match module_secret {
         Some(secret) => {
             let (refusals, refusals_rx) = module_api::channel();
@@ -155,6 +162,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         .context("the daemon built no Synapse client")?;
     let mut context = StatsContext::new(synapse, matrix.commands.prefix.clone());
     context.metrics = Some(metrics.clone());
+    context.history = history;
     let live = Arc::new(Live {
         context: StdRwLock::new(Arc::new(context)),
         settings: StdRwLock::new(settings),
@@ -327,10 +335,19 @@ impl Responder for Live {
         device_id: &str,
         asker: crate::bot::commands::Asker,
     ) -> Message {
+        self.respond_with_image(command, device_id, asker).await.0
+    }
+
+    async fn respond_with_image(
+        &self,
+        command: &Command,
+        device_id: &str,
+        asker: crate::bot::commands::Asker,
+    ) -> (Message, Option<crate::chart::Png>) {
         let context = self.context.read().ok().map(|c| c.clone());
         match context {
-            Some(context) => context.respond(command, device_id, asker).await,
-            None => crate::core::strings::common::stopping().message(),
+            Some(context) => context.respond_with_image(command, device_id, asker).await,
+            None => (crate::core::strings::common::stopping().message(), None),
         }
     }
 }

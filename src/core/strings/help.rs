@@ -47,6 +47,19 @@ fn grammar(prefix: &str) -> Vec<(Line, Line)> {
             Line::new().text("re-read the policy file"),
         ),
         (
+            prefixed(prefix, " trend [@user:server] [WINDOW]"),
+            Line::new().text(
+                "the media store's (or a user's) size over the last WINDOW (default 30d), \
+                 growth per day, forecast, and a chart",
+            ),
+        ),
+        (
+            prefixed(prefix, " growth [WINDOW] [N]"),
+            Line::new().text(
+                "the N users whose stored media grew the most over the last WINDOW (default 7d)",
+            ),
+        ),
+        (
             prefixed(
                 prefix,
                 " media @user:server [older-than D] [larger-than S] [limit N] [oldest]",

@@ -117,7 +117,7 @@ fn forecast(capacity: u64, f: Forecast, units: Units) -> Line {
 fn chart_note(view: &TrendView) -> Line {
     Line::new()
         .count(view.points.len() as u64, "complete run", "complete runs")
-        .text(" in the span; the chart follows as an image.")
+        .text(" in the span (partial runs are left out).")
 }
 
 fn no_trend(view: &TrendView, heading: Line) -> Doc {
@@ -151,9 +151,7 @@ pub fn growth(view: &GrowthView) -> Doc {
             )));
     };
     let mut heading = Line::new()
-        .text("Top ")
-        .count(u64::from(view.n), "grower", "growers")
-        .text(" over the last ")
+        .text("Largest growth of stored media over the last ")
         .window(view.window)
         .text(" (")
         .time(from)
@@ -193,9 +191,12 @@ pub fn growth(view: &GrowthView) -> Doc {
         })
         .collect();
     doc.push(Block::Numbered(rows));
-    doc.push(Block::Paragraph(Line::new().text(
-        "Growth is of stored bytes (after deletions) between two complete runs; `top ... 7d` counts uploads instead.",
-    )));
+    doc.push(Block::Paragraph(
+        Line::new()
+            .text("Growth of stored bytes (after deletions) between two complete runs, of at most ")
+            .number(u64::from(view.n))
+            .text(" users; `top ... 7d` counts uploads instead."),
+    ));
     doc
 }
 
