@@ -25,4 +25,5 @@ mod reload_e2e;
 mod run_e2e;
 mod schedule;
 mod support;
+mod trend_e2e;
 mod walk;
