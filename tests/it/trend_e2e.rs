@@ -354,3 +354,42 @@ async fn trend_in_an_encrypted_room_posts_a_chart_the_client_decrypts() {
     );
     assert_eq!(png_size(&std::fs::read(&png_file).unwrap()), (1200, 720));
 }
+
+/// A history that cannot be written (its path is a directory) costs a
+/// warning and a metric; the run and its alert stand, and the next run
+/// with a writable file is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_history_write_is_a_metric_and_the_alerts_go_out() {
+    use crate::support::fake::{Dataset, Db, FakeSynapse};
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 3_600_000;
+    let dataset = Dataset::builder().user("@alice:test", Some("Alice"), &[(t, Some(5 * 1024))]);
+    let fake = FakeSynapse::start(dataset, Db::Sqlite).await;
+    let mut f = Fixture::new();
+    let config = f.write_policy(&fake.base_url(), fake.admin_token(), QUOTA);
+    let blocked = f.dir.path().join("not-a-file");
+    std::fs::create_dir(&blocked).unwrap();
+
+    let mut daemon = f.daemon(config.clone());
+    daemon.set_history(History::new(blocked));
+    daemon.tick().await.unwrap().unwrap();
+    assert_eq!(f.metrics.history_write_errors.get(), 1);
+    let room = f.room.plain();
+    assert_eq!(room.len(), 1, "{room:#?}");
+    assert!(
+        room[0].contains("NEW warning quota: @alice:test"),
+        "{}",
+        room[0]
+    );
+
+    let file = f.dir.path().join("history.sqlite3");
+    daemon.set_history(History::new(file.clone()));
+    daemon.tick().await.unwrap().unwrap();
+    assert_eq!(f.metrics.history_write_errors.get(), 1);
+    let runs = HistoryStore::open_existing(&file).unwrap().runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!((runs[0].users, runs[0].bytes), (1, 5 * 1024));
+}

@@ -165,3 +165,54 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_history_section_is_validated_with_positions() {
+    use crate::core::policy::parse;
+    let base = "synapse:\n  url: http://127.0.0.1:8008\n  token: {env: TOKEN}\n\
+                matrix:\n  homeserver: http://127.0.0.1:8008\n  user: \"@w:hs\"\n  password: {env: P}\n  room: \"!r:hs\"\n  data_dir: /var/lib/w\n  store_passphrase: {env: S}\n\
+                rules:\n  user_media:\n    - name: quota\n      max_media_length: 1 GiB\n";
+    let config = parse("p.yaml", base).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.history, HistorySettings::default());
+    assert_eq!(
+        config.history_file(),
+        Some(std::path::PathBuf::from("/var/lib/w/history.sqlite3"))
+    );
+    let set = format!(
+        "{base}history:\n  file: /tmp/h.sqlite3\n  keep: 90d\n  thin_after: 7d\n  capacity: 2 TB\n"
+    );
+    let config = parse("p.yaml", &set).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.history.keep, Duration::from_secs(90 * 86_400));
+    assert_eq!(config.history.thin_after, Duration::from_secs(7 * 86_400));
+    assert_eq!(
+        config.history.capacity,
+        Some((2_000_000_000_000, Units::Decimal))
+    );
+    assert_eq!(
+        config.history_file(),
+        Some(std::path::PathBuf::from("/tmp/h.sqlite3"))
+    );
+    let off = format!("{base}history:\n  enabled: false\n");
+    assert_eq!(parse("p.yaml", &off).unwrap().history_file(), None);
+
+    let bad =
+        format!("{base}history:\n  keep: 1h\n  thin_after: soon\n  capacity: 0 B\n  kept: 3d\n");
+    let errs: Vec<String> = parse("p.yaml", &bad)
+        .unwrap_err()
+        .diagnostics()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+    let has = |start: &str, words: &str| {
+        errs.iter()
+            .any(|e| e.starts_with(start) && e.contains(words))
+    };
+    assert!(has("p.yaml:16:9: history.keep", "at least 1d"), "{errs:#?}");
+    assert!(has("p.yaml:17:15: history.thin_after", "soon"), "{errs:#?}");
+    assert!(
+        has("p.yaml:18:13: history.capacity", "more than 0"),
+        "{errs:#?}"
+    );
+    assert!(has("p.yaml:19:3: history.kept", "unknown key"), "{errs:#?}");
+}
