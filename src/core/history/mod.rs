@@ -198,13 +198,14 @@ impl Collector {
     }
 }
 
+/// A user and their (bytes, media).
+type Totals<'a> = (&'a str, (u64, u64));
+
 /// The `n` users with the most bytes (ties by user ID), and the bytes of
 /// the last of them when others were left out (0 otherwise).
-fn top_by_bytes(all: &HashMap<String, (u64, u64)>, n: usize) -> (Vec<(&str, (u64, u64))>, u64) {
-    let mut users: Vec<(&str, (u64, u64))> = all.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    let order = |a: &(&str, (u64, u64)), b: &(&str, (u64, u64))| {
-        b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(b.0))
-    };
+fn top_by_bytes(all: &HashMap<String, (u64, u64)>, n: usize) -> (Vec<Totals<'_>>, u64) {
+    let mut users: Vec<Totals<'_>> = all.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let order = |a: &Totals<'_>, b: &Totals<'_>| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(b.0));
     if users.len() <= n {
         return (users, 0);
     }

@@ -397,6 +397,9 @@ impl Config {
         if self.http.listen != new.http.listen {
             keys.push("http.listen");
         }
+        if self.history_file() != new.history_file() {
+            keys.push("history.file");
+        }
         keys
     }
 }
