@@ -397,7 +397,12 @@ impl Config {
         if self.http.listen != new.http.listen {
             keys.push("http.listen");
         }
-        if self.history_file() != new.history_file() {
+        // The history's file is opened at start; turning it off takes
+        // effect at the next run.
+        if !self.history.enabled && new.history.enabled {
+            keys.push("history.enabled");
+        }
+        if self.history.file != new.history.file {
             keys.push("history.file");
         }
         keys
