@@ -109,5 +109,15 @@ pub fn client(config: &Config) -> Result<SynapseClient> {
 /// One run of the policy's rules against Synapse at `now_ms`.
 pub async fn evaluate(client: &SynapseClient, config: &Config, now_ms: u64) -> Result<Outcome> {
     let report = runner::evaluate(client, config, now_ms, |_, _, _| {}).await?;
-    Ok(report.outcome)
+    let mut outcome = report.outcome;
+    let broad = crate::core::broad::too_broad(
+        &outcome,
+        &config.rules.user_media,
+        config.alerts.too_broad_at,
+    );
+    for b in &broad {
+        let note = crate::core::doc::Doc::paragraph(crate::core::strings::check::too_broad(b));
+        outcome.notes.push(note.plain());
+    }
+    Ok(outcome)
 }

@@ -10,12 +10,52 @@
 //! neutralised and escaped, come from [`crate::core::doc`]. Pure: time is
 //! an argument.
 
+use serde::{Deserialize, Serialize};
+
 use super::alerts::{Change, Plan};
 use super::doc::{Block, Doc};
+use super::notice::Tally;
 use super::strings;
 use super::violation::Severity;
 
 pub use super::doc::Message;
+
+/// What a run's summary is made of, kept (in the state) while the run's
+/// server notices are tried, so that it can say what became of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// What changed.
+    pub plan: Plan,
+    /// Why the run was partial, when it was.
+    pub partial: Option<String>,
+    /// When the run ended (Unix ms).
+    pub now_ms: u64,
+    /// `alerts.max_lines`.
+    pub max_lines: usize,
+    /// Rules broken by too many users.
+    #[serde(default)]
+    pub too_broad: Vec<super::broad::BroadRule>,
+}
+
+impl RunSummary {
+    /// The summary, with a line on the run's server notices when there is
+    /// something to say; `None` when the plan is empty.
+    pub fn doc(&self, notices: Option<&Tally>) -> Option<Doc> {
+        let mut doc = summary_doc(&self.plan, self.now_ms, self.max_lines)?;
+        for b in &self.too_broad {
+            doc.push(Block::Paragraph(strings::check::too_broad(b)));
+        }
+        if let Some(tally) = notices.filter(|t| !t.is_empty()) {
+            doc.push(Block::Paragraph(strings::server_notices::summary_line(
+                tally,
+            )));
+        }
+        if let Some(cause) = &self.partial {
+            doc.push(Block::Paragraph(strings::notices::partial_run(cause)));
+        }
+        Some(doc)
+    }
+}
 
 /// A run's announcement. `None` when the plan is empty.
 pub fn summary_doc(plan: &Plan, now_ms: u64, max_lines: usize) -> Option<Doc> {

@@ -23,9 +23,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::alerts::{AlertState, Lifecycle, Plan};
-use super::announce::{self, Message};
+use super::announce::{Message, RunSummary};
 use super::coverage::{CutShort, RoomsUnavailable};
-use super::doc::{Block, Doc};
+use super::doc::Doc;
 use super::eval::{Outcome, RoomsChecked};
 
 /// A condition that lasted across runs.
@@ -226,8 +226,8 @@ fn walk_cut_text(window: Option<std::time::Duration>, cut: &CutShort) -> String 
 
 /// What a finished run changes and says: the alert lifecycle applied with
 /// the run's coverage (a partial run resolves and forgets only what it
-/// looked at), and the messages to post, in order: the conditions' notices,
-/// then the run's summary (marked partial when it was).
+/// looked at), the conditions' notices to post, in order, and then the
+/// run's summary (marked partial when it was), `None` when nothing changed.
 pub fn settle_run(
     alerts: &mut AlertState,
     conditions: &mut Conditions,
@@ -235,23 +235,22 @@ pub fn settle_run(
     lifecycle: &Lifecycle,
     max_lines: usize,
     now_ms: u64,
-) -> (Plan, Vec<Message>) {
-    let mut messages: Vec<Message> = conditions
+) -> (Plan, Vec<Message>, Option<RunSummary>) {
+    let messages: Vec<Message> = conditions
         .run_finished(outcome, now_ms)
         .iter()
         .map(Notice::message)
         .collect();
     let plan = alerts.plan_covered(&outcome.violations, &outcome.coverage, now_ms, lifecycle);
-    if let Some(mut summary) = announce::summary_doc(&plan, now_ms, max_lines) {
-        if let Some(cause) = incomplete_cause(outcome) {
-            summary.push(Block::Paragraph(super::strings::notices::partial_run(
-                &cause,
-            )));
-        }
-        messages.push(summary.message());
-    }
+    let summary = (!plan.is_empty()).then(|| RunSummary {
+        plan: plan.clone(),
+        partial: incomplete_cause(outcome),
+        now_ms,
+        max_lines,
+        too_broad: Vec::new(),
+    });
     alerts.apply_covered(&plan, &outcome.violations, &outcome.coverage, now_ms);
-    (plan, messages)
+    (plan, messages, summary)
 }
 
 #[cfg(test)]
@@ -264,6 +263,22 @@ mod tests {
     use crate::core::violation::{Measure, Severity, Subject, Violation};
 
     const MIN: u64 = 60_000;
+
+    /// [`settle_run`]'s messages with the summary last, as the daemon posts
+    /// them when no server notice is involved.
+    fn settle_run(
+        alerts: &mut AlertState,
+        conditions: &mut Conditions,
+        outcome: &Outcome,
+        lifecycle: &Lifecycle,
+        max_lines: usize,
+        now_ms: u64,
+    ) -> (Plan, Vec<Message>) {
+        let (plan, mut messages, summary) =
+            super::settle_run(alerts, conditions, outcome, lifecycle, max_lines, now_ms);
+        messages.extend(summary.and_then(|s| s.doc(None)).map(|d| d.message()));
+        (plan, messages)
+    }
 
     fn outcome(rooms: RoomsChecked, cut: Option<CutShort>, violations: Vec<Violation>) -> Outcome {
         let mut coverage = Coverage::complete();

@@ -7,6 +7,7 @@ pub mod actions;
 pub mod alerts;
 pub mod announce;
 pub mod backoff;
+pub mod broad;
 pub mod command;
 pub mod conditions;
 pub mod coverage;

@@ -248,6 +248,8 @@ impl Daemon {
         mut control: mpsc::Receiver<Control>,
         shutdown: CancellationToken,
     ) -> Result<(), DaemonError> {
+        // A summary held for its notices when the daemon stopped goes out now.
+        self.deliver_notices().await?;
         self.deliver().await?;
         let mut previous_start: Option<SystemTime> = None;
         // Once every sender is gone, `recv()` answers `None` at once: stop
@@ -420,10 +422,11 @@ impl Daemon {
     }
 
     /// Sends the queued server notices, oldest first, saving after each;
-    /// then tells the admins who was notified, or once that Synapse has no
-    /// server notices.
+    /// then posts the run's summary held for them (saying who was
+    /// notified), tells the admins of notices that were waiting, or once
+    /// that Synapse has no server notices.
     async fn deliver_notices(&mut self) -> Result<(), DaemonError> {
-        let mut sent = Vec::new();
+        let mut late = Vec::new();
         while let Some(next) = self.state.notices.outbox.first().cloned() {
             let result = self
                 .client
@@ -432,13 +435,13 @@ impl Daemon {
             match result {
                 Ok(event_id) => {
                     tracing::info!(user = %next.user_id, rule = %next.rule, %event_id, "server notice sent");
-                    self.state.notices.delivered(&next.txn_id);
+                    if !self.state.notices.sent(&next.txn_id) {
+                        late.push(next.user_id);
+                    }
                     self.state.notices.disabled_said = false;
-                    sent.push(next.user_id);
                 }
                 Err(error) if crate::synapse::client::is_notices_disabled(&error) => {
-                    let dropped = self.state.notices.outbox.len();
-                    self.state.notices.outbox.clear();
+                    let dropped = self.state.notices.disabled();
                     tracing::warn!(%error, dropped, "Synapse has no server notices configured");
                     if !self.state.notices.disabled_said {
                         self.state.notices.disabled_said = true;
@@ -454,13 +457,20 @@ impl Daemon {
                 }
                 Err(error) => {
                     tracing::warn!(%error, user = %next.user_id, "Synapse refused a server notice; dropped");
-                    self.state.notices.delivered(&next.txn_id);
+                    self.state.notices.refused(&next.txn_id, &error.to_string());
                 }
             }
             self.store.save(&self.state)?;
         }
-        if !sent.is_empty() {
-            self.say(&crate::core::strings::server_notices::sent(&sent), now_ms());
+        if let Some(summary) = self.state.notices.release() {
+            self.say(&summary, now_ms());
+            self.store.save(&self.state)?;
+        }
+        if !late.is_empty() {
+            self.say(
+                &crate::core::strings::server_notices::sent_late(&late),
+                now_ms(),
+            );
             self.store.save(&self.state)?;
         }
         Ok(())
@@ -493,7 +503,7 @@ impl Daemon {
         if let Some(error @ SynapseError::Server { .. }) = &rooms_error {
             self.metrics.api_error(error);
         }
-        let (plan, messages) = conditions::settle_run(
+        let (plan, messages, summary) = conditions::settle_run(
             &mut self.state.alerts,
             &mut self.state.conditions,
             &outcome,
@@ -517,7 +527,30 @@ impl Daemon {
             &self.state.notices.last_sent,
             now,
         );
-        self.state.notices.enqueue(planned, now);
+        let txn_ids = self
+            .state
+            .notices
+            .enqueue(planned, now, config.rules.notice_memory());
+        let summary = summary.map(|mut s| {
+            s.too_broad = crate::core::broad::too_broad(
+                &outcome,
+                &config.rules.user_media,
+                config.alerts.too_broad_at,
+            );
+            s
+        });
+        // The summary waits for the run's notices to be tried once, to say
+        // who was notified (saved with them: a crash loses neither).
+        if let Some(summary) = summary {
+            if txn_ids.is_empty() {
+                summary
+                    .doc(None)
+                    .into_iter()
+                    .for_each(|d| self.say(&d, now));
+            } else if let Some(missed) = self.state.notices.hold(summary, txn_ids) {
+                self.say(&missed, now);
+            }
+        }
         let incomplete = conditions::incomplete_cause(&outcome);
         let users = outcome
             .walks

@@ -2,7 +2,9 @@
 //! (fake, real SQLite, real PostgreSQL), and end to end on real Synapse —
 //! a user's media of several ages and sizes, the preview, wrong, expired
 //! and unauthorised confirmations, the confirmed purge (downloads 404, the
-//! others 200, the next walk lower), quarantine, and bad input.
+//! others 200, the next walk lower), quarantine, the remote media cache,
+//! and bad input (unknown and remote users, nothing matching, a non-admin
+//! token, a sender without the action level) for each command.
 //!
 //! The clock is an argument of [`answer`]: an expired code is a
 //! confirmation at `now + 5 min`, never a sleep.
@@ -414,11 +416,39 @@ fn cmd(words: &str) -> Command {
 
 /// The code in a preview's text: the word after `confirm`.
 fn code_in(text: &str) -> String {
+    code_in_opt(text).unwrap_or_else(|| panic!("no code in {text:?}"))
+}
+
+fn code_in_opt(text: &str) -> Option<String> {
     text.split("confirm ")
         .nth(1)
         .and_then(|r| r.split(|c: char| !c.is_ascii_alphanumeric()).next())
-        .unwrap_or_else(|| panic!("no code in {text:?}"))
-        .to_owned()
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+}
+
+/// Every user's (media count, bytes), by a full walk as a run does it.
+async fn walk_all(
+    synapse: &SynapseClient,
+) -> std::collections::HashMap<String, (u64, Option<u64>)> {
+    use futures::TryStreamExt;
+    use synapse_warden::synapse::walk::{WalkChunk, WalkOptions};
+    let mut walk = synapse.walk(WalkOptions::default());
+    let mut users = std::collections::HashMap::new();
+    while let Some(item) = walk.try_next().await.unwrap() {
+        match item {
+            WalkChunk::Users(chunk) => {
+                for u in chunk {
+                    users.insert(u.user_id, (u.media_count, u.media_length));
+                }
+            }
+            WalkChunk::Done(summary) => {
+                assert!(summary.cut_short.is_none(), "{summary:?}");
+                return users;
+            }
+        }
+    }
+    panic!("the walk ended without its summary");
 }
 
 async fn purge_end_to_end(backend: Backend) {
@@ -545,6 +575,12 @@ async fn purge_end_to_end(backend: Backend) {
     let after = find_user(&synapse, &victim.user_id).await.unwrap().unwrap();
     assert_eq!(after.media_length, Some(total + 60_000 - 65_000));
     assert_eq!(after.media_count, 4);
+    let walked = walk_all(&synapse).await;
+    assert_eq!(
+        walked.get(&victim.user_id),
+        Some(&(4, Some(total + 60_000 - 65_000))),
+        "{walked:?}"
+    );
 
     // The audit log holds the previews, the refusals, the confirmation and
     // the outcome, in order.
@@ -646,6 +682,83 @@ async fn purge_end_to_end(backend: Backend) {
     assert!(!refused.ok);
     assert!(
         refused.message.plain().contains("not a server admin"),
+        "{}",
+        refused.message.plain()
+    );
+    let as_user_media = answer(
+        &cmd(&format!("media {}", victim.user_id)),
+        &as_user,
+        &boss,
+        now,
+    )
+    .await;
+    assert!(
+        !as_user_media.ok && as_user_media.message.plain().contains("not a server admin"),
+        "{}",
+        as_user_media.message.plain()
+    );
+    // The other commands, the same bad input.
+    for words in [
+        format!("media @nobody:{}", h.server_name()),
+        format!("quarantine @nobody:{}", h.server_name()),
+    ] {
+        let a = answer(&cmd(&words), &ctx, &boss, now).await;
+        assert!(
+            !a.ok && a.message.plain().contains("is not a user of this server"),
+            "{words}: {}",
+            a.message.plain()
+        );
+    }
+    for words in [
+        "media @someone:elsewhere.example",
+        "quarantine @someone:elsewhere.example",
+    ] {
+        let a = answer(&cmd(words), &ctx, &boss, now).await;
+        assert!(
+            !a.ok && a.message.plain().contains("user of another server"),
+            "{words}: {}",
+            a.message.plain()
+        );
+    }
+    let empty = answer(
+        &cmd(&format!("quarantine {}", plain.user_id)),
+        &ctx,
+        &boss,
+        now,
+    )
+    .await;
+    assert!(
+        empty.message.plain().contains("Nothing to do")
+            && !empty.message.plain().contains("confirm"),
+        "{}",
+        empty.message.plain()
+    );
+    // The remote media cache: previewed, confirmed only with the level,
+    // refused by Synapse for a non-admin token; local media untouched.
+    let remote = answer(&cmd("purge-remote older-than 30d"), &ctx, &boss, now).await;
+    assert!(remote.ok, "{}", remote.message.plain());
+    let code = code_in(&remote.message.plain());
+    let weak = answer(
+        &cmd(&format!("confirm {code}")),
+        &ctx,
+        &room("@mod:hs", 50),
+        now + 1,
+    )
+    .await;
+    assert!(!weak.ok && weak.message.plain().contains("power level 100"));
+    let done = answer(&cmd(&format!("confirm {code}")), &ctx, &boss, now + 2).await;
+    assert!(
+        done.ok && done.message.plain().contains("Synapse removed 0 media"),
+        "{}",
+        done.message.plain()
+    );
+    let remote = answer(&cmd("purge-remote older-than 30d"), &as_user, &boss, now).await;
+    let refused = match code_in_opt(&remote.message.plain()) {
+        Some(code) => answer(&cmd(&format!("confirm {code}")), &as_user, &boss, now + 1).await,
+        None => remote,
+    };
+    assert!(
+        !refused.ok && refused.message.plain().contains("not a server admin"),
         "{}",
         refused.message.plain()
     );

@@ -218,6 +218,8 @@ async fn check_reports_exactly_the_expected_violations_on_sqlite() {
     );
     assert_eq!(summary["rooms"]["status"], "unavailable");
     let notes = summary["notes"].as_array().unwrap();
+    // 2 of 7 users is over 10%, but a handful: no rule is questioned
+    // (alerts.too_broad_at; see broad.rs).
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(notes[0].as_str().unwrap().contains("SQLite"), "{notes:?}");
 
@@ -252,6 +254,7 @@ async fn check_reports_exactly_the_expected_violations_on_sqlite() {
         stdout.contains("note: room rules were not checked: this Synapse uses SQLite"),
         "{stdout}"
     );
+    assert!(!stdout.contains(" meant?"), "{stdout}");
 
     // A policy nothing breaks (and a token read from a file): exit 0.
     let token_file = dir.path().join("token");

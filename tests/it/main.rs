@@ -10,6 +10,7 @@
 
 mod actions;
 mod bot_e2e;
+mod broad;
 mod check_e2e;
 mod conformance;
 mod daemon;

@@ -1,15 +1,34 @@
 //! Server notices to users over a rule (`notify_user`), with the daemon
-//! against real Synapse: the user reads the notice in their server-notices
-//! room, once per lifecycle event, also when a crash came between sending
-//! it and saving that it was sent; without `server_notices` in Synapse the
-//! admins are told once and alerts go on.
+//! against real Synapse (SQLite and PostgreSQL): the user reads the notice
+//! in their server-notices room, once per lifecycle event, also when a
+//! crash came between sending it and saving that it was sent (simulated
+//! here deterministically, and with `kill -9` of the real binary); the
+//! run's summary says who was notified; without `server_notices` in Synapse
+//! the admins are told once and alerts go on.
+
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::daemon::{Fixture, count};
+use crate::run_e2e;
 use crate::support::synapse::{Backend, SynapseHarness, TestUser};
 
-const RULES: &str = "  user_media:\n    - name: quota\n      max_media_length: 4 KiB\n      notify_user:\n        on: [new, escalation]\n        message: \"You use {usage} of your {limit} media quota ({percent}). <b>Please</b> delete old uploads.\"\n";
+const RULES: &str = "  user_media:\n    - name: quota\n      max_media_length: 4 KiB\n      notify_user:\n        on: [new, escalation]\n        message: \"You use {usage} of your {limit} media quota ({percent}). <b>Please</b> delete old uploads.\"\n        at_most_every: 0s\n";
+
+const NEW_TEXT: &str =
+    "You use 5.0 KiB of your 4.0 KiB media quota (125.0%). <b>Please</b> delete old uploads.";
+const ESCALATED_TEXT: &str =
+    "You use 10.0 KiB of your 4.0 KiB media quota (250.0%). <b>Please</b> delete old uploads.";
+
+fn with_server_notices() -> serde_json::Map<String, Value> {
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "server_notices".into(),
+        json!({"system_mxid_localpart": "notices", "room_name": "Server Notices"}),
+    );
+    extra
+}
 
 async fn get(h: &SynapseHarness, user: &TestUser, path: &str) -> Value {
     h.get_json(user, path).await.unwrap().1
@@ -17,7 +36,19 @@ async fn get(h: &SynapseHarness, user: &TestUser, path: &str) -> Value {
 
 /// The bodies of the server notices `user` has, joining the notices room.
 async fn notices_of(h: &SynapseHarness, user: &TestUser) -> Vec<String> {
-    let sync = get(h, user, "/_matrix/client/v3/sync?timeout=0").await;
+    // Synapse caches an identical /sync's answer for a while: a filter of
+    // its own makes each call a new one.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let filter = json!({"room": {"timeline": {"not_types": [format!("warden.poll.{n}")]}}});
+    let filter: String =
+        url::form_urlencoded::byte_serialize(filter.to_string().as_bytes()).collect();
+    let sync = get(
+        h,
+        user,
+        &format!("/_matrix/client/v3/sync?timeout=0&filter={filter}"),
+    )
+    .await;
     let mut rooms: Vec<String> = Vec::new();
     for kind in ["invite", "join"] {
         if let Some(map) = sync["rooms"][kind].as_object() {
@@ -33,7 +64,8 @@ async fn notices_of(h: &SynapseHarness, user: &TestUser) -> Vec<String> {
             &format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100"),
         )
         .await;
-        for e in messages["chunk"].as_array().into_iter().flatten() {
+        // Newest first: read oldest first.
+        for e in messages["chunk"].as_array().into_iter().flatten().rev() {
             if e["type"] == "m.room.message"
                 && e["sender"]
                     .as_str()
@@ -46,14 +78,11 @@ async fn notices_of(h: &SynapseHarness, user: &TestUser) -> Vec<String> {
     bodies
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notices_reach_the_user_once_per_event_even_across_a_crash() {
-    let mut extra = serde_json::Map::new();
-    extra.insert(
-        "server_notices".into(),
-        json!({"system_mxid_localpart": "notices", "room_name": "Server Notices"}),
-    );
-    let h = SynapseHarness::start_with(Backend::Sqlite, extra)
+/// The simulated crash: the state file rewritten to hold the notice Synapse
+/// already took, exactly as it was queued, pins the "sent but not
+/// recorded" window.
+async fn notices_once_per_event_across_a_simulated_crash(backend: Backend) {
+    let h = SynapseHarness::start_with(backend, with_server_notices())
         .await
         .unwrap();
     let admin = h.register("admin", "admin-password", true).await.unwrap();
@@ -65,20 +94,15 @@ async fn notices_reach_the_user_once_per_event_even_across_a_crash() {
     let mut daemon = f.daemon(config.clone());
     daemon.tick().await.unwrap().unwrap();
     let room = f.room.plain();
-    assert_eq!(
-        count(
-            &room,
-            "notified 1 user with a server notice: @alice:warden.test"
-        ),
-        1,
+    // One message for the run: the summary says who was notified.
+    assert_eq!(room.len(), 1, "{room:#?}");
+    assert!(
+        room[0].contains("NEW warning quota: @alice:warden.test")
+            && room[0].ends_with("Server notices: notified 1 user: @alice:warden.test."),
         "{room:#?}"
     );
     let got = notices_of(&h, &alice).await;
-    assert_eq!(
-        got,
-        ["You use 5.0 KiB of your 4.0 KiB media quota (125.0%). <b>Please</b> delete old uploads."],
-        "{got:#?}"
-    );
+    assert_eq!(got, [NEW_TEXT], "{got:#?}");
 
     // A crash after Synapse took the notice, before the state said so: the
     // restarted daemon sends it again with the same transaction ID, and
@@ -104,10 +128,35 @@ async fn notices_reach_the_user_once_per_event_even_across_a_crash() {
     let mut daemon = f.daemon(config.clone());
     daemon.tick().await.unwrap().unwrap();
     assert_eq!(notices_of(&h, &alice).await.len(), 1, "not repeated");
+    // The forged outbox has no summary held for it: its notice is said on
+    // its own, as one that waited for Synapse. (A real crash saves the
+    // summary with its notices: see the kill -9 test below.)
+    let room = f.room.plain();
+    assert_eq!(
+        count(
+            &room,
+            "notified 1 user with a server notice that was waiting for Synapse: @alice:warden.test"
+        ),
+        1,
+        "{room:#?}"
+    );
 
     // Quiet runs notify nobody.
     daemon.tick().await.unwrap().unwrap();
     assert_eq!(notices_of(&h, &alice).await.len(), 1);
+
+    // Another upload escalates: one more notice, said in that run's summary.
+    h.upload_media(&alice, 5 * 1024).await.unwrap();
+    daemon.tick().await.unwrap().unwrap();
+    daemon.tick().await.unwrap().unwrap();
+    assert_eq!(notices_of(&h, &alice).await, [NEW_TEXT, ESCALATED_TEXT]);
+    let room = f.room.plain();
+    let escalated: Vec<&String> = room.iter().filter(|m| m.contains("ESCALATED")).collect();
+    assert_eq!(escalated.len(), 1, "{room:#?}");
+    assert!(
+        escalated[0].ends_with("Server notices: notified 1 user: @alice:warden.test."),
+        "{room:#?}"
+    );
     drop(daemon);
 
     // `check --notify` shows who would be notified, and sends nothing.
@@ -122,15 +171,169 @@ async fn notices_reach_the_user_once_per_event_even_across_a_crash() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains("Server notices this run would send (none was sent): 1 user.\n• @alice:warden.test (quota): You use 5.0 KiB of your 4.0 KiB media quota (125.0%)."),
+        stdout.contains("Server notices this run would send (none was sent): 1 user.\n• @alice:warden.test (quota): You use 10.0 KiB of your 4.0 KiB media quota (250.0%)."),
         "{stdout}"
     );
-    assert_eq!(notices_of(&h, &alice).await.len(), 1, "check sends nothing");
+    assert_eq!(notices_of(&h, &alice).await.len(), 2, "check sends nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_server_notices_the_admins_are_told_once_and_alerts_go_on() {
-    let h = SynapseHarness::start(Backend::Sqlite).await.unwrap();
+async fn notices_once_per_event_across_a_simulated_crash_sqlite() {
+    notices_once_per_event_across_a_simulated_crash(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_once_per_event_across_a_simulated_crash_postgres() {
+    notices_once_per_event_across_a_simulated_crash(Backend::Postgres).await;
+}
+
+/// When the daemon's last run ended (Unix seconds), from `/metrics`.
+async fn last_run(listen: &str) -> f64 {
+    let (_, metrics) = run_e2e::get(&format!("http://{listen}/metrics")).await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("synapse_warden_last_run_timestamp_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits until the daemon finished a run that started after `since`.
+async fn wait_run_after(setup: &run_e2e::Setup, since: std::time::SystemTime) {
+    let since = since
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while last_run(&setup.listen).await < since {
+        assert!(
+            Instant::now() < deadline,
+            "no run after the restart\n{}",
+            run_e2e::logs(setup.dir.path())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until `user` has `n` server notices, polling fast: the caller
+/// kills the daemon right after.
+async fn wait_notices(h: &SynapseHarness, user: &TestUser, n: usize, setup: &run_e2e::Setup) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let got = notices_of(h, user).await;
+        if got.len() >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} has {got:#?}, waiting for {n}\n{}",
+            user.user_id,
+            run_e2e::logs(setup.dir.path())
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The real binary, killed with SIGKILL right after each notice reached
+/// the user's server-notices room, restarted on the same data directory,
+/// running again: one notice per lifecycle event (new, then an escalation
+/// after another upload), never two, and one summary per run saying who
+/// was notified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_notifies_once_per_event_across_kill_9_postgres() {
+    let h = SynapseHarness::start_with(Backend::Postgres, with_server_notices())
+        .await
+        .unwrap();
+    let admin = h.register("admin", "admin-password", true).await.unwrap();
+    let alice = h.register("alice", "alice-password", false).await.unwrap();
+    h.upload_media(&alice, 5 * 1024).await.unwrap();
+    let bot = h.register("warden", "bot-password", false).await.unwrap();
+    let room_id = h
+        .create_room(&admin, "Synapse admins", false, &[&bot.user_id])
+        .await
+        .unwrap();
+    let setup = run_e2e::write_setup(&h, &admin, &room_id);
+    let policy = std::fs::read_to_string(&setup.policy).unwrap();
+    let notify = "      max_media_length: 4 KiB\n      notify_user:\n        on: [new, escalation]\n        message: \"You use {usage} of your {limit} media quota ({percent}). <b>Please</b> delete old uploads.\"\n        at_most_every: 0s\nalerts:\n  escalate_on_growth: 50%\n";
+    assert!(policy.ends_with("      max_media_length: 4 KiB\n"));
+    std::fs::write(
+        &setup.policy,
+        policy.replace("      max_media_length: 4 KiB\n", notify),
+    )
+    .unwrap();
+    let summaries = |b: &[String], what: &str| {
+        b.iter()
+            .filter(|m| {
+                m.contains(what)
+                    && m.ends_with("Server notices: notified 1 user: @alice:warden.test.")
+            })
+            .count()
+    };
+
+    // The first run: a new violation, a notice. Killed as soon as alice
+    // can read it, whatever the daemon had saved or posted by then.
+    let mut child = run_e2e::start(&setup);
+    wait_notices(&h, &alice, 1, &setup).await;
+    run_e2e::signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    let restarted = std::time::SystemTime::now();
+    let mut child = run_e2e::start(&setup);
+    // The first run's summary arrives, once, saying alice was notified.
+    run_e2e::wait_for(
+        &h,
+        &admin,
+        &room_id,
+        &bot.user_id,
+        "the first run's summary",
+        |b| summaries(b, "NEW critical quota: @alice") == 1,
+    )
+    .await;
+    wait_run_after(&setup, restarted).await;
+
+    // Another upload, a run on command: an escalation, a second notice;
+    // killed again as soon as alice can read it.
+    h.upload_media(&alice, 5 * 1024).await.unwrap();
+    h.send_text(&admin, &room_id, "!stats check").await.unwrap();
+    wait_notices(&h, &alice, 2, &setup).await;
+    run_e2e::signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    let restarted = std::time::SystemTime::now();
+    let mut child = run_e2e::start(&setup);
+    run_e2e::wait_for(
+        &h,
+        &admin,
+        &room_id,
+        &bot.user_id,
+        "the escalation's summary",
+        |b| summaries(b, "ESCALATED critical quota: @alice") == 1,
+    )
+    .await;
+    // The restart's own run is quiet.
+    wait_run_after(&setup, restarted).await;
+
+    assert_eq!(notices_of(&h, &alice).await, [NEW_TEXT, ESCALATED_TEXT]);
+    let room = run_e2e::bodies(&h, &admin, &room_id, &bot.user_id).await;
+    assert_eq!(count(&room, "NEW critical quota"), 1, "{room:#?}");
+    assert_eq!(count(&room, "ESCALATED critical quota"), 1, "{room:#?}");
+    assert_eq!(count(&room, "Server notices:"), 2, "{room:#?}");
+    assert_eq!(count(&room, "waiting for Synapse"), 0, "{room:#?}");
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(setup.dir.path().join("data").join("state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["notices"]["outbox"], json!([]), "{state:#}");
+    assert_eq!(state["notices"]["held"], Value::Null, "{state:#}");
+
+    run_e2e::signal(&child, libc::SIGTERM);
+    let status = run_e2e::wait_exit(&mut child, Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        run_e2e::logs(setup.dir.path())
+    );
+}
+
+async fn without_server_notices_the_admins_are_told_once(backend: Backend) {
+    let h = SynapseHarness::start(backend).await.unwrap();
     let admin = h.register("admin", "admin-password", true).await.unwrap();
     let alice = h.register("alice", "alice-password", false).await.unwrap();
     h.upload_media(&alice, 5 * 1024).await.unwrap();
@@ -154,7 +357,34 @@ async fn without_server_notices_the_admins_are_told_once_and_alerts_go_on() {
         1,
         "{room:#?}"
     );
+    // Each run's summary says whom it could not notify, and why.
+    assert_eq!(
+        count(
+            &room,
+            "Server notices: 1 not sent, as Synapse has no server notices: @alice:warden.test."
+        ),
+        1,
+        "{room:#?}"
+    );
+    assert_eq!(
+        count(
+            &room,
+            "Server notices: 1 not sent, as Synapse has no server notices: @bob:warden.test."
+        ),
+        1,
+        "{room:#?}"
+    );
     assert_eq!(count(&room, "notified"), 0, "{room:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_server_notices_the_admins_are_told_once_and_alerts_go_on_sqlite() {
+    without_server_notices_the_admins_are_told_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_server_notices_the_admins_are_told_once_and_alerts_go_on_postgres() {
+    without_server_notices_the_admins_are_told_once(Backend::Postgres).await;
 }
 
 /// `PUT /_synapse/admin/v1/send_server_notice/<txn>`, the same checks on
@@ -304,19 +534,14 @@ async fn notice_conformance_fake() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notice_conformance_real() {
+async fn notice_conformance_real(backend: Backend) {
     for enabled in [false, true] {
-        let mut extra = serde_json::Map::new();
-        if enabled {
-            extra.insert(
-                "server_notices".into(),
-                json!({"system_mxid_localpart": "notices"}),
-            );
-        }
-        let h = SynapseHarness::start_with(Backend::Postgres, extra)
-            .await
-            .unwrap();
+        let extra = if enabled {
+            with_server_notices()
+        } else {
+            serde_json::Map::new()
+        };
+        let h = SynapseHarness::start_with(backend, extra).await.unwrap();
         let admin = h.register("admin", "admin-password", true).await.unwrap();
         let alice = h.register("alice", "alice-password", false).await.unwrap();
         let base = h.base_url().as_str().trim_end_matches('/').to_owned();
@@ -333,4 +558,14 @@ async fn notice_conformance_real() {
             assert_eq!(notices_of(&h, &alice).await, ["hello"]);
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notice_conformance_real_sqlite() {
+    notice_conformance_real(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notice_conformance_real_postgres() {
+    notice_conformance_real(Backend::Postgres).await;
 }

@@ -225,6 +225,9 @@ pub struct AlertSettings {
     /// Uploads refused by Synapse (`enforce: upload`) are posted together,
     /// at most this often. Default 1 min.
     pub refusals_every: Duration,
+    /// A user media rule broken by more than this share of the users with
+    /// media is said to be probably mis-set. Default 10 %.
+    pub too_broad_at: Percent,
 }
 
 impl Default for AlertSettings {
@@ -235,6 +238,7 @@ impl Default for AlertSettings {
             max_lines: NonZeroUsize::new(20).unwrap_or(NonZeroUsize::MIN),
             escalate_on_growth: Percent::from_basis_points(5000),
             refusals_every: Duration::from_secs(60),
+            too_broad_at: Percent::from_basis_points(1000),
         }
     }
 }
@@ -429,6 +433,15 @@ impl Rules {
     /// Whether there is no rule at all (never true for a parsed file).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How long who was sent a server notice is remembered: the longest
+    /// `notify_user.at_most_every`, at least [`crate::core::notice::MIN_INTERVAL`].
+    pub fn notice_memory(&self) -> std::time::Duration {
+        self.user_media
+            .iter()
+            .filter_map(|r| r.notify_user.as_ref().map(|n| n.at_most_every))
+            .fold(crate::core::notice::MIN_INTERVAL, std::cmp::max)
     }
 }
 

@@ -40,6 +40,7 @@ pub const ALERTS_KEYS: &[&str] = &[
     "max_lines",
     "escalate_on_growth",
     "refusals_every",
+    "too_broad_at",
 ];
 /// Keys of `matrix`.
 pub const MATRIX_KEYS: &[&str] = &[
@@ -187,6 +188,7 @@ pub struct RawAlerts {
     pub max_lines: Option<Value>,
     pub escalate_on_growth: Option<Value>,
     pub refusals_every: Option<Value>,
+    pub too_broad_at: Option<Value>,
 }
 
 /// `matrix:`

@@ -496,11 +496,24 @@ fn notify_user_placeholders_are_checked_with_positions() {
     let config = parse("p.yaml", &ok).unwrap_or_else(|e| panic!("{e}"));
     let n = config.rules.user_media[0].notify_user.clone().unwrap();
     assert!(n.on.new && n.on.reminder && !n.on.escalation);
+    assert_eq!(n.at_most_every, crate::core::notice::MIN_INTERVAL);
+    let daily =
+        minimal("      notify_user:\n        message: \"{usage}\"\n        at_most_every: 1d\n");
+    let config = parse("p.yaml", &daily).unwrap_or_else(|e| panic!("{e}"));
+    let n = config.rules.user_media[0].notify_user.clone().unwrap();
+    assert_eq!(n.at_most_every, std::time::Duration::from_secs(86_400));
+    assert_eq!(config.rules.notice_memory(), n.at_most_every);
     let bad = minimal(
-        "      notify_user:\n        on: [new, later]\n        message: \"You use {usge}.\"\n        extra: 1\n",
+        "      notify_user:\n        on: [new, later]\n        message: \"You use {usge}.\"\n        extra: 1\n        at_most_every: often\n",
     );
     let errs = errors(&bad);
-    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert_eq!(errs.len(), 4, "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e
+            .starts_with("p.yaml:12:24: rules.user_media[0].notify_user.at_most_every")
+            && e.contains("`often` is not a duration")),
+        "{errs:?}"
+    );
     assert!(
         errs.iter()
             .any(|e| e.starts_with("p.yaml:9:13: rules.user_media[0].notify_user.on")),
@@ -519,6 +532,10 @@ fn notify_user_placeholders_are_checked_with_positions() {
     );
     let example = parse("policies.example.yaml", EXAMPLE).unwrap_or_else(|e| panic!("{e}"));
     assert!(example.rules.user_media[0].notify_user.is_some());
+    assert_eq!(
+        example.rules.notice_memory(),
+        crate::core::notice::MIN_INTERVAL
+    );
 }
 
 /// YAML 1.1's surprises, decided on purpose (see `policies.example.yaml`):
@@ -591,5 +608,21 @@ fn duplicate_keys_are_reported_at_the_second() {
     assert_eq!(
         errors("synapse:\n  url: a\n  url: b\n"),
         ["p.yaml:3:3: synapse.url: duplicate key `url`: each key may appear once in a mapping"]
+    );
+}
+
+#[test]
+fn too_broad_at_is_a_share_of_at_most_100_percent() {
+    let config = parse("p.yaml", &minimal("")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.alerts.too_broad_at, Percent::from_basis_points(1000));
+    let set = format!("{}alerts:\n  too_broad_at: 25%\n", minimal(""));
+    let config = parse("p.yaml", &set).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.alerts.too_broad_at, Percent::from_basis_points(2500));
+    let errs = errors(&format!("{}alerts:\n  too_broad_at: 150%\n", minimal("")));
+    assert!(
+        errs.len() == 1
+            && errs[0].starts_with("p.yaml:9:17: alerts.too_broad_at")
+            && errs[0].contains("at most 100%"),
+        "{errs:?}"
     );
 }

@@ -476,11 +476,11 @@ impl Checker {
         for (key, _) in map {
             let name = text(key).unwrap_or_default();
             let name = name.as_str();
-            if name != "on" && name != "message" {
+            if name != "on" && name != "message" && name != "at_most_every" {
                 self.invalid(
                     &path.key(name),
                     format!(
-                        "unknown key `{}` (notify_user takes `on` and `message`)",
+                        "unknown key `{}` (notify_user takes `on`, `message` and `at_most_every`)",
                         name.escape_default()
                     ),
                 );
@@ -533,8 +533,18 @@ impl Checker {
                 Err(())
             }
         };
-        match (on, message, ok) {
-            (Ok(on), Ok(message), true) => Ok(Some(NotifyUser { on, message })),
+        let at_most_every = match get("at_most_every") {
+            None => Ok(crate::core::notice::MIN_INTERVAL),
+            Some(v) => values::duration(v).map_err(|e| {
+                self.invalid(&path.key("at_most_every"), e);
+            }),
+        };
+        match (on, message, at_most_every, ok) {
+            (Ok(on), Ok(message), Ok(at_most_every), true) => Ok(Some(NotifyUser {
+                on,
+                message,
+                at_most_every,
+            })),
             _ => Err(()),
         }
     }
@@ -656,7 +666,20 @@ impl Checker {
             d.refusals_every,
             values::positive_duration,
         );
+        let too_broad_at = self.or_default(
+            &path.key("too_broad_at"),
+            raw.too_broad_at.as_ref(),
+            d.too_broad_at,
+            |v| {
+                let p = values::percent(v)?;
+                if p.basis_points() == 0 || p.basis_points() > 10_000 {
+                    return Err("must be more than 0% and at most 100%".to_owned());
+                }
+                Ok(p)
+            },
+        );
         Some(AlertSettings {
+            too_broad_at: too_broad_at.ok()?,
             refusals_every: refusals_every.ok()?,
             repeat_after: repeat_after.ok()?,
             announce_resolved: announce_resolved.ok()?,

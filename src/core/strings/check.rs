@@ -149,3 +149,19 @@ pub fn checked(walks: &[WalkReport], rooms: Option<usize>, rules: usize, now_ms:
 pub fn cli_note(note: &str) -> Line {
     Line::new().text("note: ").outside(note, ERROR_CAP)
 }
+
+/// A rule broken by too many users: `` `media-quota` matches 37.0% of users
+/// with media (740 of 2 000): is 30 MB meant?``
+pub fn too_broad(b: &crate::core::broad::BroadRule) -> Line {
+    Line::new()
+        .append(super::rule(&b.rule))
+        .text(" matches ")
+        .share(b.matched, b.users)
+        .text(" of users with media (")
+        .number(b.matched)
+        .text(" of ")
+        .number(b.users)
+        .text("): is ")
+        .append(super::amount(b.measure, b.limit, b.units))
+        .text(" meant?")
+}

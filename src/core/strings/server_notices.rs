@@ -1,7 +1,7 @@
 //! What the admins are told about server notices to users.
 
-use crate::core::doc::{Block, Doc, ID_CAP, Line};
-use crate::core::notice::Planned;
+use crate::core::doc::{Block, Doc, ERROR_CAP, ID_CAP, Line};
+use crate::core::notice::{Planned, Tally};
 
 /// Synapse has no `server_notices`: said once, with the lines to add.
 pub fn disabled(dropped: usize) -> Doc {
@@ -23,23 +23,87 @@ pub fn disabled(dropped: usize) -> Doc {
         ]))
 }
 
-/// Notices Synapse took in this delivery.
-pub fn sent(users: &[String]) -> Doc {
+fn users(users: &[String]) -> Line {
     let shown: Vec<Line> = users
         .iter()
         .take(20)
         .map(|u| Line::new().code(u.as_str(), ID_CAP))
         .collect();
-    let mut line = Line::new()
-        .strong(Line::new().text("synapse-warden"))
-        .text(": notified ")
-        .count(users.len() as u64, "user", "users")
-        .text(" with a server notice: ")
-        .append(Line::join(shown, ", "));
+    let mut line = Line::join(shown, ", ");
     if users.len() > 20 {
         line = line.append(super::and_more(users.len() - 20));
     }
-    Doc::paragraph(line.text("."))
+    line
+}
+
+/// The line of a run's summary on its server notices: `Server notices:
+/// notified 3 users: ...; 1 waiting for Synapse: ...`.
+pub fn summary_line(t: &Tally) -> Line {
+    let mut parts = Vec::new();
+    if !t.notified.is_empty() {
+        parts.push(
+            Line::new()
+                .text("notified ")
+                .count(t.notified.len() as u64, "user", "users")
+                .text(": ")
+                .append(users(&t.notified)),
+        );
+    }
+    if !t.waiting.is_empty() {
+        parts.push(
+            Line::new()
+                .number(t.waiting.len() as u64)
+                .text(" waiting for Synapse (sent when it answers): ")
+                .append(users(&t.waiting)),
+        );
+    }
+    if !t.refused.is_empty() {
+        let refused: Vec<Line> = t
+            .refused
+            .iter()
+            .take(20)
+            .map(|(u, why)| {
+                Line::new()
+                    .code(u.as_str(), ID_CAP)
+                    .text(" (")
+                    .outside(why.as_str(), ERROR_CAP)
+                    .text(")")
+            })
+            .collect();
+        let mut line = Line::new()
+            .number(t.refused.len() as u64)
+            .text(" refused by Synapse: ")
+            .append(Line::join(refused, ", "));
+        if t.refused.len() > 20 {
+            line = line.append(super::and_more(t.refused.len() - 20));
+        }
+        parts.push(line);
+    }
+    if !t.disabled.is_empty() {
+        parts.push(
+            Line::new()
+                .number(t.disabled.len() as u64)
+                .text(" not sent, as Synapse has no server notices: ")
+                .append(users(&t.disabled)),
+        );
+    }
+    Line::new()
+        .text("Server notices: ")
+        .append(Line::join(parts, "; "))
+        .text(".")
+}
+
+/// Notices that had been waiting for Synapse, taken now.
+pub fn sent_late(users_: &[String]) -> Doc {
+    Doc::paragraph(
+        Line::new()
+            .strong(Line::new().text("synapse-warden"))
+            .text(": notified ")
+            .count(users_.len() as u64, "user", "users")
+            .text(" with a server notice that was waiting for Synapse: ")
+            .append(users(users_))
+            .text("."),
+    )
 }
 
 /// `check --notify`: who would get which text.

@@ -271,6 +271,29 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             "alert summary",
             announce::summary_doc(&plan, NOW, 5).expect("a plan"),
         ),
+        ("alert summary (server notices)", {
+            let summary = crate::core::announce::RunSummary {
+                plan: plan.clone(),
+                partial: Some(i.error.clone()),
+                now_ms: NOW,
+                max_lines: 5,
+                too_broad: vec![crate::core::broad::BroadRule {
+                    rule: "media-quota".into(),
+                    matched: 740,
+                    users: 2000,
+                    measure: crate::core::violation::Measure::MediaLength,
+                    limit: 30_000_000,
+                    units: Units::Decimal,
+                }],
+            };
+            let tally = crate::core::notice::Tally {
+                notified: vec![i.user_id.clone(), "@bob:example.org".into()],
+                waiting: vec!["@carol:example.org".into()],
+                refused: vec![(i.user_id.clone(), i.error.clone())],
+                disabled: vec!["@dave:example.org".into()],
+            };
+            summary.doc(Some(&tally)).expect("a plan")
+        }),
         ("alert summary (partial run)", {
             let mut doc = announce::summary_doc(&plan, NOW, 1).expect("a plan");
             doc.push(Block::Paragraph(strings::notices::partial_run(&i.error)));
@@ -625,6 +648,7 @@ fn notices(i: &Inputs) -> Vec<crate::core::notice::Planned> {
                 reminder: false,
             },
             message: message.clone(),
+            at_most_every: crate::core::notice::MIN_INTERVAL,
         })
     })
 }
@@ -734,8 +758,8 @@ fn action_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
             strings::server_notices::disabled(2),
         ),
         (
-            "server notices (sent)",
-            strings::server_notices::sent(&[i.user_id.clone(), "@bob:example.org".into()]),
+            "server notices (sent late)",
+            strings::server_notices::sent_late(&[i.user_id.clone(), "@bob:example.org".into()]),
         ),
         (
             "check --notify",
