@@ -192,10 +192,9 @@ pub fn growth(view: &GrowthView) -> Doc {
         .collect();
     doc.push(Block::Numbered(rows));
     doc.push(Block::Paragraph(
-        Line::new()
-            .text("Growth of stored bytes (after deletions) between two complete runs, of at most ")
-            .number(u64::from(view.n))
-            .text(" users; `top ... 7d` counts uploads instead."),
+        Line::new().text(
+            "Stored bytes (after deletions) compared between two complete runs; `top ... 7d` counts uploads instead.",
+        ),
     ));
     doc
 }
