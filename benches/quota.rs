@@ -27,9 +27,6 @@
 //! max per configuration, the overheads at the median, and the bar
 //! ("overhead under 5 ms at the median on a cache hit: ok|NOT MET").
 
-#[path = "../tests/it/support/synapse.rs"]
-mod synapse;
-
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,11 +35,11 @@ use serde_json::json;
 use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
-use synapse::{Backend, SynapseHarness, ensure_quota_module};
 use synapse_warden::daemon::http::{self, Endpoints, Readiness};
 use synapse_warden::daemon::metrics::Metrics;
 use synapse_warden::daemon::module_api::{self, ModuleApi, ModuleSecret};
 use synapse_warden::daemon::service::{Shared, Status};
+use test_support::synapse::{Backend, SynapseHarness, ensure_quota_module};
 
 const BAR_MS: f64 = 5.0;
 const WARMUP: usize = 10;
@@ -91,6 +88,7 @@ rules:
         config: RwLock::new(Arc::new(config)),
         status: RwLock::new(Status::default()),
         snapshot: RwLock::new(None),
+        silences: RwLock::new(Default::default()),
     });
     let metrics = Arc::new(Metrics::new());
     let (refusals, _rx) = module_api::channel();

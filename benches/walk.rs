@@ -12,9 +12,6 @@
 //! prints the times and their ratios to the fastest. Each page costs Synapse
 //! two aggregations over all local media, so the page count dominates.
 
-#[path = "../tests/it/support/synapse.rs"]
-mod synapse;
-
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
@@ -23,7 +20,7 @@ use synapse_warden::synapse::{
     AdminToken, ClientConfig, PageLimit, SynapseClient, UsersMediaQuery, WalkChunk, WalkOptions,
 };
 
-use synapse::{Backend, SynapseHarness};
+use test_support::synapse::{Backend, SynapseHarness};
 
 struct Args {
     users: u64,

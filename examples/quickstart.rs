@@ -11,16 +11,13 @@
 //! media_length` as the admin, prints the bot's reply, and exits: what CI
 //! runs to prove this command works.
 
-#[path = "../tests/it/support/synapse.rs"]
-mod synapse;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use synapse::{Backend, SynapseHarness, TestUser};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * 1024;

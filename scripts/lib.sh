@@ -1,6 +1,6 @@
 # scripts/lib.sh: what scripts/test and scripts/quickstart need on a bare
 # Debian machine, sourced by both: PostgreSQL with a test role, and the cached
-# Synapse virtualenv of tests/it/support/synapse.rs. Installs missing Debian
+# Synapse virtualenv of crates/test-support/src/synapse.rs. Installs missing Debian
 # packages when run as root, and otherwise says what is missing.
 # Expects to be sourced from the repository root.
 
@@ -16,8 +16,8 @@ PG_ROLE=synapse_warden_test
 PG_PASSWORD=synapse_warden_test
 
 # Pinned in the harness; read from there so the two never disagree.
-SYNAPSE_VERSION=$(sed -n 's/^pub const SYNAPSE_VERSION: &str = "\(.*\)";$/\1/p' tests/it/support/synapse.rs)
-[ -n "$SYNAPSE_VERSION" ] || die "cannot read SYNAPSE_VERSION from tests/it/support/synapse.rs"
+SYNAPSE_VERSION=$(sed -n 's/^pub const SYNAPSE_VERSION: &str = "\(.*\)";$/\1/p' crates/test-support/src/synapse.rs)
+[ -n "$SYNAPSE_VERSION" ] || die "cannot read SYNAPSE_VERSION from crates/test-support/src/synapse.rs"
 
 APT_UPDATED=
 apt_install() {
@@ -159,7 +159,7 @@ synapse_python() {
 
 # Installs synapse-module/ (synapse_warden_quota) from the checkout into the
 # test virtualenv, under the virtualenv's lock. The Rust harness does the
-# same when its sources changed (tests/it/support/synapse.rs).
+# same when its sources changed (crates/test-support/src/synapse.rs).
 setup_quota_module() {
 	local python venv log
 	python=$(synapse_python)

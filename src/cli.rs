@@ -3,9 +3,9 @@
 //! ```text
 //! synapse-warden [--config FILE] [--log-format human|json] <COMMAND>
 //!   validate                      check the policy file, print every error
-//!   check [--format text|json]    one run against Synapse, print violations
+//!   check [--format text|json] [--notify]
+//!                                 one run against Synapse, print violations
 //!   healthcheck [--url URL]       ask a running daemon's /health (for containers)
-//!   stats WORDS...                answer a bot command in the terminal
 //!   run                           the daemon: schedule, alerts, bot, /health /ready /metrics
 //!   stats WORDS...                the bot's commands in the terminal: `stats top 10 media_length`
 //! ```

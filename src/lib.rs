@@ -9,11 +9,17 @@
 //!
 //! - [`core`]: the domain — policies, evaluation, alert state, command parsing
 //!   and rendering. No I/O, no clock reads: time is always an argument.
-//! - [`synapse`]: the HTTP client for Synapse's statistics admin API, and the
-//!   full walk over every page of it.
+//! - [`synapse`]: the HTTP client for Synapse's admin API, the full walk
+//!   over every page of its media statistics, and one run of the rules
+//!   ([`synapse::run`]).
+//! - [`daemon`]: the long-running service — the schedule, the durable alert
+//!   state and its outbox, reload, the `/health`, `/ready` and `/metrics`
+//!   endpoints and the API of the Synapse module.
+//! - [`bot`]: the Matrix bot — posts to the admin room and takes `!stats`
+//!   commands, through matrix-sdk with end-to-end encryption.
 //! - [`cli`] and [`app`]: the edge — the command line, and the commands
-//!   that read the policy file and secrets, run the core against Synapse and
-//!   print the result.
+//!   that read the policy file and secrets, run the core against Synapse,
+//!   answer commands ([`app::answer`]) and print the result.
 //!
 //! `main.rs` only wires these together.
 
@@ -25,6 +31,7 @@ pub mod app;
 pub mod bot;
 pub mod chart;
 pub mod cli;
+pub mod clock;
 pub mod core;
 pub mod daemon;
 pub mod history;

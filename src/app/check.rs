@@ -1,7 +1,7 @@
 //! `synapse-warden check`: one run of every rule against Synapse.
 //!
 //! Reads the policy file and the admin token, runs every rule once (see
-//! [`crate::daemon::runner`]: Synapse on SQLite, or its known 500 for room
+//! [`crate::synapse::run`]: Synapse on SQLite, or its known 500 for room
 //! sizes, become a note and the media rules still decide), and prints the
 //! violations. Any other failure is an error (exit status 2): a run that
 //! could not look at everything does not say "clean". A walk cut short even
@@ -16,25 +16,21 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
-use super::{EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, load_policy, read_secret};
+use super::{EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, bold_terminal, synapse_client, valid_policy};
 use crate::cli::{CheckArgs, OutputFormat};
 use crate::core::conditions::incomplete_cause;
 use crate::core::eval::Outcome;
 use crate::core::policy::Config;
 use crate::core::report;
-use crate::daemon::runner;
-use crate::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
+use crate::synapse::SynapseClient;
+use crate::synapse::run;
 
 /// Runs `check` with the policy file at `path`.
 pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
-    let config = match load_policy(path)? {
-        Ok(config) => config,
-        Err(errors) => {
-            eprint!("{}", errors.report());
-            return Ok(ExitCode::from(EXIT_ERROR));
-        }
+    let Some(config) = valid_policy(path)? else {
+        return Ok(ExitCode::from(EXIT_ERROR));
     };
-    let client = client(&config)?;
+    let client = synapse_client(&config)?;
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .context("the system clock is before 1970")?
@@ -42,7 +38,7 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
     let now_ms = u64::try_from(now_ms).context("the system clock is too far in the future")?;
     let outcome = evaluate(&client, &config, now_ms).await?;
     let rendered = match args.format {
-        OutputFormat::Text => report::text(&outcome, super::stats::bold_terminal()),
+        OutputFormat::Text => report::text(&outcome, bold_terminal()),
         OutputFormat::Json => report::json(&outcome),
     };
     let mut stdout = std::io::stdout().lock();
@@ -58,15 +54,10 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
     }
     if args.notify {
         let planned = crate::core::notice::preview(&outcome.violations, &|rule| {
-            config
-                .rules
-                .user_media
-                .iter()
-                .find(|r| r.name == rule)
-                .and_then(|r| r.notify_user.clone())
+            config.rules.notify_user(rule)
         });
-        let text = crate::core::strings::server_notices::preview(&planned)
-            .terminal(super::stats::bold_terminal());
+        let text =
+            crate::core::strings::server_notices::preview(&planned).terminal(bold_terminal());
         match args.format {
             OutputFormat::Text => println!("\n{text}"),
             OutputFormat::Json => eprintln!("{text}"),
@@ -90,25 +81,9 @@ fn incomplete_error(cause: &str) -> String {
     )
 }
 
-/// A Synapse client for the policy's `synapse` section, with the admin token
-/// read from where the section says.
-pub fn client(config: &Config) -> Result<SynapseClient> {
-    let token = read_secret(
-        &config.synapse.token,
-        "the Synapse admin token (synapse.token)",
-    )?;
-    let client = SynapseClient::new(ClientConfig {
-        base_url: config.synapse.url.clone(),
-        token: AdminToken::new(token),
-        timeout: config.synapse.timeout,
-        retry: RetryPolicy::default(),
-    })?;
-    Ok(client)
-}
-
 /// One run of the policy's rules against Synapse at `now_ms`.
 pub async fn evaluate(client: &SynapseClient, config: &Config, now_ms: u64) -> Result<Outcome> {
-    let report = runner::evaluate(client, config, now_ms, |_, _, _| {}).await?;
+    let report = run::evaluate(client, config, now_ms, |_, _, _| {}).await?;
     let mut outcome = report.outcome;
     let broad = crate::core::broad::too_broad(
         &outcome,

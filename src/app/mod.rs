@@ -1,14 +1,20 @@
 //! The edge layer: the commands, doing the I/O around the pure core —
 //! reading the policy file and secrets, talking to Synapse, printing.
 //!
+//! - [`validate`], [`check`], [`run`] (the daemon), [`healthcheck`]: one
+//!   file per subcommand.
+//! - [`answer`]: the commands of the bot, answered for the admin room and
+//!   for `synapse-warden stats WORDS...`; [`actions`], its clean-up
+//!   commands.
+//!
 //! Each command returns the process exit status; an `Err` is an error the
 //! caller prints, exiting with [`EXIT_ERROR`].
 
 pub mod actions;
+pub mod answer;
 pub mod check;
 pub mod healthcheck;
 pub mod run;
-pub mod stats;
 pub mod trend;
 pub mod validate;
 
@@ -19,6 +25,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::{Cli, Command};
 use crate::core::policy::{self, Config, PolicyError, SecretSource};
+use crate::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 
 /// Success; for `check`, no violation.
 pub const EXIT_OK: u8 = 0;
@@ -33,7 +40,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate(_) => validate::run(&cli.config),
         Command::Check(args) => check::run(&cli.config, args).await,
         Command::Healthcheck(args) => healthcheck::run(&cli.config, args).await,
-        Command::Stats(args) => stats::run(&cli.config, &args.words).await,
+        Command::Stats(args) => answer::run(&cli.config, &args.words).await,
         Command::Run(_) => run::run(&cli.config).await,
     }
 }
@@ -44,6 +51,42 @@ pub fn load_policy(path: &Path) -> Result<Result<Config, PolicyError>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the policy file {}", path.display()))?;
     Ok(policy::parse(&path.display().to_string(), &text))
+}
+
+/// Reads the policy file for a command that needs a valid one: `None` when
+/// the file is invalid, its problems printed to standard error (the command
+/// then exits with [`EXIT_ERROR`]).
+pub fn valid_policy(path: &Path) -> Result<Option<Config>> {
+    Ok(match load_policy(path)? {
+        Ok(config) => Some(config),
+        Err(errors) => {
+            eprint!("{}", errors.report());
+            None
+        }
+    })
+}
+
+/// A Synapse client for the policy's `synapse` section, with the admin token
+/// read from where the section says.
+pub fn synapse_client(config: &Config) -> Result<SynapseClient> {
+    let token = read_secret(
+        &config.synapse.token,
+        "the Synapse admin token (synapse.token)",
+    )?;
+    let client = SynapseClient::new(ClientConfig {
+        base_url: config.synapse.url.clone(),
+        token: AdminToken::new(token),
+        timeout: config.synapse.timeout,
+        retry: RetryPolicy::default(),
+    })?;
+    Ok(client)
+}
+
+/// Whether the terminal rendering may use ANSI bold: stdout is a terminal
+/// and `NO_COLOR` is not set.
+pub fn bold_terminal() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Reads a secret from where the policy file says it is. Errors say where

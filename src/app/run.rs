@@ -27,16 +27,19 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::stats::{DaemonHandle, StatsContext};
-use super::{EXIT_ERROR, EXIT_OK, check, read_secret};
+use super::answer::{DaemonHandle, StatsContext};
+use super::{EXIT_ERROR, EXIT_OK, read_secret};
 use crate::bot::{Bot, BotError, BotSettings, Responder, Secret};
 use crate::core::backoff::Backoff;
 use crate::core::command::Command;
+use crate::core::command::SilenceRequest;
 use crate::core::doc::Message;
 use crate::core::eval::Outcome;
 use crate::core::policy::{Config, MatrixSettings};
 use crate::core::render::{Health, RunView, StatusView};
+use crate::core::silence::{Silence, Silences};
 use crate::core::snapshot::Snapshot;
+use crate::core::violation::Violation;
 use crate::daemon::http::{self, Endpoints, Readiness};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::module_api::{self, ModuleApi, ModuleSecret};
@@ -52,12 +55,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(path: &Path) -> Result<ExitCode> {
-    let config = match super::load_policy(path)? {
-        Ok(config) => config,
-        Err(errors) => {
-            eprint!("{}", errors.report());
-            return Ok(ExitCode::from(EXIT_ERROR));
-        }
+    let Some(config) = super::valid_policy(path)? else {
+        return Ok(ExitCode::from(EXIT_ERROR));
     };
     let Some(matrix) = config.matrix.clone() else {
         bail!(
@@ -95,7 +94,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         // /metrics.
         let observer = metrics.clone();
         Box::new(move |config: &Config| {
-            let client = check::client(config)
+            let client = super::synapse_client(config)
                 .map(|client| client.with_observer(observer.clone()))
                 .map_err(|e| format!("{e:#}"))?;
             if let Ok(mut built) = built.lock() {
@@ -196,34 +195,33 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         shutdown.cancel();
     }
     tracing::info!("stopping");
-    let stopping = async {
-        let ended = match ended_early {
-            Some(ended) => ended,
-            None => daemon_task.await,
-        };
-        let ok = match ended {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "the daemon failed; stopping");
-                false
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the daemon task failed; stopping");
-                false
-            }
-        };
+    // The exit status says how the daemon ended, even when the bot or the
+    // HTTP server are slow to stop and the grace period runs out.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    let ended = match ended_early {
+        Some(ended) => Some(ended),
+        None => tokio::time::timeout_at(deadline, daemon_task).await.ok(),
+    };
+    let daemon_stopped = ended.is_some();
+    let ok = match ended {
+        Some(Ok(Ok(()))) | None => true,
+        Some(Ok(Err(e))) => {
+            tracing::error!(error = %e, "the daemon failed; stopping");
+            false
+        }
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "the daemon task failed; stopping");
+            false
+        }
+    };
+    let rest = async {
         let _ = bot_task.await;
         let _ = http_task.await;
-        ok
     };
-    match tokio::time::timeout(SHUTDOWN_GRACE, stopping).await {
-        Ok(true) => Ok(ExitCode::from(EXIT_OK)),
-        Ok(false) => Ok(ExitCode::from(EXIT_ERROR)),
-        Err(_) => {
-            tracing::warn!("shutdown took longer than {SHUTDOWN_GRACE:?}; exiting anyway");
-            Ok(ExitCode::from(EXIT_OK))
-        }
+    if !daemon_stopped || tokio::time::timeout_at(deadline, rest).await.is_err() {
+        tracing::warn!("shutdown took longer than {SHUTDOWN_GRACE:?}; exiting anyway");
     }
+    Ok(ExitCode::from(if ok { EXIT_OK } else { EXIT_ERROR }))
 }
 
 /// The bot's settings from the policy's `matrix` section, secrets read.
@@ -272,7 +270,7 @@ impl BotSlot {
 
 #[async_trait]
 impl Notifier for BotSlot {
-    async fn send(&self, txn_id: &str, message: &Message) -> Result<(), NotifyError> {
+    async fn send(&self, txn_id: &str, message: &Message) -> Result<String, NotifyError> {
         match self.get() {
             Some(bot) => Notifier::send(bot.as_ref(), txn_id, message).await,
             None => Err(NotifyError("not connected to the homeserver yet".into())),
@@ -349,6 +347,11 @@ impl Responder for Live {
             Some(context) => context.respond_with_image(command, device_id, asker).await,
             None => (crate::core::strings::common::stopping().message(), None),
         }
+    }
+
+    async fn acknowledge(&self, event_id: &str, sender: &str) -> Option<Message> {
+        let context = self.context.read().ok().map(|c| c.clone())?;
+        context.acknowledge(event_id, sender).await
     }
 }
 
@@ -438,6 +441,18 @@ async fn signals(handle: Arc<Handle>, shutdown: CancellationToken) {
     }
 }
 
+/// Why the daemon cannot answer.
+const STOPPING: &str = "the daemon is stopping";
+
+impl Handle {
+    async fn ask(&self, request: Control) -> Result<(), String> {
+        self.control
+            .send(request)
+            .await
+            .map_err(|_| STOPPING.to_owned())
+    }
+}
+
 /// What the bot's commands can ask of the daemon.
 struct Handle {
     shared: Arc<Shared>,
@@ -460,6 +475,7 @@ impl DaemonHandle for Handle {
                 started_ms: r.started_ms,
                 took_ms: r.took_ms,
                 violations: r.violations,
+                silenced: r.silenced,
                 error: r.error,
                 incomplete: r.incomplete,
             }),
@@ -505,5 +521,56 @@ impl DaemonHandle for Handle {
             live.apply(&config, None);
         }
         Ok(text)
+    }
+
+    async fn silence(
+        &self,
+        request: SilenceRequest,
+        author: &str,
+    ) -> Result<(Silence, usize), String> {
+        let (reply, answer) = oneshot::channel();
+        self.ask(Control::Silence {
+            request,
+            author: author.to_owned(),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| STOPPING.to_owned())?
+    }
+
+    async fn unsilence(&self, id: u64, by: &str) -> Result<(Silence, usize), String> {
+        let (reply, answer) = oneshot::channel();
+        self.ask(Control::Unsilence {
+            id,
+            by: by.to_owned(),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| STOPPING.to_owned())?
+    }
+
+    async fn silences(&self) -> Silences {
+        self.shared.silences.read().await.clone()
+    }
+
+    async fn acknowledge(
+        &self,
+        event_id: &str,
+        by: &str,
+    ) -> Option<Result<Vec<Violation>, String>> {
+        let (reply, answer) = oneshot::channel();
+        if let Err(e) = self
+            .ask(Control::Acknowledge {
+                event_id: event_id.to_owned(),
+                by: by.to_owned(),
+                reply,
+            })
+            .await
+        {
+            return Some(Err(e));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Some(Err(STOPPING.to_owned())))
     }
 }

@@ -23,7 +23,7 @@ use crate::core::policy::Config;
 pub fn run(path: &Path) -> Result<ExitCode> {
     match load_policy(path)? {
         Ok(config) => {
-            let now = super::stats::now_ms();
+            let now = crate::clock::now_ms();
             for w in crate::core::limits::override_warnings(&config.rules, now) {
                 eprintln!("{}", warning_line(&path.display().to_string(), &w));
             }

@@ -11,18 +11,24 @@
 //! The answer is a notice in reply to the command (in its thread, if it was
 //! in one), computed in a task of its own so a slow Synapse never holds up
 //! the sync loop.
+//!
+//! A ✅ or 👀 reaction to an alert from a sender who may command
+//! acknowledges the alert's violations ([`on_reaction`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use matrix_sdk::Room;
+use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
+use matrix_sdk::ruma::events::relation::Thread;
 use matrix_sdk::ruma::events::room::message::{
     AddMentions, ForwardThread, MessageType, OriginalSyncRoomMessageEvent, Relation,
 };
 use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 
+use crate::core::alerts;
 use crate::core::command::{self, Command};
 use crate::core::doc::Message;
 use crate::core::policy::{CommandAccess, RateLimit};
@@ -42,7 +48,7 @@ pub struct Asker {
     pub progress: Option<tokio::sync::mpsc::UnboundedSender<Message>>,
 }
 
-/// Answers commands; [`crate::app::stats::StatsContext`] in production.
+/// Answers commands; [`crate::app::answer::StatsContext`] in production.
 #[async_trait]
 pub trait Responder: Send + Sync {
     /// The answer to `command`, asked in the admin room by `asker`.
@@ -58,6 +64,10 @@ pub trait Responder: Send + Sync {
     ) -> (Message, Option<crate::chart::Png>) {
         (self.respond(command, device_id, asker).await, None)
     }
+
+    /// `sender` reacted to `event_id` with an acknowledgement: the reply,
+    /// or `None` when that event is not an alert (nothing to say).
+    async fn acknowledge(&self, event_id: &str, sender: &str) -> Option<Message>;
 }
 
 /// A sender's power level in the admin room as a number: `None` when it
@@ -227,7 +237,9 @@ pub(crate) async fn on_message(
             .commands
             .may_command(event.sender.as_str(), level_of(level))
             .then(|| {
-                let admission = access.limiter.admit(event.sender.as_str(), super::now_ms());
+                let admission = access
+                    .limiter
+                    .admit(event.sender.as_str(), crate::clock::now_ms());
                 (admission, access.commands.rate_limit)
             })
     });
@@ -280,9 +292,72 @@ pub(crate) async fn on_message(
     send_reply(&room, &event, reply).await;
 }
 
+/// Event handler for `m.reaction`: ✅ or 👀 on an alert, from a sender who
+/// may command (and within the rate limit), acknowledges its violations;
+/// the bot confirms in the alert's thread. Anything else is ignored.
+pub(crate) async fn on_reaction(
+    event: OriginalSyncReactionEvent,
+    room: Room,
+    handler: Arc<Handler>,
+) {
+    if room.room_id() != handler.room_id || event.sender == handler.own_user {
+        return;
+    }
+    if !alerts::acknowledges(&event.content.relates_to.key) {
+        return;
+    }
+    if u64::from(event.origin_server_ts.get()) < handler.not_before_ms {
+        return;
+    }
+    let level = match room.get_user_power_level(&event.sender).await {
+        Ok(level) => level,
+        Err(e) => {
+            tracing::warn!(sender = %event.sender, error = %e, "cannot read the room's power levels; ignoring the reaction");
+            return;
+        }
+    };
+    let admitted = handler.access.lock().ok().and_then(|mut access| {
+        access
+            .commands
+            .may_command(event.sender.as_str(), level_of(level))
+            .then(|| {
+                access
+                    .limiter
+                    .admit(event.sender.as_str(), crate::clock::now_ms())
+            })
+    });
+    match admitted {
+        None => {
+            tracing::debug!(sender = %event.sender, event_id = %event.event_id, "ignoring a reaction from a sender without the power level or allow-listing");
+            return;
+        }
+        Some(Admission::Allowed) => {}
+        Some(_) => {
+            tracing::info!(sender = %event.sender, "ignoring an acknowledgement over the rate limit");
+            return;
+        }
+    }
+    let target = event.content.relates_to.event_id.clone();
+    tracing::info!(sender = %event.sender, alert = %target, "acknowledgement");
+    tokio::spawn(async move {
+        let Some(reply) = handler
+            .responder
+            .acknowledge(target.as_str(), event.sender.as_str())
+            .await
+        else {
+            return;
+        };
+        let mut content = super::post::content(&reply);
+        content.relates_to = Some(Relation::Thread(Thread::without_fallback(target.clone())));
+        if let Err(e) = room.send(content).await {
+            tracing::warn!(alert = %target, error = %e, "cannot send the acknowledgement");
+        }
+    });
+}
+
 async fn send_reply(room: &Room, to: &OriginalSyncRoomMessageEvent, reply: Message) {
     let content =
-        super::alerts::content(&reply).make_reply_to(to, ForwardThread::Yes, AddMentions::No);
+        super::post::content(&reply).make_reply_to(to, ForwardThread::Yes, AddMentions::No);
     if let Err(e) = room.send(content).await {
         tracing::warn!(event_id = %to.event_id, error = %e, "cannot send the reply");
     }

@@ -6,8 +6,10 @@
 //!   device, same keys) on every start; the encrypted SQLite store.
 //! - [`crypto`]: cross-signing and recovery set-up.
 //! - [`room`]: join the admin room; accept invites to it only.
-//! - [`commands`]: who may command, rate limits, threaded replies.
-//! - [`alerts`]: [`Bot::post`] for the daemon.
+//! - [`commands`]: who may command, rate limits, threaded replies;
+//!   acknowledgements by reaction (✅ or 👀 on an alert).
+//! - [`post`]: [`Bot::post`], messages to the admin room, and the daemon's
+//!   [`Notifier`](crate::daemon::service::Notifier).
 //!
 //! Life cycle: [`Bot::start`] connects (restore or login), runs one sync
 //! *before any event handler exists* — so whatever was sent while the bot
@@ -16,9 +18,9 @@
 //! not answered either. [`Bot::run`] adds the handlers and syncs until told
 //! to stop, saving the sync token after every sync.
 
-pub mod alerts;
 pub mod commands;
 pub mod crypto;
+pub mod post;
 pub mod room;
 pub mod session;
 pub mod settings;
@@ -26,15 +28,16 @@ pub mod settings;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::event_handler::EventHandlerHandle;
 use matrix_sdk::ruma::api::error::ErrorKind;
+use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::room::member::StrippedRoomMemberEvent;
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::{OwnedDeviceId, OwnedRoomId, OwnedUserId, RoomId, UserId};
-use matrix_sdk::{Client, LoopCtrl, Room};
+use matrix_sdk::{Client, Room};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
@@ -108,6 +111,12 @@ pub enum BotError {
     Send(String),
 }
 
+/// How long a sync waits on the server for something new.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+/// A sync that brought nothing new and returned sooner than this did not
+/// wait as asked: the next one waits this long first.
+const EARLY_EMPTY_SYNC: Duration = Duration::from_secs(1);
+
 /// The connected bot. See the [module docs](self).
 pub struct Bot {
     client: Client,
@@ -138,14 +147,6 @@ const SYNC_RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_
 /// retries the whole start).
 const CATCH_UP_ATTEMPTS: u32 = 5;
 
-/// The current time in Unix ms.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// Whether a sync error means the session is gone for good.
 fn is_logged_out(e: &matrix_sdk::Error) -> bool {
     matches!(e.client_api_error_kind(), Some(ErrorKind::UnknownToken(_)))
@@ -156,7 +157,7 @@ impl Bot {
     /// handlers, sets up encryption, joins the admin room.
     pub async fn start(settings: BotSettings) -> Result<Bot, BotError> {
         settings.validate()?;
-        let started_ms = now_ms();
+        let started_ms = crate::clock::now_ms();
         let file = SessionFile::new(&settings.data_dir);
         let connected = session::connect(&settings, &file).await?;
         let client = connected.client;
@@ -249,6 +250,14 @@ impl Bot {
     }
 
     fn add_handlers(&self, handler: Arc<commands::Handler>) -> Vec<EventHandlerHandle> {
+        let on_reaction = {
+            let handler = handler.clone();
+            self.client
+                .add_event_handler(move |event: OriginalSyncReactionEvent, room: Room| {
+                    let handler = handler.clone();
+                    async move { commands::on_reaction(event, room, handler).await }
+                })
+        };
         let on_message = self.client.add_event_handler(
             move |event: OriginalSyncRoomMessageEvent, room: Room| {
                 let handler = handler.clone();
@@ -264,47 +273,54 @@ impl Bot {
                 }
             },
         );
-        vec![on_message, on_invite]
+        vec![on_message, on_reaction, on_invite]
     }
 
+    /// Syncs until `shutdown`, one long-polling `sync_once` after the
+    /// other. matrix-sdk's own loop (`sync`, `sync_with_result_callback`)
+    /// sleeps up to a second after a sync that returned within a second —
+    /// which is every sync that brought a command right after the previous
+    /// one — so a command sent just after a reply would wait for that sleep.
+    /// Here the next sync starts at once; only a sync that returned early
+    /// with *nothing new* (a server ignoring the timeout) is followed by a
+    /// pause, so that such a server is not hammered.
     async fn sync_loop(&self, shutdown: CancellationToken) -> Result<(), BotError> {
         let mut failures = 0;
         loop {
             let token = self.sync_token.lock().ok().and_then(|t| t.clone());
-            let mut sync_settings = SyncSettings::default().timeout(Duration::from_secs(30));
-            if let Some(token) = token {
-                sync_settings = sync_settings.token(token);
+            let mut sync_settings = SyncSettings::default().timeout(SYNC_TIMEOUT);
+            if let Some(token) = &token {
+                sync_settings = sync_settings.token(token.clone());
             }
-            let file = self.session.clone();
-            let saved = self.sync_token.clone();
-            let connected = self.connected.clone();
-            let sync = self
-                .client
-                .sync_with_result_callback(sync_settings, move |result| {
-                    let file = file.clone();
-                    let saved = saved.clone();
-                    let connected = connected.clone();
-                    async move {
-                        let response = result?;
-                        connected.store(true, Ordering::Relaxed);
-                        if let Ok(mut t) = saved.lock() {
-                            *t = Some(response.next_batch.clone());
-                        }
-                        if let Err(e) = file.set_sync_token(&response.next_batch) {
-                            tracing::warn!(error = %e, "cannot save the sync token");
-                        }
-                        Ok(LoopCtrl::Continue)
-                    }
-                });
+            let started = std::time::Instant::now();
             let result = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                result = sync => result,
+                result = self.client.sync_once(sync_settings) => result,
             };
-            self.connected.store(false, Ordering::Relaxed);
             match result {
-                Ok(()) => return Ok(()),
-                Err(e) if is_logged_out(&e) => return Err(BotError::LoggedOut),
+                Ok(response) => {
+                    self.connected.store(true, Ordering::Relaxed);
+                    failures = 0;
+                    let idle = token.as_deref() == Some(response.next_batch.as_str());
+                    if let Ok(mut t) = self.sync_token.lock() {
+                        *t = Some(response.next_batch.clone());
+                    }
+                    if let Err(e) = self.session.set_sync_token(&response.next_batch) {
+                        tracing::warn!(error = %e, "cannot save the sync token");
+                    }
+                    if idle && started.elapsed() < EARLY_EMPTY_SYNC {
+                        tokio::select! {
+                            () = shutdown.cancelled() => return Ok(()),
+                            () = tokio::time::sleep(EARLY_EMPTY_SYNC) => {}
+                        }
+                    }
+                }
+                Err(e) if is_logged_out(&e) => {
+                    self.connected.store(false, Ordering::Relaxed);
+                    return Err(BotError::LoggedOut);
+                }
                 Err(e) => {
+                    self.connected.store(false, Ordering::Relaxed);
                     let delay = SYNC_RETRY.delay(failures, rand::random::<f64>());
                     failures = failures.saturating_add(1);
                     tracing::warn!(error = %e, retry_in = ?delay, "sync failed; retrying");

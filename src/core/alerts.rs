@@ -6,6 +6,14 @@
 //! - An escalation (warning → critical, or usage grown by a configured factor
 //!   since it was last announced) is announced at once.
 //! - A resolved one is announced as resolved (when configured) and forgotten.
+//! - A silenced one ([`crate::core::silence`]) is not announced — neither
+//!   new, nor reminded, nor escalated — but tracked, so that its resolution
+//!   is announced and, once the silence is over, it is announced as new if
+//!   it never was. A silence that expires while violations it matched are
+//!   still there gets one line in the next summary.
+//! - An acknowledged one (a ✅ or 👀 reaction to the message that announced
+//!   it) is not reminded until it changes: escalates, or resolves and comes
+//!   back.
 //!
 //! [`AlertState::plan`] compares a run's violations with the state and says
 //! what to announce, without changing anything; [`AlertState::apply`] records
@@ -27,7 +35,17 @@ use serde::{Deserialize, Serialize};
 
 use super::coverage::Coverage;
 use super::policy::AlertSettings;
+use super::silence::{Silence, Silences};
 use super::violation::{Severity, Violation};
+
+/// Messages of which the violations are remembered, for acknowledgements.
+const KEEP_POSTED: usize = 200;
+
+/// Whether a reaction with this key acknowledges an alert: ✅ or 👀, with
+/// or without the emoji variation selector clients add.
+pub fn acknowledges(key: &str) -> bool {
+    matches!(key.trim_end_matches('\u{fe0f}'), "✅" | "👀")
+}
 
 /// Lifecycle settings, from the policy file's `alerts` section.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +90,21 @@ pub struct AlertRecord {
     pub announced_severity: Severity,
     /// Observed value when last announced.
     pub announced_observed: u64,
+    /// Never announced: silenced since it was first seen.
+    #[serde(default)]
+    pub unannounced: bool,
+    /// Acknowledged, by whom and when: no reminders until it changes.
+    #[serde(default)]
+    pub acknowledged: Option<Acknowledged>,
+}
+
+/// An acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledged {
+    /// Who (a Matrix user ID).
+    pub by: String,
+    /// When (Unix ms).
+    pub at_ms: u64,
 }
 
 /// Why a violation is in an announcement.
@@ -108,12 +141,39 @@ pub struct Plan {
     /// Violations still there but not announced (quiet until `repeat_after`),
     /// so the state can update what it last saw of them.
     pub quiet: Vec<Violation>,
+    /// Violations not announced because a silence matches them, with the
+    /// silence's ID.
+    #[serde(default)]
+    pub silenced: Vec<(Violation, u64)>,
+    /// Silences that expired while violations they matched are still there
+    /// (and silenced by no other): said once, in this summary.
+    #[serde(default)]
+    pub expired: Vec<ExpiredSilence>,
+}
+
+/// A silence that ended by itself, and what it still matched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpiredSilence {
+    /// The silence, as it was.
+    pub silence: Silence,
+    /// The violations it matched that are still there.
+    pub still: usize,
 }
 
 impl Plan {
     /// Whether there is nothing to announce.
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.lines.is_empty() && self.expired.is_empty()
+    }
+
+    /// The (rule, subject) keys of the violations a message of this plan
+    /// announces (resolutions left out): what reacting to it acknowledges.
+    pub fn keys(&self) -> Vec<(String, String)> {
+        self.lines
+            .iter()
+            .filter(|l| l.change != Change::Resolved)
+            .map(|l| l.violation.key())
+            .collect()
     }
 }
 
@@ -128,6 +188,18 @@ pub struct Outgoing {
     pub html: String,
     /// When it was queued, in Unix ms.
     pub queued_ms: u64,
+    /// The violations it announces, by (rule, subject ID).
+    #[serde(default)]
+    pub keys: Vec<(String, String)>,
+}
+
+/// A message that was posted, and the violations it announced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posted {
+    /// Its event ID.
+    pub event_id: String,
+    /// The violations, by (rule, subject ID).
+    pub keys: Vec<(String, String)>,
 }
 
 /// The whole alert state, as persisted in the data directory.
@@ -140,6 +212,12 @@ pub struct AlertState {
     pub outbox: Vec<Outgoing>,
     /// Counter for transaction IDs.
     pub next_txn: u64,
+    /// Silences, active and recently ended.
+    #[serde(default)]
+    pub silences: Silences,
+    /// The last alert messages posted, oldest first.
+    #[serde(default)]
+    pub posted: Vec<Posted>,
 }
 
 impl AlertState {
@@ -162,10 +240,15 @@ impl AlertState {
         let mut fresh = Vec::new();
         let mut reminders = Vec::new();
         let mut quiet = Vec::new();
+        let mut silenced = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for v in violations {
             let key = v.key();
             if !seen.insert(key.clone()) {
+                continue;
+            }
+            if let Some(silence) = self.silences.silencing(v, now_ms) {
+                silenced.push((v.clone(), silence.id));
                 continue;
             }
             match self.active.get(&key) {
@@ -173,6 +256,11 @@ impl AlertState {
                     change: Change::New,
                     violation: v.clone(),
                     since_ms: now_ms,
+                }),
+                Some(record) if record.unannounced => fresh.push(Announced {
+                    change: Change::New,
+                    violation: v.clone(),
+                    since_ms: record.since_ms,
                 }),
                 Some(record) => {
                     let since_ms = record.since_ms;
@@ -182,8 +270,9 @@ impl AlertState {
                             violation: v.clone(),
                             since_ms,
                         });
-                    } else if now_ms.saturating_sub(record.announced_ms)
-                        >= millis(lifecycle.repeat_after)
+                    } else if record.acknowledged.is_none()
+                        && now_ms.saturating_sub(record.announced_ms)
+                            >= millis(lifecycle.repeat_after)
                     {
                         reminders.push(Announced {
                             change: Change::Reminder,
@@ -210,7 +299,23 @@ impl AlertState {
                 });
             }
         }
-        Plan { lines, quiet }
+        let expired = self
+            .silences
+            .expiring(now_ms)
+            .filter_map(|s| {
+                let still = silenced_after(violations, &self.silences, s, now_ms);
+                (still > 0).then(|| ExpiredSilence {
+                    silence: s.clone(),
+                    still,
+                })
+            })
+            .collect();
+        Plan {
+            lines,
+            quiet,
+            silenced,
+            expired,
+        }
     }
 
     /// Records a plan as announced at `now_ms`, and resolved violations as
@@ -246,6 +351,8 @@ impl AlertState {
                     announced_ms: now_ms,
                     announced_severity: v.severity,
                     announced_observed: v.observed,
+                    unannounced: false,
+                    acknowledged: None,
                 },
             );
         }
@@ -254,10 +361,56 @@ impl AlertState {
                 record.violation = v.clone();
             }
         }
+        for (v, _) in &plan.silenced {
+            self.active
+                .entry(v.key())
+                .and_modify(|record| record.violation = v.clone())
+                .or_insert_with(|| AlertRecord {
+                    violation: v.clone(),
+                    since_ms: now_ms,
+                    announced_ms: now_ms,
+                    announced_severity: v.severity,
+                    announced_observed: v.observed,
+                    unannounced: true,
+                    acknowledged: None,
+                });
+        }
+        self.silences.mark_expired(now_ms);
+    }
+
+    /// Acknowledges, by `by` at `now_ms`, the violations of the posted
+    /// message `event_id` that are still open. `None` when that event is
+    /// not an alert of ours (or too old to be remembered); otherwise the
+    /// violations now acknowledged (empty when all of them are over).
+    pub fn acknowledge(&mut self, event_id: &str, by: &str, now_ms: u64) -> Option<Vec<Violation>> {
+        let posted = self.posted.iter().find(|p| p.event_id == event_id)?;
+        let mut acknowledged = Vec::new();
+        for key in &posted.keys {
+            if let Some(record) = self.active.get_mut(key) {
+                record.acknowledged.get_or_insert_with(|| Acknowledged {
+                    by: by.to_owned(),
+                    at_ms: now_ms,
+                });
+                acknowledged.push(record.violation.clone());
+            }
+        }
+        Some(acknowledged)
     }
 
     /// Queues a message for delivery and returns its transaction ID.
     pub fn enqueue(&mut self, plain: String, html: String, now_ms: u64) -> String {
+        self.enqueue_alert(plain, html, Vec::new(), now_ms)
+    }
+
+    /// Queues a message announcing the violations `keys` (so that reacting
+    /// to it acknowledges them) and returns its transaction ID.
+    pub fn enqueue_alert(
+        &mut self,
+        plain: String,
+        html: String,
+        keys: Vec<(String, String)>,
+        now_ms: u64,
+    ) -> String {
         let txn_id = format!("warden-{now_ms}-{}", self.next_txn);
         self.next_txn += 1;
         self.outbox.push(Outgoing {
@@ -265,14 +418,43 @@ impl AlertState {
             plain,
             html,
             queued_ms: now_ms,
+            keys,
         });
         txn_id
     }
 
-    /// Removes a delivered message from the outbox.
-    pub fn delivered(&mut self, txn_id: &str) {
-        self.outbox.retain(|m| m.txn_id != txn_id);
+    /// Removes a delivered message from the outbox; remembers the event it
+    /// became when it announced violations.
+    pub fn delivered(&mut self, txn_id: &str, event_id: Option<&str>) {
+        let Some(i) = self.outbox.iter().position(|m| m.txn_id == txn_id) else {
+            return;
+        };
+        let sent = self.outbox.remove(i);
+        if let Some(event_id) = event_id
+            && !sent.keys.is_empty()
+        {
+            self.posted.push(Posted {
+                event_id: event_id.to_owned(),
+                keys: sent.keys,
+            });
+            let excess = self.posted.len().saturating_sub(KEEP_POSTED);
+            self.posted.drain(..excess);
+        }
     }
+}
+
+/// How many of `violations` silence `s` matches that no other silence in
+/// force at `now_ms` does.
+fn silenced_after(
+    violations: &[Violation],
+    silences: &Silences,
+    s: &Silence,
+    now_ms: u64,
+) -> usize {
+    violations
+        .iter()
+        .filter(|v| s.matcher.matches(v) && silences.silencing(v, now_ms).is_none())
+        .count()
 }
 
 fn escalated(record: &AlertRecord, now: &Violation, lifecycle: &Lifecycle) -> bool {
@@ -489,8 +671,189 @@ mod tests {
         let back: AlertState = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);
         let mut back = back;
-        back.delivered(&txn);
+        back.delivered(&txn, None);
         assert!(back.outbox.is_empty());
         assert_ne!(back.enqueue("x".into(), "x".into(), 7), txn);
+    }
+
+    fn silence(s: &mut AlertState, rule: &str, subject: &str, hours: u64, now: u64) -> u64 {
+        use crate::core::silence::{Matcher, RulePattern, SubjectPattern};
+        s.silences
+            .add(
+                Matcher {
+                    rule: RulePattern::parse(rule).unwrap(),
+                    subject: SubjectPattern::parse(subject).unwrap(),
+                },
+                "@admin:hs",
+                "why",
+                Duration::from_secs(hours * 3600),
+                Duration::from_secs(90 * 86400),
+                now,
+            )
+            .unwrap()
+            .id
+    }
+
+    #[test]
+    fn silenced_violations_are_not_announced_but_their_resolution_is() {
+        let lc = Lifecycle {
+            repeat_after: Duration::from_secs(3600),
+            ..Lifecycle::default()
+        };
+        let mut s = AlertState::default();
+        let id = silence(&mut s, "*", "@a:hs", 10, 0);
+        let a = v("@a:hs", Severity::Warning, 120);
+        let b = v("@b:hs", Severity::Warning, 120);
+        let plan = s.plan(&[a.clone(), b.clone()], 0, &lc);
+        assert_eq!(changes(&plan), vec![(Change::New, "@b:hs".into())]);
+        assert_eq!(plan.silenced, vec![(a.clone(), id)]);
+        s.apply(&plan, &[a.clone(), b.clone()], 0);
+        // Neither reminded nor escalated while silenced.
+        let worse = v("@a:hs", Severity::Critical, 500);
+        assert_eq!(
+            run(&mut s, std::slice::from_ref(&worse), 5 * HOUR, &lc),
+            vec![(Change::Resolved, "@b:hs".into())]
+        );
+        // Resolved while silenced: announced.
+        assert_eq!(
+            run(&mut s, &[], 6 * HOUR, &lc),
+            vec![(Change::Resolved, "@a:hs".into())]
+        );
+    }
+
+    #[test]
+    fn an_expired_silence_is_said_once_and_its_violations_come_back() {
+        let lc = Lifecycle {
+            repeat_after: Duration::from_secs(24 * 3600),
+            ..Lifecycle::default()
+        };
+        let mut s = AlertState::default();
+        let a = v("@a:hs", Severity::Warning, 120);
+        // Announced first, then silenced.
+        assert_eq!(run(&mut s, std::slice::from_ref(&a), 0, &lc).len(), 1);
+        let id = silence(&mut s, "quota", "@*:hs", 2, HOUR);
+        let c = v("@c:hs", Severity::Warning, 120);
+        let both = [a.clone(), c.clone()];
+        let plan = s.plan(&both, HOUR, &lc);
+        assert!(plan.is_empty());
+        assert_eq!(plan.silenced.len(), 2);
+        s.apply(&plan, &both, HOUR);
+        // At the end: one expiry line; @c (never announced) is new now, @a
+        // (announced before) is not repeated before repeat_after.
+        let plan = s.plan(&both, 3 * HOUR, &lc);
+        assert_eq!(plan.expired.len(), 1);
+        assert_eq!(plan.expired[0].silence.id, id);
+        assert_eq!(plan.expired[0].still, 2);
+        assert_eq!(changes(&plan), vec![(Change::New, "@c:hs".into())]);
+        assert_eq!(plan.lines[0].since_ms, HOUR, "first seen while silenced");
+        s.apply(&plan, &both, 3 * HOUR);
+        let plan = s.plan(&both, 4 * HOUR, &lc);
+        assert!(plan.is_empty(), "said once: {plan:?}");
+        // A silence that expires with nothing left is not mentioned.
+        silence(&mut s, "*", "@z:hs", 1, 4 * HOUR);
+        assert!(s.plan(&both, 6 * HOUR, &lc).expired.is_empty());
+    }
+
+    #[test]
+    fn acknowledged_violations_are_not_reminded_until_they_change() {
+        let lc = Lifecycle {
+            repeat_after: Duration::from_secs(3600),
+            ..Lifecycle::default()
+        };
+        let mut s = AlertState::default();
+        let a = v("@a:hs", Severity::Warning, 120);
+        let plan = s.plan(std::slice::from_ref(&a), 0, &lc);
+        s.apply(&plan, std::slice::from_ref(&a), 0);
+        let txn = s.enqueue_alert("p".into(), "h".into(), plan.keys(), 0);
+        assert_eq!(s.acknowledge("$e", "@op:hs", 1), None, "not posted yet");
+        s.delivered(&txn, Some("$e"));
+        assert_eq!(s.acknowledge("$other", "@op:hs", 1), None);
+        assert_eq!(s.acknowledge("$e", "@op:hs", 1), Some(vec![a.clone()]));
+        assert_eq!(run(&mut s, std::slice::from_ref(&a), 5 * HOUR, &lc), vec![]);
+        // Escalation: announced, and the acknowledgement is over.
+        let worse = v("@a:hs", Severity::Critical, 121);
+        assert_eq!(
+            run(&mut s, std::slice::from_ref(&worse), 6 * HOUR, &lc),
+            vec![(Change::Escalated, "@a:hs".into())]
+        );
+        assert_eq!(
+            run(&mut s, std::slice::from_ref(&worse), 8 * HOUR, &lc),
+            vec![(Change::Reminder, "@a:hs".into())]
+        );
+        // Resolved: nothing left to acknowledge.
+        run(&mut s, &[], 9 * HOUR, &lc);
+        assert_eq!(s.acknowledge("$e", "@op:hs", 9 * HOUR), Some(vec![]));
+    }
+
+    #[test]
+    fn acknowledging_reactions() {
+        for key in ["✅", "👀", "✅\u{fe0f}", "👀\u{fe0f}"] {
+            assert!(acknowledges(key), "{key:?}");
+        }
+        for key in ["", "👍", "✔", "✅✅", " ✅", "x"] {
+            assert!(!acknowledges(key), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn posted_messages_are_remembered_within_a_bound() {
+        let mut s = AlertState::default();
+        for i in 0..(KEEP_POSTED + 10) {
+            let txn = s.enqueue_alert(
+                "p".into(),
+                "h".into(),
+                vec![("r".into(), "@a:hs".into())],
+                0,
+            );
+            s.delivered(&txn, Some(&format!("$e{i}")));
+        }
+        assert_eq!(s.posted.len(), KEEP_POSTED);
+        assert!(s.acknowledge("$e0", "@op:hs", 0).is_none());
+        assert!(
+            s.acknowledge(&format!("$e{}", KEEP_POSTED + 9), "@op:hs", 0)
+                .is_some()
+        );
+        // Notices announce no violation and are not remembered.
+        let txn = s.enqueue("p".into(), "h".into(), 0);
+        s.delivered(&txn, Some("$notice"));
+        assert!(s.acknowledge("$notice", "@op:hs", 0).is_none());
+    }
+
+    #[test]
+    fn old_state_files_still_load() {
+        let old = r#"{"active":[{"violation":{"rule":"quota","description":null,"severity":"warning","subject":{"kind":"user","user_id":"@a:hs","displayname":null},"measure":"media_length","observed":120,"limit":100,"window":null,"early_warning":false},"since_ms":0,"announced_ms":0,"announced_severity":"warning","announced_observed":120}],"outbox":[{"txn_id":"t","plain":"p","html":"h","queued_ms":0}],"next_txn":1}"#;
+        let s: AlertState = serde_json::from_str(old).unwrap();
+        assert_eq!(s.active.len(), 1);
+        assert!(s.silences.list.is_empty());
+    }
+
+    proptest::proptest! {
+        /// Whatever the silences, a run announces (new, reminded,
+        /// escalated) exactly the violations no silence in force matches,
+        /// and holds back exactly the others.
+        #[test]
+        fn silences_hold_back_exactly_what_they_match(
+            users in proptest::collection::btree_set("[a-e]", 0..5),
+            silenced in proptest::collection::vec(("[a-e*]", 0u64..4), 0..4),
+            at in 0u64..5,
+        ) {
+            let lc = Lifecycle::default();
+            let mut s = AlertState::default();
+            for (u, hours) in &silenced {
+                let subject = if u == "*" { "*".to_owned() } else { format!("@{u}:hs") };
+                if *hours > 0 {
+                    silence(&mut s, "*", &subject, *hours, 0);
+                }
+            }
+            let vs: Vec<_> = users.iter().map(|u| v(&format!("@{u}:hs"), Severity::Warning, 120)).collect();
+            let now = at * HOUR;
+            let plan = s.plan(&vs, now, &lc);
+            for viol in &vs {
+                let held = s.silences.silencing(viol, now).is_some();
+                let announced = plan.lines.iter().any(|l| l.violation.key() == viol.key());
+                proptest::prop_assert_eq!(announced, !held);
+                proptest::prop_assert_eq!(plan.silenced.iter().any(|(x, _)| x.key() == viol.key()), held);
+            }
+        }
     }
 }

@@ -75,16 +75,23 @@ pub fn summary_doc(plan: &Plan, now_ms: u64, max_lines: usize) -> Option<Doc> {
             .filter(|l| l.change != Change::Resolved && l.violation.severity == Severity::Critical)
             .count() as u64,
     };
-    let mut doc = Doc::paragraph(strings::alerts::headline(&counts, now_ms)).with(Block::Bullets(
-        plan.lines
-            .iter()
-            .take(max_lines)
-            .map(strings::alerts::line)
-            .collect(),
-    ));
+    let mut doc = if plan.lines.is_empty() {
+        Doc::paragraph(strings::silences::expired_headline(now_ms))
+    } else {
+        Doc::paragraph(strings::alerts::headline(&counts, now_ms)).with(Block::Bullets(
+            plan.lines
+                .iter()
+                .take(max_lines)
+                .map(strings::alerts::line)
+                .collect(),
+        ))
+    };
     let left_out = plan.lines.len().saturating_sub(max_lines);
     if left_out > 0 {
         doc.push(Block::Paragraph(strings::alerts::more(left_out)));
+    }
+    for e in &plan.expired {
+        doc.push(Block::Paragraph(strings::silences::expired(e)));
     }
     Some(doc)
 }

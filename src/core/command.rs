@@ -1,8 +1,15 @@
-//! The command grammar shared by the Matrix bot and the `stats` subcommand.
+//! The command grammar shared by the Matrix bot and the `stats` subcommand,
+//! kept in **one table**, [`COMMANDS`]: each command's name, aliases,
+//! syntax, help text, examples and parser live in one [`Spec`], and
+//! parsing, `!stats help`, `!stats help <command>` and the usage errors all
+//! come from it (as mini-redis's `cmd/mod.rs` keeps each command in one
+//! place). Adding a command is: a [`Command`] variant, a parser function and
+//! one entry of [`COMMANDS`] (plus an arm of `Display` when it takes
+//! arguments, so that it reads back).
 //!
 //! ```text
 //! !stats                              the same as `help`
-//! !stats help
+//! !stats help [COMMAND]
 //! !stats top [N] [media_length|media_count] [WINDOW]
 //! !stats user <@user:server | search term>
 //! !stats rooms
@@ -10,6 +17,9 @@
 //! !stats policies
 //! !stats status
 //! !stats reload
+//! !stats silence <rule|*> <@user:server|!room:server|glob> <DURATION> [reason...]
+//! !stats silences
+//! !stats unsilence <ID>
 //! !stats media @user:server [older-than D] [larger-than S] [limit N] [oldest]
 //! !stats purge @user:server [older-than D] [larger-than S]
 //! !stats quarantine @user:server
@@ -43,6 +53,7 @@ use thiserror::Error;
 
 use super::actions::{MediaFilter, MediaOrder};
 use super::model::MediaMetric;
+use super::silence::{self, Matcher};
 
 /// Default number of users `top` lists.
 pub const DEFAULT_TOP: u32 = 10;
@@ -52,15 +63,279 @@ pub const MAX_TOP: u32 = 100;
 /// anyway.
 pub const MAX_WINDOW: Duration = Duration::from_secs(3650 * 24 * 3600);
 /// Words of a command line looked at; anything longer is refused.
-const MAX_WORDS: usize = 12;
+const MAX_WORDS: usize = 40;
 /// Longest argument echoed back in an error.
 const MAX_ECHO: usize = 40;
+/// Longest reason of a silence, in characters.
+pub const MAX_REASON: usize = 200;
+
+/// One command of the table: everything about it in one place.
+#[derive(Debug)]
+pub struct Spec {
+    /// The command word.
+    pub name: &'static str,
+    /// Other words for it.
+    pub aliases: &'static [&'static str],
+    /// The arguments after the name, as help shows them.
+    pub args: &'static str,
+    /// One line: what it does (in the list of `help`).
+    pub summary: &'static str,
+    /// More, for `help <command>`; may be empty.
+    pub details: &'static str,
+    /// Examples, without the prefix.
+    pub examples: &'static [&'static str],
+    /// Most words after the name.
+    pub max_args: usize,
+    /// Reads the words after the name.
+    pub parse: fn(&[&str]) -> Result<Command, UsageError>,
+    /// Whether a command is this one.
+    pub is: fn(&Command) -> bool,
+}
+
+/// Every command, in the order `help` lists them.
+pub static COMMANDS: &[Spec] = &[
+    Spec {
+        name: "help",
+        aliases: &["-h", "--help"],
+        args: "[COMMAND]",
+        summary: "this help; with a command, its syntax, details and examples",
+        details: "",
+        examples: &["help", "help silence"],
+        max_args: 1,
+        parse: parse_help,
+        is: |c| matches!(c, Command::Help(_)),
+    },
+    Spec {
+        name: "top",
+        aliases: &[],
+        args: "[N] [media_length|media_count] [WINDOW]",
+        summary: "the N (1 to 100, default 10) users with the most media, by size or count, \
+                  optionally only uploads of the last WINDOW (e.g. 7d, 24h)",
+        details: "The arguments may come in any order. From the last walk when it is fresh \
+                  (the reply says how old), else one ordered, limited call to Synapse.",
+        examples: &["top 10 media_length", "top 5 media_count 7d"],
+        max_args: MAX_WORDS,
+        parse: parse_top,
+        is: |c| matches!(c, Command::Top { .. }),
+    },
+    Spec {
+        name: "user",
+        aliases: &[],
+        args: "<@user:server | search term>",
+        summary: "one user's media usage, or the users whose ID or name contains the term",
+        details: "A full user ID is matched exactly; anything else is a search (ASCII only, \
+                  as Synapse requires).",
+        examples: &["user @alice:example.org", "user ali"],
+        max_args: 1,
+        parse: parse_user,
+        is: |c| matches!(c, Command::User(_)),
+    },
+    Spec {
+        name: "rooms",
+        aliases: &[],
+        args: "",
+        summary: "the largest rooms (needs Synapse on PostgreSQL)",
+        details: "",
+        examples: &["rooms"],
+        max_args: 0,
+        parse: |_| Ok(Command::Rooms),
+        is: |c| matches!(c, Command::Rooms),
+    },
+    Spec {
+        name: "check",
+        aliases: &[],
+        args: "",
+        summary: "run the policies now",
+        details: "Silenced violations are listed too, marked as silenced.",
+        examples: &["check"],
+        max_args: 0,
+        parse: |_| Ok(Command::Check),
+        is: |c| matches!(c, Command::Check),
+    },
+    Spec {
+        name: "policies",
+        aliases: &[],
+        args: "",
+        summary: "the rules in force",
+        details: "",
+        examples: &["policies"],
+        max_args: 0,
+        parse: |_| Ok(Command::Policies),
+        is: |c| matches!(c, Command::Policies),
+    },
+    Spec {
+        name: "status",
+        aliases: &[],
+        args: "",
+        summary: "last run, next run, last error, health",
+        details: "",
+        examples: &["status"],
+        max_args: 0,
+        parse: |_| Ok(Command::Status),
+        is: |c| matches!(c, Command::Status),
+    },
+    Spec {
+        name: "reload",
+        aliases: &[],
+        args: "",
+        summary: "re-read the policy file",
+        details: "An invalid file keeps the rules in force; its errors are posted with line \
+                  and column. Silences are kept.",
+        examples: &["reload"],
+        max_args: 0,
+        parse: |_| Ok(Command::Reload),
+        is: |c| matches!(c, Command::Reload),
+    },
+    Spec {
+        name: "trend",
+        aliases: &[],
+        args: "[@user:server] [WINDOW]",
+        summary: "the media store's (or a user's) size over the last WINDOW (default 30d), \
+                  growth per day, forecast, and a chart",
+        details: "From the usage history (complete runs only): now and then, the least-squares \
+                  growth per day, with history.capacity the day the store crosses it at the \
+                  last 30 days' trend, and a PNG chart posted as an image.",
+        examples: &["trend", "trend @alice:example.org 90d"],
+        max_args: 2,
+        parse: |args| parse_history("trend", args),
+        is: |c| matches!(c, Command::Trend { .. }),
+    },
+    Spec {
+        name: "growth",
+        aliases: &[],
+        args: "[WINDOW] [N]",
+        summary: "the N users whose stored media grew the most over the last WINDOW (default 7d)",
+        details: "From the usage history: stored bytes (after deletions) between two complete \
+                  runs, unlike `top ... 7d`, which counts uploads.",
+        examples: &["growth", "growth 30d 5"],
+        max_args: 2,
+        parse: |args| parse_history("growth", args),
+        is: |c| matches!(c, Command::Growth { .. }),
+    },
+    Spec {
+        name: "silence",
+        aliases: &[],
+        args: "<rule|*> <@user:server|!room:server|glob> <DURATION> [reason...]",
+        summary: "stop announcing the matching violations (new, reminders, escalations) \
+                  for DURATION",
+        details: "The rule is a rule's name or * for every rule; the subject a user ID, a \
+                  room ID or a glob (@*:example.org). DURATION looks like 14d or 12h, at \
+                  most matrix.silence_max. Silenced violations still show in check, status \
+                  and /metrics, and their resolution is announced. When a silence ends while \
+                  its violations are still there, the next summary says so.",
+        examples: &[
+            "silence media-quota @bob:example.org 14d moving to a new server",
+            "silence * @*:old.example.org 30d",
+        ],
+        max_args: MAX_WORDS,
+        parse: parse_silence,
+        is: |c| matches!(c, Command::Silence(_)),
+    },
+    Spec {
+        name: "silences",
+        aliases: &[],
+        args: "",
+        summary: "the active silences: ID, matchers, author, reason, end",
+        details: "",
+        examples: &["silences"],
+        max_args: 0,
+        parse: |_| Ok(Command::Silences),
+        is: |c| matches!(c, Command::Silences),
+    },
+    Spec {
+        name: "unsilence",
+        aliases: &[],
+        args: "<ID>",
+        summary: "end a silence now",
+        details: "The ID is the one `silence` answered and `silences` lists.",
+        examples: &["unsilence 3"],
+        max_args: 1,
+        parse: parse_unsilence,
+        is: |c| matches!(c, Command::Unsilence(_)),
+    },
+    Spec {
+        name: "media",
+        aliases: &[],
+        args: "@user:server [older-than D] [larger-than S] [limit N] [oldest]",
+        summary: "a user's media, largest (or oldest) first, with totals",
+        details: "Every page of Synapse's list of the user's local media. The options may come \
+                  in any order: older-than keeps media uploaded more than D ago, larger-than \
+                  those above S (10MB, 500KiB), limit lists N (1 to 100, default 20), oldest \
+                  sorts by age. Needs actions.enabled and matrix.action_power_level.",
+        examples: &[
+            "media @alice:example.org",
+            "media @alice:example.org older-than 90d larger-than 10MB limit 5 oldest",
+        ],
+        max_args: MAX_WORDS,
+        parse: |args| parse_action("media", args),
+        is: |c| matches!(c, Command::Media { .. }),
+    },
+    Spec {
+        name: "purge",
+        aliases: &[],
+        args: "@user:server [older-than D] [larger-than S]",
+        summary: "preview deleting a user's media; confirm with the code",
+        details: "Nothing is deleted yet: the answer says how many media and bytes, the oldest \
+                  and newest, the five largest, and a one-time code. `confirm CODE` then \
+                  deletes exactly the media of the preview, one by one.",
+        examples: &[
+            "purge @alice:example.org older-than 90d",
+            "purge @alice:example.org larger-than 100MB",
+        ],
+        max_args: MAX_WORDS,
+        parse: |args| parse_action("purge", args),
+        is: |c| matches!(c, Command::Purge { .. }),
+    },
+    Spec {
+        name: "quarantine",
+        aliases: &[],
+        args: "@user:server",
+        summary: "preview quarantining a user's media; confirm with the code",
+        details: "`confirm CODE` then quarantines exactly the media of the preview.",
+        examples: &["quarantine @spammer:example.org"],
+        max_args: MAX_WORDS,
+        parse: |args| parse_action("quarantine", args),
+        is: |c| matches!(c, Command::Quarantine { .. }),
+    },
+    Spec {
+        name: "purge-remote",
+        aliases: &[],
+        args: "older-than D",
+        summary: "preview purging the remote media cache; confirm with the code",
+        details: "Media of other servers not accessed for D are dropped from the cache (they \
+                  are fetched again when needed); Synapse cannot say beforehand how much this \
+                  frees.",
+        examples: &["purge-remote older-than 30d"],
+        max_args: MAX_WORDS,
+        parse: |args| parse_action("purge-remote", args),
+        is: |c| matches!(c, Command::PurgeRemote { .. }),
+    },
+    Spec {
+        name: "confirm",
+        aliases: &[],
+        args: "CODE",
+        summary: "carry out a preview (power level matrix.action_power_level; actions.enabled)",
+        details: "A code is valid once, for actions.confirm_within (default 5 minutes); a \
+                  wrong, used or expired code does nothing.",
+        examples: &["confirm K7Q2XP"],
+        max_args: 1,
+        parse: parse_confirm,
+        is: |c| matches!(c, Command::Confirm { .. }),
+    },
+];
+
+/// The command called `word` (a name or an alias, any case).
+pub fn spec(word: &str) -> Option<&'static Spec> {
+    COMMANDS.iter().find(|s| {
+        s.name.eq_ignore_ascii_case(word) || s.aliases.iter().any(|a| a.eq_ignore_ascii_case(word))
+    })
+}
 
 /// One command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// The grammar, with examples.
-    Help,
+    /// The grammar, with examples; with a command name, that command's.
+    Help(Option<&'static str>),
     /// The users using the most media.
     Top {
         /// How many users, 1..=100.
@@ -82,6 +357,12 @@ pub enum Command {
     Status,
     /// Re-read the policy file.
     Reload,
+    /// Silence matching violations for a while.
+    Silence(SilenceRequest),
+    /// The active silences.
+    Silences,
+    /// End a silence now, by its ID.
+    Unsilence(u64),
     /// One user's media, with totals.
     Media {
         /// The user.
@@ -135,6 +416,16 @@ pub enum Command {
 pub const DEFAULT_TREND_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 /// Default span of `growth`: 7 days.
 pub const DEFAULT_GROWTH_WINDOW: Duration = Duration::from_secs(7 * 86_400);
+/// What `silence` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SilenceRequest {
+    /// Which violations.
+    pub matcher: Matcher,
+    /// For how long.
+    pub duration: Duration,
+    /// Why (words joined by single spaces); may be empty.
+    pub reason: String,
+}
 
 /// Who `user` is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,9 +489,32 @@ pub enum UsageError {
     /// More words than any command takes.
     #[error("too many words")]
     TooLong,
-    /// A media command without its user ID.
-    #[error("`{0}` needs a user ID (@alice:example.org)")]
-    MissingActionUser(&'static str),
+    /// `help` about a command that does not exist.
+    #[error("no command `{0}`")]
+    UnknownTopic(String),
+    /// A required argument is missing.
+    #[error("`{command}` needs {what}")]
+    Missing {
+        /// The command word.
+        command: &'static str,
+        /// What it needs.
+        what: &'static str,
+    },
+    /// A silence's subject that is not a user ID, a room ID or a glob.
+    #[error("`{0}` is not a user ID, a room ID or a glob (e.g. @*:example.org)")]
+    BadSubject(String),
+    /// A silence's rule that is not a rule name or `*`.
+    #[error("`{0}` is not a rule name or *")]
+    BadRule(String),
+    /// A duration that does not parse or is zero.
+    #[error("`{0}` is not a duration such as 14d, 12h or 1h30m")]
+    BadDuration(String),
+    /// A silence ID that is not a number.
+    #[error("`{0}` is not a silence ID (a number, as `silences` lists them)")]
+    BadSilenceId(String),
+    /// A reason longer than [`MAX_REASON`].
+    #[error("the reason is longer than {max} characters", max = MAX_REASON)]
+    ReasonTooLong,
     /// A word a media command does not know.
     #[error("`{command}` does not understand `{word}` (it takes {expected})")]
     BadActionArgument {
@@ -217,12 +531,27 @@ pub enum UsageError {
     /// `older-than` without a duration.
     #[error("`{0}` is not an age: write e.g. 90d or 12h")]
     BadAge(String),
-    /// `purge-remote` without `older-than`.
-    #[error("`purge-remote` needs `older-than D` (e.g. older-than 30d)")]
-    MissingAge,
-    /// `confirm` without its code.
-    #[error("`confirm` needs the code of a preview")]
-    MissingCode,
+}
+
+/// A command addressed to us that cannot be read: the command it was for,
+/// when known (the reply then shows that command's syntax), and what is
+/// wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{error}")]
+pub struct BadCommand {
+    /// The command's name, when the first word was one.
+    pub command: Option<&'static str>,
+    /// What is wrong.
+    pub error: UsageError,
+}
+
+impl From<UsageError> for BadCommand {
+    fn from(error: UsageError) -> BadCommand {
+        BadCommand {
+            command: None,
+            error,
+        }
+    }
 }
 
 /// Parses `body` as a command for the bot answering to `prefix`.
@@ -230,7 +559,7 @@ pub enum UsageError {
 /// `None` when the body is not addressed to the bot (it does not start with
 /// the prefix followed by whitespace or its end); otherwise the command or
 /// what is wrong with it.
-pub fn parse(prefix: &str, body: &str) -> Option<Result<Command, UsageError>> {
+pub fn parse(prefix: &str, body: &str) -> Option<Result<Command, BadCommand>> {
     let prefix = prefix.trim();
     if prefix.is_empty() {
         return None;
@@ -240,10 +569,7 @@ pub fn parse(prefix: &str, body: &str) -> Option<Result<Command, UsageError>> {
     if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
         return None;
     }
-    let words: Vec<&str> = rest.split_whitespace().take(MAX_WORDS + 1).collect();
-    if words.len() > MAX_WORDS {
-        return Some(Err(UsageError::TooLong));
-    }
+    let words: Vec<&str> = rest.split_whitespace().take(MAX_WORDS + 2).collect();
     Some(parse_words(&words))
 }
 
@@ -262,47 +588,91 @@ fn strip_prefix_ignoring_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str
 
 /// Parses the words after the prefix (the command line of `synapse-warden
 /// stats`). No words means `help`.
-pub fn parse_words<S: AsRef<str>>(words: &[S]) -> Result<Command, UsageError> {
+pub fn parse_words<S: AsRef<str>>(words: &[S]) -> Result<Command, BadCommand> {
     let Some((first, args)) = words.split_first() else {
-        return Ok(Command::Help);
+        return Ok(Command::Help(None));
     };
-    if args.len() >= MAX_WORDS {
-        return Err(UsageError::TooLong);
+    let word = first.as_ref();
+    let Some(spec) = spec(word) else {
+        return Err(UsageError::UnknownCommand(echo(word)).into());
+    };
+    let bad = |error| BadCommand {
+        command: Some(spec.name),
+        error,
+    };
+    if args.len() > MAX_WORDS {
+        return Err(bad(UsageError::TooLong));
     }
     let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-    let word = first.as_ref();
-    let no_args = |command: &'static str, value: Command| match args.first() {
-        None => Ok(value),
-        Some(extra) => Err(UsageError::UnexpectedArgument {
-            command,
-            expected: "no argument",
+    if let Some(extra) = args.get(spec.max_args) {
+        return Err(bad(UsageError::UnexpectedArgument {
+            command: spec.name,
+            expected: match spec.max_args {
+                0 => "no argument",
+                1 => "one argument",
+                _ => "fewer arguments",
+            },
             extra: echo(extra),
-        }),
-    };
-    match word.to_ascii_lowercase().as_str() {
-        "help" | "-h" | "--help" => Ok(Command::Help),
-        "top" => parse_top(&args),
-        "user" => parse_user(&args),
-        "rooms" => no_args("rooms", Command::Rooms),
-        "check" => no_args("check", Command::Check),
-        "policies" => no_args("policies", Command::Policies),
-        "status" => no_args("status", Command::Status),
-        "reload" => no_args("reload", Command::Reload),
-        "media" | "purge" | "quarantine" | "purge-remote" => parse_action(word, &args),
-        "trend" | "growth" => parse_history(&word.to_ascii_lowercase(), &args),
-        "confirm" => match args.as_slice() {
-            [] => Err(UsageError::MissingCode),
-            [code] => Ok(Command::Confirm {
-                code: echo(code).to_ascii_uppercase(),
-            }),
-            [_, extra, ..] => Err(UsageError::UnexpectedArgument {
-                command: "confirm",
-                expected: "one code",
-                extra: echo(extra),
-            }),
-        },
-        _ => Err(UsageError::UnknownCommand(echo(word))),
+        }));
     }
+    (spec.parse)(&args).map_err(bad)
+}
+
+fn parse_help(args: &[&str]) -> Result<Command, UsageError> {
+    match args.first() {
+        None => Ok(Command::Help(None)),
+        Some(topic) => spec(topic)
+            .map(|s| Command::Help(Some(s.name)))
+            .ok_or_else(|| UsageError::UnknownTopic(echo(topic))),
+    }
+}
+
+fn parse_silence(args: &[&str]) -> Result<Command, UsageError> {
+    let missing = |what| UsageError::Missing {
+        command: "silence",
+        what,
+    };
+    let rule = args.first().ok_or(missing("a rule name or *"))?;
+    let subject = args
+        .get(1)
+        .ok_or(missing("a user ID, a room ID or a glob"))?;
+    let duration = args.get(2).ok_or(missing("a duration such as 14d"))?;
+    let rule = silence::RulePattern::parse(rule).ok_or_else(|| UsageError::BadRule(echo(rule)))?;
+    let subject = silence::SubjectPattern::parse(subject)
+        .ok_or_else(|| UsageError::BadSubject(echo(subject)))?;
+    let duration = window_of(duration)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| UsageError::BadDuration(echo(duration)))?;
+    let reason = args[3..].join(" ");
+    if reason.chars().count() > MAX_REASON {
+        return Err(UsageError::ReasonTooLong);
+    }
+    Ok(Command::Silence(SilenceRequest {
+        matcher: Matcher { rule, subject },
+        duration,
+        reason,
+    }))
+}
+
+fn parse_unsilence(args: &[&str]) -> Result<Command, UsageError> {
+    let id = args.first().ok_or(UsageError::Missing {
+        command: "unsilence",
+        what: "a silence ID",
+    })?;
+    id.trim_start_matches('#')
+        .parse::<u64>()
+        .map(Command::Unsilence)
+        .map_err(|_| UsageError::BadSilenceId(echo(id)))
+}
+
+fn parse_confirm(args: &[&str]) -> Result<Command, UsageError> {
+    let code = args.first().ok_or(UsageError::Missing {
+        command: "confirm",
+        what: "the code of a preview",
+    })?;
+    Ok(Command::Confirm {
+        code: echo(code).to_ascii_uppercase(),
+    })
 }
 
 fn parse_top(args: &[&str]) -> Result<Command, UsageError> {
@@ -372,18 +742,15 @@ fn parse_user(args: &[&str]) -> Result<Command, UsageError> {
     }
 }
 
-/// `media`, `purge`, `quarantine`, `purge-remote`: a user ID (but for
-/// `purge-remote`), then options in any order.
-fn parse_action(word: &str, args: &[&str]) -> Result<Command, UsageError> {
-    let (command, expected): (&'static str, &'static str) = match word.to_ascii_lowercase().as_str()
-    {
-        "media" => (
-            "media",
-            "older-than D, larger-than S, limit N, oldest, largest",
-        ),
-        "purge" => ("purge", "older-than D, larger-than S"),
-        "quarantine" => ("quarantine", "no option"),
-        _ => ("purge-remote", "older-than D"),
+/// `media`, `purge`, `quarantine`, `purge-remote` (`command`, the name of
+/// its entry in [`COMMANDS`]): a user ID (but for `purge-remote`), then
+/// options in any order.
+fn parse_action(command: &'static str, args: &[&str]) -> Result<Command, UsageError> {
+    let expected = match command {
+        "media" => "older-than D, larger-than S, limit N, oldest, largest",
+        "purge" => "older-than D, larger-than S",
+        "quarantine" => "no option",
+        _ => "older-than D",
     };
     let mut rest = args;
     let mut user_id = None;
@@ -396,7 +763,12 @@ fn parse_action(word: &str, args: &[&str]) -> Result<Command, UsageError> {
                 user_id = Some((*id).to_owned());
                 rest = more;
             }
-            _ => return Err(UsageError::MissingActionUser(command)),
+            _ => {
+                return Err(UsageError::Missing {
+                    command,
+                    what: "a user ID (@alice:example.org)",
+                });
+            }
         }
     }
     let mut filter = MediaFilter::default();
@@ -472,7 +844,10 @@ fn parse_action(word: &str, args: &[&str]) -> Result<Command, UsageError> {
             user_id: user_id.unwrap_or_default(),
         },
         _ => Command::PurgeRemote {
-            older_than: filter.older_than.ok_or(UsageError::MissingAge)?,
+            older_than: filter.older_than.ok_or(UsageError::Missing {
+                command: "purge-remote",
+                what: "`older-than D` (e.g. older-than 30d)",
+            })?,
         },
     })
 }
@@ -648,7 +1023,7 @@ impl fmt::Display for Command {
     /// reads back into the same command.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Command::Help => f.write_str("help"),
+            Command::Help(Some(topic)) => write!(f, "help {topic}"),
             Command::Top { n, metric, window } => {
                 write!(f, "top {n} {metric}")?;
                 if let Some(w) = window {
@@ -657,11 +1032,20 @@ impl fmt::Display for Command {
                 Ok(())
             }
             Command::User(q) => write!(f, "user {}", q.as_str()),
-            Command::Rooms => f.write_str("rooms"),
-            Command::Check => f.write_str("check"),
-            Command::Policies => f.write_str("policies"),
-            Command::Status => f.write_str("status"),
-            Command::Reload => f.write_str("reload"),
+            Command::Silence(s) => {
+                write!(
+                    f,
+                    "silence {} {} {}",
+                    s.matcher.rule,
+                    s.matcher.subject,
+                    format_window(s.duration)
+                )?;
+                if !s.reason.is_empty() {
+                    write!(f, " {}", s.reason)?;
+                }
+                Ok(())
+            }
+            Command::Unsilence(id) => write!(f, "unsilence {id}"),
             Command::Media {
                 user_id,
                 filter,
@@ -695,6 +1079,7 @@ impl fmt::Display for Command {
             Command::Growth { window, n } => {
                 write!(f, "growth {} {n}", format_window(*window))
             }
+            _ => f.write_str(self.name()),
         }
     }
 }
@@ -702,23 +1087,15 @@ impl fmt::Display for Command {
 impl Command {
     /// The command word, for logs and metrics.
     pub fn name(&self) -> &'static str {
-        match self {
-            Command::Help => "help",
-            Command::Top { .. } => "top",
-            Command::User(_) => "user",
-            Command::Rooms => "rooms",
-            Command::Check => "check",
-            Command::Policies => "policies",
-            Command::Status => "status",
-            Command::Reload => "reload",
-            Command::Media { .. } => "media",
-            Command::Purge { .. } => "purge",
-            Command::Quarantine { .. } => "quarantine",
-            Command::PurgeRemote { .. } => "purge-remote",
-            Command::Confirm { .. } => "confirm",
-            Command::Trend { .. } => "trend",
-            Command::Growth { .. } => "growth",
-        }
+        self.spec().name
+    }
+
+    /// The command's entry of [`COMMANDS`].
+    pub fn spec(&self) -> &'static Spec {
+        COMMANDS
+            .iter()
+            .find(|s| (s.is)(self))
+            .unwrap_or(&COMMANDS[0])
     }
 }
 
@@ -738,7 +1115,7 @@ mod tests {
 
     fn err(body: &str) -> UsageError {
         match parse(P, body) {
-            Some(Err(e)) => e,
+            Some(Err(e)) => e.error,
             other => panic!("{body:?} gave {other:?}"),
         }
     }
@@ -761,8 +1138,8 @@ mod tests {
     #[test]
     fn top_with_defaults_and_arguments_in_any_order() {
         let top = |n, metric, window| Command::Top { n, metric, window };
-        assert_eq!(ok("!stats"), Command::Help);
-        assert_eq!(ok("  !stats   help  "), Command::Help);
+        assert_eq!(ok("!stats"), Command::Help(None));
+        assert_eq!(ok("  !stats   help  "), Command::Help(None));
         assert_eq!(ok("!stats top"), top(10, MediaMetric::MediaLength, None));
         assert_eq!(
             ok("!stats top 10 media_length"),
@@ -869,9 +1246,121 @@ mod tests {
             }
         ));
         assert_eq!(
-            err("!stats a b c d e f g h i j k l m n"),
+            err(&format!("!stats top {}", "7 ".repeat(60))),
             UsageError::TooLong
         );
+    }
+
+    #[test]
+    fn silences() {
+        let Command::Silence(r) =
+            ok("!stats silence media-quota @bob:example.org 14d moving  to a new server")
+        else {
+            panic!()
+        };
+        assert_eq!(r.matcher.rule.to_string(), "media-quota");
+        assert_eq!(r.matcher.subject.as_str(), "@bob:example.org");
+        assert_eq!(r.duration, Duration::from_secs(14 * 86400));
+        assert_eq!(r.reason, "moving to a new server");
+        let Command::Silence(r) = ok("!stats silence * @*:old.org 12h") else {
+            panic!()
+        };
+        assert_eq!(r.reason, "");
+        assert_eq!(r.matcher.rule.to_string(), "*");
+        assert_eq!(ok("!stats silences"), Command::Silences);
+        assert_eq!(ok("!stats unsilence 3"), Command::Unsilence(3));
+        assert_eq!(ok("!stats unsilence #3"), Command::Unsilence(3));
+        assert!(matches!(
+            err("!stats silence"),
+            UsageError::Missing {
+                command: "silence",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err("!stats silence quota @bob:hs"),
+            UsageError::Missing {
+                command: "silence",
+                ..
+            }
+        ));
+        assert_eq!(
+            err("!stats silence quota bob 1d"),
+            UsageError::BadSubject("bob".into())
+        );
+        assert_eq!(
+            err("!stats silence quo*ta @bob:hs 1d"),
+            UsageError::BadRule("quo*ta".into())
+        );
+        assert_eq!(
+            err("!stats silence quota @bob:hs forever"),
+            UsageError::BadDuration("forever".into())
+        );
+        assert_eq!(
+            err("!stats silence quota @bob:hs 0s"),
+            UsageError::BadDuration("0s".into())
+        );
+        assert_eq!(
+            err(&format!("!stats silence q @b:hs 1d {}", "w".repeat(201))),
+            UsageError::ReasonTooLong
+        );
+        assert_eq!(
+            err("!stats unsilence x"),
+            UsageError::BadSilenceId("x".into())
+        );
+        assert!(matches!(
+            err("!stats unsilence"),
+            UsageError::Missing {
+                command: "unsilence",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn help_about_one_command() {
+        assert_eq!(ok("!stats help top"), Command::Help(Some("top")));
+        assert_eq!(ok("!stats help TOP"), Command::Help(Some("top")));
+        assert_eq!(ok("!stats --help"), Command::Help(None));
+        assert_eq!(
+            err("!stats help frob"),
+            UsageError::UnknownTopic("frob".into())
+        );
+    }
+
+    #[test]
+    fn usage_errors_name_their_command() {
+        let bad = |body| match parse(P, body) {
+            Some(Err(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(bad("!stats top 0").command, Some("top"));
+        assert_eq!(bad("!stats rooms now").command, Some("rooms"));
+        assert_eq!(bad("!stats user").command, Some("user"));
+        assert_eq!(bad("!stats frob").command, None);
+    }
+
+    /// The table is consistent: names and aliases unique, every example
+    /// parses to a command of its own entry, every command finds its entry.
+    #[test]
+    fn the_table_holds_together() {
+        let mut words = std::collections::BTreeSet::new();
+        for s in COMMANDS {
+            for w in std::iter::once(&s.name).chain(s.aliases) {
+                assert!(words.insert(w.to_ascii_lowercase()), "{w} twice");
+            }
+            assert!(
+                !s.summary.is_empty() && !s.examples.is_empty(),
+                "{}",
+                s.name
+            );
+            for e in s.examples {
+                let c = parse_words(&e.split_whitespace().collect::<Vec<_>>())
+                    .unwrap_or_else(|b| panic!("{e}: {b}"));
+                assert_eq!(c.name(), s.name, "{e}");
+                assert!(std::ptr::eq(c.spec(), s));
+            }
+        }
     }
 
     #[test]
@@ -917,14 +1406,25 @@ mod tests {
                 code: "ABC123".into()
             }
         );
-        assert_eq!(err("!stats purge"), UsageError::MissingActionUser("purge"));
+        let no_user = UsageError::Missing {
+            command: "purge",
+            what: "a user ID (@alice:example.org)",
+        };
+        assert_eq!(err("!stats purge"), no_user);
+        assert_eq!(err("!stats purge older-than 1d"), no_user);
         assert_eq!(
-            err("!stats purge older-than 1d"),
-            UsageError::MissingActionUser("purge")
+            err("!stats purge").to_string(),
+            "`purge` needs a user ID (@alice:example.org)"
         );
         assert_eq!(err("!stats purge @a"), UsageError::BadUserId("@a".into()));
-        assert_eq!(err("!stats purge-remote"), UsageError::MissingAge);
-        assert_eq!(err("!stats confirm"), UsageError::MissingCode);
+        assert_eq!(
+            err("!stats purge-remote").to_string(),
+            "`purge-remote` needs `older-than D` (e.g. older-than 30d)"
+        );
+        assert_eq!(
+            err("!stats confirm").to_string(),
+            "`confirm` needs the code of a preview"
+        );
         assert_eq!(
             err("!stats purge @a:hs larger-than lots"),
             UsageError::BadSize("lots".into())
@@ -1050,8 +1550,8 @@ mod tests {
         assert_eq!(parse(P, "!STATS TOP 5"), top5);
         assert_eq!(parse("!Stats", "!stats top 5"), top5);
         assert_eq!(parse("!wärden", "!WÄRDEN rooms"), Some(Ok(Command::Rooms)));
-        assert_eq!(parse(P, "!stats"), Some(Ok(Command::Help)));
-        assert_eq!(parse(P, "  !Stats  "), Some(Ok(Command::Help)));
+        assert_eq!(parse(P, "!stats"), Some(Ok(Command::Help(None))));
+        assert_eq!(parse(P, "  !Stats  "), Some(Ok(Command::Help(None))));
         assert_eq!(parse(P, "!Statsx top"), None);
         assert_eq!(parse(P, "!stat"), None);
         assert_eq!(parse(P, "!ßtats"), None);
@@ -1064,7 +1564,9 @@ mod tests {
         ];
         let window = proptest::option::of((1u64..=3650 * 86400).prop_map(Duration::from_secs));
         prop_oneof![
-            Just(Command::Help),
+            Just(Command::Help(None)),
+            proptest::sample::select(COMMANDS.iter().map(|s| s.name).collect::<Vec<_>>())
+                .prop_map(|n| Command::Help(Some(n))),
             Just(Command::Rooms),
             Just(Command::Check),
             Just(Command::Policies),
@@ -1078,6 +1580,24 @@ mod tests {
             "@[a-z0-9._=/+-]{1,20}:[a-z0-9.-]{1,20}(:[0-9]{1,5})?"
                 .prop_map(|u| Command::User(UserQuery::Exact(u))),
             "[a-zA-Z0-9._=/+%-][!-~]{0,20}".prop_map(|s| Command::User(UserQuery::Search(s))),
+            Just(Command::Silences),
+            any::<u64>().prop_map(Command::Unsilence),
+            (
+                "[a-z][a-z0-9-]{0,15}|\\*",
+                "@[a-z0-9*?]{1,10}:[a-z0-9.*-]{1,12}|![a-z]{1,8}:[a-z.]{1,8}|\\*",
+                1u64..=90 * 86400,
+                proptest::collection::vec("[!-~]{1,12}", 0..5),
+            )
+                .prop_map(|(rule, subject, secs, reason)| {
+                    Command::Silence(SilenceRequest {
+                        matcher: Matcher {
+                            rule: silence::RulePattern::parse(&rule).expect("a rule"),
+                            subject: silence::SubjectPattern::parse(&subject).expect("a subject"),
+                        },
+                        duration: Duration::from_secs(secs),
+                        reason: reason.join(" "),
+                    })
+                }),
             (filter(), any::<bool>(), 1usize..=100).prop_map(|(filter, oldest, limit)| {
                 Command::Media {
                     user_id: "@a:hs".into(),

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod refusals;
 pub mod render;
 pub mod report;
+pub mod silence;
 pub mod snapshot;
 pub mod strings;
 pub mod view;

@@ -45,7 +45,7 @@ pub struct RoomSize {
 }
 
 /// A field users can be ranked or limited by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaMetric {
     /// Total bytes of local media.

@@ -450,6 +450,15 @@ impl NoticeState {
         dropped.len()
     }
 
+    /// The violations the held summary announces (reacting to it
+    /// acknowledges them); empty when no summary is held.
+    pub fn held_keys(&self) -> Vec<(String, String)> {
+        self.held
+            .as_ref()
+            .map(|h| h.summary.plan.keys())
+            .unwrap_or_default()
+    }
+
     /// The held summary, once its notices were tried: those not tried are
     /// waiting for Synapse. `None` when no summary is held.
     pub fn release(&mut self) -> Option<Doc> {

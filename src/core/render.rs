@@ -4,7 +4,7 @@
 //! how it is written (plain text, HTML, terminal), escaping included, in
 //! [`crate::core::doc`]. Pure: the time is an argument.
 
-use super::command::{Command, UsageError, UserQuery};
+use super::command::{BadCommand, Command, UserQuery};
 use super::doc::{Block, Doc, Line};
 use super::eval::{Outcome, RoomsChecked};
 use super::model::{RoomSize, UserMedia};
@@ -15,13 +15,16 @@ use super::violation::Severity;
 pub use super::doc::format::utc;
 pub use super::view::{Health, RunView, Source, StatusView, TopView};
 
-/// The grammar, with examples.
-pub fn help(prefix: &str) -> Doc {
-    strings::help::help(prefix)
+/// The grammar, with examples; with a topic, that command's help.
+pub fn help(prefix: &str, topic: Option<&str>) -> Doc {
+    match topic.and_then(super::command::spec) {
+        Some(spec) => strings::help::help_for(prefix, spec),
+        None => strings::help::help(prefix),
+    }
 }
 
 /// The reply to a bad command: what was wrong, then the grammar in short.
-pub fn usage(prefix: &str, error: &UsageError) -> Doc {
+pub fn usage(prefix: &str, error: &BadCommand) -> Doc {
     strings::common::usage(prefix, error)
 }
 
@@ -280,13 +283,23 @@ mod tests {
 
     #[test]
     fn help_lists_every_command() {
-        let r = help("!stats").plain();
-        for word in [
-            "help", "top", "user", "rooms", "check", "policies", "status", "reload",
-        ] {
-            assert!(r.contains(&format!("`!stats {word}")), "{word}");
+        let r = help("!stats", None).plain();
+        for spec in crate::core::command::COMMANDS {
+            assert!(
+                r.contains(&format!("`!stats {}", spec.name)),
+                "{}",
+                spec.name
+            );
         }
-        assert!(r.contains("!stats top 5 media_count 7d"));
+        assert!(r.contains("`!stats top 10 media_length`"));
+        assert!(r.contains("`!stats confirm K7Q2XP`"));
+        // Every example is in the help of its command.
+        for spec in crate::core::command::COMMANDS {
+            let one = help("!stats", Some(spec.name)).plain();
+            for e in spec.examples {
+                assert!(one.contains(&format!("`!stats {e}`")), "{e}");
+            }
+        }
     }
 
     #[test]
@@ -309,6 +322,7 @@ mod tests {
                 started_ms: 1_700_000_000_000,
                 took_ms: 2_500,
                 violations: Some(3),
+                silenced: 0,
                 error: None,
                 incomplete: None,
             }),

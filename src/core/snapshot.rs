@@ -25,7 +25,7 @@ pub struct Snapshot {
     pub taken_at_ms: u64,
     /// By (metric, window in whole seconds; `None` for all media): the
     /// largest users, largest first, ties by user ID.
-    lists: BTreeMap<(MediaMetricKey, Option<u64>), TopList>,
+    lists: BTreeMap<(MediaMetric, Option<u64>), TopList>,
 }
 
 /// One top list.
@@ -87,15 +87,8 @@ fn rank(metric: MediaMetric, a: &UserMedia, b: &UserMedia) -> Ordering {
         .then_with(|| a.user_id.cmp(&b.user_id))
 }
 
-/// `MediaMetric` is not `Ord`; this is its order in the map.
-type MediaMetricKey = u8;
-
-fn key(metric: MediaMetric, window: Option<Duration>) -> (MediaMetricKey, Option<u64>) {
-    let m = match metric {
-        MediaMetric::MediaLength => 0,
-        MediaMetric::MediaCount => 1,
-    };
-    (m, window.map(|w| w.as_secs()))
+fn key(metric: MediaMetric, window: Option<Duration>) -> (MediaMetric, Option<u64>) {
+    (metric, window.map(|w| w.as_secs()))
 }
 
 impl Snapshot {
@@ -152,7 +145,7 @@ impl Snapshot {
     pub fn windows(&self) -> impl Iterator<Item = Option<Duration>> + '_ {
         self.lists
             .keys()
-            .filter(|(m, _)| *m == 0)
+            .filter(|(m, _)| *m == MediaMetric::MediaLength)
             .map(|(_, w)| w.map(Duration::from_secs))
     }
 }

@@ -54,6 +54,8 @@ pub struct RunView {
     pub took_ms: u64,
     /// Violations found; `None` when the run failed.
     pub violations: Option<usize>,
+    /// Those of them a silence held back.
+    pub silenced: usize,
     /// Why it failed.
     pub error: Option<String>,
     /// Why it was partial (a walk cut short), when it was.

@@ -58,7 +58,9 @@ pub struct RequestLabels {
 /// Labels of the commands metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CommandLabels {
-    /// The command word (`top`, `user`, ...), or `invalid`.
+    /// The word of an answered command (`top`, `user`, ...:
+    /// [`Command::name`](crate::core::command::Command::name)). What does
+    /// not parse as a command is not counted.
     pub command: String,
 }
 
@@ -91,6 +93,8 @@ pub struct Metrics {
     /// Violations found by the last run, by rule and severity; every
     /// declared rule × severity is present.
     pub violations: Family<ViolationLabels, Gauge>,
+    /// Those of them a silence held back (counted in `violations` too).
+    pub silenced: Family<ViolationLabels, Gauge>,
     /// Unix time at which the last run ended, whatever its result.
     pub last_run: Gauge<f64, AtomicU64>,
     /// Unix time at which the last complete run ended.
@@ -167,6 +171,12 @@ impl Metrics {
             "violations",
             "Violations found by the last run, by rule and severity (0 when clean)",
             violations.clone(),
+        );
+        let silenced = Family::<ViolationLabels, Gauge>::default();
+        registry.register(
+            "violations_silenced",
+            "Violations of the last run that a silence keeps from being announced, by rule and severity (counted in synapse_warden_violations too)",
+            silenced.clone(),
         );
         let last_run = Gauge::<f64, AtomicU64>::default();
         registry.register_with_unit(
@@ -270,6 +280,7 @@ impl Metrics {
             walk_pages,
             walk_users,
             violations,
+            silenced,
             last_run,
             last_complete_run,
             synapse_up,

@@ -4,7 +4,6 @@
 pub mod http;
 pub mod metrics;
 pub mod module_api;
-pub mod runner;
 pub mod schedule;
 pub mod service;
 pub mod store;

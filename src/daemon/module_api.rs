@@ -19,7 +19,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::Router;
@@ -34,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::{Metrics, RefusalLabels};
 use super::service::{Notifier, Shared};
+use crate::clock::now_ms;
 use crate::core::limits;
 use crate::core::refusals::{self, Refusal};
 
@@ -86,13 +86,6 @@ pub fn router(api: ModuleApi) -> Router {
         .route(LIMITS_PATH, get(limits_for_user))
         .route(REFUSALS_PATH, post(refused))
         .with_state(api)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -262,7 +255,7 @@ pub async fn post_refusals(
             batch.len()
         );
         match notifier.send(&txn_id, &message).await {
-            Ok(()) => batch.clear(),
+            Ok(_) => batch.clear(),
             Err(e) => {
                 tracing::warn!(error = %e, refusals = batch.len(), "cannot post refused uploads yet; retrying after another period");
             }

@@ -46,27 +46,32 @@ use tokio::sync::{RwLock, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::http::Readiness;
-use super::metrics::Metrics;
-use super::runner::{self, RunError, RunReport};
+use super::metrics::{Metrics, ViolationLabels};
 use super::schedule;
 use super::store::{JsonStore, Loaded, StoreError};
+use crate::clock::{now_ms, unix_ms};
 use crate::core::alerts::AlertState;
 use crate::core::backoff::Backoff;
+use crate::core::command::SilenceRequest;
 pub use crate::core::conditions::Outage;
 use crate::core::conditions::{self, Conditions, Notice};
 use crate::core::doc::{Doc, Message};
 use crate::core::eval::Outcome;
 use crate::core::policy::{self, Config};
+use crate::core::silence::{Silence, Silences};
 use crate::core::snapshot::Snapshot;
 use crate::core::strings::notices;
+use crate::core::violation::Violation;
+use crate::synapse::run::{self, RunError, RunReport};
 use crate::synapse::{SynapseClient, SynapseError};
 
 /// Where announcements go: the bot, in production.
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    /// Sends `message` to the admin room with transaction ID `txn_id`.
-    /// Sending twice with the same ID must post it once.
-    async fn send(&self, txn_id: &str, message: &Message) -> Result<(), NotifyError>;
+    /// Sends `message` to the admin room with transaction ID `txn_id`;
+    /// answers the event ID it got. Sending twice with the same ID must post
+    /// it once.
+    async fn send(&self, txn_id: &str, message: &Message) -> Result<String, NotifyError>;
 }
 
 /// Why a message could not be delivered (it stays queued).
@@ -96,6 +101,9 @@ pub struct LastRun {
     pub violations: Option<usize>,
     /// Users with media seen by the walk of all media.
     pub users: u64,
+    /// Violations found that a silence held back.
+    #[serde(default)]
+    pub silenced: usize,
     /// Why it failed.
     pub error: Option<String>,
     /// Why it was partial (a walk cut short), when it was.
@@ -140,6 +148,8 @@ pub struct Shared {
     pub status: RwLock<Status>,
     /// The top lists of the last successful run, for `!stats top`.
     pub snapshot: RwLock<Option<Arc<Snapshot>>>,
+    /// The silences, as last saved, for `!stats silences` and `check`.
+    pub silences: RwLock<Silences>,
 }
 
 /// Requests to the loop, from the bot or from signals.
@@ -151,6 +161,37 @@ pub enum Control {
     Reload(oneshot::Sender<Result<String, String>>),
     /// Try to deliver queued messages now (the homeserver is back).
     Deliver,
+    /// Silence violations; the reply is the silence and how many open
+    /// violations it matches, or why it was refused.
+    Silence {
+        /// What to silence, for how long, why.
+        request: SilenceRequest,
+        /// Who asks.
+        author: String,
+        /// The answer.
+        reply: oneshot::Sender<Result<(Silence, usize), String>>,
+    },
+    /// End a silence early; the reply is the silence and how many open
+    /// violations it matched, or why not.
+    Unsilence {
+        /// The silence.
+        id: u64,
+        /// Who asks.
+        by: String,
+        /// The answer.
+        reply: oneshot::Sender<Result<(Silence, usize), String>>,
+    },
+    /// Acknowledge the violations of the alert `event_id`: `None` when it
+    /// is not an alert of ours, else the violations acknowledged (or why
+    /// it could not be saved).
+    Acknowledge {
+        /// The alert message reacted to.
+        event_id: String,
+        /// Who reacted.
+        by: String,
+        /// The answer.
+        reply: oneshot::Sender<Option<Result<Vec<Violation>, String>>>,
+    },
 }
 
 /// Builds the Synapse client for a policy (at start and on reload); the
@@ -223,6 +264,7 @@ impl Daemon {
                 next_run_ms: None,
             }),
             snapshot: RwLock::new(None),
+            silences: RwLock::new(state.alerts.silences.clone()),
         });
         let daemon = Daemon {
             shared: shared.clone(),
@@ -302,8 +344,8 @@ impl Daemon {
                             tracing::info!("shutting down: the run in progress is abandoned");
                             break;
                         }
-                        // A failed run was logged and announced by tick().
-                        result = self.tick() => { let _ = result?; }
+                        // A failed run was logged and announced by run_once().
+                        result = self.run_once() => { let _ = result?; }
                     }
                 }
                 () = tokio::time::sleep(REDELIVERY), if redeliver => {
@@ -314,7 +356,7 @@ impl Daemon {
                     Some(Control::RunNow(reply)) => {
                         tokio::select! {
                             () = shutdown.cancelled() => break,
-                            result = self.tick() => { let _ = reply.send(result?.map_err(|e| e.to_string())); }
+                            result = self.run_once() => { let _ = reply.send(result?.map_err(|e| e.to_string())); }
                         }
                     }
                     Some(Control::Reload(reply)) => {
@@ -322,6 +364,18 @@ impl Daemon {
                         let _ = reply.send(answer);
                     }
                     Some(Control::Deliver) => self.deliver().await?,
+                    Some(Control::Silence { request, author, reply }) => {
+                        let answer = self.silence(request, &author).await?;
+                        let _ = reply.send(answer);
+                    }
+                    Some(Control::Unsilence { id, by, reply }) => {
+                        let answer = self.unsilence(id, &by).await?;
+                        let _ = reply.send(answer);
+                    }
+                    Some(Control::Acknowledge { event_id, by, reply }) => {
+                        let answer = self.acknowledge(&event_id, &by);
+                        let _ = reply.send(answer);
+                    }
                     None => control_open = false,
                 },
             }
@@ -368,14 +422,14 @@ impl Daemon {
 
     /// One run, its announcement and its delivery. The outer error stops the
     /// daemon (the state cannot be saved); the inner one is a failed run.
-    pub async fn tick(&mut self) -> Result<Result<Outcome, RunError>, DaemonError> {
+    pub async fn run_once(&mut self) -> Result<Result<Outcome, RunError>, DaemonError> {
         let config = self.config().await;
         let started = now_ms();
         self.announce_ended_overrides(&config, started);
         let clock = std::time::Instant::now();
         let mut snapshot = Snapshot::new(started);
         let mut collector = crate::core::history::Collector::new();
-        let result = runner::evaluate(&self.client, &config, started, |_, window, users| {
+        let result = run::evaluate(&self.client, &config, started, |_, window, users| {
             snapshot.record(window, users);
             collector.record(window, users);
         })
@@ -411,6 +465,7 @@ impl Daemon {
         };
         self.store.save(&self.state)?;
         self.publish_status().await;
+        self.publish_silences().await;
         self.deliver().await?;
         self.deliver_notices().await?;
         self.deliver().await?;
@@ -462,8 +517,9 @@ impl Daemon {
             }
             self.store.save(&self.state)?;
         }
+        let keys = self.state.notices.held_keys();
         if let Some(summary) = self.state.notices.release() {
-            self.say(&summary, now_ms());
+            self.say_keyed(&summary, keys, now_ms());
             self.store.save(&self.state)?;
         }
         if !late.is_empty() {
@@ -516,14 +572,7 @@ impl Daemon {
         }
         let planned = crate::core::notice::plan(
             &plan.lines,
-            &|rule| {
-                config
-                    .rules
-                    .user_media
-                    .iter()
-                    .find(|r| r.name == rule)
-                    .and_then(|r| r.notify_user.clone())
-            },
+            &|rule| config.rules.notify_user(rule),
             &self.state.notices.last_sent,
             now,
         );
@@ -541,14 +590,19 @@ impl Daemon {
         });
         // The summary waits for the run's notices to be tried once, to say
         // who was notified (saved with them: a crash loses neither).
+        // The summary announces the plan's violations: reacting to it
+        // acknowledges them.
         if let Some(summary) = summary {
             if txn_ids.is_empty() {
-                summary
-                    .doc(None)
-                    .into_iter()
-                    .for_each(|d| self.say(&d, now));
-            } else if let Some(missed) = self.state.notices.hold(summary, txn_ids) {
-                self.say(&missed, now);
+                let keys = summary.plan.keys();
+                if let Some(d) = summary.doc(None) {
+                    self.say_keyed(&d, keys, now);
+                }
+            } else {
+                let keys = self.state.notices.held_keys();
+                if let Some(missed) = self.state.notices.hold(summary, txn_ids) {
+                    self.say_keyed(&missed, keys, now);
+                }
             }
         }
         let incomplete = conditions::incomplete_cause(&outcome);
@@ -562,6 +616,7 @@ impl Daemon {
             took_ms: took.as_millis() as u64,
             violations: Some(outcome.violations.len()),
             users,
+            silenced: plan.silenced.len(),
             error: None,
             incomplete: incomplete.clone(),
         });
@@ -571,6 +626,16 @@ impl Daemon {
         self.metrics.walk_duration.observe(took.as_secs_f64());
         self.metrics.walk_pages.inc_by(u64::from(pages));
         self.metrics.walk_users.set(users as i64);
+        self.metrics.silenced.clear();
+        for (v, _) in &plan.silenced {
+            self.metrics
+                .silenced
+                .get_or_create(&ViolationLabels {
+                    rule: v.rule.clone(),
+                    severity: v.severity.to_string(),
+                })
+                .inc();
+        }
         self.metrics.set_violations(
             config,
             outcome
@@ -602,6 +667,7 @@ impl Daemon {
                 pages,
                 took_ms = took.as_millis() as u64,
                 announced = plan.lines.len(),
+                silenced = plan.silenced.len(),
                 "run complete"
             ),
             Some(cause) => tracing::warn!(
@@ -634,6 +700,7 @@ impl Daemon {
             took_ms: took.as_millis() as u64,
             violations: None,
             users: 0,
+            silenced: 0,
             error: Some(error.to_string()),
             incomplete: None,
         });
@@ -685,6 +752,94 @@ impl Daemon {
         Ok(answer)
     }
 
+    /// Creates a silence (at most `matrix.silence_max` long) and saves it
+    /// with the alert state before answering.
+    async fn silence(
+        &mut self,
+        request: SilenceRequest,
+        author: &str,
+    ) -> Result<Result<(Silence, usize), String>, DaemonError> {
+        let config = self.config().await;
+        let max = config
+            .matrix
+            .as_ref()
+            .map_or(policy::DEFAULT_SILENCE_MAX, |m| m.commands.silence_max);
+        let now = now_ms();
+        let added = self
+            .state
+            .alerts
+            .silences
+            .add(
+                request.matcher,
+                author,
+                &request.reason,
+                request.duration,
+                max,
+                now,
+            )
+            .cloned();
+        let answer = match added {
+            Ok(silence) => {
+                self.store.save(&self.state)?;
+                let matches = self.open_matching(&silence);
+                tracing::info!(id = silence.id, author, rule = %silence.matcher.rule, subject = %silence.matcher.subject, ends_ms = silence.ends_ms, reason = %silence.reason, matches, "silence created");
+                Ok((silence, matches))
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        self.publish_silences().await;
+        Ok(answer)
+    }
+
+    /// Ends a silence early and saves.
+    async fn unsilence(
+        &mut self,
+        id: u64,
+        by: &str,
+    ) -> Result<Result<(Silence, usize), String>, DaemonError> {
+        let answer = match self.state.alerts.silences.end(id, by, now_ms()) {
+            Ok(silence) => {
+                self.store.save(&self.state)?;
+                let matches = self.open_matching(&silence);
+                tracing::info!(id, by, matches, "silence ended early");
+                Ok((silence, matches))
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        self.publish_silences().await;
+        Ok(answer)
+    }
+
+    /// The open violations `silence` matches.
+    fn open_matching(&self, silence: &Silence) -> usize {
+        self.state
+            .alerts
+            .active
+            .values()
+            .filter(|r| silence.matcher.matches(&r.violation))
+            .count()
+    }
+
+    /// Acknowledges the violations of an alert and saves.
+    fn acknowledge(&mut self, event_id: &str, by: &str) -> Option<Result<Vec<Violation>, String>> {
+        let acknowledged = self.state.alerts.acknowledge(event_id, by, now_ms())?;
+        if let Err(e) = self.store.save(&self.state) {
+            tracing::error!(error = %e, "cannot save the acknowledgement");
+            return Some(Err(e.to_string()));
+        }
+        tracing::info!(
+            event_id,
+            by,
+            violations = acknowledged.len(),
+            "alert acknowledged"
+        );
+        Some(Ok(acknowledged))
+    }
+
+    async fn publish_silences(&self) {
+        *self.shared.silences.write().await = self.state.alerts.silences.clone();
+    }
+
     fn announce(&mut self, notice: &Notice, now: u64) {
         let m = notice.message();
         self.state.alerts.enqueue(m.plain, m.html, now);
@@ -695,6 +850,12 @@ impl Daemon {
         self.state.alerts.enqueue(m.plain, m.html, now);
     }
 
+    /// Queues a run's summary with the violations it announces.
+    fn say_keyed(&mut self, doc: &Doc, keys: Vec<(String, String)>, now: u64) {
+        let m = doc.message();
+        self.state.alerts.enqueue_alert(m.plain, m.html, keys, now);
+    }
+
     /// Sends what the outbox holds, oldest first, saving after each.
     async fn deliver(&mut self) -> Result<(), DaemonError> {
         while let Some(next) = self.state.alerts.outbox.first().cloned() {
@@ -703,8 +864,8 @@ impl Daemon {
                 html: next.html.clone(),
             };
             match self.notifier.send(&next.txn_id, &message).await {
-                Ok(()) => {
-                    self.state.alerts.delivered(&next.txn_id);
+                Ok(event_id) => {
+                    self.state.alerts.delivered(&next.txn_id, Some(&event_id));
                     self.store.save(&self.state)?;
                 }
                 Err(error) => {
@@ -723,13 +884,4 @@ impl Daemon {
         status.synapse_outage = self.state.conditions.synapse_outage.clone();
         status.queued = self.state.alerts.outbox.len();
     }
-}
-
-fn now_ms() -> u64 {
-    unix_ms(SystemTime::now())
-}
-
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -7,6 +7,9 @@
 //!   retries for transient failures.
 //! - [`walk`]: the full walk over every page of the users' media statistics.
 //! - [`decode`]: streaming decoding of a users page.
+//! - [`run`]: one run of the rules — the walks the engine plans, fed to it
+//!   page by page, then the largest rooms; `check` and the daemon both run
+//!   it.
 //!
 //! Both endpoints are served only by Synapse's main process, not by workers,
 //! so the admin API base URL is a setting of its own.
@@ -15,6 +18,7 @@ pub mod client;
 pub mod decode;
 pub mod error;
 pub mod query;
+pub mod run;
 pub mod walk;
 
 pub use client::{

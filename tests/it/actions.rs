@@ -13,13 +13,14 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use synapse_warden::app::stats::{Origin, StatsContext, answer, answer_words, find_user};
+use synapse_warden::app::answer::{Origin, StatsContext, answer, answer_words, find_user};
 use synapse_warden::core::command::{Command, parse_words};
 use synapse_warden::core::policy;
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient, SynapseError};
 
-use crate::support::fake::{self, Dataset, FakeSynapse};
-use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+use test_support::fake::{self, Dataset, FakeSynapse};
+use test_support::policy::{Policy, SecretAt};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 const DAY: u64 = 86_400_000;
 
@@ -389,12 +390,12 @@ async fn download(h: &SynapseHarness, user: &TestUser, media_id: &str) -> u16 {
 }
 
 fn context(base_url: &str, token: &str, audit: &Path, enabled: bool) -> StatsContext {
-    let yaml = format!(
-        "synapse:\n  url: {base_url}\n  token: {{env: UNUSED_TOKEN}}\n\
-         rules:\n  user_media:\n    - name: q\n      max_media_length: 1 GiB\n\
-         actions:\n  enabled: {enabled}\n  confirm_within: 5m\n  audit_log: {}\n",
-        audit.display()
-    );
+    let yaml = Policy::new(base_url, SecretAt::Env("UNUSED_TOKEN".into()))
+        .rules("user_media:\n  - name: q\n    max_media_length: 1 GiB\n")
+        .set("actions.enabled", enabled)
+        .set("actions.confirm_within", "5m")
+        .set("actions.audit_log", audit)
+        .yaml();
     let config = policy::parse("policies.yaml", &yaml).unwrap_or_else(|e| panic!("{}", e.report()));
     let mut ctx = StatsContext::new(client(base_url, token), "!stats");
     ctx.config = Some(std::sync::Arc::new(config));

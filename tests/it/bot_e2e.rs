@@ -28,13 +28,14 @@ use matrix_sdk::ruma::events::room::message::{
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, UserId};
 use matrix_sdk::{Client, Room, RoomState};
 use serde_json::Value;
-use synapse_warden::app::stats::StatsContext;
+use synapse_warden::app::answer::StatsContext;
 use synapse_warden::bot::{Bot, BotError, BotSettings, Secret};
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+use test_support::policy::{Policy, SecretAt};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 const KIB: usize = 1024;
 const PASSWORD: &str = "correct horse battery staple";
@@ -501,13 +502,16 @@ async fn stats_command_line_answers_with_the_same_grammar() {
     let al_ce = w.synapse.register("al_ce", PASSWORD, false).await.unwrap();
     w.synapse.upload_media(&al_ce, 10 * KIB).await.unwrap();
     let policy = w.dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "synapse:\n  url: {}\n  token: {{env: WARDEN_E2E_BOT_ADMIN_TOKEN}}\nrules:\n  user_media:\n    - name: media-quota\n      max_media_length: 1 GiB\noverrides:\n  - users: \"@al_ce:*\"\n    max_media_length: 5 GiB\n    reason: a <b>test</b>\n",
-            w.synapse.base_url()
-        ),
+    Policy::new(
+        w.synapse.base_url().as_str(),
+        SecretAt::Env("WARDEN_E2E_BOT_ADMIN_TOKEN".into()),
     )
+    .rules("user_media:\n  - name: media-quota\n    max_media_length: 1 GiB\n")
+    .set_yaml(
+        "overrides",
+        "- users: \"@al_ce:*\"\n  max_media_length: 5 GiB\n  reason: a <b>test</b>\n",
+    )
+    .write(&policy)
     .unwrap();
 
     let (code, out) = stats_cli(&w, &policy, &["top", "10", "media_length"]).await;
@@ -604,13 +608,14 @@ async fn bot_purges_only_after_a_confirmation_from_a_member_with_the_action_leve
         .await
         .unwrap();
     let room_id: OwnedRoomId = room_id.parse().unwrap();
-    let yaml = format!(
-        "synapse:\n  url: {}\n  token: {{env: UNUSED}}\n\
-         rules:\n  user_media:\n    - name: q\n      max_media_length: 1 GiB\n\
-         actions:\n  enabled: true\n  audit_log: {}\n",
-        w.synapse.base_url(),
-        w.dir.path().join("audit.log").display()
-    );
+    let yaml = Policy::new(
+        w.synapse.base_url().as_str(),
+        SecretAt::Env("UNUSED".into()),
+    )
+    .rules("user_media:\n  - name: q\n    max_media_length: 1 GiB\n")
+    .set("actions.enabled", true)
+    .set("actions.audit_log", w.dir.path().join("audit.log"))
+    .yaml();
     let mut stats = Arc::into_inner(w.stats()).unwrap();
     stats.config = Some(Arc::new(
         synapse_warden::core::policy::parse("p.yaml", &yaml).unwrap(),

@@ -6,7 +6,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::daemon::{Fixture, count};
-use crate::support::fake::{Dataset, Db, FakeSynapse};
+use test_support::fake::{Dataset, Db, FakeSynapse};
 
 const KIB: u64 = 1024;
 const RULES: &str = "  user_media:\n    - name: quota\n      max_media_length: 4 KiB\n    - name: files\n      max_media_count: 10\n";
@@ -46,8 +46,8 @@ async fn a_rule_matching_too_many_users_is_questioned_once_in_the_summary_and_ch
     let config = f.edit_policy(|t| t.replace("repeat_after: 2s", "repeat_after: 1h"));
 
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let room = f.room.plain();
     assert_eq!(room.len(), 1, "one summary, quiet after: {room:#?}");
     assert_eq!(

@@ -13,7 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+use test_support::policy::{Policy, SecretAt};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 const KIB: usize = 1024;
@@ -64,15 +65,16 @@ fn write_policy(
 ) -> String {
     let path = dir.join(name);
     let token = match token_file {
-        Some(file) => format!("{{file: {}}}", file.display()),
-        None => format!("{{env: {TOKEN_VAR}}}"),
+        Some(file) => SecretAt::File(file.to_owned()),
+        None => SecretAt::Env(TOKEN_VAR.to_owned()),
     };
     // Pages of two users: the walk goes through several pages.
-    let policy = format!(
-        "synapse:\n  url: {}\n  token: {token}\n  timeout: 30s\n  page_size: 2\nrules:\n{rules}",
-        synapse.base_url()
-    );
-    std::fs::write(&path, policy).unwrap();
+    Policy::new(synapse.base_url().as_str(), token)
+        .set("synapse.timeout", "30s")
+        .set("synapse.page_size", 2)
+        .rules(rules)
+        .write(&path)
+        .unwrap();
     path.display().to_string()
 }
 

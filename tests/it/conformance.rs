@@ -853,7 +853,7 @@ mod real {
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use super::*;
-    use crate::support::synapse::{Backend, SynapseHarness};
+    use test_support::synapse::{Backend, SynapseHarness};
 
     fn now_ms() -> u64 {
         SystemTime::now()
@@ -932,7 +932,7 @@ mod fake {
     //! The same suite against the fake.
 
     use super::*;
-    use crate::support::fake::{self, Dataset, FakeSynapse, RoomsMode};
+    use test_support::fake::{self, Dataset, FakeSynapse, RoomsMode};
 
     const MID_MS: u64 = 1_700_000_000_000;
 

@@ -29,7 +29,8 @@ use synapse_warden::daemon::metrics::Metrics;
 use synapse_warden::daemon::service::{Daemon, DaemonState, Notifier, NotifyError, Shared};
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 
-use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+use test_support::policy::{Policy, SecretAt};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 /// The room, as far as the daemon can tell: messages by transaction ID.
 #[derive(Default)]
@@ -55,7 +56,7 @@ impl Room {
 
 #[async_trait]
 impl Notifier for Room {
-    async fn send(&self, txn_id: &str, message: &Message) -> Result<(), NotifyError> {
+    async fn send(&self, txn_id: &str, message: &Message) -> Result<String, NotifyError> {
         if *self.down.lock().unwrap() {
             return Err(NotifyError("the homeserver is unreachable".into()));
         }
@@ -63,13 +64,15 @@ impl Notifier for Room {
         if !messages.iter().any(|(t, _)| t == txn_id) {
             messages.push((txn_id.to_owned(), message.clone()));
         }
-        Ok(())
+        Ok(format!("${txn_id}"))
     }
 }
 
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub policy: PathBuf,
+    /// The policy last written, for [`Fixture::edit`].
+    written: Option<Policy>,
     pub room: Arc<Room>,
     /// The metrics every daemon of the fixture updates (as `/metrics` serves).
     pub metrics: Arc<Metrics>,
@@ -82,6 +85,7 @@ impl Fixture {
         Fixture {
             dir: tempfile::tempdir().unwrap(),
             policy: PathBuf::new(),
+            written: None,
             room: Arc::new(Room::default()),
             metrics: Arc::new(Metrics::new()),
             shared: Mutex::new(None),
@@ -93,24 +97,44 @@ impl Fixture {
         policy::parse("policies.yaml", &text).unwrap_or_else(|e| panic!("{}", e.report()))
     }
 
-    /// Writes the policy file without checking it (for bad reloads).
+    /// Writes the policy file without checking it (for bad reloads): the
+    /// fixture's settings (reminders after 2 s, escalation at +50%, a 5 s
+    /// timeout) and `rules`, the YAML under `rules:`.
     pub fn write_policy_text(&mut self, url: &str, token: &str, rules: &str) -> String {
-        std::fs::write(self.dir.path().join("token"), token).unwrap();
-        let text = format!(
-            "synapse:\n  url: {url}\n  token: {{file: {}}}\n  timeout: 5s\nschedule:\n  every: 1h\nalerts:\n  repeat_after: 2s\n  escalate_on_growth: 50%\nrules:\n{rules}",
-            self.dir.path().join("token").display()
-        );
-        self.policy = self.dir.path().join("policies.yaml");
-        std::fs::write(&self.policy, &text).unwrap();
-        text
+        let token_path = self.dir.path().join("token");
+        std::fs::write(&token_path, token).unwrap();
+        let policy = Policy::new(url, SecretAt::File(token_path))
+            .set("synapse.timeout", "5s")
+            .set("schedule.every", "1h")
+            .set("alerts.repeat_after", "2s")
+            .set("alerts.escalate_on_growth", "50%")
+            .rules(rules);
+        self.write(policy)
     }
 
-    /// Rewrites the policy file with `edit` applied to its text, and
-    /// returns the parsed result (e.g. a longer `repeat_after`).
+    /// Rewrites the policy file with `edit` applied to the fixture's policy
+    /// (e.g. a longer `alerts.repeat_after`), and returns the parsed result.
+    pub fn edit(&mut self, edit: impl FnOnce(Policy) -> Policy) -> Config {
+        let policy = self.written.take().expect("a policy was written");
+        let text = self.write(edit(policy));
+        policy::parse("policies.yaml", &text).unwrap_or_else(|e| panic!("{}", e.report()))
+    }
+
+    /// Rewrites the policy file with `edit` applied to its text (a rule's
+    /// key), and returns the parsed result.
     pub fn edit_policy(&mut self, edit: impl FnOnce(&str) -> String) -> Config {
         let text = edit(&std::fs::read_to_string(&self.policy).unwrap());
         std::fs::write(&self.policy, &text).unwrap();
+        self.written = None;
         policy::parse("policies.yaml", &text).unwrap_or_else(|e| panic!("{}", e.report()))
+    }
+
+    fn write(&mut self, policy: Policy) -> String {
+        let text = policy.yaml();
+        self.policy = self.dir.path().join("policies.yaml");
+        std::fs::write(&self.policy, &text).unwrap();
+        self.written = Some(policy);
+        text
     }
 
     /// A daemon posting to the fixture's recording [`Room`].
@@ -178,7 +202,7 @@ async fn lifecycle_new_quiet_reminder_escalation_resolution_and_restart() {
     let config = f.write_policy(h.base_url().as_str(), &admin.access_token, QUOTA);
 
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 1, "{m:#?}");
     assert!(m[0].contains("1 new violation"), "{}", m[0]);
@@ -190,18 +214,18 @@ async fn lifecycle_new_quiet_reminder_escalation_resolution_and_restart() {
     assert!(!m[0].contains("@bob"), "{}", m[0]);
 
     // Nothing new: quiet.
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(f.room.plain().len(), 1);
 
     // A restart from the same state does not repeat it.
     drop(daemon);
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(f.room.plain().len(), 1, "{:#?}", f.room.plain());
 
     // After repeat_after: a reminder.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 2, "{m:#?}");
     assert!(
@@ -212,7 +236,7 @@ async fn lifecycle_new_quiet_reminder_escalation_resolution_and_restart() {
 
     // Usage grows by more than half: escalated at once.
     h.upload_media(&alice, 4 * 1024).await.unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 3, "{m:#?}");
     assert!(m[2].contains("ESCALATED warning quota: @alice"), "{}", m[2]);
@@ -224,14 +248,14 @@ async fn lifecycle_new_quiet_reminder_escalation_resolution_and_restart() {
         &QUOTA.replace("4 KiB", "1 MiB"),
     );
     daemon.reload().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert!(m[3].contains("reloaded"), "{m:#?}");
     assert!(
         m[4].contains("RESOLVED") && m[4].contains("@alice"),
         "{m:#?}"
     );
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(f.room.plain().len(), 5, "{:#?}", f.room.plain());
     assert_eq!(count(&f.room.plain(), "NEW"), 1);
 }
@@ -244,7 +268,7 @@ async fn matrix_down_queues_and_delivers_once_in_order() {
     let config = f.write_policy(h.base_url().as_str(), &admin.access_token, QUOTA);
     f.room.set_down(true);
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     f.write_policy_text(
         h.base_url().as_str(),
         &admin.access_token,
@@ -259,7 +283,7 @@ async fn matrix_down_queues_and_delivers_once_in_order() {
     assert!(state.contains("NEW warning quota"), "{state}");
     f.room.set_down(false);
     let mut daemon = f.daemon(config);
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 2, "{m:#?}");
     assert!(m[0].contains("NEW warning quota: @alice"), "{m:#?}");
@@ -280,8 +304,8 @@ async fn synapse_down_is_announced_once_and_recovery_once() {
     // Nothing listens on port 9 of loopback.
     let config = f.write_policy("http://127.0.0.1:9", &admin.access_token, QUOTA);
     let mut daemon = f.daemon(config);
-    assert!(daemon.tick().await.unwrap().is_err());
-    assert!(daemon.tick().await.unwrap().is_err());
+    assert!(daemon.run_once().await.unwrap().is_err());
+    assert!(daemon.run_once().await.unwrap().is_err());
     let m = f.room.plain();
     assert_eq!(m.len(), 1, "{m:#?}");
     assert!(
@@ -292,11 +316,11 @@ async fn synapse_down_is_announced_once_and_recovery_once() {
     assert!(!m[0].contains(&admin.access_token));
     f.write_policy(h.base_url().as_str(), &admin.access_token, QUOTA);
     daemon.reload().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(count(&m, "Synapse answers again"), 1, "{m:#?}");
     assert_eq!(count(&m, "NEW warning quota"), 1, "{m:#?}");
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(f.room.plain().len(), m.len());
 }
 
@@ -309,8 +333,8 @@ async fn rooms_unsupported_on_sqlite_is_said_once() {
         format!("{QUOTA}  rooms:\n    - name: big-rooms\n      max_estimated_size: 1 GiB\n");
     let config = f.write_policy(h.base_url().as_str(), &admin.access_token, &rules);
     let mut daemon = f.daemon(config);
-    daemon.tick().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(
         count(&m, "room rules are disabled: this Synapse uses SQLite"),
@@ -326,7 +350,7 @@ async fn corrupt_state_is_set_aside_and_announced() {
     let config = f.write_policy("http://127.0.0.1:9", "token", QUOTA);
     std::fs::write(f.state_path(), b"{\"alerts\": [tru").unwrap();
     let mut daemon = f.daemon(config);
-    assert!(daemon.tick().await.unwrap().is_err());
+    assert!(daemon.run_once().await.unwrap().is_err());
     let m = f.room.plain();
     assert!(
         m[0].contains("my state file was unreadable and has been set aside"),
@@ -373,10 +397,10 @@ async fn queued_announcement() -> Queued {
     let mut f = Fixture::new();
     f.write_policy(h.base_url().as_str(), &admin.access_token, QUOTA);
     // No reminder can come between the runs of these tests.
-    let config = f.edit_policy(|t| t.replace("repeat_after: 2s", "repeat_after: 1h"));
+    let config = f.edit(|p| p.set("alerts.repeat_after", "1h"));
     f.room.set_down(true);
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     drop(daemon);
     let state = read_state(&f);
     assert_eq!(state.alerts.outbox.len(), 1, "{state:#?}");
@@ -450,7 +474,7 @@ impl Queued {
     /// thing after the run).
     async fn restart_with(&self, bot: Arc<Bot>) {
         let mut daemon = self.f.daemon_with(self.config.clone(), bot);
-        daemon.tick().await.unwrap().unwrap();
+        daemon.run_once().await.unwrap().unwrap();
         let state = read_state(&self.f);
         assert!(state.alerts.outbox.is_empty(), "{state:#?}");
     }

@@ -39,8 +39,9 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::{Fixture, QUOTA, count};
-use crate::support::fake::{self, Dataset, Db, FakeSynapse, Fault, RoomsMode};
-use crate::support::synapse::{Backend, SynapseHarness};
+use test_support::fake::{self, Dataset, Db, FakeSynapse, Fault, RoomsMode};
+use test_support::policy::{Policy, SecretAt};
+use test_support::synapse::{Backend, SynapseHarness};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
@@ -68,9 +69,9 @@ fn dataset() -> Dataset {
 /// far beyond it).
 fn policy(f: &mut Fixture, fake: &FakeSynapse, rules: &str) -> Config {
     f.write_policy(&fake.base_url(), fake.admin_token(), rules);
-    f.edit_policy(|text| {
-        text.replace("repeat_after: 2s", "repeat_after: 1h")
-            .replace("timeout: 5s", "timeout: 1s")
+    f.edit(|p| {
+        p.set("alerts.repeat_after", "1h")
+            .set("synapse.timeout", "1s")
     })
 }
 
@@ -129,10 +130,10 @@ fn arm(fake: &FakeSynapse, failure: Failure) {
     }
 }
 
-async fn failing_tick(daemon: &mut Daemon, fake: &FakeSynapse, failure: Failure) {
+async fn failing_run(daemon: &mut Daemon, fake: &FakeSynapse, failure: Failure) {
     arm(fake, failure);
     let error = daemon
-        .tick()
+        .run_once()
         .await
         .unwrap()
         .expect_err("the run fails while Synapse fails");
@@ -150,7 +151,7 @@ async fn outage_and_recovery(failure: Failure) {
     let config = policy(&mut f, &fake, QUOTA);
 
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 1, "{m:#?}");
     assert!(m[0].contains("NEW warning quota: @alice:test"), "{m:#?}");
@@ -164,7 +165,7 @@ async fn outage_and_recovery(failure: Failure) {
             drop(daemon);
             daemon = f.daemon(config.clone());
         }
-        failing_tick(&mut daemon, &fake, failure).await;
+        failing_run(&mut daemon, &fake, failure).await;
     }
     let m = f.room.plain();
     assert_eq!(m.len(), 2, "{failure:?}: {m:#?}");
@@ -182,7 +183,7 @@ async fn outage_and_recovery(failure: Failure) {
     if let Failure::Down = failure {
         fake.restart().await;
     }
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 3, "{failure:?}: {m:#?}");
     assert!(m[2].contains("Synapse answers again"), "{m:#?}");
@@ -193,10 +194,10 @@ async fn outage_and_recovery(failure: Failure) {
 
     // Quiet again, and the lifecycle goes on where it was: Alice's usage
     // grows by more than half, an escalation of the same alert.
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(f.room.plain().len(), 3, "{:#?}", f.room.plain());
     fake.add_media("@alice:test", &[(now_ms(), Some(4 * KIB))]);
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 4, "{m:#?}");
     assert!(
@@ -258,8 +259,8 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
 
     // A fresh PostgreSQL Synapse: rooms 500, media rules still alert.
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 2, "{m:#?}");
     assert_eq!(count(&m, FAILING), 1, "{m:#?}");
@@ -269,8 +270,8 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
 
     // Room sizes come back: said once, and the big room alerts.
     fake.set_rooms(rooms.clone());
-    daemon.tick().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 4, "{m:#?}");
     assert!(m[2].contains(BACK), "{m:#?}");
@@ -283,12 +284,12 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
     // A second outage, across a restart: one more notice; media rules
     // still alert (Alice grows: escalated); the room alert is kept.
     fake.set_rooms(RoomsMode::InternalError);
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     drop(daemon);
     let mut daemon = f.daemon(config.clone());
     fake.add_media("@alice:test", &[(now_ms(), Some(4 * KIB))]);
-    daemon.tick().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 6, "{m:#?}");
     assert!(m[4].contains(FAILING), "{m:#?}");
@@ -309,8 +310,8 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
 
     // Back again: said once; the big room is still the same open alert.
     fake.set_rooms(rooms);
-    daemon.tick().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 7, "{m:#?}");
     assert!(m[6].contains(BACK), "{m:#?}");
@@ -329,7 +330,7 @@ async fn a_refused_reload_keeps_the_rules_in_force() {
     let mut f = Fixture::new();
     let config = policy(&mut f, &fake, QUOTA);
     let mut daemon = f.daemon(config);
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
 
     // The limit raised to 1 MiB, but misspelt: refused.
     let good = std::fs::read_to_string(&f.policy).unwrap();
@@ -342,9 +343,9 @@ async fn a_refused_reload_keeps_the_rules_in_force() {
     .unwrap();
     let errors = daemon.reload().await.unwrap().expect_err("refused");
     assert!(errors.contains("policies.yaml:"), "{errors}");
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     fake.add_media("@alice:test", &[(now_ms(), Some(4 * KIB))]);
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 3, "{m:#?}");
     assert!(m[1].contains("reload refused"), "{m:#?}");
@@ -358,7 +359,7 @@ async fn a_refused_reload_keeps_the_rules_in_force() {
     std::fs::write(&f.policy, &raised).unwrap();
     assert_ne!(raised, good);
     daemon.reload().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert!(m[3].contains("reloaded"), "{m:#?}");
     assert!(
@@ -476,20 +477,21 @@ impl Run {
             .local_addr()
             .unwrap();
         let policy = dir.path().join("policies.yaml");
-        std::fs::write(
-            &policy,
-            format!(
-                "synapse:\n  url: {fake_url}\n  token: {{file: {token}}}\n  timeout: 5m\n\
-                 schedule:\n  every: 1h\n\
-                 matrix:\n  homeserver: {hs}\n  user: \"{bot}\"\n  password: {{file: {password}}}\n  room: \"{room_id}\"\n  data_dir: {data}\n  store_passphrase: {{file: {passphrase}}}\n\
-                 http:\n  listen: {listen}\n\
-                 rules:\n{QUOTA}",
-                fake_url = fake.base_url(),
-                hs = homeserver.trim_end_matches('/'),
-                data = dir.path().join("data").display(),
-            ),
-        )
-        .unwrap();
+        Policy::new(fake.base_url(), SecretAt::File(token.into()))
+            .set("synapse.timeout", "5m")
+            .set("schedule.every", "1h")
+            .bot(
+                homeserver.trim_end_matches('/'),
+                bot,
+                SecretAt::File(password.into()),
+                room_id,
+                &dir.path().join("data"),
+                SecretAt::File(passphrase.into()),
+            )
+            .set("http.listen", listen.to_string())
+            .rules(QUOTA)
+            .write(&policy)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_synapse-warden"))
             .args(["run", "--config"])
             .arg(&policy)
@@ -634,7 +636,7 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
     let mut f = Fixture::new();
     policy(&mut f, &fake, QUOTA);
     // Pages of 40 users: the token sticks on the second page, at 80.
-    let config = f.edit_policy(|text| text.replace("timeout: 1s", "timeout: 1s\n  page_size: 40"));
+    let config = f.edit(|p| p.set("synapse.page_size", 40));
     const INCOMPLETE: &str =
         "runs are incomplete: Synapse's next_token stopped advancing at 80 of 120 users";
     const PARTIAL: &str = "Partial run: Synapse's next_token stopped advancing at 80 of 120 users";
@@ -642,7 +644,7 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
     const COMPLETE: &str = "synapse_warden_last_run_complete 1";
     const PARTIAL_METRIC: &str = "synapse_warden_last_run_complete 0";
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert!(f.metrics.encode().contains(COMPLETE));
     let complete_snapshot = f
         .snapshot_taken_ms()
@@ -665,7 +667,7 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
             drop(daemon);
             daemon = f.daemon(config.clone());
         }
-        let outcome = daemon.tick().await.unwrap().unwrap();
+        let outcome = daemon.run_once().await.unwrap().unwrap();
         assert!(!outcome.coverage.is_complete());
         assert!(f.metrics.encode().contains(PARTIAL_METRIC));
         // `!stats top` does not answer from a partial walk's top lists.
@@ -704,7 +706,7 @@ async fn a_walk_cut_short_resolves_nothing_past_the_cut_off() {
     // The token advances again: said once; @u100 is resolved now that it
     // was seen, the others stay open.
     fake.faults().set_persistent(None);
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert!(f.metrics.encode().contains(COMPLETE));
     assert!(f.snapshot_taken_ms().await.is_some());
     let m = f.room.plain();
@@ -729,7 +731,7 @@ async fn check_exits_2_naming_the_cause_when_the_walk_is_cut_short() {
     let fake = FakeSynapse::start(hundred_twenty(&[10, 100]), Db::Sqlite).await;
     let mut f = Fixture::new();
     policy(&mut f, &fake, QUOTA);
-    f.edit_policy(|text| text.replace("timeout: 1s", "timeout: 1s\n  page_size: 40"));
+    f.edit(|p| p.set("synapse.page_size", 40));
     let check = |fake: &FakeSynapse| {
         fake.clear_requests();
         tokio::process::Command::new(env!("CARGO_BIN_EXE_synapse-warden"))

@@ -1,4 +1,4 @@
-//! Self-test of the fake Synapse (`support::fake`) with plain reqwest: the
+//! Self-test of the fake Synapse (`test_support::fake`) with plain reqwest: the
 //! auth and validation tables byte for byte, SQL semantics (windows, SUM,
 //! LIKE, NULL ordering per backend), pagination invariants against the
 //! dataset's oracle, the rooms endpoint, every fault, the request log,
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::fake::{
+use test_support::fake::{
     ADMIN_TOKEN, Dataset, Db, FakeSynapse, FakeUser, Fault, RoomsMode, Selection, SortBy,
     USER_TOKEN, UserStats,
 };
@@ -1132,12 +1132,9 @@ async fn fake_dataset_changes_while_serving() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn fake_generates_100k_users_fast_and_deterministically() {
-    let started = Instant::now();
+fn fake_generates_100k_users_deterministically() {
+    // No time limit is asserted: tests never time themselves (see the benches).
     let dataset = Dataset::generate(100_000, 10, 7);
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(1), "generation took {took:?}");
-    eprintln!("fake: 100k users x 10 media generated in {took:?}");
     assert_eq!(
         (dataset.users.len(), dataset.users.media_rows()),
         (100_000, 1_000_000)

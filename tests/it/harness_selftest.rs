@@ -1,4 +1,4 @@
-//! Self-test of the real-Synapse harness (`support::synapse`): both backends
+//! Self-test of the real-Synapse harness (`test_support::synapse`): both backends
 //! start, users register, media uploads count in the statistics API, SQL
 //! seeding shows up there too, the rooms statistics endpoint behaves as
 //! documented, and teardown leaves nothing behind, even when a test panics.
@@ -12,7 +12,7 @@ use std::time::Instant;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::synapse::{
+use test_support::synapse::{
     Backend, SynapseHarness, seeded_displayname, seeded_media_length, seeded_user_id,
 };
 
@@ -256,7 +256,7 @@ async fn assert_gone(leftovers: &Leftovers) {
         let url = std::env::var("WARDEN_TEST_PG_URL")
             .ok()
             .filter(|url| !url.is_empty())
-            .unwrap_or_else(|| crate::support::synapse::DEFAULT_PG_URL.to_owned());
+            .unwrap_or_else(|| test_support::synapse::DEFAULT_PG_URL.to_owned());
         let output = std::process::Command::new("psql")
             .args([url.as_str(), "-XtAc"])
             .arg(format!(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::run_e2e::{logs, signal, start, wait_exit, write_setup};
-use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 /// The display name of issue 11: a forged alert line, HTML, `@room` and a
 /// right-to-left override.

@@ -1,8 +1,10 @@
 //! Integration tests: one test binary (one link of matrix-sdk) holding every
 //! suite that needs a server, fake or real.
 //!
-//! - `support::fake`: an in-process fake of Synapse's statistics admin API.
-//! - `support::synapse`: a real Synapse (SQLite or PostgreSQL) started per test.
+//! - `test_support::fake` (crates/test-support): an in-process fake of
+//!   Synapse's admin API.
+//! - `test_support::synapse`: a real Synapse (SQLite or PostgreSQL) started
+//!   per test.
 //! - `conformance`: the same checks run against the fake and both real backends.
 
 // matrix-sdk's futures need it to be proven `Send` (bot_e2e).
@@ -25,6 +27,6 @@ mod quota_e2e;
 mod reload_e2e;
 mod run_e2e;
 mod schedule;
-mod support;
+mod silence_e2e;
 mod trend_e2e;
 mod walk;

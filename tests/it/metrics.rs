@@ -19,7 +19,7 @@ use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClie
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::Fixture;
-use crate::support::fake::{Dataset, Db, FakeSynapse};
+use test_support::fake::{Dataset, Db, FakeSynapse};
 
 const KIB: u64 = 1024;
 
@@ -282,7 +282,7 @@ async fn metrics_parse_and_clean_rules_are_present_at_zero_from_the_first_scrape
     );
 
     // One run: Alice breaks `quota`; `files` stays clean, at 0.
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let after = scrape(addr).await;
     let text = &after.text;
     check_conventions(&after);
@@ -326,7 +326,7 @@ async fn metrics_parse_and_clean_rules_are_present_at_zero_from_the_first_scrape
     // A failed request is counted with its outcome: errors have a
     // denominator.
     drop(fake);
-    let _ = daemon.tick().await.unwrap();
+    let _ = daemon.run_once().await.unwrap();
     let failed = scrape(addr).await;
     let text = &failed.text;
     let errors: f64 = failed

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::daemon::{Fixture, count};
 use crate::run_e2e;
-use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 const RULES: &str = "  user_media:\n    - name: quota\n      max_media_length: 4 KiB\n      notify_user:\n        on: [new, escalation]\n        message: \"You use {usage} of your {limit} media quota ({percent}). <b>Please</b> delete old uploads.\"\n        at_most_every: 0s\n";
 
@@ -92,7 +92,7 @@ async fn notices_once_per_event_across_a_simulated_crash(backend: Backend) {
     let config = f.write_policy(h.base_url().as_str(), &admin.access_token, RULES);
 
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let room = f.room.plain();
     // One message for the run: the summary says who was notified.
     assert_eq!(room.len(), 1, "{room:#?}");
@@ -126,7 +126,7 @@ async fn notices_once_per_event_across_a_simulated_crash(backend: Backend) {
     }]);
     std::fs::write(f.state_path(), value.to_string()).unwrap();
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(notices_of(&h, &alice).await.len(), 1, "not repeated");
     // The forged outbox has no summary held for it: its notice is said on
     // its own, as one that waited for Synapse. (A real crash saves the
@@ -142,13 +142,13 @@ async fn notices_once_per_event_across_a_simulated_crash(backend: Backend) {
     );
 
     // Quiet runs notify nobody.
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(notices_of(&h, &alice).await.len(), 1);
 
     // Another upload escalates: one more notice, said in that run's summary.
     h.upload_media(&alice, 5 * 1024).await.unwrap();
-    daemon.tick().await.unwrap().unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(notices_of(&h, &alice).await, [NEW_TEXT, ESCALATED_TEXT]);
     let room = f.room.plain();
     let escalated: Vec<&String> = room.iter().filter(|m| m.contains("ESCALATED")).collect();
@@ -252,14 +252,14 @@ async fn run_notifies_once_per_event_across_kill_9_postgres() {
         .await
         .unwrap();
     let setup = run_e2e::write_setup(&h, &admin, &room_id);
-    let policy = std::fs::read_to_string(&setup.policy).unwrap();
-    let notify = "      max_media_length: 4 KiB\n      notify_user:\n        on: [new, escalation]\n        message: \"You use {usage} of your {limit} media quota ({percent}). <b>Please</b> delete old uploads.\"\n        at_most_every: 0s\nalerts:\n  escalate_on_growth: 50%\n";
-    assert!(policy.ends_with("      max_media_length: 4 KiB\n"));
-    std::fs::write(
-        &setup.policy,
-        policy.replace("      max_media_length: 4 KiB\n", notify),
-    )
-    .unwrap();
+    let notify = "    notify_user:\n      on: [new, escalation]\n      message: \"You use {usage} of your {limit} media quota ({percent}). <b>Please</b> delete old uploads.\"\n      at_most_every: 0s\n";
+    setup
+        .written
+        .clone()
+        .rules(&format!("{}{notify}", run_e2e::RULES))
+        .set("alerts.escalate_on_growth", "50%")
+        .write(&setup.policy)
+        .unwrap();
     let summaries = |b: &[String], what: &str| {
         b.iter()
             .filter(|m| {
@@ -341,9 +341,9 @@ async fn without_server_notices_the_admins_are_told_once(backend: Backend) {
     let mut f = Fixture::new();
     let config = f.write_policy(h.base_url().as_str(), &admin.access_token, RULES);
     let mut daemon = f.daemon(config.clone());
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     h.upload_media(&bob, 5 * 1024).await.unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let room = f.room.plain();
     assert_eq!(count(&room, "NEW warning quota: @alice"), 1, "{room:#?}");
     assert_eq!(count(&room, "NEW warning quota: @bob"), 1, "{room:#?}");
@@ -502,7 +502,7 @@ async fn notice_conformance(
 
 #[tokio::test]
 async fn notice_conformance_fake() {
-    use crate::support::fake::{self, Dataset, FakeSynapse};
+    use test_support::fake::{self, Dataset, FakeSynapse};
     let server = FakeSynapse::start(
         Dataset::new().user("@alice:test", None, &[(1, Some(10))]),
         fake::Db::Sqlite,

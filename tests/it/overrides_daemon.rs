@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::daemon::{Fixture, QUOTA, count};
-use crate::support::fake::{Dataset, Db, FakeSynapse};
+use test_support::fake::{Dataset, Db, FakeSynapse};
 
 const KIB: u64 = 1024;
 
@@ -27,16 +27,23 @@ async fn an_override_holds_until_its_end_which_is_announced_once() {
     let ends = chrono::DateTime::from_timestamp_millis((now_ms() + 2_500) as i64)
         .unwrap()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let rules = format!(
-        "{QUOTA}overrides:\n  - users: \"@alice:*\"\n    rule: quota\n    max_media_length: 10 KiB\n    until: \"{ends}\"\n    reason: moving out\n  - users: \"@alice:*\"\n    exempt: true\n  - users: \"@bob:*\"\n    max_media_length: 1 MiB\n    until: 2020-01-01\n"
-    );
-    f.write_policy(&fake.base_url(), fake.admin_token(), &rules);
-    let config = f.edit_policy(|t| t.replace("repeat_after: 2s", "repeat_after: 1h"));
+    f.write_policy(&fake.base_url(), fake.admin_token(), QUOTA);
+    let config = f.edit(|p| {
+        p.set("alerts.repeat_after", "1h").set(
+            "overrides",
+            serde_json::json!([
+                { "users": "@alice:*", "rule": "quota", "max_media_length": "10 KiB",
+                  "until": ends, "reason": "moving out" },
+                { "users": "@alice:*", "exempt": true },
+                { "users": "@bob:*", "max_media_length": "1 MiB", "until": "2020-01-01" },
+            ]),
+        )
+    });
     let mut daemon = f.daemon(config);
 
     // In force: Alice (5 KiB) is within her 10 KiB; Bob's override ended
     // long ago (never announced: it ended before the first run).
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(m.len(), 1, "{m:#?}");
     assert!(m[0].contains("NEW warning quota: @bob:test"), "{m:#?}");
@@ -45,7 +52,7 @@ async fn an_override_holds_until_its_end_which_is_announced_once() {
     tokio::time::sleep(Duration::from_millis(3_000)).await;
     // Ended: said once. For Alice the first override in force is now the
     // exemption, so she is still not announced.
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(count(&m, "an override has ended"), 1, "{m:#?}");
     let ended = m
@@ -63,6 +70,6 @@ async fn an_override_holds_until_its_end_which_is_announced_once() {
         "{m:#?}"
     );
 
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(count(&f.room.plain(), "an override has ended"), 1);
 }

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::run_e2e::{free_port, get, logs, signal, wait_exit, wait_for};
-use crate::support::synapse::{Backend, SynapseHarness, TestUser, ensure_quota_module};
+use test_support::policy::{Policy, SecretAt};
+use test_support::synapse::{Backend, SynapseHarness, TestUser, ensure_quota_module};
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 const KIB: usize = 1024;
@@ -86,26 +87,33 @@ async fn quota_end_to_end(backend: Backend) {
     let secret = |name: &str, value: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, value).unwrap();
-        path.display().to_string()
+        path
     };
     let policy = dir.path().join("policies.yaml");
-    let text = format!(
-        "synapse:\n  url: {url}\n  token: {{file: {token}}}\n  timeout: 20s\n\
-         schedule:\n  every: 1h\n\
-         alerts:\n  refusals_every: 1s\n\
-         matrix:\n  homeserver: {url}\n  user: \"@warden:{server}\"\n  password: {{file: {password}}}\n  room: \"{room_id}\"\n  data_dir: {data}\n  store_passphrase: {{file: {passphrase}}}\n\
-         http:\n  listen: {listen}\n  module_secret: {{file: {module_secret}}}\n\
-         rules:\n  user_media:\n    - name: media-quota\n      max_media_length: 10 KiB\n      exempt: \"@vip:*\"\n      enforce: upload\n      info_uri: https://example.org/quota\n\
-         overrides:\n  - users: \"@big:*\"\n    rule: media-quota\n    max_media_length: 100 KiB\n    reason: agreed\n",
-        url = h.base_url().as_str().trim_end_matches('/'),
-        server = h.server_name(),
-        token = secret("admin-token", &admin.access_token),
-        password = secret("bot-password", "bot-password"),
-        passphrase = secret("store-passphrase", "a store passphrase"),
-        data = dir.path().join("data").display(),
-        module_secret = module_secret.display(),
-    );
-    std::fs::write(&policy, text).unwrap();
+    let url = h.base_url().as_str().trim_end_matches('/');
+    Policy::new(url, SecretAt::File(secret("admin-token", &admin.access_token)))
+        .set("synapse.timeout", "20s")
+        .set("schedule.every", "1h")
+        .set("alerts.refusals_every", "1s")
+        .bot(
+            url,
+            &format!("@warden:{}", h.server_name()),
+            SecretAt::File(secret("bot-password", "bot-password")),
+            &room_id,
+            &dir.path().join("data"),
+            SecretAt::File(secret("store-passphrase", "a store passphrase")),
+        )
+        .set("http.listen", &listen)
+        .secret("http.module_secret", SecretAt::File(module_secret.clone()))
+        .rules(
+            "user_media:\n  - name: media-quota\n    max_media_length: 10 KiB\n    exempt: \"@vip:*\"\n    enforce: upload\n    info_uri: https://example.org/quota\n",
+        )
+        .set_yaml(
+            "overrides",
+            "- users: \"@big:*\"\n  rule: media-quota\n  max_media_length: 100 KiB\n  reason: agreed\n",
+        )
+        .write(&policy)
+        .unwrap();
     let mut warden = start_warden(dir.path(), &policy);
     let deadline = Instant::now() + Duration::from_secs(90);
     while get(&format!("http://{listen}/ready")).await.0 != 200 {

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::synapse::{Backend, SynapseHarness, TestUser};
+use test_support::policy::{Policy, SecretAt};
+use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 
@@ -19,7 +20,12 @@ pub(crate) struct Setup {
     pub dir: tempfile::TempDir,
     pub policy: PathBuf,
     pub listen: String,
+    /// What was written at `policy`, to write a variant of it.
+    pub written: Policy,
 }
+
+/// The rules of [`write_setup`]'s policy.
+pub(crate) const RULES: &str = "user_media:\n  - name: quota\n    description: Users may keep 4 KiB.\n    severity: critical\n    max_media_length: 4 KiB\n";
 
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -41,21 +47,26 @@ pub(crate) fn write_setup(h: &SynapseHarness, admin: &TestUser, room_id: &str) -
     let passphrase = secret("store-passphrase", "a store passphrase");
     let listen = format!("127.0.0.1:{}", free_port());
     let policy = dir.path().join("policies.yaml");
-    let text = format!(
-        "synapse:\n  url: {url}\n  token: {{file: {token}}}\n  timeout: 20s\n\
-         schedule:\n  every: 1h\n\
-         matrix:\n  homeserver: {url}\n  user: \"@warden:{server}\"\n  password: {{file: {password}}}\n  room: \"{room_id}\"\n  data_dir: {data}\n  store_passphrase: {{file: {passphrase}}}\n\
-         http:\n  listen: {listen}\n\
-         rules:\n  user_media:\n    - name: quota\n      description: Users may keep 4 KiB.\n      severity: critical\n      max_media_length: 4 KiB\n",
-        url = h.base_url().as_str().trim_end_matches('/'),
-        server = h.server_name(),
-        data = dir.path().join("data").display(),
-    );
-    std::fs::write(&policy, text).unwrap();
+    let url = h.base_url().as_str().trim_end_matches('/');
+    let written = Policy::new(url, SecretAt::File(token.into()))
+        .set("synapse.timeout", "20s")
+        .set("schedule.every", "1h")
+        .bot(
+            url,
+            &format!("@warden:{}", h.server_name()),
+            SecretAt::File(password.into()),
+            room_id,
+            &dir.path().join("data"),
+            SecretAt::File(passphrase.into()),
+        )
+        .set("http.listen", &listen)
+        .rules(RULES);
+    written.write(&policy).unwrap();
     Setup {
         dir,
         policy,
         listen,
+        written,
     }
 }
 

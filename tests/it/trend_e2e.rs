@@ -23,7 +23,7 @@ use matrix_sdk::ruma::events::room::message::{
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, UserId};
 use matrix_sdk::{Client, Room, RoomState};
 use serde_json::Value;
-use synapse_warden::app::stats::StatsContext;
+use synapse_warden::app::answer::StatsContext;
 use synapse_warden::bot::{Bot, BotSettings, Secret};
 use synapse_warden::history::{History, HistoryStore};
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::{Fixture, QUOTA};
-use crate::support::synapse::{Backend, SynapseHarness};
+use test_support::synapse::{Backend, SynapseHarness};
 
 const PASSWORD: &str = "correct horse battery staple";
 const WAIT: Duration = Duration::from_secs(60);
@@ -190,14 +190,14 @@ async fn trend_in_an_encrypted_room_posts_a_chart_the_client_decrypts() {
     // Three runs, uploads in between; the third after a restart.
     let mut daemon = f.daemon(config.clone());
     daemon.set_history(History::new(history_file.clone()));
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     h.upload_media(&alice, 20 * KIB).await.unwrap();
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     drop(daemon);
     h.upload_media(&alice, 40 * KIB).await.unwrap();
     let mut daemon = f.daemon(config.clone());
     daemon.set_history(History::new(history_file.clone()));
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     drop(daemon);
 
     let store = HistoryStore::open_existing(&history_file).unwrap();
@@ -360,7 +360,7 @@ async fn trend_in_an_encrypted_room_posts_a_chart_the_client_decrypts() {
 /// with a writable file is recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_history_write_is_a_metric_and_the_alerts_go_out() {
-    use crate::support::fake::{Dataset, Db, FakeSynapse};
+    use test_support::fake::{Dataset, Db, FakeSynapse};
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -375,7 +375,7 @@ async fn a_failing_history_write_is_a_metric_and_the_alerts_go_out() {
 
     let mut daemon = f.daemon(config.clone());
     daemon.set_history(History::new(blocked));
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(f.metrics.history_write_errors.get(), 1);
     let room = f.room.plain();
     assert_eq!(room.len(), 1, "{room:#?}");
@@ -387,7 +387,7 @@ async fn a_failing_history_write_is_a_metric_and_the_alerts_go_out() {
 
     let file = f.dir.path().join("history.sqlite3");
     daemon.set_history(History::new(file.clone()));
-    daemon.tick().await.unwrap().unwrap();
+    daemon.run_once().await.unwrap().unwrap();
     assert_eq!(f.metrics.history_write_errors.get(), 1);
     let runs = HistoryStore::open_existing(&file).unwrap().runs().unwrap();
     assert_eq!(runs.len(), 1);

@@ -19,7 +19,7 @@ use synapse_warden::synapse::{
     WalkOptions, WalkSummary,
 };
 
-use crate::support::fake::{self, Dataset, FakeSynapse, Fault};
+use test_support::fake::{self, Dataset, FakeSynapse, Fault};
 
 fn client(server: &FakeSynapse, retry: RetryPolicy, timeout: Duration) -> SynapseClient {
     let mut config = ClientConfig::new(

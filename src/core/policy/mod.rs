@@ -335,7 +335,12 @@ pub struct CommandAccess {
     pub allowed_senders: Patterns,
     /// How many commands one sender may send. Default 5 per 30 s.
     pub rate_limit: RateLimit,
+    /// Longest silence `!stats silence` may set. Default 90 days.
+    pub silence_max: Duration,
 }
+
+/// Default of `matrix.silence_max`: 90 days.
+pub const DEFAULT_SILENCE_MAX: Duration = Duration::from_secs(90 * 86_400);
 
 impl Default for CommandAccess {
     fn default() -> Self {
@@ -344,6 +349,7 @@ impl Default for CommandAccess {
             power_level: 50,
             allowed_senders: Patterns::none(),
             rate_limit: RateLimit::default(),
+            silence_max: DEFAULT_SILENCE_MAX,
         }
     }
 }
@@ -433,6 +439,15 @@ impl Rules {
     /// Whether there is no rule at all (never true for a parsed file).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The server notice of the user-media rule named `rule`, if it has one
+    /// (what [`crate::core::notice::plan`] asks of each violation).
+    pub fn notify_user(&self, rule: &str) -> Option<crate::core::notice::NotifyUser> {
+        self.user_media
+            .iter()
+            .find(|r| r.name == rule)
+            .and_then(|r| r.notify_user.clone())
     }
 
     /// How long who was sent a server notice is remembered: the longest

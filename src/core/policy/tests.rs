@@ -335,6 +335,7 @@ fn matrix_section() {
     assert_eq!(m.commands.prefix, defaults.prefix);
     assert_eq!(m.commands.power_level, defaults.power_level);
     assert_eq!(m.commands.rate_limit, defaults.rate_limit);
+    assert_eq!(m.commands.silence_max, super::DEFAULT_SILENCE_MAX);
     assert!(m.commands.allowed_senders.is_empty());
 }
 
@@ -503,6 +504,9 @@ fn notify_user_placeholders_are_checked_with_positions() {
     let n = config.rules.user_media[0].notify_user.clone().unwrap();
     assert_eq!(n.at_most_every, std::time::Duration::from_secs(86_400));
     assert_eq!(config.rules.notice_memory(), n.at_most_every);
+    let rule = config.rules.user_media[0].name.clone();
+    assert_eq!(config.rules.notify_user(&rule), Some(n));
+    assert_eq!(config.rules.notify_user("no-such-rule"), None);
     let bad = minimal(
         "      notify_user:\n        on: [new, later]\n        message: \"You use {usge}.\"\n        extra: 1\n        at_most_every: often\n",
     );

@@ -772,6 +772,12 @@ impl Checker {
             defaults.allowed_senders,
             values::patterns,
         );
+        let silence_max = self.or_default(
+            &path.key("silence_max"),
+            raw.silence_max.as_ref(),
+            defaults.silence_max,
+            values::positive_duration,
+        );
         let command_rate_limit = self.or_default(
             &path.key("command_rate_limit"),
             raw.command_rate_limit.as_ref(),
@@ -792,6 +798,7 @@ impl Checker {
                 power_level: command_power_level.ok()?,
                 allowed_senders: allowed_senders.ok()?,
                 rate_limit: command_rate_limit.ok()?,
+                silence_max: silence_max.ok()?,
             },
             action_power_level: action_power_level.ok()?,
             data_dir: data_dir?,

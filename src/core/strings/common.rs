@@ -3,31 +3,51 @@
 
 use std::time::Duration;
 
-use super::help::syntaxes;
-use crate::core::command::{Command, UsageError};
-use crate::core::doc::{Doc, ERROR_CAP, Line, TERM_CAP};
+use super::help::{syntax, syntaxes};
+use crate::core::command::{self, BadCommand, Command};
+use crate::core::doc::{Block, Doc, ERROR_CAP, Line, TERM_CAP};
 
-/// The reply to a bad command: what was wrong, then the grammar in short.
-pub fn usage(prefix: &str, error: &UsageError) -> Doc {
-    let commands = syntaxes(prefix).into_iter().map(|s| Line::new().command(s));
-    Doc::paragraph(
+/// The reply to a bad command: what was wrong, then the syntax of the
+/// command it was for (or of every command) and where to read more.
+pub fn usage(prefix: &str, bad: &BadCommand) -> Doc {
+    let what = Doc::paragraph(
         Line::new()
             .strong(Line::new().text("Usage error"))
             .text(": ")
-            .outside(error.to_string(), ERROR_CAP)
+            .outside(bad.error.to_string(), ERROR_CAP)
             .text("."),
-    )
-    .with(crate::core::doc::Block::Paragraph(
-        Line::new()
-            .text("Commands: ")
-            .append(Line::join(commands, " | ")),
-    ))
-    .with(crate::core::doc::Block::Paragraph(
-        Line::new()
-            .text("See ")
-            .command(Line::new().outside(prefix, TERM_CAP).text(" help"))
-            .text(" for details."),
-    ))
+    );
+    match bad.command.and_then(command::spec) {
+        Some(spec) => what
+            .with(Block::Paragraph(
+                Line::new().text("Usage: ").command(syntax(prefix, spec)),
+            ))
+            .with(Block::Paragraph(
+                Line::new()
+                    .text("See ")
+                    .command(
+                        Line::new()
+                            .outside(prefix, TERM_CAP)
+                            .text(" help ")
+                            .text(spec.name),
+                    )
+                    .text(" for details and examples."),
+            )),
+        None => {
+            let commands = syntaxes(prefix).into_iter().map(|s| Line::new().command(s));
+            what.with(Block::Paragraph(
+                Line::new()
+                    .text("Commands: ")
+                    .append(Line::join(commands, " | ")),
+            ))
+            .with(Block::Paragraph(
+                Line::new()
+                    .text("See ")
+                    .command(Line::new().outside(prefix, TERM_CAP).text(" help"))
+                    .text(" for details."),
+            ))
+        }
+    }
 }
 
 /// A failure: what could not be done, and the error.

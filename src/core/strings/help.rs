@@ -1,110 +1,47 @@
-//! `help`: the grammar, with examples.
+//! `help`: the grammar, with examples — all of it read from the table of
+//! commands ([`crate::core::command::COMMANDS`]).
 
-use crate::core::command::MAX_TOP;
+use crate::core::command::{COMMANDS, Spec};
 use crate::core::doc::{Block, Doc, Line, TERM_CAP};
 
-fn prefixed(prefix: &str, rest: &'static str) -> Line {
-    Line::new().outside(prefix, TERM_CAP).text(rest)
+/// `!stats top [N] ...`: a command's syntax with the prefix.
+pub fn syntax(prefix: &str, spec: &Spec) -> Line {
+    let line = Line::new()
+        .outside(prefix, TERM_CAP)
+        .text(" ")
+        .text(spec.name);
+    if spec.args.is_empty() {
+        line
+    } else {
+        line.text(" ").text(spec.args)
+    }
 }
 
-/// Each command's syntax and what it does.
-fn grammar(prefix: &str) -> Vec<(Line, Line)> {
-    vec![
-        (prefixed(prefix, " help"), Line::new().text("this help")),
-        (
-            prefixed(prefix, " top [N] [media_length|media_count] [WINDOW]"),
-            Line::new()
-                .text("the N (1 to ")
-                .number(u64::from(MAX_TOP))
-                .text(
-                    ", default 10) users with the most media, by size or count, \
-                     optionally only uploads of the last WINDOW (e.g. 7d, 24h)",
-                ),
-        ),
-        (
-            prefixed(prefix, " user <@user:server | search term>"),
-            Line::new()
-                .text("one user's media usage, or the users whose ID or name contains the term"),
-        ),
-        (
-            prefixed(prefix, " rooms"),
-            Line::new().text("the largest rooms (needs Synapse on PostgreSQL)"),
-        ),
-        (
-            prefixed(prefix, " check"),
-            Line::new().text("run the policies now"),
-        ),
-        (
-            prefixed(prefix, " policies"),
-            Line::new().text("the rules in force"),
-        ),
-        (
-            prefixed(prefix, " status"),
-            Line::new().text("last run, next run, last error, health"),
-        ),
-        (
-            prefixed(prefix, " reload"),
-            Line::new().text("re-read the policy file"),
-        ),
-        (
-            prefixed(prefix, " trend [@user:server] [WINDOW]"),
-            Line::new().text(
-                "the media store's (or a user's) size over the last WINDOW (default 30d), \
-                 growth per day, forecast, and a chart",
-            ),
-        ),
-        (
-            prefixed(prefix, " growth [WINDOW] [N]"),
-            Line::new().text(
-                "the N users whose stored media grew the most over the last WINDOW (default 7d)",
-            ),
-        ),
-        (
-            prefixed(
-                prefix,
-                " media @user:server [older-than D] [larger-than S] [limit N] [oldest]",
-            ),
-            Line::new().text("a user's media, largest (or oldest) first, with totals"),
-        ),
-        (
-            prefixed(prefix, " purge @user:server [older-than D] [larger-than S]"),
-            Line::new().text("preview deleting a user's media; confirm with the code"),
-        ),
-        (
-            prefixed(prefix, " quarantine @user:server"),
-            Line::new().text("preview quarantining a user's media; confirm with the code"),
-        ),
-        (
-            prefixed(prefix, " purge-remote older-than D"),
-            Line::new().text("preview purging the remote media cache; confirm with the code"),
-        ),
-        (
-            prefixed(prefix, " confirm CODE"),
-            Line::new().text(
-                "carry out a preview (power level matrix.action_power_level; actions.enabled)",
-            ),
-        ),
-    ]
+fn example(prefix: &str, words: &'static str) -> Line {
+    Line::new().command(Line::new().outside(prefix, TERM_CAP).text(" ").text(words))
 }
 
 /// The syntax of every command, for usage errors.
 pub fn syntaxes(prefix: &str) -> Vec<Line> {
-    grammar(prefix).into_iter().map(|(s, _)| s).collect()
+    COMMANDS.iter().map(|s| syntax(prefix, s)).collect()
 }
 
-/// The help.
+/// The help: every command's syntax and what it does.
 pub fn help(prefix: &str) -> Doc {
-    let rows = grammar(prefix)
-        .into_iter()
-        .map(|(syntax, what)| Line::new().command(syntax).text(" — ").append(what))
+    let rows = COMMANDS
+        .iter()
+        .map(|s| {
+            Line::new()
+                .command(syntax(prefix, s))
+                .text(" — ")
+                .text(s.summary)
+        })
         .collect();
-    let examples = [
-        prefixed(prefix, " top 10 media_length"),
-        prefixed(prefix, " top 5 media_count 7d"),
-        prefixed(prefix, " user @alice:example.org"),
-    ]
-    .into_iter()
-    .map(|e| Line::new().command(e));
+    let examples = COMMANDS
+        .iter()
+        .filter(|s| !s.args.is_empty() && s.name != "help")
+        .filter_map(|s| s.examples.first())
+        .map(|e| example(prefix, e));
     Doc::new()
         .with(Block::Heading(Line::new().text("synapse-warden commands:")))
         .with(Block::Bullets(rows))
@@ -113,4 +50,42 @@ pub fn help(prefix: &str) -> Doc {
                 .text("Examples: ")
                 .append(Line::join(examples, " · ")),
         ))
+        .with(Block::Paragraph(more_help(prefix)))
+}
+
+/// `See !stats help <command> for details.`
+fn more_help(prefix: &str) -> Line {
+    Line::new()
+        .text("See ")
+        .command(
+            Line::new()
+                .outside(prefix, TERM_CAP)
+                .text(" help <command>"),
+        )
+        .text(" for a command's details and examples.")
+}
+
+/// `help <command>`: its syntax, what it does, details and examples.
+pub fn help_for(prefix: &str, spec: &Spec) -> Doc {
+    let mut doc = Doc::new()
+        .with(Block::Heading(Line::new().command(syntax(prefix, spec))))
+        .with(Block::Paragraph(Line::new().text(spec.summary).text(".")));
+    if !spec.details.is_empty() {
+        doc.push(Block::Paragraph(Line::new().text(spec.details)));
+    }
+    if !spec.aliases.is_empty() {
+        doc.push(Block::Paragraph(
+            Line::new().text("Also: ").append(Line::join(
+                spec.aliases
+                    .iter()
+                    .map(|a| Line::new().command(Line::new().text(a))),
+                ", ",
+            )),
+        ));
+    }
+    doc.push(Block::Paragraph(Line::new().text("Examples:")));
+    doc.push(Block::Bullets(
+        spec.examples.iter().map(|e| example(prefix, e)).collect(),
+    ));
+    doc
 }

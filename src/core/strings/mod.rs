@@ -18,6 +18,7 @@ pub mod policies;
 pub mod refusals;
 pub mod rooms;
 pub mod server_notices;
+pub mod silences;
 pub mod status;
 pub mod top;
 pub mod trend;

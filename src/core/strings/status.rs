@@ -21,6 +21,11 @@ pub fn last_run(run: Option<&RunView>, now_ms: u64) -> Line {
     match (&run.error, run.violations) {
         (Some(e), _) => line.text("failed: ").outside(e.as_str(), ERROR_CAP),
         (None, Some(0)) => line.text("no violation"),
+        (None, Some(n)) if run.silenced > 0 => line
+            .count(n as u64, "violation", "violations")
+            .text(", ")
+            .number(run.silenced as u64)
+            .text(" of them silenced"),
         (None, Some(n)) => line.count(n as u64, "violation", "violations"),
         (None, None) => line.text("no result"),
     }

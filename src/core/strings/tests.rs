@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use crate::core::alerts::{Announced, Change, Plan};
+use crate::core::alerts::{Announced, Change, ExpiredSilence, Plan};
 use crate::core::announce;
-use crate::core::command::{UsageError, UserQuery};
+use crate::core::command::{BadCommand, UsageError, UserQuery};
 use crate::core::coverage::{Coverage, RoomsUnavailable};
 use crate::core::doc::{ALLOWED_TAGS, Block, Doc, Units, is_neutralised};
 use crate::core::eval::{Outcome, RoomsChecked, WalkReport};
@@ -20,6 +20,7 @@ use crate::core::policy;
 use crate::core::refusals::Refusal;
 use crate::core::render::{self, Health, RunView, Source, StatusView, TopView};
 use crate::core::report;
+use crate::core::silence::{Matcher, RulePattern, Silences, SubjectPattern};
 use crate::core::strings;
 use crate::core::violation::{Measure, Severity, Subject, Violation};
 
@@ -218,8 +219,34 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
     })
     .collect();
     let plan = Plan {
+        silenced: Vec::new(),
+        expired: Vec::new(),
         lines,
         quiet: Vec::new(),
+    };
+    let mut silences = Silences::default();
+    let matcher = Matcher {
+        rule: RulePattern::parse("media-quota").expect("a rule"),
+        subject: SubjectPattern::parse("@*:example.org").expect("a glob"),
+    };
+    let day = Duration::from_secs(86_400);
+    silences
+        .add(
+            matcher.clone(),
+            &i.user_id,
+            &i.error,
+            14 * day,
+            90 * day,
+            NOW - 3_600_000,
+        )
+        .expect("a silence");
+    let silence = silences.list[0].clone();
+    let expiry = Plan {
+        expired: vec![ExpiredSilence {
+            silence: silence.clone(),
+            still: 2,
+        }],
+        ..Plan::default()
     };
     let us = users(i);
     let rooms: Vec<RoomSize> = (0..3)
@@ -238,6 +265,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             started_ms: NOW - 300_000,
             took_ms: 2_500,
             violations: Some(1),
+            silenced: 0,
             error: None,
             incomplete: Some(i.error.clone()),
         }),
@@ -252,6 +280,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             started_ms: NOW - 300_000,
             took_ms: 61_000,
             violations: None,
+            silenced: 0,
             error: Some(i.error.clone()),
             incomplete: None,
         }),
@@ -261,7 +290,11 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         matrix: Health::Unknown,
         queued: 0,
     };
-    let usage = UsageError::UnknownTopArgument(i.term.clone());
+    let usage = BadCommand {
+        command: Some("top"),
+        error: UsageError::UnknownTopArgument(i.term.clone()),
+    };
+    let unknown = BadCommand::from(UsageError::UnknownCommand(i.term.clone()));
     let mut clean = outcome(i);
     clean.violations.clear();
     clean.notes.clear();
@@ -345,7 +378,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             "notice: walks complete",
             strings::notices::walks_complete(NOW - 60_000),
         ),
-        ("help", render::help("!stats")),
+        ("help", render::help("!stats", None)),
         ("usage error", render::usage("!stats", &usage)),
         (
             "top (last walk)",
@@ -479,6 +512,39 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             "rate limited",
             strings::common::rate_limited(5, Duration::from_secs(60)),
         ),
+        ("help top", render::help("!stats", Some("top"))),
+        ("help silence", render::help("!stats", Some("silence"))),
+        ("silence", strings::silences::created(&silence, 1, NOW)),
+        (
+            "silences",
+            strings::silences::list(&silences.active(NOW).collect::<Vec<_>>(), NOW),
+        ),
+        ("silences (none)", strings::silences::list(&[], NOW)),
+        (
+            "unsilence",
+            strings::silences::ended(&silence, &i.user_id, 2),
+        ),
+        (
+            "silence refused",
+            strings::silences::refused("there is no silence 9"),
+        ),
+        (
+            "silence expired (summary)",
+            announce::summary_doc(&expiry, NOW, 5).expect("an expiry"),
+        ),
+        (
+            "silenced in check",
+            Doc::paragraph(strings::silences::in_check("!stats", 2)),
+        ),
+        (
+            "acknowledged",
+            strings::silences::acknowledged(&i.user_id, &vs[..2], 1),
+        ),
+        (
+            "acknowledged (nothing left)",
+            strings::silences::acknowledged(&i.user_id, &[], 5),
+        ),
+        ("unknown command", render::usage("!stats", &unknown)),
     ]
     .into_iter()
     .chain(action_messages(i))

@@ -43,7 +43,7 @@ struct Recorder(Mutex<Vec<(String, Message)>>, std::sync::atomic::AtomicBool);
 
 #[async_trait]
 impl Notifier for Recorder {
-    async fn send(&self, txn_id: &str, message: &Message) -> Result<(), NotifyError> {
+    async fn send(&self, txn_id: &str, message: &Message) -> Result<String, NotifyError> {
         if self.1.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(NotifyError("homeserver down".into()));
         }
@@ -51,7 +51,7 @@ impl Notifier for Recorder {
             .lock()
             .unwrap()
             .push((txn_id.to_owned(), message.clone()));
-        Ok(())
+        Ok(format!("${txn_id}"))
     }
 }
 
@@ -68,6 +68,7 @@ async fn start() -> Server {
         config: RwLock::new(Arc::new(config)),
         status: RwLock::new(Status::default()),
         snapshot: RwLock::new(None),
+        silences: RwLock::new(Default::default()),
     });
     let metrics = Arc::new(Metrics::new());
     let recorder = Arc::new(Recorder::default());

@@ -17,12 +17,12 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use thiserror::Error;
 
+use super::walk::{DEFAULT_CHUNK, DEFAULT_PAGE_SIZE};
+use super::{PageLimit, SynapseClient, SynapseError, WalkChunk, WalkOptions};
 use crate::core::coverage::RoomsUnavailable;
 use crate::core::eval::{EvalError, Evaluation, Outcome};
 use crate::core::model::{TimeRange, UserMedia};
 use crate::core::policy::Config;
-use crate::synapse::walk::{DEFAULT_CHUNK, DEFAULT_PAGE_SIZE};
-use crate::synapse::{PageLimit, SynapseClient, SynapseError, WalkChunk, WalkOptions};
 
 /// Why a run failed.
 #[derive(Debug, Error)]

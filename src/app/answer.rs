@@ -24,24 +24,26 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use async_trait::async_trait;
 
-use super::{EXIT_ERROR, EXIT_OK, load_policy, read_secret};
+use super::{EXIT_ERROR, EXIT_OK, bold_terminal, synapse_client, valid_policy};
 
-use crate::core::command::{Command, UserQuery};
-use crate::core::doc::{Doc, Message};
+use crate::clock::now_ms;
+use crate::core::command::{Command, SilenceRequest, UserQuery};
+use crate::core::doc::{Block, Doc, Message};
 use crate::core::eval::Outcome;
 use crate::core::model::TimeRange;
 use crate::core::policy::{AlertSettings, Config};
 use crate::core::render::{self, Health, Source, StatusView, TopView};
+use crate::core::silence::{Silence, Silences};
 use crate::core::snapshot::Snapshot;
 use crate::core::strings;
+use crate::core::violation::Violation;
 use crate::synapse::{
-    AdminToken, ClientConfig, Direction, OrderBy, PageLimit, RetryPolicy, SearchTerm,
-    SynapseClient, SynapseError, UsersMediaQuery,
+    Direction, OrderBy, PageLimit, SearchTerm, SynapseClient, SynapseError, UsersMediaQuery,
 };
 
 /// How old the last walk may be for `top` to be answered from it.
@@ -69,6 +71,22 @@ pub trait DaemonHandle: Send + Sync {
     async fn run_check(&self) -> Result<Outcome, String>;
     /// Re-reads the policy file; what happened, or why it was refused.
     async fn reload(&self) -> Result<String, String>;
+    /// Creates a silence by `author`; it and how many open violations it
+    /// matches, or why it was refused.
+    async fn silence(
+        &self,
+        request: SilenceRequest,
+        author: &str,
+    ) -> Result<(Silence, usize), String>;
+    /// Ends silence `id` early; it and how many open violations it
+    /// matched, or why not.
+    async fn unsilence(&self, id: u64, by: &str) -> Result<(Silence, usize), String>;
+    /// The silences as last saved.
+    async fn silences(&self) -> Silences;
+    /// Acknowledges the violations of the alert `event_id` for `by`:
+    /// `None` when it is not an alert of ours.
+    async fn acknowledge(&self, event_id: &str, by: &str)
+    -> Option<Result<Vec<Violation>, String>>;
 }
 
 /// Where a command came from.
@@ -161,26 +179,61 @@ impl Reply {
     }
 }
 
-/// The current time in Unix ms.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// Answers `command` at `now_ms`.
 pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
     match command {
-        Command::Help => Reply::ok(render::help(&ctx.prefix)),
+        Command::Help(topic) => Reply::ok(render::help(&ctx.prefix, *topic)),
         Command::Top { n, metric, window } => top(ctx, *n, *metric, *window, now_ms).await,
         Command::User(query) => user(ctx, query).await,
         Command::Rooms => rooms(ctx).await,
         Command::Check => match &ctx.daemon {
             Some(d) => match d.run_check().await {
-                Ok(outcome) => Reply::ok(render::check(&outcome, ctx.max_lines)),
+                Ok(outcome) => {
+                    let mut doc = render::check(&outcome, ctx.max_lines);
+                    let silences = d.silences().await;
+                    let silenced = outcome
+                        .violations
+                        .iter()
+                        .filter(|v| silences.silencing(v, now_ms).is_some())
+                        .count();
+                    if silenced > 0 {
+                        doc.push(Block::Paragraph(strings::silences::in_check(
+                            &ctx.prefix,
+                            silenced,
+                        )));
+                    }
+                    Reply::ok(doc)
+                }
                 Err(e) => Reply::failed(strings::common::check_failed(&e)),
             },
+            None => Reply::failed(render::needs_daemon(command)),
+        },
+        Command::Silence(request) => match (&ctx.daemon, origin) {
+            (Some(d), Origin::Matrix { sender, .. }) => {
+                match d.silence(request.clone(), sender).await {
+                    Ok((silence, matches)) => {
+                        Reply::ok(strings::silences::created(&silence, matches, now_ms))
+                    }
+                    Err(e) => Reply::failed(strings::silences::refused(&e)),
+                }
+            }
+            _ => Reply::failed(render::needs_daemon(command)),
+        },
+        Command::Unsilence(id) => match (&ctx.daemon, origin) {
+            (Some(d), Origin::Matrix { sender, .. }) => match d.unsilence(*id, sender).await {
+                Ok((silence, matches)) => {
+                    Reply::ok(strings::silences::ended(&silence, sender, matches))
+                }
+                Err(e) => Reply::failed(strings::silences::refused(&e)),
+            },
+            _ => Reply::failed(render::needs_daemon(command)),
+        },
+        Command::Silences => match &ctx.daemon {
+            Some(d) => {
+                let silences = d.silences().await;
+                let active: Vec<&Silence> = silences.active(now_ms).collect();
+                Reply::ok(strings::silences::list(&active, now_ms))
+            }
             None => Reply::failed(render::needs_daemon(command)),
         },
         Command::Policies => match (&ctx.daemon, &ctx.config) {
@@ -356,7 +409,7 @@ pub async fn find_user(
 async fn rooms(ctx: &StatsContext) -> Reply {
     match ctx.synapse.largest_rooms().await {
         Ok(rooms) => Reply::ok(render::rooms(&rooms, ctx.max_lines)),
-        Err(e) => match crate::daemon::runner::rooms_unavailable(&e) {
+        Err(e) => match crate::synapse::run::rooms_unavailable(&e) {
             Some(reason) => Reply::failed(strings::rooms::unavailable(
                 &reason,
                 matches!(e, SynapseError::Server { status: 500, .. }),
@@ -432,6 +485,15 @@ impl crate::bot::Responder for StatsContext {
         }
         reply
     }
+
+    async fn acknowledge(&self, event_id: &str, sender: &str) -> Option<Message> {
+        let daemon = self.daemon.as_ref()?;
+        let doc = match daemon.acknowledge(event_id, sender).await? {
+            Ok(violations) => strings::silences::acknowledged(sender, &violations, self.max_lines),
+            Err(e) => strings::silences::not_acknowledged(&e),
+        };
+        Some(doc.message())
+    }
 }
 
 /// `synapse-warden stats WORDS...`: the answer for `words` parsed with the
@@ -454,33 +516,14 @@ pub async fn answer_words(ctx: &StatsContext, words: &[String]) -> (Doc, bool) {
     }
 }
 
-/// Whether the terminal rendering may use ANSI bold: stdout is a terminal
-/// and `NO_COLOR` is not set.
-pub fn bold_terminal() -> bool {
-    use std::io::IsTerminal as _;
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
 /// Runs `synapse-warden stats WORDS...` with the policy file at `path`
 /// (for Synapse's URL and admin token): prints the answer; exit status 0,
 /// or 2 on a bad command or an error.
 pub async fn run(path: &Path, words: &[String]) -> Result<ExitCode> {
-    let config = match load_policy(path)? {
-        Ok(config) => config,
-        Err(errors) => {
-            eprint!("{}", errors.report());
-            return Ok(ExitCode::from(EXIT_ERROR));
-        }
+    let Some(config) = valid_policy(path)? else {
+        return Ok(ExitCode::from(EXIT_ERROR));
     };
-    let synapse = SynapseClient::new(ClientConfig {
-        base_url: config.synapse.url.clone(),
-        token: AdminToken::new(read_secret(
-            &config.synapse.token,
-            "the Synapse admin token (synapse.token)",
-        )?),
-        timeout: config.synapse.timeout,
-        retry: RetryPolicy::default(),
-    })?;
+    let synapse = synapse_client(&config)?;
     let mut ctx = StatsContext::new(synapse, "synapse-warden stats");
     ctx.history = config.history_file().map(crate::history::History::new);
     ctx.config = Some(Arc::new(config));

@@ -64,10 +64,10 @@ pub fn content(message: &Message) -> RoomMessageEventContent {
 
 #[async_trait]
 impl Notifier for Bot {
-    async fn send(&self, txn_id: &str, message: &Message) -> Result<(), NotifyError> {
+    async fn send(&self, txn_id: &str, message: &Message) -> Result<String, NotifyError> {
         self.post_with_txn(txn_id, message)
             .await
-            .map(|_| ())
+            .map(|event_id| event_id.to_string())
             .map_err(|e| NotifyError(e.to_string()))
     }
 }
