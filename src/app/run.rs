@@ -276,6 +276,17 @@ impl Notifier for BotSlot {
             None => Err(NotifyError("not connected to the homeserver yet".into())),
         }
     }
+
+    async fn send_image(
+        &self,
+        txn_id: &str,
+        png: &crate::chart::Png,
+    ) -> Result<String, NotifyError> {
+        match self.get() {
+            Some(bot) => Notifier::send_image(bot.as_ref(), txn_id, png).await,
+            None => Err(NotifyError("not connected to the homeserver yet".into())),
+        }
+    }
 }
 
 /// What the policy file sets for the bot and its commands, swapped at each

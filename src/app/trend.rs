@@ -9,7 +9,7 @@ use super::answer::{Reply, StatsContext, rules_in_force};
 use crate::chart::{self, Png};
 use crate::core::command::Command;
 use crate::core::doc::Units;
-use crate::core::history::view::{self, RunUsers};
+use crate::core::history::view;
 use crate::core::history::{FORECAST_BASIS, HistorySettings};
 use crate::core::strings;
 use crate::history::{History, HistoryError, HistoryStore};
@@ -94,25 +94,7 @@ async fn trend(
 async fn growth(history: &History, window: Duration, n: u32, units: Units, now_ms: u64) -> Reply {
     let start_at = now_ms.saturating_sub(ms(window));
     let runs = history
-        .with(move |s: &mut HistoryStore| {
-            let users_of = |s: &HistoryStore, run: Option<crate::history::StoredRun>| {
-                run.map(|r| {
-                    Ok::<_, HistoryError>(RunUsers {
-                        started_ms: r.started_ms,
-                        floor_bytes: r.floor_bytes,
-                        users: s.users_at(r.id)?,
-                    })
-                })
-                .transpose()
-            };
-            let start = match s.complete_run_at_or_before(start_at)? {
-                Some(r) => Some(r),
-                // A history shorter than the span: from its first run.
-                None => s.complete_runs_since(0)?.into_iter().next(),
-            };
-            let end = s.complete_run_at_or_before(now_ms)?;
-            Ok((users_of(s, start)?, users_of(s, end)?))
-        })
+        .with(move |s: &mut HistoryStore| s.growth_runs(start_at, now_ms))
         .await;
     match runs {
         Ok((start, end)) => Reply::ok(strings::trend::growth(&view::growth_view(

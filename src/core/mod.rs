@@ -12,6 +12,7 @@ pub mod command;
 pub mod conditions;
 pub mod coverage;
 pub mod crontab;
+pub mod digest;
 pub mod doc;
 pub mod eval;
 pub mod history;

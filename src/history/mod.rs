@@ -23,6 +23,7 @@ use thiserror::Error;
 
 use crate::core::history::thin::{self, Stored};
 use crate::core::history::trend::Point;
+use crate::core::history::view::RunUsers;
 use crate::core::history::{RuleCount, RunRecord, UserTotal};
 
 /// The schema, one step per version (`PRAGMA user_version` is the number
@@ -500,6 +501,33 @@ impl HistoryStore {
             )
             .optional()
             .map_err(err)
+    }
+
+    /// The two runs `growth` compares up to `end_ms`: the last complete
+    /// run at or before `start_ms` (else, a history shorter than the span,
+    /// its first complete run) and the last complete run at or before
+    /// `end_ms`, each with its users.
+    pub fn growth_runs(
+        &self,
+        start_ms: u64,
+        end_ms: u64,
+    ) -> Result<(Option<RunUsers>, Option<RunUsers>), HistoryError> {
+        let users_of = |run: Option<StoredRun>| {
+            run.map(|r| {
+                Ok::<_, HistoryError>(RunUsers {
+                    started_ms: r.started_ms,
+                    floor_bytes: r.floor_bytes,
+                    users: self.users_at(r.id)?,
+                })
+            })
+            .transpose()
+        };
+        let start = match self.complete_run_at_or_before(start_ms)? {
+            Some(r) => Some(r),
+            None => self.complete_runs_since(0)?.into_iter().next(),
+        };
+        let end = self.complete_run_at_or_before(end_ms)?;
+        Ok((users_of(start)?, users_of(end)?))
     }
 }
 

@@ -17,6 +17,7 @@ mod check_e2e;
 mod conformance;
 mod daemon;
 mod daemon_faults;
+mod digest;
 mod fake_selftest;
 mod harness_selftest;
 mod hostile_e2e;

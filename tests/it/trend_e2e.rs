@@ -161,7 +161,7 @@ async fn wait_joined(client: &Client, room_id: &OwnedRoomId, user: &str) -> Room
     }
 }
 
-fn png_size(bytes: &[u8]) -> (u32, u32) {
+pub fn png_size(bytes: &[u8]) -> (u32, u32) {
     let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     let mut reader = decoder.read_info().expect("a PNG header");
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];

@@ -62,6 +62,8 @@ pub struct Config {
     pub actions: ActionSettings,
     /// The usage history: retention, downsampling, capacity.
     pub history: crate::core::history::HistorySettings,
+    /// The digest: `None` unless `digest.cron` is set.
+    pub digest: Option<crate::core::digest::DigestSettings>,
 }
 
 /// The `actions` section: clean-up from the admin room and the command

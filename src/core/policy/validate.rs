@@ -253,6 +253,10 @@ impl Checker {
             Some(h) => self.history(&root.key("history"), h),
             None => Some(crate::core::history::HistorySettings::default()),
         };
+        let digest = match &raw.digest {
+            Some(d) => self.digest(&root.key("digest"), d).map(Some),
+            None => Some(None),
+        };
         if let Some(list) = &raw.overrides {
             let overrides = self.overrides(&root.key("overrides"), list, rules.as_ref());
             match (&mut rules, overrides) {
@@ -263,6 +267,7 @@ impl Checker {
         Some(Config {
             actions: actions?,
             history: history?,
+            digest: digest?,
             synapse: synapse?,
             schedule: schedule?,
             alerts: alerts?,
@@ -595,6 +600,19 @@ impl Checker {
             thin_after: thin_after.ok()?,
             capacity: capacity.ok()?,
         })
+    }
+
+    fn digest(
+        &mut self,
+        path: &FieldPath,
+        raw: &super::raw::RawDigest,
+    ) -> Option<crate::core::digest::DigestSettings> {
+        let Some(cron) = &raw.cron else {
+            self.missing(path, "cron");
+            return None;
+        };
+        self.optional(&path.key("cron"), Some(cron), values::cron)
+            .map(|cron| crate::core::digest::DigestSettings { cron })
     }
 
     fn actions(&mut self, path: &FieldPath, raw: &RawActions) -> Option<ActionSettings> {

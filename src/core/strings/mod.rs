@@ -11,6 +11,7 @@ pub mod actions;
 pub mod alerts;
 pub mod check;
 pub mod common;
+pub mod digest;
 pub mod help;
 pub mod notices;
 pub mod overrides;

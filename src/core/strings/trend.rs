@@ -6,7 +6,7 @@ use crate::core::history::trend::{Forecast, Trend};
 use crate::core::history::view::{GrowthView, TrendView};
 
 /// A signed size: `+2.0 GiB`, `-512 B`.
-fn change(bytes: i128, units: Units) -> Line {
+pub(super) fn change(bytes: i128, units: Units) -> Line {
     let abs = u64::try_from(bytes.unsigned_abs()).unwrap_or(u64::MAX);
     Line::new()
         .text(if bytes < 0 { "-" } else { "+" })
@@ -75,7 +75,7 @@ pub fn trend(view: &TrendView) -> Doc {
         .with(Block::Paragraph(chart_note(view)))
 }
 
-fn per_day(t: &Trend, units: Units) -> Line {
+pub(super) fn per_day(t: &Trend, units: Units) -> Line {
     let rounded = t.per_day.round();
     let bytes = if rounded.is_finite() {
         rounded.abs().min(u64::MAX as f64) as u64
@@ -93,7 +93,7 @@ fn per_day(t: &Trend, units: Units) -> Line {
 
 /// `at the last 30 days' trend, the media store crosses 2.0 TB
 /// (history.capacity) in 120 days, around 2027-03-30`.
-fn forecast(capacity: u64, f: Forecast, units: Units) -> Line {
+pub(super) fn forecast(capacity: u64, f: Forecast, units: Units) -> Line {
     let start = Line::new().text("forecast: ");
     match f {
         Forecast::Reached => start
@@ -167,8 +167,18 @@ pub fn growth(view: &GrowthView) -> Doc {
             Line::new().text("No recorded user's media grew in this span."),
         ));
     }
-    let rows = view
-        .users
+    doc.push(Block::Numbered(growth_rows(view)));
+    doc.push(Block::Paragraph(
+        Line::new().text(
+            "Stored bytes (after deletions) compared between two complete runs; `top ... 7d` counts uploads instead.",
+        ),
+    ));
+    doc
+}
+
+/// `@mal:hs — +1.0 GiB, 2.0 GiB → 3.0 GiB`, one line per user of `view`.
+pub(super) fn growth_rows(view: &GrowthView) -> Vec<Line> {
+    view.users
         .iter()
         .map(|g| {
             let line = Line::new().user(g.user_id.as_str(), None).text(" — ");
@@ -189,14 +199,7 @@ pub fn growth(view: &GrowthView) -> Doc {
                     .text(")"),
             }
         })
-        .collect();
-    doc.push(Block::Numbered(rows));
-    doc.push(Block::Paragraph(
-        Line::new().text(
-            "Stored bytes (after deletions) compared between two complete runs; `top ... 7d` counts uploads instead.",
-        ),
-    ));
-    doc
+        .collect()
 }
 
 /// No history file, or it cannot be read.
