@@ -181,11 +181,11 @@ async fn trend_in_an_encrypted_room_posts_a_chart_the_client_decrypts() {
 
     let mut f = Fixture::new();
     let history_file = f.dir.path().join("history.sqlite3");
-    let rules = format!(
-        "{QUOTA}history:\n  file: {}\n  capacity: 1 MiB\n",
-        history_file.display()
-    );
-    let config = f.write_policy(h.base_url().as_str(), &admin.access_token, &rules);
+    f.write_policy(h.base_url().as_str(), &admin.access_token, QUOTA);
+    let config = f.edit(|p| {
+        p.set("history.file", history_file.display().to_string())
+            .set("history.capacity", "1 MiB")
+    });
 
     // Three runs, uploads in between; the third after a restart.
     let mut daemon = f.daemon(config.clone());
