@@ -22,6 +22,7 @@ mod fake_selftest;
 mod harness_selftest;
 mod hostile_e2e;
 mod metrics;
+mod monitoring;
 mod notices;
 mod overrides_daemon;
 mod quota_e2e;
