@@ -19,7 +19,7 @@ use crate::trend_e2e::png_size;
 const DAY: u64 = 86_400_000;
 
 /// The first Monday 09:00 UTC after `ms`.
-fn next_monday_9(ms: u64) -> u64 {
+pub fn next_monday_9(ms: u64) -> u64 {
     let t = Utc.timestamp_millis_opt(ms as i64).unwrap();
     (0..=7)
         .map(|d| t.date_naive() + chrono::Duration::days(d))

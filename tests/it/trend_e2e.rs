@@ -6,7 +6,9 @@
 //! encrypted room, `!stats trend` gets a text reply with the numbers and an
 //! image in reply to the command, uploaded encrypted: the admin's real
 //! matrix-sdk client downloads and decrypts it, and it is a PNG of the
-//! chart's size. `!stats growth` names the user who uploaded, and
+//! chart's size. `!stats growth` names the user who uploaded. The daemon,
+//! with `digest.cron`, posts the digest at its due time through the same
+//! bot, and its chart, which the client decrypts too; once per due time.
 //! `synapse-warden stats trend --png FILE` writes the same chart.
 
 use std::sync::Arc;
@@ -145,6 +147,33 @@ async fn reply(
     }
 }
 
+/// The next message from `from` that `pred` accepts (seen already or
+/// coming).
+async fn next_seen(
+    rx: &mut mpsc::UnboundedReceiver<Seen>,
+    seen: &mut Vec<Seen>,
+    from: &str,
+    pred: impl Fn(&Seen) -> bool,
+) -> Seen {
+    let matches = |s: &Seen| s.sender == from && pred(s);
+    if let Some(s) = seen.iter().find(|s| matches(s)) {
+        return s.clone();
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(s)) => {
+                seen.push(s.clone());
+                if matches(&s) {
+                    return s;
+                }
+            }
+            _ => panic!("no matching message; saw {seen:#?}"),
+        }
+    }
+}
+
 async fn wait_joined(client: &Client, room_id: &OwnedRoomId, user: &str) -> Room {
     let user = UserId::parse(user).unwrap();
     let deadline = Instant::now() + WAIT;
@@ -170,7 +199,7 @@ pub fn png_size(bytes: &[u8]) -> (u32, u32) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trend_in_an_encrypted_room_posts_a_chart_the_client_decrypts() {
+async fn trend_and_the_digest_in_an_encrypted_room_post_charts_the_client_decrypts() {
     let h = SynapseHarness::start(Backend::Sqlite).await.unwrap();
     let admin = h.register("admin", PASSWORD, true).await.unwrap();
     let bot_user = h.register("warden", PASSWORD, false).await.unwrap();
@@ -239,9 +268,14 @@ async fn trend_in_an_encrypted_room_posts_a_chart_the_client_decrypts() {
     let mut stats = StatsContext::new(SynapseClient::new(client_config).unwrap(), "!stats");
     stats.history = Some(History::new(history_file.clone()));
     stats.config = Some(Arc::new(config));
-    let bot = Bot::start(settings).await.expect("the bot starts");
+    // Shared, as the daemon's notifier shares it in production.
+    let bot = Arc::new(Bot::start(settings).await.expect("the bot starts"));
     let shutdown = CancellationToken::new();
-    let task = bot.spawn(Arc::new(stats), shutdown.clone());
+    let task = {
+        let (bot, shutdown) = (bot.clone(), shutdown.clone());
+        let stats: Arc<dyn synapse_warden::bot::Responder> = Arc::new(stats);
+        tokio::spawn(async move { bot.run(stats, shutdown).await })
+    };
 
     let (client, mut rx) = admin_client(
         h.base_url().as_str(),
@@ -327,6 +361,49 @@ async fn trend_in_an_encrypted_room_posts_a_chart_the_client_decrypts() {
         growth.body
     );
     assert!(!growth.body.contains("@bob"), "{}", growth.body);
+
+    // The digest, posted by the daemon through the bot at its due time:
+    // its text, then its chart, which the client downloads and decrypts;
+    // asked again for the same due time, nothing more.
+    let config = f.edit(|p| p.set("digest.cron", "0 9 * * 1"));
+    let mut daemon = f.daemon_with(config, bot.clone());
+    daemon.set_history(History::new(history_file.clone()));
+    let start = synapse_warden::clock::now_ms();
+    assert_eq!(daemon.digest_if_due(start).await.unwrap(), None);
+    let due = crate::digest::next_monday_9(start);
+    assert_eq!(daemon.digest_if_due(due + 60_000).await.unwrap(), Some(due));
+    let digest = next_seen(&mut rx, &mut seen, &bot_user.user_id, |s| {
+        s.body.starts_with("synapse-warden summary")
+    })
+    .await;
+    assert!(
+        digest
+            .body
+            .contains("violations: 0 opened, 0 closed, 1 open now"),
+        "{}",
+        digest.body
+    );
+    let chart = next_seen(&mut rx, &mut seen, &bot_user.user_id, |s| {
+        s.image.is_some() && s.in_reply_to.is_none()
+    })
+    .await;
+    let (source, width, height) = chart.image.clone().unwrap();
+    assert!(matches!(source, MediaSource::Encrypted(_)), "{source:?}");
+    assert_eq!((width, height), (Some(1200), Some(720)));
+    let bytes = client
+        .media()
+        .get_media_content(
+            &MediaRequestParameters {
+                source,
+                format: MediaFormat::File,
+            },
+            false,
+        )
+        .await
+        .expect("the client downloads and decrypts the digest's chart");
+    assert_eq!(png_size(&bytes), (1200, 720));
+    assert_eq!(daemon.digest_if_due(due + 120_000).await.unwrap(), None);
+    drop(daemon);
 
     shutdown.cancel();
     let _ = tokio::time::timeout(WAIT, task).await;
