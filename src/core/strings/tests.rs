@@ -640,6 +640,34 @@ fn trend_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
                 NOW,
             )),
         ),
+        ("digest", {
+            use crate::core::digest::{DigestHistory, DigestState, Tally, digest};
+            let mut state = DigestState {
+                settled_ms: Some(NOW - 7 * DAY),
+                ..DigestState::default()
+            };
+            state.tally.insert(
+                i.name.clone(),
+                Tally {
+                    opened: 2,
+                    closed: 1,
+                },
+            );
+            let history = DigestHistory {
+                points: series.clone(),
+                start: Some(start.clone()),
+                end: Some(end.clone()),
+            };
+            strings::digest::digest(&digest(
+                NOW,
+                &state,
+                history,
+                3,
+                Some(2_000_000_000_000),
+                Units::Decimal,
+                NOW,
+            ))
+        }),
         (
             "growth",
             strings::trend::growth(&growth_view(
