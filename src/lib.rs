@@ -29,8 +29,10 @@
 
 pub mod app;
 pub mod bot;
+pub mod chart;
 pub mod cli;
 pub mod clock;
 pub mod core;
 pub mod daemon;
+pub mod history;
 pub mod synapse;

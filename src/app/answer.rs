@@ -128,6 +128,8 @@ pub struct StatsContext {
     pub metrics: Option<Arc<crate::daemon::metrics::Metrics>>,
     /// Clean-up actions waiting for their confirmation code.
     pub confirmations: Arc<std::sync::Mutex<crate::core::actions::Confirmations>>,
+    /// The usage history, for `trend` and `growth`.
+    pub history: Option<crate::history::History>,
 }
 
 impl std::fmt::Debug for StatsContext {
@@ -153,6 +155,7 @@ impl StatsContext {
             config: None,
             metrics: None,
             confirmations: Arc::default(),
+            history: None,
         }
     }
 }
@@ -253,6 +256,9 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
         | Command::Confirm { .. } => {
             super::actions::answer(command, ctx, origin, now_ms, false).await
         }
+        Command::Trend { .. } | Command::Growth { .. } => {
+            super::trend::answer(command, ctx, now_ms).await.0
+        }
     }
 }
 
@@ -352,7 +358,7 @@ async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
 }
 
 /// The policy in force: the daemon's, else the one given (command line).
-async fn rules_in_force(ctx: &StatsContext) -> Option<Arc<Config>> {
+pub(crate) async fn rules_in_force(ctx: &StatsContext) -> Option<Arc<Config>> {
     match (&ctx.daemon, &ctx.config) {
         (Some(d), _) => Some(d.config().await),
         (None, Some(config)) => Some(config.clone()),
@@ -446,6 +452,15 @@ impl crate::bot::Responder for StatsContext {
         device_id: &str,
         asker: crate::bot::commands::Asker,
     ) -> Message {
+        self.respond_with_image(command, device_id, asker).await.0
+    }
+
+    async fn respond_with_image(
+        &self,
+        command: &Command,
+        device_id: &str,
+        asker: crate::bot::commands::Asker,
+    ) -> (Message, Option<crate::chart::Png>) {
         let origin = Origin::Matrix {
             device_id: device_id.to_owned(),
             sender: asker.user_id,
@@ -453,10 +468,11 @@ impl crate::bot::Responder for StatsContext {
             progress: asker.progress,
         };
         let started = std::time::Instant::now();
-        let reply = answer(command, self, &origin, now_ms())
-            .await
-            .message
-            .message();
+        let (reply, image) = match command {
+            Command::Trend { .. } => super::trend::answer(command, self, now_ms()).await,
+            _ => (answer(command, self, &origin, now_ms()).await, None),
+        };
+        let reply = (reply.message.message(), image);
         if let Some(metrics) = &self.metrics {
             let labels = crate::daemon::metrics::CommandLabels {
                 command: command.name().to_owned(),
@@ -509,8 +525,41 @@ pub async fn run(path: &Path, words: &[String]) -> Result<ExitCode> {
     };
     let synapse = synapse_client(&config)?;
     let mut ctx = StatsContext::new(synapse, "synapse-warden stats");
+    ctx.history = config.history_file().map(crate::history::History::new);
     ctx.config = Some(Arc::new(config));
-    let (doc, ok) = answer_words(&ctx, words).await;
+    // `--png FILE`: the chart of `trend`, written to FILE.
+    let mut words = words.to_vec();
+    let png_file = match words.iter().position(|w| w == "--png") {
+        Some(i) => {
+            if i + 1 >= words.len() {
+                eprintln!("--png needs a file name: stats trend [@user:server] [30d] --png FILE");
+                return Ok(ExitCode::from(EXIT_ERROR));
+            }
+            let file = words.remove(i + 1);
+            words.remove(i);
+            Some(std::path::PathBuf::from(file))
+        }
+        None => None,
+    };
+    let (doc, ok) = match (&png_file, crate::core::command::parse_words(&words)) {
+        (Some(file), Ok(command @ Command::Trend { .. })) => {
+            let (reply, png) = super::trend::answer(&command, &ctx, now_ms()).await;
+            match png {
+                Some(png) => std::fs::write(file, &png.bytes)
+                    .with_context(|| format!("cannot write the chart to {}", file.display()))?,
+                None if reply.ok => {
+                    eprintln!("no chart: the history has too few runs in this span")
+                }
+                None => {}
+            }
+            (reply.message, reply.ok)
+        }
+        (Some(_), Ok(_)) => {
+            eprintln!("--png goes with `trend` only");
+            return Ok(ExitCode::from(EXIT_ERROR));
+        }
+        _ => answer_words(&ctx, &words).await,
+    };
     let text = doc.terminal(bold_terminal());
     let mut stdout = std::io::stdout().lock();
     match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {

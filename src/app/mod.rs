@@ -15,6 +15,7 @@ pub mod answer;
 pub mod check;
 pub mod healthcheck;
 pub mod run;
+pub mod trend;
 pub mod validate;
 
 use std::path::Path;

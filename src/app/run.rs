@@ -104,7 +104,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         })
     };
     let slot = Arc::new(BotSlot::default());
-    let (daemon, shared) = Daemon::new(
+    let (mut daemon, shared) = Daemon::new(
         config.clone(),
         path.to_path_buf(),
         make_client,
@@ -113,6 +113,13 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         metrics.clone(),
         readiness.clone(),
     )?;
+    // The history's file is fixed at start (a new `history.file` takes a
+    // restart); it is opened at the first run.
+    let history = config.history_file().map(crate::history::History::new);
+    if let Some(history) = &history {
+        tracing::info!(path = %history.path().display(), "recording runs in the usage history");
+        daemon.set_history(history.clone());
+    }
     let module = match module_secret {
         Some(secret) => {
             let (refusals, refusals_rx) = module_api::channel();
@@ -154,6 +161,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         .context("the daemon built no Synapse client")?;
     let mut context = StatsContext::new(synapse, matrix.commands.prefix.clone());
     context.metrics = Some(metrics.clone());
+    context.history = history;
     let live = Arc::new(Live {
         context: StdRwLock::new(Arc::new(context)),
         settings: StdRwLock::new(settings),
@@ -268,6 +276,17 @@ impl Notifier for BotSlot {
             None => Err(NotifyError("not connected to the homeserver yet".into())),
         }
     }
+
+    async fn send_image(
+        &self,
+        txn_id: &str,
+        png: &crate::chart::Png,
+    ) -> Result<String, NotifyError> {
+        match self.get() {
+            Some(bot) => Notifier::send_image(bot.as_ref(), txn_id, png).await,
+            None => Err(NotifyError("not connected to the homeserver yet".into())),
+        }
+    }
 }
 
 /// What the policy file sets for the bot and its commands, swapped at each
@@ -325,10 +344,19 @@ impl Responder for Live {
         device_id: &str,
         asker: crate::bot::commands::Asker,
     ) -> Message {
+        self.respond_with_image(command, device_id, asker).await.0
+    }
+
+    async fn respond_with_image(
+        &self,
+        command: &Command,
+        device_id: &str,
+        asker: crate::bot::commands::Asker,
+    ) -> (Message, Option<crate::chart::Png>) {
         let context = self.context.read().ok().map(|c| c.clone());
         match context {
-            Some(context) => context.respond(command, device_id, asker).await,
-            None => crate::core::strings::common::stopping().message(),
+            Some(context) => context.respond_with_image(command, device_id, asker).await,
+            None => (crate::core::strings::common::stopping().message(), None),
         }
     }
 

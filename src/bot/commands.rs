@@ -56,6 +56,16 @@ pub trait Responder: Send + Sync {
     /// `device_id` is the bot's device, for `status`.
     async fn respond(&self, command: &Command, device_id: &str, asker: Asker) -> Message;
 
+    /// The answer and an image to post after it (the chart of `trend`).
+    async fn respond_with_image(
+        &self,
+        command: &Command,
+        device_id: &str,
+        asker: Asker,
+    ) -> (Message, Option<crate::chart::Png>) {
+        (self.respond(command, device_id, asker).await, None)
+    }
+
     /// `sender` reacted to `event_id` with an acknowledgement: the reply,
     /// or `None` when that event is not an alert (nothing to say).
     async fn acknowledge(&self, event_id: &str, sender: &str) -> Option<Message>;
@@ -191,14 +201,17 @@ pub(crate) async fn on_message(
                         }
                     })
                 };
-                let reply = handler
+                let (reply, image) = handler
                     .responder
-                    .respond(&cmd, &handler.device_id, asker)
+                    .respond_with_image(&cmd, &handler.device_id, asker)
                     .await;
                 // The progress channel closes with the answer: post what
                 // it holds first.
                 let _ = forward.await;
                 send_reply(&room, &event, reply).await;
+                if let Some(png) = image {
+                    send_image(&room, &event, png).await;
+                }
             });
             return;
         }
@@ -274,6 +287,37 @@ async fn send_reply(room: &Room, to: &OriginalSyncRoomMessageEvent, reply: Messa
         super::post::content(&reply).make_reply_to(to, ForwardThread::Yes, AddMentions::No);
     if let Err(e) = room.send(content).await {
         tracing::warn!(event_id = %to.event_id, error = %e, "cannot send the reply");
+    }
+}
+
+/// Posts `png` in reply to the command: uploaded encrypted in an
+/// encrypted room (matrix-sdk's `send_attachment`), with its size, no
+/// mention.
+async fn send_image(room: &Room, to: &OriginalSyncRoomMessageEvent, png: crate::chart::Png) {
+    use matrix_sdk::attachment::{AttachmentConfig, AttachmentInfo, BaseImageInfo};
+    use matrix_sdk::room::reply::{EnforceThread, Reply};
+    use matrix_sdk::ruma::UInt;
+    use matrix_sdk::ruma::events::Mentions;
+    let info = BaseImageInfo {
+        width: Some(UInt::from(png.width)),
+        height: Some(UInt::from(png.height)),
+        size: UInt::new(png.bytes.len() as u64),
+        blurhash: None,
+        is_animated: Some(false),
+    };
+    let config = AttachmentConfig::new()
+        .info(AttachmentInfo::Image(info))
+        .mentions(Some(Mentions::new()))
+        .reply(Some(Reply {
+            event_id: to.event_id.clone(),
+            enforce_thread: EnforceThread::MaybeThreaded,
+            add_mentions: AddMentions::No,
+        }));
+    if let Err(e) = room
+        .send_attachment("trend.png", &mime::IMAGE_PNG, png.bytes, config)
+        .await
+    {
+        tracing::warn!(event_id = %to.event_id, error = %e, "cannot send the chart");
     }
 }
 

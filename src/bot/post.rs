@@ -34,6 +34,39 @@ impl Bot {
             .await
     }
 
+    /// Posts `png` as an image (`chart.png`) with transaction ID `txn_id`:
+    /// uploaded encrypted in an encrypted room (matrix-sdk's
+    /// `send_attachment`), no mention. Posting twice with the same ID posts
+    /// one event (the second upload is left unreferenced).
+    pub async fn post_image(
+        &self,
+        txn_id: &str,
+        png: &crate::chart::Png,
+    ) -> Result<OwnedEventId, BotError> {
+        use matrix_sdk::attachment::{AttachmentConfig, AttachmentInfo, BaseImageInfo};
+        use matrix_sdk::ruma::UInt;
+        let room = self
+            .client
+            .get_room(&self.room_id)
+            .ok_or_else(|| BotError::Send("the bot is not in the admin room".to_owned()))?;
+        let info = BaseImageInfo {
+            width: Some(UInt::from(png.width)),
+            height: Some(UInt::from(png.height)),
+            size: UInt::new(png.bytes.len() as u64),
+            blurhash: None,
+            is_animated: Some(false),
+        };
+        let config = AttachmentConfig::new()
+            .txn_id(OwnedTransactionId::from(txn_id))
+            .info(AttachmentInfo::Image(info))
+            .mentions(Some(Mentions::new()));
+        let response = room
+            .send_attachment("chart.png", &mime::IMAGE_PNG, png.bytes.clone(), config)
+            .await
+            .map_err(|e| BotError::Send(e.to_string()))?;
+        Ok(response.event_id)
+    }
+
     async fn send(
         &self,
         message: &Message,
@@ -66,6 +99,17 @@ pub fn content(message: &Message) -> RoomMessageEventContent {
 impl Notifier for Bot {
     async fn send(&self, txn_id: &str, message: &Message) -> Result<String, NotifyError> {
         self.post_with_txn(txn_id, message)
+            .await
+            .map(|event_id| event_id.to_string())
+            .map_err(|e| NotifyError(e.to_string()))
+    }
+
+    async fn send_image(
+        &self,
+        txn_id: &str,
+        png: &crate::chart::Png,
+    ) -> Result<String, NotifyError> {
+        self.post_image(txn_id, png)
             .await
             .map(|event_id| event_id.to_string())
             .map_err(|e| NotifyError(e.to_string()))

@@ -191,6 +191,19 @@ pub struct Outgoing {
     /// The violations it announces, by (rule, subject ID).
     #[serde(default)]
     pub keys: Vec<ViolationKey>,
+    /// A chart of the media store to post after it (the digest's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<ChartSpan>,
+}
+
+/// The span of a server-wide chart the daemon draws from the history
+/// when it delivers a message (a chart is not kept in the state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChartSpan {
+    /// From (Unix ms).
+    pub since_ms: u64,
+    /// To, as of then (Unix ms).
+    pub at_ms: u64,
 }
 
 /// A message that was posted, and the violations it announced.
@@ -419,7 +432,24 @@ impl AlertState {
             html,
             queued_ms: now_ms,
             keys,
+            chart: None,
         });
+        txn_id
+    }
+
+    /// Queues a message followed by a chart of `chart`'s span, and returns
+    /// its transaction ID (the chart is sent with that ID and `-chart`).
+    pub fn enqueue_with_chart(
+        &mut self,
+        plain: String,
+        html: String,
+        chart: ChartSpan,
+        now_ms: u64,
+    ) -> String {
+        let txn_id = self.enqueue(plain, html, now_ms);
+        if let Some(last) = self.outbox.last_mut() {
+            last.chart = Some(chart);
+        }
         txn_id
     }
 

@@ -25,6 +25,8 @@
 //! !stats quarantine @user:server
 //! !stats purge-remote older-than D
 //! !stats confirm CODE
+//! !stats trend [@user:server] [WINDOW]
+//! !stats growth [WINDOW] [N]
 //! ```
 //!
 //! `N` is 1 to 100 (default 10), the metric defaults to `media_length`, and
@@ -183,6 +185,32 @@ pub static COMMANDS: &[Spec] = &[
         max_args: 0,
         parse: |_| Ok(Command::Reload),
         is: |c| matches!(c, Command::Reload),
+    },
+    Spec {
+        name: "trend",
+        aliases: &[],
+        args: "[@user:server] [WINDOW]",
+        summary: "the media store's (or a user's) size over the last WINDOW (default 30d), \
+                  growth per day, forecast, and a chart",
+        details: "From the usage history (complete runs only): now and then, the least-squares \
+                  growth per day, with history.capacity the day the store crosses it at the \
+                  last 30 days' trend, and a PNG chart posted as an image.",
+        examples: &["trend", "trend @alice:example.org 90d"],
+        max_args: 2,
+        parse: |args| parse_history("trend", args),
+        is: |c| matches!(c, Command::Trend { .. }),
+    },
+    Spec {
+        name: "growth",
+        aliases: &[],
+        args: "[WINDOW] [N]",
+        summary: "the N users whose stored media grew the most over the last WINDOW (default 7d)",
+        details: "From the usage history: stored bytes (after deletions) between two complete \
+                  runs, unlike `top ... 7d`, which counts uploads.",
+        examples: &["growth", "growth 30d 5"],
+        max_args: 2,
+        parse: |args| parse_history("growth", args),
+        is: |c| matches!(c, Command::Growth { .. }),
     },
     Spec {
         name: "silence",
@@ -368,8 +396,26 @@ pub enum Command {
         /// The one-time code of the preview.
         code: String,
     },
+    /// Bytes over time, from the history: the server's or one user's.
+    Trend {
+        /// The user; `None`: the whole server.
+        user_id: Option<String>,
+        /// How far back (default 30 days).
+        window: Duration,
+    },
+    /// The users whose stored bytes grew the most, from the history.
+    Growth {
+        /// Over this last span (default 7 days).
+        window: Duration,
+        /// How many users, 1..=100 (default 10).
+        n: u32,
+    },
 }
 
+/// Default span of `trend`: 30 days.
+pub const DEFAULT_TREND_WINDOW: Duration = Duration::from_secs(30 * 86_400);
+/// Default span of `growth`: 7 days.
+pub const DEFAULT_GROWTH_WINDOW: Duration = Duration::from_secs(7 * 86_400);
 /// What `silence` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SilenceRequest {
@@ -806,6 +852,65 @@ fn parse_action(command: &'static str, args: &[&str]) -> Result<Command, UsageEr
     })
 }
 
+/// `trend [@user:server] [WINDOW]` and `growth [WINDOW] [N]`, arguments in
+/// any order.
+fn parse_history(word: &str, args: &[&str]) -> Result<Command, UsageError> {
+    let trend = word == "trend";
+    let mut user_id = None;
+    let mut window = None;
+    let mut n = None;
+    for &arg in args {
+        if trend && arg.starts_with('@') {
+            if user_id.is_some() {
+                return Err(UsageError::Repeated("the user"));
+            }
+            if !is_user_id(arg) {
+                return Err(UsageError::BadUserId(echo(arg)));
+            }
+            user_id = Some(arg.to_owned());
+        } else if !trend && arg.bytes().all(|b| b.is_ascii_digit()) {
+            if n.is_some() {
+                return Err(UsageError::Repeated("N"));
+            }
+            n = Some(
+                arg.parse::<u32>()
+                    .ok()
+                    .filter(|v| (1..=MAX_TOP).contains(v))
+                    .ok_or_else(|| UsageError::TopOutOfRange(echo(arg)))?,
+            );
+        } else if let Some(w) = window_of(arg) {
+            if window.is_some() {
+                return Err(UsageError::Repeated("the window"));
+            }
+            if w.is_zero() || w > MAX_WINDOW {
+                return Err(UsageError::WindowOutOfRange(echo(arg)));
+            }
+            window = Some(w);
+        } else {
+            return Err(UsageError::BadActionArgument {
+                command: if trend { "trend" } else { "growth" },
+                word: echo(arg),
+                expected: if trend {
+                    "a user ID and a window such as 30d"
+                } else {
+                    "a window such as 7d and a number of users"
+                },
+            });
+        }
+    }
+    Ok(if trend {
+        Command::Trend {
+            user_id,
+            window: window.unwrap_or(DEFAULT_TREND_WINDOW),
+        }
+    } else {
+        Command::Growth {
+            window: window.unwrap_or(DEFAULT_GROWTH_WINDOW),
+            n: n.unwrap_or(DEFAULT_TOP),
+        }
+    })
+}
+
 /// A unit of size written apart: `MB`, `KiB`, `b`...
 fn is_size_unit(word: &str) -> bool {
     matches!(
@@ -964,6 +1069,16 @@ impl fmt::Display for Command {
                 write!(f, "purge-remote older-than {}", format_window(*older_than))
             }
             Command::Confirm { code } => write!(f, "confirm {code}"),
+            Command::Trend { user_id, window } => {
+                f.write_str("trend")?;
+                if let Some(u) = user_id {
+                    write!(f, " {u}")?;
+                }
+                write!(f, " {}", format_window(*window))
+            }
+            Command::Growth { window, n } => {
+                write!(f, "growth {} {n}", format_window(*window))
+            }
             _ => f.write_str(self.name()),
         }
     }
@@ -1335,6 +1450,66 @@ mod tests {
     }
 
     #[test]
+    fn trend_and_growth_take_their_arguments_in_any_order() {
+        let d = |days: u64| Duration::from_secs(days * 86_400);
+        assert_eq!(
+            ok("!stats trend"),
+            Command::Trend {
+                user_id: None,
+                window: d(30)
+            }
+        );
+        assert_eq!(
+            ok("!stats Trend 90d @a:hs"),
+            Command::Trend {
+                user_id: Some("@a:hs".into()),
+                window: d(90)
+            }
+        );
+        assert_eq!(
+            ok("!stats growth"),
+            Command::Growth {
+                window: d(7),
+                n: 10
+            }
+        );
+        assert_eq!(
+            ok("!stats growth 5 30d"),
+            Command::Growth {
+                window: d(30),
+                n: 5
+            }
+        );
+        assert_eq!(err("!stats trend @a"), UsageError::BadUserId("@a".into()));
+        assert_eq!(
+            err("!stats trend @a:hs @b:hs"),
+            UsageError::Repeated("the user")
+        );
+        assert_eq!(
+            err("!stats growth 0"),
+            UsageError::TopOutOfRange("0".into())
+        );
+        assert_eq!(
+            err("!stats growth 0d"),
+            UsageError::WindowOutOfRange("0d".into())
+        );
+        assert!(matches!(
+            err("!stats trend 5"),
+            UsageError::BadActionArgument {
+                command: "trend",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err("!stats growth @a:hs"),
+            UsageError::BadActionArgument {
+                command: "growth",
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn only_the_first_line_after_a_reply_fallback_counts() {
         assert_eq!(
             ok("> <@bob:hs> something\n> more\n\n!stats rooms\nignored words here"),
@@ -1446,6 +1621,16 @@ mod tests {
                 older_than: Duration::from_secs(s)
             }),
             "[A-Z0-9]{1,8}".prop_map(|code| Command::Confirm { code }),
+            (
+                proptest::option::of(Just("@d:hs".to_owned())),
+                (1u64..=3650 * 86400).prop_map(Duration::from_secs)
+            )
+                .prop_map(|(user_id, window)| Command::Trend { user_id, window }),
+            (
+                (1u64..=3650 * 86400).prop_map(Duration::from_secs),
+                1u32..=100
+            )
+                .prop_map(|(window, n)| Command::Growth { window, n }),
         ]
     }
 

@@ -121,6 +121,8 @@ pub struct Metrics {
     pub command_latency: Family<CommandLabels, Histogram>,
     /// Uploads Synapse refused, as the quota module reported them.
     pub uploads_refused: Family<RefusalLabels, Counter>,
+    /// Runs the usage history could not record (full disk, locked file).
+    pub history_write_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -264,7 +266,14 @@ impl Metrics {
             "Uploads Synapse refused under a rule with `enforce: upload`, by rule",
             uploads_refused.clone(),
         );
+        let history_write_errors = Counter::default();
+        registry.register(
+            "history_write_errors",
+            "Runs the usage history could not record (full disk, locked or unreadable file)",
+            history_write_errors.clone(),
+        );
         Metrics {
+            history_write_errors,
             uploads_refused,
             registry,
             walk_duration,

@@ -51,10 +51,12 @@ use super::schedule;
 use super::store::{JsonStore, Loaded, StoreError};
 use crate::clock::{now_ms, unix_ms};
 use crate::core::alerts::AlertState;
+use crate::core::alerts::ChartSpan;
 use crate::core::backoff::Backoff;
 use crate::core::command::SilenceRequest;
 pub use crate::core::conditions::Outage;
 use crate::core::conditions::{self, Conditions, Notice};
+use crate::core::digest::{self, DigestHistory, DigestState, Due};
 use crate::core::doc::{Doc, Message};
 use crate::core::eval::Outcome;
 use crate::core::policy::{self, Config};
@@ -72,6 +74,15 @@ pub trait Notifier: Send + Sync {
     /// answers the event ID it got. Sending twice with the same ID must post
     /// it once.
     async fn send(&self, txn_id: &str, message: &Message) -> Result<String, NotifyError>;
+
+    /// Posts `png` (a chart) as an image with transaction ID `txn_id`,
+    /// encrypted in an encrypted room; answers its event ID. Sending twice
+    /// with the same ID must post it once.
+    async fn send_image(
+        &self,
+        txn_id: &str,
+        png: &crate::chart::Png,
+    ) -> Result<String, NotifyError>;
 }
 
 /// Why a message could not be delivered (it stays queued).
@@ -124,6 +135,10 @@ pub struct DaemonState {
     /// Server notices to users (`notify_user`) and their outbox.
     #[serde(default)]
     pub notices: crate::core::notice::NoticeState,
+    /// The digest: the due time last queued, and the violations opened
+    /// and closed since.
+    #[serde(default)]
+    pub digest: DigestState,
 }
 
 /// What the bot can read of the daemon.
@@ -213,6 +228,12 @@ pub struct Daemon {
     /// The policy the process started with: a reload names what differs
     /// from it and needs a restart.
     started_with: Arc<Config>,
+    /// Where runs are recorded, when there is a history.
+    history: Option<crate::history::History>,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Retries after a failed run: 30 s, doubling, at most a day apart; the
@@ -276,6 +297,7 @@ impl Daemon {
             readiness,
             failures: 0,
             started_with: config,
+            history: None,
         };
         daemon.store.save(&daemon.state)?;
         Ok((daemon, shared))
@@ -296,6 +318,8 @@ impl Daemon {
         let mut control_open = true;
         // The next run is logged when it changes, not on every wake-up.
         let mut logged_due: Option<SystemTime> = None;
+        // A digest due while the daemon was down goes out now.
+        self.digest_if_due(now_ms()).await?;
         let config = self.config().await;
         if !config.schedule.run_at_start {
             previous_start = self
@@ -332,6 +356,7 @@ impl Daemon {
             let wait = due.duration_since(now).unwrap_or_default();
             let redeliver =
                 !self.state.alerts.outbox.is_empty() || !self.state.notices.outbox.is_empty();
+            let digest_wait = self.digest_wait(&config, unix_ms(now));
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(wait) => {
@@ -344,6 +369,9 @@ impl Daemon {
                         // A failed run was logged and announced by run_once().
                         result = self.run_once() => { let _ = result?; }
                     }
+                }
+                () = tokio::time::sleep(digest_wait.unwrap_or_default()), if digest_wait.is_some() => {
+                    self.digest_if_due(now_ms()).await?;
                 }
                 () = tokio::time::sleep(REDELIVERY), if redeliver => {
                     self.deliver_notices().await?;
@@ -386,6 +414,164 @@ impl Daemon {
         self.shared.config.read().await.clone()
     }
 
+    /// How long until the digest is due, if one is configured.
+    fn digest_wait(&self, config: &Config, now: u64) -> Option<Duration> {
+        let settings = config.digest.as_ref()?;
+        match digest::due(&settings.cron, self.state.digest.settled_ms, now) {
+            Due::Start | Due::Now(_) => Some(Duration::ZERO),
+            Due::Wait(at) => Some(Duration::from_millis(at.saturating_sub(now))),
+            Due::Never => None,
+        }
+    }
+
+    /// Queues and delivers the digest when one is due at `now`; answers
+    /// its due time. The digest and the state that says it was queued are
+    /// saved together: a crash after posting resends it with the same
+    /// transaction ID (posted once), a crash before saving posts it at the
+    /// restart. With no `digest` in the policy the digest's state is
+    /// dropped (counting starts afresh when it comes back).
+    pub async fn digest_if_due(&mut self, now: u64) -> Result<Option<u64>, DaemonError> {
+        let config = self.config().await;
+        let Some(settings) = &config.digest else {
+            if self.state.digest != DigestState::default() {
+                self.state.digest = DigestState::default();
+                self.store.save(&self.state)?;
+            }
+            return Ok(None);
+        };
+        let due_ms = match digest::due(&settings.cron, self.state.digest.settled_ms, now) {
+            Due::Start => {
+                self.state.digest.settled_ms = Some(now);
+                self.store.save(&self.state)?;
+                tracing::info!(cron = %settings.cron.written, "digest configured: the first one is due at the next time of its cron expression");
+                return Ok(None);
+            }
+            Due::Wait(_) | Due::Never => return Ok(None),
+            Due::Now(due_ms) => due_ms,
+        };
+        let since = self.state.digest.settled_ms.unwrap_or(now).min(now);
+        let history = self.digest_history(&config, since, now).await;
+        let d = digest::digest(
+            due_ms,
+            &self.state.digest,
+            history,
+            self.state.alerts.active.len(),
+            config.history.capacity.map(|(bytes, _)| bytes),
+            crate::core::history::view::admin_units(&config),
+            now,
+        );
+        let m = crate::core::strings::digest::digest(&d).message();
+        // The chart shows at least the last 30 days (the forecast's basis):
+        // a week alone is a short line.
+        let span = ChartSpan {
+            since_ms: d
+                .since_ms
+                .min(now.saturating_sub(ms(crate::core::history::FORECAST_BASIS))),
+            at_ms: now,
+        };
+        self.state
+            .alerts
+            .enqueue_with_chart(m.plain, m.html, span, now);
+        self.state.digest.queued(due_ms);
+        self.store.save(&self.state)?;
+        tracing::info!(due = due_ms, "digest queued");
+        self.deliver().await?;
+        Ok(Some(due_ms))
+    }
+
+    /// What the history says for a digest of `since..now`; nothing (and a
+    /// warning) when it cannot be read.
+    async fn digest_history(&self, config: &Config, since: u64, now: u64) -> DigestHistory {
+        let Some(history) = self.history.as_ref().filter(|_| config.history.enabled) else {
+            return DigestHistory::default();
+        };
+        let from = now.saturating_sub((now - since).max(ms(crate::core::history::FORECAST_BASIS)));
+        let read = history
+            .with(move |s| {
+                let points = s.server_points(from)?;
+                let (start, end) = s.growth_runs(since, now)?;
+                Ok(DigestHistory { points, start, end })
+            })
+            .await;
+        read.unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot read the history for the digest; it says what it can");
+            DigestHistory::default()
+        })
+    }
+
+    /// The server-wide chart of `span`, drawn from the history; `None`
+    /// (and a warning) when there is no history or too little of it.
+    async fn chart_of(&self, span: ChartSpan) -> Option<crate::chart::Png> {
+        let config = self.config().await;
+        let history = self.history.as_ref().filter(|_| config.history.enabled)?;
+        let window = span.at_ms.saturating_sub(span.since_ms).max(60_000);
+        let from = span
+            .at_ms
+            .saturating_sub(window.max(ms(crate::core::history::FORECAST_BASIS)));
+        let points = match history.with(move |s| s.server_points(from)).await {
+            Ok(points) => points,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the history for the chart; the message goes without it");
+                return None;
+            }
+        };
+        let points = points
+            .into_iter()
+            .filter(|p| p.at_ms <= span.at_ms)
+            .collect();
+        let view = crate::core::history::view::trend_view(
+            None,
+            Duration::from_millis(window),
+            points,
+            config.history.capacity.map(|(bytes, _)| bytes),
+            crate::core::history::view::admin_units(&config),
+            span.at_ms,
+        );
+        view.trend?;
+        match tokio::task::spawn_blocking(move || crate::chart::trend_chart(&view)).await {
+            Ok(Ok(png)) => Some(png),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot draw the chart; the message goes without it");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the chart task failed; the message goes without it");
+                None
+            }
+        }
+    }
+
+    /// Records every run from now on in `history`.
+    pub fn set_history(&mut self, history: crate::history::History) {
+        self.history = Some(history);
+    }
+
+    /// Writes the run's record, then thins the history. A failure is a
+    /// warning and a metric: the run and its alerts stand.
+    async fn record_history(&self, config: &Config, record: crate::core::history::RunRecord) {
+        let Some(history) = &self.history else {
+            return;
+        };
+        if !config.history.enabled {
+            return;
+        }
+        let (keep, thin_after) = (config.history.keep, config.history.thin_after);
+        let complete = record.is_complete();
+        let now = now_ms();
+        match history
+            .with(move |store| store.write(&record, now, keep, thin_after))
+            .await
+        {
+            Ok(thinned) => {
+                tracing::debug!(complete, thinned, "run recorded in the history")
+            }
+            Err(error) => {
+                self.metrics.history_write_errors.inc();
+                tracing::warn!(%error, "cannot record the run in the history; alerts are not affected");
+            }
+        }
+    }
+
     /// One run, its announcement and its delivery. The outer error stops the
     /// daemon (the state cannot be saved); the inner one is a failed run.
     pub async fn run_once(&mut self) -> Result<Result<Outcome, RunError>, DaemonError> {
@@ -394,10 +580,16 @@ impl Daemon {
         self.announce_ended_overrides(&config, started);
         let clock = std::time::Instant::now();
         let mut snapshot = Snapshot::new(started);
+        let mut collector = crate::core::history::Collector::new();
         let result = run::evaluate(&self.client, &config, started, |_, window, users| {
-            snapshot.record(window, users)
+            snapshot.record(window, users);
+            collector.record(window, users);
         })
         .await;
+        let record = match &result {
+            Ok(report) => collector.finish(&report.outcome),
+            Err(_) => None,
+        };
         let took = clock.elapsed();
         let now = now_ms();
         let outcome = match result {
@@ -429,6 +621,10 @@ impl Daemon {
         self.deliver().await?;
         self.deliver_notices().await?;
         self.deliver().await?;
+        // Last: the alerts are out before the history is written.
+        if let Some(record) = record {
+            self.record_history(&config, record).await;
+        }
         Ok(outcome)
     }
 
@@ -523,6 +719,7 @@ impl Daemon {
             config.alerts.max_lines.get(),
             now,
         );
+        self.state.digest.count(&plan);
         for message in messages {
             self.state.alerts.enqueue(message.plain, message.html, now);
         }
@@ -816,7 +1013,16 @@ impl Daemon {
                 plain: next.plain.clone(),
                 html: next.html.clone(),
             };
-            match self.notifier.send(&next.txn_id, &message).await {
+            let mut sent = self.notifier.send(&next.txn_id, &message).await;
+            if let (Ok(_), Some(span)) = (&sent, next.chart)
+                && let Some(png) = self.chart_of(span).await
+            {
+                let txn_id = format!("{}-chart", next.txn_id);
+                if let Err(error) = self.notifier.send_image(&txn_id, &png).await {
+                    sent = Err(error);
+                }
+            }
+            match sent {
                 Ok(event_id) => {
                     self.state.alerts.delivered(&next.txn_id, Some(&event_id));
                     self.store.save(&self.state)?;

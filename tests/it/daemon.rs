@@ -32,11 +32,18 @@ use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClie
 use test_support::policy::{Policy, SecretAt};
 use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
+/// An image posted: width, height, PNG bytes.
+pub type Image = (u32, u32, Vec<u8>);
+
 /// The room, as far as the daemon can tell: messages by transaction ID.
 #[derive(Default)]
 pub struct Room {
     pub messages: Mutex<Vec<(String, Message)>>,
+    /// Images posted, by transaction ID.
+    pub images: Mutex<Vec<(String, Image)>>,
     pub down: Mutex<bool>,
+    /// Images are refused (text still goes through).
+    pub images_down: Mutex<bool>,
 }
 
 impl Room {
@@ -63,6 +70,24 @@ impl Notifier for Room {
         let mut messages = self.messages.lock().unwrap();
         if !messages.iter().any(|(t, _)| t == txn_id) {
             messages.push((txn_id.to_owned(), message.clone()));
+        }
+        Ok(format!("${txn_id}"))
+    }
+
+    async fn send_image(
+        &self,
+        txn_id: &str,
+        png: &synapse_warden::chart::Png,
+    ) -> Result<String, NotifyError> {
+        if *self.down.lock().unwrap() || *self.images_down.lock().unwrap() {
+            return Err(NotifyError("the homeserver is unreachable".into()));
+        }
+        let mut images = self.images.lock().unwrap();
+        if !images.iter().any(|(t, _)| t == txn_id) {
+            images.push((
+                txn_id.to_owned(),
+                (png.width, png.height, png.bytes.clone()),
+            ));
         }
         Ok(format!("${txn_id}"))
     }

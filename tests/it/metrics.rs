@@ -125,6 +125,7 @@ fn check_conventions(metrics: &Exposition) {
         ),
         ("synapse_warden_walk_pages", "counter", ""),
         ("synapse_warden_walk_users", "gauge", ""),
+        ("synapse_warden_history_write_errors", "counter", ""),
     ];
     // Families with labels appear with their first series; these once used.
     let when_used = [

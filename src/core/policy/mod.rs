@@ -60,6 +60,10 @@ pub struct Config {
     pub rules: Rules,
     /// Clean-up actions (purge, quarantine): off by default.
     pub actions: ActionSettings,
+    /// The usage history: retention, downsampling, capacity.
+    pub history: crate::core::history::HistorySettings,
+    /// The digest: `None` unless `digest.cron` is set.
+    pub digest: Option<crate::core::digest::DigestSettings>,
 }
 
 /// The `actions` section: clean-up from the admin room and the command
@@ -93,6 +97,20 @@ impl Config {
             .audit_log
             .clone()
             .or_else(|| self.matrix.as_ref().map(|m| m.data_dir.join("audit.log")))
+    }
+
+    /// The usage history's file: `history.file`, else
+    /// `history.sqlite3` in the bot's data directory; `None` when neither
+    /// is configured or `history.enabled` is false.
+    pub fn history_file(&self) -> Option<PathBuf> {
+        if !self.history.enabled {
+            return None;
+        }
+        self.history.file.clone().or_else(|| {
+            self.matrix
+                .as_ref()
+                .map(|m| m.data_dir.join(crate::core::history::DEFAULT_FILE))
+        })
     }
 }
 
@@ -385,6 +403,14 @@ impl Config {
         };
         if self.http.listen != new.http.listen {
             keys.push("http.listen");
+        }
+        // The history's file is opened at start; turning it off takes
+        // effect at the next run.
+        if !self.history.enabled && new.history.enabled {
+            keys.push("history.enabled");
+        }
+        if self.history.file != new.history.file {
+            keys.push("history.file");
         }
         keys
     }

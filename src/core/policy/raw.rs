@@ -21,9 +21,15 @@ pub const ROOT_KEYS: &[&str] = &[
     "rules",
     "overrides",
     "actions",
+    "history",
+    "digest",
 ];
 /// Keys of `actions:`.
 pub const ACTIONS_KEYS: &[&str] = &["enabled", "confirm_within", "audit_log"];
+/// Keys of `history:`.
+pub const HISTORY_KEYS: &[&str] = &["enabled", "file", "keep", "thin_after", "capacity"];
+/// Keys of `digest:`.
+pub const DIGEST_KEYS: &[&str] = &["cron"];
 /// Keys of `http:`.
 pub const HTTP_KEYS: &[&str] = &["listen", "module_secret"];
 /// Keys of `synapse`.
@@ -103,6 +109,8 @@ pub const SECTIONS: &[(&[&str], &[&str])] = &[
     (&["matrix"], MATRIX_KEYS),
     (&["http"], HTTP_KEYS),
     (&["actions"], ACTIONS_KEYS),
+    (&["history"], HISTORY_KEYS),
+    (&["digest"], DIGEST_KEYS),
     (&["rules"], RULES_KEYS),
     (&["rules", "user_media"], USER_RULE_KEYS),
     (&["rules", "rooms"], ROOM_RULE_KEYS),
@@ -131,6 +139,26 @@ pub struct RawRoot {
     pub rules: Option<RawRules>,
     pub overrides: Option<Vec<super::overrides_raw::RawOverride>>,
     pub actions: Option<RawActions>,
+    pub history: Option<RawHistory>,
+    pub digest: Option<RawDigest>,
+}
+
+/// `digest:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawDigest {
+    pub cron: Option<Value>,
+}
+
+/// `history:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawHistory {
+    pub enabled: Option<Value>,
+    pub file: Option<Value>,
+    pub keep: Option<Value>,
+    pub thin_after: Option<Value>,
+    pub capacity: Option<Value>,
 }
 
 /// `actions:`

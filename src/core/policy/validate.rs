@@ -254,6 +254,14 @@ impl Checker {
             Some(a) => self.actions(&root.key("actions"), a),
             None => Some(ActionSettings::default()),
         };
+        let history = match &raw.history {
+            Some(h) => self.history(&root.key("history"), h),
+            None => Some(crate::core::history::HistorySettings::default()),
+        };
+        let digest = match &raw.digest {
+            Some(d) => self.digest(&root.key("digest"), d).map(Some),
+            None => Some(None),
+        };
         if let Some(list) = &raw.overrides {
             let overrides = self.overrides(&root.key("overrides"), list, rules.as_ref());
             match (&mut rules, overrides) {
@@ -263,6 +271,8 @@ impl Checker {
         }
         Some(Config {
             actions: actions?,
+            history: history?,
+            digest: digest?,
             synapse: synapse?,
             schedule: schedule?,
             alerts: alerts?,
@@ -547,6 +557,67 @@ impl Checker {
             })),
             _ => Err(()),
         }
+    }
+
+    fn history(
+        &mut self,
+        path: &FieldPath,
+        raw: &super::raw::RawHistory,
+    ) -> Option<crate::core::history::HistorySettings> {
+        let d = crate::core::history::HistorySettings::default();
+        let enabled = self.or_default(
+            &path.key("enabled"),
+            raw.enabled.as_ref(),
+            d.enabled,
+            values::boolean,
+        );
+        let file = self.or_default(&path.key("file"), raw.file.as_ref(), None, |v| {
+            values::text(v).map(|t| Some(PathBuf::from(t)))
+        });
+        let at_least_a_day = |v: &Value| {
+            let d = values::duration(v)?;
+            if d < std::time::Duration::from_secs(86_400) {
+                return Err(format!(
+                    "must be at least 1d (history is thinned by the day), not {}",
+                    crate::core::doc::format::window(d)
+                ));
+            }
+            Ok(d)
+        };
+        let keep = self.or_default(&path.key("keep"), raw.keep.as_ref(), d.keep, at_least_a_day);
+        let thin_after = self.or_default(
+            &path.key("thin_after"),
+            raw.thin_after.as_ref(),
+            d.thin_after,
+            at_least_a_day,
+        );
+        let capacity = self.or_default(&path.key("capacity"), raw.capacity.as_ref(), None, |v| {
+            let bytes = values::size(v)?;
+            if bytes == 0 {
+                return Err("must be more than 0 bytes".to_owned());
+            }
+            Ok(Some((bytes, values::size_units(v))))
+        });
+        Some(crate::core::history::HistorySettings {
+            enabled: enabled.ok()?,
+            file: file.ok()?,
+            keep: keep.ok()?,
+            thin_after: thin_after.ok()?,
+            capacity: capacity.ok()?,
+        })
+    }
+
+    fn digest(
+        &mut self,
+        path: &FieldPath,
+        raw: &super::raw::RawDigest,
+    ) -> Option<crate::core::digest::DigestSettings> {
+        let Some(cron) = &raw.cron else {
+            self.missing(path, "cron");
+            return None;
+        };
+        self.optional(&path.key("cron"), Some(cron), values::cron)
+            .map(|cron| crate::core::digest::DigestSettings { cron })
     }
 
     fn actions(&mut self, path: &FieldPath, raw: &RawActions) -> Option<ActionSettings> {

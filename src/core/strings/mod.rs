@@ -11,6 +11,7 @@ pub mod actions;
 pub mod alerts;
 pub mod check;
 pub mod common;
+pub mod digest;
 pub mod help;
 pub mod notices;
 pub mod overrides;
@@ -21,6 +22,7 @@ pub mod server_notices;
 pub mod silences;
 pub mod status;
 pub mod top;
+pub mod trend;
 pub mod user;
 
 use super::doc::{DESCRIPTION_CAP, Line, Units};

@@ -548,7 +548,165 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
     ]
     .into_iter()
     .chain(action_messages(i))
+    .chain(trend_messages(i))
     .collect()
+}
+
+/// `trend` and `growth`, with the user ID from `i`.
+fn trend_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
+    use crate::core::history::UserTotal;
+    use crate::core::history::trend::Point;
+    use crate::core::history::view::{RunUsers, growth_view, trend_view};
+    const DAY: u64 = 86_400_000;
+    let days = |n: u64| Duration::from_secs(n * 86_400);
+    let series: Vec<Point> = (0..=30u64)
+        .map(|d| Point {
+            at_ms: NOW - (30 - d) * DAY,
+            bytes: 1_000_000_000_000 + d * 20_000_000_000,
+        })
+        .collect();
+    let total = |id: &str, bytes: u64| UserTotal {
+        user_id: id.to_owned(),
+        bytes,
+        media: 3,
+    };
+    let start = RunUsers {
+        started_ms: NOW - 7 * DAY,
+        floor_bytes: 1_000_000,
+        users: vec![total(&i.user_id, 2 * GIB), total("@bob:example.org", GIB)],
+    };
+    let end = RunUsers {
+        started_ms: NOW,
+        floor_bytes: 2_000_000,
+        users: vec![
+            total(&i.user_id, 3 * GIB),
+            total("@bob:example.org", GIB / 2),
+            total("@carol:example.org", 50_000_000),
+        ],
+    };
+    vec![
+        (
+            "trend (server, forecast)",
+            strings::trend::trend(&trend_view(
+                None,
+                days(30),
+                series.clone(),
+                Some(2_000_000_000_000),
+                Units::Decimal,
+                NOW,
+            )),
+        ),
+        (
+            "trend (server, capacity reached)",
+            strings::trend::trend(&trend_view(
+                None,
+                days(7),
+                series.clone(),
+                Some(1_000_000_000_000),
+                Units::Decimal,
+                NOW,
+            )),
+        ),
+        (
+            "trend (user)",
+            strings::trend::trend(&trend_view(
+                Some(i.user_id.clone()),
+                days(30),
+                series[..5].to_vec(),
+                None,
+                Units::Binary,
+                NOW,
+            )),
+        ),
+        (
+            "trend (user, not recorded)",
+            strings::trend::trend(&trend_view(
+                Some(i.user_id.clone()),
+                days(30),
+                Vec::new(),
+                None,
+                Units::Binary,
+                NOW,
+            )),
+        ),
+        (
+            "trend (too little history)",
+            strings::trend::trend(&trend_view(
+                None,
+                days(30),
+                series[30..].to_vec(),
+                None,
+                Units::Binary,
+                NOW,
+            )),
+        ),
+        ("digest", {
+            use crate::core::digest::{DigestHistory, DigestState, Tally, digest};
+            let mut state = DigestState {
+                settled_ms: Some(NOW - 7 * DAY),
+                ..DigestState::default()
+            };
+            state.tally.insert(
+                i.name.clone(),
+                Tally {
+                    opened: 2,
+                    closed: 1,
+                },
+            );
+            let history = DigestHistory {
+                points: series.clone(),
+                start: Some(start.clone()),
+                end: Some(end.clone()),
+            };
+            strings::digest::digest(&digest(
+                NOW,
+                &state,
+                history,
+                3,
+                Some(2_000_000_000_000),
+                Units::Decimal,
+                NOW,
+            ))
+        }),
+        (
+            "growth",
+            strings::trend::growth(&growth_view(
+                days(7),
+                10,
+                Some(start.clone()),
+                Some(end),
+                Units::Binary,
+                NOW,
+            )),
+        ),
+        (
+            "growth (nobody grew)",
+            strings::trend::growth(&growth_view(
+                days(7),
+                10,
+                Some(start.clone()),
+                Some(RunUsers {
+                    started_ms: NOW,
+                    ..start.clone()
+                }),
+                Units::Binary,
+                NOW,
+            )),
+        ),
+        (
+            "growth (too little history)",
+            strings::trend::growth(&growth_view(
+                days(7),
+                5,
+                None,
+                Some(start),
+                Units::Binary,
+                NOW,
+            )),
+        ),
+        ("history unavailable", strings::trend::unavailable(&i.error)),
+        ("history not configured", strings::trend::not_configured()),
+    ]
 }
 
 /// The notices `check --notify` would show for a hostile template and user.

@@ -53,6 +53,16 @@ impl Notifier for Recorder {
             .push((txn_id.to_owned(), message.clone()));
         Ok(format!("${txn_id}"))
     }
+
+    async fn send_image(
+        &self,
+        txn_id: &str,
+        _png: &crate::chart::Png,
+    ) -> Result<String, NotifyError> {
+        Err(NotifyError(format!(
+            "this test posts no image (transaction {txn_id})"
+        )))
+    }
 }
 
 struct Server {
