@@ -205,9 +205,11 @@ pub fn trend_chart(view: &TrendView) -> Result<Png, ChartError> {
                     PathElement::new(vec![(x, y), (x + 30, y)], FORECAST.stroke_width(4))
                 });
         }
+        // Lower right: stores grow from the lower left, and the capacity
+        // line runs along the top, where an upper legend would cover it.
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::LowerRight)
             .label_font((FAMILY, 26))
             .legend_area_size(48)
             .background_style(WHITE.mix(0.85))

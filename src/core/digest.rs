@@ -68,7 +68,10 @@ impl DigestState {
             return;
         }
         for line in &plan.lines {
-            let t = self.tally.entry(line.violation.rule.to_string()).or_default();
+            let t = self
+                .tally
+                .entry(line.violation.rule.to_string())
+                .or_default();
             match line.change {
                 Change::New => t.opened += 1,
                 Change::Resolved => t.closed += 1,
