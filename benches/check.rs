@@ -15,8 +15,8 @@
 //!   a rule that only the ten largest users break (few violations);
 //! - the same with a rule that 35 % of users break (many violations: the
 //!   too-tight rule a new admin writes first);
-//! - `check` with each `synapse.page_size` of `--plans` smaller than the
-//!   user count: the page plans compared;
+//! - `check` with each `synapse.page_size` of `--plans`, with each of the
+//!   two rules: the page plans compared;
 //!
 //! and, once, a plain HTTP loop at `limit=100` (Synapse's documented
 //! default) below 50 000 users, where it does not take hours. For each it
@@ -108,7 +108,7 @@ struct Row {
     few: Sample,
     many: Sample,
     many_violations: u64,
-    plans: Vec<(u64, Sample)>,
+    plans: Vec<(String, Sample)>,
 }
 
 /// Synapse's peak RSS since the last reset, in KiB.
@@ -288,23 +288,23 @@ async fn measure(n: u64, args: &Args) -> Result<Row> {
         seeded_media_length(n - many_violations, media),
         None,
     )?;
-    let plans = args
-        .plans
-        .iter()
-        .filter(|&&p| p < n)
-        .map(|&p| {
-            Ok((
-                p,
-                policy(
-                    dir.path(),
-                    &base,
-                    &format!("plan-{p}"),
-                    seeded_media_length(n - 10, media),
-                    Some(p),
-                )?,
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    // Each page plan with both rules: (label, policy, expected violations).
+    let mut plans = Vec::new();
+    for &p in &args.plans {
+        for (what, at, expected) in [
+            ("10 violations", 10, 10),
+            ("35% violating", many_violations, many_violations),
+        ] {
+            let config = policy(
+                dir.path(),
+                &base,
+                &format!("plan-{p}-{expected}"),
+                seeded_media_length(n - at, media),
+                Some(p),
+            )?;
+            plans.push((format!("page_size {p}, {what}"), config, expected));
+        }
+    }
 
     let loop_100 = if n <= 50_000 {
         eprintln!("   plain loop at limit=100...");
@@ -326,7 +326,10 @@ async fn measure(n: u64, args: &Args) -> Result<Row> {
         few: Sample::default(),
         many: Sample::default(),
         many_violations,
-        plans: plans.iter().map(|(p, _)| (*p, Sample::default())).collect(),
+        plans: plans
+            .iter()
+            .map(|(label, _, _)| (label.clone(), Sample::default()))
+            .collect(),
     };
     for rep in 1..=args.reps {
         eprintln!(
@@ -346,9 +349,9 @@ async fn measure(n: u64, args: &Args) -> Result<Row> {
         row.few.add(t, rss, syn);
         let (t, rss, syn) = checked(&many, &seeded, many_violations, pid)?;
         row.many.add(t, rss, syn);
-        for ((size, config), (_, sample)) in plans.iter().zip(row.plans.iter_mut()) {
-            eprintln!("   round {rep}: check with page_size {size}...");
-            let (t, rss, syn) = checked(config, &seeded, 10, pid)?;
+        for ((label, config, expected), (_, sample)) in plans.iter().zip(row.plans.iter_mut()) {
+            eprintln!("   round {rep}: check, {label}...");
+            let (t, rss, syn) = checked(config, &seeded, *expected, pid)?;
             sample.add(t, rss, syn);
         }
     }
@@ -369,7 +372,7 @@ fn mb(kib: i64) -> String {
 
 fn print_line(what: &str, s: &Sample, floor: f64) {
     println!(
-        "  {:<28} {:>9.3} {:>9.3} {:>9.3} {:>8.2}x {:>11} {:>12}",
+        "  {:<40} {:>9.3} {:>9.3} {:>9.3} {:>8.2}x {:>11} {:>12}",
         what,
         s.quantile(0.5),
         s.quantile(0.95),
@@ -398,7 +401,7 @@ async fn main() -> Result<()> {
     for r in &rows {
         let floor = r.floor.quantile(0.5);
         println!(
-            "\n{} users ({} violations in \"many\"):\n  {:<28} {:>9} {:>9} {:>9} {:>9} {:>11} {:>12}",
+            "\n{} users ({} violations in \"many\"):\n  {:<40} {:>9} {:>9} {:>9} {:>9} {:>11} {:>12}",
             r.users,
             r.many_violations,
             "",
@@ -412,8 +415,8 @@ async fn main() -> Result<()> {
         print_line("one request (floor)", &r.floor, floor);
         print_line("check, 10 violations", &r.few, floor);
         print_line("check, 35% violating", &r.many, floor);
-        for (size, s) in &r.plans {
-            print_line(&format!("check, page_size {size}"), s, floor);
+        for (label, s) in &r.plans {
+            print_line(&format!("check, {label}"), s, floor);
         }
         if let Some(l) = r.loop_100 {
             println!(

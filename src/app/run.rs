@@ -72,6 +72,9 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         )
     })?;
 
+    // Before anything can be seen from outside (/health): a SIGHUP that
+    // arrives before its handler exists would end the process.
+    let signals = Signals::install().context("cannot install the signal handlers")?;
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
     let shutdown = CancellationToken::new();
@@ -181,7 +184,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         control.clone(),
         shutdown.clone(),
     ));
-    tokio::spawn(signals(handle, shutdown.clone()));
+    tokio::spawn(signals.handle(handle, shutdown.clone()));
 
     // The daemon ends by itself only when it cannot go on (its state file
     // cannot be written): then everything stops, with an error status, so
@@ -429,25 +432,35 @@ async fn connect_bot(
     }
 }
 
-/// SIGHUP reloads; SIGTERM and SIGINT stop.
-async fn signals(handle: Arc<Handle>, shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = hup.recv() => match handle.reload().await {
-                Ok(text) => tracing::info!("SIGHUP: {text}"),
-                Err(errors) => tracing::warn!("SIGHUP: reload refused, the previous rules stay in force:\n{errors}"),
-            },
-            _ = term.recv() => { tracing::info!("SIGTERM"); shutdown.cancel(); return; }
-            _ = int.recv() => { tracing::info!("SIGINT"); shutdown.cancel(); return; }
+/// The process's signal handlers: SIGHUP reloads; SIGTERM and SIGINT stop.
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers: from here on these signals are caught (their
+    /// default action, ending the process, no longer applies).
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn handle(mut self, handle: Arc<Handle>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = self.hup.recv() => match handle.reload().await {
+                    Ok(text) => tracing::info!("SIGHUP: {text}"),
+                    Err(errors) => tracing::warn!("SIGHUP: reload refused, the previous rules stay in force:\n{errors}"),
+                },
+                _ = self.term.recv() => { tracing::info!("SIGTERM"); shutdown.cancel(); return; }
+                _ = self.int.recv() => { tracing::info!("SIGINT"); shutdown.cancel(); return; }
+            }
         }
     }
 }

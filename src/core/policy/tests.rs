@@ -37,7 +37,7 @@ fn the_example_file_is_valid_and_means_what_it_says() {
         SecretSource::Env("SYNAPSE_ADMIN_TOKEN".into())
     );
     assert_eq!(config.synapse.timeout, Duration::from_secs(60));
-    assert_eq!(config.synapse.page_size.map(|p| p.get()), Some(100_000));
+    assert_eq!(config.synapse.page_size.map(|p| p.get()), Some(500_000));
     assert_eq!(
         config.schedule.trigger,
         Trigger::Every(Duration::from_secs(900))
