@@ -264,6 +264,15 @@ fn main() {
     let year_users: u64 =
         value("--year-users").map_or(200_000, |s| s.parse().expect("--year-users takes a number"));
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // Under `cargo test` (no `--bench`), a quick pass through the same code
+    // so that it keeps working: a few runs of a few users, no year.
+    if !args.iter().any(|a| a == "--bench") {
+        eprintln!(
+            "benches/history.rs: a quick pass under `cargo test`; use `cargo bench --bench history`"
+        );
+        per_run(2_000, 4, &mut rng);
+        return;
+    }
     for n in user_counts {
         per_run(n, runs, &mut rng);
     }

@@ -204,6 +204,10 @@ fn side_by_side(
 }
 
 fn main() -> Result<()> {
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("benches/state.rs: not run under `cargo test`; use `cargo bench --bench state`");
+        return Ok(());
+    }
     let args = args()?;
     let before = LIVE.load(Ordering::Relaxed);
     let outcome = run(args.violations)?;
