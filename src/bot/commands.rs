@@ -26,7 +26,7 @@ use matrix_sdk::ruma::events::room::message::{
     AddMentions, ForwardThread, MessageType, OriginalSyncRoomMessageEvent, Relation,
 };
 use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
-use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, UserId};
 
 use crate::core::alerts;
 use crate::core::command::{self, Command};
@@ -97,6 +97,15 @@ impl Access {
         }
     }
 
+    /// Whether `sender`, with power level `level` in the admin room, may
+    /// command the bot (`None`: ignore them) and, if so, what the rate
+    /// limit in force says at `now_ms`.
+    fn admit(&mut self, sender: &str, level: UserPowerLevel, now_ms: u64) -> Option<Admission> {
+        self.commands
+            .may_command(sender, level_of(level))
+            .then(|| self.limiter.admit(sender, now_ms))
+    }
+
     /// Puts `commands` in force. The senders' buckets are kept unless the
     /// rate limit itself changed.
     pub fn replace(&mut self, commands: CommandAccess) {
@@ -151,24 +160,13 @@ pub(crate) async fn on_message(
     let Some(parsed) = command::parse(&prefix, &text.body) else {
         return;
     };
-    let level = match room.get_user_power_level(&event.sender).await {
-        Ok(level) => level,
-        Err(e) => {
-            tracing::warn!(sender = %event.sender, error = %e, "cannot read the room's power levels; ignoring the command");
-            return;
-        }
+    let Some(level) = power_level(&room, &event.sender, "command").await else {
+        return;
     };
     // With the access in force now (a reload may have changed it).
     let admitted = handler.access.lock().ok().and_then(|mut access| {
-        access
-            .commands
-            .may_command(event.sender.as_str(), level_of(level))
-            .then(|| {
-                let admission = access
-                    .limiter
-                    .admit(event.sender.as_str(), crate::clock::now_ms());
-                (admission, access.commands.rate_limit)
-            })
+        let admission = access.admit(event.sender.as_str(), level, crate::clock::now_ms())?;
+        Some((admission, access.commands.rate_limit))
     });
     let Some((admission, rate_limit)) = admitted else {
         tracing::debug!(sender = %event.sender, event_id = %event.event_id, "ignoring a command from a sender without the power level or allow-listing");
@@ -236,23 +234,13 @@ pub(crate) async fn on_reaction(
     if u64::from(event.origin_server_ts.get()) < handler.not_before_ms {
         return;
     }
-    let level = match room.get_user_power_level(&event.sender).await {
-        Ok(level) => level,
-        Err(e) => {
-            tracing::warn!(sender = %event.sender, error = %e, "cannot read the room's power levels; ignoring the reaction");
-            return;
-        }
+    let Some(level) = power_level(&room, &event.sender, "reaction").await else {
+        return;
     };
-    let admitted = handler.access.lock().ok().and_then(|mut access| {
-        access
-            .commands
-            .may_command(event.sender.as_str(), level_of(level))
-            .then(|| {
-                access
-                    .limiter
-                    .admit(event.sender.as_str(), crate::clock::now_ms())
-            })
-    });
+    let admitted =
+        handler.access.lock().ok().and_then(|mut access| {
+            access.admit(event.sender.as_str(), level, crate::clock::now_ms())
+        });
     match admitted {
         None => {
             tracing::debug!(sender = %event.sender, event_id = %event.event_id, "ignoring a reaction from a sender without the power level or allow-listing");
@@ -280,6 +268,18 @@ pub(crate) async fn on_reaction(
             tracing::warn!(alert = %target, error = %e, "cannot send the acknowledgement");
         }
     });
+}
+
+/// `sender`'s power level in the admin room; `None` (logged) when the
+/// room's power levels cannot be read, and the `what` is then ignored.
+async fn power_level(room: &Room, sender: &UserId, what: &str) -> Option<UserPowerLevel> {
+    match room.get_user_power_level(sender).await {
+        Ok(level) => Some(level),
+        Err(e) => {
+            tracing::warn!(%sender, error = %e, "cannot read the room's power levels; ignoring the {what}");
+            None
+        }
+    }
 }
 
 async fn send_reply(room: &Room, to: &OriginalSyncRoomMessageEvent, reply: Message) {
