@@ -119,44 +119,177 @@ fn runs_are_read_back_after_a_restart() {
     );
 }
 
-#[test]
-fn an_old_schema_is_migrated_with_its_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("h.sqlite3");
-    {
-        // A file as the first release wrote it: schema version 1.
-        let conn = Connection::open(&path).unwrap();
-        let mut old = HistoryStore {
-            conn,
-            path: path.clone(),
-        };
-        old.migrate_to(1).unwrap();
-        assert_eq!(old.schema_version().unwrap(), 1);
-        old.write(
-            &record(5 * DAY, 42, &[("@old:hs", 42)]),
-            5 * DAY,
-            KEEP,
-            THIN,
-        )
-        .unwrap();
+/// A file as an earlier release wrote it: schema version `version`, with
+/// `@both:hs` in two runs, `@one:hs` in one, and a user ID no run refers to.
+fn old_file(path: &Path, version: usize) {
+    let conn = Connection::open(path).unwrap();
+    let mut old = HistoryStore {
+        conn,
+        path: path.to_owned(),
+    };
+    old.migrate_to(version).unwrap();
+    assert_eq!(old.schema_version().unwrap(), version as i64);
+    // As those releases wrote a run (the columns they had).
+    for (run, at, users) in [
+        (1, 5 * DAY, &[("@both:hs", 40), ("@one:hs", 7)][..]),
+        (2, 6 * DAY, &[("@both:hs", 42)][..]),
+    ] {
+        old.conn
+            .execute(
+                "INSERT INTO runs (id, started_ms, complete, users, bytes, media, floor_bytes)
+                 VALUES (?1, ?2, 1, 2, 49, 2, 0)",
+                params![run, at as i64],
+            )
+            .unwrap();
+        for (who, bytes) in users {
+            old.conn
+                .execute(
+                    "INSERT OR IGNORE INTO user_ids (user_id) VALUES (?1)",
+                    [who],
+                )
+                .unwrap();
+            old.conn
+                .execute(
+                    "INSERT INTO user_totals (run_id, user, bytes, media)
+                     SELECT ?1, id, ?2, 1 FROM user_ids WHERE user_id = ?3",
+                    params![run, bytes, who],
+                )
+                .unwrap();
+        }
     }
-    let store = HistoryStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
-    let index: i64 = store
+    old.conn
+        .execute("INSERT INTO user_ids (user_id) VALUES ('@orphan:hs')", [])
+        .unwrap();
+}
+
+/// Each user ID's count of runs, by user ID, and whether every count is
+/// the number of rows that refer to it (and every row's user exists).
+fn user_counts(store: &HistoryStore) -> (Vec<(String, i64)>, bool) {
+    let mut q = store
+        .conn
+        .prepare("SELECT user_id, runs FROM user_ids ORDER BY user_id")
+        .unwrap();
+    let counts = q
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let consistent: bool = store
         .conn
         .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'user_totals_by_user'",
+            "SELECT NOT EXISTS (
+                 SELECT 1 FROM user_ids
+                 WHERE runs != (SELECT count(*) FROM user_totals WHERE user = user_ids.id)
+                    OR runs <= 0)
+             AND NOT EXISTS (
+                 SELECT 1 FROM user_totals
+                 WHERE NOT EXISTS (SELECT 1 FROM user_ids WHERE id = user_totals.user))",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(index, 1);
-    assert_eq!(store.user_points("@old:hs", 0).unwrap()[0].bytes, 42);
-    let mode: String = store
-        .conn
-        .pragma_query_value(None, "journal_mode", |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
+    (counts, consistent)
+}
+
+#[test]
+fn an_old_schema_is_migrated_with_its_data() {
+    for version in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite3");
+        old_file(&path, version);
+        let mut store = HistoryStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3, "from version {version}");
+        let index: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'user_totals_by_user'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 0, "from version {version}");
+        assert_eq!(
+            user_counts(&store),
+            (vec![("@both:hs".into(), 2), ("@one:hs".into(), 1)], true),
+            "from version {version}: counted, and the orphan forgotten"
+        );
+        let points: Vec<u64> = store
+            .user_points("@both:hs", 0)
+            .unwrap()
+            .iter()
+            .map(|p| p.bytes)
+            .collect();
+        assert_eq!(points, [40, 42], "from version {version}");
+        // The migrated file goes on: a new run, then the first run aged out.
+        store
+            .write(
+                &record(7 * DAY, 1, &[("@both:hs", 45)]),
+                7 * DAY,
+                KEEP,
+                THIN,
+            )
+            .unwrap();
+        store
+            .thin(5 * DAY + KEEP.as_millis() as u64 + 1, KEEP, THIN)
+            .unwrap();
+        assert_eq!(
+            user_counts(&store),
+            (vec![("@both:hs".into(), 2)], true),
+            "from version {version}"
+        );
+        let mode: String = store
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    /// Whatever runs are written and thinned, every user ID counts exactly
+    /// the runs that still record it, and none is kept that no run records.
+    #[test]
+    fn user_counts_follow_the_rows_through_writes_and_thinning(
+        runs in proptest::collection::vec(
+            (1u64..30 * 24, proptest::collection::btree_set(0u8..6, 0..4), proptest::bool::ANY),
+            1..40,
+        ),
+        keep_days in 1u64..20,
+        thin_days in 0u64..10,
+        later in 0u64..30 * 24,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = HistoryStore::open(&dir.path().join("h.sqlite3")).unwrap();
+        let (keep, thin_after) = (
+            Duration::from_secs(keep_days * 86_400),
+            Duration::from_secs(thin_days * 86_400),
+        );
+        let mut at = 100 * DAY;
+        for (hours, users, partial) in &runs {
+            at += hours * 3_600_000;
+            let names: Vec<String> = users.iter().map(|u| format!("@u{u}:hs")).collect();
+            let ids: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 1)).collect();
+            let mut r = record(at, 1, &ids);
+            if *partial {
+                r.partial = Some("cut short".into());
+            }
+            store.write(&r, at, keep, thin_after).unwrap();
+            proptest::prop_assert!(user_counts(&store).1);
+        }
+        store.thin(at + later * 3_600_000, keep, thin_after).unwrap();
+        let (counts, consistent) = user_counts(&store);
+        proptest::prop_assert!(consistent);
+        // Exactly the users of the runs that are left.
+        let mut left = std::collections::BTreeSet::new();
+        for run in store.runs().unwrap() {
+            for u in store.users_at(run.id).unwrap() {
+                left.insert(u.user_id);
+            }
+        }
+        let known: std::collections::BTreeSet<String> = counts.into_iter().map(|c| c.0).collect();
+        proptest::prop_assert_eq!(known, left);
+    }
 }
 
 #[test]
@@ -173,7 +306,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
         "{err}"
     );
     assert!(
-        err.to_string().contains("newer than this warden's 2"),
+        err.to_string().contains("newer than this warden's 3"),
         "{err}"
     );
     let conn = Connection::open(&path).unwrap();
