@@ -145,7 +145,9 @@ pub fn trend_chart(view: &TrendView) -> Result<Png, ChartError> {
                     .map(|t| t.format(date_format).to_string())
                     .unwrap_or_default()
             })
-            .y_label_formatter(&|y| format::size(y.max(0.0) as u64, units))
+            // Every label in the unit of the axis' top: `0.5 TB`, not
+            // `500.0 GB`, under `1.0 TB`.
+            .y_label_formatter(&|y| format::size_on_axis(y.max(0.0) as u64, y_max as u64, units))
             .label_style((FAMILY, 26))
             .axis_desc_style((FAMILY, 26))
             .light_line_style(RGBColor(0xee, 0xee, 0xee))

@@ -55,6 +55,26 @@ pub fn size(bytes: u64, units: Units) -> String {
     }
 }
 
+/// `bytes` in the unit that [`size`] gives `top`, so that every label of a
+/// chart's axis reads in one unit: `0.5 TB` beside `1.0 TB`, not
+/// `500.0 GB`. Zero is `0 B`.
+pub fn size_on_axis(bytes: u64, top: u64, units: Units) -> String {
+    let (base, names) = match units {
+        Units::Binary => (1024f64, ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]),
+        Units::Decimal => (1000f64, ["B", "kB", "MB", "GB", "TB", "PB", "EB"]),
+    };
+    let mut exp = 0;
+    let mut scaled = top as f64;
+    while scaled >= base && exp < names.len() - 1 {
+        scaled /= base;
+        exp += 1;
+    }
+    if exp == 0 || bytes == 0 {
+        return format!("{bytes} B");
+    }
+    format!("{:.1} {}", bytes as f64 / base.powi(exp as i32), names[exp])
+}
+
 /// A window or duration: the non-zero days, hours, minutes and seconds,
 /// `7d`, `1h 30m`; below a second, `250ms`.
 pub fn window(d: Duration) -> String {
@@ -155,6 +175,13 @@ mod tests {
         assert_eq!(Units::of_written("1000 B"), Units::Binary);
         assert_eq!(size(10_000, Units::Decimal), "10.0 kB");
         assert_eq!(size(10_000, Units::Binary), "9.8 KiB");
+        assert_eq!(
+            size_on_axis(500_000_000_000, 2_200_000_000_000, Units::Decimal),
+            "0.5 TB"
+        );
+        assert_eq!(size_on_axis(0, 2_200_000_000_000, Units::Decimal), "0 B");
+        assert_eq!(size_on_axis(512, 900, Units::Binary), "512 B");
+        assert_eq!(size_on_axis(1 << 29, 3 << 30, Units::Binary), "0.5 GiB");
         assert_eq!(size(6 << 30, Units::Binary), "6.0 GiB");
         assert_eq!(size(512, Units::Decimal), "512 B");
     }
@@ -187,5 +214,20 @@ mod tests {
         assert_eq!(count(1, "user", "users"), "1 user");
         assert_eq!(count(0, "user", "users"), "0 users");
         assert_eq!(count(2, "user", "users"), "2 users");
+    }
+
+    proptest::proptest! {
+        /// At the top of the axis it says what `size` says; below, the
+        /// same unit.
+        #[test]
+        fn the_axis_reads_in_the_unit_of_its_top(top in 0u64..u64::MAX / 2, share in 0.0f64..=1.0, decimal in proptest::bool::ANY) {
+            let units = if decimal { Units::Decimal } else { Units::Binary };
+            proptest::prop_assert_eq!(size_on_axis(top, top, units), size(top, units));
+            let below = size_on_axis((top as f64 * share) as u64, top, units);
+            let unit = |s: &str| s.rsplit(' ').next().map(str::to_owned);
+            if (top as f64 * share) as u64 > 0 {
+                proptest::prop_assert_eq!(unit(&below), unit(&size(top, units)));
+            }
+        }
     }
 }
