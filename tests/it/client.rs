@@ -32,6 +32,8 @@ pub(crate) struct Seen {
     pub body: String,
     /// The event it replies to, also within a thread.
     pub in_reply_to: Option<OwnedEventId>,
+    /// The root of the thread it is in.
+    pub thread: Option<OwnedEventId>,
 }
 
 impl Seen {
@@ -41,10 +43,13 @@ impl Seen {
             MessageType::Notice(n) => n.body.clone(),
             _ => return None,
         };
-        let in_reply_to = match &ev.content.relates_to {
-            Some(Relation::Reply(reply)) => Some(reply.in_reply_to.event_id.clone()),
-            Some(Relation::Thread(t)) => t.in_reply_to.as_ref().map(|r| r.event_id.clone()),
-            _ => None,
+        let (in_reply_to, thread) = match &ev.content.relates_to {
+            Some(Relation::Reply(reply)) => (Some(reply.in_reply_to.event_id.clone()), None),
+            Some(Relation::Thread(t)) => (
+                t.in_reply_to.as_ref().map(|r| r.event_id.clone()),
+                Some(t.event_id.clone()),
+            ),
+            _ => (None, None),
         };
         Some(Seen {
             room_id: room.room_id().to_owned(),
@@ -52,6 +57,7 @@ impl Seen {
             sender: ev.sender.to_string(),
             body,
             in_reply_to,
+            thread,
         })
     }
 }
