@@ -6,13 +6,14 @@
 //! serves plain and encrypted rooms: it cross-signs its device and shares
 //! room keys only with devices their owner cross-signed (MSC4153's
 //! identity-based strategy). It syncs in the background and hands every
-//! text and notice message to an [`Inbox`] as a [`Seen`].
+//! text, notice and image message to an [`Inbox`] as a [`Seen`].
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::encryption::EncryptionSettings;
+use matrix_sdk::ruma::events::room::MediaSource;
 use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::{
     MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
@@ -23,24 +24,41 @@ use tokio::sync::mpsc;
 
 use test_support::synapse::{SynapseHarness, TestUser};
 
-/// A message the admin's client saw: a text or a notice.
+/// An image's source, width and height, as its event gives them.
+pub(crate) type Image = (MediaSource, Option<u64>, Option<u64>);
+
+/// A message the admin's client saw: a text, a notice or an image.
 #[derive(Debug, Clone)]
 pub(crate) struct Seen {
     pub room_id: OwnedRoomId,
     pub event_id: OwnedEventId,
     pub sender: String,
+    /// The text, or the image's body (its file name).
     pub body: String,
     /// The event it replies to, also within a thread.
     pub in_reply_to: Option<OwnedEventId>,
     /// The root of the thread it is in.
     pub thread: Option<OwnedEventId>,
+    /// Set for an image.
+    pub image: Option<Image>,
 }
 
 impl Seen {
     fn from_event(ev: &OriginalSyncRoomMessageEvent, room: &Room) -> Option<Seen> {
-        let body = match &ev.content.msgtype {
-            MessageType::Text(t) => t.body.clone(),
-            MessageType::Notice(n) => n.body.clone(),
+        let (body, image) = match &ev.content.msgtype {
+            MessageType::Text(t) => (t.body.clone(), None),
+            MessageType::Notice(n) => (n.body.clone(), None),
+            MessageType::Image(i) => {
+                let info = i.info.as_ref();
+                (
+                    i.body.clone(),
+                    Some((
+                        i.source.clone(),
+                        info.and_then(|i| i.width).map(u64::from),
+                        info.and_then(|i| i.height).map(u64::from),
+                    )),
+                )
+            }
             _ => return None,
         };
         let (in_reply_to, thread) = match &ev.content.relates_to {
@@ -58,6 +76,7 @@ impl Seen {
             body,
             in_reply_to,
             thread,
+            image,
         })
     }
 }
@@ -93,12 +112,23 @@ impl Inbox {
         }
     }
 
-    /// The first message from `from` in reply to `event_id`.
-    pub async fn reply_to(&mut self, event_id: &OwnedEventId, from: &str) -> Seen {
+    /// The first message from `from` in reply to `event_id` that `pred`
+    /// accepts.
+    pub async fn reply_where(
+        &mut self,
+        event_id: &OwnedEventId,
+        from: &str,
+        pred: impl Fn(&Seen) -> bool,
+    ) -> Seen {
         self.wait_for(&format!("the reply to {event_id}"), |s| {
-            s.sender == from && s.in_reply_to.as_ref() == Some(event_id)
+            s.sender == from && s.in_reply_to.as_ref() == Some(event_id) && pred(s)
         })
         .await
+    }
+
+    /// The first message from `from` in reply to `event_id`.
+    pub async fn reply_to(&mut self, event_id: &OwnedEventId, from: &str) -> Seen {
+        self.reply_where(event_id, from, |_| true).await
     }
 
     /// Takes everything that arrived so far into [`Self::seen`].
