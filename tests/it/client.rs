@@ -112,6 +112,12 @@ impl Inbox {
         }
     }
 
+    /// The first message from `from` whose body contains `text`.
+    pub async fn said(&mut self, what: &str, from: &str, text: &str) -> Seen {
+        self.wait_for(what, |s| s.sender == from && s.body.contains(text))
+            .await
+    }
+
     /// The first message from `from` in reply to `event_id` that `pred`
     /// accepts.
     pub async fn reply_where(

@@ -198,11 +198,7 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
 
     // The first alert; a stranger's 👀 is ignored, the admin's ✅
     // acknowledges both violations, in the alert's thread.
-    let alert = inbox
-        .wait_for("the first alert", |s| {
-            s.sender == *bot && s.body.contains("2 new violations")
-        })
-        .await;
+    let alert = inbox.said("the first alert", bot, "2 new violations").await;
     raw_react(h, &mallory, room_id.as_str(), alert.event_id.as_str(), "👀").await;
     react(&room, &alert.event_id, "✅").await;
     let ack = inbox
@@ -272,9 +268,11 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         reply.body
     );
     let summary = inbox
-        .wait_for("the summary announcing carol", |s| {
-            s.sender == *bot && s.body.contains("NEW critical quota: @carol:")
-        })
+        .said(
+            "the summary announcing carol",
+            bot,
+            "NEW critical quota: @carol:",
+        )
         .await;
     assert!(
         summary.body.starts_with("synapse-warden: 1 new violation,")
@@ -333,11 +331,7 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     signal(&child, libc::SIGHUP);
-    inbox
-        .wait_for("the reload", |s| {
-            s.sender == *bot && s.body.contains("reloaded")
-        })
-        .await;
+    inbox.said("the reload", bot, "reloaded").await;
     let cmd = send(&room, "!stats silences").await;
     let reply = inbox.reply_to(&cmd, bot).await;
     assert!(
@@ -375,9 +369,11 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         .unwrap();
     inbox.reply_to(&check.parse().unwrap(), bot).await;
     let erin_new = inbox
-        .wait_for("erin announced after unsilence", |s| {
-            s.sender == *bot && s.body.contains("NEW critical quota: @erin:")
-        })
+        .said(
+            "erin announced after unsilence",
+            bot,
+            "NEW critical quota: @erin:",
+        )
         .await;
     assert!(
         !erin_new.body.contains("NEW critical quota: @carol:"),
@@ -391,11 +387,7 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
     tokio::time::sleep(left).await;
     let cmd = send(&room, "!stats check").await;
     inbox.reply_to(&cmd, bot).await;
-    let expired = inbox
-        .wait_for("the expiry line", |s| {
-            s.sender == *bot && s.body.contains("has expired")
-        })
-        .await;
+    let expired = inbox.said("the expiry line", bot, "has expired").await;
     assert!(
         expired.body.contains(
             "🔔 Silence 1 (quota @dave:warden.test, by @admin:warden.test — moving servers) has expired; 1 violation it silenced is still there."
@@ -433,11 +425,7 @@ async fn acknowledgement_in_an_encrypted_room() {
         room_id,
         _store,
     } = session(&w, setup, &room_id).await;
-    let alert = inbox
-        .wait_for("the first alert", |s| {
-            s.sender == *bot && s.body.contains("2 new violations")
-        })
-        .await;
+    let alert = inbox.said("the first alert", bot, "2 new violations").await;
     let reaction = react(&room, &alert.event_id, "👀").await;
     let ack = inbox
         .wait_for("the acknowledgement", |s| {
@@ -513,9 +501,7 @@ async fn override_precedence_its_end_and_a_silence() {
     } = session(&w, setup, &room_id).await;
 
     let alert = inbox
-        .wait_for("the first alert", |s| {
-            s.sender == *bot && s.body.contains("NEW critical quota: @carol:")
-        })
+        .said("the first alert", bot, "NEW critical quota: @carol:")
         .await;
     assert!(
         alert.body.starts_with("synapse-warden: 1 new violation,")
@@ -551,11 +537,7 @@ async fn override_precedence_its_end_and_a_silence() {
     let ends = ends.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     std::fs::write(&setup.policy, overrides(&ends)).unwrap();
     signal(&child, libc::SIGHUP);
-    inbox
-        .wait_for("the reload", |s| {
-            s.sender == *bot && s.body.contains("reloaded")
-        })
-        .await;
+    inbox.said("the reload", bot, "reloaded").await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let cmd = send(&room, "!stats check").await;
     let reply = inbox.reply_to(&cmd, bot).await;
@@ -571,9 +553,7 @@ async fn override_precedence_its_end_and_a_silence() {
         reply.body
     );
     let ended = inbox
-        .wait_for("the end of the override", |s| {
-            s.sender == *bot && s.body.contains("an override has ended")
-        })
+        .said("the end of the override", bot, "an override has ended")
         .await;
     assert!(
         ended
@@ -604,9 +584,7 @@ async fn override_precedence_its_end_and_a_silence() {
     let cmd = send(&room, "!stats check").await;
     inbox.reply_to(&cmd, bot).await;
     let announced = inbox
-        .wait_for("alice announced", |s| {
-            s.sender == *bot && s.body.contains("NEW critical quota: @alice:")
-        })
+        .said("alice announced", bot, "NEW critical quota: @alice:")
         .await;
     assert!(
         announced.body.contains("5.0 KiB of 2.0 KiB") && !announced.body.contains("@bob:"),
