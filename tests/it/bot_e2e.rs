@@ -190,6 +190,17 @@ fn expected_top() -> Vec<(String, String)> {
     .collect()
 }
 
+/// Whether the admin's client saw a reply to `event_id`, given 3 s more
+/// for one to arrive.
+async fn answered(inbox: &mut Inbox, event_id: &OwnedEventId) -> bool {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    inbox.drain();
+    inbox
+        .seen
+        .iter()
+        .any(|s| s.in_reply_to.as_ref() == Some(event_id))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bot_answers_in_a_plain_room_ignores_strangers_and_survives_a_restart() {
     let w = world().await;
@@ -228,13 +239,8 @@ async fn bot_answers_in_a_plain_room_ignores_strangers_and_survives_a_restart() 
         "{}",
         usage.body
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    inbox.drain();
     assert!(
-        !inbox
-            .seen
-            .iter()
-            .any(|s| s.in_reply_to.as_ref() == Some(&stranger)),
+        !answered(&mut inbox, &stranger).await,
         "the bot answered a sender with power level 0: {:?}",
         inbox.seen
     );
@@ -264,13 +270,8 @@ async fn bot_answers_in_a_plain_room_ignores_strangers_and_survives_a_restart() 
         "{}",
         reply.body
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    inbox.drain();
     assert!(
-        !inbox
-            .seen
-            .iter()
-            .any(|s| s.in_reply_to.as_ref() == Some(&while_down)),
+        !answered(&mut inbox, &while_down).await,
         "the restarted bot answered a command sent while it was down"
     );
     again.stop().await;
