@@ -215,7 +215,9 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         ack.body
     );
 
-    // Silences: dave's for a few seconds, erin's for a day; both upload
+    // Silences: dave's for 90 seconds (long enough to outlast the kill -9
+    // and reload below on a loaded machine, short enough to wait for its
+    // expiry), erin's for a day; both upload
     // over the quota; a check lists them but no summary announces them,
     // and no reminder comes for the acknowledged ones.
     let dave = h.register("dave", PASSWORD, false).await.unwrap();
@@ -223,7 +225,7 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
     let carol = h.register("carol", PASSWORD, false).await.unwrap();
     let cmd = send(
         &room,
-        "!stats silence quota @dave:warden.test 30s moving servers",
+        "!stats silence quota @dave:warden.test 90s moving servers",
     )
     .await;
     let reply = inbox.reply_to(&cmd, bot).await;
@@ -383,7 +385,7 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
 
     // Dave's silence expires while his violation is still there: one line
     // in the next summary, which announces him.
-    let left = Duration::from_secs(31).saturating_sub(silenced_at.elapsed());
+    let left = Duration::from_secs(91).saturating_sub(silenced_at.elapsed());
     tokio::time::sleep(left).await;
     let cmd = send(&room, "!stats check").await;
     inbox.reply_to(&cmd, bot).await;
