@@ -17,81 +17,23 @@
 //!   decrypted by the client.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use matrix_sdk::config::SyncSettings;
-use matrix_sdk::encryption::EncryptionSettings;
-use matrix_sdk::ruma::events::room::member::MembershipState;
-use matrix_sdk::ruma::events::room::message::{
-    MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
-};
-use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, UserId};
-use matrix_sdk::{Client, Room, RoomState};
+use matrix_sdk::Room;
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId};
 use serde_json::Value;
 use synapse_warden::app::answer::StatsContext;
 use synapse_warden::bot::{Bot, BotError, BotSettings, Secret};
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::client::{Inbox, admin_client, joined, send};
 use test_support::policy::{Policy, SecretAt};
 use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 const KIB: usize = 1024;
 const PASSWORD: &str = "correct horse battery staple";
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A message the admin's client saw.
-#[derive(Debug, Clone)]
-struct Seen {
-    room_id: OwnedRoomId,
-    event_id: OwnedEventId,
-    sender: String,
-    body: String,
-    in_reply_to: Option<OwnedEventId>,
-}
-
-/// Messages seen by the admin's client, kept for later questions.
-struct Inbox {
-    rx: mpsc::UnboundedReceiver<Seen>,
-    seen: Vec<Seen>,
-}
-
-impl Inbox {
-    /// The first message (seen or to come within `timeout`) matching `pred`.
-    async fn wait_for(&mut self, timeout: Duration, pred: impl Fn(&Seen) -> bool) -> Option<Seen> {
-        if let Some(s) = self.seen.iter().find(|s| pred(s)) {
-            return Some(s.clone());
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.rx.recv()).await {
-                Ok(Some(s)) => {
-                    self.seen.push(s.clone());
-                    if pred(&s) {
-                        return Some(s);
-                    }
-                }
-                Ok(None) | Err(_) => return None,
-            }
-        }
-    }
-
-    /// Takes everything that arrived so far.
-    fn drain(&mut self) {
-        while let Ok(s) = self.rx.try_recv() {
-            self.seen.push(s);
-        }
-    }
-
-    async fn reply_to(&mut self, event_id: &OwnedEventId, from: &str) -> Option<Seen> {
-        self.wait_for(WAIT, |s| {
-            s.sender == from && s.in_reply_to.as_ref() == Some(event_id)
-        })
-        .await
-    }
-}
 
 struct World {
     synapse: SynapseHarness,
@@ -150,69 +92,36 @@ impl World {
         ))
     }
 
-    /// A matrix-sdk client of the admin, on a device of its own, that shares
-    /// room keys only with cross-signed devices; and what it sees.
-    async fn admin_client(&self) -> (Client, Inbox) {
-        let client = Client::builder()
-            .homeserver_url(self.synapse.base_url().as_str())
-            .sqlite_store(self.dir.path().join("admin-client"), None)
-            .with_encryption_settings(EncryptionSettings {
-                auto_enable_cross_signing: true,
-                ..EncryptionSettings::default()
-            })
-            .with_room_key_recipient_strategy(
-                // `CollectStrategy` is not re-exported by matrix-sdk.
-                serde_json::from_value(serde_json::json!("IdentityBasedStrategy"))
-                    .expect("a known strategy"),
-            )
-            .build()
-            .await
-            .unwrap();
-        client
-            .matrix_auth()
-            .login_username(&self.admin.user_id, PASSWORD)
-            .initial_device_display_name("e2e admin client")
-            .send()
-            .await
-            .unwrap();
-        client
-            .encryption()
-            .wait_for_e2ee_initialization_tasks()
-            .await;
-        let (tx, rx) = mpsc::unbounded_channel();
-        client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
-            let tx = tx.clone();
-            async move {
-                let body = match &ev.content.msgtype {
-                    MessageType::Text(t) => t.body.clone(),
-                    MessageType::Notice(n) => n.body.clone(),
-                    _ => return,
-                };
-                let in_reply_to = match &ev.content.relates_to {
-                    Some(Relation::Reply(reply)) => Some(reply.in_reply_to.event_id.clone()),
-                    Some(Relation::Thread(t)) => t.in_reply_to.as_ref().map(|r| r.event_id.clone()),
-                    _ => None,
-                };
-                let _ = tx.send(Seen {
-                    room_id: room.room_id().to_owned(),
-                    event_id: ev.event_id.clone(),
-                    sender: ev.sender.to_string(),
-                    body,
-                    in_reply_to,
-                });
-            }
-        });
-        let syncing = client.clone();
-        tokio::spawn(async move {
-            let _ = syncing.sync(SyncSettings::default()).await;
-        });
-        (
-            client,
-            Inbox {
-                rx,
-                seen: Vec::new(),
-            },
+    /// The admin's client, on a device of its own, once the bot has joined
+    /// `room_id`; what it sees.
+    async fn admin_in(&self, room_id: &OwnedRoomId) -> (Inbox, Room) {
+        let (client, inbox) = admin_client(
+            &self.synapse,
+            &self.admin,
+            PASSWORD,
+            &self.dir.path().join("admin-client"),
+            "e2e admin client",
+            WAIT,
         )
+        .await;
+        let room = joined(&client, room_id, &self.bot_user.user_id, WAIT).await;
+        (inbox, room)
+    }
+
+    /// A room "admins" of the admin with the bot and `member` in it.
+    async fn room_with(&self, member: &TestUser) -> OwnedRoomId {
+        let room_id = self
+            .synapse
+            .create_room(
+                &self.admin,
+                "admins",
+                false,
+                &[&self.bot_user.user_id, &member.user_id],
+            )
+            .await
+            .unwrap();
+        self.synapse.join_room(member, &room_id).await.unwrap();
+        room_id.parse().unwrap()
     }
 }
 
@@ -281,28 +190,15 @@ fn expected_top() -> Vec<(String, String)> {
     .collect()
 }
 
-async fn wait_joined(client: &Client, room_id: &OwnedRoomId, user: &str) -> Room {
-    let user = UserId::parse(user).unwrap();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(room) = client.get_room(room_id)
-            && room.state() == RoomState::Joined
-            && let Ok(Some(member)) = room.get_member(&user).await
-            && *member.membership() == MembershipState::Join
-        {
-            return room;
-        }
-        assert!(Instant::now() < deadline, "{user} never joined {room_id}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn send(room: &Room, body: &str) -> OwnedEventId {
-    room.send(RoomMessageEventContent::text_plain(body))
-        .await
-        .unwrap()
-        .response
-        .event_id
+/// Whether the admin's client saw a reply to `event_id`, given 3 s more
+/// for one to arrive.
+async fn answered(inbox: &mut Inbox, event_id: &OwnedEventId) -> bool {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    inbox.drain();
+    inbox
+        .seen
+        .iter()
+        .any(|s| s.in_reply_to.as_ref() == Some(event_id))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,30 +209,15 @@ async fn bot_answers_in_a_plain_room_ignores_strangers_and_survives_a_restart() 
         .register("mallory", PASSWORD, false)
         .await
         .unwrap();
-    let room_id = w
-        .synapse
-        .create_room(
-            &w.admin,
-            "admins",
-            false,
-            &[&w.bot_user.user_id, &mallory.user_id],
-        )
-        .await
-        .unwrap();
-    w.synapse.join_room(&mallory, &room_id).await.unwrap();
-    let room_id: OwnedRoomId = room_id.parse().unwrap();
+    let room_id = w.room_with(&mallory).await;
 
     let bot = start_bot(w.settings(room_id.as_str()), w.stats()).await;
     assert!(bot.logged_in, "the first start logs in");
-    let (client, mut inbox) = w.admin_client().await;
-    let room = wait_joined(&client, &room_id, &w.bot_user.user_id).await;
+    let (mut inbox, room) = w.admin_in(&room_id).await;
 
     // The command is answered in reply, with the seeded users and sizes.
     let command = send(&room, "!stats top 10 media_length").await;
-    let reply = inbox
-        .reply_to(&command, &w.bot_user.user_id)
-        .await
-        .expect("a reply to !stats top 10 media_length");
+    let reply = inbox.reply_to(&command, &w.bot_user.user_id).await;
     assert_eq!(reply.room_id, room_id);
     assert_eq!(top_lines(&reply.body), expected_top(), "{}", reply.body);
     assert!(reply.body.contains("3 users have media."), "{}", reply.body);
@@ -350,10 +231,7 @@ async fn bot_answers_in_a_plain_room_ignores_strangers_and_survives_a_restart() 
         .unwrap();
     let stranger: OwnedEventId = stranger.parse().unwrap();
     let bad = send(&room, "!stats top 1000").await;
-    let usage = inbox
-        .reply_to(&bad, &w.bot_user.user_id)
-        .await
-        .expect("a usage reply to a bad command");
+    let usage = inbox.reply_to(&bad, &w.bot_user.user_id).await;
     assert!(
         usage
             .body
@@ -361,13 +239,8 @@ async fn bot_answers_in_a_plain_room_ignores_strangers_and_survives_a_restart() 
         "{}",
         usage.body
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    inbox.drain();
     assert!(
-        !inbox
-            .seen
-            .iter()
-            .any(|s| s.in_reply_to.as_ref() == Some(&stranger)),
+        !answered(&mut inbox, &stranger).await,
         "the bot answered a sender with power level 0: {:?}",
         inbox.seen
     );
@@ -389,10 +262,7 @@ async fn bot_answers_in_a_plain_room_ignores_strangers_and_survives_a_restart() 
         "no new device on the server"
     );
     let after = send(&room, "!stats top 2 media_count").await;
-    let reply = inbox
-        .reply_to(&after, &w.bot_user.user_id)
-        .await
-        .expect("a reply after the restart");
+    let reply = inbox.reply_to(&after, &w.bot_user.user_id).await;
     let users: Vec<String> = top_lines(&reply.body).into_iter().map(|(u, _)| u).collect();
     assert_eq!(
         users,
@@ -400,13 +270,8 @@ async fn bot_answers_in_a_plain_room_ignores_strangers_and_survives_a_restart() 
         "{}",
         reply.body
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    inbox.drain();
     assert!(
-        !inbox
-            .seen
-            .iter()
-            .any(|s| s.in_reply_to.as_ref() == Some(&while_down)),
+        !answered(&mut inbox, &while_down).await,
         "the restarted bot answered a command sent while it was down"
     );
     again.stop().await;
@@ -449,14 +314,10 @@ async fn bot_answers_in_an_encrypted_room_with_a_cross_signed_device() {
         "the bot's device is cross-signed: {}",
         bot.crypto
     );
-    let (client, mut inbox) = w.admin_client().await;
-    let room = wait_joined(&client, &room_id, &w.bot_user.user_id).await;
+    let (mut inbox, room) = w.admin_in(&room_id).await;
 
     let command = send(&room, "!stats top 10 media_length").await;
-    let reply = inbox
-        .reply_to(&command, &w.bot_user.user_id)
-        .await
-        .expect("a reply to the encrypted command");
+    let reply = inbox.reply_to(&command, &w.bot_user.user_id).await;
     assert_eq!(top_lines(&reply.body), expected_top(), "{}", reply.body);
 
     // Both the command and the reply are encrypted on the server.
@@ -592,22 +453,11 @@ async fn bot_purges_only_after_a_confirmation_from_a_member_with_the_action_leve
         .register("moderator", PASSWORD, false)
         .await
         .unwrap();
-    let room_id = w
-        .synapse
-        .create_room(
-            &w.admin,
-            "admins",
-            false,
-            &[&w.bot_user.user_id, &moderator.user_id],
-        )
-        .await
-        .unwrap();
-    w.synapse.join_room(&moderator, &room_id).await.unwrap();
+    let room_id = w.room_with(&moderator).await;
     w.synapse
-        .set_power_level(&w.admin, &room_id, &moderator.user_id, 50)
+        .set_power_level(&w.admin, room_id.as_str(), &moderator.user_id, 50)
         .await
         .unwrap();
-    let room_id: OwnedRoomId = room_id.parse().unwrap();
     let yaml = Policy::new(
         w.synapse.base_url().as_str(),
         SecretAt::Env("UNUSED".into()),
@@ -621,14 +471,10 @@ async fn bot_purges_only_after_a_confirmation_from_a_member_with_the_action_leve
         synapse_warden::core::policy::parse("p.yaml", &yaml).unwrap(),
     ));
     let bot = start_bot(w.settings(room_id.as_str()), Arc::new(stats)).await;
-    let (client, mut inbox) = w.admin_client().await;
-    let room = wait_joined(&client, &room_id, &w.bot_user.user_id).await;
+    let (mut inbox, room) = w.admin_in(&room_id).await;
 
     let ask = send(&room, &format!("!stats purge {}", bob.user_id)).await;
-    let preview = inbox
-        .reply_to(&ask, &w.bot_user.user_id)
-        .await
-        .expect("a preview");
+    let preview = inbox.reply_to(&ask, &w.bot_user.user_id).await;
     assert!(
         preview.body.contains("1 media, 200.0 KiB"),
         "{}",
@@ -654,17 +500,13 @@ async fn bot_purges_only_after_a_confirmation_from_a_member_with_the_action_leve
         .unwrap();
     let refusal = inbox
         .reply_to(&weak.parse().unwrap(), &w.bot_user.user_id)
-        .await
-        .expect("a refusal");
+        .await;
     assert!(refusal.body.contains("power level 100"), "{}", refusal.body);
     assert_eq!(bob_media_status(&w, &mxc).await, 200, "nothing deleted");
 
     // The admin confirms: deleted, reported in the room.
     let confirm = send(&room, &format!("!stats confirm {code}")).await;
-    let report = inbox
-        .reply_to(&confirm, &w.bot_user.user_id)
-        .await
-        .expect("a report");
+    let report = inbox.reply_to(&confirm, &w.bot_user.user_id).await;
     assert!(
         report
             .body

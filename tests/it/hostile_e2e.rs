@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::run_e2e::{logs, signal, start, wait_exit, write_setup};
+use crate::run_e2e::{events, logs, signal, start, wait_exit, write_setup};
 use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 /// The display name of issue 11: a forged alert line, HTML, `@room` and a
@@ -16,21 +16,6 @@ const ISSUE_NAME: &str =
     "Mal\n🔴 NEW critical media-quota: @ceo:example.org 99 GiB\n<b>x</b> @room \u{202e}gnp.exe";
 /// Its tail, short enough not to be cut at 64 characters.
 const SHORT_NAME: &str = "<b>x</b> @room \u{202e}gnp.exe\u{1b}[2J";
-
-/// The bot's `m.room.message` events, oldest first.
-async fn events(h: &SynapseHarness, reader: &TestUser, room_id: &str, bot: &str) -> Vec<Value> {
-    let path = format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100");
-    let (_, page) = h.get_json(reader, &path).await.unwrap();
-    let mut out: Vec<Value> = page["chunk"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e["type"] == "m.room.message" && e["sender"] == bot)
-        .collect();
-    out.reverse();
-    out
-}
 
 async fn wait_event(
     h: &SynapseHarness,
@@ -84,33 +69,6 @@ fn assert_safe(event: &Value) {
     for tag in ["<b>", "<table", "<tr", "<td"] {
         assert!(!html.contains(tag), "{tag} in {html}");
     }
-}
-
-async fn command(h: &SynapseHarness, admin: &TestUser, room_id: &str, body: &str) -> String {
-    let txn: String = format!("hostile-{}-{body}", std::process::id())
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect();
-    let url = h
-        .base_url()
-        .join(&format!(
-            "_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}"
-        ))
-        .unwrap();
-    let answer: Value = h
-        .http()
-        .put(url)
-        .bearer_auth(&admin.access_token)
-        .json(&serde_json::json!({"msgtype": "m.text", "body": body}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["event_id"].as_str().unwrap().to_owned()
 }
 
 fn in_reply_to(event: &Value) -> &str {
@@ -178,13 +136,10 @@ async fn hostile_display_names_forge_nothing_in_alerts_and_replies() {
             "(<b>x</b> \\u{40}room \\u{202e}gnp.exe\\u{1b}[2J): 6.0 KiB in 1 media (all uploads).",
         ),
     ] {
-        let asked = command(
-            &h,
-            &admin,
-            &room_id,
-            &format!("!stats user {}", user.user_id),
-        )
-        .await;
+        let asked = h
+            .send_text(&admin, &room_id, &format!("!stats user {}", user.user_id))
+            .await
+            .unwrap();
         let reply = wait_event(&h, &admin, &room_id, &bot.user_id, "the user reply", |e| {
             in_reply_to(e) == asked
         })

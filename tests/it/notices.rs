@@ -6,6 +6,7 @@
 //! run's summary says who was notified; without `server_notices` in Synapse
 //! the admins are told once and alerts go on.
 
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -269,46 +270,45 @@ async fn run_notifies_once_per_event_across_kill_9_postgres() {
             .count()
     };
 
-    // The first run: a new violation, a notice. Killed as soon as alice
-    // can read it, whatever the daemon had saved or posted by then.
-    let mut child = run_e2e::start(&setup);
-    wait_notices(&h, &alice, 1, &setup).await;
-    run_e2e::signal(&child, libc::SIGKILL);
-    child.wait().unwrap();
-    let restarted = std::time::SystemTime::now();
-    let mut child = run_e2e::start(&setup);
-    // The first run's summary arrives, once, saying alice was notified.
-    run_e2e::wait_for(
-        &h,
-        &admin,
-        &room_id,
-        &bot.user_id,
+    // The daemon killed as soon as alice can read her `n`th notice,
+    // whatever it had saved or posted by then, and restarted: the summary
+    // of the run that notified her (`what`, with `line`) arrives, once,
+    // saying she was notified; then a run of the restarted daemon ends.
+    let kill_9_and_restart = async |mut child: Child, n: usize, what: &str, line: &str| {
+        wait_notices(&h, &alice, n, &setup).await;
+        run_e2e::signal(&child, libc::SIGKILL);
+        child.wait().unwrap();
+        let restarted = std::time::SystemTime::now();
+        let child = run_e2e::start(&setup);
+        run_e2e::wait_for(&h, &admin, &room_id, &bot.user_id, what, |b| {
+            summaries(b, line) == 1
+        })
+        .await;
+        wait_run_after(&setup, restarted).await;
+        child
+    };
+
+    // The first run: a new violation, a notice.
+    let child = run_e2e::start(&setup);
+    let child = kill_9_and_restart(
+        child,
+        1,
         "the first run's summary",
-        |b| summaries(b, "NEW critical quota: @alice") == 1,
+        "NEW critical quota: @alice",
     )
     .await;
-    wait_run_after(&setup, restarted).await;
 
-    // Another upload, a run on command: an escalation, a second notice;
-    // killed again as soon as alice can read it.
+    // Another upload, a run on command: an escalation, a second notice.
+    // The restart's own run is quiet.
     h.upload_media(&alice, 5 * 1024).await.unwrap();
     h.send_text(&admin, &room_id, "!stats check").await.unwrap();
-    wait_notices(&h, &alice, 2, &setup).await;
-    run_e2e::signal(&child, libc::SIGKILL);
-    child.wait().unwrap();
-    let restarted = std::time::SystemTime::now();
-    let mut child = run_e2e::start(&setup);
-    run_e2e::wait_for(
-        &h,
-        &admin,
-        &room_id,
-        &bot.user_id,
+    let mut child = kill_9_and_restart(
+        child,
+        2,
         "the escalation's summary",
-        |b| summaries(b, "ESCALATED critical quota: @alice") == 1,
+        "ESCALATED critical quota: @alice",
     )
     .await;
-    // The restart's own run is quiet.
-    wait_run_after(&setup, restarted).await;
 
     assert_eq!(notices_of(&h, &alice).await, [NEW_TEXT, ESCALATED_TEXT]);
     let room = run_e2e::bodies(&h, &admin, &room_id, &bot.user_id).await;

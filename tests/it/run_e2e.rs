@@ -92,6 +92,27 @@ pub(crate) fn start(setup: &Setup) -> Child {
         .expect("starting synapse-warden run")
 }
 
+/// The room's last 100 `m.room.message` events sent by `sender`, oldest
+/// first, as `reader` reads them.
+pub(crate) async fn events(
+    h: &SynapseHarness,
+    reader: &TestUser,
+    room_id: &str,
+    sender: &str,
+) -> Vec<serde_json::Value> {
+    let path = format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100");
+    let (_, page) = h.get_json(reader, &path).await.unwrap();
+    let mut out: Vec<serde_json::Value> = page["chunk"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["type"] == "m.room.message" && e["sender"] == sender)
+        .collect();
+    out.reverse();
+    out
+}
+
 /// The bodies of the room's text messages and notices sent by `sender`,
 /// oldest first.
 pub(crate) async fn bodies(
@@ -100,18 +121,11 @@ pub(crate) async fn bodies(
     room_id: &str,
     sender: &str,
 ) -> Vec<String> {
-    let path = format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100");
-    let (_, page) = h.get_json(reader, &path).await.unwrap();
-    let mut out: Vec<String> = page["chunk"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    events(h, reader, room_id, sender)
+        .await
         .iter()
-        .filter(|e| e["type"] == "m.room.message" && e["sender"] == sender)
         .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
-        .collect();
-    out.reverse();
-    out
+        .collect()
 }
 
 pub(crate) async fn wait_for<F: Fn(&[String]) -> bool>(
@@ -250,21 +264,8 @@ async fn run_alerts_once_across_kill_9_reloads_and_stops_on_sigterm() {
     );
 
     // A command: answered in reply, counted with its latency in /metrics.
-    let txn = format!("e2e-{}", std::process::id());
-    let url = h
-        .base_url()
-        .join(&format!(
-            "_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}"
-        ))
-        .unwrap();
-    h.http()
-        .put(url)
-        .bearer_auth(&admin.access_token)
-        .json(&serde_json::json!({"msgtype": "m.text", "body": "!stats top 10 media_length"}))
-        .send()
+    h.send_text(&admin, &room_id, "!stats top 10 media_length")
         .await
-        .unwrap()
-        .error_for_status()
         .unwrap();
     let b = wait_for(&h, &admin, &room_id, &bot.user_id, "the top reply", |b| {
         b.iter().any(|m| m.contains("Top 10 users by media size"))

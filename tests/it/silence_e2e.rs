@@ -20,165 +20,21 @@
 //!   threaded confirmation is encrypted too. (The reaction itself is sent
 //!   in the clear, as matrix-sdk and matrix-js-sdk send every reaction.)
 
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use matrix_sdk::config::SyncSettings;
-use matrix_sdk::encryption::EncryptionSettings;
+use matrix_sdk::Room;
 use matrix_sdk::ruma::events::reaction::ReactionEventContent;
 use matrix_sdk::ruma::events::relation::Annotation;
-use matrix_sdk::ruma::events::room::message::{
-    MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
-};
-use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, UserId};
-use matrix_sdk::{Client, Room, RoomState};
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
+use crate::client::{Inbox, admin_client, joined, send};
 use crate::run_e2e::{Setup, logs, signal, start, wait_exit, write_setup};
 use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 const PASSWORD: &str = "correct horse battery staple";
 const WAIT: Duration = Duration::from_secs(90);
-
-/// A message the admin's client saw.
-#[derive(Debug, Clone)]
-struct Seen {
-    event_id: OwnedEventId,
-    sender: String,
-    body: String,
-    in_reply_to: Option<OwnedEventId>,
-    thread: Option<OwnedEventId>,
-}
-
-struct Inbox {
-    rx: mpsc::UnboundedReceiver<Seen>,
-    seen: Vec<Seen>,
-}
-
-impl Inbox {
-    /// The first message (seen or to come) matching `pred`.
-    async fn wait_for(&mut self, what: &str, pred: impl Fn(&Seen) -> bool) -> Seen {
-        if let Some(s) = self.seen.iter().find(|s| pred(s)) {
-            return s.clone();
-        }
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.rx.recv()).await {
-                Ok(Some(s)) => {
-                    self.seen.push(s.clone());
-                    if pred(&s) {
-                        return s;
-                    }
-                }
-                Ok(None) | Err(_) => panic!("timed out waiting for {what}; seen {:#?}", self.seen),
-            }
-        }
-    }
-
-    async fn reply_to(&mut self, event_id: &OwnedEventId, bot: &str) -> Seen {
-        self.wait_for(&format!("the reply to {event_id}"), |s| {
-            s.sender == bot && s.in_reply_to.as_ref() == Some(event_id)
-        })
-        .await
-    }
-
-    fn drain(&mut self) {
-        while let Ok(s) = self.rx.try_recv() {
-            self.seen.push(s);
-        }
-    }
-}
-
-/// A matrix-sdk client of `user`, sharing room keys only with cross-signed
-/// devices, and what it sees.
-async fn client(h: &SynapseHarness, user: &TestUser, store: &std::path::Path) -> (Client, Inbox) {
-    let client = Client::builder()
-        .homeserver_url(h.base_url().as_str())
-        .sqlite_store(store, None)
-        .with_encryption_settings(EncryptionSettings {
-            auto_enable_cross_signing: true,
-            ..EncryptionSettings::default()
-        })
-        .with_room_key_recipient_strategy(
-            serde_json::from_value(json!("IdentityBasedStrategy")).expect("a known strategy"),
-        )
-        .build()
-        .await
-        .unwrap();
-    client
-        .matrix_auth()
-        .login_username(&user.user_id, PASSWORD)
-        .initial_device_display_name("e2e admin client")
-        .send()
-        .await
-        .unwrap();
-    client
-        .encryption()
-        .wait_for_e2ee_initialization_tasks()
-        .await;
-    let (tx, rx) = mpsc::unbounded_channel();
-    client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent| {
-        let tx = tx.clone();
-        async move {
-            let body = match &ev.content.msgtype {
-                MessageType::Text(t) => t.body.clone(),
-                MessageType::Notice(n) => n.body.clone(),
-                _ => return,
-            };
-            let (in_reply_to, thread) = match &ev.content.relates_to {
-                Some(Relation::Reply(reply)) => (Some(reply.in_reply_to.event_id.clone()), None),
-                Some(Relation::Thread(t)) => (
-                    t.in_reply_to.as_ref().map(|r| r.event_id.clone()),
-                    Some(t.event_id.clone()),
-                ),
-                _ => (None, None),
-            };
-            let _ = tx.send(Seen {
-                event_id: ev.event_id.clone(),
-                sender: ev.sender.to_string(),
-                body,
-                in_reply_to,
-                thread,
-            });
-        }
-    });
-    let syncing = client.clone();
-    tokio::spawn(async move {
-        let _ = syncing.sync(SyncSettings::default()).await;
-    });
-    (
-        client,
-        Inbox {
-            rx,
-            seen: Vec::new(),
-        },
-    )
-}
-
-async fn joined(client: &Client, room_id: &OwnedRoomId, user: &str) -> Room {
-    let user = UserId::parse(user).unwrap();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(room) = client.get_room(room_id)
-            && room.state() == RoomState::Joined
-            && let Ok(Some(member)) = room.get_member(&user).await
-            && *member.membership() == matrix_sdk::ruma::events::room::member::MembershipState::Join
-        {
-            return room;
-        }
-        assert!(Instant::now() < deadline, "{user} never joined {room_id}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn send(room: &Room, body: &str) -> OwnedEventId {
-    room.send(RoomMessageEventContent::text_plain(body))
-        .await
-        .unwrap()
-        .response
-        .event_id
-}
 
 async fn react(room: &Room, event_id: &OwnedEventId, key: &str) -> OwnedEventId {
     room.send(ReactionEventContent::new(Annotation::new(
@@ -262,6 +118,53 @@ async fn world(backend: Backend) -> World {
     World { h, admin, bot }
 }
 
+/// The daemon started on a setup, and the admin's client in its room.
+struct Session {
+    setup: Setup,
+    child: Child,
+    inbox: Inbox,
+    room: Room,
+    room_id: OwnedRoomId,
+    /// The admin client's store.
+    _store: tempfile::TempDir,
+}
+
+/// Logs the admin's client in, starts the daemon on `setup` and waits
+/// until the client sees the bot joined to `room_id`.
+async fn session(w: &World, setup: Setup, room_id: &str) -> Session {
+    let room_id: OwnedRoomId = room_id.parse().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let (client, inbox) = admin_client(
+        &w.h,
+        &w.admin,
+        PASSWORD,
+        &store.path().join("admin"),
+        "e2e admin client",
+        WAIT,
+    )
+    .await;
+    let child = start(&setup);
+    let room = joined(&client, &room_id, &w.bot.user_id, WAIT).await;
+    Session {
+        setup,
+        child,
+        inbox,
+        room,
+        room_id,
+        _store: store,
+    }
+}
+
+/// SIGTERM: the daemon exits cleanly within 10 seconds.
+fn stop(mut child: Child, setup: &Setup) {
+    signal(&child, libc::SIGTERM);
+    assert!(
+        wait_exit(&mut child, Duration::from_secs(10)).is_some_and(|s| s.success()),
+        "{}",
+        logs(setup.dir.path())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silences_and_acknowledgements_in_a_plain_room() {
     let w = world(Backend::Sqlite).await;
@@ -284,19 +187,18 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         .await
         .unwrap();
     let setup = setup(h, admin, &room_id);
-    let room_id: OwnedRoomId = room_id.parse().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (client, mut inbox) = client(h, admin, &dir.path().join("admin")).await;
-    let mut child = start(&setup);
-    let room = joined(&client, &room_id, bot).await;
+    let Session {
+        setup,
+        mut child,
+        mut inbox,
+        room,
+        room_id,
+        _store,
+    } = session(&w, setup, &room_id).await;
 
     // The first alert; a stranger's 👀 is ignored, the admin's ✅
     // acknowledges both violations, in the alert's thread.
-    let alert = inbox
-        .wait_for("the first alert", |s| {
-            s.sender == *bot && s.body.contains("2 new violations")
-        })
-        .await;
+    let alert = inbox.said("the first alert", bot, "2 new violations").await;
     raw_react(h, &mallory, room_id.as_str(), alert.event_id.as_str(), "👀").await;
     react(&room, &alert.event_id, "✅").await;
     let ack = inbox
@@ -313,7 +215,9 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         ack.body
     );
 
-    // Silences: dave's for a few seconds, erin's for a day; both upload
+    // Silences: dave's for 90 seconds (long enough to outlast the kill -9
+    // and reload below on a loaded machine, short enough to wait for its
+    // expiry), erin's for a day; both upload
     // over the quota; a check lists them but no summary announces them,
     // and no reminder comes for the acknowledged ones.
     let dave = h.register("dave", PASSWORD, false).await.unwrap();
@@ -321,7 +225,7 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
     let carol = h.register("carol", PASSWORD, false).await.unwrap();
     let cmd = send(
         &room,
-        "!stats silence quota @dave:warden.test 30s moving servers",
+        "!stats silence quota @dave:warden.test 90s moving servers",
     )
     .await;
     let reply = inbox.reply_to(&cmd, bot).await;
@@ -366,9 +270,11 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         reply.body
     );
     let summary = inbox
-        .wait_for("the summary announcing carol", |s| {
-            s.sender == *bot && s.body.contains("NEW critical quota: @carol:")
-        })
+        .said(
+            "the summary announcing carol",
+            bot,
+            "NEW critical quota: @carol:",
+        )
         .await;
     assert!(
         summary.body.starts_with("synapse-warden: 1 new violation,")
@@ -416,7 +322,7 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
     // kill -9 and a reload: the silences stay.
     signal(&child, libc::SIGKILL);
     child.wait().unwrap();
-    let mut child = start(&setup);
+    let child = start(&setup);
     let health = format!("http://{}/health", setup.listen);
     let deadline = Instant::now() + WAIT;
     while reqwest::get(&health)
@@ -427,11 +333,7 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     signal(&child, libc::SIGHUP);
-    inbox
-        .wait_for("the reload", |s| {
-            s.sender == *bot && s.body.contains("reloaded")
-        })
-        .await;
+    inbox.said("the reload", bot, "reloaded").await;
     let cmd = send(&room, "!stats silences").await;
     let reply = inbox.reply_to(&cmd, bot).await;
     assert!(
@@ -469,9 +371,11 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         .unwrap();
     inbox.reply_to(&check.parse().unwrap(), bot).await;
     let erin_new = inbox
-        .wait_for("erin announced after unsilence", |s| {
-            s.sender == *bot && s.body.contains("NEW critical quota: @erin:")
-        })
+        .said(
+            "erin announced after unsilence",
+            bot,
+            "NEW critical quota: @erin:",
+        )
         .await;
     assert!(
         !erin_new.body.contains("NEW critical quota: @carol:"),
@@ -481,15 +385,11 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
 
     // Dave's silence expires while his violation is still there: one line
     // in the next summary, which announces him.
-    let left = Duration::from_secs(31).saturating_sub(silenced_at.elapsed());
+    let left = Duration::from_secs(91).saturating_sub(silenced_at.elapsed());
     tokio::time::sleep(left).await;
     let cmd = send(&room, "!stats check").await;
     inbox.reply_to(&cmd, bot).await;
-    let expired = inbox
-        .wait_for("the expiry line", |s| {
-            s.sender == *bot && s.body.contains("has expired")
-        })
-        .await;
+    let expired = inbox.said("the expiry line", bot, "has expired").await;
     assert!(
         expired.body.contains(
             "🔔 Silence 1 (quota @dave:warden.test, by @admin:warden.test — moving servers) has expired; 1 violation it silenced is still there."
@@ -507,12 +407,7 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         .collect();
     assert_eq!(threaded.len(), 1, "{threaded:#?}");
 
-    signal(&child, libc::SIGTERM);
-    assert!(
-        wait_exit(&mut child, Duration::from_secs(10)).is_some_and(|s| s.success()),
-        "{}",
-        logs(setup.dir.path())
-    );
+    stop(child, &setup);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -524,16 +419,15 @@ async fn acknowledgement_in_an_encrypted_room() {
         .await
         .unwrap();
     let setup = setup(h, admin, &room_id);
-    let room_id: OwnedRoomId = room_id.parse().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (client, mut inbox) = client(h, admin, &dir.path().join("admin")).await;
-    let mut child = start(&setup);
-    let room = joined(&client, &room_id, bot).await;
-    let alert = inbox
-        .wait_for("the first alert", |s| {
-            s.sender == *bot && s.body.contains("2 new violations")
-        })
-        .await;
+    let Session {
+        setup,
+        child,
+        mut inbox,
+        room,
+        room_id,
+        _store,
+    } = session(&w, setup, &room_id).await;
+    let alert = inbox.said("the first alert", bot, "2 new violations").await;
     let reaction = react(&room, &alert.event_id, "👀").await;
     let ack = inbox
         .wait_for("the acknowledgement", |s| {
@@ -571,12 +465,7 @@ async fn acknowledgement_in_an_encrypted_room() {
         "{}",
         types[2]
     );
-    signal(&child, libc::SIGTERM);
-    assert!(
-        wait_exit(&mut child, Duration::from_secs(10)).is_some_and(|s| s.success()),
-        "{}",
-        logs(setup.dir.path())
-    );
+    stop(child, &setup);
 }
 
 /// Overrides in precedence order, their end, and a silence over them, on
@@ -604,16 +493,17 @@ async fn override_precedence_its_end_and_a_silence() {
         )
     };
     std::fs::write(&setup.policy, overrides("2100-01-01")).unwrap();
-    let room_id: OwnedRoomId = room_id.parse().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (client, mut inbox) = client(h, admin, &dir.path().join("admin")).await;
-    let mut child = start(&setup);
-    let room = joined(&client, &room_id, bot).await;
+    let Session {
+        setup,
+        child,
+        mut inbox,
+        room,
+        room_id: _,
+        _store,
+    } = session(&w, setup, &room_id).await;
 
     let alert = inbox
-        .wait_for("the first alert", |s| {
-            s.sender == *bot && s.body.contains("NEW critical quota: @carol:")
-        })
+        .said("the first alert", bot, "NEW critical quota: @carol:")
         .await;
     assert!(
         alert.body.starts_with("synapse-warden: 1 new violation,")
@@ -649,11 +539,7 @@ async fn override_precedence_its_end_and_a_silence() {
     let ends = ends.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     std::fs::write(&setup.policy, overrides(&ends)).unwrap();
     signal(&child, libc::SIGHUP);
-    inbox
-        .wait_for("the reload", |s| {
-            s.sender == *bot && s.body.contains("reloaded")
-        })
-        .await;
+    inbox.said("the reload", bot, "reloaded").await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let cmd = send(&room, "!stats check").await;
     let reply = inbox.reply_to(&cmd, bot).await;
@@ -669,9 +555,7 @@ async fn override_precedence_its_end_and_a_silence() {
         reply.body
     );
     let ended = inbox
-        .wait_for("the end of the override", |s| {
-            s.sender == *bot && s.body.contains("an override has ended")
-        })
+        .said("the end of the override", bot, "an override has ended")
         .await;
     assert!(
         ended
@@ -702,9 +586,7 @@ async fn override_precedence_its_end_and_a_silence() {
     let cmd = send(&room, "!stats check").await;
     inbox.reply_to(&cmd, bot).await;
     let announced = inbox
-        .wait_for("alice announced", |s| {
-            s.sender == *bot && s.body.contains("NEW critical quota: @alice:")
-        })
+        .said("alice announced", bot, "NEW critical quota: @alice:")
         .await;
     assert!(
         announced.body.contains("5.0 KiB of 2.0 KiB") && !announced.body.contains("@bob:"),
@@ -733,10 +615,5 @@ async fn override_precedence_its_end_and_a_silence() {
         inbox.seen
     );
 
-    signal(&child, libc::SIGTERM);
-    assert!(
-        wait_exit(&mut child, Duration::from_secs(10)).is_some_and(|s| s.success()),
-        "{}",
-        logs(setup.dir.path())
-    );
+    stop(child, &setup);
 }

@@ -12,26 +12,20 @@
 //! `synapse-warden stats trend --png FILE` writes the same chart.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use matrix_sdk::config::SyncSettings;
-use matrix_sdk::encryption::EncryptionSettings;
+use matrix_sdk::Client;
 use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
+use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::ruma::events::room::MediaSource;
-use matrix_sdk::ruma::events::room::member::MembershipState;
-use matrix_sdk::ruma::events::room::message::{
-    MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
-};
-use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, UserId};
-use matrix_sdk::{Client, Room, RoomState};
 use serde_json::Value;
 use synapse_warden::app::answer::StatsContext;
 use synapse_warden::bot::{Bot, BotSettings, Secret};
 use synapse_warden::history::{History, HistoryStore};
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::client::{Seen, admin_client, joined, send};
 use crate::daemon::{Fixture, QUOTA};
 use test_support::synapse::{Backend, SynapseHarness};
 
@@ -39,163 +33,35 @@ const PASSWORD: &str = "correct horse battery staple";
 const WAIT: Duration = Duration::from_secs(60);
 const KIB: usize = 1024;
 
-/// A message the admin's client saw: text or notice, or an image.
-#[derive(Debug, Clone)]
-struct Seen {
-    event_id: OwnedEventId,
-    sender: String,
-    body: String,
-    in_reply_to: Option<OwnedEventId>,
-    image: Option<(MediaSource, Option<u64>, Option<u64>)>,
-}
-
-async fn admin_client(
-    base_url: &str,
-    user_id: &str,
-    store: &std::path::Path,
-) -> (Client, mpsc::UnboundedReceiver<Seen>) {
-    let client = Client::builder()
-        .homeserver_url(base_url)
-        .sqlite_store(store, None)
-        .with_encryption_settings(EncryptionSettings {
-            auto_enable_cross_signing: true,
-            ..EncryptionSettings::default()
-        })
-        .with_room_key_recipient_strategy(
-            serde_json::from_value(serde_json::json!("IdentityBasedStrategy"))
-                .expect("a known strategy"),
-        )
-        .build()
-        .await
-        .unwrap();
-    client
-        .matrix_auth()
-        .login_username(user_id, PASSWORD)
-        .initial_device_display_name("trend e2e admin client")
-        .send()
-        .await
-        .unwrap();
-    client
-        .encryption()
-        .wait_for_e2ee_initialization_tasks()
-        .await;
-    let (tx, rx) = mpsc::unbounded_channel();
-    client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, _room: Room| {
-        let tx = tx.clone();
-        async move {
-            let (body, image) = match &ev.content.msgtype {
-                MessageType::Text(t) => (t.body.clone(), None),
-                MessageType::Notice(n) => (n.body.clone(), None),
-                MessageType::Image(i) => {
-                    let info = i.info.as_ref();
-                    (
-                        i.body.clone(),
-                        Some((
-                            i.source.clone(),
-                            info.and_then(|i| i.width).map(u64::from),
-                            info.and_then(|i| i.height).map(u64::from),
-                        )),
-                    )
-                }
-                _ => return,
-            };
-            let in_reply_to = match &ev.content.relates_to {
-                Some(Relation::Reply(reply)) => Some(reply.in_reply_to.event_id.clone()),
-                Some(Relation::Thread(t)) => t.in_reply_to.as_ref().map(|r| r.event_id.clone()),
-                _ => None,
-            };
-            let _ = tx.send(Seen {
-                event_id: ev.event_id.clone(),
-                sender: ev.sender.to_string(),
-                body,
-                in_reply_to,
-                image,
-            });
-        }
-    });
-    let syncing = client.clone();
-    tokio::spawn(async move {
-        let _ = syncing.sync(SyncSettings::default()).await;
-    });
-    (client, rx)
-}
-
-/// Waits for a message from `from` in reply to `to` matching `pred`.
-async fn reply(
-    rx: &mut mpsc::UnboundedReceiver<Seen>,
-    seen: &mut Vec<Seen>,
-    to: &OwnedEventId,
-    from: &str,
-    pred: impl Fn(&Seen) -> bool,
-) -> Seen {
-    let matches = |s: &Seen| s.sender == from && s.in_reply_to.as_ref() == Some(to) && pred(s);
-    if let Some(s) = seen.iter().find(|s| matches(s)) {
-        return s.clone();
-    }
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some(s)) => {
-                seen.push(s.clone());
-                if matches(&s) {
-                    return s;
-                }
-            }
-            _ => panic!("no matching reply to {to}; saw {seen:#?}"),
-        }
-    }
-}
-
-/// The next message from `from` that `pred` accepts (seen already or
-/// coming).
-async fn next_seen(
-    rx: &mut mpsc::UnboundedReceiver<Seen>,
-    seen: &mut Vec<Seen>,
-    from: &str,
-    pred: impl Fn(&Seen) -> bool,
-) -> Seen {
-    let matches = |s: &Seen| s.sender == from && pred(s);
-    if let Some(s) = seen.iter().find(|s| matches(s)) {
-        return s.clone();
-    }
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some(s)) => {
-                seen.push(s.clone());
-                if matches(&s) {
-                    return s;
-                }
-            }
-            _ => panic!("no matching message; saw {seen:#?}"),
-        }
-    }
-}
-
-async fn wait_joined(client: &Client, room_id: &OwnedRoomId, user: &str) -> Room {
-    let user = UserId::parse(user).unwrap();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(room) = client.get_room(room_id)
-            && room.state() == RoomState::Joined
-            && let Ok(Some(member)) = room.get_member(&user).await
-            && *member.membership() == MembershipState::Join
-        {
-            return room;
-        }
-        assert!(Instant::now() < deadline, "{user} never joined {room_id}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 pub fn png_size(bytes: &[u8]) -> (u32, u32) {
     let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     let mut reader = decoder.read_info().expect("a PNG header");
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).expect("PNG image data");
     (info.width, info.height)
+}
+
+/// `seen` is a chart of 1200 × 720 uploaded encrypted, which `client`
+/// downloads and decrypts: a PNG of that size.
+async fn assert_encrypted_chart(client: &Client, seen: &Seen, what: &str) {
+    let (source, width, height) = seen.image.clone().unwrap();
+    assert!(
+        matches!(source, MediaSource::Encrypted(_)),
+        "{what}: an encrypted upload: {source:?}"
+    );
+    assert_eq!((width, height), (Some(1200), Some(720)), "{what}");
+    let bytes = client
+        .media()
+        .get_media_content(
+            &MediaRequestParameters {
+                source,
+                format: MediaFormat::File,
+            },
+            false,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the client downloads and decrypts {what}: {e}"));
+    assert_eq!(png_size(&bytes), (1200, 720), "{what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,25 +143,21 @@ async fn trend_and_the_digest_in_an_encrypted_room_post_charts_the_client_decryp
         tokio::spawn(async move { bot.run(stats, shutdown).await })
     };
 
-    let (client, mut rx) = admin_client(
-        h.base_url().as_str(),
-        &admin.user_id,
+    let (client, mut inbox) = admin_client(
+        &h,
+        &admin,
+        PASSWORD,
         &f.dir.path().join("admin-client"),
+        "trend e2e admin client",
+        WAIT,
     )
     .await;
-    let room = wait_joined(&client, &room_id, &bot_user.user_id).await;
-    let mut seen = Vec::new();
+    let room = joined(&client, &room_id, &bot_user.user_id, WAIT).await;
 
-    let command = room
-        .send(RoomMessageEventContent::text_plain("!stats trend"))
-        .await
-        .unwrap()
-        .response
-        .event_id;
-    let text = reply(&mut rx, &mut seen, &command, &bot_user.user_id, |s| {
-        s.image.is_none()
-    })
-    .await;
+    let command = send(&room, "!stats trend").await;
+    let text = inbox
+        .reply_where(&command, &bot_user.user_id, |s| s.image.is_none())
+        .await;
     assert!(
         text.body
             .starts_with("The media store, last 30d: 64.0 KiB, +60.0 KiB (+1500%):"),
@@ -309,28 +171,10 @@ async fn trend_and_the_digest_in_an_encrypted_room_post_charts_the_client_decryp
         "{}",
         text.body
     );
-    let image = reply(&mut rx, &mut seen, &command, &bot_user.user_id, |s| {
-        s.image.is_some()
-    })
-    .await;
-    let (source, width, height) = image.image.clone().unwrap();
-    assert!(
-        matches!(source, MediaSource::Encrypted(_)),
-        "an encrypted upload: {source:?}"
-    );
-    assert_eq!((width, height), (Some(1200), Some(720)));
-    let bytes = client
-        .media()
-        .get_media_content(
-            &MediaRequestParameters {
-                source,
-                format: MediaFormat::File,
-            },
-            false,
-        )
-        .await
-        .expect("the client downloads and decrypts the chart");
-    assert_eq!(png_size(&bytes), (1200, 720));
+    let image = inbox
+        .reply_where(&command, &bot_user.user_id, |s| s.image.is_some())
+        .await;
+    assert_encrypted_chart(&client, &image, "the chart").await;
     // The image event itself is encrypted on the server.
     let (status, event): (_, Value) = h
         .get_json(
@@ -346,13 +190,8 @@ async fn trend_and_the_digest_in_an_encrypted_room_post_charts_the_client_decryp
     assert_eq!(event["type"], "m.room.encrypted", "{event}");
 
     // Growth: alice's 60 KiB since the first run; bob did not grow.
-    let command = room
-        .send(RoomMessageEventContent::text_plain("!stats growth 30d"))
-        .await
-        .unwrap()
-        .response
-        .event_id;
-    let growth = reply(&mut rx, &mut seen, &command, &bot_user.user_id, |_| true).await;
+    let command = send(&room, "!stats growth 30d").await;
+    let growth = inbox.reply_to(&command, &bot_user.user_id).await;
     assert!(
         growth
             .body
@@ -372,10 +211,11 @@ async fn trend_and_the_digest_in_an_encrypted_room_post_charts_the_client_decryp
     assert_eq!(daemon.digest_if_due(start).await.unwrap(), None);
     let due = crate::digest::next_monday_9(start);
     assert_eq!(daemon.digest_if_due(due + 60_000).await.unwrap(), Some(due));
-    let digest = next_seen(&mut rx, &mut seen, &bot_user.user_id, |s| {
-        s.body.starts_with("synapse-warden summary")
-    })
-    .await;
+    let digest = inbox
+        .wait_for("the digest", |s| {
+            s.sender == bot_user.user_id && s.body.starts_with("synapse-warden summary")
+        })
+        .await;
     assert!(
         digest
             .body
@@ -383,25 +223,12 @@ async fn trend_and_the_digest_in_an_encrypted_room_post_charts_the_client_decryp
         "{}",
         digest.body
     );
-    let chart = next_seen(&mut rx, &mut seen, &bot_user.user_id, |s| {
-        s.image.is_some() && s.in_reply_to.is_none()
-    })
-    .await;
-    let (source, width, height) = chart.image.clone().unwrap();
-    assert!(matches!(source, MediaSource::Encrypted(_)), "{source:?}");
-    assert_eq!((width, height), (Some(1200), Some(720)));
-    let bytes = client
-        .media()
-        .get_media_content(
-            &MediaRequestParameters {
-                source,
-                format: MediaFormat::File,
-            },
-            false,
-        )
-        .await
-        .expect("the client downloads and decrypts the digest's chart");
-    assert_eq!(png_size(&bytes), (1200, 720));
+    let chart = inbox
+        .wait_for("the digest's chart", |s| {
+            s.sender == bot_user.user_id && s.image.is_some() && s.in_reply_to.is_none()
+        })
+        .await;
+    assert_encrypted_chart(&client, &chart, "the digest's chart").await;
     assert_eq!(daemon.digest_if_due(due + 120_000).await.unwrap(), None);
     drop(daemon);
 
