@@ -249,11 +249,7 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
             None => Reply::failed(render::needs_daemon(command)),
         },
         Command::Status => status(ctx, origin, now_ms).await,
-        Command::Media { .. }
-        | Command::Purge { .. }
-        | Command::Quarantine { .. }
-        | Command::PurgeRemote { .. }
-        | Command::Confirm { .. } => {
+        Command::Media { .. } | Command::Preview(_) | Command::Confirm { .. } => {
             super::actions::answer(command, ctx, origin, now_ms, false).await
         }
         Command::Trend { .. } | Command::Growth { .. } => {
