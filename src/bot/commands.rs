@@ -52,18 +52,19 @@ pub struct Asker {
 /// Answers commands; [`crate::app::answer::StatsContext`] in production.
 #[async_trait]
 pub trait Responder: Send + Sync {
-    /// The answer to `command`, asked in the admin room by `asker`.
-    /// `device_id` is the bot's device, for `status`.
-    async fn respond(&self, command: &Command, device_id: &str, asker: Asker) -> Message;
-
-    /// The answer and an image to post after it (the chart of `trend`).
+    /// The answer to `command`, asked in the admin room by `asker`, and an
+    /// image to post after it (the chart of `trend`). `device_id` is the
+    /// bot's device, for `status`.
     async fn respond_with_image(
         &self,
         command: &Command,
         device_id: &str,
         asker: Asker,
-    ) -> (Message, Option<crate::chart::Png>) {
-        (self.respond(command, device_id, asker).await, None)
+    ) -> (Message, Option<crate::chart::Png>);
+
+    /// The answer alone, without the image.
+    async fn respond(&self, command: &Command, device_id: &str, asker: Asker) -> Message {
+        self.respond_with_image(command, device_id, asker).await.0
     }
 
     /// `sender` reacted to `event_id` with an acknowledgement: the reply,
