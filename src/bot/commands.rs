@@ -295,25 +295,12 @@ async fn send_reply(room: &Room, to: &OriginalSyncRoomMessageEvent, reply: Messa
 /// encrypted room (matrix-sdk's `send_attachment`), with its size, no
 /// mention.
 async fn send_image(room: &Room, to: &OriginalSyncRoomMessageEvent, png: crate::chart::Png) {
-    use matrix_sdk::attachment::{AttachmentConfig, AttachmentInfo, BaseImageInfo};
     use matrix_sdk::room::reply::{EnforceThread, Reply};
-    use matrix_sdk::ruma::UInt;
-    use matrix_sdk::ruma::events::Mentions;
-    let info = BaseImageInfo {
-        width: Some(UInt::from(png.width)),
-        height: Some(UInt::from(png.height)),
-        size: UInt::new(png.bytes.len() as u64),
-        blurhash: None,
-        is_animated: Some(false),
-    };
-    let config = AttachmentConfig::new()
-        .info(AttachmentInfo::Image(info))
-        .mentions(Some(Mentions::new()))
-        .reply(Some(Reply {
-            event_id: to.event_id.clone(),
-            enforce_thread: EnforceThread::MaybeThreaded,
-            add_mentions: AddMentions::No,
-        }));
+    let config = super::post::image_attachment(&png).reply(Some(Reply {
+        event_id: to.event_id.clone(),
+        enforce_thread: EnforceThread::MaybeThreaded,
+        add_mentions: AddMentions::No,
+    }));
     if let Err(e) = room
         .send_attachment("trend.png", &mime::IMAGE_PNG, png.bytes, config)
         .await
