@@ -100,17 +100,21 @@ pub async fn answer(
     if !may_act {
         return Reply::failed(say::not_allowed(needed));
     }
-    let preview = match command {
-        Command::Purge { user_id, filter } => match read_media(ctx, user_id).await {
+    let Command::Preview(kind) = command else {
+        return Reply::failed(say::failed("not an action"));
+    };
+    let preview = match kind {
+        ActionKind::Purge { user_id, filter } => match read_media(ctx, user_id).await {
             Ok(media) => actions::preview_purge(user_id, &media, *filter, now_ms),
             Err(doc) => return Reply::failed(doc),
         },
-        Command::Quarantine { user_id } => match read_media(ctx, user_id).await {
+        ActionKind::Quarantine { user_id } => match read_media(ctx, user_id).await {
             Ok(media) => actions::preview_quarantine(user_id, &media, now_ms),
             Err(doc) => return Reply::failed(doc),
         },
-        Command::PurgeRemote { older_than } => actions::preview_purge_remote(*older_than, now_ms),
-        _ => return Reply::failed(say::failed("not an action")),
+        ActionKind::PurgeRemote { older_than } => {
+            actions::preview_purge_remote(*older_than, now_ms)
+        }
     };
     if preview.is_empty() {
         return Reply::ok(say::nothing_to_do(&preview.kind));
@@ -333,10 +337,6 @@ fn append(path: Option<&Path>, record: serde_json::Value) -> Result<(), String> 
 pub fn is_action(command: &Command) -> bool {
     matches!(
         command,
-        Command::Media { .. }
-            | Command::Purge { .. }
-            | Command::Quarantine { .. }
-            | Command::PurgeRemote { .. }
-            | Command::Confirm { .. }
+        Command::Media { .. } | Command::Preview(_) | Command::Confirm { .. }
     )
 }

@@ -249,11 +249,7 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
             None => Reply::failed(render::needs_daemon(command)),
         },
         Command::Status => status(ctx, origin, now_ms).await,
-        Command::Media { .. }
-        | Command::Purge { .. }
-        | Command::Quarantine { .. }
-        | Command::PurgeRemote { .. }
-        | Command::Confirm { .. } => {
+        Command::Media { .. } | Command::Preview(_) | Command::Confirm { .. } => {
             super::actions::answer(command, ctx, origin, now_ms, false).await
         }
         Command::Trend { .. } | Command::Growth { .. } => {
@@ -446,15 +442,6 @@ async fn status(ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
 /// Lets the bot answer through this context.
 #[async_trait]
 impl crate::bot::Responder for StatsContext {
-    async fn respond(
-        &self,
-        command: &Command,
-        device_id: &str,
-        asker: crate::bot::commands::Asker,
-    ) -> Message {
-        self.respond_with_image(command, device_id, asker).await.0
-    }
-
     async fn respond_with_image(
         &self,
         command: &Command,

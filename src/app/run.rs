@@ -341,15 +341,6 @@ impl Live {
 /// The bot answers with the context in force when the command arrives.
 #[async_trait]
 impl Responder for Live {
-    async fn respond(
-        &self,
-        command: &Command,
-        device_id: &str,
-        asker: crate::bot::commands::Asker,
-    ) -> Message {
-        self.respond_with_image(command, device_id, asker).await.0
-    }
-
     async fn respond_with_image(
         &self,
         command: &Command,

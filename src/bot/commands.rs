@@ -52,18 +52,19 @@ pub struct Asker {
 /// Answers commands; [`crate::app::answer::StatsContext`] in production.
 #[async_trait]
 pub trait Responder: Send + Sync {
-    /// The answer to `command`, asked in the admin room by `asker`.
-    /// `device_id` is the bot's device, for `status`.
-    async fn respond(&self, command: &Command, device_id: &str, asker: Asker) -> Message;
-
-    /// The answer and an image to post after it (the chart of `trend`).
+    /// The answer to `command`, asked in the admin room by `asker`, and an
+    /// image to post after it (the chart of `trend`). `device_id` is the
+    /// bot's device, for `status`.
     async fn respond_with_image(
         &self,
         command: &Command,
         device_id: &str,
         asker: Asker,
-    ) -> (Message, Option<crate::chart::Png>) {
-        (self.respond(command, device_id, asker).await, None)
+    ) -> (Message, Option<crate::chart::Png>);
+
+    /// The answer alone, without the image.
+    async fn respond(&self, command: &Command, device_id: &str, asker: Asker) -> Message {
+        self.respond_with_image(command, device_id, asker).await.0
     }
 
     /// `sender` reacted to `event_id` with an acknowledgement: the reply,
@@ -294,25 +295,12 @@ async fn send_reply(room: &Room, to: &OriginalSyncRoomMessageEvent, reply: Messa
 /// encrypted room (matrix-sdk's `send_attachment`), with its size, no
 /// mention.
 async fn send_image(room: &Room, to: &OriginalSyncRoomMessageEvent, png: crate::chart::Png) {
-    use matrix_sdk::attachment::{AttachmentConfig, AttachmentInfo, BaseImageInfo};
     use matrix_sdk::room::reply::{EnforceThread, Reply};
-    use matrix_sdk::ruma::UInt;
-    use matrix_sdk::ruma::events::Mentions;
-    let info = BaseImageInfo {
-        width: Some(UInt::from(png.width)),
-        height: Some(UInt::from(png.height)),
-        size: UInt::new(png.bytes.len() as u64),
-        blurhash: None,
-        is_animated: Some(false),
-    };
-    let config = AttachmentConfig::new()
-        .info(AttachmentInfo::Image(info))
-        .mentions(Some(Mentions::new()))
-        .reply(Some(Reply {
-            event_id: to.event_id.clone(),
-            enforce_thread: EnforceThread::MaybeThreaded,
-            add_mentions: AddMentions::No,
-        }));
+    let config = super::post::image_attachment(&png).reply(Some(Reply {
+        event_id: to.event_id.clone(),
+        enforce_thread: EnforceThread::MaybeThreaded,
+        add_mentions: AddMentions::No,
+    }));
     if let Err(e) = room
         .send_attachment("trend.png", &mime::IMAGE_PNG, png.bytes, config)
         .await

@@ -8,6 +8,8 @@
 //! `m.mentions`.
 
 use async_trait::async_trait;
+use matrix_sdk::attachment::{AttachmentConfig, AttachmentInfo, BaseImageInfo};
+use matrix_sdk::ruma::UInt;
 use matrix_sdk::ruma::events::Mentions;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedEventId, OwnedTransactionId};
@@ -43,23 +45,11 @@ impl Bot {
         txn_id: &str,
         png: &crate::chart::Png,
     ) -> Result<OwnedEventId, BotError> {
-        use matrix_sdk::attachment::{AttachmentConfig, AttachmentInfo, BaseImageInfo};
-        use matrix_sdk::ruma::UInt;
         let room = self
             .client
             .get_room(&self.room_id)
             .ok_or_else(|| BotError::Send("the bot is not in the admin room".to_owned()))?;
-        let info = BaseImageInfo {
-            width: Some(UInt::from(png.width)),
-            height: Some(UInt::from(png.height)),
-            size: UInt::new(png.bytes.len() as u64),
-            blurhash: None,
-            is_animated: Some(false),
-        };
-        let config = AttachmentConfig::new()
-            .txn_id(OwnedTransactionId::from(txn_id))
-            .info(AttachmentInfo::Image(info))
-            .mentions(Some(Mentions::new()));
+        let config = image_attachment(png).txn_id(OwnedTransactionId::from(txn_id));
         let response = room
             .send_attachment("chart.png", &mime::IMAGE_PNG, png.bytes.clone(), config)
             .await
@@ -114,4 +104,20 @@ impl Notifier for Bot {
             .map(|event_id| event_id.to_string())
             .map_err(|e| NotifyError(e.to_string()))
     }
+}
+
+/// How a PNG chart is sent: an image with its width, height and size, and
+/// no mention. The outbox's charts ([`Bot::post_image`]) and `trend`'s
+/// reply share it.
+pub(super) fn image_attachment(png: &crate::chart::Png) -> AttachmentConfig {
+    let info = BaseImageInfo {
+        width: Some(UInt::from(png.width)),
+        height: Some(UInt::from(png.height)),
+        size: UInt::new(png.bytes.len() as u64),
+        blurhash: None,
+        is_animated: Some(false),
+    };
+    AttachmentConfig::new()
+        .info(AttachmentInfo::Image(info))
+        .mentions(Some(Mentions::new()))
 }

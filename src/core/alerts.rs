@@ -773,25 +773,16 @@ mod keyed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::violation::{Measure, Subject};
+    use crate::core::violation::fixture::{user, violation};
 
     const HOUR: u64 = 3_600_000;
 
-    fn v(user: &str, severity: Severity, observed: u64) -> Violation {
+    fn v(id: &str, severity: Severity, observed: u64) -> Violation {
         Violation {
-            rule: "quota".into(),
-            description: None,
             severity,
-            subject: Subject::User {
-                user_id: user.into(),
-                displayname: None,
-            },
-            measure: Measure::MediaLength,
             observed,
             limit: 100,
-            window: None,
-            early_warning: false,
-            units: Default::default(),
+            ..violation("quota", user(id))
         }
     }
 

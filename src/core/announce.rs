@@ -107,23 +107,20 @@ mod tests {
     use super::*;
     use crate::core::alerts::{AlertState, Lifecycle};
     use crate::core::doc::Units;
+    use crate::core::violation::fixture::violation;
     use crate::core::violation::{Measure, Subject, Violation};
 
     fn v(user: &str, name: Option<&str>, observed: u64, severity: Severity) -> Violation {
+        let subject = Subject::User {
+            user_id: user.into(),
+            displayname: name.map(str::to_owned),
+        };
         Violation {
-            rule: "media-quota".into(),
             description: Some("Users may keep 5 GiB of media.".into()),
             severity,
-            subject: Subject::User {
-                user_id: user.into(),
-                displayname: name.map(str::to_owned),
-            },
-            measure: Measure::MediaLength,
             observed,
             limit: 5 * 1024 * 1024 * 1024,
-            window: None,
-            early_warning: false,
-            units: Units::Binary,
+            ..violation("media-quota", subject)
         }
     }
 

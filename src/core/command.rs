@@ -51,7 +51,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::actions::{MediaFilter, MediaOrder};
+use super::actions::{ActionKind, MediaFilter, MediaOrder};
 use super::model::MediaMetric;
 use super::silence::{self, Matcher};
 
@@ -284,7 +284,7 @@ pub static COMMANDS: &[Spec] = &[
         ],
         max_args: MAX_WORDS,
         parse: |args| parse_action("purge", args),
-        is: |c| matches!(c, Command::Purge { .. }),
+        is: |c| matches!(c, Command::Preview(ActionKind::Purge { .. })),
     },
     Spec {
         name: "quarantine",
@@ -295,7 +295,7 @@ pub static COMMANDS: &[Spec] = &[
         examples: &["quarantine @spammer:example.org"],
         max_args: MAX_WORDS,
         parse: |args| parse_action("quarantine", args),
-        is: |c| matches!(c, Command::Quarantine { .. }),
+        is: |c| matches!(c, Command::Preview(ActionKind::Quarantine { .. })),
     },
     Spec {
         name: "purge-remote",
@@ -308,7 +308,7 @@ pub static COMMANDS: &[Spec] = &[
         examples: &["purge-remote older-than 30d"],
         max_args: MAX_WORDS,
         parse: |args| parse_action("purge-remote", args),
-        is: |c| matches!(c, Command::PurgeRemote { .. }),
+        is: |c| matches!(c, Command::Preview(ActionKind::PurgeRemote { .. })),
     },
     Spec {
         name: "confirm",
@@ -374,23 +374,9 @@ pub enum Command {
         /// How many to list, 1..=100.
         limit: usize,
     },
-    /// Preview a purge of a user's media.
-    Purge {
-        /// The user.
-        user_id: String,
-        /// Which media.
-        filter: MediaFilter,
-    },
-    /// Preview a quarantine of a user's media.
-    Quarantine {
-        /// The user.
-        user_id: String,
-    },
-    /// Preview a purge of the remote media cache.
-    PurgeRemote {
-        /// Media not accessed for this long.
-        older_than: Duration,
-    },
+    /// Preview an action (`purge`, `quarantine`, `purge-remote`): what
+    /// confirming it would act on.
+    Preview(ActionKind),
     /// Carry out a previewed action.
     Confirm {
         /// The one-time code of the preview.
@@ -836,19 +822,19 @@ fn parse_action(command: &'static str, args: &[&str]) -> Result<Command, UsageEr
             order,
             limit,
         },
-        "purge" => Command::Purge {
+        "purge" => Command::Preview(ActionKind::Purge {
             user_id: user_id.unwrap_or_default(),
             filter,
-        },
-        "quarantine" => Command::Quarantine {
+        }),
+        "quarantine" => Command::Preview(ActionKind::Quarantine {
             user_id: user_id.unwrap_or_default(),
-        },
-        _ => Command::PurgeRemote {
+        }),
+        _ => Command::Preview(ActionKind::PurgeRemote {
             older_than: filter.older_than.ok_or(UsageError::Missing {
                 command: "purge-remote",
                 what: "`older-than D` (e.g. older-than 30d)",
             })?,
-        },
+        }),
     })
 }
 
@@ -1060,12 +1046,14 @@ impl fmt::Display for Command {
                 }
                 Ok(())
             }
-            Command::Purge { user_id, filter } => {
+            Command::Preview(ActionKind::Purge { user_id, filter }) => {
                 write!(f, "purge {user_id}")?;
                 write_filter(f, filter)
             }
-            Command::Quarantine { user_id } => write!(f, "quarantine {user_id}"),
-            Command::PurgeRemote { older_than } => {
+            Command::Preview(ActionKind::Quarantine { user_id }) => {
+                write!(f, "quarantine {user_id}")
+            }
+            Command::Preview(ActionKind::PurgeRemote { older_than }) => {
                 write!(f, "purge-remote older-than {}", format_window(*older_than))
             }
             Command::Confirm { code } => write!(f, "confirm {code}"),
@@ -1380,25 +1368,25 @@ mod tests {
         );
         assert_eq!(
             ok("!stats purge @a:hs larger-than 1KiB"),
-            Command::Purge {
+            Command::Preview(ActionKind::Purge {
                 user_id: "@a:hs".into(),
                 filter: MediaFilter {
                     older_than: None,
                     larger_than: Some(1024)
                 }
-            }
+            })
         );
         assert_eq!(
             ok("!stats quarantine @a:hs"),
-            Command::Quarantine {
+            Command::Preview(ActionKind::Quarantine {
                 user_id: "@a:hs".into()
-            }
+            })
         );
         assert_eq!(
             ok("!stats purge-remote older-than 30d"),
-            Command::PurgeRemote {
+            Command::Preview(ActionKind::PurgeRemote {
                 older_than: Duration::from_secs(30 * 86400)
-            }
+            })
         );
         assert_eq!(
             ok("!stats confirm abc123"),
@@ -1610,16 +1598,16 @@ mod tests {
                     limit,
                 }
             }),
-            filter().prop_map(|filter| Command::Purge {
+            filter().prop_map(|filter| Command::Preview(ActionKind::Purge {
                 user_id: "@b:hs".into(),
                 filter
-            }),
-            Just(Command::Quarantine {
+            })),
+            Just(Command::Preview(ActionKind::Quarantine {
                 user_id: "@c:hs".into()
-            }),
-            (1u64..=3650 * 86400).prop_map(|s| Command::PurgeRemote {
+            })),
+            (1u64..=3650 * 86400).prop_map(|s| Command::Preview(ActionKind::PurgeRemote {
                 older_than: Duration::from_secs(s)
-            }),
+            })),
             "[A-Z0-9]{1,8}".prop_map(|code| Command::Confirm { code }),
             (
                 proptest::option::of(Just("@d:hs".to_owned())),

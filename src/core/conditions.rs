@@ -260,7 +260,8 @@ mod tests {
     use crate::core::coverage::{Checked, Coverage, CutCause};
     use crate::core::eval::WalkReport;
     use crate::core::model::TimeRange;
-    use crate::core::violation::{Measure, Severity, Subject, Violation};
+    use crate::core::violation::fixture::{user, violation};
+    use crate::core::violation::{Measure, Subject, Violation};
 
     const MIN: u64 = 60_000;
 
@@ -322,22 +323,8 @@ mod tests {
         total: 120,
     };
 
-    fn user_v(user: &str) -> Violation {
-        Violation {
-            rule: "quota".into(),
-            description: None,
-            severity: Severity::Warning,
-            subject: Subject::User {
-                user_id: user.into(),
-                displayname: None,
-            },
-            measure: Measure::MediaLength,
-            observed: 2,
-            limit: 1,
-            window: None,
-            early_warning: false,
-            units: Default::default(),
-        }
+    fn user_v(id: &str) -> Violation {
+        violation("quota", user(id))
     }
 
     fn room_v(room: &str) -> Violation {

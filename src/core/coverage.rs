@@ -212,29 +212,7 @@ impl Coverage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::violation::{Measure, Severity};
-
-    fn v(rule: &str, subject: Subject) -> Violation {
-        Violation {
-            rule: rule.into(),
-            description: None,
-            severity: Severity::Warning,
-            subject,
-            measure: Measure::MediaLength,
-            observed: 2,
-            limit: 1,
-            window: None,
-            early_warning: false,
-            units: Default::default(),
-        }
-    }
-
-    fn user(id: &str) -> Subject {
-        Subject::User {
-            user_id: id.into(),
-            displayname: None,
-        }
-    }
+    use crate::core::violation::fixture::{user, violation as v};
 
     #[test]
     fn tolerance_is_one_percent_and_at_least_one_user() {

@@ -29,3 +29,4 @@ pub mod snapshot;
 pub mod strings;
 pub mod view;
 pub mod violation;
+pub mod walk_plan;

@@ -267,6 +267,7 @@ mod tests {
     use crate::core::doc::Units;
     use crate::core::eval::WalkReport;
     use crate::core::model::TimeRange;
+    use crate::core::violation::fixture::violation;
     use std::time::Duration;
 
     const NOW: u64 = 1_700_000_000_000;
@@ -274,16 +275,14 @@ mod tests {
     fn outcome() -> Outcome {
         let v =
             |rule: &str, severity, subject, measure, observed, limit, window, early| Violation {
-                rule: rule.into(),
                 description: Some(format!("{rule} description").into()),
                 severity,
-                subject,
                 measure,
                 observed,
                 limit,
                 window,
                 early_warning: early,
-                units: Units::Binary,
+                ..violation(rule, subject)
             };
         let alice = Subject::User {
             user_id: "@alice:warden.test".into(),

@@ -327,7 +327,8 @@ impl Silences {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::violation::{Measure, Severity, Subject};
+    use crate::core::violation::Subject;
+    use crate::core::violation::fixture::violation;
     use proptest::prelude::*;
 
     const DAY: Duration = Duration::from_secs(86_400);
@@ -341,18 +342,7 @@ mod tests {
                 displayname: Some("Bob".into()),
             }
         };
-        Violation {
-            rule: rule.into(),
-            description: None,
-            severity: Severity::Warning,
-            subject,
-            measure: Measure::MediaLength,
-            observed: 2,
-            limit: 1,
-            window: None,
-            early_warning: false,
-            units: Default::default(),
-        }
+        violation(rule, subject)
     }
 
     fn m(rule: &str, subject: &str) -> Matcher {

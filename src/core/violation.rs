@@ -143,3 +143,36 @@ mod opt_duration_secs {
         Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
     }
 }
+
+/// Violations for tests, so that each test spells out only the fields that
+/// matter to it: `Violation { observed: 10, ..violation("quota", user("@a:hs")) }`.
+#[cfg(test)]
+pub mod fixture {
+    use super::{Measure, Severity, Subject, Violation};
+
+    /// A warning of `rule` by `subject`: 2 bytes of media (all uploads)
+    /// against a limit of 1, no description, not an early warning, sizes in
+    /// binary units.
+    pub fn violation(rule: &str, subject: Subject) -> Violation {
+        Violation {
+            rule: rule.into(),
+            description: None,
+            severity: Severity::Warning,
+            subject,
+            measure: Measure::MediaLength,
+            observed: 2,
+            limit: 1,
+            window: None,
+            early_warning: false,
+            units: Default::default(),
+        }
+    }
+
+    /// The user `id`, without a display name.
+    pub fn user(id: &str) -> Subject {
+        Subject::User {
+            user_id: id.into(),
+            displayname: None,
+        }
+    }
+}

@@ -310,13 +310,9 @@ impl SynapseClient {
         struct Version {
             server_version: String,
         }
-        let endpoint = Endpoint::ServerVersion;
-        let response = self.send(endpoint, &[], false).await?;
-        let status = response.status().as_u16();
-        let body = self.read_body(endpoint, response).await?;
-        serde_json::from_slice::<Version>(&body)
+        self.get_json::<Version>(Endpoint::ServerVersion, false)
+            .await
             .map(|v| v.server_version)
-            .map_err(|e| malformed(endpoint, status, e))
     }
 
     /// The ten largest rooms by Synapse's estimate, largest first. Fails with
@@ -329,16 +325,8 @@ impl SynapseClient {
         let endpoint = Endpoint::DatabaseRooms;
         let mut retrier = self.retrier();
         loop {
-            let attempt = async {
-                let response = self.send(endpoint, &[], true).await?;
-                let status = response.status().as_u16();
-                let body = self.read_body(endpoint, response).await?;
-                serde_json::from_slice::<Rooms>(&body)
-                    .map(|r| r.rooms)
-                    .map_err(|e| malformed(endpoint, status, e))
-            };
-            match attempt.await {
-                Ok(rooms) => return Ok(rooms),
+            match self.get_json::<Rooms>(endpoint, true).await {
+                Ok(Rooms { rooms }) => return Ok(rooms),
                 Err(error) => retrier.wait_or_fail(error).await?,
             }
         }
@@ -635,6 +623,18 @@ impl SynapseClient {
             observer.observe(endpoint, result.as_ref().map(|_| ()));
         }
         result
+    }
+
+    /// Sends one GET without a query and decodes its JSON answer.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        auth: bool,
+    ) -> Result<T, SynapseError> {
+        let response = self.send(endpoint, &[], auth).await?;
+        let status = response.status().as_u16();
+        let body = self.read_body(endpoint, response).await?;
+        serde_json::from_slice::<T>(&body).map_err(|e| malformed(endpoint, status, e))
     }
 
     async fn send_once(

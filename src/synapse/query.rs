@@ -89,6 +89,18 @@ impl PageLimit {
     }
 }
 
+impl From<NonZeroU32> for PageLimit {
+    fn from(n: NonZeroU32) -> Self {
+        PageLimit(n)
+    }
+}
+
+impl From<PageLimit> for NonZeroU32 {
+    fn from(limit: PageLimit) -> Self {
+        limit.0
+    }
+}
+
 impl fmt::Display for PageLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)

@@ -23,7 +23,8 @@
 //!   number of pages is what costs: the first page asks for the configured
 //!   bound (the ceiling on one answer), and its `total` plans the rest: as
 //!   few pages as the bound allows, evenly sized, a remainder at most 10 %
-//!   over the bound taken in one go (`next_limit`).
+//!   over the bound taken in one go (the core's page plan,
+//!   [`next_page`](crate::core::walk_plan::next_page)).
 //! - Uploads during a walk shift offsets. Each page after the first starts one
 //!   user early (one user of overlap) and users are de-duplicated by
 //!   `user_id`: since the order is ascending, a user at or below the last one
@@ -48,6 +49,7 @@ use super::error::SynapseError;
 use super::query::{PageLimit, UsersMediaQuery};
 use crate::core::coverage::{CutCause, CutShort, judge_walk_end};
 use crate::core::model::{TimeRange, UserMedia};
+use crate::core::walk_plan::next_page;
 
 /// Default bound on users per page: the ceiling on the answer Synapse is
 /// asked to build. One page costs Synapse two aggregations over all local
@@ -59,9 +61,6 @@ use crate::core::model::{TimeRange, UserMedia};
 /// all). A page of 500 000 users is ~45 MB of JSON, decoded as a stream on
 /// our side. Homeservers of up to 500 000 users are walked in one page.
 pub const DEFAULT_PAGE_SIZE: u32 = 500_000;
-
-/// Users each page after the first re-reads from the page before.
-const OVERLAP: u64 = 1;
 
 /// How many users a chunk of the stream holds at most.
 pub const DEFAULT_CHUNK: usize = 1_000;
@@ -253,12 +252,9 @@ async fn attempt(
             );
         }
         last_token = Some(token);
-        // One user of overlap, to notice offset shifts between pages: start
-        // one early and ask for one more.
-        offset = token.saturating_sub(OVERLAP);
-        let remaining = tail.total.saturating_sub(token);
-        let wanted = next_limit(options.page_size, remaining).get();
-        limit = PageLimit::new(wanted + OVERLAP).unwrap_or(options.page_size);
+        let next = next_page(options.page_size.into(), token, tail.total);
+        offset = next.from;
+        limit = next.limit.into();
     }
 }
 
@@ -299,87 +295,4 @@ async fn read_page(
         }
     }
     page.finish().await
-}
-
-/// The page plan for the rest of a walk, from what Synapse reported: the
-/// `remaining` users (its `total` minus the next offset) in as few pages as
-/// the `bound` on one answer allows, the pages evenly sized, so that no
-/// page is a tiny remainder that costs as much as a full one. All that
-/// remains is taken in one page when it is at most 10 % over the bound
-/// (users added while the walk ran), and a last page asks for the whole
-/// bound when less remains. Each page also asks for a little slack
-/// (a thousandth, at least one user) so that a few users added during the
-/// walk do not make one more page.
-fn next_limit(bound: PageLimit, remaining: u64) -> PageLimit {
-    let bound_n = bound.get();
-    let stretch = bound_n + bound_n / 10;
-    if remaining <= stretch {
-        return PageLimit::new(bound_n.max(remaining + slack(remaining))).unwrap_or(bound);
-    }
-    let pages = remaining.div_ceil(bound_n);
-    let even = remaining.div_ceil(pages);
-    PageLimit::new((even + slack(even)).min(bound_n)).unwrap_or(bound)
-}
-
-/// Users a page asks for beyond its share: a thousandth, at least one.
-fn slack(users: u64) -> u64 {
-    (users / 1000).max(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    #[test]
-    fn stretches_only_a_slightly_larger_last_page() {
-        let bound = PageLimit::new(1000).unwrap();
-        assert_eq!(next_limit(bound, 10).get(), 1000);
-        assert_eq!(next_limit(bound, 1000).get(), 1001);
-        assert_eq!(next_limit(bound, 1050).get(), 1051);
-        assert_eq!(next_limit(bound, 1100).get(), 1101);
-        // 1101 in two even pages rather than 1000 and a page of 101.
-        assert_eq!(next_limit(bound, 1101).get(), 551 + 1);
-    }
-
-    #[test]
-    fn a_million_users_in_even_pages() {
-        let bound = PageLimit::new(250_000).unwrap();
-        // After a first page of 250 000: 750 000 in three pages of 250 000.
-        assert_eq!(next_limit(bound, 750_000).get(), 250_000);
-        // 1 100 000 users: after the first, 850 000 in four of 212 500 (+ slack).
-        assert_eq!(next_limit(bound, 850_000).get(), 212_500 + 212);
-    }
-
-    /// Pages a walk of `total` users makes with `bound`, following the plan
-    /// (the first page asks for the bound, each next one starts one user
-    /// early as the walk does).
-    fn pages(bound: u64, total: u64) -> u64 {
-        let bound = PageLimit::new(bound).unwrap();
-        let (mut pages, mut limit, mut offset) = (0, bound.get(), 0u64);
-        loop {
-            pages += 1;
-            let seen_to = (offset + limit).min(total);
-            if seen_to >= total {
-                return pages;
-            }
-            offset = seen_to - OVERLAP;
-            limit = next_limit(bound, total - seen_to).get() + OVERLAP;
-        }
-    }
-
-    proptest! {
-        /// As few pages as the bound allows (10 % of stretch on the last),
-        /// and no page asks for more than the stretched bound.
-        #[test]
-        fn fewest_pages_within_the_bound(bound in 1u64..2_000, total in 0u64..50_000) {
-            let b = PageLimit::new(bound).unwrap();
-            let remaining_limit = next_limit(b, total).get();
-            prop_assert!(remaining_limit <= (bound + bound / 10).max(total + slack(total)).max(bound));
-            prop_assert!(remaining_limit <= bound + bound / 10 + slack(bound + bound / 10));
-            let fewest = total.div_ceil(bound).max(1);
-            prop_assert!(pages(bound, total) <= fewest, "{} pages", pages(bound, total));
-        }
-    }
 }

@@ -4,7 +4,8 @@ use crate::core::doc::Doc;
 use crate::core::eval::{RoomsChecked, WalkReport};
 use crate::core::model::TimeRange;
 use crate::core::policy;
-use crate::core::violation::{Severity, Violation};
+use crate::core::violation::Violation;
+use crate::core::violation::fixture::{user, violation};
 
 const POLICY: &str = concat!(
     "synapse:\n  url: http://127.0.0.1:8008\n  token: {env: T}\n",
@@ -23,19 +24,9 @@ fn rules() -> Vec<UserMediaRule> {
 
 fn v(rule: &str, i: u64, early: bool) -> Violation {
     Violation {
-        rule: rule.into(),
-        description: None,
-        severity: Severity::Warning,
-        subject: Subject::User {
-            user_id: format!("@u{i}:hs"),
-            displayname: None,
-        },
-        measure: Measure::MediaLength,
-        observed: 2,
-        limit: 1,
-        window: None,
         early_warning: early,
         units: Units::Decimal,
+        ..violation(rule, user(&format!("@u{i}:hs")))
     }
 }
 

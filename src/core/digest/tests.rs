@@ -1,7 +1,8 @@
 use super::*;
 use crate::core::alerts::Announced;
 use crate::core::history::UserTotal;
-use crate::core::violation::{Measure, Severity, Subject, Violation};
+use crate::core::violation::Violation;
+use crate::core::violation::fixture::{self, user};
 
 const MIN: u64 = 60_000;
 const HOUR: u64 = 60 * MIN;
@@ -60,21 +61,11 @@ fn three_missed_due_times_make_one_digest_for_the_latest() {
     );
 }
 
-fn violation(rule: &str, user: &str) -> Violation {
+fn violation(rule: &str, id: &str) -> Violation {
     Violation {
-        rule: rule.into(),
-        description: None,
-        severity: Severity::Warning,
-        subject: Subject::User {
-            user_id: user.into(),
-            displayname: None,
-        },
-        measure: Measure::MediaLength,
-        window: None,
         observed: 10,
         limit: 5,
-        early_warning: false,
-        units: Units::Binary,
+        ..fixture::violation(rule, user(id))
     }
 }
 

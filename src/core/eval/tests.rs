@@ -537,20 +537,12 @@ fn a_walk_cut_short_limits_the_coverage_of_its_rules_only() {
         rooms: vec![],
         overrides: vec![],
     };
+    use crate::core::violation::fixture;
     let violation = |rule: &str, id: &str| Violation {
-        rule: rule.into(),
-        description: None,
         severity: Severity::Critical,
-        subject: Subject::User {
-            user_id: id.to_owned(),
-            displayname: None,
-        },
-        measure: Measure::MediaLength,
         observed: 11,
         limit: 10,
-        window: None,
-        early_warning: false,
-        units: Default::default(),
+        ..fixture::violation(rule, fixture::user(id))
     };
     let cut = CutShort {
         cause: CutCause::TokenStuck,

@@ -2,7 +2,8 @@ use super::*;
 use crate::core::coverage::{Coverage, CutCause, CutShort};
 use crate::core::eval::{RoomsChecked, WalkReport};
 use crate::core::model::TimeRange;
-use crate::core::violation::{Measure, Violation};
+use crate::core::violation::Violation;
+use crate::core::violation::fixture;
 use proptest::prelude::*;
 
 fn user(id: &str, bytes: u64, media: u64) -> UserMedia {
@@ -31,19 +32,10 @@ fn walk(window: Option<Duration>, users: u64, bytes: u64, cut: bool) -> WalkRepo
 
 fn violation(rule: &str, id: &str, severity: Severity) -> Violation {
     Violation {
-        rule: rule.into(),
-        description: None,
         severity,
-        subject: Subject::User {
-            user_id: id.into(),
-            displayname: None,
-        },
-        measure: Measure::MediaLength,
         observed: 10,
         limit: 5,
-        window: None,
-        early_warning: false,
-        units: Units::default(),
+        ..fixture::violation(rule, fixture::user(id))
     }
 }
 

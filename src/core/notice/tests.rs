@@ -1,23 +1,17 @@
 use super::*;
-use crate::core::doc::Units;
-use crate::core::violation::{Measure, Severity};
+use crate::core::violation::fixture;
 use proptest::prelude::*;
 
 fn violation(user: &str, rule: &str) -> Violation {
+    let subject = Subject::User {
+        user_id: user.into(),
+        displayname: Some("Ignored <b>".into()),
+    };
     Violation {
-        rule: rule.into(),
-        description: None,
-        severity: Severity::Warning,
-        subject: Subject::User {
-            user_id: user.into(),
-            displayname: Some("Ignored <b>".into()),
-        },
-        measure: Measure::MediaLength,
         observed: 4_500 * 1024 * 1024,
         limit: 5 * 1024 * 1024 * 1024,
-        window: None,
         early_warning: true,
-        units: Units::Binary,
+        ..fixture::violation(rule, subject)
     }
 }
 

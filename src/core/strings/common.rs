@@ -7,6 +7,17 @@ use super::help::{syntax, syntaxes};
 use crate::core::command::{self, BadCommand, Command};
 use crate::core::doc::{Block, Doc, ERROR_CAP, Line, TERM_CAP};
 
+/// A notice of the daemon's own: `line` after **synapse-warden**:, as one
+/// paragraph (the daemon's notices and the refusals' reports).
+pub(super) fn said(line: Line) -> Doc {
+    Doc::paragraph(
+        Line::new()
+            .strong(Line::new().text("synapse-warden"))
+            .text(": ")
+            .append(line),
+    )
+}
+
 /// The reply to a bad command: what was wrong, then the syntax of the
 /// command it was for (or of every command) and where to read more.
 pub fn usage(prefix: &str, bad: &BadCommand) -> Doc {

@@ -1,16 +1,8 @@
 //! One-off notices of the daemon (Synapse unreachable, a refused reload,
 //! a state file set aside...).
 
+use super::common::said;
 use crate::core::doc::{Block, Doc, ERROR_CAP, Line};
-
-fn said(line: Line) -> Doc {
-    Doc::paragraph(
-        Line::new()
-            .strong(Line::new().text("synapse-warden"))
-            .text(": ")
-            .append(line),
-    )
-}
 
 /// The state file could not be read and was set aside.
 pub fn state_set_aside(set_aside: &str) -> Doc {

@@ -1,18 +1,10 @@
 //! Uploads Synapse refused under the warden's limits, and overrides that
 //! ended.
 
+use super::common::said;
 use crate::core::doc::{Block, Doc, ID_CAP, Line, Units};
 use crate::core::policy::Override;
 use crate::core::refusals::Refusal;
-
-fn said(line: Line) -> Doc {
-    Doc::paragraph(
-        Line::new()
-            .strong(Line::new().text("synapse-warden"))
-            .text(": ")
-            .append(line),
-    )
-}
 
 /// `@bob:hs — 20.0 MiB over media-quota (5.0 GiB): had 5.0 GiB, tried 20.0 MiB`.
 pub fn refusal(r: &Refusal) -> Line {

@@ -22,6 +22,7 @@ use crate::core::render::{self, Health, RunView, Source, StatusView, TopView};
 use crate::core::report;
 use crate::core::silence::{Matcher, RulePattern, Silences, SubjectPattern};
 use crate::core::strings;
+use crate::core::violation::fixture;
 use crate::core::violation::{Measure, Severity, Subject, Violation};
 
 /// The outside text a message may carry.
@@ -72,19 +73,19 @@ const GIB: u64 = 1 << 30;
 
 fn violation(i: &Inputs, rule: &str, severity: Severity, observed: u64) -> Violation {
     Violation {
-        rule: rule.into(),
         description: Some("Each user may keep at most 5 GiB of media.".into()),
         severity,
-        subject: Subject::User {
-            user_id: i.user_id.clone(),
-            displayname: Some(i.name.clone()),
-        },
-        measure: Measure::MediaLength,
         observed,
         limit: 5 * GIB,
-        window: None,
-        early_warning: false,
-        units: Units::Binary,
+        ..fixture::violation(rule, hostile_user(i))
+    }
+}
+
+/// The user of the inputs, with its display name.
+fn hostile_user(i: &Inputs) -> Subject {
+    Subject::User {
+        user_id: i.user_id.clone(),
+        displayname: Some(i.name.clone()),
     }
 }
 
@@ -720,19 +721,9 @@ fn notices(i: &Inputs) -> Vec<crate::core::notice::Planned> {
         return Vec::new();
     };
     let v = Violation {
-        rule: "media-quota".into(),
-        description: None,
-        severity: Severity::Warning,
-        subject: Subject::User {
-            user_id: i.user_id.clone(),
-            displayname: Some(i.name.clone()),
-        },
-        measure: Measure::MediaLength,
         observed: 6 << 30,
         limit: 5 << 30,
-        window: None,
-        early_warning: false,
-        units: Units::Binary,
+        ..fixture::violation("media-quota", hostile_user(i))
     };
     crate::core::notice::preview(&[v], &|_| {
         Some(NotifyUser {

@@ -7,6 +7,7 @@ use super::{DaemonState, LastRun};
 use crate::core::alerts::{AlertState, Lifecycle};
 use crate::core::conditions::Outage;
 use crate::core::doc::Units;
+use crate::core::violation::fixture::violation;
 use crate::core::violation::{Measure, Severity, Subject, Violation};
 use crate::daemon::store::{JsonStore, Loaded};
 
@@ -23,16 +24,12 @@ const MAIN_3C948DF: &str = concat!(
 fn sample() -> DaemonState {
     let v = |rule: &str, description: Option<&str>, subject: Subject, measure, observed, limit| {
         Violation {
-            rule: rule.into(),
             description: description.map(Into::into),
             severity: Severity::Critical,
-            subject,
             measure,
             observed,
             limit,
-            window: None,
-            early_warning: false,
-            units: Units::Binary,
+            ..violation(rule, subject)
         }
     };
     let user = |id: &str, name: Option<&str>| Subject::User {
