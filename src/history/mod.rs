@@ -316,22 +316,17 @@ impl HistoryStore {
     ) -> Result<usize, HistoryError> {
         let path = self.path.clone();
         let err = |e| sqlite(&path, e);
-        let runs: Vec<Stored> = {
-            let mut q = self
-                .conn
-                .prepare_cached("SELECT id, started_ms, complete FROM runs ORDER BY started_ms")
-                .map_err(err)?;
-            q.query_map([], |r| {
+        let runs = self.rows(
+            "SELECT id, started_ms, complete FROM runs ORDER BY started_ms",
+            [],
+            |r| {
                 Ok(Stored {
                     id: r.get(0)?,
                     started_ms: to_u64(r.get(1)?),
                     complete: r.get(2)?,
                 })
-            })
-            .map_err(err)?
-            .collect::<Result<_, _>>()
-            .map_err(err)?
-        };
+            },
+        )?;
         let delete = thin::to_delete(&runs, now_ms, keep, thin_after);
         if delete.is_empty() {
             return Ok(0);
@@ -377,6 +372,22 @@ impl HistoryStore {
         Ok(delete.len())
     }
 
+    /// Every row `sql` gives with `params`, each made by `row`: the one
+    /// place a read prepares (cached), steps and maps its errors.
+    fn rows<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, HistoryError> {
+        let err = |e| sqlite(&self.path, e);
+        let mut q = self.conn.prepare_cached(sql).map_err(err)?;
+        q.query_map(params, row)
+            .map_err(err)?
+            .collect::<Result<_, _>>()
+            .map_err(err)
+    }
+
     fn run_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
         Ok(StoredRun {
             id: r.get(0)?,
@@ -391,34 +402,22 @@ impl HistoryStore {
 
     /// Every run, oldest first.
     pub fn runs(&self) -> Result<Vec<StoredRun>, HistoryError> {
-        let err = |e| sqlite(&self.path, e);
-        let mut q = self
-            .conn
-            .prepare_cached(
-                "SELECT id, started_ms, complete, users, bytes, media, floor_bytes
-                 FROM runs ORDER BY started_ms, id",
-            )
-            .map_err(err)?;
-        q.query_map([], HistoryStore::run_from)
-            .map_err(err)?
-            .collect::<Result<_, _>>()
-            .map_err(err)
+        self.rows(
+            "SELECT id, started_ms, complete, users, bytes, media, floor_bytes
+             FROM runs ORDER BY started_ms, id",
+            [],
+            HistoryStore::run_from,
+        )
     }
 
     /// The complete runs that started at or after `from_ms`, oldest first.
     pub fn complete_runs_since(&self, from_ms: u64) -> Result<Vec<StoredRun>, HistoryError> {
-        let err = |e| sqlite(&self.path, e);
-        let mut q = self
-            .conn
-            .prepare_cached(
-                "SELECT id, started_ms, complete, users, bytes, media, floor_bytes
-                 FROM runs WHERE complete AND started_ms >= ?1 ORDER BY started_ms, id",
-            )
-            .map_err(err)?;
-        q.query_map([to_i64(from_ms)], HistoryStore::run_from)
-            .map_err(err)?
-            .collect::<Result<_, _>>()
-            .map_err(err)
+        self.rows(
+            "SELECT id, started_ms, complete, users, bytes, media, floor_bytes
+             FROM runs WHERE complete AND started_ms >= ?1 ORDER BY started_ms, id",
+            [to_i64(from_ms)],
+            HistoryStore::run_from,
+        )
     }
 
     /// The server's bytes at each complete run since `from_ms`.
@@ -436,76 +435,58 @@ impl HistoryStore {
     /// `user_id`'s bytes at each complete run since `from_ms` that
     /// recorded them.
     pub fn user_points(&self, user_id: &str, from_ms: u64) -> Result<Vec<Point>, HistoryError> {
-        let err = |e| sqlite(&self.path, e);
-        let mut q = self
-            .conn
-            .prepare_cached(
-                // The user's ID, then the runs in the window, then the
-                // user's row in each by primary key (CROSS JOIN keeps that
-                // order: no index leads from a user to its rows).
-                "SELECT runs.started_ms, user_totals.bytes
-                 FROM user_ids
-                 CROSS JOIN runs
-                 CROSS JOIN user_totals
-                 WHERE user_ids.user_id = ?1
-                   AND runs.complete AND runs.started_ms >= ?2
-                   AND user_totals.run_id = runs.id AND user_totals.user = user_ids.id
-                 ORDER BY runs.started_ms",
-            )
-            .map_err(err)?;
-        q.query_map(params![user_id, to_i64(from_ms)], |r| {
-            Ok(Point {
-                at_ms: to_u64(r.get(0)?),
-                bytes: to_u64(r.get(1)?),
-            })
-        })
-        .map_err(err)?
-        .collect::<Result<_, _>>()
-        .map_err(err)
+        self.rows(
+            // The user's ID, then the runs in the window, then the user's
+            // row in each by primary key (CROSS JOIN keeps that order: no
+            // index leads from a user to its rows).
+            "SELECT runs.started_ms, user_totals.bytes
+             FROM user_ids
+             CROSS JOIN runs
+             CROSS JOIN user_totals
+             WHERE user_ids.user_id = ?1
+               AND runs.complete AND runs.started_ms >= ?2
+               AND user_totals.run_id = runs.id AND user_totals.user = user_ids.id
+             ORDER BY runs.started_ms",
+            params![user_id, to_i64(from_ms)],
+            |r| {
+                Ok(Point {
+                    at_ms: to_u64(r.get(0)?),
+                    bytes: to_u64(r.get(1)?),
+                })
+            },
+        )
     }
 
     /// The users recorded at run `run_id`.
     pub fn users_at(&self, run_id: i64) -> Result<Vec<UserTotal>, HistoryError> {
-        let err = |e| sqlite(&self.path, e);
-        let mut q = self
-            .conn
-            .prepare_cached(
-                "SELECT user_ids.user_id, user_totals.bytes, user_totals.media
-                 FROM user_totals JOIN user_ids ON user_ids.id = user_totals.user
-                 WHERE user_totals.run_id = ?1",
-            )
-            .map_err(err)?;
-        q.query_map([run_id], |r| {
-            Ok(UserTotal {
-                user_id: r.get(0)?,
-                bytes: to_u64(r.get(1)?),
-                media: to_u64(r.get(2)?),
-            })
-        })
-        .map_err(err)?
-        .collect::<Result<_, _>>()
-        .map_err(err)
+        self.rows(
+            "SELECT user_ids.user_id, user_totals.bytes, user_totals.media
+             FROM user_totals JOIN user_ids ON user_ids.id = user_totals.user
+             WHERE user_totals.run_id = ?1",
+            [run_id],
+            |r| {
+                Ok(UserTotal {
+                    user_id: r.get(0)?,
+                    bytes: to_u64(r.get(1)?),
+                    media: to_u64(r.get(2)?),
+                })
+            },
+        )
     }
 
     /// The violations per rule at run `run_id`.
     pub fn rules_at(&self, run_id: i64) -> Result<Vec<RuleCount>, HistoryError> {
-        let err = |e| sqlite(&self.path, e);
-        let mut q = self
-            .conn
-            .prepare_cached(
-                "SELECT rule, warning, critical FROM rule_counts WHERE run_id = ?1 ORDER BY rule",
-            )
-            .map_err(err)?;
-        q.query_map([run_id], |r| {
-            Ok(RuleCount {
-                rule: r.get(0)?,
-                warning: to_u64(r.get(1)?),
-                critical: to_u64(r.get(2)?),
-            })
-        })
-        .map_err(err)?
-        .collect::<Result<_, _>>()
-        .map_err(err)
+        self.rows(
+            "SELECT rule, warning, critical FROM rule_counts WHERE run_id = ?1 ORDER BY rule",
+            [run_id],
+            |r| {
+                Ok(RuleCount {
+                    rule: r.get(0)?,
+                    warning: to_u64(r.get(1)?),
+                    critical: to_u64(r.get(2)?),
+                })
+            },
+        )
     }
 
     /// The latest complete run that started at or before `at_ms`, if any.
