@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::answer::{Origin, Reply, StatsContext};
+use super::context::{Origin, Reply, StatsContext};
 use crate::core::actions::{
     self, ActionKind, Confirmation, ItemOutcome, Outcome, Pending, Plan, Preview,
 };

@@ -13,7 +13,7 @@
 //!   names), paging until found.
 //! - `rooms`: Synapse's largest rooms, or a sentence saying why it cannot
 //!   answer (SQLite; its known 500 on fresh PostgreSQL servers).
-//! - `check`, `policies`, `status`, `reload`: through a [`DaemonHandle`]
+//! - `check`, `policies`, `status`, `reload`: through a [`super::context::DaemonHandle`]
 //!   when the daemon runs; without one (the command line) a sentence says
 //!   so.
 //!
@@ -29,155 +29,26 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use async_trait::async_trait;
 
+use super::context::{Origin, Reply, StatsContext, rules_in_force};
 use super::{EXIT_ERROR, EXIT_OK, bold_terminal, synapse_client, valid_policy};
 
 use crate::clock::now_ms;
-use crate::core::command::{Command, SilenceRequest, UserQuery};
+use crate::core::command::{Command, UserQuery};
 use crate::core::doc::{Block, Doc, Message};
-use crate::core::eval::Outcome;
 use crate::core::model::TimeRange;
-use crate::core::policy::{AlertSettings, Config};
 use crate::core::render::{self, Health, Source, StatusView, TopView};
-use crate::core::silence::{Silence, Silences};
-use crate::core::snapshot::Snapshot;
+use crate::core::silence::Silence;
 use crate::core::strings;
-use crate::core::violation::Violation;
 use crate::synapse::{
     Direction, OrderBy, PageLimit, SearchTerm, SynapseClient, SynapseError, UsersMediaQuery,
 };
 
-/// How old the last walk may be for `top` to be answered from it.
-pub const DEFAULT_SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(15 * 60);
 /// Users per page when looking for one user ID.
 const USER_PAGE: u64 = 500;
 /// Pages read at most when looking for one user ID.
 const USER_PAGES: u32 = 20;
 /// Matches read for a search.
 const SEARCH_LIMIT: u64 = 100;
-
-/// What the bot needs of the running daemon. Implemented by the daemon;
-/// absent on the command line.
-#[async_trait]
-pub trait DaemonHandle: Send + Sync {
-    /// The top lists of the last walk, if any.
-    async fn snapshot(&self) -> Option<Arc<Snapshot>>;
-    /// Last run, next run, last error, queued messages. The health fields
-    /// may be left [`Health::Unknown`]: [`answer`] probes Synapse itself,
-    /// and the bot knows Matrix is up.
-    async fn status(&self) -> StatusView;
-    /// The policy in force.
-    async fn config(&self) -> Arc<Config>;
-    /// Runs the policies now; the run's outcome, or why it failed.
-    async fn run_check(&self) -> Result<Outcome, String>;
-    /// Re-reads the policy file; what happened, or why it was refused.
-    async fn reload(&self) -> Result<String, String>;
-    /// Creates a silence by `author`; it and how many open violations it
-    /// matches, or why it was refused.
-    async fn silence(
-        &self,
-        request: SilenceRequest,
-        author: &str,
-    ) -> Result<(Silence, usize), String>;
-    /// Ends silence `id` early; it and how many open violations it
-    /// matched, or why not.
-    async fn unsilence(&self, id: u64, by: &str) -> Result<(Silence, usize), String>;
-    /// The silences as last saved.
-    async fn silences(&self) -> Silences;
-    /// Acknowledges the violations of the alert `event_id` for `by`:
-    /// `None` when it is not an alert of ours.
-    async fn acknowledge(&self, event_id: &str, by: &str)
-    -> Option<Result<Vec<Violation>, String>>;
-}
-
-/// Where a command came from.
-#[derive(Debug, Clone)]
-pub enum Origin {
-    /// The terminal.
-    Cli,
-    /// The admin room; the bot is connected.
-    Matrix {
-        /// The bot's device, for `status`.
-        device_id: String,
-        /// Who sent the command.
-        sender: String,
-        /// The sender's power level in the admin room (`None`: unknown;
-        /// `i64::MAX` for an infinite level).
-        level: Option<i64>,
-        /// Where messages before the answer go (progress of a long purge).
-        progress: Option<tokio::sync::mpsc::UnboundedSender<Message>>,
-    },
-}
-
-/// What answering needs.
-#[derive(Clone)]
-pub struct StatsContext {
-    /// Synapse's admin API.
-    pub synapse: SynapseClient,
-    /// The command prefix, for help and usage replies.
-    pub prefix: String,
-    /// Lines of a list before it is cut.
-    pub max_lines: usize,
-    /// How old the last walk may be for `top`.
-    pub snapshot_max_age: Duration,
-    /// The daemon, when it runs.
-    pub daemon: Option<Arc<dyn DaemonHandle>>,
-    /// The policy, for `policies` without a daemon (the command line).
-    pub config: Option<Arc<Config>>,
-    /// The daemon's metrics, where answered commands and their latency are
-    /// counted.
-    pub metrics: Option<Arc<crate::daemon::metrics::Metrics>>,
-    /// Clean-up actions waiting for their confirmation code.
-    pub confirmations: Arc<std::sync::Mutex<crate::core::actions::Confirmations>>,
-    /// The usage history, for `trend` and `growth`.
-    pub history: Option<crate::history::History>,
-}
-
-impl std::fmt::Debug for StatsContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StatsContext")
-            .field("synapse", &self.synapse.base_url().as_str())
-            .field("prefix", &self.prefix)
-            .field("max_lines", &self.max_lines)
-            .field("daemon", &self.daemon.is_some())
-            .finish()
-    }
-}
-
-impl StatsContext {
-    /// A context without daemon, with default limits.
-    pub fn new(synapse: SynapseClient, prefix: impl Into<String>) -> StatsContext {
-        StatsContext {
-            synapse,
-            prefix: prefix.into(),
-            max_lines: AlertSettings::default().max_lines.get(),
-            snapshot_max_age: DEFAULT_SNAPSHOT_MAX_AGE,
-            daemon: None,
-            config: None,
-            metrics: None,
-            confirmations: Arc::default(),
-            history: None,
-        }
-    }
-}
-
-/// A reply, and whether the command did its job.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    /// What to show.
-    pub message: Doc,
-    /// False when the answer is an error (for the exit status).
-    pub ok: bool,
-}
-
-impl Reply {
-    pub(crate) fn ok(message: Doc) -> Reply {
-        Reply { message, ok: true }
-    }
-
-    pub(crate) fn failed(message: Doc) -> Reply {
-        Reply { message, ok: false }
-    }
-}
 
 /// Answers `command` at `now_ms`.
 pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
@@ -350,15 +221,6 @@ async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
                 Err(e) => Reply::failed(strings::user::search_failed(&e.to_string())),
             }
         }
-    }
-}
-
-/// The policy in force: the daemon's, else the one given (command line).
-pub(crate) async fn rules_in_force(ctx: &StatsContext) -> Option<Arc<Config>> {
-    match (&ctx.daemon, &ctx.config) {
-        (Some(d), _) => Some(d.config().await),
-        (None, Some(config)) => Some(config.clone()),
-        (None, None) => None,
     }
 }
 

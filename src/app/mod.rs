@@ -13,6 +13,7 @@
 pub mod actions;
 pub mod answer;
 pub mod check;
+pub mod context;
 pub mod healthcheck;
 pub mod run;
 pub mod trend;

@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::answer::{DaemonHandle, StatsContext};
+use super::context::{DaemonHandle, StatsContext};
 use super::{EXIT_ERROR, EXIT_OK, read_secret};
 use crate::bot::{Bot, BotError, BotSettings, Responder, Secret};
 use crate::core::backoff::Backoff;

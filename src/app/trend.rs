@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::answer::{Reply, StatsContext, rules_in_force};
+use super::context::{Reply, StatsContext, rules_in_force};
 use crate::chart::{self, Png};
 use crate::core::command::Command;
 use crate::core::doc::Units;

@@ -49,7 +49,7 @@ pub struct Asker {
     pub progress: Option<tokio::sync::mpsc::UnboundedSender<Message>>,
 }
 
-/// Answers commands; [`crate::app::answer::StatsContext`] in production.
+/// Answers commands; [`crate::app::context::StatsContext`] in production.
 #[async_trait]
 pub trait Responder: Send + Sync {
     /// The answer to `command`, asked in the admin room by `asker`, and an

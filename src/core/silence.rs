@@ -212,7 +212,7 @@ impl Silence {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SilenceError {
     /// Longer than `matrix.silence_max`.
-    #[error("silences may last at most {max} (matrix.silence_max)", max = super::command::format_window(*.0))]
+    #[error("silences may last at most {max} (matrix.silence_max)", max = crate::core::doc::format::window(*.0))]
     TooLong(Duration),
     /// No silence has this ID.
     #[error("there is no silence {0}")]

@@ -22,7 +22,7 @@ use std::time::Duration;
 use matrix_sdk::Room;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId};
 use serde_json::Value;
-use synapse_warden::app::answer::StatsContext;
+use synapse_warden::app::context::StatsContext;
 use synapse_warden::bot::{Bot, BotError, BotSettings, Secret};
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 use tokio_util::sync::CancellationToken;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use promql_parser::parser::{self, Expr};
 use serde::Deserialize;
-use synapse_warden::app::answer::StatsContext;
+use synapse_warden::app::context::StatsContext;
 use synapse_warden::bot::commands::{Asker, Responder};
 use synapse_warden::core::command::{Command, parse_words};
 use synapse_warden::core::policy::Config;

@@ -19,7 +19,7 @@ use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
 use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::ruma::events::room::MediaSource;
 use serde_json::Value;
-use synapse_warden::app::answer::StatsContext;
+use synapse_warden::app::context::StatsContext;
 use synapse_warden::bot::{Bot, BotSettings, Secret};
 use synapse_warden::history::{History, HistoryStore};
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
