@@ -23,13 +23,12 @@
 
 use std::time::{Duration, Instant};
 
-use synapse_warden::core::coverage::Coverage;
-use synapse_warden::core::eval::{Outcome, RoomsChecked, WalkReport};
-use synapse_warden::core::history::{
-    Collector, DEFAULT_KEEP, DEFAULT_THIN_AFTER, RunRecord, TOP_USERS, UserTotal,
-};
-use synapse_warden::core::model::{TimeRange, UserMedia};
-use synapse_warden::core::violation::{Measure, Severity, Subject, Violation};
+use synapse_warden::core::engine::eval::{Outcome, RoomsChecked, WalkReport};
+use synapse_warden::core::history::{Collector, RunRecord, TOP_USERS, UserTotal};
+use synapse_warden::core::model::coverage::Coverage;
+use synapse_warden::core::model::usage::{TimeRange, UserMedia};
+use synapse_warden::core::model::violation::{Measure, Severity, Subject, Violation};
+use synapse_warden::core::policy::history::{DEFAULT_KEEP, DEFAULT_THIN_AFTER};
 use synapse_warden::history::HistoryStore;
 
 const QUARTER: u64 = 15 * 60 * 1000;

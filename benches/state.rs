@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use serde::Serialize;
 
-use synapse_warden::core::alerts::{AlertRecord, Lifecycle, Outgoing};
-use synapse_warden::core::eval::{Evaluation, Outcome};
-use synapse_warden::core::model::{TimeRange, UserMedia};
+use synapse_warden::core::alerting::lifecycle::{AlertRecord, Lifecycle, Outgoing};
+use synapse_warden::core::engine::eval::{Evaluation, Outcome};
+use synapse_warden::core::model::usage::{TimeRange, UserMedia};
 use synapse_warden::daemon::service::DaemonState;
 use synapse_warden::daemon::store::{JsonStore, Loaded};
 

@@ -126,7 +126,7 @@ pub fn trend_chart(view: &TrendView) -> Result<Png, ChartError> {
     {
         let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(draw)?;
-        let title = crate::core::strings::trend::chart_title(view);
+        let title = crate::core::text::trend::chart_title(view);
         let mut chart = ChartBuilder::on(&root)
             .caption(title, (FAMILY, 40).into_font())
             .margin(24)

@@ -1,7 +1,7 @@
 //! Answers to the bot's commands, shared by the Matrix bot and the
 //! `synapse-warden stats ...` command line: the same grammar
-//! ([`crate::core::command`]), the same calls to Synapse, the same rendering
-//! ([`crate::core::render`]).
+//! ([`crate::core::commands`]), the same calls to Synapse, the same rendering
+//! ([`crate::core::text::replies`]).
 //!
 //! - `top`: from the daemon's last walk when it is fresh enough (the answer
 //!   says how old), else one call to Synapse ordered and limited on its side
@@ -33,12 +33,12 @@ use super::context::{Origin, Reply, StatsContext, rules_in_force};
 use super::{EXIT_ERROR, EXIT_OK, bold_terminal, synapse_client, valid_policy};
 
 use crate::clock::now_ms;
-use crate::core::command::{Command, UserQuery};
+use crate::core::alerting::silences::Silence;
+use crate::core::commands::{Command, UserQuery};
 use crate::core::doc::{Block, Doc, Message};
-use crate::core::model::TimeRange;
-use crate::core::render::{self, Health, Source, StatusView, TopView};
-use crate::core::silence::Silence;
-use crate::core::strings;
+use crate::core::model::usage::TimeRange;
+use crate::core::text;
+use crate::core::text::replies::{self, Health, Source, StatusView, TopView};
 use crate::synapse::{
     Direction, OrderBy, PageLimit, SearchTerm, SynapseClient, SynapseError, UsersMediaQuery,
 };
@@ -53,14 +53,14 @@ const SEARCH_LIMIT: u64 = 100;
 /// Answers `command` at `now_ms`.
 pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
     match command {
-        Command::Help(topic) => Reply::ok(render::help(&ctx.prefix, *topic)),
+        Command::Help(topic) => Reply::ok(replies::help(&ctx.prefix, *topic)),
         Command::Top { n, metric, window } => top(ctx, *n, *metric, *window, now_ms).await,
         Command::User(query) => user(ctx, query).await,
         Command::Rooms => rooms(ctx).await,
         Command::Check => match &ctx.daemon {
             Some(d) => match d.run_check().await {
                 Ok(outcome) => {
-                    let mut doc = render::check(&outcome, ctx.max_lines);
+                    let mut doc = replies::check(&outcome, ctx.max_lines);
                     let silences = d.silences().await;
                     let silenced = outcome
                         .violations
@@ -68,56 +68,56 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
                         .filter(|v| silences.silencing(v, now_ms).is_some())
                         .count();
                     if silenced > 0 {
-                        doc.push(Block::Paragraph(strings::silences::in_check(
+                        doc.push(Block::Paragraph(text::silences::in_check(
                             &ctx.prefix,
                             silenced,
                         )));
                     }
                     Reply::ok(doc)
                 }
-                Err(e) => Reply::failed(strings::common::check_failed(&e)),
+                Err(e) => Reply::failed(text::common::check_failed(&e)),
             },
-            None => Reply::failed(render::needs_daemon(command)),
+            None => Reply::failed(replies::needs_daemon(command)),
         },
         Command::Silence(request) => match (&ctx.daemon, origin) {
             (Some(d), Origin::Matrix { sender, .. }) => {
                 match d.silence(request.clone(), sender).await {
                     Ok((silence, matches)) => {
-                        Reply::ok(strings::silences::created(&silence, matches, now_ms))
+                        Reply::ok(text::silences::created(&silence, matches, now_ms))
                     }
-                    Err(e) => Reply::failed(strings::silences::refused(&e)),
+                    Err(e) => Reply::failed(text::silences::refused(&e)),
                 }
             }
-            _ => Reply::failed(render::needs_daemon(command)),
+            _ => Reply::failed(replies::needs_daemon(command)),
         },
         Command::Unsilence(id) => match (&ctx.daemon, origin) {
             (Some(d), Origin::Matrix { sender, .. }) => match d.unsilence(*id, sender).await {
                 Ok((silence, matches)) => {
-                    Reply::ok(strings::silences::ended(&silence, sender, matches))
+                    Reply::ok(text::silences::ended(&silence, sender, matches))
                 }
-                Err(e) => Reply::failed(strings::silences::refused(&e)),
+                Err(e) => Reply::failed(text::silences::refused(&e)),
             },
-            _ => Reply::failed(render::needs_daemon(command)),
+            _ => Reply::failed(replies::needs_daemon(command)),
         },
         Command::Silences => match &ctx.daemon {
             Some(d) => {
                 let silences = d.silences().await;
                 let active: Vec<&Silence> = silences.active(now_ms).collect();
-                Reply::ok(strings::silences::list(&active, now_ms))
+                Reply::ok(text::silences::list(&active, now_ms))
             }
-            None => Reply::failed(render::needs_daemon(command)),
+            None => Reply::failed(replies::needs_daemon(command)),
         },
         Command::Policies => match (&ctx.daemon, &ctx.config) {
-            (Some(d), _) => Reply::ok(render::policies(&d.config().await.rules)),
-            (None, Some(config)) => Reply::ok(render::policies(&config.rules)),
-            (None, None) => Reply::failed(render::needs_daemon(command)),
+            (Some(d), _) => Reply::ok(replies::policies(&d.config().await.rules)),
+            (None, Some(config)) => Reply::ok(replies::policies(&config.rules)),
+            (None, None) => Reply::failed(replies::needs_daemon(command)),
         },
         Command::Reload => match &ctx.daemon {
             Some(d) => match d.reload().await {
-                Ok(text) => Reply::ok(strings::common::reloaded(&text)),
-                Err(e) => Reply::failed(strings::common::not_reloaded(&e)),
+                Ok(text) => Reply::ok(text::common::reloaded(&text)),
+                Err(e) => Reply::failed(text::common::not_reloaded(&e)),
             },
-            None => Reply::failed(render::needs_daemon(command)),
+            None => Reply::failed(replies::needs_daemon(command)),
         },
         Command::Status => status(ctx, origin, now_ms).await,
         Command::Media { .. } | Command::Preview(_) | Command::Confirm { .. } => {
@@ -132,7 +132,7 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
 async fn top(
     ctx: &StatsContext,
     n: u32,
-    metric: crate::core::model::MediaMetric,
+    metric: crate::core::model::usage::MediaMetric,
     window: Option<Duration>,
     now_ms: u64,
 ) -> Reply {
@@ -141,7 +141,7 @@ async fn top(
         && snapshot.fresh_for(now_ms, ctx.snapshot_max_age)
         && let Some((users, total)) = snapshot.top(metric, window, n as usize)
     {
-        return Reply::ok(render::top(&TopView {
+        return Reply::ok(replies::top(&TopView {
             n,
             metric,
             window,
@@ -153,7 +153,7 @@ async fn top(
         }));
     }
     let Some(limit) = PageLimit::new(u64::from(n)) else {
-        return Reply::failed(strings::top::bad_n());
+        return Reply::failed(text::top::bad_n());
     };
     let mut query = UsersMediaQuery::new()
         .limit(limit)
@@ -162,7 +162,7 @@ async fn top(
         // An open upper bound: no `until_ts`, so the range is always valid.
         query = match query.range(TimeRange::last(w, now_ms)) {
             Ok(q) => q,
-            Err(e) => return Reply::failed(strings::top::bad_window(&e.to_string())),
+            Err(e) => return Reply::failed(text::top::bad_window(&e.to_string())),
         };
     }
     match ctx.synapse.users_media(&query).await {
@@ -171,7 +171,7 @@ async fn top(
             // PostgreSQL sorts unknown sizes (pending uploads) first in a
             // descending order; show them last.
             users.sort_by_key(|u| std::cmp::Reverse(metric.of(u)));
-            Reply::ok(render::top(&TopView {
+            Reply::ok(replies::top(&TopView {
                 n,
                 metric,
                 window,
@@ -180,7 +180,7 @@ async fn top(
                 source: Source::Live,
             }))
         }
-        Err(e) => Reply::failed(strings::top::failed(&e.to_string())),
+        Err(e) => Reply::failed(text::top::failed(&e.to_string())),
     }
 }
 
@@ -188,37 +188,40 @@ async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
     match query {
         UserQuery::Exact(user_id) => match find_user(&ctx.synapse, user_id).await {
             Ok(found) => {
-                let mut reply = render::user(query, found.as_slice(), false, ctx.max_lines);
+                let mut reply = replies::user(query, found.as_slice(), false, ctx.max_lines);
                 if let Some(rules) = rules_in_force(ctx).await {
-                    let limits =
-                        crate::core::limits::effective_user_all(&rules.rules, user_id, now_ms());
-                    for block in strings::overrides::effective_limits(&limits) {
+                    let limits = crate::core::engine::limits::effective_user_all(
+                        &rules.rules,
+                        user_id,
+                        now_ms(),
+                    );
+                    for block in text::overrides::effective_limits(&limits) {
                         reply.push(block);
                     }
                 }
                 Reply::ok(reply)
             }
-            Err(e) => Reply::failed(strings::user::lookup_failed(&e.to_string())),
+            Err(e) => Reply::failed(text::user::lookup_failed(&e.to_string())),
         },
         UserQuery::Search(term) => {
             let Ok(term_q) = SearchTerm::new(term.clone()) else {
-                return Reply::failed(strings::user::unsearchable());
+                return Reply::failed(text::user::unsearchable());
             };
             let Some(limit) = PageLimit::new(SEARCH_LIMIT) else {
-                return Reply::failed(strings::user::unsearchable());
+                return Reply::failed(text::user::unsearchable());
             };
             let q = UsersMediaQuery::new()
                 .limit(limit)
                 .order(OrderBy::MediaLength, Direction::Backward)
                 .search(term_q);
             match ctx.synapse.users_media(&q).await {
-                Ok(page) => Reply::ok(render::user(
+                Ok(page) => Reply::ok(replies::user(
                     query,
                     &page.users,
                     page.next_token.is_some(),
                     ctx.max_lines,
                 )),
-                Err(e) => Reply::failed(strings::user::search_failed(&e.to_string())),
+                Err(e) => Reply::failed(text::user::search_failed(&e.to_string())),
             }
         }
     }
@@ -231,7 +234,7 @@ async fn user(ctx: &StatsContext, query: &UserQuery) -> Reply {
 pub async fn find_user(
     synapse: &SynapseClient,
     user_id: &str,
-) -> Result<Option<crate::core::model::UserMedia>, SynapseError> {
+) -> Result<Option<crate::core::model::usage::UserMedia>, SynapseError> {
     let localpart = user_id
         .strip_prefix('@')
         .and_then(|r| r.split_once(':'))
@@ -266,13 +269,13 @@ pub async fn find_user(
 
 async fn rooms(ctx: &StatsContext) -> Reply {
     match ctx.synapse.largest_rooms().await {
-        Ok(rooms) => Reply::ok(render::rooms(&rooms, ctx.max_lines)),
+        Ok(rooms) => Reply::ok(replies::rooms(&rooms, ctx.max_lines)),
         Err(e) => match crate::synapse::run::rooms_unavailable(&e) {
-            Some(reason) => Reply::failed(strings::rooms::unavailable(
+            Some(reason) => Reply::failed(text::rooms::unavailable(
                 &reason,
                 matches!(e, SynapseError::Server { status: 500, .. }),
             )),
-            None => Reply::failed(strings::rooms::failed(&e.to_string())),
+            None => Reply::failed(text::rooms::failed(&e.to_string())),
         },
     }
 }
@@ -298,7 +301,7 @@ async fn status(ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
     {
         view.matrix = Health::Up(format!("connected as device {device_id}"));
     }
-    Reply::ok(render::status(&view, now_ms, ctx.daemon.is_some()))
+    Reply::ok(replies::status(&view, now_ms, ctx.daemon.is_some()))
 }
 
 /// Lets the bot answer through this context.
@@ -338,8 +341,8 @@ impl crate::bot::Responder for StatsContext {
     async fn acknowledge(&self, event_id: &str, sender: &str) -> Option<Message> {
         let daemon = self.daemon.as_ref()?;
         let doc = match daemon.acknowledge(event_id, sender).await? {
-            Ok(violations) => strings::silences::acknowledged(sender, &violations, self.max_lines),
-            Err(e) => strings::silences::not_acknowledged(&e),
+            Ok(violations) => text::silences::acknowledged(sender, &violations, self.max_lines),
+            Err(e) => text::silences::not_acknowledged(&e),
         };
         Some(doc.message())
     }
@@ -352,7 +355,7 @@ impl crate::bot::Responder for StatsContext {
 pub async fn answer_words(ctx: &StatsContext, words: &[String]) -> (Doc, bool) {
     let yes = words.iter().any(|w| w == "--yes");
     let words: Vec<&String> = words.iter().filter(|w| *w != "--yes").collect();
-    match crate::core::command::parse_words(&words) {
+    match crate::core::commands::parse_words(&words) {
         Ok(command) if super::actions::is_action(&command) => {
             let reply = super::actions::answer(&command, ctx, &Origin::Cli, now_ms(), yes).await;
             (reply.message, reply.ok)
@@ -361,7 +364,7 @@ pub async fn answer_words(ctx: &StatsContext, words: &[String]) -> (Doc, bool) {
             let reply = answer(&command, ctx, &Origin::Cli, now_ms()).await;
             (reply.message, reply.ok)
         }
-        Err(e) => (render::usage(&ctx.prefix, &e), false),
+        Err(e) => (replies::usage(&ctx.prefix, &e), false),
     }
 }
 
@@ -390,7 +393,7 @@ pub async fn run(path: &Path, words: &[String]) -> Result<ExitCode> {
         }
         None => None,
     };
-    let (doc, ok) = match (&png_file, crate::core::command::parse_words(&words)) {
+    let (doc, ok) = match (&png_file, crate::core::commands::parse_words(&words)) {
         (Some(file), Ok(command @ Command::Trend { .. })) => {
             let (reply, png) = super::trend::answer(&command, &ctx, now_ms()).await;
             match png {

@@ -18,10 +18,10 @@ use anyhow::{Context, Result};
 
 use super::{EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, bold_terminal, synapse_client, valid_policy};
 use crate::cli::{CheckArgs, OutputFormat};
-use crate::core::conditions::incomplete_cause;
-use crate::core::eval::Outcome;
+use crate::core::alerting::conditions::incomplete_cause;
+use crate::core::engine::eval::Outcome;
 use crate::core::policy::Config;
-use crate::core::report;
+use crate::core::text::report;
 use crate::synapse::SynapseClient;
 use crate::synapse::run;
 
@@ -47,11 +47,11 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
         _ => {}
     }
     if args.notify {
-        let planned = crate::core::notice::preview(&outcome.violations, &|rule| {
-            config.rules.notify_user(rule)
-        });
-        let text =
-            crate::core::strings::server_notices::preview(&planned).terminal(bold_terminal());
+        let planned =
+            crate::core::alerting::server_notices::preview(&outcome.violations, &|rule| {
+                config.rules.notify_user(rule)
+            });
+        let text = crate::core::text::server_notices::preview(&planned).terminal(bold_terminal());
         match args.format {
             OutputFormat::Text => println!("\n{text}"),
             OutputFormat::Json => eprintln!("{text}"),
@@ -97,13 +97,13 @@ fn incomplete_error(cause: &str) -> String {
 pub async fn evaluate(client: &SynapseClient, config: &Config, now_ms: u64) -> Result<Outcome> {
     let report = run::evaluate(client, config, now_ms, |_, _, _| {}).await?;
     let mut outcome = report.outcome;
-    let broad = crate::core::broad::too_broad(
+    let broad = crate::core::engine::too_broad::too_broad(
         &outcome,
         &config.rules.user_media,
         config.alerts.too_broad_at,
     );
     for b in &broad {
-        let note = crate::core::doc::Doc::paragraph(crate::core::strings::check::too_broad(b));
+        let note = crate::core::doc::Doc::paragraph(crate::core::text::check::too_broad(b));
         outcome.notes.push(note.plain());
     }
     Ok(outcome)

@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::core::command::SilenceRequest;
+use crate::core::alerting::silences::{Silence, Silences};
+use crate::core::commands::SilenceRequest;
 use crate::core::doc::{Doc, Message};
-use crate::core::eval::Outcome;
+use crate::core::engine::eval::Outcome;
+use crate::core::engine::snapshot::Snapshot;
+use crate::core::model::violation::Violation;
 use crate::core::policy::{AlertSettings, Config};
-use crate::core::render::StatusView;
-use crate::core::silence::{Silence, Silences};
-use crate::core::snapshot::Snapshot;
-use crate::core::violation::Violation;
+use crate::core::text::replies::StatusView;
 use crate::synapse::SynapseClient;
 
 /// How old the last walk may be for `top` to be answered from it.
@@ -29,7 +29,7 @@ pub trait DaemonHandle: Send + Sync {
     /// The top lists of the last walk, if any.
     async fn snapshot(&self) -> Option<Arc<Snapshot>>;
     /// Last run, next run, last error, queued messages. The health fields
-    /// may be left [`crate::core::render::Health::Unknown`]: [`super::answer::answer`] probes Synapse itself,
+    /// may be left [`crate::core::text::replies::Health::Unknown`]: [`super::answer::answer`] probes Synapse itself,
     /// and the bot knows Matrix is up.
     async fn status(&self) -> StatusView;
     /// The policy in force.
@@ -94,7 +94,7 @@ pub struct StatsContext {
     /// counted.
     pub metrics: Option<Arc<crate::daemon::metrics::Metrics>>,
     /// Clean-up actions waiting for their confirmation code.
-    pub confirmations: Arc<std::sync::Mutex<crate::core::actions::Confirmations>>,
+    pub confirmations: Arc<std::sync::Mutex<crate::core::commands::cleanup::Confirmations>>,
     /// The usage history, for `trend` and `growth`.
     pub history: Option<crate::history::History>,
 }

@@ -30,16 +30,16 @@ use tokio_util::sync::CancellationToken;
 use super::context::{DaemonHandle, StatsContext};
 use super::{EXIT_ERROR, EXIT_OK, read_secret};
 use crate::bot::{Bot, BotError, BotSettings, Responder, Secret};
-use crate::core::backoff::Backoff;
-use crate::core::command::Command;
-use crate::core::command::SilenceRequest;
+use crate::core::alerting::silences::{Silence, Silences};
+use crate::core::commands::Command;
+use crate::core::commands::SilenceRequest;
 use crate::core::doc::Message;
-use crate::core::eval::Outcome;
+use crate::core::engine::backoff::Backoff;
+use crate::core::engine::eval::Outcome;
+use crate::core::engine::snapshot::Snapshot;
+use crate::core::model::violation::Violation;
 use crate::core::policy::{Config, MatrixSettings};
-use crate::core::render::{Health, RunView, StatusView};
-use crate::core::silence::{Silence, Silences};
-use crate::core::snapshot::Snapshot;
-use crate::core::violation::Violation;
+use crate::core::text::replies::{Health, RunView, StatusView};
 use crate::daemon::http::{self, Endpoints, Readiness};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::module_api::{self, ModuleApi, ModuleSecret};
@@ -350,7 +350,7 @@ impl Responder for Live {
         let context = self.context.read().ok().map(|c| c.clone());
         match context {
             Some(context) => context.respond_with_image(command, device_id, asker).await,
-            None => (crate::core::strings::common::stopping().message(), None),
+            None => (crate::core::text::common::stopping().message(), None),
         }
     }
 

@@ -1,17 +1,18 @@
 //! `trend` and `growth`: answered from the usage history
 //! ([`crate::history`]), decided by [`crate::core::history::view`], worded
-//! by [`crate::core::strings::trend`], and for `trend` a chart
+//! by [`crate::core::text::trend`], and for `trend` a chart
 //! ([`crate::chart`]).
 
 use std::time::Duration;
 
 use super::context::{Reply, StatsContext, rules_in_force};
 use crate::chart::{self, Png};
-use crate::core::command::Command;
+use crate::core::commands::Command;
 use crate::core::doc::Units;
+use crate::core::history::FORECAST_BASIS;
 use crate::core::history::view;
-use crate::core::history::{FORECAST_BASIS, HistorySettings};
-use crate::core::strings;
+use crate::core::policy::history::HistorySettings;
+use crate::core::text;
 use crate::history::{History, HistoryError, HistoryStore};
 
 fn ms(d: Duration) -> u64 {
@@ -22,12 +23,12 @@ fn ms(d: Duration) -> u64 {
 /// `trend` when there is one.
 pub async fn answer(command: &Command, ctx: &StatsContext, now_ms: u64) -> (Reply, Option<Png>) {
     let Some(history) = ctx.history.clone() else {
-        return (Reply::failed(strings::trend::not_configured()), None);
+        return (Reply::failed(text::trend::not_configured()), None);
     };
     if !history.path().exists() {
         let e = HistoryError::Missing(history.path().to_owned());
         return (
-            Reply::failed(strings::trend::unavailable(&e.to_string())),
+            Reply::failed(text::trend::unavailable(&e.to_string())),
             None,
         );
     }
@@ -41,7 +42,7 @@ pub async fn answer(command: &Command, ctx: &StatsContext, now_ms: u64) -> (Repl
             trend(&history, user_id.clone(), *window, &settings, units, now_ms).await
         }
         Command::Growth { window, n } => (growth(&history, *window, *n, units, now_ms).await, None),
-        _ => (Reply::failed(strings::trend::not_configured()), None),
+        _ => (Reply::failed(text::trend::not_configured()), None),
     }
 }
 
@@ -65,14 +66,14 @@ async fn trend(
         Ok(p) => p,
         Err(e) => {
             return (
-                Reply::failed(strings::trend::unavailable(&e.to_string())),
+                Reply::failed(text::trend::unavailable(&e.to_string())),
                 None,
             );
         }
     };
     let capacity = settings.capacity.map(|(bytes, _)| bytes);
     let view = view::trend_view(user_id, window, points, capacity, units, now_ms);
-    let doc = strings::trend::trend(&view);
+    let doc = text::trend::trend(&view);
     if view.trend.is_none() {
         return (Reply::ok(doc), None);
     }
@@ -97,9 +98,9 @@ async fn growth(history: &History, window: Duration, n: u32, units: Units, now_m
         .with(move |s: &mut HistoryStore| s.growth_runs(start_at, now_ms))
         .await;
     match runs {
-        Ok((start, end)) => Reply::ok(strings::trend::growth(&view::growth_view(
+        Ok((start, end)) => Reply::ok(text::trend::growth(&view::growth_view(
             window, n, start, end, units, now_ms,
         ))),
-        Err(e) => Reply::failed(strings::trend::unavailable(&e.to_string())),
+        Err(e) => Reply::failed(text::trend::unavailable(&e.to_string())),
     }
 }

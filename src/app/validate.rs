@@ -16,15 +16,15 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 use super::{EXIT_ERROR, EXIT_OK, load_policy};
-use crate::core::crontab;
 use crate::core::policy::Config;
+use crate::core::policy::crontab;
 
 /// Runs `validate` on the file at `path`.
 pub fn run(path: &Path) -> Result<ExitCode> {
     match load_policy(path)? {
         Ok(config) => {
             let now = crate::clock::now_ms();
-            for w in crate::core::limits::override_warnings(&config.rules, now) {
+            for w in crate::core::engine::limits::override_warnings(&config.rules, now) {
                 eprintln!("{}", warning_line(&path.display().to_string(), &w));
             }
             println!("{}: valid; {}", path.display(), describe(&config));
@@ -60,7 +60,7 @@ pub fn describe(config: &Config) -> String {
 }
 
 /// `policies.yaml:52:5: overrides[0]: warning: ended on 2027-03-01: ...`
-pub fn warning_line(file: &str, w: &crate::core::limits::OverrideWarning) -> String {
+pub fn warning_line(file: &str, w: &crate::core::engine::limits::OverrideWarning) -> String {
     let at = w
         .position
         .map(|p| format!(":{}:{}", p.line, p.column))
@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn warnings_read_like_errors() {
-        let w = crate::core::limits::OverrideWarning {
+        let w = crate::core::engine::limits::OverrideWarning {
             index: 2,
             position: Some(crate::core::policy::Position {
                 line: 40,

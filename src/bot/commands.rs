@@ -3,11 +3,11 @@
 //!
 //! A message is a command when it is an `m.room.message` of type `m.text`
 //! in the admin room, not from the bot itself, not an edit (`m.replace`),
-//! and its body starts with the prefix ([`crate::core::command::parse`]).
+//! and its body starts with the prefix ([`crate::core::commands::parse`]).
 //! Its sender must have at least the configured power level in the room,
 //! or match the allow-list; anyone else is ignored, without a reply, with a
 //! debug log line. Each sender has a token bucket
-//! ([`crate::core::rate_limit::RateLimiter`]): past
+//! ([`crate::core::commands::rate_limit::RateLimiter`]): past
 //! it, one notice says so and later commands are dropped until it refills.
 //! The answer is a notice in reply to the command (in its thread, if it was
 //! in one), computed in a task of its own so a slow Synapse never holds up
@@ -28,13 +28,13 @@ use matrix_sdk::ruma::events::room::message::{
 use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, UserId};
 
-use crate::core::alerts;
-use crate::core::command::{self, Command};
+use crate::core::alerting::lifecycle;
+use crate::core::commands::rate_limit::{Admission, RateLimiter};
+use crate::core::commands::{self, Command};
 use crate::core::doc::Message;
 use crate::core::policy::CommandAccess;
-use crate::core::rate_limit::{Admission, RateLimiter};
-use crate::core::render;
-use crate::core::strings;
+use crate::core::text;
+use crate::core::text::replies;
 
 /// Who asked, for commands that act.
 #[derive(Debug, Clone)]
@@ -158,7 +158,7 @@ pub(crate) async fn on_message(
     else {
         return;
     };
-    let Some(parsed) = command::parse(&prefix, &text.body) else {
+    let Some(parsed) = commands::parse(&prefix, &text.body) else {
         return;
     };
     let Some(level) = power_level(&room, &event.sender, "command").await else {
@@ -178,9 +178,9 @@ pub(crate) async fn on_message(
     let reply = match (admission, parsed) {
         (Admission::Limited, _) => return,
         (Admission::LimitedFirst, _) => {
-            strings::common::rate_limited(rate_limit.burst, rate_limit.per).message()
+            text::common::rate_limited(rate_limit.burst, rate_limit.per).message()
         }
-        (Admission::Allowed, Err(e)) => render::usage(&prefix, &e).message(),
+        (Admission::Allowed, Err(e)) => replies::usage(&prefix, &e).message(),
         (Admission::Allowed, Ok(cmd)) => {
             // Answer in a task of its own: the sync loop must not wait for
             // Synapse.
@@ -229,7 +229,7 @@ pub(crate) async fn on_reaction(
     if room.room_id() != handler.room_id || event.sender == handler.own_user {
         return;
     }
-    if !alerts::acknowledges(&event.content.relates_to.key) {
+    if !lifecycle::acknowledges(&event.content.relates_to.key) {
         return;
     }
     if u64::from(event.origin_server_ts.get()) < handler.not_before_ms {

@@ -48,7 +48,7 @@ pub use settings::{BotSettings, Secret};
 
 use session::SessionFile;
 
-use crate::core::backoff::Backoff;
+use crate::core::engine::backoff::Backoff;
 
 /// Everything that can go wrong in the bot. No variant holds a secret.
 #[derive(Debug, Error)]

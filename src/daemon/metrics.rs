@@ -19,8 +19,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
 
+use crate::core::model::violation::Severity;
 use crate::core::policy::Config;
-use crate::core::violation::Severity;
 use crate::synapse::{Endpoint, RequestObserver, SynapseError};
 
 /// The version of this build, and the commit it was built from (`unknown`
@@ -59,7 +59,7 @@ pub struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CommandLabels {
     /// The word of an answered command (`top`, `user`, ...:
-    /// [`Command::name`](crate::core::command::Command::name)). What does
+    /// [`Command::name`](crate::core::commands::Command::name)). What does
     /// not parse as a command is not counted.
     pub command: String,
 }

@@ -4,7 +4,7 @@
 //!
 //! - `GET /_synapse_warden/module/v1/limits?user_id=@bob:example.org`:
 //!   the user's hard upload limits, decided by the core
-//!   ([`crate::core::limits::upload_limits`]) from the rules in force:
+//!   ([`crate::core::engine::limits::upload_limits`]) from the rules in force:
 //!   `{"user_id": "...", "limits": [{"rule", "max_bytes",
 //!   "time_period_ms", "info_uri", "can_upgrade"}]}`; an empty list means
 //!   no limit.
@@ -34,8 +34,8 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::{Metrics, RefusalLabels};
 use super::service::{Notifier, Shared};
 use crate::clock::now_ms;
-use crate::core::limits;
-use crate::core::refusals::{self, Refusal};
+use crate::core::alerting::refusals::{self, Refusal};
+use crate::core::engine::limits;
 
 /// Path of the limits endpoint.
 pub const LIMITS_PATH: &str = "/_synapse_warden/module/v1/limits";

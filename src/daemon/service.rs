@@ -8,7 +8,7 @@
 //!   backoff (30 s, 1 min, 2 min... up to the schedule's own pace); a
 //!   reload, which may have fixed the cause, brings it back to 30 s.
 //! - What a run means is decided in the core: the alert lifecycle in
-//!   [`crate::core::alerts`], and in [`crate::core::conditions`] the
+//!   [`crate::core::alerting::lifecycle`], and in [`crate::core::alerting::conditions`] the
 //!   conditions announced once when they start and once when they end
 //!   (Synapse unreachable, room sizes failing or unsupported, walks cut
 //!   short) and the rule that a partial run (a walk cut short, room sizes
@@ -50,20 +50,20 @@ use super::metrics::{Metrics, ViolationLabels};
 use super::schedule;
 use super::store::{JsonStore, Loaded, StoreError};
 use crate::clock::{now_ms, unix_ms};
-use crate::core::alerts::AlertState;
-use crate::core::alerts::ChartSpan;
-use crate::core::backoff::Backoff;
-use crate::core::command::SilenceRequest;
-pub use crate::core::conditions::Outage;
-use crate::core::conditions::{self, Conditions, Notice};
-use crate::core::digest::{self, DigestHistory, DigestState, Due};
+pub use crate::core::alerting::conditions::Outage;
+use crate::core::alerting::conditions::{self, Conditions, Notice};
+use crate::core::alerting::digest::{self, DigestHistory, DigestState, Due};
+use crate::core::alerting::lifecycle::AlertState;
+use crate::core::alerting::lifecycle::ChartSpan;
+use crate::core::alerting::silences::{Silence, Silences};
+use crate::core::commands::SilenceRequest;
 use crate::core::doc::{Doc, Message};
-use crate::core::eval::Outcome;
+use crate::core::engine::backoff::Backoff;
+use crate::core::engine::eval::Outcome;
+use crate::core::engine::snapshot::Snapshot;
+use crate::core::model::violation::{Violation, ViolationKey};
 use crate::core::policy::{self, Config};
-use crate::core::silence::{Silence, Silences};
-use crate::core::snapshot::Snapshot;
-use crate::core::strings::notices;
-use crate::core::violation::{Violation, ViolationKey};
+use crate::core::text::notices;
 use crate::synapse::run::{self, RunError, RunReport};
 use crate::synapse::{SynapseClient, SynapseError};
 
@@ -134,7 +134,7 @@ pub struct DaemonState {
     pub last_run: Option<LastRun>,
     /// Server notices to users (`notify_user`) and their outbox.
     #[serde(default)]
-    pub notices: crate::core::notice::NoticeState,
+    pub notices: crate::core::alerting::server_notices::NoticeState,
     /// The digest: the due time last queued, and the violations opened
     /// and closed since.
     #[serde(default)]
@@ -347,7 +347,7 @@ impl Daemon {
             if logged_due != Some(due) {
                 logged_due = Some(due);
                 tracing::info!(
-                    next_run = %crate::core::crontab::run_time(due),
+                    next_run = %crate::core::policy::crontab::run_time(due),
                     schedule = %config.schedule.trigger,
                     "next run"
                 );
@@ -460,7 +460,7 @@ impl Daemon {
             crate::core::history::view::admin_units(&config),
             now,
         );
-        let m = crate::core::strings::digest::digest(&d).message();
+        let m = crate::core::text::digest::digest(&d).message();
         // The chart shows at least the last 30 days (the forecast's basis):
         // a week alone is a short line.
         let span = ChartSpan {
@@ -653,7 +653,7 @@ impl Daemon {
                     if !self.state.notices.disabled_said {
                         self.state.notices.disabled_said = true;
                         self.say(
-                            &crate::core::strings::server_notices::disabled(dropped),
+                            &crate::core::text::server_notices::disabled(dropped),
                             now_ms(),
                         );
                     }
@@ -676,7 +676,7 @@ impl Daemon {
         }
         if !late.is_empty() {
             self.say(
-                &crate::core::strings::server_notices::sent_late(&late),
+                &crate::core::text::server_notices::sent_late(&late),
                 now_ms(),
             );
             self.store.save(&self.state)?;
@@ -689,8 +689,8 @@ impl Daemon {
         let Some(previous) = self.state.last_run.as_ref().map(|r| r.started_ms) else {
             return;
         };
-        let ended = crate::core::limits::ended_between(&config.rules, previous, started);
-        if let Some(m) = crate::core::refusals::override_ended_message(&ended) {
+        let ended = crate::core::engine::limits::ended_between(&config.rules, previous, started);
+        if let Some(m) = crate::core::alerting::refusals::override_ended_message(&ended) {
             self.state.alerts.enqueue(m.plain, m.html, started);
         }
     }
@@ -723,18 +723,20 @@ impl Daemon {
         for message in messages {
             self.state.alerts.enqueue(message.plain, message.html, now);
         }
-        let planned = crate::core::notice::plan(
+        let planned = crate::core::alerting::server_notices::plan(
             &plan.lines,
             &|rule| config.rules.notify_user(rule),
             &self.state.notices.last_sent,
             now,
         );
-        let txn_ids = self
-            .state
-            .notices
-            .enqueue(planned, now, config.rules.notice_memory());
+        let txn_ids = self.state.notices.enqueue(
+            planned,
+            crate::core::text::server_notices::planned,
+            now,
+            config.rules.notice_memory(),
+        );
         let summary = summary.map(|mut s| {
-            s.too_broad = crate::core::broad::too_broad(
+            s.too_broad = crate::core::engine::too_broad::too_broad(
                 &outcome,
                 &config.rules.user_media,
                 config.alerts.too_broad_at,

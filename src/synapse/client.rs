@@ -17,8 +17,8 @@ use url::Url;
 use super::decode::{DecodeError, PageTail, decode_users_page};
 use super::error::{Endpoint, SynapseError, classify};
 use super::query::UsersMediaQuery;
-use crate::core::backoff::Backoff;
-use crate::core::model::{RoomSize, UserMedia};
+use crate::core::engine::backoff::Backoff;
+use crate::core::model::usage::{RoomSize, UserMedia};
 
 /// A Synapse admin access token. Its `Debug` never shows it, and it has no
 /// `Display`: it can only reach the `Authorization` header.
@@ -400,7 +400,7 @@ impl SynapseClient {
     pub async fn user_media(
         &self,
         user_id: &str,
-    ) -> Result<Vec<crate::core::actions::Media>, SynapseError> {
+    ) -> Result<Vec<crate::core::commands::cleanup::Media>, SynapseError> {
         #[derive(serde::Deserialize)]
         struct Item {
             media_id: String,
@@ -430,13 +430,17 @@ impl SynapseClient {
             let page: Page =
                 serde_json::from_slice(&body).map_err(|e| malformed(endpoint, status, e))?;
             let read = page.media.len() as u64;
-            media.extend(page.media.into_iter().map(|m| crate::core::actions::Media {
-                media_id: m.media_id,
-                media_length: m.media_length.unwrap_or(0),
-                created_ts: m.created_ts,
-                upload_name: m.upload_name,
-                quarantined: m.quarantined_by.is_some(),
-            }));
+            media.extend(
+                page.media
+                    .into_iter()
+                    .map(|m| crate::core::commands::cleanup::Media {
+                        media_id: m.media_id,
+                        media_length: m.media_length.unwrap_or(0),
+                        created_ts: m.created_ts,
+                        upload_name: m.upload_name,
+                        quarantined: m.quarantined_by.is_some(),
+                    }),
+            );
             match page.next_token {
                 Some(next) if next > from && read > 0 => from = next,
                 _ => return Ok(media),

@@ -16,7 +16,7 @@ use std::ops::ControlFlow;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use thiserror::Error;
 
-use crate::core::model::UserMedia;
+use crate::core::model::usage::UserMedia;
 
 /// What follows the users in a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 
 use thiserror::Error;
 
-use crate::core::model::{MediaMetric, TimeRange};
+use crate::core::model::usage::{MediaMetric, TimeRange};
 
 /// How Synapse orders the users of a page (`order_by`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -8,7 +8,7 @@
 //! room rules "not checked" (a typed [`RoomsUnavailable`] in the outcome)
 //! while the media rules are still decided. A walk cut short even after its
 //! retry (see [`crate::synapse::walk`]) makes a *partial* run: the outcome's
-//! coverage says what was looked at, and [`crate::core::conditions`] decides
+//! coverage says what was looked at, and [`crate::core::alerting::conditions`] decides
 //! what that means. Any other failure fails the run: a run that could not
 //! look at everything never says "clean".
 
@@ -19,9 +19,9 @@ use thiserror::Error;
 
 use super::walk::{DEFAULT_CHUNK, DEFAULT_PAGE_SIZE};
 use super::{PageLimit, SynapseClient, SynapseError, WalkChunk, WalkOptions};
-use crate::core::coverage::RoomsUnavailable;
-use crate::core::eval::{EvalError, Evaluation, Outcome};
-use crate::core::model::{TimeRange, UserMedia};
+use crate::core::engine::eval::{EvalError, Evaluation, Outcome};
+use crate::core::model::coverage::RoomsUnavailable;
+use crate::core::model::usage::{TimeRange, UserMedia};
 use crate::core::policy::Config;
 
 /// Why a run failed.

@@ -11,7 +11,7 @@
 //! - A walk knows whether it is complete: it ended without a further
 //!   `next_token` having seen as many distinct users as the last page's
 //!   `total`, within the tolerance of
-//!   [`allowed_shortfall`](crate::core::coverage::allowed_shortfall) (users
+//!   [`allowed_shortfall`](crate::core::model::coverage::allowed_shortfall) (users
 //!   that appear during the walk before its position are not seen; users
 //!   that disappear make it see more than `total`). Otherwise it was cut
 //!   short (token not advancing, empty page, pages that skipped users):
@@ -24,7 +24,7 @@
 //!   bound (the ceiling on one answer), and its `total` plans the rest: as
 //!   few pages as the bound allows, evenly sized, a remainder at most 10 %
 //!   over the bound taken in one go (the core's page plan,
-//!   [`next_page`](crate::core::walk_plan::next_page)).
+//!   [`next_page`](crate::core::engine::walk_plan::next_page)).
 //! - Uploads during a walk shift offsets. Each page after the first starts one
 //!   user early (one user of overlap) and users are de-duplicated by
 //!   `user_id`: since the order is ascending, a user at or below the last one
@@ -47,9 +47,9 @@ use super::client::SynapseClient;
 use super::decode::PageTail;
 use super::error::SynapseError;
 use super::query::{PageLimit, UsersMediaQuery};
-use crate::core::coverage::{CutCause, CutShort, judge_walk_end};
-use crate::core::model::{TimeRange, UserMedia};
-use crate::core::walk_plan::next_page;
+use crate::core::engine::walk_plan::next_page;
+use crate::core::model::coverage::{CutCause, CutShort, judge_walk_end};
+use crate::core::model::usage::{TimeRange, UserMedia};
 
 /// Default bound on users per page: the ceiling on the answer Synapse is
 /// asked to build. One page costs Synapse two aggregations over all local

@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use synapse_warden::app::answer::{answer, answer_words, find_user};
 use synapse_warden::app::context::{Origin, StatsContext};
-use synapse_warden::core::command::{Command, parse_words};
+use synapse_warden::core::commands::{Command, parse_words};
 use synapse_warden::core::policy;
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient, SynapseError};
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use futures::TryStreamExt;
 use serde_json::Value;
-use synapse_warden::core::model::{TimeRange, UserMedia};
+use synapse_warden::core::model::usage::{TimeRange, UserMedia};
 use synapse_warden::synapse::{
     AdminToken, ClientConfig, Direction, OrderBy, PageLimit, RetryPolicy, SearchTerm,
     SynapseClient, SynapseError, UsersMediaQuery, WalkChunk, WalkOptions,

@@ -14,7 +14,7 @@ use promql_parser::parser::{self, Expr};
 use serde::Deserialize;
 use synapse_warden::app::context::StatsContext;
 use synapse_warden::bot::commands::{Asker, Responder};
-use synapse_warden::core::command::{Command, parse_words};
+use synapse_warden::core::commands::{Command, parse_words};
 use synapse_warden::core::policy::Config;
 use synapse_warden::daemon::http::{self, Endpoints, Readiness};
 use synapse_warden::daemon::metrics::Metrics;

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use synapse_warden::core::coverage::{CutCause, CutShort};
-use synapse_warden::core::model::UserMedia;
+use synapse_warden::core::model::coverage::{CutCause, CutShort};
+use synapse_warden::core::model::usage::UserMedia;
 use synapse_warden::synapse::{
     AdminToken, ClientConfig, PageLimit, RetryPolicy, SynapseClient, SynapseError, WalkChunk,
     WalkOptions, WalkSummary,

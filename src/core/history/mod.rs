@@ -23,52 +23,16 @@ pub mod trend;
 pub mod view;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::time::Duration;
 
-use super::doc::Units;
-use super::eval::Outcome;
-use super::model::UserMedia;
-use super::violation::{Severity, Subject};
+use crate::core::engine::eval::Outcome;
+use crate::core::model::usage::UserMedia;
+use crate::core::model::violation::{Severity, Subject};
 
 /// Users recorded per run by bytes, besides the violators.
 pub const TOP_USERS: usize = 1000;
-/// Default of `history.keep`: 400 days.
-pub const DEFAULT_KEEP: Duration = Duration::from_secs(400 * 86_400);
-/// Default of `history.thin_after`: 30 days.
-pub const DEFAULT_THIN_AFTER: Duration = Duration::from_secs(30 * 86_400);
 /// The span whose trend a forecast extends: the last 30 days.
 pub const FORECAST_BASIS: Duration = Duration::from_secs(30 * 86_400);
-/// The history's file name in `matrix.data_dir`.
-pub const DEFAULT_FILE: &str = "history.sqlite3";
-
-/// The `history` section of the policy file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistorySettings {
-    /// Whether runs are recorded. Default true (when there is a file).
-    pub enabled: bool,
-    /// The SQLite file; default [`DEFAULT_FILE`] in `matrix.data_dir`.
-    pub file: Option<PathBuf>,
-    /// Runs older than this are deleted. Default 400 days.
-    pub keep: Duration,
-    /// Runs older than this are kept one a day. Default 30 days.
-    pub thin_after: Duration,
-    /// The media store's size, for forecasts: bytes, and the unit family
-    /// it was written in.
-    pub capacity: Option<(u64, Units)>,
-}
-
-impl Default for HistorySettings {
-    fn default() -> Self {
-        HistorySettings {
-            enabled: true,
-            file: None,
-            keep: DEFAULT_KEEP,
-            thin_after: DEFAULT_THIN_AFTER,
-            capacity: None,
-        }
-    }
-}
 
 /// How many violations of one rule, by severity, a run found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +118,7 @@ impl Collector {
     /// no totals to record.
     pub fn finish(self, outcome: &Outcome) -> Option<RunRecord> {
         let all = outcome.walks.iter().find(|w| w.window.is_none())?;
-        let partial = super::conditions::incomplete_cause(outcome);
+        let partial = crate::core::alerting::conditions::incomplete_cause(outcome);
         let mut rules: BTreeMap<&str, RuleCount> = BTreeMap::new();
         let mut violators: Vec<&str> = Vec::new();
         for v in &outcome.violations {

@@ -1,9 +1,10 @@
 use super::*;
-use crate::core::coverage::{Coverage, CutCause, CutShort};
-use crate::core::eval::{RoomsChecked, WalkReport};
-use crate::core::model::TimeRange;
-use crate::core::violation::Violation;
-use crate::core::violation::fixture;
+use crate::core::doc::Units;
+use crate::core::engine::eval::{RoomsChecked, WalkReport};
+use crate::core::model::coverage::{Coverage, CutCause, CutShort};
+use crate::core::model::usage::TimeRange;
+use crate::core::model::violation::Violation;
+use crate::core::model::violation::fixture;
 use proptest::prelude::*;
 
 fn user(id: &str, bytes: u64, media: u64) -> UserMedia {
@@ -165,7 +166,10 @@ fn the_history_section_is_validated_with_positions() {
                 matrix:\n  homeserver: http://127.0.0.1:8008\n  user: \"@w:hs\"\n  password: {env: P}\n  room: \"!r:hs\"\n  data_dir: /var/lib/w\n  store_passphrase: {env: S}\n\
                 rules:\n  user_media:\n    - name: quota\n      max_media_length: 1 GiB\n";
     let config = parse("p.yaml", base).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.history, HistorySettings::default());
+    assert_eq!(
+        config.history,
+        crate::core::policy::history::HistorySettings::default()
+    );
     assert_eq!(
         config.history_file(),
         Some(std::path::PathBuf::from("/var/lib/w/history.sqlite3"))

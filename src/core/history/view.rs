@@ -1,5 +1,5 @@
 //! What `trend` and `growth` answer, decided from recorded runs: the
-//! messages ([`crate::core::strings::trend`]) and the chart render these.
+//! messages ([`crate::core::text::trend`]) and the chart render these.
 //!
 //! Pure.
 

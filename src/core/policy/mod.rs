@@ -20,7 +20,10 @@
 //! password) are only *named* here ([`SecretSource`]); the adapters read
 //! them.
 
+pub mod crontab;
 pub mod error;
+pub mod history;
+pub mod notify_user;
 pub mod overrides;
 mod overrides_raw;
 pub mod path;
@@ -37,7 +40,7 @@ use std::time::Duration;
 use globset::GlobSet;
 use url::Url;
 
-use crate::core::violation::Severity;
+use crate::core::model::violation::Severity;
 
 pub use error::{Diagnostic, PolicyError, Problem, Suggestion};
 pub use overrides::{Enforcement, Override, OverrideTarget};
@@ -61,9 +64,21 @@ pub struct Config {
     /// Clean-up actions (purge, quarantine): off by default.
     pub actions: ActionSettings,
     /// The usage history: retention, downsampling, capacity.
-    pub history: crate::core::history::HistorySettings,
+    pub history: history::HistorySettings,
     /// The digest: `None` unless `digest.cron` is set.
-    pub digest: Option<crate::core::digest::DigestSettings>,
+    pub digest: Option<DigestSettings>,
+}
+
+/// Default of `actions.confirm_within`: five minutes.
+pub const DEFAULT_CONFIRM_WITHIN: Duration = Duration::from_secs(5 * 60);
+/// Default of `matrix.action_power_level`.
+pub const DEFAULT_ACTION_POWER_LEVEL: i64 = 100;
+
+/// The `digest` section of the policy file.
+#[derive(Debug, Clone)]
+pub struct DigestSettings {
+    /// When a digest is due (in UTC), like `schedule.cron`.
+    pub cron: CronSchedule,
 }
 
 /// The `actions` section: clean-up from the admin room and the command
@@ -83,7 +98,7 @@ impl Default for ActionSettings {
     fn default() -> Self {
         ActionSettings {
             enabled: false,
-            confirm_within: crate::core::actions::DEFAULT_CONFIRM_WITHIN,
+            confirm_within: DEFAULT_CONFIRM_WITHIN,
             audit_log: None,
         }
     }
@@ -109,7 +124,7 @@ impl Config {
         self.history.file.clone().or_else(|| {
             self.matrix
                 .as_ref()
-                .map(|m| m.data_dir.join(crate::core::history::DEFAULT_FILE))
+                .map(|m| m.data_dir.join(history::DEFAULT_FILE))
         })
     }
 }
@@ -195,7 +210,7 @@ impl fmt::Display for Trigger {
 }
 
 /// A parsed cron expression, with crontab(5)'s meaning (see
-/// [`crate::core::crontab`]; its next time is
+/// [`crate::core::policy::crontab`]; its next time is
 /// [`CronSchedule::next_after`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CronSchedule {
@@ -439,8 +454,8 @@ impl Rules {
     }
 
     /// The server notice of the user-media rule named `rule`, if it has one
-    /// (what [`crate::core::notice::plan`] asks of each violation).
-    pub fn notify_user(&self, rule: &str) -> Option<crate::core::notice::NotifyUser> {
+    /// (what [`crate::core::alerting::server_notices::plan`] asks of each violation).
+    pub fn notify_user(&self, rule: &str) -> Option<notify_user::NotifyUser> {
         self.user_media
             .iter()
             .find(|r| r.name == rule)
@@ -448,12 +463,12 @@ impl Rules {
     }
 
     /// How long who was sent a server notice is remembered: the longest
-    /// `notify_user.at_most_every`, at least [`crate::core::notice::MIN_INTERVAL`].
+    /// `notify_user.at_most_every`, at least [`notify_user::MIN_INTERVAL`].
     pub fn notice_memory(&self) -> std::time::Duration {
         self.user_media
             .iter()
             .filter_map(|r| r.notify_user.as_ref().map(|n| n.at_most_every))
-            .fold(crate::core::notice::MIN_INTERVAL, std::cmp::max)
+            .fold(notify_user::MIN_INTERVAL, std::cmp::max)
     }
 }
 
@@ -485,7 +500,7 @@ pub struct UserMediaRule {
     /// The unit family `max_media_length` was written in, for display.
     pub units: crate::core::doc::Units,
     /// A server notice to the user on some lifecycle events, if any.
-    pub notify_user: Option<crate::core::notice::NotifyUser>,
+    pub notify_user: Option<notify_user::NotifyUser>,
 }
 
 /// A limit on rooms' estimated database size.

@@ -6,7 +6,7 @@
 //! ended wins over the rule's own limits; later overrides are not looked at.
 //! An override with `exempt: true` takes the subject out of the rule.
 //! An override sets its own limits only: a limit it does not set stays the
-//! rule's. The decisions themselves are in [`crate::core::limits`].
+//! rule's. The decisions themselves are in [`crate::core::engine::limits`].
 
 use super::Patterns;
 use super::path::Position;
@@ -84,4 +84,26 @@ pub struct Enforcement {
     pub info_uri: Option<String>,
     /// Whether the user can upgrade their plan (`can_upgrade`).
     pub can_upgrade: bool,
+}
+
+/// `until` of an override: a date (`2027-03-01`, the override is in force
+/// through that day, UTC) or an RFC 3339 time (`2027-03-01T12:00:00Z`), as
+/// Unix ms of the moment the override ends.
+pub fn parse_until(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let ends = if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        date.succ_opt()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().timestamp_millis())
+    } else if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        Some(time.timestamp_millis())
+    } else {
+        return Err(format!(
+            "`{}` is not a date: write `2027-03-01` (in force through that day, UTC) or a time \
+             such as `2027-03-01T12:00:00Z`",
+            text.escape_default()
+        ));
+    };
+    ends.and_then(|ms| u64::try_from(ms).ok())
+        .ok_or_else(|| format!("`{}` is out of range", text.escape_default()))
 }

@@ -103,7 +103,7 @@ impl Checker {
         );
         let until = self.or_default(&path.key("until"), raw.until.as_ref(), None, |v| {
             let text = values::text(v)?;
-            crate::core::limits::parse_until(&text).map(|ms| Some((ms, text)))
+            crate::core::policy::overrides::parse_until(&text).map(|ms| Some((ms, text)))
         });
         let reason = self.or_default(&path.key("reason"), raw.reason.as_ref(), None, |v| {
             values::text(v).map(Some)

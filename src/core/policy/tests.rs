@@ -512,7 +512,10 @@ fn notify_user_placeholders_are_checked_with_positions() {
     let config = parse("p.yaml", &ok).unwrap_or_else(|e| panic!("{e}"));
     let n = config.rules.user_media[0].notify_user.clone().unwrap();
     assert!(n.on.new && n.on.reminder && !n.on.escalation);
-    assert_eq!(n.at_most_every, crate::core::notice::MIN_INTERVAL);
+    assert_eq!(
+        n.at_most_every,
+        crate::core::policy::notify_user::MIN_INTERVAL
+    );
     let daily =
         minimal("      notify_user:\n        message: \"{usage}\"\n        at_most_every: 1d\n");
     let config = parse("p.yaml", &daily).unwrap_or_else(|e| panic!("{e}"));
@@ -553,7 +556,7 @@ fn notify_user_placeholders_are_checked_with_positions() {
     assert!(example.rules.user_media[0].notify_user.is_some());
     assert_eq!(
         example.rules.notice_memory(),
-        crate::core::notice::MIN_INTERVAL
+        crate::core::policy::notify_user::MIN_INTERVAL
     );
 }
 

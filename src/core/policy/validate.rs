@@ -18,7 +18,7 @@ use super::{
     MatrixSettings, Patterns, Percent, RoomRule, Rules, Schedule, SecretSource, SynapseSettings,
     Trigger, UserMediaRule, UserSelector,
 };
-use crate::core::violation::Severity;
+use crate::core::model::violation::Severity;
 
 #[path = "overrides_check.rs"]
 mod overrides_check;
@@ -256,7 +256,7 @@ impl Checker {
         };
         let history = match &raw.history {
             Some(h) => self.history(&root.key("history"), h),
-            None => Some(crate::core::history::HistorySettings::default()),
+            None => Some(crate::core::policy::history::HistorySettings::default()),
         };
         let digest = match &raw.digest {
             Some(d) => self.digest(&root.key("digest"), d).map(Some),
@@ -461,8 +461,8 @@ impl Checker {
         &mut self,
         path: &FieldPath,
         raw: Option<&Value>,
-    ) -> Result<Option<crate::core::notice::NotifyUser>, ()> {
-        use crate::core::notice::{Events, NotifyUser, Template};
+    ) -> Result<Option<crate::core::policy::notify_user::NotifyUser>, ()> {
+        use crate::core::policy::notify_user::{Events, NotifyUser, Template};
         let Some(raw) = raw else {
             return Ok(None);
         };
@@ -544,7 +544,7 @@ impl Checker {
             }
         };
         let at_most_every = match get("at_most_every") {
-            None => Ok(crate::core::notice::MIN_INTERVAL),
+            None => Ok(crate::core::policy::notify_user::MIN_INTERVAL),
             Some(v) => values::duration(v).map_err(|e| {
                 self.invalid(&path.key("at_most_every"), e);
             }),
@@ -563,8 +563,8 @@ impl Checker {
         &mut self,
         path: &FieldPath,
         raw: &super::raw::RawHistory,
-    ) -> Option<crate::core::history::HistorySettings> {
-        let d = crate::core::history::HistorySettings::default();
+    ) -> Option<crate::core::policy::history::HistorySettings> {
+        let d = crate::core::policy::history::HistorySettings::default();
         let enabled = self.or_default(
             &path.key("enabled"),
             raw.enabled.as_ref(),
@@ -598,7 +598,7 @@ impl Checker {
             }
             Ok(Some((bytes, values::size_units(v))))
         });
-        Some(crate::core::history::HistorySettings {
+        Some(crate::core::policy::history::HistorySettings {
             enabled: enabled.ok()?,
             file: file.ok()?,
             keep: keep.ok()?,
@@ -611,13 +611,13 @@ impl Checker {
         &mut self,
         path: &FieldPath,
         raw: &super::raw::RawDigest,
-    ) -> Option<crate::core::digest::DigestSettings> {
+    ) -> Option<crate::core::policy::DigestSettings> {
         let Some(cron) = &raw.cron else {
             self.missing(path, "cron");
             return None;
         };
         self.optional(&path.key("cron"), Some(cron), values::cron)
-            .map(|cron| crate::core::digest::DigestSettings { cron })
+            .map(|cron| crate::core::policy::DigestSettings { cron })
     }
 
     fn actions(&mut self, path: &FieldPath, raw: &RawActions) -> Option<ActionSettings> {
@@ -786,7 +786,7 @@ impl Checker {
         let action_power_level = self.or_default(
             &path.key("action_power_level"),
             raw.action_power_level.as_ref(),
-            crate::core::actions::DEFAULT_ACTION_POWER_LEVEL,
+            crate::core::policy::DEFAULT_ACTION_POWER_LEVEL,
             values::integer,
         );
         let allowed_senders = self.or_default(

@@ -10,7 +10,7 @@ use url::Url;
 
 use super::yaml::{Number, Value};
 use super::{CronSchedule, Patterns, Percent, RateLimit};
-use crate::core::violation::Severity;
+use crate::core::model::violation::Severity;
 
 /// What a value is, for "expected X, found Y" messages.
 pub fn describe(value: &Value) -> &'static str {
@@ -336,7 +336,7 @@ pub fn severity(value: &Value) -> Result<Severity, String> {
 /// seconds first, and a year last), or `@hourly`, `@daily`, `@weekly`,
 /// `@monthly`, `@yearly`. The 5-field form is run at second 0. Days of the
 /// week mean what they mean in crontab(5) in every form (0 and 7 are
-/// Sunday): see [`crate::core::crontab`].
+/// Sunday): see [`crate::core::policy::crontab`].
 pub fn cron(value: &Value) -> Result<CronSchedule, String> {
     let Value::String(written) = value else {
         return Err(format!(
@@ -344,7 +344,7 @@ pub fn cron(value: &Value) -> Result<CronSchedule, String> {
             describe(value)
         ));
     };
-    crate::core::crontab::parse(written)
+    crate::core::policy::crontab::parse(written)
 }
 
 /// One glob, or a list of them.

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::RwLock;
 
 use super::*;
-use crate::core::announce::Message;
+use crate::core::alerting::settle::Message;
 use crate::daemon::http::{self, Endpoints, Readiness};
 use crate::daemon::service::{NotifyError, Status};
 
@@ -170,7 +170,7 @@ async fn answers_the_limits_the_core_decides() {
         serde_json::json!({
             "user_id": "@bob:hs",
             "limits": [
-                {"rule": "media-quota", "max_bytes": 5 << 20, "time_period_ms": crate::core::limits::WHOLE_USAGE_PERIOD_MS,
+                {"rule": "media-quota", "max_bytes": 5 << 20, "time_period_ms": crate::core::engine::limits::WHOLE_USAGE_PERIOD_MS,
                  "info_uri": "https://example.org/quota", "can_upgrade": true},
                 {"rule": "burst", "max_bytes": 1 << 20, "time_period_ms": 3_600_000,
                  "info_uri": null, "can_upgrade": false},
@@ -216,7 +216,7 @@ async fn refusals_are_counted_and_posted_in_one_batch() {
         serde_json::json!({"user_id": user, "max_bytes": max, "time_period_ms": period,
             "sent_bytes": (5u64 << 20) - 10, "attempted_bytes": 2u64 << 20})
     };
-    let whole = crate::core::limits::WHOLE_USAGE_PERIOD_MS;
+    let whole = crate::core::engine::limits::WHOLE_USAGE_PERIOD_MS;
     assert_eq!(
         report(&server, refusal("@bob:hs", 5 << 20, whole)).await,
         202

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use super::{DaemonState, LastRun};
-use crate::core::alerts::{AlertState, Lifecycle};
-use crate::core::conditions::Outage;
+use crate::core::alerting::conditions::Outage;
+use crate::core::alerting::lifecycle::{AlertState, Lifecycle};
 use crate::core::doc::Units;
-use crate::core::violation::fixture::violation;
-use crate::core::violation::{Measure, Severity, Subject, Violation};
+use crate::core::model::violation::fixture::violation;
+use crate::core::model::violation::{Measure, Severity, Subject, Violation};
 use crate::daemon::store::{JsonStore, Loaded};
 
 /// Written by main at 3c948df (pretty JSON, every alert a full violation):
@@ -173,7 +173,7 @@ fn an_alert_naming_a_missing_rule_is_a_corrupt_file_not_a_panic() {
 fn acknowledgements_and_unannounced_alerts_survive_the_compact_form() {
     let mut state = sample();
     let mut records = state.alerts.active.values_mut();
-    records.next().unwrap().acknowledged = Some(crate::core::alerts::Acknowledged {
+    records.next().unwrap().acknowledged = Some(crate::core::alerting::lifecycle::Acknowledged {
         by: "@op:warden.test".into(),
         at_ms: 1_764_000_000_123,
     });

@@ -1,0 +1,15 @@
+//! What the admins and users are told after a run, as typed decisions (the
+//! wording is in [`crate::core::text`]): the alert lifecycle and its
+//! on-disk form ([`lifecycle`]), silences ([`silences`]), the conditions of
+//! Synapse and the walk ([`conditions`]), server notices to users
+//! ([`server_notices`]), the weekly digest ([`digest`]), refusals reported
+//! by the Synapse module ([`refusals`]), and one [`settle`] of a finished
+//! run.
+
+pub mod conditions;
+pub mod digest;
+pub mod lifecycle;
+pub mod refusals;
+pub mod server_notices;
+pub mod settle;
+pub mod silences;
