@@ -18,7 +18,6 @@ use anyhow::{Context, Result};
 
 use super::{EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, bold_terminal, synapse_client, valid_policy};
 use crate::cli::{CheckArgs, OutputFormat};
-use crate::core::alerting::conditions::incomplete_cause;
 use crate::core::engine::eval::Outcome;
 use crate::core::policy::Config;
 use crate::core::text::report;
@@ -57,7 +56,7 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
             OutputFormat::Json => eprintln!("{text}"),
         }
     }
-    if let Some(cause) = incomplete_cause(&outcome) {
+    if let Some(cause) = outcome.incomplete_cause() {
         eprintln!("{}", incomplete_error(&cause));
         return Ok(ExitCode::from(EXIT_ERROR));
     }

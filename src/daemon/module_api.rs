@@ -246,7 +246,7 @@ pub async fn post_refusals(
                 },
             }
         }
-        let Some(message) = refusals::message(&batch, max_lines) else {
+        let Some(message) = crate::core::text::refusals::message(&batch, max_lines) else {
             continue;
         };
         let txn_id = format!(

@@ -51,7 +51,7 @@ use super::schedule;
 use super::store::{JsonStore, Loaded, StoreError};
 use crate::clock::{now_ms, unix_ms};
 pub use crate::core::alerting::conditions::Outage;
-use crate::core::alerting::conditions::{self, Conditions, Notice};
+use crate::core::alerting::conditions::{Conditions, Notice};
 use crate::core::alerting::digest::{self, DigestHistory, DigestState, Due};
 use crate::core::alerting::lifecycle::AlertState;
 use crate::core::alerting::lifecycle::ChartSpan;
@@ -63,7 +63,7 @@ use crate::core::engine::eval::Outcome;
 use crate::core::engine::snapshot::Snapshot;
 use crate::core::model::violation::{Violation, ViolationKey};
 use crate::core::policy::{self, Config};
-use crate::core::text::notices;
+use crate::core::text::{self, notices};
 use crate::synapse::run::{self, RunError, RunReport};
 use crate::synapse::{SynapseClient, SynapseError};
 
@@ -670,7 +670,9 @@ impl Daemon {
             self.store.save(&self.state)?;
         }
         let keys = self.state.notices.held_keys();
-        if let Some(summary) = self.state.notices.release() {
+        if let Some(released) = self.state.notices.release()
+            && let Some(summary) = text::summary::run(&released.summary, Some(&released.tally))
+        {
             self.say_keyed(&summary, keys, now_ms());
             self.store.save(&self.state)?;
         }
@@ -690,7 +692,7 @@ impl Daemon {
             return;
         };
         let ended = crate::core::engine::limits::ended_between(&config.rules, previous, started);
-        if let Some(m) = crate::core::alerting::refusals::override_ended_message(&ended) {
+        if let Some(m) = crate::core::text::refusals::override_ended_message(&ended) {
             self.state.alerts.enqueue(m.plain, m.html, started);
         }
     }
@@ -711,7 +713,7 @@ impl Daemon {
         if let Some(error @ SynapseError::Server { .. }) = &rooms_error {
             self.metrics.api_error(error);
         }
-        let (plan, messages, summary) = conditions::settle_run(
+        let (plan, notices, summary) = crate::core::alerting::settle::settle_run(
             &mut self.state.alerts,
             &mut self.state.conditions,
             &outcome,
@@ -720,7 +722,8 @@ impl Daemon {
             now,
         );
         self.state.digest.count(&plan);
-        for message in messages {
+        for notice in &notices {
+            let message = text::notices::condition(notice).message();
             self.state.alerts.enqueue(message.plain, message.html, now);
         }
         let planned = crate::core::alerting::server_notices::plan(
@@ -750,17 +753,19 @@ impl Daemon {
         if let Some(summary) = summary {
             if txn_ids.is_empty() {
                 let keys = summary.plan.keys();
-                if let Some(d) = summary.doc(None) {
+                if let Some(d) = text::summary::run(&summary, None) {
                     self.say_keyed(&d, keys, now);
                 }
             } else {
                 let keys = self.state.notices.held_keys();
-                if let Some(missed) = self.state.notices.hold(summary, txn_ids) {
-                    self.say_keyed(&missed, keys, now);
+                if let Some(missed) = self.state.notices.hold(summary, txn_ids)
+                    && let Some(d) = text::summary::run(&missed.summary, Some(&missed.tally))
+                {
+                    self.say_keyed(&d, keys, now);
                 }
             }
         }
-        let incomplete = conditions::incomplete_cause(&outcome);
+        let incomplete = outcome.incomplete_cause();
         let users = outcome
             .walks
             .iter()
@@ -993,7 +998,7 @@ impl Daemon {
     }
 
     fn announce(&mut self, notice: &Notice, now: u64) {
-        let m = notice.message();
+        let m = notices::condition(notice).message();
         self.state.alerts.enqueue(m.plain, m.html, now);
     }
 

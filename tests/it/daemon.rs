@@ -22,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use synapse_warden::bot::{Bot, BotSettings, Secret};
 use synapse_warden::core::alerting::lifecycle::Outgoing;
-use synapse_warden::core::alerting::settle::Message;
+use synapse_warden::core::doc::Message;
 use synapse_warden::core::policy::{self, Config};
 use synapse_warden::daemon::http::Readiness;
 use synapse_warden::daemon::metrics::Metrics;

@@ -1,13 +1,11 @@
 //! Uploads Synapse refused under a rule with `enforce: upload`, as the
-//! `synapse_warden_quota` module reports them, and how they are told in the
-//! admin room: batched, one line per refusal.
+//! `synapse_warden_quota` module reports them, and which rule each was under (worded in
+//! [`crate::core::text::refusals`]: batched, one line per refusal).
 //!
 //! Pure: the adapters carry reports in and messages out.
 
-use crate::core::doc::Message;
 use crate::core::engine::limits::{self, UploadLimit};
 use crate::core::policy::Rules;
-use crate::core::text;
 
 /// One refused upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,78 +51,5 @@ pub fn refusal(
         sent_bytes,
         attempted_bytes,
         at_ms: now_ms,
-    }
-}
-
-/// "3 uploads refused: ..." for the admin room; `None` when there is
-/// nothing to say. At most `max_lines` lines, then a count of the rest.
-/// Wording in [`crate::core::text::refusals`].
-pub fn message(refusals: &[Refusal], max_lines: usize) -> Option<Message> {
-    let first = refusals.first()?;
-    Some(text::refusals::refusals(refusals, first.at_ms, max_lines).message())
-}
-
-/// Announced once, in the first run after an override's `until`.
-pub fn override_ended_message(overrides: &[&crate::core::policy::Override]) -> Option<Message> {
-    if overrides.is_empty() {
-        return None;
-    }
-    Some(text::refusals::overrides_ended(overrides).message())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn r(user: &str, rule: Option<&str>) -> Refusal {
-        Refusal {
-            user_id: user.into(),
-            rule: rule.map(Into::into),
-            max_bytes: 5 << 30,
-            sent_bytes: (5 << 30) - 1000,
-            attempted_bytes: 20 << 20,
-            at_ms: 1_800_000_000_000,
-        }
-    }
-
-    #[test]
-    fn batches_one_line_per_refusal_escaped() {
-        let m = message(
-            &[
-                r("@bob:hs", Some("media-quota")),
-                r("@<b>evil</b>\n:hs", None),
-                r("@c:hs", Some("x")),
-            ],
-            2,
-        )
-        .unwrap();
-        assert!(
-            m.plain.starts_with(
-                "synapse-warden: 3 uploads refused by Synapse since 2027-01-15 08:00 UTC:"
-            ),
-            "{}",
-            m.plain
-        );
-        assert!(
-            m.plain.contains(
-                "• @bob:hs — 20.0 MiB over media-quota (5.0 GiB): had 5.0 GiB, tried 20.0 MiB"
-            ),
-            "{}",
-            m.plain
-        );
-        assert!(
-            m.plain
-                .contains("@<b>evil</b>\\n:hs — 20.0 MiB over a limit no longer in the policy"),
-            "{}",
-            m.plain
-        );
-        assert!(
-            m.html.contains("@&lt;b&gt;evil&lt;/b&gt;\\n:hs"),
-            "{}",
-            m.html
-        );
-        assert!(!m.html.contains("<b>evil"));
-        assert!(m.plain.ends_with("… and 1 more"));
-        assert_eq!(message(&[], 5), None);
     }
 }

@@ -82,6 +82,16 @@ pub struct Held {
     pub tally: Tally,
 }
 
+/// A run's summary, released with what became of its notices (worded by
+/// [`crate::core::text::summary::run`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Released {
+    /// The run's summary.
+    pub summary: RunSummary,
+    /// What became of its notices.
+    pub tally: Tally,
+}
+
 /// What became of a run's notices, for its summary.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -218,7 +228,7 @@ impl NoticeState {
     /// Holds `summary` back until the notices `txn_ids` were tried once;
     /// a summary still held (its release was missed) is returned, to be
     /// posted first.
-    pub fn hold(&mut self, summary: RunSummary, txn_ids: Vec<String>) -> Option<Doc> {
+    pub fn hold(&mut self, summary: RunSummary, txn_ids: Vec<String>) -> Option<Released> {
         let previous = self.release();
         self.held = Some(Held {
             summary,
@@ -276,14 +286,17 @@ impl NoticeState {
 
     /// The held summary, once its notices were tried: those not tried are
     /// waiting for Synapse. `None` when no summary is held.
-    pub fn release(&mut self) -> Option<Doc> {
+    pub fn release(&mut self) -> Option<Released> {
         let mut held = self.held.take()?;
         for txn_id in std::mem::take(&mut held.untried) {
             if let Some(n) = self.outbox.iter().find(|n| n.txn_id == txn_id) {
                 held.tally.waiting.push(n.user_id.clone());
             }
         }
-        held.summary.doc(Some(&held.tally))
+        Some(Released {
+            summary: held.summary,
+            tally: held.tally,
+        })
     }
 
     fn take(&mut self, txn_id: &str) -> Option<String> {

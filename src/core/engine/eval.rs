@@ -141,6 +141,19 @@ impl Outcome {
             .iter()
             .find_map(|w| w.cut_short.map(|cut| (w, cut)))
     }
+
+    /// Why the run was partial, for people: the first walk cut short,
+    /// named when it is a windowed one.
+    pub fn incomplete_cause(&self) -> Option<String> {
+        let (walk, cut) = self.cut_short()?;
+        Some(match walk.window {
+            None => cut.to_string(),
+            Some(w) => format!(
+                "{cut} (walk of the uploads of the last {})",
+                crate::core::doc::format::window(w)
+            ),
+        })
+    }
 }
 
 /// A run in progress. See the [module docs](self).

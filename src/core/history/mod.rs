@@ -118,7 +118,7 @@ impl Collector {
     /// no totals to record.
     pub fn finish(self, outcome: &Outcome) -> Option<RunRecord> {
         let all = outcome.walks.iter().find(|w| w.window.is_none())?;
-        let partial = crate::core::alerting::conditions::incomplete_cause(outcome);
+        let partial = outcome.incomplete_cause();
         let mut rules: BTreeMap<&str, RuleCount> = BTreeMap::new();
         let mut violators: Vec<&str> = Vec::new();
         for v in &outcome.violations {

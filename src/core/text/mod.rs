@@ -23,6 +23,7 @@ pub mod rooms;
 pub mod server_notices;
 pub mod silences;
 pub mod status;
+pub mod summary;
 pub mod top;
 pub mod trend;
 pub mod user;

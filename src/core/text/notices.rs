@@ -2,6 +2,7 @@
 //! a state file set aside...).
 
 use super::common::said;
+use crate::core::alerting::conditions::Notice;
 use crate::core::doc::{Block, Doc, ERROR_CAP, Line};
 
 /// The state file could not be read and was set aside.
@@ -174,5 +175,18 @@ mod tests {
             reloaded_text("p.yaml", 1, &["matrix.user", "matrix.room", "http.listen"]),
             "reloaded p.yaml: 1 rule in force; `matrix.user`, `matrix.room` and `http.listen` changed and need a restart to take effect."
         );
+    }
+}
+
+/// A condition's notice ([`Notice`]), as posted.
+pub fn condition(notice: &Notice) -> Doc {
+    match notice {
+        Notice::SynapseFailing { since_ms, error } => synapse_failing(*since_ms, error),
+        Notice::SynapseBack { since_ms } => synapse_back(*since_ms),
+        Notice::RoomsUnsupported => rooms_unsupported(),
+        Notice::RoomsFailing { error } => rooms_failing(error),
+        Notice::RoomsBack { since_ms } => rooms_back(*since_ms),
+        Notice::WalksIncomplete { cause } => walks_incomplete(cause),
+        Notice::WalksComplete { since_ms } => walks_complete(*since_ms),
     }
 }

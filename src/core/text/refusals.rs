@@ -3,7 +3,7 @@
 
 use super::common::said;
 use crate::core::alerting::refusals::Refusal;
-use crate::core::doc::{Block, Doc, ID_CAP, Line, Units};
+use crate::core::doc::{Block, Doc, ID_CAP, Line, Message, Units};
 use crate::core::policy::Override;
 
 /// `@bob:hs — 20.0 MiB over media-quota (5.0 GiB): had 5.0 GiB, tried 20.0 MiB`.
@@ -63,4 +63,76 @@ pub fn overrides_ended(overrides: &[&Override]) -> Doc {
             .map(|o| super::overrides::override_line(o))
             .collect(),
     ))
+}
+
+/// "3 uploads refused: ..." for the admin room; `None` when there is
+/// nothing to say. At most `max_lines` lines, then a count of the rest.
+pub fn message(batch: &[Refusal], max_lines: usize) -> Option<Message> {
+    let first = batch.first()?;
+    Some(refusals(batch, first.at_ms, max_lines).message())
+}
+
+/// Announced once, in the first run after an override's `until`.
+pub fn override_ended_message(overrides: &[&crate::core::policy::Override]) -> Option<Message> {
+    if overrides.is_empty() {
+        return None;
+    }
+    Some(overrides_ended(overrides).message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(user: &str, rule: Option<&str>) -> Refusal {
+        Refusal {
+            user_id: user.into(),
+            rule: rule.map(Into::into),
+            max_bytes: 5 << 30,
+            sent_bytes: (5 << 30) - 1000,
+            attempted_bytes: 20 << 20,
+            at_ms: 1_800_000_000_000,
+        }
+    }
+
+    #[test]
+    fn batches_one_line_per_refusal_escaped() {
+        let m = message(
+            &[
+                r("@bob:hs", Some("media-quota")),
+                r("@<b>evil</b>\n:hs", None),
+                r("@c:hs", Some("x")),
+            ],
+            2,
+        )
+        .unwrap();
+        assert!(
+            m.plain.starts_with(
+                "synapse-warden: 3 uploads refused by Synapse since 2027-01-15 08:00 UTC:"
+            ),
+            "{}",
+            m.plain
+        );
+        assert!(
+            m.plain.contains(
+                "• @bob:hs — 20.0 MiB over media-quota (5.0 GiB): had 5.0 GiB, tried 20.0 MiB"
+            ),
+            "{}",
+            m.plain
+        );
+        assert!(
+            m.plain
+                .contains("@<b>evil</b>\\n:hs — 20.0 MiB over a limit no longer in the policy"),
+            "{}",
+            m.plain
+        );
+        assert!(
+            m.html.contains("@&lt;b&gt;evil&lt;/b&gt;\\n:hs"),
+            "{}",
+            m.html
+        );
+        assert!(!m.html.contains("<b>evil"));
+        assert!(m.plain.ends_with("… and 1 more"));
+        assert_eq!(message(&[], 5), None);
+    }
 }

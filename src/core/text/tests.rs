@@ -11,7 +11,6 @@ use proptest::prelude::*;
 
 use crate::core::alerting::lifecycle::{Announced, Change, ExpiredSilence, Plan};
 use crate::core::alerting::refusals::Refusal;
-use crate::core::alerting::settle;
 use crate::core::alerting::silences::{Matcher, RulePattern, Silences, SubjectPattern};
 use crate::core::commands::{BadCommand, UsageError, UserQuery};
 use crate::core::doc::{ALLOWED_TAGS, Block, Doc, Units, is_neutralised};
@@ -303,7 +302,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
     vec![
         (
             "alert summary",
-            settle::summary_doc(&plan, NOW, 5).expect("a plan"),
+            text::summary::plan_doc(&plan, NOW, 5).expect("a plan"),
         ),
         ("alert summary (server notices)", {
             let summary = crate::core::alerting::settle::RunSummary {
@@ -326,10 +325,10 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
                 refused: vec![(i.user_id.clone(), i.error.clone())],
                 disabled: vec!["@dave:example.org".into()],
             };
-            summary.doc(Some(&tally)).expect("a plan")
+            text::summary::run(&summary, Some(&tally)).expect("a plan")
         }),
         ("alert summary (partial run)", {
-            let mut doc = settle::summary_doc(&plan, NOW, 1).expect("a plan");
+            let mut doc = text::summary::plan_doc(&plan, NOW, 1).expect("a plan");
             doc.push(Block::Paragraph(text::notices::partial_run(&i.error)));
             doc
         }),
@@ -531,7 +530,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         ),
         (
             "silence expired (summary)",
-            settle::summary_doc(&expiry, NOW, 5).expect("an expiry"),
+            text::summary::plan_doc(&expiry, NOW, 5).expect("an expiry"),
         ),
         (
             "silenced in check",

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::RwLock;
 
 use super::*;
-use crate::core::alerting::settle::Message;
+use crate::core::doc::Message;
 use crate::daemon::http::{self, Endpoints, Readiness};
 use crate::daemon::service::{NotifyError, Status};
 

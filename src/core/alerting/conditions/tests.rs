@@ -1,0 +1,266 @@
+use super::*;
+use crate::core::alerting::lifecycle::Change;
+use crate::core::alerting::lifecycle::{AlertState, Lifecycle, Plan};
+use crate::core::doc::Message;
+use crate::core::engine::eval::WalkReport;
+use crate::core::model::coverage::CutShort;
+use crate::core::model::coverage::{Checked, Coverage, CutCause};
+use crate::core::model::usage::TimeRange;
+use crate::core::model::violation::fixture::{user, violation};
+use crate::core::model::violation::{Measure, Subject, Violation};
+use crate::core::text;
+
+const MIN: u64 = 60_000;
+
+/// [`crate::core::alerting::settle::settle_run`]'s messages, worded with the summary last, as the daemon posts
+/// them when no server notice is involved.
+fn settle_run(
+    alerts: &mut AlertState,
+    conditions: &mut Conditions,
+    outcome: &Outcome,
+    lifecycle: &Lifecycle,
+    max_lines: usize,
+    now_ms: u64,
+) -> (Plan, Vec<Message>) {
+    let (plan, notices, summary) = crate::core::alerting::settle::settle_run(
+        alerts, conditions, outcome, lifecycle, max_lines, now_ms,
+    );
+    let mut messages: Vec<Message> = notices
+        .iter()
+        .map(|n| text::notices::condition(n).message())
+        .collect();
+    messages.extend(
+        summary
+            .and_then(|s| text::summary::run(&s, None))
+            .map(|d| d.message()),
+    );
+    (plan, messages)
+}
+
+fn outcome(rooms: RoomsChecked, cut: Option<CutShort>, violations: Vec<Violation>) -> Outcome {
+    let mut coverage = Coverage::complete();
+    if cut.is_some() {
+        coverage.limit("quota", Checked::UsersUpTo(Some("@m:hs".into())));
+    }
+    if matches!(rooms, RoomsChecked::Unavailable { .. }) {
+        coverage.limit("rooms", Checked::Nothing);
+    }
+    Outcome {
+        now_ms: 0,
+        violations,
+        walks: vec![WalkReport {
+            range: TimeRange::ALL,
+            window: None,
+            users: 80,
+            bytes: 0,
+            media: 0,
+            cut_short: cut,
+        }],
+        rooms,
+        rules: 2,
+        notes: Vec::new(),
+        coverage,
+    }
+}
+
+fn checked() -> RoomsChecked {
+    RoomsChecked::Checked { rooms: 3 }
+}
+
+fn server_500() -> RoomsChecked {
+    RoomsChecked::Unavailable {
+        reason: RoomsUnavailable::Server("500".into()),
+    }
+}
+
+const STUCK: CutShort = CutShort {
+    cause: CutCause::TokenStuck,
+    seen: 80,
+    total: 120,
+};
+
+fn user_v(id: &str) -> Violation {
+    violation("quota", user(id))
+}
+
+fn room_v(room: &str) -> Violation {
+    Violation {
+        rule: "rooms".into(),
+        subject: Subject::Room {
+            room_id: room.into(),
+        },
+        measure: Measure::RoomSize,
+        ..user_v("@x:hs")
+    }
+}
+
+#[test]
+fn synapse_outage_is_said_once_when_it_starts_and_once_when_it_ends() {
+    let mut c = Conditions::default();
+    assert_eq!(
+        c.run_failed("connection refused", MIN),
+        vec![Notice::SynapseFailing {
+            since_ms: MIN,
+            error: "connection refused".into()
+        }]
+    );
+    assert_eq!(c.run_failed("timeout", 2 * MIN), vec![]);
+    assert_eq!(
+        c.synapse_outage.as_ref().unwrap().error,
+        "connection refused"
+    );
+    assert_eq!(
+        c.run_finished(&outcome(checked(), None, vec![]), 3 * MIN),
+        vec![Notice::SynapseBack { since_ms: MIN }]
+    );
+    assert_eq!(
+        c.run_finished(&outcome(checked(), None, vec![]), 4 * MIN),
+        vec![]
+    );
+}
+
+#[test]
+fn rooms_sqlite_once_ever_and_500_as_an_outage() {
+    let mut c = Conditions::default();
+    let sqlite = RoomsChecked::Unavailable {
+        reason: RoomsUnavailable::Sqlite,
+    };
+    assert_eq!(
+        c.run_finished(&outcome(sqlite.clone(), None, vec![]), 0),
+        vec![Notice::RoomsUnsupported]
+    );
+    assert_eq!(c.run_finished(&outcome(sqlite, None, vec![]), MIN), vec![]);
+    assert_eq!(
+        c.run_finished(&outcome(server_500(), None, vec![]), 2 * MIN),
+        vec![Notice::RoomsFailing {
+            error: "500".into()
+        }]
+    );
+    assert_eq!(
+        c.run_finished(&outcome(server_500(), None, vec![]), 3 * MIN),
+        vec![]
+    );
+    assert_eq!(
+        c.run_finished(&outcome(checked(), None, vec![]), 4 * MIN),
+        vec![Notice::RoomsBack { since_ms: 2 * MIN }]
+    );
+    // Room rules removed during an outage: it ends without a word.
+    c.run_finished(&outcome(server_500(), None, vec![]), 5 * MIN);
+    assert_eq!(
+        c.run_finished(&outcome(RoomsChecked::NotNeeded, None, vec![]), 6 * MIN),
+        vec![]
+    );
+    assert_eq!(c.rooms_outage, None);
+}
+
+#[test]
+fn incomplete_walks_once_when_they_start_and_once_when_they_end() {
+    let mut c = Conditions::default();
+    assert_eq!(
+        c.run_finished(&outcome(checked(), Some(STUCK), vec![]), MIN),
+        vec![Notice::WalksIncomplete {
+            cause: "Synapse's next_token stopped advancing at 80 of 120 users".into()
+        }]
+    );
+    assert_eq!(
+        c.run_finished(&outcome(checked(), Some(STUCK), vec![]), 2 * MIN),
+        vec![]
+    );
+    assert_eq!(
+        c.run_finished(&outcome(checked(), None, vec![]), 3 * MIN),
+        vec![Notice::WalksComplete { since_ms: MIN }]
+    );
+}
+
+#[test]
+fn a_partial_run_announces_what_it_saw_and_keeps_what_it_did_not() {
+    let lc = Lifecycle::default();
+    let mut alerts = AlertState::default();
+    let mut c = Conditions::default();
+    let (plan, _) = settle_run(
+        &mut alerts,
+        &mut c,
+        &outcome(
+            checked(),
+            None,
+            vec![user_v("@a:hs"), user_v("@z:hs"), room_v("!r:hs")],
+        ),
+        &lc,
+        20,
+        0,
+    );
+    assert_eq!(plan.lines.len(), 3);
+    // Cut short after @m, room sizes failing: @b is new, @a resolved,
+    // @z (not reached) and !r (not read) stay open, unannounced.
+    let (plan, messages) = settle_run(
+        &mut alerts,
+        &mut c,
+        &outcome(server_500(), Some(STUCK), vec![user_v("@b:hs")]),
+        &lc,
+        20,
+        MIN,
+    );
+    let lines: Vec<_> = plan
+        .lines
+        .iter()
+        .map(|l| (l.change, l.violation.subject.id().to_owned()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (Change::New, "@b:hs".to_owned()),
+            (Change::Resolved, "@a:hs".to_owned())
+        ]
+    );
+    assert_eq!(messages.len(), 3, "{messages:#?}");
+    assert!(
+        messages[0]
+            .plain
+            .contains("room rules could not be checked")
+    );
+    assert!(messages[1].plain.contains(
+        "runs are incomplete: Synapse's next_token stopped advancing at 80 of 120 users"
+    ));
+    assert!(
+        messages[2].plain.ends_with("Partial run: Synapse's next_token stopped advancing at 80 of 120 users. Open alerts of users it did not reach are neither resolved nor forgotten."),
+        "{}",
+        messages[2].plain
+    );
+    let open: Vec<_> = alerts.active.keys().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(open, ["@b:hs", "@z:hs", "!r:hs"]);
+    // A partial run that finds nothing new says nothing more.
+    let (plan, messages) = settle_run(
+        &mut alerts,
+        &mut c,
+        &outcome(server_500(), Some(STUCK), vec![user_v("@b:hs")]),
+        &lc,
+        20,
+        2 * MIN,
+    );
+    assert!(
+        plan.is_empty() && messages.is_empty(),
+        "{plan:?} {messages:?}"
+    );
+    // The next complete run resolves them, and says walks are whole again.
+    let (plan, messages) = settle_run(
+        &mut alerts,
+        &mut c,
+        &outcome(checked(), None, vec![]),
+        &lc,
+        20,
+        3 * MIN,
+    );
+    assert_eq!(plan.lines.len(), 3);
+    assert!(plan.lines.iter().all(|l| l.change == Change::Resolved));
+    assert_eq!(messages.len(), 3, "rooms back, walks complete, summary");
+    assert!(!messages[2].plain.contains("Partial run"));
+    assert!(alerts.active.is_empty());
+}
+
+#[test]
+fn old_state_files_load() {
+    let old = r#"{"synapse_outage":null,"rooms_outage":{"since_ms":5,"error":"e"},"rooms_unsupported_noticed":true}"#;
+    let c: Conditions = serde_json::from_str(old).unwrap();
+    assert_eq!(c.incomplete, None);
+    assert!(c.rooms_unsupported_noticed);
+}
