@@ -2,14 +2,12 @@
 //! (`rules.user_media[2].max_media_length`), [`PositionIndex`] maps each path
 //! to the line and column of its key and value in the YAML text.
 //!
-//! The index is built from the tree of [`Node`]s the file was parsed into
-//! once (see [`super::yaml`]), which keeps every node's position; content
+//! The index is built by the YAML reader (`yaml::index`) from the tree the
+//! file was parsed into once, which keeps every node's position; content
 //! reached through an alias (`*name`) has the position of the alias.
 
 use std::collections::HashMap;
 use std::fmt;
-
-use super::yaml::{Node, Tree};
 
 /// One step of a [`FieldPath`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -135,52 +133,15 @@ pub struct PositionIndex {
 }
 
 impl PositionIndex {
-    /// Indexes the parsed document `root`.
-    pub fn build(root: &Node) -> PositionIndex {
-        let mut index = PositionIndex::default();
-        index.entries.insert(
-            FieldPath::root(),
-            Entry {
-                key: None,
-                value: root.at,
-            },
-        );
-        index.walk(&FieldPath::root(), root);
-        index
-    }
-
-    fn walk(&mut self, path: &FieldPath, node: &Node) {
-        match &node.tree {
-            Tree::Scalar(_) => {}
-            Tree::Sequence(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let child = path.index(i);
-                    self.entries.entry(child.clone()).or_insert(Entry {
-                        key: None,
-                        value: item.at,
-                    });
-                    self.walk(&child, item);
-                }
-            }
-            Tree::Mapping(entries) => {
-                for (key, value) in entries {
-                    let child = path.key(&key.key_text());
-                    // A duplicate key keeps the first position; the
-                    // validation reports the duplicate.
-                    if self.entries.contains_key(&child) {
-                        continue;
-                    }
-                    self.entries.insert(
-                        child.clone(),
-                        Entry {
-                            key: Some(key.at),
-                            value: value.at,
-                        },
-                    );
-                    self.walk(&child, value);
-                }
-            }
+    /// Records where the key and value at `path` are, unless `path` is
+    /// already indexed (a duplicate key keeps the first position; the
+    /// validation reports the duplicate). Whether it was recorded.
+    pub fn insert(&mut self, path: FieldPath, key: Option<Position>, value: Position) -> bool {
+        if self.entries.contains_key(&path) {
+            return false;
         }
+        self.entries.insert(path, Entry { key, value });
+        true
     }
 
     /// Where the value at `path` starts, or else where its closest indexed
@@ -217,14 +178,6 @@ impl PositionIndex {
 mod tests {
     use super::*;
 
-    fn p(s: &[Segment]) -> FieldPath {
-        FieldPath::from(s.to_vec())
-    }
-
-    fn pos(line: usize, column: usize) -> Option<Position> {
-        Some(Position { line, column })
-    }
-
     #[test]
     fn displays_paths_as_admins_write_them() {
         let path = FieldPath::root()
@@ -236,37 +189,5 @@ mod tests {
         assert_eq!(path.shape(), ["rules", "user_media", "max_media_length"]);
         assert_eq!(path.parent().to_string(), "rules.user_media[2]");
         assert_eq!(FieldPath::root().to_string(), "");
-    }
-
-    fn index(text: &str) -> PositionIndex {
-        PositionIndex::build(&super::super::yaml::parse(text).unwrap())
-    }
-
-    #[test]
-    fn indexes_keys_values_and_items() {
-        let text =
-            "a:\n  x: 1\n  zz: 'two'\nlist:\n  - x: [1, 2]\n    y: 3\n  - {x: 'q', bad: 1}\n";
-        let index = index(text);
-        let a = FieldPath::root().key("a");
-        assert_eq!(index.key(&a), pos(1, 1));
-        assert_eq!(index.value(&a.key("x")), pos(2, 6));
-        assert_eq!(index.key(&a.key("zz")), pos(3, 3));
-        assert_eq!(index.value(&a.key("zz")), pos(3, 7));
-        let list = FieldPath::root().key("list");
-        assert_eq!(index.value(&list.index(0)), pos(5, 5));
-        assert_eq!(index.value(&list.index(0).key("x").index(1)), pos(5, 12));
-        assert_eq!(index.key(&list.index(1).key("bad")), pos(7, 14));
-        // Missing: the closest ancestor.
-        assert_eq!(index.value(&list.index(1).key("nope")), pos(7, 5));
-        assert!(!index.contains(&p(&[Segment::Key("nope".into())])));
-    }
-
-    #[test]
-    fn survives_complex_keys_aliases_and_duplicates() {
-        let text = "base: &b {x: 1}\n? [a, b]\n: 1\nother: *b\nlast: 2\nlast: 3\n";
-        let index = index(text);
-        assert_eq!(index.value(&FieldPath::root().key("other")), pos(4, 8));
-        assert_eq!(index.key(&FieldPath::root().key("last")), pos(5, 1));
-        assert_eq!(index.value(&FieldPath::root().key("?")), pos(3, 3));
     }
 }

@@ -51,7 +51,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, PolicyError> {
             return Err(checker.into_error());
         }
     };
-    checker.index = PositionIndex::build(&root);
+    checker.index = yaml::index(&root);
     let (raw, unknown) = yaml::read::<RawRoot>(&root);
     for path in unknown {
         checker.unknown_key(path);

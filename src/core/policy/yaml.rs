@@ -25,7 +25,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess
 use serde::de::{Unexpected, Visitor};
 use serde_saphyr::{DefaultMessageFormatter, MessageFormatter};
 
-use super::path::{FieldPath, Position};
+use super::path::{FieldPath, Position, PositionIndex};
 
 /// A number as YAML 1.2 reads it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -123,6 +123,7 @@ pub enum Tree {
 
 impl Node {
     /// The value, without positions.
+    #[cfg(test)]
     pub fn to_value(&self) -> Value {
         match &self.tree {
             Tree::Scalar(v) => v.clone(),
@@ -609,9 +610,40 @@ pub fn read<T: de::DeserializeOwned>(root: &Node) -> (Result<T, ShapeError>, Vec
     (result, ignored.into_inner())
 }
 
+/// Indexes the parsed document `root`: where each key and value is, by
+/// [`FieldPath`].
+pub fn index(root: &Node) -> PositionIndex {
+    let mut index = PositionIndex::default();
+    index.insert(FieldPath::root(), None, root.at);
+    walk(&mut index, &FieldPath::root(), root);
+    index
+}
+
+fn walk(index: &mut PositionIndex, path: &FieldPath, node: &Node) {
+    match &node.tree {
+        Tree::Scalar(_) => {}
+        Tree::Sequence(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let child = path.index(i);
+                index.insert(child.clone(), None, item.at);
+                walk(index, &child, item);
+            }
+        }
+        Tree::Mapping(entries) => {
+            for (key, value) in entries {
+                let child = path.key(&key.key_text());
+                if index.insert(child.clone(), Some(key.at), value.at) {
+                    walk(index, &child, value);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::policy::path::Segment;
 
     fn pos(line: usize, column: usize) -> Position {
         Position { line, column }
@@ -669,5 +701,45 @@ mod tests {
         assert!(!e.message.is_empty() && !e.message.contains('\n'), "{e:?}");
         let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
         assert_eq!(e.position.map(|p| p.line), Some(3), "{e:?}");
+    }
+
+    fn p(s: &[Segment]) -> FieldPath {
+        FieldPath::from(s.to_vec())
+    }
+
+    fn at(line: usize, column: usize) -> Option<Position> {
+        Some(Position { line, column })
+    }
+
+    fn index(text: &str) -> PositionIndex {
+        super::index(&parse(text).unwrap())
+    }
+
+    #[test]
+    fn indexes_keys_values_and_items() {
+        let text =
+            "a:\n  x: 1\n  zz: 'two'\nlist:\n  - x: [1, 2]\n    y: 3\n  - {x: 'q', bad: 1}\n";
+        let index = index(text);
+        let a = FieldPath::root().key("a");
+        assert_eq!(index.key(&a), at(1, 1));
+        assert_eq!(index.value(&a.key("x")), at(2, 6));
+        assert_eq!(index.key(&a.key("zz")), at(3, 3));
+        assert_eq!(index.value(&a.key("zz")), at(3, 7));
+        let list = FieldPath::root().key("list");
+        assert_eq!(index.value(&list.index(0)), at(5, 5));
+        assert_eq!(index.value(&list.index(0).key("x").index(1)), at(5, 12));
+        assert_eq!(index.key(&list.index(1).key("bad")), at(7, 14));
+        // Missing: the closest ancestor.
+        assert_eq!(index.value(&list.index(1).key("nope")), at(7, 5));
+        assert!(!index.contains(&p(&[Segment::Key("nope".into())])));
+    }
+
+    #[test]
+    fn survives_complex_keys_aliases_and_duplicates() {
+        let text = "base: &b {x: 1}\n? [a, b]\n: 1\nother: *b\nlast: 2\nlast: 3\n";
+        let index = index(text);
+        assert_eq!(index.value(&FieldPath::root().key("other")), at(4, 8));
+        assert_eq!(index.key(&FieldPath::root().key("last")), at(5, 1));
+        assert_eq!(index.value(&FieldPath::root().key("?")), at(3, 3));
     }
 }
