@@ -1,5 +1,5 @@
 //! Carries out the clean-up commands (`media`, `purge`, `quarantine`,
-//! `purge-remote`, `confirm`) decided by [`crate::core::commands::cleanup`]: reads a
+//! `purge-remote`, `confirm`) decided by [`crate::core::commands::actions`]: reads a
 //! user's media from Synapse, keeps the pending confirmations, appends to
 //! the audit log, calls Synapse for exactly the planned media, and reports.
 //!
@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::context::{Origin, Reply, StatsContext};
 use crate::core::commands::Command;
-use crate::core::commands::cleanup::{
+use crate::core::commands::actions::{
     self, ActionKind, Confirmation, ItemOutcome, Outcome, Pending, Plan, Preview,
 };
 use crate::core::doc::Doc;
@@ -44,7 +44,7 @@ pub async fn answer(
     } = command
     {
         return match read_media(ctx, user_id).await {
-            Ok(media) => Reply::ok(say::listing(&cleanup::listing(
+            Ok(media) => Reply::ok(say::listing(&actions::listing(
                 user_id, &media, *filter, *order, *limit, now_ms,
             ))),
             Err(doc) => Reply::failed(doc),
@@ -62,7 +62,7 @@ pub async fn answer(
     let (sender, may_act) = match origin {
         Origin::Cli => (None, true),
         Origin::Matrix { sender, level, .. } => {
-            (Some(sender.as_str()), cleanup::may_act(*level, needed))
+            (Some(sender.as_str()), actions::may_act(*level, needed))
         }
     };
     let audit = config.audit_log();
@@ -105,15 +105,15 @@ pub async fn answer(
     };
     let preview = match kind {
         ActionKind::Purge { user_id, filter } => match read_media(ctx, user_id).await {
-            Ok(media) => cleanup::preview_purge(user_id, &media, *filter, now_ms),
+            Ok(media) => actions::preview_purge(user_id, &media, *filter, now_ms),
             Err(doc) => return Reply::failed(doc),
         },
         ActionKind::Quarantine { user_id } => match read_media(ctx, user_id).await {
-            Ok(media) => cleanup::preview_quarantine(user_id, &media, now_ms),
+            Ok(media) => actions::preview_quarantine(user_id, &media, now_ms),
             Err(doc) => return Reply::failed(doc),
         },
         ActionKind::PurgeRemote { older_than } => {
-            cleanup::preview_purge_remote(*older_than, now_ms)
+            actions::preview_purge_remote(*older_than, now_ms)
         }
     };
     if preview.is_empty() {
@@ -128,7 +128,7 @@ pub async fn answer(
             requested_by: by.to_owned(),
             expires_ms: now_ms,
         };
-        let Some(plan) = cleanup::plan(&pending.preview) else {
+        let Some(plan) = actions::plan(&pending.preview) else {
             return Reply::ok(say::nothing_to_do(&pending.preview.kind));
         };
         return carry(ctx, origin, audit.as_deref(), &pending, plan, None, now_ms).await;
@@ -141,7 +141,7 @@ pub async fn answer(
         Ok(mut c) => c.offer(
             preview,
             by,
-            cleanup::code_from(rand::random::<u64>()),
+            actions::code_from(rand::random::<u64>()),
             now_ms,
             valid_for,
         ),
@@ -165,7 +165,7 @@ async fn current_config(ctx: &StatsContext) -> Option<Arc<Config>> {
 }
 
 /// Every media of `user_id`, or the reply saying why not.
-async fn read_media(ctx: &StatsContext, user_id: &str) -> Result<Vec<cleanup::Media>, Doc> {
+async fn read_media(ctx: &StatsContext, user_id: &str) -> Result<Vec<actions::Media>, Doc> {
     ctx.synapse.user_media(user_id).await.map_err(|e| match &e {
         SynapseError::UnexpectedStatus { status: 404, .. } => say::unknown_user(user_id),
         SynapseError::InvalidRequest { detail, .. }
@@ -235,12 +235,12 @@ async fn carry(
                 tracing::info!(action = name, media_id = %id, ?result, "clean-up");
                 results.push((id.clone(), result));
                 if let Some(tx) = &progress
-                    && cleanup::progress_due(i + 1, media_ids.len(), PROGRESS_EVERY)
+                    && actions::progress_due(i + 1, media_ids.len(), PROGRESS_EVERY)
                 {
                     let _ = tx.send(say::progress(i + 1, media_ids.len()).message());
                 }
             }
-            cleanup::outcome(&pending.preview, &results)
+            actions::outcome(&pending.preview, &results)
         }
         Plan::PurgeRemote { before_ms } => match ctx.synapse.purge_media_cache(*before_ms).await {
             Ok(deleted) => Outcome {

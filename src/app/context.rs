@@ -94,7 +94,7 @@ pub struct StatsContext {
     /// counted.
     pub metrics: Option<Arc<crate::daemon::metrics::Metrics>>,
     /// Clean-up actions waiting for their confirmation code.
-    pub confirmations: Arc<std::sync::Mutex<crate::core::commands::cleanup::Confirmations>>,
+    pub confirmations: Arc<std::sync::Mutex<crate::core::commands::actions::Confirmations>>,
     /// The usage history, for `trend` and `growth`.
     pub history: Option<crate::history::History>,
 }

@@ -400,7 +400,7 @@ impl SynapseClient {
     pub async fn user_media(
         &self,
         user_id: &str,
-    ) -> Result<Vec<crate::core::commands::cleanup::Media>, SynapseError> {
+    ) -> Result<Vec<crate::core::commands::actions::Media>, SynapseError> {
         #[derive(serde::Deserialize)]
         struct Item {
             media_id: String,
@@ -433,7 +433,7 @@ impl SynapseClient {
             media.extend(
                 page.media
                     .into_iter()
-                    .map(|m| crate::core::commands::cleanup::Media {
+                    .map(|m| crate::core::commands::actions::Media {
                         media_id: m.media_id,
                         media_length: m.media_length.unwrap_or(0),
                         created_ts: m.created_ts,

@@ -1,535 +1,232 @@
-//! Clean-up actions decided in the pure core: which media a listing, a
-//! purge or a quarantine is about, what its preview holds, the one-time
-//! confirmation codes and who may use them, and exactly what is carried
-//! out once confirmed.
-//!
-//! The rule that matters: **a confirmed action is never broader than its
-//! preview.** A purge deletes the media IDs the preview listed, one by one,
-//! and nothing else (never a server-side filter that could match uploads
-//! made since); a quarantine quarantines those IDs; a purge of the remote
-//! cache uses the cut-off computed when the preview was made.
-//!
-//! Pure: the clock is an argument (`now_ms`), and so is the randomness of
-//! a code ([`code_from`]).
+//! The clean-up commands: `media`, `purge`, `quarantine`, `purge-remote` and `confirm CODE` (their decisions are in [`super::actions`]).
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use super::*;
 
-/// Largest media a preview shows.
-pub const PREVIEW_LARGEST: usize = 5;
-/// Default number of media `media` lists.
-pub const DEFAULT_MEDIA_LIMIT: usize = 20;
-/// Most media `media` lists.
-pub const MAX_MEDIA_LIMIT: usize = 100;
-/// Pending confirmations kept at most; the oldest is forgotten first.
-const MAX_PENDING: usize = 64;
-/// Letters of a code: no 0/O, 1/I/L.
-const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-/// Length of a code.
-pub const CODE_LEN: usize = 6;
+/// `media`.
+pub(super) const MEDIA: Spec = Spec {
+    name: "media",
+    aliases: &[],
+    args: "@user:server [older-than D] [larger-than S] [limit N] [oldest]",
+    summary: "a user's media, largest (or oldest) first, with totals",
+    details: "Every page of Synapse's list of the user's local media. The options may come \
+              in any order: older-than keeps media uploaded more than D ago, larger-than \
+              those above S (10MB, 500KiB), limit lists N (1 to 100, default 20), oldest \
+              sorts by age. Needs actions.enabled and matrix.action_power_level.",
+    examples: &[
+        "media @alice:example.org",
+        "media @alice:example.org older-than 90d larger-than 10MB limit 5 oldest",
+    ],
+    max_args: MAX_WORDS,
+    parse: |args| parse_action("media", args),
+    is: |c| matches!(c, Command::Media { .. }),
+};
 
-/// One local media of a user, as Synapse lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Media {
-    /// The media ID (the last part of its `mxc://` URI).
-    pub media_id: String,
-    /// Bytes; 0 for an upload still pending.
-    pub media_length: u64,
-    /// Upload time, Unix ms.
-    pub created_ts: u64,
-    /// The file name given at upload, if any.
-    pub upload_name: Option<String>,
-    /// Whether an admin quarantined it.
-    pub quarantined: bool,
+/// `purge`.
+pub(super) const PURGE: Spec = Spec {
+    name: "purge",
+    aliases: &[],
+    args: "@user:server [older-than D] [larger-than S]",
+    summary: "preview deleting a user's media; confirm with the code",
+    details: "Nothing is deleted yet: the answer says how many media and bytes, the oldest \
+              and newest, the five largest, and a one-time code. `confirm CODE` then \
+              deletes exactly the media of the preview, one by one.",
+    examples: &[
+        "purge @alice:example.org older-than 90d",
+        "purge @alice:example.org larger-than 100MB",
+    ],
+    max_args: MAX_WORDS,
+    parse: |args| parse_action("purge", args),
+    is: |c| matches!(c, Command::Preview(ActionKind::Purge { .. })),
+};
+
+/// `quarantine`.
+pub(super) const QUARANTINE: Spec = Spec {
+    name: "quarantine",
+    aliases: &[],
+    args: "@user:server",
+    summary: "preview quarantining a user's media; confirm with the code",
+    details: "`confirm CODE` then quarantines exactly the media of the preview.",
+    examples: &["quarantine @spammer:example.org"],
+    max_args: MAX_WORDS,
+    parse: |args| parse_action("quarantine", args),
+    is: |c| matches!(c, Command::Preview(ActionKind::Quarantine { .. })),
+};
+
+/// `purge-remote`.
+pub(super) const PURGE_REMOTE: Spec = Spec {
+    name: "purge-remote",
+    aliases: &[],
+    args: "older-than D",
+    summary: "preview purging the remote media cache; confirm with the code",
+    details: "Media of other servers not accessed for D are dropped from the cache (they \
+              are fetched again when needed); Synapse cannot say beforehand how much this \
+              frees.",
+    examples: &["purge-remote older-than 30d"],
+    max_args: MAX_WORDS,
+    parse: |args| parse_action("purge-remote", args),
+    is: |c| matches!(c, Command::Preview(ActionKind::PurgeRemote { .. })),
+};
+
+/// `confirm`.
+pub(super) const CONFIRM: Spec = Spec {
+    name: "confirm",
+    aliases: &[],
+    args: "CODE",
+    summary: "carry out a preview (power level matrix.action_power_level; actions.enabled)",
+    details: "A code is valid once, for actions.confirm_within (default 5 minutes); a \
+              wrong, used or expired code does nothing.",
+    examples: &["confirm K7Q2XP"],
+    max_args: 1,
+    parse: parse_confirm,
+    is: |c| matches!(c, Command::Confirm { .. }),
+};
+
+pub(super) fn parse_confirm(args: &[&str]) -> Result<Command, UsageError> {
+    let code = args.first().ok_or(UsageError::Missing {
+        command: "confirm",
+        what: "the code of a preview",
+    })?;
+    Ok(Command::Confirm {
+        code: echo(code).to_ascii_uppercase(),
+    })
 }
 
-/// Which media a command is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct MediaFilter {
-    /// Only media uploaded at least this long ago.
-    pub older_than: Option<Duration>,
-    /// Only media of more than this many bytes.
-    pub larger_than: Option<u64>,
-}
-
-impl MediaFilter {
-    /// Whether `m` matches at `now_ms`.
-    pub fn matches(&self, m: &Media, now_ms: u64) -> bool {
-        let old_enough = self
-            .older_than
-            .is_none_or(|d| m.created_ts <= now_ms.saturating_sub(millis(d)));
-        let large_enough = self.larger_than.is_none_or(|s| m.media_length > s);
-        old_enough && large_enough
-    }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// How a listing is ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MediaOrder {
-    /// Largest first (ties: oldest first, then by ID).
-    #[default]
-    Largest,
-    /// Oldest first (ties: largest first, then by ID).
-    Oldest,
-}
-
-/// The media of `media` matching `filter` at `now_ms`, in `order`.
-pub fn select(media: &[Media], filter: &MediaFilter, order: MediaOrder, now_ms: u64) -> Vec<Media> {
-    let mut out: Vec<Media> = media
-        .iter()
-        .filter(|m| filter.matches(m, now_ms))
-        .cloned()
-        .collect();
-    // The same media listed twice (pages overlapping) counts once.
-    out.sort_by(|a, b| a.media_id.cmp(&b.media_id));
-    out.dedup_by(|a, b| a.media_id == b.media_id);
-    match order {
-        MediaOrder::Largest => out.sort_by(|a, b| {
-            b.media_length
-                .cmp(&a.media_length)
-                .then(a.created_ts.cmp(&b.created_ts))
-                .then(a.media_id.cmp(&b.media_id))
-        }),
-        MediaOrder::Oldest => out.sort_by(|a, b| {
-            a.created_ts
-                .cmp(&b.created_ts)
-                .then(b.media_length.cmp(&a.media_length))
-                .then(a.media_id.cmp(&b.media_id))
-        }),
-    }
-    out
-}
-
-/// Totals of a set of media.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Totals {
-    /// How many.
-    pub count: u64,
-    /// Their bytes.
-    pub bytes: u64,
-    /// The oldest upload, Unix ms.
-    pub oldest_ms: Option<u64>,
-    /// The newest upload, Unix ms.
-    pub newest_ms: Option<u64>,
-}
-
-/// The totals of `media`.
-pub fn totals(media: &[Media]) -> Totals {
-    Totals {
-        count: media.len() as u64,
-        bytes: media
-            .iter()
-            .fold(0u64, |s, m| s.saturating_add(m.media_length)),
-        oldest_ms: media.iter().map(|m| m.created_ts).min(),
-        newest_ms: media.iter().map(|m| m.created_ts).max(),
-    }
-}
-
-/// What `media` shows: the first items and the totals of all that match.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listing {
-    /// The user.
-    pub user_id: String,
-    /// The filter.
-    pub filter: MediaFilter,
-    /// The order.
-    pub order: MediaOrder,
-    /// At most `limit` media, in order.
-    pub shown: Vec<Media>,
-    /// Totals of every matching media.
-    pub matching: Totals,
-    /// Totals of all the user's media.
-    pub all: Totals,
-}
-
-/// The listing of `user_id`'s `media`.
-pub fn listing(
-    user_id: &str,
-    media: &[Media],
-    filter: MediaFilter,
-    order: MediaOrder,
-    limit: usize,
-    now_ms: u64,
-) -> Listing {
-    let matching = select(media, &filter, order, now_ms);
-    let all = select(media, &MediaFilter::default(), order, now_ms);
-    Listing {
-        user_id: user_id.to_owned(),
-        filter,
-        order,
-        matching: totals(&matching),
-        all: totals(&all),
-        shown: matching.into_iter().take(limit).collect(),
-    }
-}
-
-/// What an action does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ActionKind {
-    /// Delete some of a user's media.
-    Purge {
-        /// The user.
-        user_id: String,
-        /// Which media.
-        filter: MediaFilter,
-    },
-    /// Quarantine all of a user's media.
-    Quarantine {
-        /// The user.
-        user_id: String,
-    },
-    /// Purge the remote media cache.
-    PurgeRemote {
-        /// Cached remote media not accessed for this long.
-        older_than: Duration,
-    },
-}
-
-impl ActionKind {
-    /// The command word, for logs and the audit log.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ActionKind::Purge { .. } => "purge",
-            ActionKind::Quarantine { .. } => "quarantine",
-            ActionKind::PurgeRemote { .. } => "purge-remote",
-        }
-    }
-}
-
-/// A preview: exactly what confirming would act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Preview {
-    /// The action.
-    pub kind: ActionKind,
-    /// The media it acts on, largest first (empty for `purge-remote`).
-    pub media: Vec<Media>,
-    /// Their totals.
-    pub totals: Totals,
-    /// For `purge-remote`: remote media last accessed before this (Unix ms)
-    /// are purged.
-    pub before_ms: Option<u64>,
-}
-
-impl Preview {
-    /// The five largest media.
-    pub fn largest(&self) -> &[Media] {
-        &self.media[..self.media.len().min(PREVIEW_LARGEST)]
-    }
-
-    /// Whether confirming would do nothing (no media matched).
-    pub fn is_empty(&self) -> bool {
-        self.before_ms.is_none() && self.media.is_empty()
-    }
-}
-
-/// The preview of a purge of `user_id`'s `media` matching `filter`.
-pub fn preview_purge(user_id: &str, media: &[Media], filter: MediaFilter, now_ms: u64) -> Preview {
-    let selected = select(media, &filter, MediaOrder::Largest, now_ms);
-    Preview {
-        kind: ActionKind::Purge {
-            user_id: user_id.to_owned(),
-            filter,
-        },
-        totals: totals(&selected),
-        media: selected,
-        before_ms: None,
-    }
-}
-
-/// The preview of a quarantine of `user_id`'s media not yet quarantined.
-pub fn preview_quarantine(user_id: &str, media: &[Media], now_ms: u64) -> Preview {
-    let selected: Vec<Media> = select(media, &MediaFilter::default(), MediaOrder::Largest, now_ms)
-        .into_iter()
-        .filter(|m| !m.quarantined)
-        .collect();
-    Preview {
-        kind: ActionKind::Quarantine {
-            user_id: user_id.to_owned(),
-        },
-        totals: totals(&selected),
-        media: selected,
-        before_ms: None,
-    }
-}
-
-/// The preview of a purge of the remote media cache: Synapse cannot tell
-/// how much it would free, so the preview holds only the cut-off.
-pub fn preview_purge_remote(older_than: Duration, now_ms: u64) -> Preview {
-    Preview {
-        kind: ActionKind::PurgeRemote { older_than },
-        media: Vec::new(),
-        totals: Totals::default(),
-        before_ms: Some(now_ms.saturating_sub(millis(older_than))),
-    }
-}
-
-/// What is carried out once confirmed: only what the preview held.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
-    /// Delete these local media of the server, one by one.
-    Delete {
-        /// The user whose media they are.
-        user_id: String,
-        /// The server part of their `mxc://` URIs.
-        server_name: String,
-        /// The media IDs.
-        media_ids: Vec<String>,
-    },
-    /// Quarantine these local media, one by one.
-    Quarantine {
-        /// The user whose media they are.
-        user_id: String,
-        /// The server part of their `mxc://` URIs.
-        server_name: String,
-        /// The media IDs.
-        media_ids: Vec<String>,
-    },
-    /// Purge remote media last accessed before this time (Unix ms).
-    PurgeRemote {
-        /// The cut-off.
-        before_ms: u64,
-    },
-}
-
-/// The server part of a user ID (`@a:example.org:8448` → `example.org:8448`).
-pub fn server_of(user_id: &str) -> Option<&str> {
-    user_id
-        .strip_prefix('@')
-        .and_then(|r| r.split_once(':'))
-        .map(|(_, s)| s)
-        .filter(|s| !s.is_empty())
-}
-
-/// The plan of a preview; `None` when it would do nothing.
-pub fn plan(preview: &Preview) -> Option<Plan> {
-    let ids = || preview.media.iter().map(|m| m.media_id.clone()).collect();
-    match &preview.kind {
-        ActionKind::Purge { user_id, .. } if !preview.media.is_empty() => Some(Plan::Delete {
-            user_id: user_id.clone(),
-            server_name: server_of(user_id)?.to_owned(),
-            media_ids: ids(),
-        }),
-        ActionKind::Quarantine { user_id } if !preview.media.is_empty() => Some(Plan::Quarantine {
-            user_id: user_id.clone(),
-            server_name: server_of(user_id)?.to_owned(),
-            media_ids: ids(),
-        }),
-        ActionKind::PurgeRemote { .. } => preview
-            .before_ms
-            .map(|before_ms| Plan::PurgeRemote { before_ms }),
-        _ => None,
-    }
-}
-
-/// Whether a sender may act: at least `min_level` in the admin room
-/// (`None`: the level could not be read).
-pub fn may_act(level: Option<i64>, min_level: i64) -> bool {
-    level.is_some_and(|l| l >= min_level)
-}
-
-/// A code from 64 random bits: [`CODE_LEN`] letters and digits that cannot
-/// be mistaken for one another.
-pub fn code_from(random: u64) -> String {
-    let n = CODE_ALPHABET.len() as u64;
-    let mut r = random;
-    (0..CODE_LEN)
-        .map(|_| {
-            let c = CODE_ALPHABET[(r % n) as usize] as char;
-            r /= n;
-            c
-        })
-        .collect()
-}
-
-/// A code as typed: trimmed, upper-case.
-fn normalise(code: &str) -> String {
-    code.trim().to_ascii_uppercase()
-}
-
-/// An action waiting for its confirmation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pending {
-    /// The one-time code.
-    pub code: String,
-    /// What confirming does.
-    pub preview: Preview,
-    /// Who asked for it.
-    pub requested_by: String,
-    /// When it stops being valid, Unix ms.
-    pub expires_ms: u64,
-}
-
-/// Why a confirmation does nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// The sender lacks the power level to act.
-    NotAllowed {
-        /// The level needed.
-        needed: i64,
-    },
-    /// No pending action has this code (wrong, or already used).
-    UnknownCode,
-    /// The code was valid until this time (Unix ms).
-    Expired {
-        /// When it expired.
-        at_ms: u64,
-    },
-}
-
-/// What a confirmation decides.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Confirmation {
-    /// Carry out this plan, from this preview.
-    Carry {
-        /// What was confirmed.
-        pending: Box<Pending>,
-        /// Exactly what to do.
-        plan: Plan,
-    },
-    /// Do nothing, for this reason.
-    Refused(Refusal),
-}
-
-/// The pending confirmations, by code.
-#[derive(Debug, Clone, Default)]
-pub struct Confirmations {
-    pending: BTreeMap<String, Pending>,
-}
-
-impl Confirmations {
-    /// No pending action.
-    pub fn new() -> Confirmations {
-        Confirmations::default()
-    }
-
-    /// How many actions wait.
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Whether none waits.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
-
-    /// Offers `preview` for confirmation under `code` (from [`code_from`])
-    /// until `now_ms + valid_for`. Expired entries are dropped; a code
-    /// already in use is replaced.
-    pub fn offer(
-        &mut self,
-        preview: Preview,
-        requested_by: &str,
-        code: String,
-        now_ms: u64,
-        valid_for: Duration,
-    ) -> Pending {
-        self.pending.retain(|_, p| p.expires_ms > now_ms);
-        while self.pending.len() >= MAX_PENDING {
-            let oldest = self
-                .pending
-                .iter()
-                .min_by_key(|(_, p)| p.expires_ms)
-                .map(|(c, _)| c.clone());
-            match oldest {
-                Some(c) => self.pending.remove(&c),
-                None => break,
-            };
-        }
-        let pending = Pending {
-            code: normalise(&code),
-            preview,
-            requested_by: requested_by.to_owned(),
-            expires_ms: now_ms.saturating_add(millis(valid_for)),
-        };
-        self.pending.insert(pending.code.clone(), pending.clone());
-        pending
-    }
-
-    /// Forgets the action waiting under `code`, if any.
-    pub fn withdraw(&mut self, code: &str) {
-        self.pending.remove(&normalise(code));
-    }
-
-    /// Decides a confirmation of `code` at `now_ms` by a sender who may
-    /// act or not. A code is used once: carried out or expired, it is gone;
-    /// a sender without the level leaves it for someone who has it.
-    pub fn confirm(&mut self, code: &str, may_act: bool, needed: i64, now_ms: u64) -> Confirmation {
-        if !may_act {
-            return Confirmation::Refused(Refusal::NotAllowed { needed });
-        }
-        let Some(pending) = self.pending.remove(&normalise(code)) else {
-            return Confirmation::Refused(Refusal::UnknownCode);
-        };
-        if now_ms >= pending.expires_ms {
-            return Confirmation::Refused(Refusal::Expired {
-                at_ms: pending.expires_ms,
-            });
-        }
-        match plan(&pending.preview) {
-            Some(plan) => Confirmation::Carry {
-                pending: Box::new(pending),
-                plan,
-            },
-            None => Confirmation::Refused(Refusal::UnknownCode),
-        }
-    }
-}
-
-/// The outcome of one media of a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ItemOutcome {
-    /// Done.
-    Done,
-    /// Already gone (Synapse answered 404): counted as done.
-    AlreadyGone,
-    /// Failed, with Synapse's reason.
-    Failed(String),
-}
-
-/// The final report of a carried-out plan.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Outcome {
-    /// Media done (deleted or quarantined), with those already gone.
-    pub done: u64,
-    /// Bytes of the media done.
-    pub bytes: u64,
-    /// Media that failed, with the reason.
-    pub failed: Vec<(String, String)>,
-    /// For a remote purge: how many Synapse says it deleted.
-    pub remote_deleted: Option<u64>,
-}
-
-/// Adds up the outcome of each media of `preview`.
-pub fn outcome(preview: &Preview, results: &[(String, ItemOutcome)]) -> Outcome {
-    let size: BTreeMap<&str, u64> = preview
-        .media
-        .iter()
-        .map(|m| (m.media_id.as_str(), m.media_length))
-        .collect();
-    let mut out = Outcome::default();
-    for (id, result) in results {
-        match result {
-            ItemOutcome::Done | ItemOutcome::AlreadyGone => {
-                out.done += 1;
-                out.bytes = out
-                    .bytes
-                    .saturating_add(size.get(id.as_str()).copied().unwrap_or(0));
+/// `media`, `purge`, `quarantine`, `purge-remote` (`command`, the name of
+/// its entry in [`COMMANDS`]): a user ID (but for `purge-remote`), then
+/// options in any order.
+pub(super) fn parse_action(command: &'static str, args: &[&str]) -> Result<Command, UsageError> {
+    let expected = match command {
+        "media" => "older-than D, larger-than S, limit N, oldest, largest",
+        "purge" => "older-than D, larger-than S",
+        "quarantine" => "no option",
+        _ => "older-than D",
+    };
+    let mut rest = args;
+    let mut user_id = None;
+    if command != "purge-remote" {
+        match rest.split_first() {
+            Some((id, more)) if id.starts_with('@') => {
+                if !is_user_id(id) {
+                    return Err(UsageError::BadUserId(echo(id)));
+                }
+                user_id = Some((*id).to_owned());
+                rest = more;
             }
-            ItemOutcome::Failed(reason) => out.failed.push((id.clone(), reason.clone())),
+            _ => {
+                return Err(UsageError::Missing {
+                    command,
+                    what: "a user ID (@alice:example.org)",
+                });
+            }
         }
     }
-    out
+    let mut filter = MediaFilter::default();
+    let mut order = MediaOrder::Largest;
+    let mut limit = crate::core::commands::actions::DEFAULT_MEDIA_LIMIT;
+    let bad = |w: &str| UsageError::BadActionArgument {
+        command,
+        word: echo(w),
+        expected,
+    };
+    while let Some((opt, more)) = rest.split_first() {
+        rest = more;
+        let key = opt.to_ascii_lowercase();
+        let takes = |allowed: bool| if allowed { Ok(()) } else { Err(bad(opt)) };
+        match key.as_str() {
+            "older-than" => {
+                takes(command != "quarantine")?;
+                let (w, more) = rest
+                    .split_first()
+                    .ok_or(UsageError::BadAge(String::new()))?;
+                rest = more;
+                let d = window_of(w)
+                    .filter(|d| *d <= MAX_WINDOW)
+                    .ok_or_else(|| UsageError::BadAge(echo(w)))?;
+                filter.older_than = Some(d);
+            }
+            "larger-than" => {
+                takes(command == "media" || command == "purge")?;
+                let (w, more) = rest
+                    .split_first()
+                    .ok_or(UsageError::BadSize(String::new()))?;
+                rest = more;
+                // `10 MB` as two words, or `10MB` as one.
+                let (text, more) = match rest.split_first() {
+                    Some((unit, after))
+                        if w.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                            && is_size_unit(unit) =>
+                    {
+                        (format!("{w} {unit}"), after)
+                    }
+                    _ => ((*w).to_owned(), rest),
+                };
+                rest = more;
+                filter.larger_than =
+                    Some(size_of(&text).ok_or_else(|| UsageError::BadSize(echo(&text)))?);
+            }
+            "limit" if command == "media" => {
+                let (w, more) = rest.split_first().ok_or_else(|| bad(opt))?;
+                rest = more;
+                limit = w
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=crate::core::commands::actions::MAX_MEDIA_LIMIT).contains(n))
+                    .ok_or_else(|| UsageError::TopOutOfRange(echo(w)))?;
+            }
+            "oldest" if command == "media" => order = MediaOrder::Oldest,
+            "largest" if command == "media" => order = MediaOrder::Largest,
+            _ => return Err(bad(opt)),
+        }
+    }
+    Ok(match command {
+        "media" => Command::Media {
+            user_id: user_id.unwrap_or_default(),
+            filter,
+            order,
+            limit,
+        },
+        "purge" => Command::Preview(ActionKind::Purge {
+            user_id: user_id.unwrap_or_default(),
+            filter,
+        }),
+        "quarantine" => Command::Preview(ActionKind::Quarantine {
+            user_id: user_id.unwrap_or_default(),
+        }),
+        _ => Command::Preview(ActionKind::PurgeRemote {
+            older_than: filter.older_than.ok_or(UsageError::Missing {
+                command: "purge-remote",
+                what: "`older-than D` (e.g. older-than 30d)",
+            })?,
+        }),
+    })
 }
 
-/// Whether a progress message is due after `done` of `total` items: every
-/// `every` items, never for the last one (the final report follows).
-pub fn progress_due(done: usize, total: usize, every: usize) -> bool {
-    every > 0 && done > 0 && done < total && done.is_multiple_of(every)
+/// A filter as words, the way [`parse`] reads it back.
+pub(super) fn write_filter(f: &mut fmt::Formatter<'_>, filter: &MediaFilter) -> fmt::Result {
+    if let Some(d) = filter.older_than {
+        write!(f, " older-than {}", format_window(d))?;
+    }
+    if let Some(s) = filter.larger_than {
+        write!(f, " larger-than {s}")?;
+    }
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests;
+/// A unit of size written apart: `MB`, `KiB`, `b`...
+pub(super) fn is_size_unit(word: &str) -> bool {
+    matches!(
+        word.to_ascii_lowercase().as_str(),
+        "b" | "k" | "kb" | "kib" | "m" | "mb" | "mib" | "g" | "gb" | "gib" | "t" | "tb" | "tib"
+    )
+}
+
+/// A size word: `10MB`, `10 MB`, `500KiB`, `1000` (bytes).
+pub(super) fn size_of(text: &str) -> Option<u64> {
+    if !text.starts_with(|c: char| c.is_ascii_digit()) || text.len() > 32 {
+        return None;
+    }
+    text.parse::<bytesize::ByteSize>()
+        .ok()
+        .map(|s| s.as_u64())
+        .filter(|b| *b < u64::MAX)
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::core::commands::cleanup::{
+use crate::core::commands::actions::{
     ActionKind, Listing, Media, MediaFilter, MediaOrder, Outcome, Pending, Preview, Refusal,
 };
 use crate::core::doc::{Block, Doc, ERROR_CAP, ID_CAP, Line, NAME_CAP, TERM_CAP, Units};

@@ -739,7 +739,7 @@ fn notices(i: &Inputs) -> Vec<crate::core::alerting::server_notices::Planned> {
 
 /// The clean-up commands' messages.
 fn action_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
-    use crate::core::commands::cleanup::{self as a, ItemOutcome, Media, MediaFilter, MediaOrder};
+    use crate::core::commands::actions::{self as a, ItemOutcome, Media, MediaFilter, MediaOrder};
     let day = 86_400_000;
     let media = vec![
         Media {

@@ -1,0 +1,81 @@
+//! Words shared by the parsers: user IDs, metrics, windows, and how a
+//! command line is read (reply fallbacks, echoes of what was typed).
+
+use super::*;
+
+/// `@localpart:server`, both parts non-empty, ASCII (Synapse's localparts
+/// are ASCII), no whitespace, at most 255 bytes as the spec says.
+pub(super) fn is_user_id(s: &str) -> bool {
+    let Some((local, server)) = s.strip_prefix('@').and_then(|r| r.split_once(':')) else {
+        return false;
+    };
+    s.len() <= 255
+        && !local.is_empty()
+        && !server.is_empty()
+        && s.is_ascii()
+        && !s
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+}
+
+pub(super) fn metric_of(word: &str) -> Option<MediaMetric> {
+    match word.to_ascii_lowercase().as_str() {
+        "media_length" | "length" | "size" | "bytes" => Some(MediaMetric::MediaLength),
+        "media_count" | "count" => Some(MediaMetric::MediaCount),
+        _ => None,
+    }
+}
+
+/// A window word: humantime's syntax without spaces (`7d`, `1h30m`), which
+/// always starts with a digit.
+pub(super) fn window_of(word: &str) -> Option<Duration> {
+    if !word.starts_with(|c: char| c.is_ascii_digit()) || word.len() > 32 {
+        return None;
+    }
+    humantime::parse_duration(word).ok()
+}
+
+/// A window as one word, the way [`parse`] reads it back: `7d`, `1h30m`.
+pub fn format_window(window: Duration) -> String {
+    let secs = window.as_secs();
+    if secs == 0 {
+        return "0s".to_owned();
+    }
+    let parts = [
+        (secs / 86_400, 'd'),
+        (secs % 86_400 / 3_600, 'h'),
+        (secs % 3_600 / 60, 'm'),
+        (secs % 60, 's'),
+    ];
+    parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect()
+}
+
+/// Skips a reply fallback: leading lines starting with `>`, and the blank
+/// line after them.
+pub(super) fn strip_reply_fallback(body: &str) -> &str {
+    if !body.starts_with('>') {
+        return body;
+    }
+    let mut rest = body;
+    while rest.starts_with('>') {
+        match rest.find('\n') {
+            Some(i) => rest = &rest[i + 1..],
+            None => return "",
+        }
+    }
+    rest.strip_prefix('\n')
+        .or_else(|| rest.strip_prefix("\r\n"))
+        .unwrap_or(rest)
+}
+
+/// At most [`MAX_ECHO`] characters of `word`, for error messages.
+pub(super) fn echo(word: &str) -> String {
+    match word.char_indices().nth(MAX_ECHO) {
+        Some((i, _)) => format!("{}…", &word[..i]),
+        None => word.to_owned(),
+    }
+}
