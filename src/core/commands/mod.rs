@@ -77,7 +77,7 @@ use crate::core::model::usage::MediaMetric;
 /// Default number of users `top` lists.
 pub const DEFAULT_TOP: u32 = 10;
 /// Most users `top` lists.
-pub const MAX_TOP: u32 = 100;
+pub const MAX_TOP: u32 = crate::core::engine::snapshot::TOP_KEPT as u32;
 /// Longest window `top` accepts (ten years): beyond it, every upload counts
 /// anyway.
 pub const MAX_WINDOW: Duration = Duration::from_secs(3650 * 24 * 3600);

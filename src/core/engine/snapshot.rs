@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::core::model::usage::{MediaMetric, UserMedia};
 
 /// Users kept per list: the most `top` can ask for.
-pub const TOP_KEPT: usize = crate::core::commands::MAX_TOP as usize;
+pub const TOP_KEPT: usize = 100;
 
 /// The top lists of one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
