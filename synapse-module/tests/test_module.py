@@ -2,6 +2,7 @@
 and HTTP client whose answers the tests fire by hand, and Twisted's fake
 reactor clock for timeouts."""
 
+import asyncio
 import logging
 import os
 import tempfile
@@ -9,7 +10,7 @@ import unittest
 from typing import Any, List, Tuple
 
 from twisted.internet import defer, task
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial import unittest as trial
 
 from synapse.module_api import MediaUploadLimit
 
@@ -19,6 +20,7 @@ from synapse_warden_quota import (
     ConfigError,
     WardenQuota,
     parse_duration,
+    parse_timeout,
 )
 
 WHOLE = 100 * 365 * 24 * 3600 * 1000
@@ -66,7 +68,11 @@ def secret_file(text: str) -> str:
     return f.name
 
 
-class ModuleTest(SynchronousTestCase):
+class ModuleFixture:
+    """The module with a fake API, fake clocks and the default config: the
+    `setUp` and helpers of the module's test cases (a mixin, before
+    `SynchronousTestCase`)."""
+
     def setUp(self) -> None:
         self.path = secret_file("top-secret\n")
         self.config = WardenQuota.parse_config(
@@ -91,6 +97,8 @@ class ModuleTest(SynchronousTestCase):
     def answer(self, value: Any) -> None:
         self.api.http_client.pending.pop(0).callback(value)
 
+
+class ModuleTest(ModuleFixture, trial.SynchronousTestCase):
     def test_registers_both_callbacks(self) -> None:
         self.assertEqual(
             set(self.api.callbacks),
@@ -148,11 +156,13 @@ class ModuleTest(SynchronousTestCase):
             self.assertNoResult(d)
             self.reactor.advance(0.02)
             self.assertIsNone(self.successResultOf(d))
-            # Still down: no second warning.
+            # Still down (asked again after `retry_after`): no second warning.
+            self.now.t += 5
             d = self.limits("@carol:hs")
             self.api.http_client.pending[-1].errback(ConnectionRefusedError("refused"))
             self.assertIsNone(self.successResultOf(d))
             # Back.
+            self.now.t += 5
             d = self.limits("@bob:hs")
             self.api.http_client.pending[-1].callback({"limits": []})
             self.assertEqual(self.successResultOf(d), [])
@@ -164,6 +174,7 @@ class ModuleTest(SynchronousTestCase):
     def test_a_malformed_answer_fails_open(self) -> None:
         with self.assertLogs("synapse_warden_quota", level=logging.WARNING) as logs:
             for answer in [{"limits": "x"}, {"nope": 1}, {"limits": [{"max_bytes": "big"}]}, []]:
+                self.now.t += 5
                 d = self.limits("@bob:hs")
                 self.api.http_client.pending[-1].callback(answer)
                 self.assertIsNone(self.successResultOf(d), answer)
@@ -195,6 +206,77 @@ class ModuleTest(SynchronousTestCase):
             self.reactor.advance(1)
             self.successResultOf(r)
 
+    def test_a_failure_is_remembered_for_retry_after(self) -> None:
+        with self.assertLogs("synapse_warden_quota", level=logging.WARNING) as logs:
+            d = self.limits("@bob:hs")
+            self.reactor.advance(0.21)
+            self.assertIsNone(self.successResultOf(d))
+            # A hung warden: the next uploads fail open at once, unasked.
+            self.now.t += 4.9
+            for user in ["@bob:hs", "@carol:hs"]:
+                self.assertIsNone(self.successResultOf(self.limits(user)))
+            self.assertEqual(len(self.api.http_client.calls), 1)
+            # After `retry_after` it is asked again.
+            self.now.t += 0.2
+            d = self.limits("@carol:hs")
+            self.assertEqual(len(self.api.http_client.calls), 2)
+            self.assertNoResult(d)
+            self.reactor.advance(0.21)
+            self.assertIsNone(self.successResultOf(d))
+        self.assertEqual(len(logs.records), 1, logs.output)
+        # An answer ends the outage: asked at each upload again (cache: 0
+        # aside, here the 60 s cache).
+        self.now.t += 5.1
+        d = self.limits("@bob:hs")
+        self.api.http_client.pending[-1].callback({"limits": []})
+        self.assertEqual(self.successResultOf(d), [])
+        d = self.limits("@carol:hs")
+        self.assertEqual(len(self.api.http_client.calls), 4)
+
+    def test_retry_after_0_asks_at_each_upload(self) -> None:
+        config = WardenQuota.parse_config(
+            {"warden_url": "http://warden:9655", "secret_path": self.path, "retry_after": 0}
+        )
+        module = WardenQuota(config, self.api, reactor=self.reactor, clock=self.now)  # type: ignore[arg-type]
+        with self.assertLogs("synapse_warden_quota", level=logging.WARNING):
+            for n in range(1, 3):
+                d = defer.ensureDeferred(module.get_media_upload_limits_for_user("@bob:hs"))
+                self.assertEqual(len(self.api.http_client.calls), n)
+                self.api.http_client.pending.pop(0).errback(ConnectionRefusedError("refused"))
+                self.assertIsNone(self.successResultOf(d))
+
+    def test_a_report_during_an_outage_does_not_wait(self) -> None:
+        limit = MediaUploadLimit(max_bytes=5, time_period_ms=10)
+        with self.assertLogs("synapse_warden_quota", level=logging.WARNING) as logs:
+            d = self.limits("@bob:hs")
+            self.api.http_client.pending.pop(0).errback(ConnectionRefusedError("refused"))
+            self.successResultOf(d)
+            r = defer.ensureDeferred(self.module.on_media_upload_limit_exceeded("@bob:hs", limit, 4, 3))
+            self.successResultOf(r)
+        self.assertEqual([c[0] for c in self.api.http_client.calls], ["GET"])
+        self.assertIn("could not report a refused upload of @bob:hs", logs.output[-1])
+
+    def test_cancellation_propagates_and_is_no_outage(self) -> None:
+        with self.assertNoLogs("synapse_warden_quota", level=logging.INFO):
+            d = self.limits("@bob:hs")
+            d.cancel()
+            self.failureResultOf(d, defer.CancelledError)
+            d = self.limits("@bob:hs")
+            self.api.http_client.pending[-1].errback(asyncio.CancelledError())
+            self.failureResultOf(d, asyncio.CancelledError)
+        # Not taken for an outage: the next upload asks the warden.
+        d = self.limits("@bob:hs")
+        self.assertEqual(len(self.api.http_client.calls), 3)
+        self.api.http_client.pending[-1].callback({"limits": []})
+        self.assertEqual(self.successResultOf(d), [])
+
+    def test_a_cancelled_report_propagates(self) -> None:
+        limit = MediaUploadLimit(max_bytes=5, time_period_ms=10)
+        with self.assertNoLogs("synapse_warden_quota", level=logging.INFO):
+            r = defer.ensureDeferred(self.module.on_media_upload_limit_exceeded("@bob:hs", limit, 4, 3))
+            r.cancel()
+            self.failureResultOf(r, defer.CancelledError)
+
 
 class ConfigTest(unittest.TestCase):
     def test_durations(self) -> None:
@@ -210,7 +292,7 @@ class ConfigTest(unittest.TestCase):
         path = secret_file("hunter2")
         try:
             config = WardenQuota.parse_config({"warden_url": "http://w:1", "secret_path": path})
-            self.assertEqual((config.timeout, config.cache), (0.2, 60))
+            self.assertEqual((config.timeout, config.cache, config.retry_after), (0.2, 60, 5))
             self.assertNotIn("hunter2", repr(config))
             cases = [
                 ({"secret_path": path}, "warden_url: required"),
@@ -219,6 +301,8 @@ class ConfigTest(unittest.TestCase):
                 ({"warden_url": "http://w", "secret_path": path + ".nope"}, "cannot read"),
                 ({"warden_url": "http://w", "secret_path": path, "timeot": 1}, "unknown key(s) timeot"),
                 ({"warden_url": "http://w", "secret_path": path, "cache": "x"}, "cache:"),
+                ({"warden_url": "http://w", "secret_path": path, "retry_after": "-1s"},
+                 "retry_after: must not be negative"),
             ]
             for config, message in cases:
                 with self.assertRaises(ConfigError) as e:
@@ -229,6 +313,25 @@ class ConfigTest(unittest.TestCase):
                 WardenQuota.parse_config({"warden_url": "http://w", "secret_path": empty})
             self.assertIn("is empty", str(e.exception))
             os.unlink(empty)
+        finally:
+            os.unlink(path)
+
+    def test_timeout_must_be_more_than_0(self) -> None:
+        path = secret_file("hunter2")
+        try:
+            for zero in [0, 0.0, "0", "0ms", "0s", -1, "-200ms"]:
+                with self.assertRaises(ConfigError, msg=repr(zero)) as e:
+                    WardenQuota.parse_config(
+                        {"warden_url": "http://w", "secret_path": path, "timeout": zero}
+                    )
+                self.assertIn(f"timeout: {zero!r} is not more than 0", str(e.exception))
+                self.assertIn("e.g. 200ms", str(e.exception))
+            config = WardenQuota.parse_config(
+                {"warden_url": "http://w", "secret_path": path, "timeout": "1ms", "cache": 0,
+                 "retry_after": "0s"}
+            )
+            self.assertEqual((config.timeout, config.cache, config.retry_after), (0.001, 0, 0))
+            self.assertEqual(parse_timeout("2s"), 2)
         finally:
             os.unlink(path)
 
