@@ -1,11 +1,22 @@
 """Per-user media upload limits for Synapse, decided by synapse-warden.
 
-Synapse calls :meth:`WardenQuota.get_media_upload_limits_for_user` at each
-upload; the module asks the warden, caches the answer, and returns Synapse
-``MediaUploadLimit`` objects. Every decision (rules, overrides, exemptions)
-is the warden's; this module only carries it. It fails open: when the warden
-does not answer within ``timeout``, Synapse's configured defaults apply, and
-the warden is not asked again for ``retry_after``.
+Synapse asks the module twice about each upload:
+
+- :meth:`WardenQuota.is_user_allowed_to_upload_media_of_size`, from the
+  declared ``Content-Length``, *before* the file is stored: the module takes
+  the user's limits (from the warden, cached) and the user's usage as Synapse
+  counts it (the same ``SUM`` over the same window), and refuses an upload
+  that would pass a limit with Synapse's own ``M_USER_LIMIT_EXCEEDED``. So a
+  refused upload never reaches the media store (Synapse's own check stores
+  the file first and leaves it there when it refuses: element-hq/synapse#18915).
+- :meth:`WardenQuota.get_media_upload_limits_for_user`, after the file is
+  stored: the same limits for Synapse's own check, the backstop for uploads
+  that race each other past the first one.
+
+Every decision (rules, overrides, exemptions) is the warden's; this module
+only carries it. It fails open: when the warden does not answer within
+``timeout``, Synapse's configured defaults apply, and the warden is not asked
+again for ``retry_after``.
 """
 
 import asyncio
@@ -17,6 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from twisted.internet import defer
 
+from synapse.api.errors import UserLimitExceededError
 from synapse.module_api import (
     MediaUploadLimit,
     ModuleApi,
@@ -24,10 +36,26 @@ from synapse.module_api import (
     run_in_background,
 )
 
+try:  # where Synapse serves the page its own limits point to
+    from synapse.rest.synapse.client.media_upload_limit_exceeded import (
+        MEDIA_UPLOAD_LIMIT_EXCEEDED_PATH,
+    )
+except ImportError:  # pragma: no cover - moved in another Synapse version
+    MEDIA_UPLOAD_LIMIT_EXCEEDED_PATH = "/_synapse/client/media_upload_limit_exceeded"
+
 logger = logging.getLogger(__name__)
 
 LIMITS_PATH = "/_synapse_warden/module/v1/limits"
 REFUSALS_PATH = "/_synapse_warden/module/v1/refusals"
+
+# What Synapse 1.163 runs for its media upload limits
+# (`MediaRepositoryStore.get_media_uploaded_size_for_user`): the bytes the
+# user uploaded after `now - time_period_ms`, `now` read in the transaction.
+UPLOADED_SIZE_SQL = """
+    SELECT COALESCE(SUM(media_length), 0)
+    FROM local_media_repository
+    WHERE user_id = ? AND created_ts > ?
+"""
 
 # Cancellation is not an outage: it goes on to whoever awaits.
 _CANCELLED = (defer.CancelledError, asyncio.CancelledError)
@@ -125,6 +153,7 @@ class WardenQuota:
         self._retry_at = 0.0
         self._auth = {b"Authorization": [b"Bearer " + config.secret.encode("utf-8")]}
         api.register_media_repository_callbacks(
+            is_user_allowed_to_upload_media_of_size=self.is_user_allowed_to_upload_media_of_size,
             get_media_upload_limits_for_user=self.get_media_upload_limits_for_user,
             on_media_upload_limit_exceeded=self.on_media_upload_limit_exceeded,
         )
@@ -248,6 +277,66 @@ class WardenQuota:
             for limit in limits
         ]
 
+    async def is_user_allowed_to_upload_media_of_size(
+        self, user_id: str, size: int
+    ) -> bool:
+        """Refuses, before Synapse stores anything, an upload of ``size``
+        bytes (the declared ``Content-Length``) that Synapse's own check would
+        refuse once the file is stored: the same limits, the same usage, the
+        same order. Raises Synapse's ``UserLimitExceededError`` (403
+        ``M_USER_LIMIT_EXCEEDED``); answers ``True`` otherwise, also when the
+        warden or the database fails (Synapse's check still runs)."""
+        limits = await self.get_media_upload_limits_for_user(user_id)
+        if not limits:
+            return True
+        # Synapse sorts a module's limits so, the longest period first
+        # (a stable sort), and reuses the usage of a longer period while it
+        # leaves room under a shorter one's limit.
+        limits = sorted(limits, key=lambda limit: limit.time_period_ms, reverse=True)
+        uploaded: Optional[int] = None
+        for limit in limits:
+            if uploaded is None or uploaded + size > limit.max_bytes:
+                try:
+                    uploaded = await self.uploaded_size(user_id, limit.time_period_ms)
+                except _CANCELLED:
+                    raise
+                except Exception as e:
+                    logger.warning(
+                        "could not read how much %s uploaded (%s): the upload goes on, "
+                        "Synapse checks the limits once it is stored",
+                        user_id,
+                        _short(e),
+                    )
+                    return True
+            if uploaded + size > limit.max_bytes:
+                await self._report(user_id, limit, uploaded, size)
+                raise UserLimitExceededError(
+                    403,
+                    "Media upload limit exceeded",
+                    info_uri=limit.info_uri or self._fallback_info_uri(),
+                    can_upgrade=limit.can_upgrade,
+                )
+        return True
+
+    async def uploaded_size(self, user_id: str, time_period_ms: int) -> int:
+        """The bytes ``user_id`` uploaded in the last ``time_period_ms``, as
+        Synapse counts them for its upload limits."""
+
+        def txn(cursor: Any) -> int:
+            start_ts = self._api.get_current_time_msec() - time_period_ms
+            cursor.execute(UPLOADED_SIZE_SQL, (user_id, start_ts))
+            row = cursor.fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self._api.run_db_interaction(
+            "synapse_warden_quota_uploaded_size", txn
+        )
+
+    def _fallback_info_uri(self) -> str:
+        # As Synapse's `media_upload_limit_fallback_info_uri`, for a limit
+        # without its own `info_uri`.
+        return self._api.public_baseurl + MEDIA_UPLOAD_LIMIT_EXCEEDED_PATH.lstrip("/")
+
     async def on_media_upload_limit_exceeded(
         self,
         user_id: str,
@@ -264,8 +353,8 @@ class WardenQuota:
         sent_bytes: int,
         attempted_bytes: int,
     ) -> None:
-        """Tells the warden about a refused upload; never raises but for
-        cancellation: the refusal stands."""
+        """Tells the warden about a refused upload (either check's); never
+        raises but for cancellation: the refusal stands."""
         # The user's limits may have changed once they upload again.
         self._cache.pop(user_id, None)
         if self._resting():

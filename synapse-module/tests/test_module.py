@@ -1,13 +1,15 @@
 """Unit tests of the module, without a running Synapse: a fake module API
-and HTTP client whose answers the tests fire by hand, and Twisted's fake
-reactor clock for timeouts."""
+and HTTP client whose answers the tests fire by hand, Twisted's fake
+reactor clock for timeouts, and Synapse's `local_media_repository` table in
+an in-memory SQLite database for the usage the module reads."""
 
 import asyncio
 import logging
 import os
+import sqlite3
 import tempfile
 import unittest
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 from twisted.internet import defer, task
 from twisted.trial import unittest as trial
@@ -45,12 +47,45 @@ class FakeHttp:
 
 
 class FakeApi:
+    """The parts of Synapse's ModuleApi the module uses. Its database holds
+    `local_media_repository` with the columns Synapse's SUM reads."""
+
+    public_baseurl = "https://hs.example/"
+
     def __init__(self) -> None:
         self.http_client = FakeHttp()
         self.callbacks: dict = {}
+        self.db = sqlite3.connect(":memory:")
+        self.db.execute(
+            "CREATE TABLE local_media_repository (media_id TEXT, user_id TEXT, "
+            "media_length INTEGER, created_ts BIGINT)"
+        )
+        self.now_ms = 10_000_000_000
+        self.transactions: List[str] = []
+        self.db_error: Optional[Exception] = None
 
     def register_media_repository_callbacks(self, **kwargs: Any) -> None:
         self.callbacks.update(kwargs)
+
+    def get_current_time_msec(self) -> int:
+        return self.now_ms
+
+    def run_db_interaction(self, desc: str, func: Any, *args: Any, **kwargs: Any) -> defer.Deferred:
+        self.transactions.append(desc)
+        if self.db_error is not None:
+            return defer.fail(self.db_error)
+        cursor = self.db.cursor()
+        try:
+            return defer.succeed(func(cursor, *args, **kwargs))
+        finally:
+            cursor.close()
+
+    def media(self, user_id: str, length: Optional[int], ago_ms: int) -> None:
+        """A row as Synapse stores an upload of `user_id`, `ago_ms` ago."""
+        self.db.execute(
+            "INSERT INTO local_media_repository VALUES (?, ?, ?, ?)",
+            (f"m{len(self.transactions)}", user_id, length, self.now_ms - ago_ms),
+        )
 
 
 class Now:
@@ -99,10 +134,14 @@ class ModuleFixture:
 
 
 class ModuleTest(ModuleFixture, trial.SynchronousTestCase):
-    def test_registers_both_callbacks(self) -> None:
+    def test_registers_the_pre_check_and_both_callbacks(self) -> None:
         self.assertEqual(
             set(self.api.callbacks),
-            {"get_media_upload_limits_for_user", "on_media_upload_limit_exceeded"},
+            {
+                "is_user_allowed_to_upload_media_of_size",
+                "get_media_upload_limits_for_user",
+                "on_media_upload_limit_exceeded",
+            },
         )
 
     def test_asks_the_warden_and_returns_synapse_limits(self) -> None:
