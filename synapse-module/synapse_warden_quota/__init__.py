@@ -289,9 +289,9 @@ class WardenQuota:
         limits = await self.get_media_upload_limits_for_user(user_id)
         if not limits:
             return True
-        # Synapse sorts a module's limits so, the longest period first
-        # (a stable sort), and reuses the usage of a longer period while it
-        # leaves room under a shorter one's limit.
+        # As Synapse sorts a module's limits: the longest period first (a
+        # stable sort). As Synapse does too, the usage read for a longer
+        # period is reused while it leaves room under a shorter one's limit.
         limits = sorted(limits, key=lambda limit: limit.time_period_ms, reverse=True)
         uploaded: Optional[int] = None
         for limit in limits:
