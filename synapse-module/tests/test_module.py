@@ -1,15 +1,18 @@
 """Unit tests of the module, without a running Synapse: a fake module API
-and HTTP client whose answers the tests fire by hand, and Twisted's fake
-reactor clock for timeouts."""
+and HTTP client whose answers the tests fire by hand, Twisted's fake
+reactor clock for timeouts, and Synapse's `local_media_repository` table in
+an in-memory SQLite database for the usage the module reads."""
 
+import asyncio
 import logging
 import os
+import sqlite3
 import tempfile
 import unittest
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 from twisted.internet import defer, task
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial import unittest as trial
 
 from synapse.module_api import MediaUploadLimit
 
@@ -19,6 +22,7 @@ from synapse_warden_quota import (
     ConfigError,
     WardenQuota,
     parse_duration,
+    parse_timeout,
 )
 
 WHOLE = 100 * 365 * 24 * 3600 * 1000
@@ -43,12 +47,45 @@ class FakeHttp:
 
 
 class FakeApi:
+    """The parts of Synapse's ModuleApi the module uses. Its database holds
+    `local_media_repository` with the columns Synapse's SUM reads."""
+
+    public_baseurl = "https://hs.example/"
+
     def __init__(self) -> None:
         self.http_client = FakeHttp()
         self.callbacks: dict = {}
+        self.db = sqlite3.connect(":memory:")
+        self.db.execute(
+            "CREATE TABLE local_media_repository (media_id TEXT, user_id TEXT, "
+            "media_length INTEGER, created_ts BIGINT)"
+        )
+        self.now_ms = 10_000_000_000
+        self.transactions: List[str] = []
+        self.db_error: Optional[Exception] = None
 
     def register_media_repository_callbacks(self, **kwargs: Any) -> None:
         self.callbacks.update(kwargs)
+
+    def get_current_time_msec(self) -> int:
+        return self.now_ms
+
+    def run_db_interaction(self, desc: str, func: Any, *args: Any, **kwargs: Any) -> defer.Deferred:
+        self.transactions.append(desc)
+        if self.db_error is not None:
+            return defer.fail(self.db_error)
+        cursor = self.db.cursor()
+        try:
+            return defer.succeed(func(cursor, *args, **kwargs))
+        finally:
+            cursor.close()
+
+    def media(self, user_id: str, length: Optional[int], ago_ms: int) -> None:
+        """A row as Synapse stores an upload of `user_id`, `ago_ms` ago."""
+        self.db.execute(
+            "INSERT INTO local_media_repository VALUES (?, ?, ?, ?)",
+            (f"m{len(self.transactions)}", user_id, length, self.now_ms - ago_ms),
+        )
 
 
 class Now:
@@ -66,7 +103,11 @@ def secret_file(text: str) -> str:
     return f.name
 
 
-class ModuleTest(SynchronousTestCase):
+class ModuleFixture:
+    """The module with a fake API, fake clocks and the default config: the
+    `setUp` and helpers of the module's test cases (a mixin, before
+    `SynchronousTestCase`)."""
+
     def setUp(self) -> None:
         self.path = secret_file("top-secret\n")
         self.config = WardenQuota.parse_config(
@@ -91,10 +132,16 @@ class ModuleTest(SynchronousTestCase):
     def answer(self, value: Any) -> None:
         self.api.http_client.pending.pop(0).callback(value)
 
-    def test_registers_both_callbacks(self) -> None:
+
+class ModuleTest(ModuleFixture, trial.SynchronousTestCase):
+    def test_registers_the_pre_check_and_both_callbacks(self) -> None:
         self.assertEqual(
             set(self.api.callbacks),
-            {"get_media_upload_limits_for_user", "on_media_upload_limit_exceeded"},
+            {
+                "is_user_allowed_to_upload_media_of_size",
+                "get_media_upload_limits_for_user",
+                "on_media_upload_limit_exceeded",
+            },
         )
 
     def test_asks_the_warden_and_returns_synapse_limits(self) -> None:
@@ -148,11 +195,13 @@ class ModuleTest(SynchronousTestCase):
             self.assertNoResult(d)
             self.reactor.advance(0.02)
             self.assertIsNone(self.successResultOf(d))
-            # Still down: no second warning.
+            # Still down (asked again after `retry_after`): no second warning.
+            self.now.t += 5
             d = self.limits("@carol:hs")
             self.api.http_client.pending[-1].errback(ConnectionRefusedError("refused"))
             self.assertIsNone(self.successResultOf(d))
             # Back.
+            self.now.t += 5
             d = self.limits("@bob:hs")
             self.api.http_client.pending[-1].callback({"limits": []})
             self.assertEqual(self.successResultOf(d), [])
@@ -164,6 +213,7 @@ class ModuleTest(SynchronousTestCase):
     def test_a_malformed_answer_fails_open(self) -> None:
         with self.assertLogs("synapse_warden_quota", level=logging.WARNING) as logs:
             for answer in [{"limits": "x"}, {"nope": 1}, {"limits": [{"max_bytes": "big"}]}, []]:
+                self.now.t += 5
                 d = self.limits("@bob:hs")
                 self.api.http_client.pending[-1].callback(answer)
                 self.assertIsNone(self.successResultOf(d), answer)
@@ -195,6 +245,77 @@ class ModuleTest(SynchronousTestCase):
             self.reactor.advance(1)
             self.successResultOf(r)
 
+    def test_a_failure_is_remembered_for_retry_after(self) -> None:
+        with self.assertLogs("synapse_warden_quota", level=logging.WARNING) as logs:
+            d = self.limits("@bob:hs")
+            self.reactor.advance(0.21)
+            self.assertIsNone(self.successResultOf(d))
+            # A hung warden: the next uploads fail open at once, unasked.
+            self.now.t += 4.9
+            for user in ["@bob:hs", "@carol:hs"]:
+                self.assertIsNone(self.successResultOf(self.limits(user)))
+            self.assertEqual(len(self.api.http_client.calls), 1)
+            # After `retry_after` it is asked again.
+            self.now.t += 0.2
+            d = self.limits("@carol:hs")
+            self.assertEqual(len(self.api.http_client.calls), 2)
+            self.assertNoResult(d)
+            self.reactor.advance(0.21)
+            self.assertIsNone(self.successResultOf(d))
+        self.assertEqual(len(logs.records), 1, logs.output)
+        # An answer ends the outage: asked at each upload again (cache: 0
+        # aside, here the 60 s cache).
+        self.now.t += 5.1
+        d = self.limits("@bob:hs")
+        self.api.http_client.pending[-1].callback({"limits": []})
+        self.assertEqual(self.successResultOf(d), [])
+        d = self.limits("@carol:hs")
+        self.assertEqual(len(self.api.http_client.calls), 4)
+
+    def test_retry_after_0_asks_at_each_upload(self) -> None:
+        config = WardenQuota.parse_config(
+            {"warden_url": "http://warden:9655", "secret_path": self.path, "retry_after": 0}
+        )
+        module = WardenQuota(config, self.api, reactor=self.reactor, clock=self.now)  # type: ignore[arg-type]
+        with self.assertLogs("synapse_warden_quota", level=logging.WARNING):
+            for n in range(1, 3):
+                d = defer.ensureDeferred(module.get_media_upload_limits_for_user("@bob:hs"))
+                self.assertEqual(len(self.api.http_client.calls), n)
+                self.api.http_client.pending.pop(0).errback(ConnectionRefusedError("refused"))
+                self.assertIsNone(self.successResultOf(d))
+
+    def test_a_report_during_an_outage_does_not_wait(self) -> None:
+        limit = MediaUploadLimit(max_bytes=5, time_period_ms=10)
+        with self.assertLogs("synapse_warden_quota", level=logging.WARNING) as logs:
+            d = self.limits("@bob:hs")
+            self.api.http_client.pending.pop(0).errback(ConnectionRefusedError("refused"))
+            self.successResultOf(d)
+            r = defer.ensureDeferred(self.module.on_media_upload_limit_exceeded("@bob:hs", limit, 4, 3))
+            self.successResultOf(r)
+        self.assertEqual([c[0] for c in self.api.http_client.calls], ["GET"])
+        self.assertIn("could not report a refused upload of @bob:hs", logs.output[-1])
+
+    def test_cancellation_propagates_and_is_no_outage(self) -> None:
+        with self.assertNoLogs("synapse_warden_quota", level=logging.INFO):
+            d = self.limits("@bob:hs")
+            d.cancel()
+            self.failureResultOf(d, defer.CancelledError)
+            d = self.limits("@bob:hs")
+            self.api.http_client.pending[-1].errback(asyncio.CancelledError())
+            self.failureResultOf(d, asyncio.CancelledError)
+        # Not taken for an outage: the next upload asks the warden.
+        d = self.limits("@bob:hs")
+        self.assertEqual(len(self.api.http_client.calls), 3)
+        self.api.http_client.pending[-1].callback({"limits": []})
+        self.assertEqual(self.successResultOf(d), [])
+
+    def test_a_cancelled_report_propagates(self) -> None:
+        limit = MediaUploadLimit(max_bytes=5, time_period_ms=10)
+        with self.assertNoLogs("synapse_warden_quota", level=logging.INFO):
+            r = defer.ensureDeferred(self.module.on_media_upload_limit_exceeded("@bob:hs", limit, 4, 3))
+            r.cancel()
+            self.failureResultOf(r, defer.CancelledError)
+
 
 class ConfigTest(unittest.TestCase):
     def test_durations(self) -> None:
@@ -210,7 +331,7 @@ class ConfigTest(unittest.TestCase):
         path = secret_file("hunter2")
         try:
             config = WardenQuota.parse_config({"warden_url": "http://w:1", "secret_path": path})
-            self.assertEqual((config.timeout, config.cache), (0.2, 60))
+            self.assertEqual((config.timeout, config.cache, config.retry_after), (0.2, 60, 5))
             self.assertNotIn("hunter2", repr(config))
             cases = [
                 ({"secret_path": path}, "warden_url: required"),
@@ -219,6 +340,8 @@ class ConfigTest(unittest.TestCase):
                 ({"warden_url": "http://w", "secret_path": path + ".nope"}, "cannot read"),
                 ({"warden_url": "http://w", "secret_path": path, "timeot": 1}, "unknown key(s) timeot"),
                 ({"warden_url": "http://w", "secret_path": path, "cache": "x"}, "cache:"),
+                ({"warden_url": "http://w", "secret_path": path, "retry_after": "-1s"},
+                 "retry_after: must not be negative"),
             ]
             for config, message in cases:
                 with self.assertRaises(ConfigError) as e:
@@ -229,6 +352,25 @@ class ConfigTest(unittest.TestCase):
                 WardenQuota.parse_config({"warden_url": "http://w", "secret_path": empty})
             self.assertIn("is empty", str(e.exception))
             os.unlink(empty)
+        finally:
+            os.unlink(path)
+
+    def test_timeout_must_be_more_than_0(self) -> None:
+        path = secret_file("hunter2")
+        try:
+            for zero in [0, 0.0, "0", "0ms", "0s", -1, "-200ms"]:
+                with self.assertRaises(ConfigError, msg=repr(zero)) as e:
+                    WardenQuota.parse_config(
+                        {"warden_url": "http://w", "secret_path": path, "timeout": zero}
+                    )
+                self.assertIn(f"timeout: {zero!r} is not more than 0", str(e.exception))
+                self.assertIn("e.g. 200ms", str(e.exception))
+            config = WardenQuota.parse_config(
+                {"warden_url": "http://w", "secret_path": path, "timeout": "1ms", "cache": 0,
+                 "retry_after": "0s"}
+            )
+            self.assertEqual((config.timeout, config.cache, config.retry_after), (0.001, 0, 0))
+            self.assertEqual(parse_timeout("2s"), 2)
         finally:
             os.unlink(path)
 

@@ -26,6 +26,7 @@ mod metrics;
 mod monitoring;
 mod notices;
 mod overrides_daemon;
+mod quota_disk_e2e;
 mod quota_e2e;
 mod reload_e2e;
 mod run_e2e;

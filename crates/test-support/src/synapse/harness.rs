@@ -332,7 +332,21 @@ impl SynapseHarness {
             .with_context(|| format!("opening {}", self.log_path.display()))?;
         let log_err = log.try_clone().context("duplicating the log file handle")?;
         let mut command = Command::new(&self.python);
+        // The virtualenv is shared by every checkout on the machine, and
+        // each installs its own `synapse-module/` into it
+        // ([`ensure_quota_module`]): this checkout's module comes first on
+        // Synapse's path, whichever was installed last.
+        let mut python_path = vec![quota_module_source()];
+        python_path.extend(
+            std::env::var_os("PYTHONPATH")
+                .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        );
         command
+            .env(
+                "PYTHONPATH",
+                std::env::join_paths(python_path).context("building PYTHONPATH")?,
+            )
             .args(["-m", "synapse.app.homeserver", "--config-path"])
             .arg(&self.config_path)
             .current_dir(&self.dir_path)

@@ -150,7 +150,10 @@ pub(crate) fn ensure_venv_blocking(venv: &Path) -> Result<()> {
 /// Installs the checkout's Synapse module (`synapse-module/`,
 /// `synapse_warden_quota`) into the virtualenv, unless this version of its
 /// sources is installed already (a marker named after their SHA-1). Under
-/// the virtualenv's lock, like its creation.
+/// the virtualenv's lock, like its creation. Other checkouts on the machine
+/// share the virtualenv and install theirs: a Synapse of the harness imports
+/// the module from this checkout's `synapse-module/` first (`PYTHONPATH`),
+/// whichever is installed.
 pub async fn ensure_quota_module() -> Result<PathBuf> {
     static DONE: tokio::sync::Mutex<bool> = tokio::sync::Mutex::const_new(false);
     let venv = ensure_venv().await?;
@@ -165,9 +168,14 @@ pub async fn ensure_quota_module() -> Result<PathBuf> {
     Ok(venv)
 }
 
+/// `synapse-module/` of this checkout (this crate is its
+/// `crates/test-support`).
+pub fn quota_module_source() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../synapse-module")
+}
+
 pub(crate) fn install_quota_module(venv: &Path) -> Result<()> {
-    // This crate is crates/test-support of the repository.
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../synapse-module");
+    let source = quota_module_source();
     let mut files = vec![source.join("pyproject.toml")];
     for entry in fs::read_dir(source.join("synapse_warden_quota"))
         .with_context(|| format!("reading {}", source.display()))?
