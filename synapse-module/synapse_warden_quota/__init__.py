@@ -22,6 +22,8 @@ from synapse.module_api import (
     run_in_background,
 )
 
+from .channel import register_channel
+
 logger = logging.getLogger(__name__)
 
 LIMITS_PATH = "/_synapse_warden/module/v1/limits"
@@ -98,6 +100,8 @@ class WardenQuota:
             get_media_upload_limits_for_user=self.get_media_upload_limits_for_user,
             on_media_upload_limit_exceeded=self.on_media_upload_limit_exceeded,
         )
+        # Room sizes for the warden (channel.py); never stops the upload limits.
+        register_channel(api, config.secret)
 
     @staticmethod
     def parse_config(config: Dict[str, Any]) -> Config:

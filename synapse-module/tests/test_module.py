@@ -46,9 +46,13 @@ class FakeApi:
     def __init__(self) -> None:
         self.http_client = FakeHttp()
         self.callbacks: dict = {}
+        self.resources: dict = {}
 
     def register_media_repository_callbacks(self, **kwargs: Any) -> None:
         self.callbacks.update(kwargs)
+
+    def register_web_resource(self, path: str, resource: Any) -> None:
+        self.resources[path] = resource
 
 
 class Now:
