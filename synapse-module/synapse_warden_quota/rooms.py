@@ -148,11 +148,14 @@ ORDER BY t.i
 def _postgres(
     txn: Any, limit: int, deadline: float, clock: Callable[[], float]
 ) -> Measurement:
+    # Counting stops a little before the deadline, so that the check of
+    # which rooms still exist (an index lookup) can still run.
+    count_deadline = deadline - min(0.1 * (deadline - clock()), 1.0)
     _pg_timeout(txn, deadline, clock)
     txn.execute(_PG_STATS_SQL, (list(PG_TABLES),))
     rows = txn.fetchall()
 
-    sizes: Dict[str, float] = {}
+    sizes: Dict[str, int] = {}
     tables: List[Dict[str, Any]] = []
     for name, exists, size, has_stats, null_frac, vals, freqs in rows:
         report: Dict[str, Any] = {"table": name, "size": int(size)}
@@ -172,10 +175,11 @@ def _postgres(
             report["method"] = "statistics"
             for room_id, freq in zip(vals, freqs or ()):
                 if room_id is not None:
-                    sizes[room_id] = sizes.get(room_id, 0) + float(freq) * size
+                    # As Synapse: NUMERIC (Decimal) times bytes, truncated per table.
+                    sizes[room_id] = sizes.get(room_id, 0) + int(freq * size)
             continue
         # No statistics row: count it, or a sample of it.
-        _count_directly(txn, name, int(size), report, sizes, deadline, clock)
+        _count_directly(txn, name, int(size), report, sizes, count_deadline, clock)
 
     ranked = sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))
     rooms: List[Tuple[str, int]] = []
@@ -194,7 +198,7 @@ def _postgres(
             alive = {row[0] for row in txn.fetchall()}
             for room_id, size in chunk:
                 if room_id in alive and len(rooms) < limit:
-                    rooms.append((room_id, int(size)))
+                    rooms.append((room_id, size))
     return Measurement("estimate", "postgresql", rooms, tables)
 
 
@@ -203,7 +207,7 @@ def _count_directly(
     table: str,
     size: int,
     report: Dict[str, Any],
-    sizes: Dict[str, float],
+    sizes: Dict[str, int],
     deadline: float,
     clock: Callable[[], float],
 ) -> None:
@@ -240,7 +244,7 @@ def _count_directly(
         return
     for room_id, n in counts:
         if room_id is not None:
-            sizes[room_id] = sizes.get(room_id, 0) + size * n / total
+            sizes[room_id] = sizes.get(room_id, 0) + size * n // total
 
 
 def _pg_timeout(txn: Any, deadline: float, clock: Callable[[], float]) -> None:
