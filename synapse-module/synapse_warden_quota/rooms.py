@@ -19,6 +19,12 @@ tables as Synapse (``event_json``, ``events``, ``event_search``,
 - it has statistics but no common values (``event_edges`` on every current
   server: its ``room_id`` is NULL everywhere): left out
   (``method: "left_out"``) instead of failing;
+- its statistics are stale, by autovacuum's default criterion (more than
+  50 rows + 10 % of the table changed since its last analysis: autovacuum
+  is about to analyse it again), and it is at most
+  ``COUNT_WHOLE_TABLE_UP_TO``: counted as below. On a new server the first
+  automatic analysis often ran when only the first room had events; its
+  statistics would give that room nearly the whole table;
 - it has no statistics row (never analysed, or empty when it was): measured
   directly, ``pg_total_relation_size(table) * rows of the room / rows``:
   the same apportioning of the table's bytes by row frequency as the
@@ -60,6 +66,12 @@ PG_TABLES = (
 
 # A never-analysed table larger than this is sampled rather than counted.
 COUNT_WHOLE_TABLE_UP_TO = 64 * 1024 * 1024
+
+# Statistics are stale, as autovacuum judges it by default
+# (autovacuum_analyze_threshold + autovacuum_analyze_scale_factor x rows),
+# when more rows than this changed since the table's last analysis.
+STALE_AFTER_ROWS = 50
+STALE_AFTER_SHARE = 0.1
 
 # SQLite: how many virtual machine instructions between deadline checks.
 SQLITE_PROGRESS_EVERY = 10_000
@@ -134,10 +146,13 @@ SELECT t.name,
        s.tablename IS NOT NULL,
        s.null_frac,
        s.most_common_vals::TEXT::TEXT[],
-       s.most_common_freqs::TEXT::NUMERIC[]
+       s.most_common_freqs::TEXT::NUMERIC[],
+       COALESCE(st.n_mod_since_analyze, 0),
+       COALESCE(st.n_live_tup, 0)
 FROM unnest(?::TEXT[]) WITH ORDINALITY AS t(name, i)
 LEFT JOIN pg_class c ON c.oid = to_regclass(t.name)
 LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid
 LEFT JOIN pg_stats s
        ON s.schemaname = n.nspname AND s.tablename = c.relname
       AND s.attname = 'room_id' AND NOT s.inherited
@@ -157,18 +172,26 @@ def _postgres(
 
     sizes: Dict[str, int] = {}
     tables: List[Dict[str, Any]] = []
-    for name, exists, size, has_stats, null_frac, vals, freqs in rows:
+    for name, exists, size, has_stats, null_frac, vals, freqs, changed, live in rows:
         report: Dict[str, Any] = {"table": name, "size": int(size)}
         tables.append(report)
         if not exists:
             report.update(method="left_out", note="not in this database")
             continue
+        never_written = null_frac is not None and float(null_frac) >= 0.999
+        stale = changed > STALE_AFTER_ROWS + STALE_AFTER_SHARE * live
+        if has_stats and stale and not never_written and size <= COUNT_WHOLE_TABLE_UP_TO:
+            # Autovacuum is about to analyse it again: the statistics
+            # describe an older table (on a new server, often one with a
+            # single room). A small table is counted instead.
+            report["note"] = f"statistics older than {changed} row changes"
+            has_stats = False
         if has_stats:
             if not vals:
                 report["method"] = "left_out"
                 report["note"] = (
                     "room_id is never written (element-hq/synapse#19561)"
-                    if null_frac is not None and float(null_frac) >= 0.999
+                    if never_written
                     else "no room is common enough for PostgreSQL's statistics"
                 )
                 continue

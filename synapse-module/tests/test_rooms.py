@@ -288,6 +288,43 @@ class PostgresTest(unittest.TestCase):
             + self.size("state_groups_state"),
         )
 
+    def test_stale_statistics_of_a_small_table_are_replaced_by_a_count(self) -> None:
+        """As on a new server: autovacuum analysed the tables when the first
+        room had all the events; many events came since in other rooms."""
+        import time
+
+        self.fill({"!first:hs": 60}, tables=tuple(t for t in PG_TABLES if t != "event_edges"))
+        self.sql("INSERT INTO event_edges SELECT NULL, 'x' FROM generate_series(1, 60)")
+        self.sql("ANALYZE")
+        other = self.psycopg2.connect(self.url)
+        other.autocommit = True
+        with other.cursor() as cur:
+            for table in PG_TABLES:
+                if table != "event_edges":
+                    cur.execute(f"INSERT INTO {table} SELECT '!second:hs', repeat('x', 200) "
+                                "FROM generate_series(1, 120)")
+            cur.execute("INSERT INTO rooms VALUES ('!second:hs')")
+            cur.execute("INSERT INTO event_edges SELECT NULL, 'x' FROM generate_series(1, 120)")
+        other.close()  # its statistics of changed rows reach the server now
+        for _ in range(50):
+            changed = self.sql("SELECT n_mod_since_analyze FROM pg_stat_user_tables "
+                               "WHERE relname = 'events'")[0][0]
+            if changed >= 120:
+                break
+            time.sleep(0.1)
+        m = self.measure()
+        methods = self.methods(m)
+        self.assertEqual(methods.pop("event_edges"), "left_out")  # not counted for nothing
+        self.assertEqual(set(methods.values()), {"counted"})
+        self.assertIn("statistics older than 120 row changes",
+                      next(t for t in m.tables if t["table"] == "events")["note"])
+        self.assertEqual([r for r, _ in m.rooms], ["!second:hs", "!first:hs"])
+        # Once analysed again: statistics, the same order.
+        self.sql("ANALYZE")
+        m = self.measure()
+        self.assertEqual(self.methods(m)["events"], "statistics")
+        self.assertEqual([r for r, _ in m.rooms], ["!second:hs", "!first:hs"])
+
     def test_a_large_never_analysed_table_is_sampled(self) -> None:
         self.fill({"!a:hs": 300, "!b:hs": 100}, tables=("events",), payload=1000)
         rooms.COUNT_WHOLE_TABLE_UP_TO = 8192  # a page or so
