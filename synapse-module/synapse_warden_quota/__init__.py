@@ -43,6 +43,8 @@ try:  # where Synapse serves the page its own limits point to
 except ImportError:  # pragma: no cover - moved in another Synapse version
     MEDIA_UPLOAD_LIMIT_EXCEEDED_PATH = "/_synapse/client/media_upload_limit_exceeded"
 
+from .channel import register_channel
+
 logger = logging.getLogger(__name__)
 
 LIMITS_PATH = "/_synapse_warden/module/v1/limits"
@@ -157,6 +159,8 @@ class WardenQuota:
             get_media_upload_limits_for_user=self.get_media_upload_limits_for_user,
             on_media_upload_limit_exceeded=self.on_media_upload_limit_exceeded,
         )
+        # Room sizes for the warden (channel.py); never stops the upload limits.
+        register_channel(api, config.secret)
 
     @staticmethod
     def parse_config(config: Dict[str, Any]) -> Config:

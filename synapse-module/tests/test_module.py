@@ -63,6 +63,7 @@ class FakeApi:
         self.now_ms = 10_000_000_000
         self.transactions: List[str] = []
         self.db_error: Optional[Exception] = None
+        self.resources: dict = {}
 
     def register_media_repository_callbacks(self, **kwargs: Any) -> None:
         self.callbacks.update(kwargs)
@@ -86,6 +87,8 @@ class FakeApi:
             "INSERT INTO local_media_repository VALUES (?, ?, ?, ?)",
             (f"m{len(self.transactions)}", user_id, length, self.now_ms - ago_ms),
         )
+    def register_web_resource(self, path: str, resource: Any) -> None:
+        self.resources[path] = resource
 
 
 class Now:

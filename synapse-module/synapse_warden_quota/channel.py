@@ -1,0 +1,288 @@
+"""The warden's channel into Synapse: measurements the admin API cannot give.
+
+Contract, version 1 (the same text is in the package's README)
+==============================================================
+
+Served by the module on every HTTP listener of the Synapse process that
+loads it (``ModuleApi.register_web_resource``), under
+
+    /_synapse/client/synapse_warden/v1/...
+
+``/_synapse/client/`` is where Synapse mounts module resources that reverse
+proxies already forward (Synapse's own ``/_synapse/admin`` is a leaf resource:
+a module cannot add paths below it). The warden calls it on its
+``synapse.base_url``, the main process, like the admin API.
+
+Authentication: ``Authorization: Bearer <secret>``, the secret being the
+content of the module's ``secret_path`` (the warden's ``http.module_secret``,
+as in the other direction). Compared in constant time. Checked before
+anything else, for every path and method under the prefix:
+
+- no ``Authorization`` header, or not ``Bearer``: 401
+  ``{"errcode": "M_MISSING_TOKEN", "error": "..."}``
+- a wrong secret: 403 ``{"errcode": "M_FORBIDDEN", "error": "..."}``
+
+Nothing else is said to an unauthenticated caller (not even which paths
+exist).
+
+``GET /_synapse/client/synapse_warden/v1/rooms``
+    The largest rooms by database size, largest first.
+
+    Query parameters (unknown ones are ignored):
+
+    - ``limit``: 1 to 10000, default 10 (Synapse's endpoint gives 10)
+    - ``timeout_ms``: the measurement's budget, 100 to 60000, default 5000;
+      on PostgreSQL every statement runs under a ``statement_timeout`` of
+      what is left of it, on SQLite a progress handler stops the query.
+
+    200::
+
+        {"source": "estimate",          # PostgreSQL; "exact" on SQLite
+         "database": "postgresql",      # or "sqlite"
+         "rooms": [{"room_id": "!a:hs", "estimated_size": 123456}, ...],
+         "limit": 10,
+         "measured_ms": 12,
+         "tables": [{"table": "event_json", "size": 81920,
+                     "method": "statistics"}, ...]}
+
+    ``rooms`` has the shape of Synapse's
+    ``/_synapse/admin/v1/statistics/database/rooms``: ``room_id`` and
+    ``estimated_size`` in bytes, at most ``limit`` entries, sorted by
+    ``estimated_size`` descending then ``room_id``; only rooms that still
+    exist. ``source: "estimate"`` is Synapse's PostgreSQL estimate (tables
+    with their indexes apportioned by each room's share of rows) made to work
+    on current servers; ``source: "exact"`` is the bytes of each room's
+    events' JSON (no indexes, no other tables): smaller than an estimate of
+    the same room. ``measured_ms`` is the wall time of the measurement in
+    Synapse (waiting for a database connection included). ``tables`` says
+    how each table was measured (``statistics``, ``counted``, ``sampled``,
+    ``left_out`` with a ``note``; on SQLite ``exact``): for the admin, not
+    needed to use the answer. Fields may be added within v1; a client
+    ignores those it does not know.
+
+Errors, always JSON ``{"errcode": ..., "error": ...}``, never a Synapse
+failure:
+
+- 400 ``M_INVALID_PARAM``: a bad ``limit`` or ``timeout_ms``
+- 404 ``M_UNRECOGNIZED``: an unknown path under the prefix (authenticated);
+  Synapse itself gives the same to any caller when the module is not
+  loaded (or is older than this path): fall back to the admin API
+- 405 ``M_UNRECOGNIZED``: a method other than GET
+- 429 ``M_LIMIT_EXCEEDED``: a measurement is already running (one at a time)
+- 503 ``M_UNKNOWN`` with ``"timeout": true``: the budget ran out
+- 500 ``M_UNKNOWN``: the measurement failed (the database's reason, one line)
+
+Reserved for issue 29 (not served yet, 404 until then):
+``GET /_synapse/client/synapse_warden/v1/users/media?after=<user_id>&limit=N
+[&from_ts=..&until_ts=..]``, users' local media totals in keyset pages, same
+authentication and errors.
+"""
+
+import hashlib
+import hmac
+import logging
+import time
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+
+from synapse.module_api import DirectServeJsonResource, ModuleApi
+
+from .rooms import MeasureError, MeasureTimeout, measure_rooms_txn
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/_synapse/client/synapse_warden"
+ROOMS_PATH = PREFIX + "/v1/rooms"
+
+ROOMS_LIMIT_DEFAULT = 10
+ROOMS_LIMIT_MAX = 10_000
+TIMEOUT_MS_DEFAULT = 5_000
+TIMEOUT_MS_MIN = 100
+TIMEOUT_MS_MAX = 60_000
+
+# At most one warning a minute about refused callers.
+_REFUSAL_LOG_EVERY_S = 60.0
+
+Answer = Tuple[int, Dict[str, Any]]
+Args = Dict[bytes, List[bytes]]
+
+
+def _error(code: int, errcode: str, message: str, **extra: Any) -> Answer:
+    body: Dict[str, Any] = {"errcode": errcode, "error": message}
+    body.update(extra)
+    return code, body
+
+
+class BadParam(Exception):
+    pass
+
+
+def _int_param(args: Args, name: str, default: int, low: int, high: int) -> int:
+    values = args.get(name.encode("ascii"))
+    if not values:
+        return default
+    text = values[-1].decode("ascii", errors="replace")
+    if not text.isdigit():
+        raise BadParam(f"{name} must be an integer from {low} to {high}")
+    value = int(text)
+    if not low <= value <= high:
+        raise BadParam(f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+class Channel:
+    """The channel's logic, independent of Twisted's request objects."""
+
+    def __init__(
+        self,
+        api: ModuleApi,
+        secret: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = api
+        self._digest = hashlib.sha256(secret.encode("utf-8")).digest()
+        self._clock = clock
+        self._busy = False
+        self._last_refusal_log: Optional[float] = None
+        self._routes: Dict[Tuple[str, ...], Callable[[Args], Awaitable[Answer]]] = {
+            ("v1", "rooms"): self._rooms,
+        }
+
+    def _authorized(self, header: Optional[bytes]) -> Optional[Answer]:
+        """``None`` when the caller holds the secret, else the refusal."""
+        if header is None:
+            return _error(401, "M_MISSING_TOKEN", "Missing the module secret")
+        scheme, _, token = header.strip().partition(b" ")
+        if scheme.lower() != b"bearer" or not token.strip():
+            return _error(401, "M_MISSING_TOKEN", "Missing the module secret")
+        given = hashlib.sha256(token.strip()).digest()
+        if not hmac.compare_digest(given, self._digest):
+            return _error(403, "M_FORBIDDEN", "Wrong module secret")
+        return None
+
+    def _log_refusal(self, who: str, answer: Answer) -> None:
+        now = self._clock()
+        last = self._last_refusal_log
+        if last is None or now - last >= _REFUSAL_LOG_EVERY_S:
+            self._last_refusal_log = now
+            logger.warning(
+                "synapse-warden channel: refused a request from %s (%s); "
+                "is the warden's http.module_secret the content of secret_path?",
+                who,
+                answer[1]["errcode"],
+            )
+
+    async def handle(
+        self,
+        method: bytes,
+        path: List[bytes],
+        authorization: List[bytes],
+        args: Args,
+        who: str = "?",
+    ) -> Answer:
+        """Answers one request: ``path`` is what follows :data:`PREFIX`."""
+        refused = self._authorized(authorization[0] if len(authorization) == 1 else None)
+        if refused is not None:
+            self._log_refusal(who, refused)
+            return refused
+        segments = [s.decode("utf-8", errors="replace") for s in path]
+        while segments and segments[-1] == "":
+            segments.pop()
+        route = self._routes.get(tuple(segments))
+        if route is None:
+            return _error(404, "M_UNRECOGNIZED", "Unrecognized request")
+        if method not in (b"GET", b"HEAD"):
+            return _error(405, "M_UNRECOGNIZED", "Only GET is served here")
+        try:
+            return await route(args)
+        except BadParam as e:
+            return _error(400, "M_INVALID_PARAM", str(e))
+        except Exception as e:  # never let the channel break Synapse
+            logger.exception("synapse-warden channel: %s failed", "/".join(segments))
+            return _error(500, "M_UNKNOWN", f"{type(e).__name__}: {_short(e)}")
+
+    async def _rooms(self, args: Args) -> Answer:
+        limit = _int_param(args, "limit", ROOMS_LIMIT_DEFAULT, 1, ROOMS_LIMIT_MAX)
+        timeout_ms = _int_param(
+            args, "timeout_ms", TIMEOUT_MS_DEFAULT, TIMEOUT_MS_MIN, TIMEOUT_MS_MAX
+        )
+        if self._busy:
+            return _error(
+                429, "M_LIMIT_EXCEEDED", "A room measurement is already running"
+            )
+        self._busy = True
+        started = self._clock()
+        try:
+            measured = await self._api.run_db_interaction(
+                "synapse_warden_rooms", measure_rooms_txn, limit, timeout_ms / 1000.0
+            )
+        except MeasureTimeout:
+            elapsed = int((self._clock() - started) * 1000)
+            logger.warning(
+                "synapse-warden channel: room sizes took over %d ms, stopped", timeout_ms
+            )
+            return _error(
+                503,
+                "M_UNKNOWN",
+                f"Measuring room sizes took over timeout_ms={timeout_ms} (stopped after {elapsed} ms)",
+                timeout=True,
+            )
+        except MeasureError as e:
+            logger.warning("synapse-warden channel: room sizes failed: %s", e)
+            return _error(500, "M_UNKNOWN", f"Measuring room sizes failed: {e}")
+        finally:
+            self._busy = False
+        elapsed = int((self._clock() - started) * 1000)
+        return 200, {
+            "source": measured.source,
+            "database": measured.database,
+            "rooms": [
+                {"room_id": room_id, "estimated_size": size}
+                for room_id, size in measured.rooms
+            ],
+            "limit": limit,
+            "measured_ms": elapsed,
+            "tables": measured.tables,
+        }
+
+
+class ChannelResource(DirectServeJsonResource):
+    """Twisted's side: every request under :data:`PREFIX` goes to
+    :meth:`Channel.handle`; Synapse's JSON resource does the logging
+    context, the JSON encoding and turns any exception into a 500 JSON."""
+
+    isLeaf = True
+
+    def __init__(self, channel: Channel) -> None:
+        super().__init__()
+        self._channel = channel
+
+    async def _async_render(self, request: Any) -> Answer:
+        headers = request.requestHeaders.getRawHeaders(b"Authorization") or []
+        try:
+            who = request.getClientAddress().host
+        except Exception:
+            who = "?"
+        return await self._channel.handle(
+            request.method, list(request.postpath), headers, request.args or {}, who
+        )
+
+
+def register_channel(api: ModuleApi, secret: str) -> Optional[Channel]:
+    """Serves the channel; a failure is logged and the rest of the module
+    (upload limits) goes on working."""
+    try:
+        channel = Channel(api, secret)
+        api.register_web_resource(PREFIX, ChannelResource(channel))
+        return channel
+    except Exception as e:
+        logger.error(
+            "synapse-warden: could not serve %s (room sizes for the warden): %s",
+            PREFIX,
+            _short(e),
+        )
+        return None
+
+
+def _short(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    return text if len(text) <= 200 else text[:200] + "…"
