@@ -7,19 +7,25 @@
 //!
 //! The crate is laid out as a pure core wrapped by thin adapters:
 //!
-//! - [`core`]: the domain — policies, evaluation, alert state, command parsing
-//!   and rendering. No I/O, no clock reads: time is always an argument.
+//! - [`core`]: the domain, in layers that import only downward — the
+//!   document model, the facts, the policy, the evaluation engine, the
+//!   history's decisions, alerting, the commands and every wording. No I/O,
+//!   no clock reads: time is always an argument.
 //! - [`synapse`]: the HTTP client for Synapse's admin API, the full walk
 //!   over every page of its media statistics, and one run of the rules
 //!   ([`synapse::run`]).
 //! - [`daemon`]: the long-running service — the schedule, the durable alert
 //!   state and its outbox, reload, the `/health`, `/ready` and `/metrics`
 //!   endpoints and the API of the Synapse module.
+//! - [`history`]: the usage history's SQLite file, and [`chart`]: the
+//!   trend chart drawn to a PNG.
 //! - [`bot`]: the Matrix bot — posts to the admin room and takes `!stats`
 //!   commands, through matrix-sdk with end-to-end encryption.
 //! - [`cli`] and [`app`]: the edge — the command line, and the commands
 //!   that read the policy file and secrets, run the core against Synapse,
 //!   answer commands ([`app::answer`]) and print the result.
+//!
+//! - [`clock`]: the wall clock, read by the adapters and the edge only.
 //!
 //! `main.rs` only wires these together.
 

@@ -4,8 +4,10 @@
 //!
 //! Each function builds a [`Line`] or a [`Doc`] of the document model
 //! ([`crate::core::doc`]) from typed parts; what to say (which lines, in
-//! which order, where to cut) is decided by [`crate::core::text::replies`],
-//! [`crate::core::alerting::settle`] and [`crate::core::text::report`].
+//! which order, where to cut) is decided by the layers below
+//! (the run's typed decisions in [`crate::core::alerting`], the answers'
+//! data in [`crate::core::commands`]); [`replies`], [`report`] and
+//! [`summary`] put the words together.
 
 pub mod alerts;
 pub mod check;
