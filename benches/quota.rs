@@ -1,4 +1,4 @@
-//! Benchmark of issue 18: the latency the `synapse_warden_quota` module adds
+//! Benchmark of hard quotas at upload: the latency the `synapse_warden_quota` module adds
 //! to media uploads, side by side in one run, on real PostgreSQL Synapses:
 //!
 //! ```text

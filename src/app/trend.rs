@@ -15,10 +15,6 @@ use crate::core::policy::history::HistorySettings;
 use crate::core::text;
 use crate::history::{History, HistoryError, HistoryStore};
 
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// The answer to `trend` or `growth` at `now_ms`, and the chart of a
 /// `trend` when there is one.
 pub async fn answer(command: &Command, ctx: &StatsContext, now_ms: u64) -> (Reply, Option<Png>) {
@@ -54,7 +50,7 @@ async fn trend(
     units: Units,
     now_ms: u64,
 ) -> (Reply, Option<Png>) {
-    let from = now_ms.saturating_sub(ms(window.max(FORECAST_BASIS)));
+    let from = now_ms.saturating_sub(crate::core::model::millis(window.max(FORECAST_BASIS)));
     let who = user_id.clone();
     let points = history
         .with(move |s: &mut HistoryStore| match &who {
@@ -93,7 +89,7 @@ async fn trend(
 }
 
 async fn growth(history: &History, window: Duration, n: u32, units: Units, now_ms: u64) -> Reply {
-    let start_at = now_ms.saturating_sub(ms(window));
+    let start_at = now_ms.saturating_sub(crate::core::model::millis(window));
     let runs = history
         .with(move |s: &mut HistoryStore| s.growth_runs(start_at, now_ms))
         .await;

@@ -10,9 +10,9 @@ use serde_json::Value;
 use crate::run_e2e::{events, logs, signal, start, wait_exit, write_setup};
 use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
-/// The display name of issue 11: a forged alert line, HTML, `@room` and a
+/// A hostile display name: a forged alert line, HTML, `@room` and a
 /// right-to-left override.
-const ISSUE_NAME: &str =
+const HOSTILE_NAME: &str =
     "Mal\n🔴 NEW critical media-quota: @ceo:example.org 99 GiB\n<b>x</b> @room \u{202e}gnp.exe";
 /// Its tail, short enough not to be cut at 64 characters.
 const SHORT_NAME: &str = "<b>x</b> @room \u{202e}gnp.exe\u{1b}[2J";
@@ -83,7 +83,7 @@ async fn hostile_display_names_forge_nothing_in_alerts_and_replies() {
     let admin = h.register("admin", "admin-password", true).await.unwrap();
     let mal = h.register("mal", "mal-password", false).await.unwrap();
     let eve = h.register("eve", "eve-password", false).await.unwrap();
-    h.set_displayname(&mal, Some(ISSUE_NAME)).await.unwrap();
+    h.set_displayname(&mal, Some(HOSTILE_NAME)).await.unwrap();
     h.set_displayname(&eve, Some(SHORT_NAME)).await.unwrap();
     h.upload_media(&mal, 5 * 1024).await.unwrap();
     h.upload_media(&eve, 6 * 1024).await.unwrap();

@@ -1,4 +1,4 @@
-//! End to end, issue 18: hard upload quotas enforced by Synapse itself with
+//! End to end: hard upload quotas enforced by Synapse itself with
 //! the `synapse_warden_quota` module installed from this checkout into the
 //! test virtualenv, asking a real `synapse-warden run` for its limits, on
 //! real Synapse (SQLite and PostgreSQL).

@@ -1,4 +1,4 @@
-//! End to end, issue 12: admins act from the room. `synapse-warden run`
+//! End to end: admins act from the room. `synapse-warden run`
 //! against a real Synapse (SQLite; PostgreSQL for overrides), with a real matrix-sdk client of an
 //! admin on the other side (and a second admin and a stranger over the
 //! client-server API).

@@ -12,7 +12,7 @@
 //! Synapse 1.163.2 as read in its source (`synapse/rest/admin/statistics.py`,
 //! `synapse/http/servlet.py`, `synapse/api/auth/base.py`,
 //! `synapse/storage/databases/main/stats.py`, Twisted's `parse_qs`) and as
-//! measured on SQLite and PostgreSQL (`shared/reference/synapse-statistics-api.md`):
+//! measured on SQLite and PostgreSQL (README, "How it reads Synapse"):
 //!
 //! - Query strings are parsed as Twisted does: `&` and `;` separate items,
 //!   items without `=` are ignored, `+` is a space, `%XX` escapes decode to

@@ -247,7 +247,7 @@ impl Silences {
             return Err(SilenceError::TooLong(max));
         }
         self.last_id += 1;
-        let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        let ms = crate::core::model::millis(duration);
         self.list.push(Silence {
             id: self.last_id,
             matcher,

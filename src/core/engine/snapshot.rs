@@ -120,7 +120,7 @@ impl Snapshot {
 
     /// Whether the snapshot is at most `max_age` old at `now_ms`.
     pub fn fresh_for(&self, now_ms: u64, max_age: Duration) -> bool {
-        let max_ms = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
+        let max_ms = crate::core::model::millis(max_age);
         now_ms >= self.taken_at_ms && now_ms - self.taken_at_ms <= max_ms
     }
 

@@ -27,7 +27,7 @@ pub struct Stored {
 
 /// The IDs of the runs to delete at `now_ms`, in ascending order.
 pub fn to_delete(runs: &[Stored], now_ms: u64, keep: Duration, thin_after: Duration) -> Vec<i64> {
-    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let ms = |d: Duration| crate::core::model::millis(d);
     let keep_from = now_ms.saturating_sub(ms(keep));
     let thin_before = now_ms.saturating_sub(ms(thin_after));
     let mut delete = Vec::new();

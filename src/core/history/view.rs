@@ -41,8 +41,7 @@ pub fn trend_view(
     now_ms: u64,
 ) -> TrendView {
     points.sort_by_key(|p| p.at_ms);
-    let since =
-        |d: Duration| now_ms.saturating_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let since = |d: Duration| now_ms.saturating_sub(crate::core::model::millis(d));
     let basis: Vec<Point> = points
         .iter()
         .copied()
@@ -112,7 +111,7 @@ pub fn growth_view(
     units: Units,
     now_ms: u64,
 ) -> GrowthView {
-    let span_start = now_ms.saturating_sub(u64::try_from(window.as_millis()).unwrap_or(u64::MAX));
+    let span_start = now_ms.saturating_sub(crate::core::model::millis(window));
     let mut view = GrowthView {
         window,
         from_ms: None,

@@ -5,3 +5,11 @@
 pub mod coverage;
 pub mod usage;
 pub mod violation;
+
+use std::time::Duration;
+
+/// `d` in milliseconds, saturating at `u64::MAX` (durations come from the
+/// policy file and reach far beyond what any clock compares).
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -98,7 +98,7 @@ impl TimeRange {
 
     /// The uploads of the last `window` before `now_ms` (inclusive bounds).
     pub fn last(window: std::time::Duration, now_ms: u64) -> TimeRange {
-        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        let window_ms = crate::core::model::millis(window);
         TimeRange {
             from_ms: Some(now_ms.saturating_sub(window_ms)),
             until_ms: None,

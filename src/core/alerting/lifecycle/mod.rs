@@ -285,7 +285,7 @@ impl AlertState {
                         });
                     } else if record.acknowledged.is_none()
                         && now_ms.saturating_sub(record.announced_ms)
-                            >= millis(lifecycle.repeat_after)
+                            >= crate::core::model::millis(lifecycle.repeat_after)
                     {
                         reminders.push(Announced {
                             change: Change::Reminder,
@@ -495,10 +495,6 @@ fn escalated(record: &AlertRecord, now: &Violation, lifecycle: &Lifecycle) -> bo
     lifecycle.growth_escalation > 1.0
         && now.observed as f64 >= grown
         && now.observed > record.announced_observed
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 mod on_disk;

@@ -164,7 +164,7 @@ pub fn plan(
         let Some(n) = notify(&a.violation.rule) else {
             continue;
         };
-        let interval = millis(n.at_most_every);
+        let interval = crate::core::model::millis(n.at_most_every);
         if !notifies(&n.on, a.change)
             || out.iter().any(|p| &p.user_id == user_id)
             || last_sent
@@ -181,10 +181,6 @@ pub fn plan(
         });
     }
     out
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl NoticeState {
@@ -214,7 +210,7 @@ impl NoticeState {
                 queued_ms: now_ms,
             });
         }
-        let horizon = millis(keep);
+        let horizon = crate::core::model::millis(keep);
         self.last_sent
             .retain(|_, t| now_ms.saturating_sub(*t) < horizon);
         txn_ids

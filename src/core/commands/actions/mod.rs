@@ -57,14 +57,10 @@ impl MediaFilter {
     pub fn matches(&self, m: &Media, now_ms: u64) -> bool {
         let old_enough = self
             .older_than
-            .is_none_or(|d| m.created_ts <= now_ms.saturating_sub(millis(d)));
+            .is_none_or(|d| m.created_ts <= now_ms.saturating_sub(crate::core::model::millis(d)));
         let large_enough = self.larger_than.is_none_or(|s| m.media_length > s);
         old_enough && large_enough
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// How a listing is ordered.
@@ -263,7 +259,7 @@ pub fn preview_purge_remote(older_than: Duration, now_ms: u64) -> Preview {
         kind: ActionKind::PurgeRemote { older_than },
         media: Vec::new(),
         totals: Totals::default(),
-        before_ms: Some(now_ms.saturating_sub(millis(older_than))),
+        before_ms: Some(now_ms.saturating_sub(crate::core::model::millis(older_than))),
     }
 }
 
@@ -443,7 +439,7 @@ impl Confirmations {
             code: normalise(&code),
             preview,
             requested_by: requested_by.to_owned(),
-            expires_ms: now_ms.saturating_add(millis(valid_for)),
+            expires_ms: now_ms.saturating_add(crate::core::model::millis(valid_for)),
         };
         self.pending.insert(pending.code.clone(), pending.clone());
         pending
