@@ -204,7 +204,11 @@ pub(super) fn parse_action(command: &'static str, args: &[&str]) -> Result<Comma
 /// A filter as words, the way [`parse`] reads it back.
 pub(super) fn write_filter(f: &mut fmt::Formatter<'_>, filter: &MediaFilter) -> fmt::Result {
     if let Some(d) = filter.older_than {
-        write!(f, " older-than {}", format_window(d))?;
+        write!(
+            f,
+            " older-than {}",
+            crate::core::doc::format::window_word(d)
+        )?;
     }
     if let Some(s) = filter.larger_than {
         write!(f, " larger-than {s}")?;

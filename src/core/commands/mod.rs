@@ -60,7 +60,6 @@ mod user;
 mod words;
 
 pub use error::{BadCommand, UsageError};
-pub use words::format_window;
 
 use cleanup::write_filter;
 use words::*;
@@ -314,7 +313,7 @@ impl fmt::Display for Command {
             Command::Top { n, metric, window } => {
                 write!(f, "top {n} {metric}")?;
                 if let Some(w) = window {
-                    write!(f, " {}", format_window(*w))?;
+                    write!(f, " {}", crate::core::doc::format::window_word(*w))?;
                 }
                 Ok(())
             }
@@ -325,7 +324,7 @@ impl fmt::Display for Command {
                     "silence {} {} {}",
                     s.matcher.rule,
                     s.matcher.subject,
-                    format_window(s.duration)
+                    crate::core::doc::format::window_word(s.duration)
                 )?;
                 if !s.reason.is_empty() {
                     write!(f, " {}", s.reason)?;
@@ -355,7 +354,11 @@ impl fmt::Display for Command {
                 write!(f, "quarantine {user_id}")
             }
             Command::Preview(ActionKind::PurgeRemote { older_than }) => {
-                write!(f, "purge-remote older-than {}", format_window(*older_than))
+                write!(
+                    f,
+                    "purge-remote older-than {}",
+                    crate::core::doc::format::window_word(*older_than)
+                )
             }
             Command::Confirm { code } => write!(f, "confirm {code}"),
             Command::Trend { user_id, window } => {
@@ -363,10 +366,14 @@ impl fmt::Display for Command {
                 if let Some(u) = user_id {
                     write!(f, " {u}")?;
                 }
-                write!(f, " {}", format_window(*window))
+                write!(f, " {}", crate::core::doc::format::window_word(*window))
             }
             Command::Growth { window, n } => {
-                write!(f, "growth {} {n}", format_window(*window))
+                write!(
+                    f,
+                    "growth {} {n}",
+                    crate::core::doc::format::window_word(*window)
+                )
             }
             _ => f.write_str(self.name()),
         }

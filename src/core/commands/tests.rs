@@ -425,9 +425,18 @@ fn long_arguments_are_cut_in_errors() {
 
 #[test]
 fn windows_are_one_word() {
-    assert_eq!(format_window(Duration::from_secs(7 * 86400)), "7d");
-    assert_eq!(format_window(Duration::from_secs(5400)), "1h30m");
-    assert_eq!(format_window(Duration::from_secs(86400 + 1)), "1d1s");
+    assert_eq!(
+        crate::core::doc::format::window_word(Duration::from_secs(7 * 86400)),
+        "7d"
+    );
+    assert_eq!(
+        crate::core::doc::format::window_word(Duration::from_secs(5400)),
+        "1h30m"
+    );
+    assert_eq!(
+        crate::core::doc::format::window_word(Duration::from_secs(86400 + 1)),
+        "1d1s"
+    );
 }
 
 #[test]

@@ -35,25 +35,6 @@ pub(super) fn window_of(word: &str) -> Option<Duration> {
     humantime::parse_duration(word).ok()
 }
 
-/// A window as one word, the way [`parse`] reads it back: `7d`, `1h30m`.
-pub fn format_window(window: Duration) -> String {
-    let secs = window.as_secs();
-    if secs == 0 {
-        return "0s".to_owned();
-    }
-    let parts = [
-        (secs / 86_400, 'd'),
-        (secs % 86_400 / 3_600, 'h'),
-        (secs % 3_600 / 60, 'm'),
-        (secs % 60, 's'),
-    ];
-    parts
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, unit)| format!("{n}{unit}"))
-        .collect()
-}
-
 /// Skips a reply fallback: leading lines starting with `>`, and the blank
 /// line after them.
 pub(super) fn strip_reply_fallback(body: &str) -> &str {

@@ -78,22 +78,34 @@ pub fn size_on_axis(bytes: u64, top: u64, units: Units) -> String {
 /// A window or duration: the non-zero days, hours, minutes and seconds,
 /// `7d`, `1h 30m`; below a second, `250ms`.
 pub fn window(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs == 0 {
+    if d.as_secs() == 0 {
         return format!("{}ms", d.as_millis());
     }
-    let parts = [
+    window_parts(d).join(" ")
+}
+
+/// A window as one word, the way commands read it back: `7d`, `1h30m`;
+/// `0s` for none (whole seconds only).
+pub fn window_word(d: Duration) -> String {
+    if d.as_secs() == 0 {
+        return "0s".to_owned();
+    }
+    window_parts(d).concat()
+}
+
+/// The non-zero days, hours, minutes and seconds of `d`.
+fn window_parts(d: Duration) -> Vec<String> {
+    let secs = d.as_secs();
+    [
         (secs / 86_400, "d"),
         (secs % 86_400 / 3_600, "h"),
         (secs % 3_600 / 60, "m"),
         (secs % 60, "s"),
-    ];
-    parts
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, unit)| format!("{n}{unit}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, unit)| format!("{n}{unit}"))
+    .collect()
 }
 
 /// An age rounded for people: seconds below a minute, minutes below an
