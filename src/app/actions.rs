@@ -16,7 +16,7 @@ use serde_json::json;
 use super::context::{Origin, Reply, StatsContext};
 use crate::core::commands::Command;
 use crate::core::commands::actions::{
-    self, ActionKind, Confirmation, ItemOutcome, Outcome, Pending, Plan, Preview,
+    self, ActionKind, ActionPlan, Confirmation, ItemOutcome, Outcome, Pending, Preview,
 };
 use crate::core::doc::Doc;
 use crate::core::policy::Config;
@@ -186,7 +186,7 @@ async fn carry(
     origin: &Origin,
     audit: Option<&Path>,
     pending: &Pending,
-    plan: Plan,
+    plan: ActionPlan,
     confirmed_by: Option<&str>,
     now_ms: u64,
 ) -> Reply {
@@ -204,17 +204,17 @@ async fn carry(
         Origin::Cli => None,
     };
     let outcome = match &plan {
-        Plan::Delete {
+        ActionPlan::Delete {
             server_name,
             media_ids,
             ..
         }
-        | Plan::Quarantine {
+        | ActionPlan::Quarantine {
             server_name,
             media_ids,
             ..
         } => {
-            let delete = matches!(plan, Plan::Delete { .. });
+            let delete = matches!(plan, ActionPlan::Delete { .. });
             let mut results = Vec::with_capacity(media_ids.len());
             for (i, id) in media_ids.iter().enumerate() {
                 let result = if delete {
@@ -242,20 +242,22 @@ async fn carry(
             }
             actions::outcome(&pending.preview, &results)
         }
-        Plan::PurgeRemote { before_ms } => match ctx.synapse.purge_media_cache(*before_ms).await {
-            Ok(deleted) => Outcome {
-                remote_deleted: Some(deleted),
-                ..Outcome::default()
-            },
-            Err(e) => {
-                let _ = append(
-                    audit,
-                    json!({"ts": now_ms, "event": "failed", "action": name,
+        ActionPlan::PurgeRemote { before_ms } => {
+            match ctx.synapse.purge_media_cache(*before_ms).await {
+                Ok(deleted) => Outcome {
+                    remote_deleted: Some(deleted),
+                    ..Outcome::default()
+                },
+                Err(e) => {
+                    let _ = append(
+                        audit,
+                        json!({"ts": now_ms, "event": "failed", "action": name,
                            "code": pending.code, "error": e.to_string()}),
-                );
-                return Reply::failed(say::failed(&e.to_string()));
+                    );
+                    return Reply::failed(say::failed(&e.to_string()));
+                }
             }
-        },
+        }
     };
     let _ = append(
         audit,
@@ -274,23 +276,23 @@ async fn carry(
     }
 }
 
-fn plan_json(plan: &Plan) -> serde_json::Value {
+fn plan_json(plan: &ActionPlan) -> serde_json::Value {
     match plan {
-        Plan::Delete {
+        ActionPlan::Delete {
             user_id,
             server_name,
             media_ids,
         } => {
             json!({"delete": {"user_id": user_id, "server_name": server_name, "media_ids": media_ids}})
         }
-        Plan::Quarantine {
+        ActionPlan::Quarantine {
             user_id,
             server_name,
             media_ids,
         } => {
             json!({"quarantine": {"user_id": user_id, "server_name": server_name, "media_ids": media_ids}})
         }
-        Plan::PurgeRemote { before_ms } => json!({"purge_remote": {"before_ts": before_ms}}),
+        ActionPlan::PurgeRemote { before_ms } => json!({"purge_remote": {"before_ts": before_ms}}),
     }
 }
 

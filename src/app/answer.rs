@@ -38,7 +38,7 @@ use crate::core::commands::{Command, UserQuery};
 use crate::core::doc::{Block, Doc, Message};
 use crate::core::model::usage::TimeRange;
 use crate::core::text;
-use crate::core::text::replies::{self, Health, Source, StatusView, TopView};
+use crate::core::text::replies::{self, Health, StatusView, TopSource, TopView};
 use crate::synapse::{
     Direction, OrderBy, PageLimit, SearchTerm, SynapseClient, SynapseError, UsersMediaQuery,
 };
@@ -147,7 +147,7 @@ async fn top(
             window,
             users,
             total,
-            source: Source::LastWalk {
+            source: TopSource::LastWalk {
                 age: snapshot.age(now_ms),
             },
         }));
@@ -177,7 +177,7 @@ async fn top(
                 window,
                 users: &users,
                 total: page.total,
-                source: Source::Live,
+                source: TopSource::Live,
             }))
         }
         Err(e) => Reply::failed(text::top::failed(&e.to_string())),

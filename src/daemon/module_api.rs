@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::{Metrics, RefusalLabels};
 use super::service::{Notifier, Shared};
 use crate::clock::now_ms;
-use crate::core::alerting::refusals::{self, Refusal};
+use crate::core::alerting::refusals::{self, UploadRefusal};
 use crate::core::engine::limits;
 
 /// Path of the limits endpoint.
@@ -75,7 +75,7 @@ pub struct ModuleApi {
     /// The shared secret.
     pub secret: ModuleSecret,
     /// Refusals on their way to the admin room.
-    pub refusals: mpsc::Sender<Refusal>,
+    pub refusals: mpsc::Sender<UploadRefusal>,
     /// Where refusals are counted.
     pub metrics: Arc<Metrics>,
 }
@@ -206,7 +206,7 @@ async fn refused(
 }
 
 /// A channel for refusals, of a bounded size.
-pub fn channel() -> (mpsc::Sender<Refusal>, mpsc::Receiver<Refusal>) {
+pub fn channel() -> (mpsc::Sender<UploadRefusal>, mpsc::Receiver<UploadRefusal>) {
     mpsc::channel(QUEUE)
 }
 
@@ -214,12 +214,12 @@ pub fn channel() -> (mpsc::Sender<Refusal>, mpsc::Receiver<Refusal>) {
 /// `every()` collecting more, then posts them in one message; on failure
 /// (Matrix unreachable) keeps them and tries again after another period.
 pub async fn post_refusals(
-    mut rx: mpsc::Receiver<Refusal>,
+    mut rx: mpsc::Receiver<UploadRefusal>,
     notifier: Arc<dyn Notifier>,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) {
-    let mut batch: Vec<Refusal> = Vec::new();
+    let mut batch: Vec<UploadRefusal> = Vec::new();
     loop {
         if batch.is_empty() {
             tokio::select! {

@@ -9,7 +9,7 @@ use crate::core::policy::Rules;
 
 /// One refused upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+pub struct UploadRefusal {
     /// Who tried to upload.
     pub user_id: String,
     /// The rule the limit comes from; `None` when the policy changed since
@@ -25,7 +25,7 @@ pub struct Refusal {
     pub at_ms: u64,
 }
 
-impl Refusal {
+impl UploadRefusal {
     /// By how much the upload would have passed the limit.
     pub fn over_by(&self) -> u64 {
         (self.sent_bytes.saturating_add(self.attempted_bytes)).saturating_sub(self.max_bytes)
@@ -42,9 +42,9 @@ pub fn refusal(
     sent_bytes: u64,
     attempted_bytes: u64,
     now_ms: u64,
-) -> Refusal {
+) -> UploadRefusal {
     let current: Vec<UploadLimit> = limits::upload_limits(rules, user_id, now_ms);
-    Refusal {
+    UploadRefusal {
         user_id: user_id.to_owned(),
         rule: limits::refused_under(&current, max_bytes, time_period_ms).map(|l| l.rule.clone()),
         max_bytes,

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::alerting::conditions::{Conditions, Notice};
-use crate::core::alerting::lifecycle::{AlertState, Lifecycle, Plan};
+use crate::core::alerting::lifecycle::{AlertPlan, AlertState, Lifecycle};
 use crate::core::engine::eval::Outcome;
 
 /// What a run's summary is made of, kept (in the state) while the run's
@@ -17,7 +17,7 @@ use crate::core::engine::eval::Outcome;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     /// What changed.
-    pub plan: Plan,
+    pub plan: AlertPlan,
     /// Why the run was partial, when it was.
     pub partial: Option<String>,
     /// When the run ended (Unix ms).
@@ -40,7 +40,7 @@ pub fn settle_run(
     lifecycle: &Lifecycle,
     max_lines: usize,
     now_ms: u64,
-) -> (Plan, Vec<Notice>, Option<RunSummary>) {
+) -> (AlertPlan, Vec<Notice>, Option<RunSummary>) {
     let notices = conditions.run_finished(outcome, now_ms);
     let plan = alerts.plan_covered(&outcome.violations, &outcome.coverage, now_ms, lifecycle);
     let summary = (!plan.is_empty()).then(|| RunSummary {

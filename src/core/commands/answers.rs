@@ -7,7 +7,7 @@ use crate::core::model::usage::{MediaMetric, UserMedia};
 
 /// Where the data of a `top` answer comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub enum TopSource {
     /// The daemon's last walk, this old.
     LastWalk {
         /// Age of the walk.
@@ -31,7 +31,7 @@ pub struct TopView<'a> {
     /// Users with media (in the window), all of them.
     pub total: u64,
     /// Where the data comes from.
-    pub source: Source,
+    pub source: TopSource,
 }
 
 /// Health of a dependency, for `status`.

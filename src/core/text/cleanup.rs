@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::core::commands::actions::{
-    ActionKind, Listing, Media, MediaFilter, MediaOrder, Outcome, Pending, Preview, Refusal,
+    ActionKind, ConfirmRefusal, Listing, Media, MediaFilter, MediaOrder, Outcome, Pending, Preview,
 };
 use crate::core::doc::{Block, Doc, ERROR_CAP, ID_CAP, Line, NAME_CAP, TERM_CAP, Units};
 
@@ -233,15 +233,15 @@ pub fn confirm_on_cli() -> Doc {
 }
 
 /// A confirmation that does nothing.
-pub fn refused(r: &Refusal) -> Doc {
+pub fn refused(r: &ConfirmRefusal) -> Doc {
     match r {
-        Refusal::NotAllowed { needed } => not_allowed(*needed),
-        Refusal::UnknownCode => {
+        ConfirmRefusal::NotAllowed { needed } => not_allowed(*needed),
+        ConfirmRefusal::UnknownCode => {
             Doc::paragraph(Line::new().text(
                 "No preview waits for this code (mistyped, or already used). Nothing was done.",
             ))
         }
-        Refusal::Expired { at_ms } => Doc::paragraph(
+        ConfirmRefusal::Expired { at_ms } => Doc::paragraph(
             Line::new()
                 .text("This code expired at ")
                 .time(*at_ms)

@@ -157,6 +157,19 @@ pub fn partial_run(cause: &str) -> Line {
         .text(". Open alerts of users it did not reach are neither resolved nor forgotten."))
 }
 
+/// A condition's notice ([`Notice`]), as posted.
+pub fn condition(notice: &Notice) -> Doc {
+    match notice {
+        Notice::SynapseFailing { since_ms, error } => synapse_failing(*since_ms, error),
+        Notice::SynapseBack { since_ms } => synapse_back(*since_ms),
+        Notice::RoomsUnsupported => rooms_unsupported(),
+        Notice::RoomsFailing { error } => rooms_failing(error),
+        Notice::RoomsBack { since_ms } => rooms_back(*since_ms),
+        Notice::WalksIncomplete { cause } => walks_incomplete(cause),
+        Notice::WalksComplete { since_ms } => walks_complete(*since_ms),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::reloaded_text;
@@ -175,18 +188,5 @@ mod tests {
             reloaded_text("p.yaml", 1, &["matrix.user", "matrix.room", "http.listen"]),
             "reloaded p.yaml: 1 rule in force; `matrix.user`, `matrix.room` and `http.listen` changed and need a restart to take effect."
         );
-    }
-}
-
-/// A condition's notice ([`Notice`]), as posted.
-pub fn condition(notice: &Notice) -> Doc {
-    match notice {
-        Notice::SynapseFailing { since_ms, error } => synapse_failing(*since_ms, error),
-        Notice::SynapseBack { since_ms } => synapse_back(*since_ms),
-        Notice::RoomsUnsupported => rooms_unsupported(),
-        Notice::RoomsFailing { error } => rooms_failing(error),
-        Notice::RoomsBack { since_ms } => rooms_back(*since_ms),
-        Notice::WalksIncomplete { cause } => walks_incomplete(cause),
-        Notice::WalksComplete { since_ms } => walks_complete(*since_ms),
     }
 }

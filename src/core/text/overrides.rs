@@ -3,7 +3,7 @@
 //! an override in other messages.
 
 use crate::core::doc::{Block, DESCRIPTION_CAP, Line, Units};
-use crate::core::engine::limits::{EffectiveUser, Source};
+use crate::core::engine::limits::{EffectiveUser, LimitSource};
 use crate::core::policy::{Override, OverrideTarget, Rules};
 
 /// `overrides[0]: @photographer:example.org, rule media-quota: 50.0 GiB
@@ -105,12 +105,12 @@ pub fn effective_line(e: &EffectiveUser<'_>) -> Line {
     let enforced = e.rule.enforce.is_some() && e.max_media_length.is_some();
     let name = super::rule(&e.rule.name).text(": ");
     let line = match e.source {
-        Source::NotSelected => {
+        LimitSource::NotSelected => {
             return name.text("does not apply (not selected, or exempt in the rule)");
         }
-        Source::Rule => name.append(amount).text(" by the rule"),
-        Source::Override(o) if o.exempt => return name.text("exempt by ").append(why(o)),
-        Source::Override(o) => name.append(amount).text(" by ").append(why(o)),
+        LimitSource::Rule => name.append(amount).text(" by the rule"),
+        LimitSource::Override(o) if o.exempt => return name.text("exempt by ").append(why(o)),
+        LimitSource::Override(o) => name.append(amount).text(" by ").append(why(o)),
     };
     if enforced {
         line.text(", enforced at upload")

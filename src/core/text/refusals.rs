@@ -2,12 +2,12 @@
 //! ended.
 
 use super::common::said;
-use crate::core::alerting::refusals::Refusal;
+use crate::core::alerting::refusals::UploadRefusal;
 use crate::core::doc::{Block, Doc, ID_CAP, Line, Message, Units};
 use crate::core::policy::Override;
 
 /// `@bob:hs — 20.0 MiB over media-quota (5.0 GiB): had 5.0 GiB, tried 20.0 MiB`.
-pub fn refusal(r: &Refusal) -> Line {
+pub fn refusal(r: &UploadRefusal) -> Line {
     let size = |b| Line::new().size(b, Units::default());
     let rule = match r.rule.as_deref() {
         Some(rule) => super::rule(rule),
@@ -29,7 +29,7 @@ pub fn refusal(r: &Refusal) -> Line {
 
 /// `3 uploads refused by Synapse since 2027-01-15 08:00 UTC:` and the
 /// refusals, cut at `max_lines`.
-pub fn refusals(refusals: &[Refusal], since_ms: u64, max_lines: usize) -> Doc {
+pub fn refusals(refusals: &[UploadRefusal], since_ms: u64, max_lines: usize) -> Doc {
     let max_lines = max_lines.max(1);
     let mut doc = said(
         Line::new()
@@ -67,7 +67,7 @@ pub fn overrides_ended(overrides: &[&Override]) -> Doc {
 
 /// "3 uploads refused: ..." for the admin room; `None` when there is
 /// nothing to say. At most `max_lines` lines, then a count of the rest.
-pub fn message(batch: &[Refusal], max_lines: usize) -> Option<Message> {
+pub fn message(batch: &[UploadRefusal], max_lines: usize) -> Option<Message> {
     let first = batch.first()?;
     Some(refusals(batch, first.at_ms, max_lines).message())
 }
@@ -84,8 +84,8 @@ pub fn override_ended_message(overrides: &[&crate::core::policy::Override]) -> O
 mod tests {
     use super::*;
 
-    fn r(user: &str, rule: Option<&str>) -> Refusal {
-        Refusal {
+    fn r(user: &str, rule: Option<&str>) -> UploadRefusal {
+        UploadRefusal {
             user_id: user.into(),
             rule: rule.map(Into::into),
             max_bytes: 5 << 30,

@@ -12,7 +12,7 @@ use crate::core::model::violation::Severity;
 use crate::core::policy::Rules;
 use crate::core::text;
 
-pub use crate::core::commands::answers::{Health, RunView, Source, StatusView, TopView};
+pub use crate::core::commands::answers::{Health, RunView, StatusView, TopSource, TopView};
 pub use crate::core::doc::format::utc;
 
 /// The grammar, with examples; with a topic, that command's help.
@@ -204,7 +204,7 @@ mod tests {
             window: None,
             users: &users,
             total: 5,
-            source: Source::Live,
+            source: TopSource::Live,
         });
         assert_eq!(
             r.plain(),
@@ -217,7 +217,7 @@ mod tests {
             window: Some(Duration::from_secs(7 * 86400)),
             users: &users[..1],
             total: 1,
-            source: Source::LastWalk {
+            source: TopSource::LastWalk {
                 age: Duration::from_secs(754),
             },
         });

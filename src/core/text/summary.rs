@@ -4,15 +4,15 @@
 //! count of what was left out, then rules broken by too many users, what
 //! became of the run's server notices, and whether the run was partial.
 
-use crate::core::alerting::lifecycle::{Change, Plan};
-use crate::core::alerting::server_notices::Tally;
+use crate::core::alerting::lifecycle::{AlertPlan, Change};
+use crate::core::alerting::server_notices::NoticeTally;
 use crate::core::alerting::settle::RunSummary;
 use crate::core::doc::{Block, Doc, Message};
 use crate::core::model::violation::Severity;
 
 /// A run's summary, with a line on the run's server notices when there is
 /// something to say; `None` when the plan is empty.
-pub fn run(summary: &RunSummary, notices: Option<&Tally>) -> Option<Doc> {
+pub fn run(summary: &RunSummary, notices: Option<&NoticeTally>) -> Option<Doc> {
     let mut doc = plan_doc(&summary.plan, summary.now_ms, summary.max_lines)?;
     for b in &summary.too_broad {
         doc.push(Block::Paragraph(super::check::too_broad(b)));
@@ -27,7 +27,7 @@ pub fn run(summary: &RunSummary, notices: Option<&Tally>) -> Option<Doc> {
 }
 
 /// A run's announcement. `None` when the plan is empty.
-pub fn plan_doc(plan: &Plan, now_ms: u64, max_lines: usize) -> Option<Doc> {
+pub fn plan_doc(plan: &AlertPlan, now_ms: u64, max_lines: usize) -> Option<Doc> {
     if plan.is_empty() {
         return None;
     }
@@ -67,7 +67,7 @@ pub fn plan_doc(plan: &Plan, now_ms: u64, max_lines: usize) -> Option<Doc> {
 
 /// A run's announcement, rendered for Matrix. `None` when the plan is
 /// empty.
-pub fn message(plan: &Plan, now_ms: u64, max_lines: usize) -> Option<Message> {
+pub fn message(plan: &AlertPlan, now_ms: u64, max_lines: usize) -> Option<Message> {
     plan_doc(plan, now_ms, max_lines).map(|d| d.message())
 }
 
@@ -176,6 +176,6 @@ mod tests {
 
     #[test]
     fn empty_plan_says_nothing() {
-        assert!(message(&Plan::default(), 0, 10).is_none());
+        assert!(message(&AlertPlan::default(), 0, 10).is_none());
     }
 }

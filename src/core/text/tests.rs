@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use crate::core::alerting::lifecycle::{Announced, Change, ExpiredSilence, Plan};
-use crate::core::alerting::refusals::Refusal;
+use crate::core::alerting::lifecycle::{AlertPlan, Announced, Change, ExpiredSilence};
+use crate::core::alerting::refusals::UploadRefusal;
 use crate::core::alerting::silences::{Matcher, RulePattern, Silences, SubjectPattern};
 use crate::core::commands::{BadCommand, UsageError, UserQuery};
 use crate::core::doc::{ALLOWED_TAGS, Block, Doc, Units, is_neutralised};
@@ -21,7 +21,7 @@ use crate::core::model::violation::fixture;
 use crate::core::model::violation::{Measure, Severity, Subject, Violation};
 use crate::core::policy;
 use crate::core::text;
-use crate::core::text::replies::{self, Health, RunView, Source, StatusView, TopView};
+use crate::core::text::replies::{self, Health, RunView, StatusView, TopSource, TopView};
 use crate::core::text::report;
 
 /// The outside text a message may carry.
@@ -218,7 +218,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         since_ms: NOW - 3 * 86_400_000,
     })
     .collect();
-    let plan = Plan {
+    let plan = AlertPlan {
         silenced: Vec::new(),
         expired: Vec::new(),
         lines,
@@ -241,12 +241,12 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         )
         .expect("a silence");
     let silence = silences.list[0].clone();
-    let expiry = Plan {
+    let expiry = AlertPlan {
         expired: vec![ExpiredSilence {
             silence: silence.clone(),
             still: 2,
         }],
-        ..Plan::default()
+        ..AlertPlan::default()
     };
     let us = users(i);
     let rooms: Vec<RoomSize> = (0..3)
@@ -319,7 +319,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
                     units: Units::Decimal,
                 }],
             };
-            let tally = crate::core::alerting::server_notices::Tally {
+            let tally = crate::core::alerting::server_notices::NoticeTally {
                 notified: vec![i.user_id.clone(), "@bob:example.org".into()],
                 waiting: vec!["@carol:example.org".into()],
                 refused: vec![(i.user_id.clone(), i.error.clone())],
@@ -388,7 +388,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
                 window: None,
                 users: &us,
                 total: 2,
-                source: Source::LastWalk {
+                source: TopSource::LastWalk {
                     age: Duration::from_secs(754),
                 },
             }),
@@ -401,7 +401,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
                 window: Some(Duration::from_secs(7 * 86_400)),
                 users: &us[..1],
                 total: 5,
-                source: Source::Live,
+                source: TopSource::Live,
             }),
         ),
         (
@@ -412,7 +412,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
                 window: Some(Duration::from_secs(86_400)),
                 users: &[],
                 total: 0,
-                source: Source::Live,
+                source: TopSource::Live,
             }),
         ),
         ("top (bad N)", text::top::bad_n()),
@@ -436,7 +436,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             "notice: uploads refused",
             text::refusals::refusals(
                 &[
-                    Refusal {
+                    UploadRefusal {
                         user_id: i.user_id.clone(),
                         rule: Some("media-quota".into()),
                         max_bytes: 5 * GIB,
@@ -444,7 +444,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
                         attempted_bytes: 20 << 20,
                         at_ms: NOW,
                     },
-                    Refusal {
+                    UploadRefusal {
                         user_id: "@bob:example.org".into(),
                         rule: None,
                         max_bytes: 5 * GIB,
@@ -641,14 +641,14 @@ fn trend_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
             )),
         ),
         ("digest", {
-            use crate::core::alerting::digest::{DigestHistory, DigestState, Tally, digest};
+            use crate::core::alerting::digest::{DigestHistory, DigestState, RuleTally, digest};
             let mut state = DigestState {
                 settled_ms: Some(NOW - 7 * DAY),
                 ..DigestState::default()
             };
             state.tally.insert(
                 i.name.clone(),
-                Tally {
+                RuleTally {
                     opened: 2,
                     closed: 1,
                 },
@@ -820,11 +820,11 @@ fn action_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
         ),
         (
             "confirm (unknown code)",
-            text::cleanup::refused(&a::Refusal::UnknownCode),
+            text::cleanup::refused(&a::ConfirmRefusal::UnknownCode),
         ),
         (
             "confirm (expired)",
-            text::cleanup::refused(&a::Refusal::Expired { at_ms: NOW }),
+            text::cleanup::refused(&a::ConfirmRefusal::Expired { at_ms: NOW }),
         ),
         ("confirm (command line)", text::cleanup::confirm_on_cli()),
         ("purge (progress)", text::cleanup::progress(25, 80)),

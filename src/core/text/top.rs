@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::core::commands::answers::Source;
+use crate::core::commands::answers::TopSource;
 use crate::core::doc::{Doc, Line, Units};
 use crate::core::model::usage::{MediaMetric, UserMedia};
 
@@ -22,7 +22,7 @@ pub fn uploads(window: Option<Duration>) -> Line {
 }
 
 /// `Top 10 users by media size (all uploads), from the last walk, 5s ago:`.
-pub fn heading(n: u32, m: MediaMetric, window: Option<Duration>, source: Source) -> Line {
+pub fn heading(n: u32, m: MediaMetric, window: Option<Duration>, source: TopSource) -> Line {
     let line = Line::new()
         .text("Top ")
         .count(u64::from(n), "user", "users")
@@ -32,8 +32,8 @@ pub fn heading(n: u32, m: MediaMetric, window: Option<Duration>, source: Source)
         .append(uploads(window))
         .text("), ");
     match source {
-        Source::LastWalk { age } => line.text("from the last walk, ").age(age).text(" ago:"),
-        Source::Live => line.text("asked Synapse just now:"),
+        TopSource::LastWalk { age } => line.text("from the last walk, ").age(age).text(" ago:"),
+        TopSource::Live => line.text("asked Synapse just now:"),
     }
 }
 

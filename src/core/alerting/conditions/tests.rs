@@ -1,6 +1,6 @@
 use super::*;
 use crate::core::alerting::lifecycle::Change;
-use crate::core::alerting::lifecycle::{AlertState, Lifecycle, Plan};
+use crate::core::alerting::lifecycle::{AlertPlan, AlertState, Lifecycle};
 use crate::core::doc::Message;
 use crate::core::engine::eval::WalkReport;
 use crate::core::model::coverage::CutShort;
@@ -21,7 +21,7 @@ fn settle_run(
     lifecycle: &Lifecycle,
     max_lines: usize,
     now_ms: u64,
-) -> (Plan, Vec<Message>) {
+) -> (AlertPlan, Vec<Message>) {
     let (plan, notices, summary) = crate::core::alerting::settle::settle_run(
         alerts, conditions, outcome, lifecycle, max_lines, now_ms,
     );

@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::core::alerting::lifecycle::{Change, Plan};
+use crate::core::alerting::lifecycle::{AlertPlan, Change};
 use crate::core::doc::Units;
 use crate::core::history::trend::Point;
 use crate::core::history::view::{self, GrowthView, RunUsers, TrendView};
@@ -33,7 +33,7 @@ const CATCH_UP: usize = 20_000;
 
 /// Violations of one rule opened and closed since the last digest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tally {
+pub struct RuleTally {
     /// Announced as new.
     pub opened: u64,
     /// Announced as resolved.
@@ -49,14 +49,14 @@ pub struct DigestState {
     pub settled_ms: Option<u64>,
     /// Violations opened and closed since `settled_ms`, by rule.
     #[serde(default)]
-    pub tally: BTreeMap<String, Tally>,
+    pub tally: BTreeMap<String, RuleTally>,
 }
 
 impl DigestState {
     /// Counts the new and resolved violations a run announces (silenced
     /// ones are not announced, so not counted). Nothing while no digest is
     /// configured.
-    pub fn count(&mut self, plan: &Plan) {
+    pub fn count(&mut self, plan: &AlertPlan) {
         if self.settled_ms.is_none() {
             return;
         }
@@ -143,18 +143,20 @@ pub struct Digest {
     pub growth: GrowthView,
     /// Violations opened and closed in the span, by rule (rules with
     /// neither are left out).
-    pub tally: Vec<(String, Tally)>,
+    pub tally: Vec<(String, RuleTally)>,
     /// Violations open now (announced and not resolved).
     pub open_now: usize,
 }
 
 impl Digest {
     /// Violations opened and closed in the span, all rules together.
-    pub fn totals(&self) -> Tally {
-        self.tally.iter().fold(Tally::default(), |a, (_, t)| Tally {
-            opened: a.opened + t.opened,
-            closed: a.closed + t.closed,
-        })
+    pub fn totals(&self) -> RuleTally {
+        self.tally
+            .iter()
+            .fold(RuleTally::default(), |a, (_, t)| RuleTally {
+                opened: a.opened + t.opened,
+                closed: a.closed + t.closed,
+            })
     }
 }
 

@@ -69,8 +69,8 @@ fn violation(rule: &str, id: &str) -> Violation {
     }
 }
 
-fn plan(lines: &[(Change, &str, &str)]) -> Plan {
-    Plan {
+fn plan(lines: &[(Change, &str, &str)]) -> AlertPlan {
+    AlertPlan {
         lines: lines
             .iter()
             .map(|(change, rule, user)| Announced {
@@ -79,7 +79,7 @@ fn plan(lines: &[(Change, &str, &str)]) -> Plan {
                 since_ms: 0,
             })
             .collect(),
-        ..Plan::default()
+        ..AlertPlan::default()
     }
 }
 
@@ -106,14 +106,14 @@ fn opened_and_closed_are_counted_by_rule_only_once_started_and_reset_when_queued
         BTreeMap::from([
             (
                 "burst".to_owned(),
-                Tally {
+                RuleTally {
                     opened: 0,
                     closed: 1
                 }
             ),
             (
                 "quota".to_owned(),
-                Tally {
+                RuleTally {
                     opened: 2,
                     closed: 1
                 }
@@ -150,12 +150,12 @@ fn the_digest_covers_the_span_since_the_previous_one_with_the_forecast_and_growe
     };
     state.tally.insert(
         "quota".into(),
-        Tally {
+        RuleTally {
             opened: 3,
             closed: 1,
         },
     );
-    state.tally.insert("idle".into(), Tally::default());
+    state.tally.insert("idle".into(), RuleTally::default());
     // Daily runs for 40 days, 1 GB a day.
     let points: Vec<Point> = (0..40u64)
         .map(|d| Point {
@@ -202,7 +202,7 @@ fn the_digest_covers_the_span_since_the_previous_one_with_the_forecast_and_growe
         d.tally,
         vec![(
             "quota".to_owned(),
-            Tally {
+            RuleTally {
                 opened: 3,
                 closed: 1
             }
@@ -210,7 +210,7 @@ fn the_digest_covers_the_span_since_the_previous_one_with_the_forecast_and_growe
     );
     assert_eq!(
         d.totals(),
-        Tally {
+        RuleTally {
             opened: 3,
             closed: 1
         }

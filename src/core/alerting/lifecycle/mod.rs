@@ -134,7 +134,7 @@ pub struct Announced {
 
 /// What a run should announce; empty when there is nothing new to say.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Plan {
+pub struct AlertPlan {
     /// Lines in a stable order: new and escalated first, then reminders, then
     /// resolutions; within each, the order of the run's violations.
     pub lines: Vec<Announced>,
@@ -160,7 +160,7 @@ pub struct ExpiredSilence {
     pub still: usize,
 }
 
-impl Plan {
+impl AlertPlan {
     /// Whether there is nothing to announce.
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty() && self.expired.is_empty()
@@ -236,7 +236,7 @@ pub struct AlertState {
 impl AlertState {
     /// What to announce for a complete run that found `violations` at
     /// `now_ms`.
-    pub fn plan(&self, violations: &[Violation], now_ms: u64, lifecycle: &Lifecycle) -> Plan {
+    pub fn plan(&self, violations: &[Violation], now_ms: u64, lifecycle: &Lifecycle) -> AlertPlan {
         self.plan_covered(violations, &Coverage::complete(), now_ms, lifecycle)
     }
 
@@ -249,7 +249,7 @@ impl AlertState {
         coverage: &Coverage,
         now_ms: u64,
         lifecycle: &Lifecycle,
-    ) -> Plan {
+    ) -> AlertPlan {
         let mut fresh = Vec::new();
         let mut reminders = Vec::new();
         let mut quiet = Vec::new();
@@ -323,7 +323,7 @@ impl AlertState {
                 })
             })
             .collect();
-        Plan {
+        AlertPlan {
             lines,
             quiet,
             silenced,
@@ -334,7 +334,7 @@ impl AlertState {
     /// Records a plan as announced at `now_ms`, and resolved violations as
     /// gone. `violations` is the same list the plan was made from, so that
     /// resolutions are dropped even when they are not announced.
-    pub fn apply(&mut self, plan: &Plan, violations: &[Violation], now_ms: u64) {
+    pub fn apply(&mut self, plan: &AlertPlan, violations: &[Violation], now_ms: u64) {
         self.apply_covered(plan, violations, &Coverage::complete(), now_ms);
     }
 
@@ -342,7 +342,7 @@ impl AlertState {
     /// open alerts it did not look at are kept unchanged.
     pub fn apply_covered(
         &mut self,
-        plan: &Plan,
+        plan: &AlertPlan,
         violations: &[Violation],
         coverage: &Coverage,
         now_ms: u64,

@@ -12,7 +12,7 @@ fn v(id: &str, severity: Severity, observed: u64) -> Violation {
     }
 }
 
-fn changes(plan: &Plan) -> Vec<(Change, String)> {
+fn changes(plan: &AlertPlan) -> Vec<(Change, String)> {
     plan.lines
         .iter()
         .map(|l| (l.change, l.violation.subject.id().to_owned()))

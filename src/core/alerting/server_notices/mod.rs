@@ -12,7 +12,7 @@
 //!
 //! The run's summary says what became of the run's notices ("notified 3
 //! users"): it is saved with them, held back ([`Held`]) while they are tried
-//! once, then released with the [`Tally`] of that try — one message per run,
+//! once, then released with the [`NoticeTally`] of that try — one message per run,
 //! and a crash in between neither loses it nor sends a notice twice.
 //!
 //! Pure: the clock is an argument.
@@ -79,7 +79,7 @@ pub struct Held {
     /// The transaction IDs of the run's notices not tried yet.
     pub untried: Vec<String>,
     /// What became of the others.
-    pub tally: Tally,
+    pub tally: NoticeTally,
 }
 
 /// A run's summary, released with what became of its notices (worded by
@@ -89,13 +89,13 @@ pub struct Released {
     /// The run's summary.
     pub summary: RunSummary,
     /// What became of its notices.
-    pub tally: Tally,
+    pub tally: NoticeTally,
 }
 
 /// What became of a run's notices, for its summary.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Tally {
+pub struct NoticeTally {
     /// Users Synapse took a notice for.
     pub notified: Vec<String>,
     /// Users whose notice waits for Synapse to answer (sent later).
@@ -106,7 +106,7 @@ pub struct Tally {
     pub disabled: Vec<String>,
 }
 
-impl Tally {
+impl NoticeTally {
     /// Whether there is nothing to say.
     pub fn is_empty(&self) -> bool {
         self.notified.is_empty()
@@ -229,7 +229,7 @@ impl NoticeState {
         self.held = Some(Held {
             summary,
             untried: txn_ids,
-            tally: Tally::default(),
+            tally: NoticeTally::default(),
         });
         previous
     }

@@ -95,7 +95,7 @@ fn a_user_is_notified_at_most_once_an_hour_and_txn_ids_are_unique() {
 
 fn summary_of(lines: &[Announced]) -> RunSummary {
     RunSummary {
-        plan: crate::core::alerting::lifecycle::Plan {
+        plan: crate::core::alerting::lifecycle::AlertPlan {
             lines: lines.to_vec(),
             ..Default::default()
         },
@@ -132,7 +132,7 @@ fn the_summary_waits_for_the_runs_notices_and_says_what_became_of_them() {
     let released = state.release().expect("the held summary");
     assert_eq!(
         released.tally,
-        Tally {
+        NoticeTally {
             notified: vec!["@a:hs".into()],
             waiting: vec!["@c:hs".into(), "@d:hs".into()],
             refused: vec![("@b:hs".into(), "404 M_NOT_FOUND: User not found".into())],

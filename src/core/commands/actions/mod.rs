@@ -265,7 +265,7 @@ pub fn preview_purge_remote(older_than: Duration, now_ms: u64) -> Preview {
 
 /// What is carried out once confirmed: only what the preview held.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
+pub enum ActionPlan {
     /// Delete these local media of the server, one by one.
     Delete {
         /// The user whose media they are.
@@ -301,22 +301,26 @@ pub fn server_of(user_id: &str) -> Option<&str> {
 }
 
 /// The plan of a preview; `None` when it would do nothing.
-pub fn plan(preview: &Preview) -> Option<Plan> {
+pub fn plan(preview: &Preview) -> Option<ActionPlan> {
     let ids = || preview.media.iter().map(|m| m.media_id.clone()).collect();
     match &preview.kind {
-        ActionKind::Purge { user_id, .. } if !preview.media.is_empty() => Some(Plan::Delete {
-            user_id: user_id.clone(),
-            server_name: server_of(user_id)?.to_owned(),
-            media_ids: ids(),
-        }),
-        ActionKind::Quarantine { user_id } if !preview.media.is_empty() => Some(Plan::Quarantine {
-            user_id: user_id.clone(),
-            server_name: server_of(user_id)?.to_owned(),
-            media_ids: ids(),
-        }),
+        ActionKind::Purge { user_id, .. } if !preview.media.is_empty() => {
+            Some(ActionPlan::Delete {
+                user_id: user_id.clone(),
+                server_name: server_of(user_id)?.to_owned(),
+                media_ids: ids(),
+            })
+        }
+        ActionKind::Quarantine { user_id } if !preview.media.is_empty() => {
+            Some(ActionPlan::Quarantine {
+                user_id: user_id.clone(),
+                server_name: server_of(user_id)?.to_owned(),
+                media_ids: ids(),
+            })
+        }
         ActionKind::PurgeRemote { .. } => preview
             .before_ms
-            .map(|before_ms| Plan::PurgeRemote { before_ms }),
+            .map(|before_ms| ActionPlan::PurgeRemote { before_ms }),
         _ => None,
     }
 }
@@ -361,7 +365,7 @@ pub struct Pending {
 
 /// Why a confirmation does nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub enum ConfirmRefusal {
     /// The sender lacks the power level to act.
     NotAllowed {
         /// The level needed.
@@ -384,10 +388,10 @@ pub enum Confirmation {
         /// What was confirmed.
         pending: Box<Pending>,
         /// Exactly what to do.
-        plan: Plan,
+        plan: ActionPlan,
     },
     /// Do nothing, for this reason.
-    Refused(Refusal),
+    Refused(ConfirmRefusal),
 }
 
 /// The pending confirmations, by code.
@@ -455,13 +459,13 @@ impl Confirmations {
     /// a sender without the level leaves it for someone who has it.
     pub fn confirm(&mut self, code: &str, may_act: bool, needed: i64, now_ms: u64) -> Confirmation {
         if !may_act {
-            return Confirmation::Refused(Refusal::NotAllowed { needed });
+            return Confirmation::Refused(ConfirmRefusal::NotAllowed { needed });
         }
         let Some(pending) = self.pending.remove(&normalise(code)) else {
-            return Confirmation::Refused(Refusal::UnknownCode);
+            return Confirmation::Refused(ConfirmRefusal::UnknownCode);
         };
         if now_ms >= pending.expires_ms {
-            return Confirmation::Refused(Refusal::Expired {
+            return Confirmation::Refused(ConfirmRefusal::Expired {
                 at_ms: pending.expires_ms,
             });
         }
@@ -470,7 +474,7 @@ impl Confirmations {
                 pending: Box::new(pending),
                 plan,
             },
-            None => Confirmation::Refused(Refusal::UnknownCode),
+            None => Confirmation::Refused(ConfirmRefusal::UnknownCode),
         }
     }
 }

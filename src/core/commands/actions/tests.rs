@@ -83,7 +83,7 @@ fn preview_and_plan_of_a_purge() {
     assert_eq!(ids(p.largest()), ["mid", "new-big", "old-big"]);
     assert_eq!(
         plan(&p),
-        Some(Plan::Delete {
+        Some(ActionPlan::Delete {
             user_id: "@a:hs.example:8448".into(),
             server_name: "hs.example:8448".into(),
             media_ids: vec!["mid".into(), "new-big".into(), "old-big".into()],
@@ -116,7 +116,7 @@ fn remote_purge_fixes_its_cut_off_at_preview_time() {
     let p = preview_purge_remote(Duration::from_secs(30 * 86_400), NOW);
     assert_eq!(
         plan(&p),
-        Some(Plan::PurgeRemote {
+        Some(ActionPlan::PurgeRemote {
             before_ms: NOW - 30 * DAY
         })
     );
@@ -141,7 +141,7 @@ fn a_code_works_once_and_only_in_time() {
     assert_eq!(code.len(), CODE_LEN);
     assert_eq!(
         c.confirm("WRONG1", true, 100, NOW + 1),
-        Confirmation::Refused(Refusal::UnknownCode)
+        Confirmation::Refused(ConfirmRefusal::UnknownCode)
     );
     // A wrong code leaves the right one usable; case and spaces do not matter.
     assert!(matches!(
@@ -150,7 +150,7 @@ fn a_code_works_once_and_only_in_time() {
     ));
     assert_eq!(
         c.confirm(&code, true, 100, NOW + 2),
-        Confirmation::Refused(Refusal::UnknownCode),
+        Confirmation::Refused(ConfirmRefusal::UnknownCode),
         "used once"
     );
 }
@@ -162,11 +162,11 @@ fn an_expired_code_does_nothing_and_is_gone() {
     let expiry = NOW + 300_000;
     assert_eq!(
         c.confirm(&code, true, 100, expiry),
-        Confirmation::Refused(Refusal::Expired { at_ms: expiry })
+        Confirmation::Refused(ConfirmRefusal::Expired { at_ms: expiry })
     );
     assert_eq!(
         c.confirm(&code, true, 100, NOW),
-        Confirmation::Refused(Refusal::UnknownCode)
+        Confirmation::Refused(ConfirmRefusal::UnknownCode)
     );
 }
 
@@ -179,7 +179,7 @@ fn a_sender_without_the_level_leaves_the_code_for_others() {
     assert!(may_act(Some(100), 100));
     assert_eq!(
         c.confirm(&code, may_act(Some(50), 100), 100, NOW),
-        Confirmation::Refused(Refusal::NotAllowed { needed: 100 })
+        Confirmation::Refused(ConfirmRefusal::NotAllowed { needed: 100 })
     );
     assert!(matches!(
         c.confirm(&code, true, 100, NOW),
@@ -285,7 +285,7 @@ proptest! {
         let mut c = Confirmations::new();
         let code = c.offer(preview.clone(), "@a:hs", code_from(7), NOW, crate::core::policy::DEFAULT_CONFIRM_WITHIN).code;
         match c.confirm(&code, true, 100, NOW + 1) {
-            Confirmation::Carry { plan: Plan::Delete { media_ids, .. }, .. } => {
+            Confirmation::Carry { plan: ActionPlan::Delete { media_ids, .. }, .. } => {
                 // Exactly the previewed IDs, each matching the filter, each once.
                 let previewed: Vec<&str> = ids(&preview.media);
                 prop_assert_eq!(media_ids.iter().map(String::as_str).collect::<Vec<_>>(), previewed);
@@ -301,7 +301,7 @@ proptest! {
             }
             Confirmation::Carry { plan, .. } => prop_assert!(false, "unexpected plan {:?}", plan),
             Confirmation::Refused(r) => {
-                prop_assert_eq!(r, Refusal::UnknownCode);
+                prop_assert_eq!(r, ConfirmRefusal::UnknownCode);
                 prop_assert!(preview.media.is_empty());
             }
         }

@@ -28,7 +28,7 @@ pub const WHOLE_USAGE_PERIOD_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 
 /// Why a subject has the limits it has under one rule.
 #[derive(Debug, Clone, Copy)]
-pub enum Source<'r> {
+pub enum LimitSource<'r> {
     /// The rule's own limits.
     Rule,
     /// The rule does not select the subject (or exempts it in the rule).
@@ -38,11 +38,12 @@ pub enum Source<'r> {
     Override(&'r Override),
 }
 
-impl PartialEq for Source<'_> {
+impl PartialEq for LimitSource<'_> {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (Source::Rule, Source::Rule) | (Source::NotSelected, Source::NotSelected) => true,
-            (Source::Override(a), Source::Override(b)) => std::ptr::eq(*a, *b),
+            (LimitSource::Rule, LimitSource::Rule)
+            | (LimitSource::NotSelected, LimitSource::NotSelected) => true,
+            (LimitSource::Override(a), LimitSource::Override(b)) => std::ptr::eq(*a, *b),
             _ => false,
         }
     }
@@ -54,7 +55,7 @@ pub struct EffectiveUser<'r> {
     /// The rule.
     pub rule: &'r UserMediaRule,
     /// Where the limits come from.
-    pub source: Source<'r>,
+    pub source: LimitSource<'r>,
     /// Most bytes; `None`: no byte limit (or the rule does not apply).
     pub max_media_length: Option<u64>,
     /// Most media; `None`: no count limit (or the rule does not apply).
@@ -74,7 +75,7 @@ pub struct EffectiveRoom<'r> {
     /// The rule.
     pub rule: &'r RoomRule,
     /// Where the limit comes from.
-    pub source: Source<'r>,
+    pub source: LimitSource<'r>,
     /// Largest estimated size; `None`: the rule does not apply.
     pub max_estimated_size: Option<u64>,
 }
@@ -101,7 +102,7 @@ pub fn effective_user<'r>(
     if !rule.users.selects(user_id) {
         return EffectiveUser {
             rule,
-            source: Source::NotSelected,
+            source: LimitSource::NotSelected,
             max_media_length: None,
             max_media_count: None,
         };
@@ -109,19 +110,19 @@ pub fn effective_user<'r>(
     match user_override(overrides, &rule.name, user_id, now_ms) {
         None => EffectiveUser {
             rule,
-            source: Source::Rule,
+            source: LimitSource::Rule,
             max_media_length: rule.max_media_length,
             max_media_count: rule.max_media_count,
         },
         Some(o) if o.exempt => EffectiveUser {
             rule,
-            source: Source::Override(o),
+            source: LimitSource::Override(o),
             max_media_length: None,
             max_media_count: None,
         },
         Some(o) => EffectiveUser {
             rule,
-            source: Source::Override(o),
+            source: LimitSource::Override(o),
             max_media_length: o.max_media_length.or(rule.max_media_length),
             max_media_count: o.max_media_count.or(rule.max_media_count),
         },
@@ -151,7 +152,7 @@ pub fn effective_room<'r>(
     if rule.exempt.matches(room_id) {
         return EffectiveRoom {
             rule,
-            source: Source::NotSelected,
+            source: LimitSource::NotSelected,
             max_estimated_size: None,
         };
     }
@@ -161,12 +162,12 @@ pub fn effective_room<'r>(
     match found {
         None => EffectiveRoom {
             rule,
-            source: Source::Rule,
+            source: LimitSource::Rule,
             max_estimated_size: Some(rule.max_estimated_size),
         },
         Some(o) => EffectiveRoom {
             rule,
-            source: Source::Override(o),
+            source: LimitSource::Override(o),
             max_estimated_size: (!o.exempt)
                 .then(|| o.max_estimated_size.unwrap_or(rule.max_estimated_size)),
         },

@@ -56,16 +56,16 @@ fn the_first_override_in_force_wins() {
     // media-quota: the first override (50 GiB, count from the rule).
     assert_eq!(all[0].max_media_length, Some(50 * GIB));
     assert_eq!(all[0].max_media_count, Some(1000));
-    assert!(matches!(all[0].source, Source::Override(o) if o.index == 0));
+    assert!(matches!(all[0].source, LimitSource::Override(o) if o.index == 0));
     // upload-burst and many-files: the second (exempt).
     assert!(!all[1].applies());
     assert!(!all[2].applies());
-    assert!(matches!(all[1].source, Source::Override(o) if o.index == 1));
+    assert!(matches!(all[1].source, LimitSource::Override(o) if o.index == 1));
     // After `until`, the exemption is the first one in force.
     let after = crate::core::policy::overrides::parse_until("2027-03-01").unwrap();
     let all = effective_user_all(&rules, "@photographer:example.org", after);
     assert!(!all[0].applies());
-    assert!(matches!(all[0].source, Source::Override(o) if o.index == 1));
+    assert!(matches!(all[0].source, LimitSource::Override(o) if o.index == 1));
 }
 
 #[test]
@@ -77,7 +77,7 @@ fn overrides_never_bring_a_user_into_a_rule() {
         "@bot-1:example.org",
         NOW,
     );
-    assert_eq!(e.source, Source::NotSelected);
+    assert_eq!(e.source, LimitSource::NotSelected);
     assert!(!e.applies());
     assert_eq!(upload_limits(&rules, "@bot-1:example.org", NOW).len(), 1);
 }
@@ -131,7 +131,7 @@ fn room_overrides() {
     let e = effective_room(&rules.overrides, &rules.rooms[0], "!other:example.org", NOW);
     assert_eq!(
         (e.max_estimated_size, e.source),
-        (Some(10 * GIB), Source::Rule)
+        (Some(10 * GIB), LimitSource::Rule)
     );
 }
 

@@ -1,6 +1,6 @@
 //! What the admins are told about server notices to users.
 
-use crate::core::alerting::server_notices::{Planned, Tally};
+use crate::core::alerting::server_notices::{NoticeTally, Planned};
 use crate::core::doc::{Block, Doc, ERROR_CAP, ID_CAP, Line};
 use crate::core::model::violation::{Subject, Violation};
 use crate::core::policy::notify_user::{MAX_TEMPLATE, Part, Placeholder, Template};
@@ -40,7 +40,7 @@ fn users(users: &[String]) -> Line {
 
 /// The line of a run's summary on its server notices: `Server notices:
 /// notified 3 users: ...; 1 waiting for Synapse: ...`.
-pub fn summary_line(t: &Tally) -> Line {
+pub fn summary_line(t: &NoticeTally) -> Line {
     let mut parts = Vec::new();
     if !t.notified.is_empty() {
         parts.push(
