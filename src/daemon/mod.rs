@@ -6,4 +6,6 @@ pub mod metrics;
 pub mod module_api;
 pub mod schedule;
 pub mod service;
+pub mod shared;
+pub mod state;
 pub mod store;

@@ -39,23 +39,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use tokio::sync::{RwLock, mpsc, oneshot};
+use tokio::sync::{RwLock, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::http::Readiness;
 use super::metrics::{Metrics, ViolationLabels};
 use super::schedule;
+use super::shared::{Control, Notifier, Readiness, Shared, Status};
+use super::state::{DaemonState, LastRun};
 use super::store::{JsonStore, Loaded, StoreError};
 use crate::clock::{now_ms, unix_ms};
-pub use crate::core::alerting::conditions::Outage;
-use crate::core::alerting::conditions::{Conditions, Notice};
+use crate::core::alerting::conditions::Notice;
 use crate::core::alerting::digest::{self, DigestHistory, DigestState, Due};
-use crate::core::alerting::lifecycle::AlertState;
 use crate::core::alerting::lifecycle::ChartSpan;
-use crate::core::alerting::silences::{Silence, Silences};
+use crate::core::alerting::silences::Silence;
 use crate::core::commands::SilenceRequest;
 use crate::core::doc::{Doc, Message};
 use crate::core::engine::backoff::Backoff;
@@ -67,29 +64,6 @@ use crate::core::text::{self, notices};
 use crate::synapse::run::{self, RunError, RunReport};
 use crate::synapse::{SynapseClient, SynapseError};
 
-/// Where announcements go: the bot, in production.
-#[async_trait]
-pub trait Notifier: Send + Sync {
-    /// Sends `message` to the admin room with transaction ID `txn_id`;
-    /// answers the event ID it got. Sending twice with the same ID must post
-    /// it once.
-    async fn send(&self, txn_id: &str, message: &Message) -> Result<String, NotifyError>;
-
-    /// Posts `png` (a chart) as an image with transaction ID `txn_id`,
-    /// encrypted in an encrypted room; answers its event ID. Sending twice
-    /// with the same ID must post it once.
-    async fn send_image(
-        &self,
-        txn_id: &str,
-        png: &crate::chart::Png,
-    ) -> Result<String, NotifyError>;
-}
-
-/// Why a message could not be delivered (it stays queued).
-#[derive(Debug, Error)]
-#[error("{0}")]
-pub struct NotifyError(pub String);
-
 /// Failures that stop the daemon.
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -99,114 +73,6 @@ pub enum DaemonError {
     /// No Synapse client could be built for the policy.
     #[error("{0}")]
     Client(String),
-}
-
-/// The last run, for `!stats status` and the schedule after a restart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastRun {
-    /// Start (Unix ms).
-    pub started_ms: u64,
-    /// Duration in ms.
-    pub took_ms: u64,
-    /// Violations found; `None` when the run failed.
-    pub violations: Option<usize>,
-    /// Users with media seen by the walk of all media.
-    pub users: u64,
-    /// Violations found that a silence held back.
-    #[serde(default)]
-    pub silenced: usize,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// Why it was partial (a walk cut short), when it was.
-    #[serde(default)]
-    pub incomplete: Option<String>,
-}
-
-/// Everything the daemon keeps in its data directory.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct DaemonState {
-    /// Alert lifecycle and outbox.
-    pub alerts: AlertState,
-    /// Conditions announced when they start and end (Synapse failing...).
-    #[serde(flatten)]
-    pub conditions: Conditions,
-    /// The last run.
-    pub last_run: Option<LastRun>,
-    /// Server notices to users (`notify_user`) and their outbox.
-    #[serde(default)]
-    pub notices: crate::core::alerting::server_notices::NoticeState,
-    /// The digest: the due time last queued, and the violations opened
-    /// and closed since.
-    #[serde(default)]
-    pub digest: DigestState,
-}
-
-/// What the bot can read of the daemon.
-#[derive(Debug, Clone, Default)]
-pub struct Status {
-    /// The last run.
-    pub last_run: Option<LastRun>,
-    /// When the next run is due (Unix ms).
-    pub next_run_ms: Option<u64>,
-    /// Synapse unreachable since.
-    pub synapse_outage: Option<Outage>,
-    /// Messages waiting for Matrix.
-    pub queued: usize,
-}
-
-/// State shared with the bot and the HTTP endpoints.
-#[derive(Debug)]
-pub struct Shared {
-    /// The rules in force.
-    pub config: RwLock<Arc<Config>>,
-    /// What `!stats status` shows.
-    pub status: RwLock<Status>,
-    /// The top lists of the last successful run, for `!stats top`.
-    pub snapshot: RwLock<Option<Arc<Snapshot>>>,
-    /// The silences, as last saved, for `!stats silences` and `check`.
-    pub silences: RwLock<Silences>,
-}
-
-/// Requests to the loop, from the bot or from signals.
-#[derive(Debug)]
-pub enum Control {
-    /// Run now; the reply is the run's outcome or why it failed.
-    RunNow(oneshot::Sender<Result<Outcome, String>>),
-    /// Re-read the policy file; the reply says what happened.
-    Reload(oneshot::Sender<Result<String, String>>),
-    /// Try to deliver queued messages now (the homeserver is back).
-    Deliver,
-    /// Silence violations; the reply is the silence and how many open
-    /// violations it matches, or why it was refused.
-    Silence {
-        /// What to silence, for how long, why.
-        request: SilenceRequest,
-        /// Who asks.
-        author: String,
-        /// The answer.
-        reply: oneshot::Sender<Result<(Silence, usize), String>>,
-    },
-    /// End a silence early; the reply is the silence and how many open
-    /// violations it matched, or why not.
-    Unsilence {
-        /// The silence.
-        id: u64,
-        /// Who asks.
-        by: String,
-        /// The answer.
-        reply: oneshot::Sender<Result<(Silence, usize), String>>,
-    },
-    /// Acknowledge the violations of the alert `event_id`: `None` when it
-    /// is not an alert of ours, else the violations acknowledged (or why
-    /// it could not be saved).
-    Acknowledge {
-        /// The alert message reacted to.
-        event_id: String,
-        /// Who reacted.
-        by: String,
-        /// The answer.
-        reply: oneshot::Sender<Option<Result<Vec<Violation>, String>>>,
-    },
 }
 
 /// Builds the Synapse client for a policy (at start and on reload); the
@@ -1051,6 +917,3 @@ impl Daemon {
         status.queued = self.state.alerts.outbox.len();
     }
 }
-
-#[cfg(test)]
-mod state_tests;

@@ -10,8 +10,8 @@ use tokio::sync::RwLock;
 
 use super::*;
 use crate::core::doc::Message;
-use crate::daemon::http::{self, Endpoints, Readiness};
-use crate::daemon::service::{NotifyError, Status};
+use crate::daemon::http::{self, Endpoints};
+use crate::daemon::shared::{NotifyError, Readiness, Status};
 
 const POLICY: &str = r#"
 synapse: { url: "http://127.0.0.1:8008", token: { env: T } }
