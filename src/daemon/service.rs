@@ -49,16 +49,9 @@ use super::shared::{Control, Notifier, Readiness, Shared, Status};
 use super::state::{DaemonState, LastRun};
 use super::store::{JsonStore, Loaded, StoreError};
 use crate::clock::{now_ms, unix_ms};
-use crate::core::alerting::conditions::Notice;
-use crate::core::alerting::digest::{self, DigestHistory, DigestState, Due};
-use crate::core::alerting::lifecycle::ChartSpan;
-use crate::core::alerting::silences::Silence;
-use crate::core::commands::SilenceRequest;
-use crate::core::doc::{Doc, Message};
 use crate::core::engine::backoff::Backoff;
 use crate::core::engine::eval::Outcome;
 use crate::core::engine::snapshot::Snapshot;
-use crate::core::model::violation::{Violation, ViolationKey};
 use crate::core::policy::{self, Config};
 use crate::core::text::{self, notices};
 use crate::synapse::run::{self, RunError, RunReport};
@@ -81,13 +74,13 @@ pub type MakeClient = Box<dyn Fn(&Config) -> Result<SynapseClient, String> + Sen
 
 /// The daemon. Build it with [`Daemon::new`], then [`Daemon::run`].
 pub struct Daemon {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     config_path: PathBuf,
-    client: SynapseClient,
+    pub(super) client: SynapseClient,
     make_client: MakeClient,
-    notifier: Arc<dyn Notifier>,
-    store: JsonStore,
-    state: DaemonState,
+    pub(super) notifier: Arc<dyn Notifier>,
+    pub(super) store: JsonStore,
+    pub(super) state: DaemonState,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     failures: u32,
@@ -95,11 +88,7 @@ pub struct Daemon {
     /// from it and needs a restart.
     started_with: Arc<Config>,
     /// Where runs are recorded, when there is a history.
-    history: Option<crate::history::History>,
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    pub(super) history: Option<crate::history::History>,
 }
 
 /// Retries after a failed run: 30 s, doubling, at most a day apart; the
@@ -276,135 +265,8 @@ impl Daemon {
         Ok(())
     }
 
-    async fn config(&self) -> Arc<Config> {
+    pub(super) async fn config(&self) -> Arc<Config> {
         self.shared.config.read().await.clone()
-    }
-
-    /// How long until the digest is due, if one is configured.
-    fn digest_wait(&self, config: &Config, now: u64) -> Option<Duration> {
-        let settings = config.digest.as_ref()?;
-        match digest::due(&settings.cron, self.state.digest.settled_ms, now) {
-            Due::Start | Due::Now(_) => Some(Duration::ZERO),
-            Due::Wait(at) => Some(Duration::from_millis(at.saturating_sub(now))),
-            Due::Never => None,
-        }
-    }
-
-    /// Queues and delivers the digest when one is due at `now`; answers
-    /// its due time. The digest and the state that says it was queued are
-    /// saved together: a crash after posting resends it with the same
-    /// transaction ID (posted once), a crash before saving posts it at the
-    /// restart. With no `digest` in the policy the digest's state is
-    /// dropped (counting starts afresh when it comes back).
-    pub async fn digest_if_due(&mut self, now: u64) -> Result<Option<u64>, DaemonError> {
-        let config = self.config().await;
-        let Some(settings) = &config.digest else {
-            if self.state.digest != DigestState::default() {
-                self.state.digest = DigestState::default();
-                self.store.save(&self.state)?;
-            }
-            return Ok(None);
-        };
-        let due_ms = match digest::due(&settings.cron, self.state.digest.settled_ms, now) {
-            Due::Start => {
-                self.state.digest.settled_ms = Some(now);
-                self.store.save(&self.state)?;
-                tracing::info!(cron = %settings.cron.written, "digest configured: the first one is due at the next time of its cron expression");
-                return Ok(None);
-            }
-            Due::Wait(_) | Due::Never => return Ok(None),
-            Due::Now(due_ms) => due_ms,
-        };
-        let since = self.state.digest.settled_ms.unwrap_or(now).min(now);
-        let history = self.digest_history(&config, since, now).await;
-        let d = digest::digest(
-            due_ms,
-            &self.state.digest,
-            history,
-            self.state.alerts.active.len(),
-            config.history.capacity.map(|(bytes, _)| bytes),
-            crate::core::history::view::admin_units(&config),
-            now,
-        );
-        let m = crate::core::text::digest::digest(&d).message();
-        // The chart shows at least the last 30 days (the forecast's basis):
-        // a week alone is a short line.
-        let span = ChartSpan {
-            since_ms: d
-                .since_ms
-                .min(now.saturating_sub(ms(crate::core::history::FORECAST_BASIS))),
-            at_ms: now,
-        };
-        self.state
-            .alerts
-            .enqueue_with_chart(m.plain, m.html, span, now);
-        self.state.digest.queued(due_ms);
-        self.store.save(&self.state)?;
-        tracing::info!(due = due_ms, "digest queued");
-        self.deliver().await?;
-        Ok(Some(due_ms))
-    }
-
-    /// What the history says for a digest of `since..now`; nothing (and a
-    /// warning) when it cannot be read.
-    async fn digest_history(&self, config: &Config, since: u64, now: u64) -> DigestHistory {
-        let Some(history) = self.history.as_ref().filter(|_| config.history.enabled) else {
-            return DigestHistory::default();
-        };
-        let from = now.saturating_sub((now - since).max(ms(crate::core::history::FORECAST_BASIS)));
-        let read = history
-            .with(move |s| {
-                let points = s.server_points(from)?;
-                let (start, end) = s.growth_runs(since, now)?;
-                Ok(DigestHistory { points, start, end })
-            })
-            .await;
-        read.unwrap_or_else(|error| {
-            tracing::warn!(%error, "cannot read the history for the digest; it says what it can");
-            DigestHistory::default()
-        })
-    }
-
-    /// The server-wide chart of `span`, drawn from the history; `None`
-    /// (and a warning) when there is no history or too little of it.
-    async fn chart_of(&self, span: ChartSpan) -> Option<crate::chart::Png> {
-        let config = self.config().await;
-        let history = self.history.as_ref().filter(|_| config.history.enabled)?;
-        let window = span.at_ms.saturating_sub(span.since_ms).max(60_000);
-        let from = span
-            .at_ms
-            .saturating_sub(window.max(ms(crate::core::history::FORECAST_BASIS)));
-        let points = match history.with(move |s| s.server_points(from)).await {
-            Ok(points) => points,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the history for the chart; the message goes without it");
-                return None;
-            }
-        };
-        let points = points
-            .into_iter()
-            .filter(|p| p.at_ms <= span.at_ms)
-            .collect();
-        let view = crate::core::history::view::trend_view(
-            None,
-            Duration::from_millis(window),
-            points,
-            config.history.capacity.map(|(bytes, _)| bytes),
-            crate::core::history::view::admin_units(&config),
-            span.at_ms,
-        );
-        view.trend?;
-        match tokio::task::spawn_blocking(move || crate::chart::trend_chart(&view)).await {
-            Ok(Ok(png)) => Some(png),
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "cannot draw the chart; the message goes without it");
-                None
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the chart task failed; the message goes without it");
-                None
-            }
-        }
     }
 
     /// Records every run from now on in `history`.
@@ -492,64 +354,6 @@ impl Daemon {
             self.record_history(&config, record).await;
         }
         Ok(outcome)
-    }
-
-    /// Sends the queued server notices, oldest first, saving after each;
-    /// then posts the run's summary held for them (saying who was
-    /// notified), tells the admins of notices that were waiting, or once
-    /// that Synapse has no server notices.
-    async fn deliver_notices(&mut self) -> Result<(), DaemonError> {
-        let mut late = Vec::new();
-        while let Some(next) = self.state.notices.outbox.first().cloned() {
-            let result = self
-                .client
-                .send_server_notice(&next.txn_id, &next.user_id, &next.plain, &next.html)
-                .await;
-            match result {
-                Ok(event_id) => {
-                    tracing::info!(user = %next.user_id, rule = %next.rule, %event_id, "server notice sent");
-                    if !self.state.notices.sent(&next.txn_id) {
-                        late.push(next.user_id);
-                    }
-                    self.state.notices.disabled_said = false;
-                }
-                Err(error) if crate::synapse::client::is_notices_disabled(&error) => {
-                    let dropped = self.state.notices.disabled();
-                    tracing::warn!(%error, dropped, "Synapse has no server notices configured");
-                    if !self.state.notices.disabled_said {
-                        self.state.notices.disabled_said = true;
-                        self.say(
-                            &crate::core::text::server_notices::disabled(dropped),
-                            now_ms(),
-                        );
-                    }
-                }
-                Err(error) if error.is_transient() => {
-                    tracing::warn!(%error, queued = self.state.notices.outbox.len(), "cannot send server notices yet; will retry");
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, user = %next.user_id, "Synapse refused a server notice; dropped");
-                    self.state.notices.refused(&next.txn_id, &error.to_string());
-                }
-            }
-            self.store.save(&self.state)?;
-        }
-        let keys = self.state.notices.held_keys();
-        if let Some(released) = self.state.notices.release()
-            && let Some(summary) = text::summary::run(&released.summary, Some(&released.tally))
-        {
-            self.say_keyed(&summary, keys, now_ms());
-            self.store.save(&self.state)?;
-        }
-        if !late.is_empty() {
-            self.say(
-                &crate::core::text::server_notices::sent_late(&late),
-                now_ms(),
-            );
-            self.store.save(&self.state)?;
-        }
-        Ok(())
     }
 
     /// Overrides whose `until` passed since the previous run: said once.
@@ -773,141 +577,6 @@ impl Daemon {
         self.store.save(&self.state)?;
         self.deliver().await?;
         Ok(answer)
-    }
-
-    /// Creates a silence (at most `matrix.silence_max` long) and saves it
-    /// with the alert state before answering.
-    async fn silence(
-        &mut self,
-        request: SilenceRequest,
-        author: &str,
-    ) -> Result<Result<(Silence, usize), String>, DaemonError> {
-        let config = self.config().await;
-        let max = config
-            .matrix
-            .as_ref()
-            .map_or(policy::DEFAULT_SILENCE_MAX, |m| m.commands.silence_max);
-        let now = now_ms();
-        let added = self
-            .state
-            .alerts
-            .silences
-            .add(
-                request.matcher,
-                author,
-                &request.reason,
-                request.duration,
-                max,
-                now,
-            )
-            .cloned();
-        let answer = match added {
-            Ok(silence) => {
-                self.store.save(&self.state)?;
-                let matches = self.open_matching(&silence);
-                tracing::info!(id = silence.id, author, rule = %silence.matcher.rule, subject = %silence.matcher.subject, ends_ms = silence.ends_ms, reason = %silence.reason, matches, "silence created");
-                Ok((silence, matches))
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        self.publish_silences().await;
-        Ok(answer)
-    }
-
-    /// Ends a silence early and saves.
-    async fn unsilence(
-        &mut self,
-        id: u64,
-        by: &str,
-    ) -> Result<Result<(Silence, usize), String>, DaemonError> {
-        let answer = match self.state.alerts.silences.end(id, by, now_ms()) {
-            Ok(silence) => {
-                self.store.save(&self.state)?;
-                let matches = self.open_matching(&silence);
-                tracing::info!(id, by, matches, "silence ended early");
-                Ok((silence, matches))
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        self.publish_silences().await;
-        Ok(answer)
-    }
-
-    /// The open violations `silence` matches.
-    fn open_matching(&self, silence: &Silence) -> usize {
-        self.state
-            .alerts
-            .active
-            .values()
-            .filter(|r| silence.matcher.matches(&r.violation))
-            .count()
-    }
-
-    /// Acknowledges the violations of an alert and saves.
-    fn acknowledge(&mut self, event_id: &str, by: &str) -> Option<Result<Vec<Violation>, String>> {
-        let acknowledged = self.state.alerts.acknowledge(event_id, by, now_ms())?;
-        if let Err(e) = self.store.save(&self.state) {
-            tracing::error!(error = %e, "cannot save the acknowledgement");
-            return Some(Err(e.to_string()));
-        }
-        tracing::info!(
-            event_id,
-            by,
-            violations = acknowledged.len(),
-            "alert acknowledged"
-        );
-        Some(Ok(acknowledged))
-    }
-
-    async fn publish_silences(&self) {
-        *self.shared.silences.write().await = self.state.alerts.silences.clone();
-    }
-
-    fn announce(&mut self, notice: &Notice, now: u64) {
-        let m = notices::condition(notice).message();
-        self.state.alerts.enqueue(m.plain, m.html, now);
-    }
-
-    fn say(&mut self, doc: &Doc, now: u64) {
-        let m = doc.message();
-        self.state.alerts.enqueue(m.plain, m.html, now);
-    }
-
-    /// Queues a run's summary with the violations it announces.
-    fn say_keyed(&mut self, doc: &Doc, keys: Vec<ViolationKey>, now: u64) {
-        let m = doc.message();
-        self.state.alerts.enqueue_alert(m.plain, m.html, keys, now);
-    }
-
-    /// Sends what the outbox holds, oldest first, saving after each.
-    async fn deliver(&mut self) -> Result<(), DaemonError> {
-        while let Some(next) = self.state.alerts.outbox.first().cloned() {
-            let message = Message {
-                plain: next.plain.clone(),
-                html: next.html.clone(),
-            };
-            let mut sent = self.notifier.send(&next.txn_id, &message).await;
-            if let (Ok(_), Some(span)) = (&sent, next.chart)
-                && let Some(png) = self.chart_of(span).await
-            {
-                let txn_id = format!("{}-chart", next.txn_id);
-                if let Err(error) = self.notifier.send_image(&txn_id, &png).await {
-                    sent = Err(error);
-                }
-            }
-            match sent {
-                Ok(event_id) => {
-                    self.state.alerts.delivered(&next.txn_id, Some(&event_id));
-                    self.store.save(&self.state)?;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, queued = self.state.alerts.outbox.len(), "cannot post to the admin room yet; will retry");
-                    break;
-                }
-            }
-        }
-        self.shared.status.write().await.queued = self.state.alerts.outbox.len();
-        Ok(())
     }
 
     async fn publish_status(&self) {
