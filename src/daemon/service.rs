@@ -43,7 +43,7 @@ use thiserror::Error;
 use tokio::sync::{RwLock, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::{Metrics, ViolationLabels};
+use super::metrics::Metrics;
 use super::schedule;
 use super::shared::{Control, Notifier, Readiness, Shared, Status};
 use super::state::{DaemonState, LastRun};
@@ -451,42 +451,7 @@ impl Daemon {
             incomplete: incomplete.clone(),
         });
         self.metrics
-            .last_run_complete
-            .set(i64::from(incomplete.is_none()));
-        self.metrics.walk_duration.observe(took.as_secs_f64());
-        self.metrics.walk_pages.inc_by(u64::from(pages));
-        self.metrics.walk_users.set(users as i64);
-        self.metrics.silenced.clear();
-        for (v, _) in &plan.silenced {
-            self.metrics
-                .silenced
-                .get_or_create(&ViolationLabels {
-                    rule: v.rule.to_string(),
-                    severity: v.severity.to_string(),
-                })
-                .inc();
-        }
-        self.metrics.set_violations(
-            config,
-            outcome.violations.iter().map(|v| (&*v.rule, v.severity)),
-        );
-        // Totals of a walk cut short would be too low: kept from the last whole one.
-        if let Some(all) = outcome
-            .walks
-            .iter()
-            .find(|w| w.window.is_none() && w.cut_short.is_none())
-        {
-            self.metrics
-                .local_media_bytes
-                .set(i64::try_from(all.bytes).unwrap_or(i64::MAX));
-            self.metrics
-                .local_media_files
-                .set(i64::try_from(all.media).unwrap_or(i64::MAX));
-        }
-        self.metrics.last_run.set(now as f64 / 1000.0);
-        if incomplete.is_none() {
-            self.metrics.last_complete_run.set(now as f64 / 1000.0);
-        }
+            .record_run(config, &outcome, &plan.silenced, pages, took, now);
         match &incomplete {
             None => tracing::info!(
                 violations = outcome.violations.len(),
