@@ -1,5 +1,8 @@
 //! The daemon's loop: runs on the schedule, turns each run into at most one
-//! announcement, and delivers announcements exactly once.
+//! announcement, and delivers announcements exactly once. Delivery, the
+//! digest and silences are the loop's too, in the modules `delivery`,
+//! `digest` and `silences` beside this one; what it shares with the bot and
+//! the endpoints is in [`super::shared`], what it saves in [`super::state`].
 //!
 //! - Runs never overlap: they happen one after the other in this loop; a run
 //!   that ends after the next one was due makes that one start at once (and
