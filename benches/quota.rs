@@ -35,10 +35,10 @@ use serde_json::json;
 use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
-use synapse_warden::daemon::http::{self, Endpoints, Readiness};
+use synapse_warden::daemon::http::{self, Endpoints};
 use synapse_warden::daemon::metrics::Metrics;
 use synapse_warden::daemon::module_api::{self, ModuleApi, ModuleSecret};
-use synapse_warden::daemon::service::{Shared, Status};
+use synapse_warden::daemon::shared::{Readiness, Shared, Status};
 use test_support::synapse::{Backend, SynapseHarness, ensure_quota_module};
 
 const BAR_MS: f64 = 5.0;

@@ -25,7 +25,7 @@ use serde::Serialize;
 use synapse_warden::core::alerting::lifecycle::{AlertRecord, Lifecycle, Outgoing};
 use synapse_warden::core::engine::eval::{Evaluation, Outcome};
 use synapse_warden::core::model::usage::{TimeRange, UserMedia};
-use synapse_warden::daemon::service::DaemonState;
+use synapse_warden::daemon::state::DaemonState;
 use synapse_warden::daemon::store::{JsonStore, Loaded};
 
 /// Counts live heap bytes.

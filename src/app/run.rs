@@ -40,10 +40,11 @@ use crate::core::engine::snapshot::Snapshot;
 use crate::core::model::violation::Violation;
 use crate::core::policy::{Config, MatrixSettings};
 use crate::core::text::replies::{Health, RunView, StatusView};
-use crate::daemon::http::{self, Endpoints, Readiness};
+use crate::daemon::http::{self, Endpoints};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::module_api::{self, ModuleApi, ModuleSecret};
-use crate::daemon::service::{Control, Daemon, MakeClient, Notifier, NotifyError, Shared};
+use crate::daemon::service::{Daemon, MakeClient};
+use crate::daemon::shared::{Control, Notifier, NotifyError, Readiness, Shared};
 use crate::synapse::SynapseClient;
 
 /// Retries of the bot's connection: from 2 s, doubling, at most 5 minutes

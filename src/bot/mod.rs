@@ -9,7 +9,7 @@
 //! - [`commands`]: who may command, rate limits, threaded replies;
 //!   acknowledgements by reaction (✅ or 👀 on an alert).
 //! - [`post`]: [`Bot::post`], messages to the admin room, and the daemon's
-//!   [`Notifier`](crate::daemon::service::Notifier).
+//!   [`Notifier`](crate::daemon::shared::Notifier).
 //!
 //! Life cycle: [`Bot::start`] connects (restore or login), runs one sync
 //! *before any event handler exists* — so whatever was sent while the bot

@@ -16,7 +16,7 @@ use matrix_sdk::ruma::{OwnedEventId, OwnedTransactionId};
 
 use super::{Bot, BotError};
 use crate::core::doc::Message;
-use crate::daemon::service::{Notifier, NotifyError};
+use crate::daemon::shared::{Notifier, NotifyError};
 
 impl Bot {
     /// Posts `message` (a notice, HTML with a plain-text body) to the

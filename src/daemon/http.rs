@@ -13,8 +13,7 @@
 //! dependency is down, and why a run or a reload failed (Synapse's errors
 //! and the policy file's never hold a secret).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
@@ -24,94 +23,8 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 
 use super::metrics::Metrics;
-
-/// What readiness depends on, updated by the daemon as things happen.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    synapse: AtomicBool,
-    matrix: AtomicBool,
-    run_blocked: Mutex<Option<String>>,
-    reload_refused: Mutex<Option<String>>,
-}
-
-impl Readiness {
-    /// Records whether the last Synapse request got an answer.
-    pub fn set_synapse(&self, up: bool) {
-        self.synapse.store(up, Ordering::Relaxed);
-    }
-
-    /// Records whether the bot is synced with its homeserver.
-    pub fn set_matrix(&self, up: bool) {
-        self.matrix.store(up, Ordering::Relaxed);
-    }
-
-    /// Whether Synapse answered the last request.
-    pub fn synapse(&self) -> bool {
-        self.synapse.load(Ordering::Relaxed)
-    }
-
-    /// Whether the bot is synced.
-    pub fn matrix(&self) -> bool {
-        self.matrix.load(Ordering::Relaxed)
-    }
-
-    /// Records why the last run failed when it will not heal by itself
-    /// (`None` after a run that did not fail so).
-    pub fn set_run_blocked(&self, error: Option<String>) {
-        if let Ok(mut blocked) = self.run_blocked.lock() {
-            *blocked = error;
-        }
-    }
-
-    /// Records why the last reload was refused (`None` after one that was
-    /// not).
-    pub fn set_reload_refused(&self, errors: Option<String>) {
-        if let Ok(mut refused) = self.reload_refused.lock() {
-            *refused = errors;
-        }
-    }
-
-    /// Why the daemon is not ready; empty when it is.
-    pub fn reasons(&self) -> Vec<String> {
-        let mut reasons = Vec::new();
-        if !self.synapse() {
-            reasons.push(not_ready_synapse());
-        }
-        if !self.matrix() {
-            reasons.push(not_ready_matrix());
-        }
-        if let Ok(blocked) = self.run_blocked.lock()
-            && let Some(error) = blocked.as_deref()
-        {
-            reasons.push(not_ready_run_blocked(error));
-        }
-        if let Ok(refused) = self.reload_refused.lock()
-            && let Some(errors) = refused.as_deref()
-        {
-            reasons.push(not_ready_reload_refused(errors));
-        }
-        reasons
-    }
-}
-
-fn not_ready_synapse() -> String {
-    "Synapse has not answered the last request yet".to_owned()
-}
-
-fn not_ready_matrix() -> String {
-    "the bot is not synced with its homeserver".to_owned()
-}
-
-fn not_ready_run_blocked(error: &str) -> String {
-    format!("the last run failed and will not succeed until an admin acts: {error}")
-}
-
-fn not_ready_reload_refused(errors: &str) -> String {
-    format!(
-        "the policy file was changed but could not be reloaded; the previous rules stay in force: {}",
-        errors.trim_end()
-    )
-}
+use super::module_api::{self, ModuleApi};
+use super::shared::Readiness;
 
 /// Shared state of the endpoints.
 #[derive(Debug, Clone)]
@@ -121,7 +34,7 @@ pub struct Endpoints {
     /// Readiness flags.
     pub readiness: Arc<Readiness>,
     /// The quota module's endpoints, when `http.module_secret` is set.
-    pub module: Option<super::module_api::ModuleApi>,
+    pub module: Option<ModuleApi>,
 }
 
 /// The router, for serving or for tests.
@@ -133,7 +46,7 @@ pub fn router(endpoints: Endpoints) -> Router {
         .route("/metrics", get(metrics))
         .with_state(endpoints);
     match module {
-        Some(api) => router.merge(super::module_api::router(api)),
+        Some(api) => router.merge(module_api::router(api)),
         None => router,
     }
 }
@@ -185,79 +98,4 @@ async fn metrics(State(state): State<Endpoints>) -> impl IntoResponse {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn health_ready_and_metrics() {
-        let endpoints = Endpoints {
-            metrics: Arc::new(Metrics::new()),
-            readiness: Arc::new(Readiness::default()),
-            module: None,
-        };
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, endpoints.clone(), async {
-            let _ = stopped.await;
-        }));
-        let get = |path: &str| {
-            let url = format!("http://{addr}{path}");
-            async move {
-                let r = reqwest::get(url).await.unwrap();
-                (r.status().as_u16(), r.text().await.unwrap())
-            }
-        };
-        assert_eq!(get("/health").await, (200, "ok\n".to_owned()));
-        let ready = || async {
-            let (status, body) = get("/ready").await;
-            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-            (status, body)
-        };
-        assert_eq!(get("/ready").await.0, 503);
-        endpoints.readiness.set_synapse(true);
-        assert_eq!(
-            ready().await,
-            (
-                503,
-                serde_json::json!({"ready": false, "synapse": true, "matrix": false,
-                    "reasons": ["the bot is not synced with its homeserver"]})
-            )
-        );
-        endpoints.readiness.set_matrix(true);
-        assert_eq!(
-            ready().await,
-            (
-                200,
-                serde_json::json!({"ready": true, "synapse": true, "matrix": true, "reasons": []})
-            )
-        );
-        // A run that failed for good (a revoked token) and a refused reload:
-        // not ready, each said, until each is over.
-        endpoints
-            .readiness
-            .set_run_blocked(Some("Synapse refused the access token (401)".into()));
-        endpoints
-            .readiness
-            .set_reload_refused(Some("p.yaml:3:5: rules: unknown key\n".into()));
-        let (status, body) = ready().await;
-        assert_eq!(status, 503);
-        assert_eq!(
-            body["reasons"],
-            serde_json::json!([
-                "the last run failed and will not succeed until an admin acts: Synapse refused the access token (401)",
-                "the policy file was changed but could not be reloaded; the previous rules stay in force: p.yaml:3:5: rules: unknown key"
-            ])
-        );
-        endpoints.readiness.set_run_blocked(None);
-        assert_eq!(ready().await.0, 503);
-        endpoints.readiness.set_reload_refused(None);
-        assert_eq!(ready().await.0, 200);
-        let (status, text) = get("/metrics").await;
-        assert_eq!(status, 200);
-        assert!(text.contains("synapse_warden_walk_pages_total"));
-        assert_eq!(get("/nope").await.0, 404);
-        stop.send(()).unwrap();
-        server.await.unwrap().unwrap();
-    }
-}
+mod tests;

@@ -18,8 +18,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
-use crate::core::model::violation::Severity;
+use crate::core::engine::eval::Outcome;
+use crate::core::model::violation::{Severity, Violation};
 use crate::core::policy::Config;
 use crate::synapse::{Endpoint, RequestObserver, SynapseError};
 
@@ -349,6 +351,58 @@ impl Metrics {
                     severity: severity.to_string(),
                 })
                 .inc();
+        }
+    }
+
+    /// Records a run that got its answers from Synapse (complete or
+    /// partial): its duration, pages and users, the violations it found and
+    /// those a silence held back (`silenced`), and when it ended (`now_ms`).
+    pub fn record_run(
+        &self,
+        config: &Config,
+        outcome: &Outcome,
+        silenced: &[(Violation, u64)],
+        pages: u32,
+        took: Duration,
+        now_ms: u64,
+    ) {
+        let complete = outcome.cut_short().is_none();
+        let users = outcome
+            .walks
+            .iter()
+            .find(|w| w.window.is_none())
+            .map_or(0, |w| w.users);
+        self.last_run_complete.set(i64::from(complete));
+        self.walk_duration.observe(took.as_secs_f64());
+        self.walk_pages.inc_by(u64::from(pages));
+        self.walk_users.set(users as i64);
+        self.silenced.clear();
+        for (v, _) in silenced {
+            self.silenced
+                .get_or_create(&ViolationLabels {
+                    rule: v.rule.to_string(),
+                    severity: v.severity.to_string(),
+                })
+                .inc();
+        }
+        self.set_violations(
+            config,
+            outcome.violations.iter().map(|v| (&*v.rule, v.severity)),
+        );
+        // Totals of a walk cut short would be too low: kept from the last whole one.
+        if let Some(all) = outcome
+            .walks
+            .iter()
+            .find(|w| w.window.is_none() && w.cut_short.is_none())
+        {
+            self.local_media_bytes
+                .set(i64::try_from(all.bytes).unwrap_or(i64::MAX));
+            self.local_media_files
+                .set(i64::try_from(all.media).unwrap_or(i64::MAX));
+        }
+        self.last_run.set(now_ms as f64 / 1000.0);
+        if complete {
+            self.last_complete_run.set(now_ms as f64 / 1000.0);
         }
     }
 }

@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::{Metrics, RefusalLabels};
-use super::service::{Notifier, Shared};
+use super::shared::{Notifier, Shared};
 use crate::clock::now_ms;
 use crate::core::alerting::refusals::{self, UploadRefusal};
 use crate::core::engine::limits;

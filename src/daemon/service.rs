@@ -1,5 +1,8 @@
 //! The daemon's loop: runs on the schedule, turns each run into at most one
-//! announcement, and delivers announcements exactly once.
+//! announcement, and delivers announcements exactly once. Delivery, the
+//! digest and silences are the loop's too, in the modules `delivery`,
+//! `digest` and `silences` beside this one; what it shares with the bot and
+//! the endpoints is in [`super::shared`], what it saves in [`super::state`].
 //!
 //! - Runs never overlap: they happen one after the other in this loop; a run
 //!   that ends after the next one was due makes that one start at once (and
@@ -39,56 +42,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use tokio::sync::{RwLock, mpsc, oneshot};
+use tokio::sync::{RwLock, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::http::Readiness;
-use super::metrics::{Metrics, ViolationLabels};
+use super::metrics::Metrics;
 use super::schedule;
+use super::shared::{Control, Notifier, Readiness, Shared, Status};
+use super::state::{DaemonState, LastRun};
 use super::store::{JsonStore, Loaded, StoreError};
 use crate::clock::{now_ms, unix_ms};
-pub use crate::core::alerting::conditions::Outage;
-use crate::core::alerting::conditions::{Conditions, Notice};
-use crate::core::alerting::digest::{self, DigestHistory, DigestState, Due};
-use crate::core::alerting::lifecycle::AlertState;
-use crate::core::alerting::lifecycle::ChartSpan;
-use crate::core::alerting::silences::{Silence, Silences};
-use crate::core::commands::SilenceRequest;
-use crate::core::doc::{Doc, Message};
 use crate::core::engine::backoff::Backoff;
 use crate::core::engine::eval::Outcome;
 use crate::core::engine::snapshot::Snapshot;
-use crate::core::model::violation::{Violation, ViolationKey};
 use crate::core::policy::{self, Config};
 use crate::core::text::{self, notices};
 use crate::synapse::run::{self, RunError, RunReport};
 use crate::synapse::{SynapseClient, SynapseError};
-
-/// Where announcements go: the bot, in production.
-#[async_trait]
-pub trait Notifier: Send + Sync {
-    /// Sends `message` to the admin room with transaction ID `txn_id`;
-    /// answers the event ID it got. Sending twice with the same ID must post
-    /// it once.
-    async fn send(&self, txn_id: &str, message: &Message) -> Result<String, NotifyError>;
-
-    /// Posts `png` (a chart) as an image with transaction ID `txn_id`,
-    /// encrypted in an encrypted room; answers its event ID. Sending twice
-    /// with the same ID must post it once.
-    async fn send_image(
-        &self,
-        txn_id: &str,
-        png: &crate::chart::Png,
-    ) -> Result<String, NotifyError>;
-}
-
-/// Why a message could not be delivered (it stays queued).
-#[derive(Debug, Error)]
-#[error("{0}")]
-pub struct NotifyError(pub String);
 
 /// Failures that stop the daemon.
 #[derive(Debug, Error)]
@@ -101,127 +71,19 @@ pub enum DaemonError {
     Client(String),
 }
 
-/// The last run, for `!stats status` and the schedule after a restart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastRun {
-    /// Start (Unix ms).
-    pub started_ms: u64,
-    /// Duration in ms.
-    pub took_ms: u64,
-    /// Violations found; `None` when the run failed.
-    pub violations: Option<usize>,
-    /// Users with media seen by the walk of all media.
-    pub users: u64,
-    /// Violations found that a silence held back.
-    #[serde(default)]
-    pub silenced: usize,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// Why it was partial (a walk cut short), when it was.
-    #[serde(default)]
-    pub incomplete: Option<String>,
-}
-
-/// Everything the daemon keeps in its data directory.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct DaemonState {
-    /// Alert lifecycle and outbox.
-    pub alerts: AlertState,
-    /// Conditions announced when they start and end (Synapse failing...).
-    #[serde(flatten)]
-    pub conditions: Conditions,
-    /// The last run.
-    pub last_run: Option<LastRun>,
-    /// Server notices to users (`notify_user`) and their outbox.
-    #[serde(default)]
-    pub notices: crate::core::alerting::server_notices::NoticeState,
-    /// The digest: the due time last queued, and the violations opened
-    /// and closed since.
-    #[serde(default)]
-    pub digest: DigestState,
-}
-
-/// What the bot can read of the daemon.
-#[derive(Debug, Clone, Default)]
-pub struct Status {
-    /// The last run.
-    pub last_run: Option<LastRun>,
-    /// When the next run is due (Unix ms).
-    pub next_run_ms: Option<u64>,
-    /// Synapse unreachable since.
-    pub synapse_outage: Option<Outage>,
-    /// Messages waiting for Matrix.
-    pub queued: usize,
-}
-
-/// State shared with the bot and the HTTP endpoints.
-#[derive(Debug)]
-pub struct Shared {
-    /// The rules in force.
-    pub config: RwLock<Arc<Config>>,
-    /// What `!stats status` shows.
-    pub status: RwLock<Status>,
-    /// The top lists of the last successful run, for `!stats top`.
-    pub snapshot: RwLock<Option<Arc<Snapshot>>>,
-    /// The silences, as last saved, for `!stats silences` and `check`.
-    pub silences: RwLock<Silences>,
-}
-
-/// Requests to the loop, from the bot or from signals.
-#[derive(Debug)]
-pub enum Control {
-    /// Run now; the reply is the run's outcome or why it failed.
-    RunNow(oneshot::Sender<Result<Outcome, String>>),
-    /// Re-read the policy file; the reply says what happened.
-    Reload(oneshot::Sender<Result<String, String>>),
-    /// Try to deliver queued messages now (the homeserver is back).
-    Deliver,
-    /// Silence violations; the reply is the silence and how many open
-    /// violations it matches, or why it was refused.
-    Silence {
-        /// What to silence, for how long, why.
-        request: SilenceRequest,
-        /// Who asks.
-        author: String,
-        /// The answer.
-        reply: oneshot::Sender<Result<(Silence, usize), String>>,
-    },
-    /// End a silence early; the reply is the silence and how many open
-    /// violations it matched, or why not.
-    Unsilence {
-        /// The silence.
-        id: u64,
-        /// Who asks.
-        by: String,
-        /// The answer.
-        reply: oneshot::Sender<Result<(Silence, usize), String>>,
-    },
-    /// Acknowledge the violations of the alert `event_id`: `None` when it
-    /// is not an alert of ours, else the violations acknowledged (or why
-    /// it could not be saved).
-    Acknowledge {
-        /// The alert message reacted to.
-        event_id: String,
-        /// Who reacted.
-        by: String,
-        /// The answer.
-        reply: oneshot::Sender<Option<Result<Vec<Violation>, String>>>,
-    },
-}
-
 /// Builds the Synapse client for a policy (at start and on reload); the
 /// error says why, without secrets.
 pub type MakeClient = Box<dyn Fn(&Config) -> Result<SynapseClient, String> + Send + Sync>;
 
 /// The daemon. Build it with [`Daemon::new`], then [`Daemon::run`].
 pub struct Daemon {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     config_path: PathBuf,
-    client: SynapseClient,
+    pub(super) client: SynapseClient,
     make_client: MakeClient,
-    notifier: Arc<dyn Notifier>,
-    store: JsonStore,
-    state: DaemonState,
+    pub(super) notifier: Arc<dyn Notifier>,
+    pub(super) store: JsonStore,
+    pub(super) state: DaemonState,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     failures: u32,
@@ -229,11 +91,7 @@ pub struct Daemon {
     /// from it and needs a restart.
     started_with: Arc<Config>,
     /// Where runs are recorded, when there is a history.
-    history: Option<crate::history::History>,
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    pub(super) history: Option<crate::history::History>,
 }
 
 /// Retries after a failed run: 30 s, doubling, at most a day apart; the
@@ -410,135 +268,8 @@ impl Daemon {
         Ok(())
     }
 
-    async fn config(&self) -> Arc<Config> {
+    pub(super) async fn config(&self) -> Arc<Config> {
         self.shared.config.read().await.clone()
-    }
-
-    /// How long until the digest is due, if one is configured.
-    fn digest_wait(&self, config: &Config, now: u64) -> Option<Duration> {
-        let settings = config.digest.as_ref()?;
-        match digest::due(&settings.cron, self.state.digest.settled_ms, now) {
-            Due::Start | Due::Now(_) => Some(Duration::ZERO),
-            Due::Wait(at) => Some(Duration::from_millis(at.saturating_sub(now))),
-            Due::Never => None,
-        }
-    }
-
-    /// Queues and delivers the digest when one is due at `now`; answers
-    /// its due time. The digest and the state that says it was queued are
-    /// saved together: a crash after posting resends it with the same
-    /// transaction ID (posted once), a crash before saving posts it at the
-    /// restart. With no `digest` in the policy the digest's state is
-    /// dropped (counting starts afresh when it comes back).
-    pub async fn digest_if_due(&mut self, now: u64) -> Result<Option<u64>, DaemonError> {
-        let config = self.config().await;
-        let Some(settings) = &config.digest else {
-            if self.state.digest != DigestState::default() {
-                self.state.digest = DigestState::default();
-                self.store.save(&self.state)?;
-            }
-            return Ok(None);
-        };
-        let due_ms = match digest::due(&settings.cron, self.state.digest.settled_ms, now) {
-            Due::Start => {
-                self.state.digest.settled_ms = Some(now);
-                self.store.save(&self.state)?;
-                tracing::info!(cron = %settings.cron.written, "digest configured: the first one is due at the next time of its cron expression");
-                return Ok(None);
-            }
-            Due::Wait(_) | Due::Never => return Ok(None),
-            Due::Now(due_ms) => due_ms,
-        };
-        let since = self.state.digest.settled_ms.unwrap_or(now).min(now);
-        let history = self.digest_history(&config, since, now).await;
-        let d = digest::digest(
-            due_ms,
-            &self.state.digest,
-            history,
-            self.state.alerts.active.len(),
-            config.history.capacity.map(|(bytes, _)| bytes),
-            crate::core::history::view::admin_units(&config),
-            now,
-        );
-        let m = crate::core::text::digest::digest(&d).message();
-        // The chart shows at least the last 30 days (the forecast's basis):
-        // a week alone is a short line.
-        let span = ChartSpan {
-            since_ms: d
-                .since_ms
-                .min(now.saturating_sub(ms(crate::core::history::FORECAST_BASIS))),
-            at_ms: now,
-        };
-        self.state
-            .alerts
-            .enqueue_with_chart(m.plain, m.html, span, now);
-        self.state.digest.queued(due_ms);
-        self.store.save(&self.state)?;
-        tracing::info!(due = due_ms, "digest queued");
-        self.deliver().await?;
-        Ok(Some(due_ms))
-    }
-
-    /// What the history says for a digest of `since..now`; nothing (and a
-    /// warning) when it cannot be read.
-    async fn digest_history(&self, config: &Config, since: u64, now: u64) -> DigestHistory {
-        let Some(history) = self.history.as_ref().filter(|_| config.history.enabled) else {
-            return DigestHistory::default();
-        };
-        let from = now.saturating_sub((now - since).max(ms(crate::core::history::FORECAST_BASIS)));
-        let read = history
-            .with(move |s| {
-                let points = s.server_points(from)?;
-                let (start, end) = s.growth_runs(since, now)?;
-                Ok(DigestHistory { points, start, end })
-            })
-            .await;
-        read.unwrap_or_else(|error| {
-            tracing::warn!(%error, "cannot read the history for the digest; it says what it can");
-            DigestHistory::default()
-        })
-    }
-
-    /// The server-wide chart of `span`, drawn from the history; `None`
-    /// (and a warning) when there is no history or too little of it.
-    async fn chart_of(&self, span: ChartSpan) -> Option<crate::chart::Png> {
-        let config = self.config().await;
-        let history = self.history.as_ref().filter(|_| config.history.enabled)?;
-        let window = span.at_ms.saturating_sub(span.since_ms).max(60_000);
-        let from = span
-            .at_ms
-            .saturating_sub(window.max(ms(crate::core::history::FORECAST_BASIS)));
-        let points = match history.with(move |s| s.server_points(from)).await {
-            Ok(points) => points,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the history for the chart; the message goes without it");
-                return None;
-            }
-        };
-        let points = points
-            .into_iter()
-            .filter(|p| p.at_ms <= span.at_ms)
-            .collect();
-        let view = crate::core::history::view::trend_view(
-            None,
-            Duration::from_millis(window),
-            points,
-            config.history.capacity.map(|(bytes, _)| bytes),
-            crate::core::history::view::admin_units(&config),
-            span.at_ms,
-        );
-        view.trend?;
-        match tokio::task::spawn_blocking(move || crate::chart::trend_chart(&view)).await {
-            Ok(Ok(png)) => Some(png),
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "cannot draw the chart; the message goes without it");
-                None
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the chart task failed; the message goes without it");
-                None
-            }
-        }
     }
 
     /// Records every run from now on in `history`.
@@ -626,64 +357,6 @@ impl Daemon {
             self.record_history(&config, record).await;
         }
         Ok(outcome)
-    }
-
-    /// Sends the queued server notices, oldest first, saving after each;
-    /// then posts the run's summary held for them (saying who was
-    /// notified), tells the admins of notices that were waiting, or once
-    /// that Synapse has no server notices.
-    async fn deliver_notices(&mut self) -> Result<(), DaemonError> {
-        let mut late = Vec::new();
-        while let Some(next) = self.state.notices.outbox.first().cloned() {
-            let result = self
-                .client
-                .send_server_notice(&next.txn_id, &next.user_id, &next.plain, &next.html)
-                .await;
-            match result {
-                Ok(event_id) => {
-                    tracing::info!(user = %next.user_id, rule = %next.rule, %event_id, "server notice sent");
-                    if !self.state.notices.sent(&next.txn_id) {
-                        late.push(next.user_id);
-                    }
-                    self.state.notices.disabled_said = false;
-                }
-                Err(error) if crate::synapse::client::is_notices_disabled(&error) => {
-                    let dropped = self.state.notices.disabled();
-                    tracing::warn!(%error, dropped, "Synapse has no server notices configured");
-                    if !self.state.notices.disabled_said {
-                        self.state.notices.disabled_said = true;
-                        self.say(
-                            &crate::core::text::server_notices::disabled(dropped),
-                            now_ms(),
-                        );
-                    }
-                }
-                Err(error) if error.is_transient() => {
-                    tracing::warn!(%error, queued = self.state.notices.outbox.len(), "cannot send server notices yet; will retry");
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, user = %next.user_id, "Synapse refused a server notice; dropped");
-                    self.state.notices.refused(&next.txn_id, &error.to_string());
-                }
-            }
-            self.store.save(&self.state)?;
-        }
-        let keys = self.state.notices.held_keys();
-        if let Some(released) = self.state.notices.release()
-            && let Some(summary) = text::summary::run(&released.summary, Some(&released.tally))
-        {
-            self.say_keyed(&summary, keys, now_ms());
-            self.store.save(&self.state)?;
-        }
-        if !late.is_empty() {
-            self.say(
-                &crate::core::text::server_notices::sent_late(&late),
-                now_ms(),
-            );
-            self.store.save(&self.state)?;
-        }
-        Ok(())
     }
 
     /// Overrides whose `until` passed since the previous run: said once.
@@ -781,42 +454,7 @@ impl Daemon {
             incomplete: incomplete.clone(),
         });
         self.metrics
-            .last_run_complete
-            .set(i64::from(incomplete.is_none()));
-        self.metrics.walk_duration.observe(took.as_secs_f64());
-        self.metrics.walk_pages.inc_by(u64::from(pages));
-        self.metrics.walk_users.set(users as i64);
-        self.metrics.silenced.clear();
-        for (v, _) in &plan.silenced {
-            self.metrics
-                .silenced
-                .get_or_create(&ViolationLabels {
-                    rule: v.rule.to_string(),
-                    severity: v.severity.to_string(),
-                })
-                .inc();
-        }
-        self.metrics.set_violations(
-            config,
-            outcome.violations.iter().map(|v| (&*v.rule, v.severity)),
-        );
-        // Totals of a walk cut short would be too low: kept from the last whole one.
-        if let Some(all) = outcome
-            .walks
-            .iter()
-            .find(|w| w.window.is_none() && w.cut_short.is_none())
-        {
-            self.metrics
-                .local_media_bytes
-                .set(i64::try_from(all.bytes).unwrap_or(i64::MAX));
-            self.metrics
-                .local_media_files
-                .set(i64::try_from(all.media).unwrap_or(i64::MAX));
-        }
-        self.metrics.last_run.set(now as f64 / 1000.0);
-        if incomplete.is_none() {
-            self.metrics.last_complete_run.set(now as f64 / 1000.0);
-        }
+            .record_run(config, &outcome, &plan.silenced, pages, took, now);
         match &incomplete {
             None => tracing::info!(
                 violations = outcome.violations.len(),
@@ -909,141 +547,6 @@ impl Daemon {
         Ok(answer)
     }
 
-    /// Creates a silence (at most `matrix.silence_max` long) and saves it
-    /// with the alert state before answering.
-    async fn silence(
-        &mut self,
-        request: SilenceRequest,
-        author: &str,
-    ) -> Result<Result<(Silence, usize), String>, DaemonError> {
-        let config = self.config().await;
-        let max = config
-            .matrix
-            .as_ref()
-            .map_or(policy::DEFAULT_SILENCE_MAX, |m| m.commands.silence_max);
-        let now = now_ms();
-        let added = self
-            .state
-            .alerts
-            .silences
-            .add(
-                request.matcher,
-                author,
-                &request.reason,
-                request.duration,
-                max,
-                now,
-            )
-            .cloned();
-        let answer = match added {
-            Ok(silence) => {
-                self.store.save(&self.state)?;
-                let matches = self.open_matching(&silence);
-                tracing::info!(id = silence.id, author, rule = %silence.matcher.rule, subject = %silence.matcher.subject, ends_ms = silence.ends_ms, reason = %silence.reason, matches, "silence created");
-                Ok((silence, matches))
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        self.publish_silences().await;
-        Ok(answer)
-    }
-
-    /// Ends a silence early and saves.
-    async fn unsilence(
-        &mut self,
-        id: u64,
-        by: &str,
-    ) -> Result<Result<(Silence, usize), String>, DaemonError> {
-        let answer = match self.state.alerts.silences.end(id, by, now_ms()) {
-            Ok(silence) => {
-                self.store.save(&self.state)?;
-                let matches = self.open_matching(&silence);
-                tracing::info!(id, by, matches, "silence ended early");
-                Ok((silence, matches))
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        self.publish_silences().await;
-        Ok(answer)
-    }
-
-    /// The open violations `silence` matches.
-    fn open_matching(&self, silence: &Silence) -> usize {
-        self.state
-            .alerts
-            .active
-            .values()
-            .filter(|r| silence.matcher.matches(&r.violation))
-            .count()
-    }
-
-    /// Acknowledges the violations of an alert and saves.
-    fn acknowledge(&mut self, event_id: &str, by: &str) -> Option<Result<Vec<Violation>, String>> {
-        let acknowledged = self.state.alerts.acknowledge(event_id, by, now_ms())?;
-        if let Err(e) = self.store.save(&self.state) {
-            tracing::error!(error = %e, "cannot save the acknowledgement");
-            return Some(Err(e.to_string()));
-        }
-        tracing::info!(
-            event_id,
-            by,
-            violations = acknowledged.len(),
-            "alert acknowledged"
-        );
-        Some(Ok(acknowledged))
-    }
-
-    async fn publish_silences(&self) {
-        *self.shared.silences.write().await = self.state.alerts.silences.clone();
-    }
-
-    fn announce(&mut self, notice: &Notice, now: u64) {
-        let m = notices::condition(notice).message();
-        self.state.alerts.enqueue(m.plain, m.html, now);
-    }
-
-    fn say(&mut self, doc: &Doc, now: u64) {
-        let m = doc.message();
-        self.state.alerts.enqueue(m.plain, m.html, now);
-    }
-
-    /// Queues a run's summary with the violations it announces.
-    fn say_keyed(&mut self, doc: &Doc, keys: Vec<ViolationKey>, now: u64) {
-        let m = doc.message();
-        self.state.alerts.enqueue_alert(m.plain, m.html, keys, now);
-    }
-
-    /// Sends what the outbox holds, oldest first, saving after each.
-    async fn deliver(&mut self) -> Result<(), DaemonError> {
-        while let Some(next) = self.state.alerts.outbox.first().cloned() {
-            let message = Message {
-                plain: next.plain.clone(),
-                html: next.html.clone(),
-            };
-            let mut sent = self.notifier.send(&next.txn_id, &message).await;
-            if let (Ok(_), Some(span)) = (&sent, next.chart)
-                && let Some(png) = self.chart_of(span).await
-            {
-                let txn_id = format!("{}-chart", next.txn_id);
-                if let Err(error) = self.notifier.send_image(&txn_id, &png).await {
-                    sent = Err(error);
-                }
-            }
-            match sent {
-                Ok(event_id) => {
-                    self.state.alerts.delivered(&next.txn_id, Some(&event_id));
-                    self.store.save(&self.state)?;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, queued = self.state.alerts.outbox.len(), "cannot post to the admin room yet; will retry");
-                    break;
-                }
-            }
-        }
-        self.shared.status.write().await.queued = self.state.alerts.outbox.len();
-        Ok(())
-    }
-
     async fn publish_status(&self) {
         let mut status = self.shared.status.write().await;
         status.last_run = self.state.last_run.clone();
@@ -1051,6 +554,3 @@ impl Daemon {
         status.queued = self.state.alerts.outbox.len();
     }
 }
-
-#[cfg(test)]
-mod state_tests;

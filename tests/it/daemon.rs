@@ -24,9 +24,10 @@ use synapse_warden::bot::{Bot, BotSettings, Secret};
 use synapse_warden::core::alerting::lifecycle::Outgoing;
 use synapse_warden::core::doc::Message;
 use synapse_warden::core::policy::{self, Config};
-use synapse_warden::daemon::http::Readiness;
 use synapse_warden::daemon::metrics::Metrics;
-use synapse_warden::daemon::service::{Daemon, DaemonState, Notifier, NotifyError, Shared};
+use synapse_warden::daemon::service::Daemon;
+use synapse_warden::daemon::shared::{Notifier, NotifyError, Readiness, Shared};
+use synapse_warden::daemon::state::DaemonState;
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 
 use test_support::policy::{Policy, SecretAt};

@@ -33,7 +33,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use synapse_warden::core::policy::Config;
-use synapse_warden::daemon::service::{Daemon, DaemonState};
+use synapse_warden::daemon::service::Daemon;
+use synapse_warden::daemon::state::DaemonState;
 use synapse_warden::synapse::RetryPolicy;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;

@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use prometheus_parse::{Scrape, Value};
 use synapse_warden::core::policy::Config;
-use synapse_warden::daemon::http::{self, Endpoints, Readiness};
+use synapse_warden::daemon::http::{self, Endpoints};
 use synapse_warden::daemon::metrics::{COMMIT, Metrics, VERSION};
 use synapse_warden::daemon::service::Daemon;
+use synapse_warden::daemon::shared::Readiness;
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 use tokio_util::sync::CancellationToken;
 
