@@ -25,6 +25,7 @@ mod hostile_e2e;
 mod metrics;
 mod monitoring;
 mod notices;
+mod oldest_e2e;
 mod overrides_daemon;
 mod quota_e2e;
 mod reload_e2e;

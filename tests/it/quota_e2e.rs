@@ -22,7 +22,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 const KIB: usize = 1024;
 
 /// Uploads `bytes` as `user`: the status and Synapse's JSON answer.
-async fn upload(h: &SynapseHarness, user: &TestUser, bytes: usize) -> (u16, serde_json::Value) {
+pub(crate) async fn upload(
+    h: &SynapseHarness,
+    user: &TestUser,
+    bytes: usize,
+) -> (u16, serde_json::Value) {
     let url = h
         .base_url()
         .join("_matrix/media/v3/upload?filename=q.bin")
@@ -40,7 +44,7 @@ async fn upload(h: &SynapseHarness, user: &TestUser, bytes: usize) -> (u16, serd
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
 
-fn start_warden(dir: &std::path::Path, policy: &std::path::Path) -> Child {
+pub(crate) fn start_warden(dir: &std::path::Path, policy: &std::path::Path) -> Child {
     Command::new(BIN)
         .args(["run", "--config"])
         .arg(policy)
