@@ -1,7 +1,8 @@
 # scripts/lib.sh: what scripts/test and scripts/quickstart need on a bare
 # Debian machine, sourced by both: PostgreSQL with a test role, and the cached
-# Synapse virtualenv of crates/test-support/src/synapse.rs. Installs missing Debian
-# packages when run as root, and otherwise says what is missing.
+# Synapse virtualenvs of crates/test-support/src/synapse.rs (the pinned release,
+# and the oldest supported one for tests/it/oldest_e2e.rs). Installs missing
+# Debian packages when run as root, and otherwise says what is missing.
 # Expects to be sourced from the repository root.
 
 say() { printf '==> %s\n' "$*"; }
@@ -16,8 +17,15 @@ PG_ROLE=synapse_warden_test
 PG_PASSWORD=synapse_warden_test
 
 # Pinned in the harness; read from there so the two never disagree.
-SYNAPSE_VERSION=$(sed -n 's/^pub const SYNAPSE_VERSION: &str = "\(.*\)";$/\1/p' crates/test-support/src/synapse.rs)
-[ -n "$SYNAPSE_VERSION" ] || die "cannot read SYNAPSE_VERSION from crates/test-support/src/synapse.rs"
+harness_const() {
+	local value
+	value=$(sed -n "s/^pub const $1: &str = \"\(.*\)\";\$/\1/p" crates/test-support/src/synapse.rs)
+	[ -n "$value" ] || die "cannot read $1 from crates/test-support/src/synapse.rs"
+	printf '%s\n' "$value"
+}
+SYNAPSE_VERSION=$(harness_const SYNAPSE_VERSION) || exit 1
+# The oldest Synapse the warden and its module support (tests/it/oldest_e2e.rs).
+OLDEST_SYNAPSE_VERSION=$(harness_const OLDEST_SYNAPSE_VERSION) || exit 1
 
 APT_UPDATED=
 apt_install() {
@@ -100,17 +108,24 @@ setup_postgres() {
 
 # --- The Synapse virtualenv --------------------------------------------------
 
+synapse_cache() { printf '%s\n' "${SYNAPSE_WARDEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/synapse-warden}"; }
+
+# synapse_venv_ok VENV VERSION
 synapse_venv_ok() {
-	"$1/bin/python" -c "import sys, synapse, synapse.app.homeserver, psycopg2; sys.exit(0 if synapse.__version__ == '$SYNAPSE_VERSION' else 3)" \
+	"$1/bin/python" -c "import sys, synapse, synapse.app.homeserver, psycopg2; sys.exit(0 if synapse.__version__ == '$2' else 3)" \
 		>/dev/null 2>&1
 }
 
+# setup_synapse [VERSION]: the virtualenv of Synapse VERSION (default: the
+# pinned SYNAPSE_VERSION) at $cache/synapse-VERSION, created once under
+# $cache/synapse-VERSION.lock, the lock the Rust harness takes too.
 setup_synapse() {
+	local version=${1:-$SYNAPSE_VERSION}
 	local cache venv python
-	cache=${SYNAPSE_WARDEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/synapse-warden}
-	venv=$cache/synapse-$SYNAPSE_VERSION
+	cache=$(synapse_cache)
+	venv=$cache/synapse-$version
 	if [ -e "$venv/.synapse-warden-ready" ]; then
-		say "Synapse $SYNAPSE_VERSION: $venv"
+		say "Synapse $version: $venv"
 		return
 	fi
 	python=${SYNAPSE_WARDEN_PYTHON:-python3}
@@ -128,41 +143,41 @@ setup_synapse() {
 	mkdir -p "$cache"
 	(
 		flock 9
-		if [ -e "$venv/.synapse-warden-ready" ] || { [ -d "$venv" ] && synapse_venv_ok "$venv"; }; then
+		if [ -e "$venv/.synapse-warden-ready" ] || { [ -d "$venv" ] && synapse_venv_ok "$venv" "$version"; }; then
 			touch "$venv/.synapse-warden-ready"
 			exit 0
 		fi
 		rm -rf "$venv"
-		say "Synapse $SYNAPSE_VERSION: installing matrix-synapse[postgres] into $venv (about a minute)"
+		say "Synapse $version: installing matrix-synapse[postgres] into $venv (about a minute)"
 		local log=$venv.install.log
 		if ! { "$python" -m venv "$venv" &&
 			"$venv/bin/pip" install --disable-pip-version-check --no-input \
-				"matrix-synapse[postgres]==$SYNAPSE_VERSION"; } >"$log" 2>&1 </dev/null; then
+				"matrix-synapse[postgres]==$version"; } >"$log" 2>&1 </dev/null; then
 			tail -n 30 "$log" >&2
-			die "installing Synapse failed; full log in $log"
+			die "installing Synapse $version failed; full log in $log"
 		fi
-		synapse_venv_ok "$venv" || die "the new virtualenv $venv cannot import Synapse $SYNAPSE_VERSION; see $log"
-		printf 'matrix-synapse[postgres]==%s\n' "$SYNAPSE_VERSION" >"$venv/.synapse-warden-ready"
+		synapse_venv_ok "$venv" "$version" || die "the new virtualenv $venv cannot import Synapse $version; see $log"
+		printf 'matrix-synapse[postgres]==%s\n' "$version" >"$venv/.synapse-warden-ready"
 	) 9>"$venv.lock"
-	say "Synapse $SYNAPSE_VERSION: $venv"
+	say "Synapse $version: $venv"
 }
 
 
 # --- The Synapse module of this checkout --------------------------------------
 
-# The test virtualenv's python (after setup_synapse).
+# synapse_python [VERSION]: the python of Synapse VERSION's virtualenv
+# (default: the pinned one), after setup_synapse.
 synapse_python() {
-	local cache
-	cache=${SYNAPSE_WARDEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/synapse-warden}
-	printf '%s\n' "$cache/synapse-$SYNAPSE_VERSION/bin/python"
+	printf '%s\n' "$(synapse_cache)/synapse-${1:-$SYNAPSE_VERSION}/bin/python"
 }
 
-# Installs synapse-module/ (synapse_warden_quota) from the checkout into the
-# test virtualenv, under the virtualenv's lock. The Rust harness does the
-# same when its sources changed (crates/test-support/src/synapse.rs).
+# setup_quota_module [VERSION]: installs synapse-module/ (synapse_warden_quota)
+# from the checkout into Synapse VERSION's virtualenv (default: the pinned
+# one), under the virtualenv's lock. The Rust harness does the same when its
+# sources changed (crates/test-support/src/synapse.rs).
 setup_quota_module() {
 	local python venv log
-	python=$(synapse_python)
+	python=$(synapse_python "${1:-}")
 	venv=$(dirname "$(dirname "$python")")
 	log=$venv.module-install.log
 	(

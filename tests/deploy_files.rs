@@ -4,7 +4,8 @@
 //! No container engine or Synapse is needed: the files are parsed and their
 //! fields that matter are checked — images, the config mount and
 //! `SYNAPSE_WARDEN_CONFIG`, the data volume, secrets, health checks and
-//! probes, the non-root user, one replica with the Recreate strategy — and
+//! probes, the non-root user, one replica with the Recreate strategy, the
+//! NetworkPolicy that admits only Synapse and the monitoring namespace — and
 //! the policy file they ship is read with the project's own parser, whose
 //! secrets must all be mounted (or set in the environment) by every
 //! deployment. `scripts/podman-check` runs the image for real.
@@ -691,6 +692,136 @@ fn kubernetes_deployment_is_one_non_root_pod_with_its_volumes_and_probes() {
     assert!(tmp_volume.get("emptyDir").is_some());
 }
 
+/// The labels of Synapse's pods that the NetworkPolicy admits.
+const SYNAPSE_POD_LABELS: &[(&str, &str)] = &[("app.kubernetes.io/name", "synapse")];
+/// The namespace Prometheus scrapes from.
+const MONITORING_NAMESPACE: &str = "monitoring";
+
+/// A `matchLabels` selector exactly equal to `labels` (no
+/// `matchExpressions`, not empty: an empty selector matches everything).
+fn selects_exactly(selector: &Value, labels: &[(&str, &str)]) -> bool {
+    let Some(map) = selector.as_object() else {
+        return false;
+    };
+    let expected: BTreeMap<&str, &str> = labels.iter().copied().collect();
+    let actual: Option<BTreeMap<&str, &str>> = map.get("matchLabels").and_then(|m| {
+        m.as_object()?
+            .iter()
+            .map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+            .collect()
+    });
+    map.keys().all(|k| k == "matchLabels") && actual.as_ref() == Some(&expected)
+}
+
+/// One ingress rule's ports, resolved through the container's named ports.
+fn rule_ports(rule: &Value, container: &Value) -> Vec<u64> {
+    seq_at(rule, "ports")
+        .iter()
+        .map(|port| {
+            assert_eq!(
+                try_at(port, "protocol").and_then(Value::as_str),
+                Some("TCP"),
+                "{port:?}"
+            );
+            assert!(port.get("endPort").is_none(), "a port range: {port:?}");
+            match at(port, "port") {
+                Value::Number(n) => n.as_u64().expect("port number"),
+                Value::String(name) => {
+                    u64_at(named(seq_at(container, "ports"), name), "containerPort")
+                }
+                other => panic!("odd port {other:?}"),
+            }
+        })
+        .collect()
+}
+
+/// The NetworkPolicy (issue 26): the warden's pod admits connections from
+/// Synapse's pods (the module's endpoints) and from the monitoring
+/// namespace (`/metrics`), on the HTTP port only, and from nobody else.
+#[test]
+fn kubernetes_network_policy_admits_only_synapse_and_monitoring() {
+    let objects = kubernetes_objects();
+    let deployment = object(&objects, "Deployment", "synapse-warden");
+    let pod_labels = at(deployment, "spec.template.metadata.labels")
+        .as_object()
+        .expect("pod labels");
+    let container = &seq_at(deployment, "spec.template.spec.containers")[0];
+    let policy = object(&objects, "NetworkPolicy", "synapse-warden");
+    assert_eq!(str_at(policy, "apiVersion"), "networking.k8s.io/v1");
+
+    // It selects the warden's pod, and only by labels that pod has.
+    let selector = at(policy, "spec.podSelector");
+    let match_labels = at(selector, "matchLabels")
+        .as_object()
+        .expect("spec.podSelector.matchLabels");
+    assert!(
+        !match_labels.is_empty() && selector.get("matchExpressions").is_none(),
+        "the policy must select the warden's pod by its labels: {selector:?}"
+    );
+    for (key, value) in match_labels {
+        assert_eq!(
+            pod_labels.get(key),
+            Some(value),
+            "the policy selects {key}={value:?}, which the Deployment's pod does not carry"
+        );
+    }
+    let types = strings(seq_at(policy, "spec.policyTypes"));
+    assert!(
+        types.contains(&"Ingress"),
+        "not an ingress policy: {types:?}"
+    );
+
+    // Exactly two rules, each with its peers and ports (a rule without
+    // `from` admits everyone; one without `ports` every port).
+    let rules = seq_at(policy, "spec.ingress");
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    let mut synapse_ports = None;
+    let mut monitoring_ports = None;
+    for rule in rules {
+        let peers = seq_at(rule, "from");
+        assert_eq!(peers.len(), 1, "one peer per rule: {rule:?}");
+        let peer = &peers[0];
+        assert!(peer.get("ipBlock").is_none(), "an ipBlock: {peer:?}");
+        let ports = rule_ports(rule, container);
+        assert!(!ports.is_empty(), "a rule for every port: {rule:?}");
+        match (peer.get("podSelector"), peer.get("namespaceSelector")) {
+            (Some(pods), None) => {
+                assert!(
+                    selects_exactly(pods, SYNAPSE_POD_LABELS),
+                    "a pod peer other than Synapse's pods: {pods:?}"
+                );
+                assert!(synapse_ports.replace(ports).is_none(), "Synapse twice");
+            }
+            (None, Some(namespaces)) => {
+                assert!(
+                    selects_exactly(
+                        namespaces,
+                        &[("kubernetes.io/metadata.name", MONITORING_NAMESPACE)]
+                    ),
+                    "a namespace other than {MONITORING_NAMESPACE}: {namespaces:?}"
+                );
+                assert!(
+                    monitoring_ports.replace(ports).is_none(),
+                    "monitoring twice"
+                );
+            }
+            other => panic!(
+                "a peer that is neither Synapse's pods nor the monitoring namespace: {other:?}"
+            ),
+        }
+    }
+    // Synapse reaches the module's endpoints, on http.listen's port today.
+    assert_eq!(synapse_ports, Some(vec![HTTP_PORT]), "{rules:?}");
+    // Prometheus reaches /metrics, where the pod's annotations send it.
+    let scrape_port: u64 = at(deployment, "spec.template.metadata.annotations")
+        .get("prometheus.io/port")
+        .and_then(Value::as_str)
+        .and_then(|p| p.parse().ok())
+        .expect("the prometheus.io/port annotation");
+    assert_eq!(monitoring_ports, Some(vec![scrape_port]), "{rules:?}");
+    assert_eq!(scrape_port, HTTP_PORT);
+}
+
 #[test]
 fn kustomization_applies_everything_but_the_secret_template() {
     let kustomization = yaml_document("kubernetes/kustomization.yaml");
@@ -701,7 +832,12 @@ fn kustomization_applies_everything_but_the_secret_template() {
             "kustomization lists a missing {resource}"
         );
     }
-    for expected in ["configmap.yaml", "pvc.yaml", "deployment.yaml"] {
+    for expected in [
+        "configmap.yaml",
+        "pvc.yaml",
+        "deployment.yaml",
+        "networkpolicy.yaml",
+    ] {
         assert!(resources.contains(&expected), "{expected} not applied");
     }
     assert!(

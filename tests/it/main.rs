@@ -25,6 +25,7 @@ mod hostile_e2e;
 mod metrics;
 mod monitoring;
 mod notices;
+mod oldest_e2e;
 mod overrides_daemon;
 mod quota_disk_e2e;
 mod quota_e2e;

@@ -1,7 +1,10 @@
 //! A real Synapse homeserver for integration tests, on SQLite or PostgreSQL.
 //!
 //! [`SynapseHarness::start`] gives each test its own Synapse
-//! ([`SYNAPSE_VERSION`], pinned) in a fresh temporary directory, listening on
+//! ([`SYNAPSE_VERSION`], pinned; [`SynapseHarness::start_version`] another
+//! release, such as [`OLDEST_SYNAPSE_VERSION`], in a virtualenv of its own;
+//! `$WARDEN_TEST_SYNAPSE_VERSION` changes the default) in a fresh temporary
+//! directory, listening on
 //! `127.0.0.1` and a free port, with rate limits lifted, registration closed,
 //! no presence, no federation key servers and a 1 GiB upload limit. On
 //! PostgreSQL each instance gets its own database, `warden_test_<pid>_<n>`.
@@ -87,8 +90,32 @@ pub use postgres::*;
 pub use seed::*;
 pub use venv::*;
 
-/// The Synapse release every test runs against (`matrix-synapse` on PyPI).
+/// The Synapse release every test runs against (`matrix-synapse` on PyPI),
+/// unless `$WARDEN_TEST_SYNAPSE_VERSION` names another ([`default_version`]).
 pub const SYNAPSE_VERSION: &str = "1.163.2";
+
+/// The oldest Synapse release synapse-warden and its module support, tested
+/// by `tests/it/oldest_e2e.rs` (one walk, one refused upload) in a
+/// virtualenv of its own. Older releases lack `MediaUploadLimit`'s
+/// `info_uri` and `can_upgrade` (Synapse 1.158.0) that the module passes.
+/// `scripts/lib.sh` reads this line.
+pub const OLDEST_SYNAPSE_VERSION: &str = "1.158.0";
+
+/// The environment variable that makes [`SynapseHarness::start`] (and
+/// [`ensure_venv`], [`ensure_quota_module`]) use another Synapse release,
+/// e.g. `WARDEN_TEST_SYNAPSE_VERSION=1.158.0 cargo test --test it` runs
+/// every suite on the oldest supported one.
+pub const VERSION_VAR: &str = "WARDEN_TEST_SYNAPSE_VERSION";
+
+/// The Synapse release the harness starts by default: `$WARDEN_TEST_SYNAPSE_VERSION`
+/// when set and not empty, else [`SYNAPSE_VERSION`].
+pub fn default_version() -> String {
+    std::env::var(VERSION_VAR)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| SYNAPSE_VERSION.to_owned())
+}
 
 /// The PostgreSQL server and role used when `$WARDEN_TEST_PG_URL` is unset.
 /// The role needs `LOGIN` and `CREATEDB`; the database named in the URL is

@@ -1,5 +1,7 @@
-//! The virtualenv: Synapse installed once per version, under a lock, and
-//! the Synapse module of this repository installed into it.
+//! The virtualenvs: Synapse installed once per version, under a lock, and
+//! the Synapse module of this repository installed into it. The pinned
+//! [`SYNAPSE_VERSION`] is the default; [`OLDEST_SYNAPSE_VERSION`] (and any
+//! other release) gets a virtualenv of its own beside it.
 
 use super::*;
 
@@ -22,33 +24,57 @@ pub fn cache_dir() -> Result<PathBuf> {
     Ok(base.join("synapse-warden"))
 }
 
-/// The pinned Synapse's virtualenv: `<cache_dir>/synapse-<version>`.
+/// The default Synapse's virtualenv ([`default_version`]):
+/// `<cache_dir>/synapse-<version>`.
 pub fn venv_dir() -> Result<PathBuf> {
-    Ok(cache_dir()?.join(format!("synapse-{SYNAPSE_VERSION}")))
+    venv_dir_for(&default_version())
 }
 
-pub(crate) static VENV: tokio::sync::Mutex<Option<PathBuf>> = tokio::sync::Mutex::const_new(None);
+/// The virtualenv of Synapse `version`: `<cache_dir>/synapse-<version>`.
+pub fn venv_dir_for(version: &str) -> Result<PathBuf> {
+    ensure!(
+        !version.is_empty()
+            && version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.'),
+        "{version:?} is not a Synapse release such as {SYNAPSE_VERSION}"
+    );
+    Ok(cache_dir()?.join(format!("synapse-{version}")))
+}
 
-/// Returns the virtualenv, creating it first if needed. Safe to call from
-/// many tests at once (a process-wide mutex) and from many processes at
-/// once (an exclusive `flock` on `<venv>.lock`, which `scripts/test` takes
-/// too). A virtualenv counts as ready once it holds the marker file
-/// `.synapse-warden-ready`; one without it (made by hand, or interrupted) is
-/// checked by importing Synapse, and reinstalled if that fails.
+/// The virtualenvs found ready in this process, by Synapse version.
+pub(crate) static VENVS: tokio::sync::Mutex<Vec<(String, PathBuf)>> =
+    tokio::sync::Mutex::const_new(Vec::new());
+
+/// Returns the default Synapse's virtualenv ([`default_version`]), creating
+/// it first if needed. See [`ensure_venv_for`].
 pub async fn ensure_venv() -> Result<PathBuf> {
-    let mut ready = VENV.lock().await;
-    if let Some(venv) = ready.as_ref() {
+    ensure_venv_for(&default_version()).await
+}
+
+/// Returns the virtualenv of Synapse `version`, creating it first if
+/// needed. Safe to call from many tests at once (a process-wide mutex) and
+/// from many processes at once (an exclusive `flock` on `<venv>.lock`,
+/// which `scripts/test` takes too). A virtualenv counts as ready once it
+/// holds the marker file `.synapse-warden-ready`; one without it (made by
+/// hand, or interrupted) is checked by importing Synapse, and reinstalled if
+/// that fails.
+pub async fn ensure_venv_for(version: &str) -> Result<PathBuf> {
+    let mut ready = VENVS.lock().await;
+    if let Some((_, venv)) = ready.iter().find(|(v, _)| v == version) {
         return Ok(venv.clone());
     }
-    let venv = venv_dir()?;
-    let venv = tokio::task::spawn_blocking(move || ensure_venv_blocking(&venv).map(|()| venv))
-        .await
-        .context("the virtualenv installer panicked")??;
-    *ready = Some(venv.clone());
+    let venv = venv_dir_for(version)?;
+    let owned = version.to_owned();
+    let venv =
+        tokio::task::spawn_blocking(move || ensure_venv_blocking(&venv, &owned).map(|()| venv))
+            .await
+            .context("the virtualenv installer panicked")??;
+    ready.push((version.to_owned(), venv.clone()));
     Ok(venv)
 }
 
-pub(crate) fn ensure_venv_blocking(venv: &Path) -> Result<()> {
+pub(crate) fn ensure_venv_blocking(venv: &Path, version: &str) -> Result<()> {
     if venv.join(VENV_MARKER).exists() {
         return Ok(());
     }
@@ -73,8 +99,8 @@ pub(crate) fn ensure_venv_blocking(venv: &Path) -> Result<()> {
 
     // Another process may have finished while we waited for the lock; a
     // virtualenv made by hand (or by an older harness) gets checked once.
-    if venv.join(VENV_MARKER).exists() || venv_works(venv) {
-        return mark_venv_ready(venv);
+    if venv.join(VENV_MARKER).exists() || venv_works(venv, version) {
+        return mark_venv_ready(venv, version);
     }
     if venv.exists() {
         fs::remove_dir_all(venv)
@@ -83,7 +109,7 @@ pub(crate) fn ensure_venv_blocking(venv: &Path) -> Result<()> {
     let python = std::env::var_os("SYNAPSE_WARDEN_PYTHON").unwrap_or_else(|| "python3".into());
     let log_path = sibling(".install.log");
     eprintln!(
-        "synapse harness: installing matrix-synapse[postgres]=={SYNAPSE_VERSION} into {} (about a minute; log in {})",
+        "synapse harness: installing matrix-synapse[postgres]=={version} into {} (about a minute; log in {})",
         venv.display(),
         log_path.display()
     );
@@ -104,7 +130,7 @@ pub(crate) fn ensure_venv_blocking(venv: &Path) -> Result<()> {
                 "install".into(),
                 "--disable-pip-version-check".into(),
                 "--no-input".into(),
-                format!("matrix-synapse[postgres]=={SYNAPSE_VERSION}"),
+                format!("matrix-synapse[postgres]=={version}"),
             ],
         ),
     ];
@@ -139,31 +165,39 @@ pub(crate) fn ensure_venv_blocking(venv: &Path) -> Result<()> {
         }
     }
     ensure!(
-        venv_works(venv),
-        "the new virtualenv {} cannot import Synapse {SYNAPSE_VERSION}; see {}",
+        venv_works(venv, version),
+        "the new virtualenv {} cannot import Synapse {version}; see {}",
         venv.display(),
         log_path.display()
     );
-    mark_venv_ready(venv)
+    mark_venv_ready(venv, version)
 }
 
 /// Installs the checkout's Synapse module (`synapse-module/`,
-/// `synapse_warden_quota`) into the virtualenv, unless this version of its
-/// sources is installed already (a marker named after their SHA-1). Under
-/// the virtualenv's lock, like its creation. Other checkouts on the machine
+/// `synapse_warden_quota`) into the default Synapse's virtualenv
+/// ([`default_version`]). See [`ensure_quota_module_for`].
+pub async fn ensure_quota_module() -> Result<PathBuf> {
+    ensure_quota_module_for(&default_version()).await
+}
+
+/// Installs the checkout's Synapse module into the virtualenv of Synapse
+/// `version` (created first if needed), unless this version of its sources
+/// is installed already (a marker named after their SHA-1). Under the
+/// virtualenv's lock, like its creation. Other checkouts on the machine
 /// share the virtualenv and install theirs: a Synapse of the harness imports
 /// the module from this checkout's `synapse-module/` first (`PYTHONPATH`),
 /// whichever is installed.
-pub async fn ensure_quota_module() -> Result<PathBuf> {
-    static DONE: tokio::sync::Mutex<bool> = tokio::sync::Mutex::const_new(false);
-    let venv = ensure_venv().await?;
+pub async fn ensure_quota_module_for(version: &str) -> Result<PathBuf> {
+    /// The Synapse versions whose virtualenv got the module in this process.
+    static DONE: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
+    let venv = ensure_venv_for(version).await?;
     let mut done = DONE.lock().await;
-    if !*done {
+    if !done.iter().any(|v| v == version) {
         let v = venv.clone();
         tokio::task::spawn_blocking(move || install_quota_module(&v))
             .await
             .context("the module installer panicked")??;
-        *done = true;
+        done.push(version.to_owned());
     }
     Ok(venv)
 }
@@ -239,9 +273,9 @@ pub(crate) fn install_quota_module(venv: &Path) -> Result<()> {
         .with_context(|| format!("writing {}", marker.display()))
 }
 
-pub(crate) fn venv_works(venv: &Path) -> bool {
+pub(crate) fn venv_works(venv: &Path, version: &str) -> bool {
     let check = format!(
-        "import sys, synapse, synapse.app.homeserver, psycopg2; sys.exit(0 if synapse.__version__ == {SYNAPSE_VERSION:?} else 3)"
+        "import sys, synapse, synapse.app.homeserver, psycopg2; sys.exit(0 if synapse.__version__ == {version:?} else 3)"
     );
     Command::new(venv.join("bin").join("python"))
         .args(["-c", &check])
@@ -252,11 +286,8 @@ pub(crate) fn venv_works(venv: &Path) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-pub(crate) fn mark_venv_ready(venv: &Path) -> Result<()> {
+pub(crate) fn mark_venv_ready(venv: &Path, version: &str) -> Result<()> {
     let marker = venv.join(VENV_MARKER);
-    fs::write(
-        &marker,
-        format!("matrix-synapse[postgres]=={SYNAPSE_VERSION}\n"),
-    )
-    .with_context(|| format!("writing {}", marker.display()))
+    fs::write(&marker, format!("matrix-synapse[postgres]=={version}\n"))
+        .with_context(|| format!("writing {}", marker.display()))
 }
