@@ -13,7 +13,7 @@
 //!   no clock reads: time is always an argument.
 //! - [`synapse`]: the HTTP client for Synapse's admin API, the full walk
 //!   over every page of its media statistics, and one run of the rules
-//!   ([`synapse::run`]).
+//!   ([`synapse::evaluate`]).
 //! - [`daemon`]: the long-running service — the schedule, the durable alert
 //!   state and its outbox, reload, the `/health`, `/ready` and `/metrics`
 //!   endpoints and the API of the Synapse module.

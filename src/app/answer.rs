@@ -270,7 +270,7 @@ pub async fn find_user(
 async fn rooms(ctx: &StatsContext) -> Reply {
     match ctx.synapse.largest_rooms().await {
         Ok(rooms) => Reply::ok(replies::rooms(&rooms, ctx.max_lines)),
-        Err(e) => match crate::synapse::run::rooms_unavailable(&e) {
+        Err(e) => match crate::synapse::evaluate::rooms_unavailable(&e) {
             Some(reason) => Reply::failed(text::rooms::unavailable(
                 &reason,
                 matches!(e, SynapseError::Server { status: 500, .. }),

@@ -1,7 +1,7 @@
 //! `synapse-warden check`: one run of every rule against Synapse.
 //!
 //! Reads the policy file and the admin token, runs every rule once (see
-//! [`crate::synapse::run`]: Synapse on SQLite, or its known 500 for room
+//! [`crate::synapse::evaluate`]: Synapse on SQLite, or its known 500 for room
 //! sizes, become a note and the media rules still decide), and prints the
 //! violations. Any other failure is an error (exit status 2): a run that
 //! could not look at everything does not say "clean". A walk cut short even
@@ -20,9 +20,9 @@ use super::{EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, bold_terminal, synapse_client,
 use crate::cli::{CheckArgs, OutputFormat};
 use crate::core::engine::eval::Outcome;
 use crate::core::policy::Config;
-use crate::core::text::report;
+use crate::core::text::check_report;
 use crate::synapse::SynapseClient;
-use crate::synapse::run;
+use crate::synapse::evaluate;
 
 /// Runs `check` with the policy file at `path`.
 pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
@@ -72,12 +72,12 @@ fn write_report(outcome: &Outcome, format: OutputFormat) -> std::io::Result<()> 
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match format {
         OutputFormat::Text => {
-            for chunk in report::text_chunks(outcome, bold_terminal()) {
+            for chunk in check_report::text_chunks(outcome, bold_terminal()) {
                 out.write_all(chunk.as_bytes())?;
             }
         }
         OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &report::json_document(outcome))
+            serde_json::to_writer_pretty(&mut out, &check_report::json_document(outcome))
                 .map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
@@ -94,7 +94,7 @@ fn incomplete_error(cause: &str) -> String {
 
 /// One run of the policy's rules against Synapse at `now_ms`.
 pub async fn evaluate(client: &SynapseClient, config: &Config, now_ms: u64) -> Result<Outcome> {
-    let report = run::evaluate(client, config, now_ms, |_, _, _| {}).await?;
+    let report = evaluate::evaluate(client, config, now_ms, |_, _, _| {}).await?;
     let mut outcome = report.outcome;
     let broad = crate::core::engine::too_broad::too_broad(
         &outcome,

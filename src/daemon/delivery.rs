@@ -5,10 +5,10 @@
 
 use super::service::{Daemon, DaemonError};
 use crate::clock::now_ms;
-use crate::core::alerting::conditions::Notice;
+use crate::core::alerting::conditions::ConditionChange;
 use crate::core::doc::{Doc, Message};
 use crate::core::model::violation::ViolationKey;
-use crate::core::text::{self, notices};
+use crate::core::text;
 
 impl Daemon {
     /// Sends the queued server notices, oldest first, saving after each;
@@ -69,8 +69,8 @@ impl Daemon {
         Ok(())
     }
 
-    pub(super) fn announce(&mut self, notice: &Notice, now: u64) {
-        let m = notices::condition(notice).message();
+    pub(super) fn announce(&mut self, notice: &ConditionChange, now: u64) {
+        let m = text::daemon::condition(notice).message();
         self.state.alerts.enqueue(m.plain, m.html, now);
     }
 

@@ -1,12 +1,13 @@
 //! Adapter: the long-running service around the core — the loop, its
-//! durable state, its schedule, and the health, metrics and module
+//! durable state, and the health, metrics and module
 //! endpoints.
 //!
 //! Each module imports only those listed before it (the core, the Synapse
 //! client and the history aside), so there is no import circle:
 //!
 //! 1. [`store`]: the state file in the data directory, written atomically,
-//!    a corrupt one set aside. [`schedule`]: when the next run is due.
+//!    a corrupt one set aside (when the next run is due is the core's
+//!    [`crate::core::engine::schedule`]).
 //!    [`metrics`]: the Prometheus metrics, and how a run is recorded in
 //!    them ([`Metrics::record_run`](metrics::Metrics::record_run)).
 //!    [`state`]: the persisted schema, what `state.json` holds (alerts and
@@ -32,7 +33,6 @@ mod digest;
 pub mod http;
 pub mod metrics;
 pub mod module_api;
-pub mod schedule;
 pub mod service;
 pub mod shared;
 mod silences;

@@ -47,17 +47,17 @@ use tokio::sync::{RwLock, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::Metrics;
-use super::schedule;
 use super::shared::{Control, Notifier, Readiness, Shared, Status};
 use super::state::{DaemonState, LastRun};
 use super::store::{JsonStore, Loaded, StoreError};
 use crate::clock::{now_ms, unix_ms};
 use crate::core::engine::backoff::Backoff;
 use crate::core::engine::eval::Outcome;
+use crate::core::engine::schedule;
 use crate::core::engine::snapshot::Snapshot;
 use crate::core::policy::{self, Config};
-use crate::core::text::{self, notices};
-use crate::synapse::run::{self, RunError, RunReport};
+use crate::core::text;
+use crate::synapse::evaluate::{self, RunError, RunReport};
 use crate::synapse::{SynapseClient, SynapseError};
 
 /// Failures that stop the daemon.
@@ -124,7 +124,7 @@ impl Daemon {
             Loaded::Corrupt { set_aside, reason } => {
                 tracing::error!(path = %set_aside.display(), %reason, "the state file was corrupt; it was set aside and the daemon starts afresh");
                 let mut state = DaemonState::default();
-                let m = notices::state_set_aside(&set_aside.display().to_string()).message();
+                let m = text::daemon::state_set_aside(&set_aside.display().to_string()).message();
                 state.alerts.enqueue(m.plain, m.html, now);
                 state
             }
@@ -312,7 +312,7 @@ impl Daemon {
         let clock = std::time::Instant::now();
         let mut snapshot = Snapshot::new(started);
         let mut collector = crate::core::history::Collector::new();
-        let result = run::evaluate(&self.client, &config, started, |_, window, users| {
+        let result = evaluate::evaluate(&self.client, &config, started, |_, window, users| {
             snapshot.record(window, users);
             collector.record(window, users);
         })
@@ -396,7 +396,7 @@ impl Daemon {
         );
         self.state.digest.count(&plan);
         for notice in &notices {
-            let message = text::notices::condition(notice).message();
+            let message = text::daemon::condition(notice).message();
             self.state.alerts.enqueue(message.plain, message.html, now);
         }
         let planned = crate::core::alerting::server_notices::plan(
@@ -517,8 +517,8 @@ impl Daemon {
             Ok((config, client)) => {
                 let rules = config.rules.len();
                 let restart = self.started_with.needs_restart(&config);
-                let said = notices::reloaded(&path, rules, &restart);
-                let text = notices::reloaded_text(&path, rules, &restart);
+                let said = text::daemon::reloaded(&path, rules, &restart);
+                let text = text::daemon::reloaded_text(&path, rules, &restart);
                 self.client = client;
                 self.metrics.declare_rules(&config);
                 *self.shared.config.write().await = Arc::new(config);
@@ -538,7 +538,7 @@ impl Daemon {
                 self.readiness.set_reload_refused(Some(errors.clone()));
                 tracing::warn!(%errors, "reload refused; the previous rules stay in force");
                 let lines: Vec<&str> = errors.trim_end().split('\n').collect();
-                self.say(&notices::reload_refused(&path, &lines), now);
+                self.say(&text::daemon::reload_refused(&path, &lines), now);
                 Err(errors)
             }
         };

@@ -17,8 +17,8 @@
 pub mod client;
 pub mod decode;
 pub mod error;
+pub mod evaluate;
 pub mod query;
-pub mod run;
 pub mod walk;
 
 pub use client::{

@@ -1,14 +1,14 @@
 //! A finished run, settled: [`settle_run`] applies the alert lifecycle with
 //! the run's coverage and the conditions, and returns typed decisions —
-//! the alert plan, the conditions' [`Notice`]s in order, and the run's
+//! the alert plan, the conditions' [`ConditionChange`]s in order, and the run's
 //! [`RunSummary`] (new, escalated, reminded, resolved violations; whether
 //! the run was partial; rules broken by too many users). The daemon words
 //! them with [`crate::core::text::summary`] and
-//! [`crate::core::text::notices`]. Pure: time is an argument.
+//! [`crate::core::text::daemon`]. Pure: time is an argument.
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::alerting::conditions::{Conditions, Notice};
+use crate::core::alerting::conditions::{ConditionChange, Conditions};
 use crate::core::alerting::lifecycle::{AlertPlan, AlertState, Lifecycle};
 use crate::core::engine::eval::Outcome;
 
@@ -40,7 +40,7 @@ pub fn settle_run(
     lifecycle: &Lifecycle,
     max_lines: usize,
     now_ms: u64,
-) -> (AlertPlan, Vec<Notice>, Option<RunSummary>) {
+) -> (AlertPlan, Vec<ConditionChange>, Option<RunSummary>) {
     let notices = conditions.run_finished(outcome, now_ms);
     let plan = alerts.plan_covered(&outcome.violations, &outcome.coverage, now_ms, lifecycle);
     let summary = (!plan.is_empty()).then(|| RunSummary {

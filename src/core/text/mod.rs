@@ -6,21 +6,21 @@
 //! ([`crate::core::doc`]) from typed parts; what to say (which lines, in
 //! which order, where to cut) is decided by the layers below
 //! (the run's typed decisions in [`crate::core::alerting`], the answers'
-//! data in [`crate::core::commands`]); [`replies`], [`report`] and
+//! data in [`crate::core::commands`]); [`replies`], [`check_report`] and
 //! [`summary`] put the words together.
 
 pub mod alerts;
 pub mod check;
+pub mod check_report;
 pub mod cleanup;
 pub mod common;
+pub mod daemon;
 pub mod digest;
 pub mod help;
-pub mod notices;
 pub mod overrides;
 pub mod policies;
 pub mod refusals;
 pub mod replies;
-pub mod report;
 pub mod rooms;
 pub mod server_notices;
 pub mod silences;

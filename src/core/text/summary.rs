@@ -21,7 +21,7 @@ pub fn run(summary: &RunSummary, notices: Option<&NoticeTally>) -> Option<Doc> {
         doc.push(Block::Paragraph(super::server_notices::summary_line(tally)));
     }
     if let Some(cause) = &summary.partial {
-        doc.push(Block::Paragraph(super::notices::partial_run(cause)));
+        doc.push(Block::Paragraph(super::daemon::partial_run(cause)));
     }
     Some(doc)
 }

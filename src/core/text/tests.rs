@@ -21,8 +21,8 @@ use crate::core::model::violation::fixture;
 use crate::core::model::violation::{Measure, Severity, Subject, Violation};
 use crate::core::policy;
 use crate::core::text;
+use crate::core::text::check_report;
 use crate::core::text::replies::{self, Health, RunView, StatusView, TopSource, TopView};
-use crate::core::text::report;
 
 /// The outside text a message may carry.
 #[derive(Debug, Clone)]
@@ -329,20 +329,20 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         }),
         ("alert summary (partial run)", {
             let mut doc = text::summary::plan_doc(&plan, NOW, 1).expect("a plan");
-            doc.push(Block::Paragraph(text::notices::partial_run(&i.error)));
+            doc.push(Block::Paragraph(text::daemon::partial_run(&i.error)));
             doc
         }),
         (
             "notice: state file set aside",
-            text::notices::state_set_aside(&format!("/var/lib/{}", i.term)),
+            text::daemon::state_set_aside(&format!("/var/lib/{}", i.term)),
         ),
         (
             "notice: reloaded",
-            text::notices::reloaded(&format!("/etc/{}.yaml", i.term), 1, &["matrix.user"]),
+            text::daemon::reloaded(&format!("/etc/{}.yaml", i.term), 1, &["matrix.user"]),
         ),
         (
             "notice: reload refused",
-            text::notices::reload_refused(
+            text::daemon::reload_refused(
                 "policies.yaml",
                 &[
                     &format!("policies.yaml:3:5: {}", i.error),
@@ -352,31 +352,28 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         ),
         (
             "notice: Synapse failing",
-            text::notices::synapse_failing(NOW - 60_000, &i.error),
+            text::daemon::synapse_failing(NOW - 60_000, &i.error),
         ),
         (
             "notice: Synapse back",
-            text::notices::synapse_back(NOW - 60_000),
+            text::daemon::synapse_back(NOW - 60_000),
         ),
         (
             "notice: rooms unsupported",
-            text::notices::rooms_unsupported(),
+            text::daemon::rooms_unsupported(),
         ),
         (
             "notice: rooms failing",
-            text::notices::rooms_failing(&i.error),
+            text::daemon::rooms_failing(&i.error),
         ),
-        (
-            "notice: rooms back",
-            text::notices::rooms_back(NOW - 60_000),
-        ),
+        ("notice: rooms back", text::daemon::rooms_back(NOW - 60_000)),
         (
             "notice: walks incomplete",
-            text::notices::walks_incomplete(&i.error),
+            text::daemon::walks_incomplete(&i.error),
         ),
         (
             "notice: walks complete",
-            text::notices::walks_complete(NOW - 60_000),
+            text::daemon::walks_complete(NOW - 60_000),
         ),
         ("help", replies::help("!stats", None)),
         ("usage error", replies::usage("!stats", &usage)),
@@ -507,8 +504,8 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             "check (needs the daemon)",
             replies::needs_daemon(&crate::core::commands::Command::Check),
         ),
-        ("check report", report::doc(&outcome(i))),
-        ("check report (clean)", report::doc(&clean)),
+        ("check report", check_report::doc(&outcome(i))),
+        ("check report (clean)", check_report::doc(&clean)),
         ("reload", text::common::reloaded(&i.error)),
         ("reload (refused)", text::common::not_reloaded(&i.error)),
         (

@@ -5,7 +5,7 @@
 //!
 //! Pure, like Alertmanager's `dedup_stage` `needsUpdate`: [`Conditions`] is
 //! plain data (persisted by the daemon), a run's result goes in, the
-//! [`Notice`]s to post come out with a typed reason, and the time is an
+//! [`ConditionChange`]s to post come out with a typed reason, and the time is an
 //! argument. The daemon only stores the state and delivers the messages.
 //!
 //! - A failed run (Synapse unreachable, refusing us, or answering nonsense)
@@ -53,7 +53,7 @@ pub struct Conditions {
 
 /// Something to tell the admins about the conditions.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
+pub enum ConditionChange {
     /// Runs started failing.
     SynapseFailing {
         /// Since (Unix ms).
@@ -93,7 +93,7 @@ pub enum Notice {
 
 impl Conditions {
     /// A run failed with `error` at `now_ms`.
-    pub fn run_failed(&mut self, error: &str, now_ms: u64) -> Vec<Notice> {
+    pub fn run_failed(&mut self, error: &str, now_ms: u64) -> Vec<ConditionChange> {
         if self.synapse_outage.is_some() {
             return Vec::new();
         }
@@ -101,17 +101,17 @@ impl Conditions {
             since_ms: now_ms,
             error: error.to_owned(),
         });
-        vec![Notice::SynapseFailing {
+        vec![ConditionChange::SynapseFailing {
             since_ms: now_ms,
             error: error.to_owned(),
         }]
     }
 
     /// A run finished with `outcome` at `now_ms`.
-    pub fn run_finished(&mut self, outcome: &Outcome, now_ms: u64) -> Vec<Notice> {
+    pub fn run_finished(&mut self, outcome: &Outcome, now_ms: u64) -> Vec<ConditionChange> {
         let mut notices = Vec::new();
         if let Some(outage) = self.synapse_outage.take() {
-            notices.push(Notice::SynapseBack {
+            notices.push(ConditionChange::SynapseBack {
                 since_ms: outage.since_ms,
             });
         }
@@ -126,12 +126,12 @@ impl Conditions {
                         since_ms: now_ms,
                         error: cause.clone(),
                     });
-                    notices.push(Notice::WalksIncomplete { cause });
+                    notices.push(ConditionChange::WalksIncomplete { cause });
                 }
             }
             None => {
                 if let Some(outage) = self.incomplete.take() {
-                    notices.push(Notice::WalksComplete {
+                    notices.push(ConditionChange::WalksComplete {
                         since_ms: outage.since_ms,
                     });
                 }
@@ -140,12 +140,14 @@ impl Conditions {
         notices
     }
 
-    fn rooms(&mut self, rooms: &RoomsChecked, now_ms: u64) -> Option<Notice> {
+    fn rooms(&mut self, rooms: &RoomsChecked, now_ms: u64) -> Option<ConditionChange> {
         match rooms {
             RoomsChecked::Checked { .. } => {
-                self.rooms_outage.take().map(|outage| Notice::RoomsBack {
-                    since_ms: outage.since_ms,
-                })
+                self.rooms_outage
+                    .take()
+                    .map(|outage| ConditionChange::RoomsBack {
+                        since_ms: outage.since_ms,
+                    })
             }
             // No room rule any more: nothing to watch, nothing to say.
             RoomsChecked::NotNeeded => {
@@ -159,7 +161,7 @@ impl Conditions {
                     None
                 } else {
                     self.rooms_unsupported_noticed = true;
-                    Some(Notice::RoomsUnsupported)
+                    Some(ConditionChange::RoomsUnsupported)
                 }
             }
             RoomsChecked::Unavailable {
@@ -172,7 +174,7 @@ impl Conditions {
                         since_ms: now_ms,
                         error: error.clone(),
                     });
-                    Some(Notice::RoomsFailing {
+                    Some(ConditionChange::RoomsFailing {
                         error: error.clone(),
                     })
                 }

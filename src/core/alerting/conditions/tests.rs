@@ -27,7 +27,7 @@ fn settle_run(
     );
     let mut messages: Vec<Message> = notices
         .iter()
-        .map(|n| text::notices::condition(n).message())
+        .map(|n| text::daemon::condition(n).message())
         .collect();
     messages.extend(
         summary
@@ -99,7 +99,7 @@ fn synapse_outage_is_said_once_when_it_starts_and_once_when_it_ends() {
     let mut c = Conditions::default();
     assert_eq!(
         c.run_failed("connection refused", MIN),
-        vec![Notice::SynapseFailing {
+        vec![ConditionChange::SynapseFailing {
             since_ms: MIN,
             error: "connection refused".into()
         }]
@@ -111,7 +111,7 @@ fn synapse_outage_is_said_once_when_it_starts_and_once_when_it_ends() {
     );
     assert_eq!(
         c.run_finished(&outcome(checked(), None, vec![]), 3 * MIN),
-        vec![Notice::SynapseBack { since_ms: MIN }]
+        vec![ConditionChange::SynapseBack { since_ms: MIN }]
     );
     assert_eq!(
         c.run_finished(&outcome(checked(), None, vec![]), 4 * MIN),
@@ -127,12 +127,12 @@ fn rooms_sqlite_once_ever_and_500_as_an_outage() {
     };
     assert_eq!(
         c.run_finished(&outcome(sqlite.clone(), None, vec![]), 0),
-        vec![Notice::RoomsUnsupported]
+        vec![ConditionChange::RoomsUnsupported]
     );
     assert_eq!(c.run_finished(&outcome(sqlite, None, vec![]), MIN), vec![]);
     assert_eq!(
         c.run_finished(&outcome(server_500(), None, vec![]), 2 * MIN),
-        vec![Notice::RoomsFailing {
+        vec![ConditionChange::RoomsFailing {
             error: "500".into()
         }]
     );
@@ -142,7 +142,7 @@ fn rooms_sqlite_once_ever_and_500_as_an_outage() {
     );
     assert_eq!(
         c.run_finished(&outcome(checked(), None, vec![]), 4 * MIN),
-        vec![Notice::RoomsBack { since_ms: 2 * MIN }]
+        vec![ConditionChange::RoomsBack { since_ms: 2 * MIN }]
     );
     // Room rules removed during an outage: it ends without a word.
     c.run_finished(&outcome(server_500(), None, vec![]), 5 * MIN);
@@ -158,7 +158,7 @@ fn incomplete_walks_once_when_they_start_and_once_when_they_end() {
     let mut c = Conditions::default();
     assert_eq!(
         c.run_finished(&outcome(checked(), Some(STUCK), vec![]), MIN),
-        vec![Notice::WalksIncomplete {
+        vec![ConditionChange::WalksIncomplete {
             cause: "Synapse's next_token stopped advancing at 80 of 120 users".into()
         }]
     );
@@ -168,7 +168,7 @@ fn incomplete_walks_once_when_they_start_and_once_when_they_end() {
     );
     assert_eq!(
         c.run_finished(&outcome(checked(), None, vec![]), 3 * MIN),
-        vec![Notice::WalksComplete { since_ms: MIN }]
+        vec![ConditionChange::WalksComplete { since_ms: MIN }]
     );
 }
 

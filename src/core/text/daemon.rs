@@ -2,7 +2,7 @@
 //! a state file set aside...).
 
 use super::common::said;
-use crate::core::alerting::conditions::Notice;
+use crate::core::alerting::conditions::ConditionChange;
 use crate::core::doc::{Block, Doc, ERROR_CAP, Line};
 
 /// The state file could not be read and was set aside.
@@ -157,16 +157,16 @@ pub fn partial_run(cause: &str) -> Line {
         .text(". Open alerts of users it did not reach are neither resolved nor forgotten."))
 }
 
-/// A condition's notice ([`Notice`]), as posted.
-pub fn condition(notice: &Notice) -> Doc {
+/// A condition's notice ([`ConditionChange`]), as posted.
+pub fn condition(notice: &ConditionChange) -> Doc {
     match notice {
-        Notice::SynapseFailing { since_ms, error } => synapse_failing(*since_ms, error),
-        Notice::SynapseBack { since_ms } => synapse_back(*since_ms),
-        Notice::RoomsUnsupported => rooms_unsupported(),
-        Notice::RoomsFailing { error } => rooms_failing(error),
-        Notice::RoomsBack { since_ms } => rooms_back(*since_ms),
-        Notice::WalksIncomplete { cause } => walks_incomplete(cause),
-        Notice::WalksComplete { since_ms } => walks_complete(*since_ms),
+        ConditionChange::SynapseFailing { since_ms, error } => synapse_failing(*since_ms, error),
+        ConditionChange::SynapseBack { since_ms } => synapse_back(*since_ms),
+        ConditionChange::RoomsUnsupported => rooms_unsupported(),
+        ConditionChange::RoomsFailing { error } => rooms_failing(error),
+        ConditionChange::RoomsBack { since_ms } => rooms_back(*since_ms),
+        ConditionChange::WalksIncomplete { cause } => walks_incomplete(cause),
+        ConditionChange::WalksComplete { since_ms } => walks_complete(*since_ms),
     }
 }
 
