@@ -23,7 +23,7 @@
 
 use std::time::{Duration, Instant};
 
-use synapse_warden::core::engine::eval::{Outcome, RoomsChecked, WalkReport};
+use synapse_warden::core::engine::eval::{RoomsChecked, RunOutcome, WalkReport};
 use synapse_warden::core::history::{Collector, RunRecord, TOP_USERS, UserTotal};
 use synapse_warden::core::model::coverage::Coverage;
 use synapse_warden::core::model::usage::{TimeRange, UserMedia};
@@ -75,8 +75,8 @@ fn upload(sizes: &mut [u64], rng: &mut Rng) {
     }
 }
 
-fn outcome(at_ms: u64, sizes: &[u64], violators: &[usize]) -> Outcome {
-    Outcome {
+fn outcome(at_ms: u64, sizes: &[u64], violators: &[usize]) -> RunOutcome {
+    RunOutcome {
         now_ms: at_ms,
         violations: violators
             .iter()

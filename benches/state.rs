@@ -23,7 +23,7 @@ use anyhow::{Context, Result, ensure};
 use serde::Serialize;
 
 use synapse_warden::core::alerting::lifecycle::{AlertRecord, Lifecycle, Outgoing};
-use synapse_warden::core::engine::eval::{Evaluation, Outcome};
+use synapse_warden::core::engine::eval::{Evaluation, RunOutcome};
 use synapse_warden::core::model::usage::{TimeRange, UserMedia};
 use synapse_warden::daemon::state::DaemonState;
 use synapse_warden::daemon::store::{JsonStore, Loaded};
@@ -104,7 +104,7 @@ fn user(i: u64, violations: u64) -> UserMedia {
     }
 }
 
-fn run(violations: u64) -> Result<Outcome> {
+fn run(violations: u64) -> Result<RunOutcome> {
     let config = synapse_warden::core::policy::parse("bench.yaml", POLICY)
         .map_err(|e| anyhow::anyhow!("{}", e.report()))?;
     let mut eval = Evaluation::plan(&config.rules, NOW);

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::context::{Origin, Reply, StatsContext};
 use crate::core::commands::Command;
 use crate::core::commands::actions::{
-    self, ActionKind, ActionPlan, Confirmation, ItemOutcome, Outcome, Pending, Preview,
+    self, ActionKind, ActionOutcome, ActionPlan, Confirmation, ItemOutcome, Pending, Preview,
 };
 use crate::core::doc::Doc;
 use crate::core::policy::Config;
@@ -244,9 +244,9 @@ async fn carry(
         }
         ActionPlan::PurgeRemote { before_ms } => {
             match ctx.synapse.purge_media_cache(*before_ms).await {
-                Ok(deleted) => Outcome {
+                Ok(deleted) => ActionOutcome {
                     remote_deleted: Some(deleted),
-                    ..Outcome::default()
+                    ..ActionOutcome::default()
                 },
                 Err(e) => {
                     let _ = append(

@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 
 use super::{EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS, bold_terminal, synapse_client, valid_policy};
 use crate::cli::{CheckArgs, OutputFormat};
-use crate::core::engine::eval::Outcome;
+use crate::core::engine::eval::RunOutcome;
 use crate::core::policy::Config;
 use crate::core::text::check_report;
 use crate::synapse::SynapseClient;
@@ -68,7 +68,7 @@ pub async fn run(path: &Path, args: &CheckArgs) -> Result<ExitCode> {
 }
 
 /// Writes the report to standard output as it is rendered.
-fn write_report(outcome: &Outcome, format: OutputFormat) -> std::io::Result<()> {
+fn write_report(outcome: &RunOutcome, format: OutputFormat) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match format {
         OutputFormat::Text => {
@@ -93,7 +93,7 @@ fn incomplete_error(cause: &str) -> String {
 }
 
 /// One run of the policy's rules against Synapse at `now_ms`.
-pub async fn evaluate(client: &SynapseClient, config: &Config, now_ms: u64) -> Result<Outcome> {
+pub async fn evaluate(client: &SynapseClient, config: &Config, now_ms: u64) -> Result<RunOutcome> {
     let report = evaluate::evaluate(client, config, now_ms, |_, _, _| {}).await?;
     let mut outcome = report.outcome;
     let broad = crate::core::engine::too_broad::too_broad(

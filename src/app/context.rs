@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use crate::core::alerting::silences::{Silence, Silences};
 use crate::core::commands::SilenceRequest;
 use crate::core::doc::{Doc, Message};
-use crate::core::engine::eval::Outcome;
+use crate::core::engine::eval::RunOutcome;
 use crate::core::engine::snapshot::Snapshot;
 use crate::core::model::violation::Violation;
 use crate::core::policy::{AlertSettings, Config};
@@ -35,7 +35,7 @@ pub trait DaemonHandle: Send + Sync {
     /// The policy in force.
     async fn config(&self) -> Arc<Config>;
     /// Runs the policies now; the run's outcome, or why it failed.
-    async fn run_check(&self) -> Result<Outcome, String>;
+    async fn run_check(&self) -> Result<RunOutcome, String>;
     /// Re-reads the policy file; what happened, or why it was refused.
     async fn reload(&self) -> Result<String, String>;
     /// Creates a silence by `author`; it and how many open violations it

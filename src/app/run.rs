@@ -35,7 +35,7 @@ use crate::core::commands::Command;
 use crate::core::commands::SilenceRequest;
 use crate::core::doc::Message;
 use crate::core::engine::backoff::Backoff;
-use crate::core::engine::eval::Outcome;
+use crate::core::engine::eval::RunOutcome;
 use crate::core::engine::snapshot::Snapshot;
 use crate::core::model::violation::Violation;
 use crate::core::policy::{Config, MatrixSettings};
@@ -511,7 +511,7 @@ impl DaemonHandle for Handle {
         self.shared.config.read().await.clone()
     }
 
-    async fn run_check(&self) -> Result<Outcome, String> {
+    async fn run_check(&self) -> Result<RunOutcome, String> {
         let (reply, answer) = oneshot::channel();
         self.control
             .send(Control::RunNow(reply))

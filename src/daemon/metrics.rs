@@ -20,7 +20,7 @@ use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use crate::core::engine::eval::Outcome;
+use crate::core::engine::eval::RunOutcome;
 use crate::core::model::violation::{Severity, Violation};
 use crate::core::policy::Config;
 use crate::synapse::{Endpoint, RequestObserver, SynapseError};
@@ -360,7 +360,7 @@ impl Metrics {
     pub fn record_run(
         &self,
         config: &Config,
-        outcome: &Outcome,
+        outcome: &RunOutcome,
         silenced: &[(Violation, u64)],
         pages: u32,
         took: Duration,

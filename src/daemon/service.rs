@@ -52,7 +52,7 @@ use super::state::{DaemonState, LastRun};
 use super::store::{JsonStore, Loaded, StoreError};
 use crate::clock::{now_ms, unix_ms};
 use crate::core::engine::backoff::Backoff;
-use crate::core::engine::eval::Outcome;
+use crate::core::engine::eval::RunOutcome;
 use crate::core::engine::schedule;
 use crate::core::engine::snapshot::Snapshot;
 use crate::core::policy::{self, Config};
@@ -305,7 +305,7 @@ impl Daemon {
 
     /// One run, its announcement and its delivery. The outer error stops the
     /// daemon (the state cannot be saved); the inner one is a failed run.
-    pub async fn run_once(&mut self) -> Result<Result<Outcome, RunError>, DaemonError> {
+    pub async fn run_once(&mut self) -> Result<Result<RunOutcome, RunError>, DaemonError> {
         let config = self.config().await;
         let started = now_ms();
         self.announce_ended_overrides(&config, started);
@@ -377,7 +377,7 @@ impl Daemon {
         started: u64,
         took: Duration,
         now: u64,
-    ) -> Result<Outcome, RunError> {
+    ) -> Result<RunOutcome, RunError> {
         let RunReport {
             outcome,
             pages,

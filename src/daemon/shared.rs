@@ -20,7 +20,7 @@ use crate::core::alerting::conditions::Outage;
 use crate::core::alerting::silences::{Silence, Silences};
 use crate::core::commands::SilenceRequest;
 use crate::core::doc::Message;
-use crate::core::engine::eval::Outcome;
+use crate::core::engine::eval::RunOutcome;
 use crate::core::engine::snapshot::Snapshot;
 use crate::core::model::violation::Violation;
 use crate::core::policy::Config;
@@ -78,7 +78,7 @@ pub struct Shared {
 #[derive(Debug)]
 pub enum Control {
     /// Run now; the reply is the run's outcome or why it failed.
-    RunNow(oneshot::Sender<Result<Outcome, String>>),
+    RunNow(oneshot::Sender<Result<RunOutcome, String>>),
     /// Re-read the policy file; the reply says what happened.
     Reload(oneshot::Sender<Result<String, String>>),
     /// Try to deliver queued messages now (the homeserver is back).

@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use super::walk::{DEFAULT_CHUNK, DEFAULT_PAGE_SIZE};
 use super::{PageLimit, SynapseClient, SynapseError, WalkChunk, WalkOptions};
-use crate::core::engine::eval::{EvalError, Evaluation, Outcome};
+use crate::core::engine::eval::{EvalError, Evaluation, RunOutcome};
 use crate::core::model::coverage::RoomsUnavailable;
 use crate::core::model::usage::{TimeRange, UserMedia};
 use crate::core::policy::Config;
@@ -62,7 +62,7 @@ impl RunError {
 #[derive(Debug)]
 pub struct RunReport {
     /// Violations and what was checked.
-    pub outcome: Outcome,
+    pub outcome: RunOutcome,
     /// Pages fetched over all walks.
     pub pages: u32,
     /// Synapse's error when room sizes could not be read (for metrics; the

@@ -1,4 +1,4 @@
-//! End to end, issue 27: the oldest Synapse we claim, tested.
+//! End to end: the oldest Synapse we claim, tested.
 //!
 //! On [`OLDEST_SYNAPSE_VERSION`] (a virtualenv of its own beside the pinned
 //! release's; SQLite only, to keep a cold CI run short) with the module
@@ -13,43 +13,42 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::quota_e2e::{start_warden, upload};
-use crate::run_e2e::{free_port, get, logs, signal, wait_exit};
-use test_support::policy::{Policy, SecretAt};
-use test_support::synapse::{
-    Backend, OLDEST_SYNAPSE_VERSION, SynapseHarness, ensure_quota_module_for,
-};
+use crate::quota_e2e::{QuotaRig, quota_rig, upload};
+use crate::run_e2e::{get, signal, wait_exit};
+use test_support::synapse::{Backend, OLDEST_SYNAPSE_VERSION};
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 const KIB: usize = 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oldest_supported_synapse_walks_and_refuses_uploads() {
-    ensure_quota_module_for(OLDEST_SYNAPSE_VERSION)
-        .await
-        .unwrap_or_else(|e| panic!("the module in Synapse {OLDEST_SYNAPSE_VERSION}: {e:#}"));
-    let dir = tempfile::tempdir().unwrap();
-    let module_secret = dir.path().join("module-secret");
-    std::fs::write(&module_secret, "a-module-secret-for-tests\n").unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut extra = serde_json::Map::new();
-    extra.insert(
-        "modules".into(),
-        json!([{
-            "module": "synapse_warden_quota.WardenQuota",
-            "config": {
-                "warden_url": format!("http://{listen}"),
-                "secret_path": module_secret.display().to_string(),
-                "timeout": "2s",
-                "cache": "0s",
-            },
-        }]),
-    );
-    let h = SynapseHarness::start_version(OLDEST_SYNAPSE_VERSION, Backend::Sqlite, extra)
-        .await
-        .unwrap_or_else(|e| panic!("starting Synapse {OLDEST_SYNAPSE_VERSION}: {e:#}"));
+    let QuotaRig {
+        h,
+        users,
+        // Kept to the end: the warden's files.
+        dir: _dir,
+        listen,
+        policy,
+        mut warden,
+        ..
+    } = quota_rig(
+        Some(OLDEST_SYNAPSE_VERSION),
+        Backend::Sqlite,
+        "2s",
+        &["bob", "carol", "dave"],
+        // Pages of two users: the walk goes through several pages.
+        |p| {
+            p.set("synapse.page_size", 2)
+                .set("alerts.refusals_every", "1s")
+        },
+        "user_media:\n  - name: media-quota\n    max_media_length: 10 KiB\n    enforce: upload\n    info_uri: https://example.org/quota\n  - name: many-files\n    severity: warning\n    max_media_count: 3\n",
+    )
+    .await;
+    let [bob, carol, dave] = &users[..] else {
+        unreachable!()
+    };
     assert_eq!(h.version(), OLDEST_SYNAPSE_VERSION);
     // The server that answers is that release, not the pinned one.
     let (status, version) = get(h
@@ -62,67 +61,18 @@ async fn oldest_supported_synapse_walks_and_refuses_uploads() {
     let version: Value = serde_json::from_str(&version).unwrap();
     assert_eq!(version["server_version"], OLDEST_SYNAPSE_VERSION);
 
-    let admin = h.register("admin", "admin-password", true).await.unwrap();
-    let bot = h.register("warden", "bot-password", false).await.unwrap();
-    let bob = h.register("bob", "bob-password", false).await.unwrap();
-    let carol = h.register("carol", "carol-password", false).await.unwrap();
-    let dave = h.register("dave", "dave-password", false).await.unwrap();
-    let room_id = h
-        .create_room(&admin, "Synapse admins", false, &[&bot.user_id])
-        .await
-        .unwrap();
-
-    let secret = |name: &str, value: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, value).unwrap();
-        path
-    };
-    let policy = dir.path().join("policies.yaml");
-    let url = h.base_url().as_str().trim_end_matches('/');
-    Policy::new(url, SecretAt::File(secret("admin-token", &admin.access_token)))
-        .set("synapse.timeout", "20s")
-        // Pages of two users: the walk goes through several pages.
-        .set("synapse.page_size", 2)
-        .set("schedule.every", "1h")
-        .set("alerts.refusals_every", "1s")
-        .bot(
-            url,
-            &format!("@warden:{}", h.server_name()),
-            SecretAt::File(secret("bot-password", "bot-password")),
-            &room_id,
-            &dir.path().join("data"),
-            SecretAt::File(secret("store-passphrase", "a store passphrase")),
-        )
-        .set("http.listen", &listen)
-        .secret("http.module_secret", SecretAt::File(module_secret.clone()))
-        .rules(
-            "user_media:\n  - name: media-quota\n    max_media_length: 10 KiB\n    enforce: upload\n    info_uri: https://example.org/quota\n  - name: many-files\n    severity: warning\n    max_media_count: 3\n",
-        )
-        .write(&policy)
-        .unwrap();
-    let mut warden = start_warden(dir.path(), &policy);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while get(&format!("http://{listen}/ready")).await.0 != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "never ready:\n{}",
-            logs(dir.path())
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-
     // Under the quota: uploads pass, the module asking the warden each time.
-    for (user, size) in [(&bob, 6 * KIB), (&carol, 2 * KIB)] {
+    for (user, size) in [(bob, 6 * KIB), (carol, 2 * KIB)] {
         let (status, body) = upload(&h, user, size).await;
         assert_eq!(status, 200, "{}: {body}\n{}", user.user_id, h.log_tail(40));
     }
     for _ in 0..4 {
-        let (status, body) = upload(&h, &dave, 100).await;
+        let (status, body) = upload(&h, dave, 100).await;
         assert_eq!(status, 200, "{body}");
     }
     // The upload that would pass the quota: Synapse's 403, with the rule's
     // info_uri.
-    let (status, refused) = upload(&h, &bob, 6 * KIB).await;
+    let (status, refused) = upload(&h, bob, 6 * KIB).await;
     assert_eq!(status, 403, "{refused}\n{}", h.log_tail(40));
     assert_eq!(refused["errcode"], "M_USER_LIMIT_EXCEEDED", "{refused}");
     assert_eq!(refused["error"], "Media upload limit exceeded", "{refused}");

@@ -1,4 +1,4 @@
-//! End to end, issue 26: uploads refused by an `enforce: upload` quota
+//! End to end: uploads refused by an `enforce: upload` quota
 //! never reach Synapse's disk (element-hq/synapse#18915: Synapse 1.163.2
 //! stores the file before its own check of the limits and leaves it there
 //! when it refuses). The module `synapse_warden_quota` of this checkout
@@ -12,14 +12,11 @@
 //! exactly the files it held before, and the warden counted every refusal.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::json;
-
-use crate::quota_e2e::{start_warden, upload};
-use crate::run_e2e::{free_port, get, logs, signal, wait_exit};
-use test_support::policy::{Policy, SecretAt};
-use test_support::synapse::{Backend, SynapseHarness, ensure_quota_module};
+use crate::quota_e2e::{QuotaRig, quota_rig, upload};
+use crate::run_e2e::{get, signal, wait_exit};
+use test_support::synapse::Backend;
 
 const KIB: usize = 1024;
 const TRIES: usize = 20;
@@ -58,72 +55,28 @@ fn assert_refused(body: &serde_json::Value, what: &str) {
 }
 
 async fn refused_uploads_stay_off_the_disk(backend: Backend) {
-    ensure_quota_module().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let module_secret = dir.path().join("module-secret");
-    std::fs::write(&module_secret, "a-module-secret-for-tests\n").unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut extra = serde_json::Map::new();
-    extra.insert(
-        "modules".into(),
-        json!([{
-            "module": "synapse_warden_quota.WardenQuota",
-            "config": {
-                "warden_url": format!("http://{listen}"),
-                "secret_path": module_secret.display().to_string(),
-                "timeout": "2s",
-                "cache": "0s",
-            },
-        }]),
-    );
-    let h = SynapseHarness::start_with(backend, extra).await.unwrap();
-    let admin = h.register("admin", "admin-password", true).await.unwrap();
-    let bot = h.register("warden", "bot-password", false).await.unwrap();
-    let bob = h.register("bob", "bob-password", false).await.unwrap();
-    let room_id = h
-        .create_room(&admin, "Synapse admins", false, &[&bot.user_id])
-        .await
-        .unwrap();
-
-    let secret = |name: &str, value: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, value).unwrap();
-        path
-    };
-    let policy = dir.path().join("policies.yaml");
-    let url = h.base_url().as_str().trim_end_matches('/');
-    Policy::new(url, SecretAt::File(secret("admin-token", &admin.access_token)))
-        .set("synapse.timeout", "20s")
-        .set("schedule.every", "1h")
-        .bot(
-            url,
-            &format!("@warden:{}", h.server_name()),
-            SecretAt::File(secret("bot-password", "bot-password")),
-            &room_id,
-            &dir.path().join("data"),
-            SecretAt::File(secret("store-passphrase", "a store passphrase")),
-        )
-        .set("http.listen", &listen)
-        .secret("http.module_secret", SecretAt::File(module_secret.clone()))
-        .rules(
-            "user_media:\n  - name: media-quota\n    max_media_length: 10 KiB\n    enforce: upload\n    info_uri: https://example.org/quota\n",
-        )
-        .write(&policy)
-        .unwrap();
-    let mut warden = start_warden(dir.path(), &policy);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while get(&format!("http://{listen}/ready")).await.0 != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "never ready:\n{}",
-            logs(dir.path())
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let QuotaRig {
+        h,
+        users,
+        // Kept to the end: the warden's files.
+        dir: _dir,
+        listen,
+        mut warden,
+        ..
+    } = quota_rig(
+        None,
+        backend,
+        "2s",
+        &["bob"],
+        |p| p,
+        "user_media:\n  - name: media-quota\n    max_media_length: 10 KiB\n    enforce: upload\n    info_uri: https://example.org/quota\n",
+    )
+    .await;
+    let bob = &users[0];
 
     let media_store = h.dir().join("media_store");
     // Under the quota: stored.
-    let (status, body) = upload(&h, &bob, 6 * KIB).await;
+    let (status, body) = upload(&h, bob, 6 * KIB).await;
     assert_eq!(status, 200, "{body}\n{}", h.log_tail(40));
     let before = files_under(&media_store);
     assert!(
@@ -133,7 +86,7 @@ async fn refused_uploads_stay_off_the_disk(backend: Backend) {
 
     // Past it: refused, and nothing written.
     for n in 1..=TRIES {
-        let (status, body) = upload(&h, &bob, 6 * KIB).await;
+        let (status, body) = upload(&h, bob, 6 * KIB).await;
         assert_eq!(status, 403, "try {n}: {body}\n{}", h.log_tail(40));
         assert_refused(&body, &format!("try {n}"));
     }

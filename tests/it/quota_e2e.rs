@@ -16,7 +16,9 @@ use serde_json::json;
 
 use crate::run_e2e::{free_port, get, logs, signal, wait_exit, wait_for};
 use test_support::policy::{Policy, SecretAt};
-use test_support::synapse::{Backend, SynapseHarness, TestUser, ensure_quota_module};
+use test_support::synapse::{
+    Backend, SynapseHarness, TestUser, ensure_quota_module, ensure_quota_module_for,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 const KIB: usize = 1024;
@@ -58,8 +60,43 @@ pub(crate) fn start_warden(dir: &std::path::Path, policy: &std::path::Path) -> C
         .expect("starting synapse-warden run")
 }
 
-async fn quota_end_to_end(backend: Backend) {
-    ensure_quota_module().await.unwrap();
+/// A real Synapse with this checkout's module `synapse_warden_quota`
+/// asking a real `synapse-warden run` for its limits, the bot in the admin
+/// room: what every quota test starts from.
+pub(crate) struct QuotaRig {
+    pub(crate) h: SynapseHarness,
+    pub(crate) admin: TestUser,
+    pub(crate) bot: TestUser,
+    pub(crate) room_id: String,
+    /// The users asked for, in order.
+    pub(crate) users: Vec<TestUser>,
+    /// The warden's files: policy, secrets, data, its log.
+    pub(crate) dir: tempfile::TempDir,
+    /// The warden's `http.listen`.
+    pub(crate) listen: String,
+    /// The policy file.
+    pub(crate) policy: std::path::PathBuf,
+    pub(crate) warden: Child,
+}
+
+/// Starts a [`QuotaRig`] (bind its `dir` to the end of the test: dropped,
+/// it takes the warden's files with it): Synapse `version` (the pinned one when `None`)
+/// on `backend`, the module with `module_timeout`, `users` registered, and
+/// the warden with the policy `rules` after `settings` (ready when this
+/// returns).
+pub(crate) async fn quota_rig(
+    version: Option<&str>,
+    backend: Backend,
+    module_timeout: &str,
+    users: &[&str],
+    settings: impl FnOnce(Policy) -> Policy,
+    rules: &str,
+) -> QuotaRig {
+    match version {
+        Some(v) => ensure_quota_module_for(v).await,
+        None => ensure_quota_module().await,
+    }
+    .unwrap_or_else(|e| panic!("the module in Synapse {version:?}: {e:#}"));
     let dir = tempfile::tempdir().unwrap();
     let module_secret = dir.path().join("module-secret");
     std::fs::write(&module_secret, "a-module-secret-for-tests\n").unwrap();
@@ -72,17 +109,26 @@ async fn quota_end_to_end(backend: Backend) {
             "config": {
                 "warden_url": format!("http://{listen}"),
                 "secret_path": module_secret.display().to_string(),
-                "timeout": "500ms",
+                "timeout": module_timeout,
                 "cache": "0s",
             },
         }]),
     );
-    let h = SynapseHarness::start_with(backend, extra).await.unwrap();
+    let h = match version {
+        Some(v) => SynapseHarness::start_version(v, backend, extra).await,
+        None => SynapseHarness::start_with(backend, extra).await,
+    }
+    .unwrap_or_else(|e| panic!("starting Synapse {version:?}: {e:#}"));
     let admin = h.register("admin", "admin-password", true).await.unwrap();
     let bot = h.register("warden", "bot-password", false).await.unwrap();
-    let bob = h.register("bob", "bob-password", false).await.unwrap();
-    let vip = h.register("vip", "vip-password", false).await.unwrap();
-    let big = h.register("big", "big-password", false).await.unwrap();
+    let mut registered = Vec::new();
+    for name in users {
+        registered.push(
+            h.register(name, &format!("{name}-password"), false)
+                .await
+                .unwrap(),
+        );
+    }
     let room_id = h
         .create_room(&admin, "Synapse admins", false, &[&bot.user_id])
         .await
@@ -95,30 +141,24 @@ async fn quota_end_to_end(backend: Backend) {
     };
     let policy = dir.path().join("policies.yaml");
     let url = h.base_url().as_str().trim_end_matches('/');
-    Policy::new(url, SecretAt::File(secret("admin-token", &admin.access_token)))
-        .set("synapse.timeout", "20s")
-        .set("schedule.every", "1h")
-        .set("alerts.refusals_every", "1s")
-        .bot(
-            url,
-            &format!("@warden:{}", h.server_name()),
-            SecretAt::File(secret("bot-password", "bot-password")),
-            &room_id,
-            &dir.path().join("data"),
-            SecretAt::File(secret("store-passphrase", "a store passphrase")),
-        )
-        .set("http.listen", &listen)
-        .secret("http.module_secret", SecretAt::File(module_secret.clone()))
-        .rules(
-            "user_media:\n  - name: media-quota\n    max_media_length: 10 KiB\n    exempt: \"@vip:*\"\n    enforce: upload\n    info_uri: https://example.org/quota\n",
-        )
-        .set_yaml(
-            "overrides",
-            "- users: \"@big:*\"\n  rule: media-quota\n  max_media_length: 100 KiB\n  reason: agreed\n",
-        )
-        .write(&policy)
-        .unwrap();
-    let mut warden = start_warden(dir.path(), &policy);
+    let base = Policy::new(
+        url,
+        SecretAt::File(secret("admin-token", &admin.access_token)),
+    )
+    .set("synapse.timeout", "20s")
+    .set("schedule.every", "1h")
+    .bot(
+        url,
+        &format!("@warden:{}", h.server_name()),
+        SecretAt::File(secret("bot-password", "bot-password")),
+        &room_id,
+        &dir.path().join("data"),
+        SecretAt::File(secret("store-passphrase", "a store passphrase")),
+    )
+    .set("http.listen", &listen)
+    .secret("http.module_secret", SecretAt::File(module_secret.clone()));
+    settings(base).rules(rules).write(&policy).unwrap();
+    let warden = start_warden(dir.path(), &policy);
     let deadline = Instant::now() + Duration::from_secs(90);
     while get(&format!("http://{listen}/ready")).await.0 != 200 {
         assert!(
@@ -128,12 +168,53 @@ async fn quota_end_to_end(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    QuotaRig {
+        h,
+        admin,
+        bot,
+        room_id,
+        users: registered,
+        dir,
+        listen,
+        policy,
+        warden,
+    }
+}
+
+async fn quota_end_to_end(backend: Backend) {
+    let QuotaRig {
+        h,
+        admin,
+        bot,
+        room_id,
+        users,
+        dir,
+        listen,
+        mut warden,
+        ..
+    } = quota_rig(
+        None,
+        backend,
+        "500ms",
+        &["bob", "vip", "big"],
+        |p| {
+            p.set("alerts.refusals_every", "1s").set_yaml(
+                "overrides",
+                "- users: \"@big:*\"\n  rule: media-quota\n  max_media_length: 100 KiB\n  reason: agreed\n",
+            )
+        },
+        "user_media:\n  - name: media-quota\n    max_media_length: 10 KiB\n    exempt: \"@vip:*\"\n    enforce: upload\n    info_uri: https://example.org/quota\n",
+    )
+    .await;
+    let [bob, vip, big] = &users[..] else {
+        unreachable!()
+    };
 
     // Under the quota: uploads pass.
-    let (status, first) = upload(&h, &bob, 6 * KIB).await;
+    let (status, first) = upload(&h, bob, 6 * KIB).await;
     assert_eq!(status, 200, "{first}");
     // The upload that would pass it: Synapse's 403.
-    let (status, refused) = upload(&h, &bob, 6 * KIB).await;
+    let (status, refused) = upload(&h, bob, 6 * KIB).await;
     assert_eq!(status, 403, "{refused}\n{}", h.log_tail(40));
     assert_eq!(refused["errcode"], "M_USER_LIMIT_EXCEEDED", "{refused}");
     assert_eq!(refused["error"], "Media upload limit exceeded", "{refused}");
@@ -142,7 +223,7 @@ async fn quota_end_to_end(backend: Backend) {
         "{refused}"
     );
     // Exempt and overridden users, same sizes: not refused.
-    for user in [&vip, &big] {
+    for user in [vip, big] {
         for _ in 0..2 {
             let (status, body) = upload(&h, user, 6 * KIB).await;
             assert_eq!(status, 200, "{}: {body}", user.user_id);
@@ -169,7 +250,7 @@ async fn quota_end_to_end(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
-    let (status, body) = upload(&h, &bob, 6 * KIB).await;
+    let (status, body) = upload(&h, bob, 6 * KIB).await;
     assert_eq!(status, 200, "{body}");
 
     // The admin room shows the refusal; /metrics counts it.
@@ -201,7 +282,7 @@ async fn quota_end_to_end(backend: Backend) {
     signal(&warden, libc::SIGTERM);
     assert!(wait_exit(&mut warden, Duration::from_secs(10)).is_some());
     for _ in 0..2 {
-        let (status, body) = upload(&h, &bob, 6 * KIB).await;
+        let (status, body) = upload(&h, bob, 6 * KIB).await;
         assert_eq!(status, 200, "fail open: {body}");
     }
     let log = std::fs::read_to_string(h.log_path()).unwrap();

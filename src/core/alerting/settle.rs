@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::alerting::conditions::{ConditionChange, Conditions};
 use crate::core::alerting::lifecycle::{AlertPlan, AlertState, Lifecycle};
-use crate::core::engine::eval::Outcome;
+use crate::core::engine::eval::RunOutcome;
 
 /// What a run's summary is made of, kept (in the state) while the run's
 /// server notices are tried, so that it can say what became of them.
@@ -36,7 +36,7 @@ pub struct RunSummary {
 pub fn settle_run(
     alerts: &mut AlertState,
     conditions: &mut Conditions,
-    outcome: &Outcome,
+    outcome: &RunOutcome,
     lifecycle: &Lifecycle,
     max_lines: usize,
     now_ms: u64,

@@ -25,7 +25,7 @@ pub mod view;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use crate::core::engine::eval::Outcome;
+use crate::core::engine::eval::RunOutcome;
 use crate::core::model::usage::UserMedia;
 use crate::core::model::violation::{Severity, Subject};
 
@@ -116,7 +116,7 @@ impl Collector {
     /// The record of the run that ended with `outcome`. `None` when the run
     /// had no walk of all media (every user rule has a window): there are
     /// no totals to record.
-    pub fn finish(self, outcome: &Outcome) -> Option<RunRecord> {
+    pub fn finish(self, outcome: &RunOutcome) -> Option<RunRecord> {
         let all = outcome.walks.iter().find(|w| w.window.is_none())?;
         let partial = outcome.incomplete_cause();
         let mut rules: BTreeMap<&str, RuleCount> = BTreeMap::new();

@@ -40,8 +40,8 @@ fn violation(rule: &str, id: &str, severity: Severity) -> Violation {
     }
 }
 
-fn outcome(walks: Vec<WalkReport>, violations: Vec<Violation>) -> Outcome {
-    Outcome {
+fn outcome(walks: Vec<WalkReport>, violations: Vec<Violation>) -> RunOutcome {
+    RunOutcome {
         now_ms: 1_000,
         violations,
         walks,

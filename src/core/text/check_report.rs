@@ -1,4 +1,4 @@
-//! `check`'s report of a run's [`Outcome`]: a table for people (a
+//! `check`'s report of a run's [`RunOutcome`]: a table for people (a
 //! [`Doc`] of the document model, rendered for the terminal) and JSON for
 //! scripts. Pure.
 //!
@@ -55,13 +55,13 @@ use serde::Serialize;
 
 use crate::core::doc::format::share_value;
 use crate::core::doc::{Block, Doc, Line, StreamedTable};
-use crate::core::engine::eval::{Outcome, RoomsChecked};
+use crate::core::engine::eval::{RoomsChecked, RunOutcome};
 use crate::core::model::violation::{Measure, Severity, Subject, Violation};
 use crate::core::text::check as s;
 
 /// The report as a document: the table, a blank line, the summary and the
 /// notes.
-pub fn doc(outcome: &Outcome) -> Doc {
+pub fn doc(outcome: &RunOutcome) -> Doc {
     let mut doc = Doc::new();
     if !outcome.violations.is_empty() {
         doc.push(Block::Table(s::table(&outcome.violations)));
@@ -74,7 +74,7 @@ pub fn doc(outcome: &Outcome) -> Doc {
 
 /// What follows the table: a blank line after it, the summary and the
 /// notes.
-fn tail(outcome: &Outcome) -> Doc {
+fn tail(outcome: &RunOutcome) -> Doc {
     let mut doc = Doc::new();
     if !outcome.violations.is_empty() {
         doc.push(Block::Paragraph(Line::new()));
@@ -104,7 +104,7 @@ fn tail(outcome: &Outcome) -> Doc {
 
 /// The table, summary and notes for a terminal (`bold`: with ANSI bold),
 /// ending with a newline.
-pub fn text(outcome: &Outcome, bold: bool) -> String {
+pub fn text(outcome: &RunOutcome, bold: bool) -> String {
     text_chunks(outcome, bold).collect()
 }
 
@@ -112,7 +112,7 @@ pub fn text(outcome: &Outcome, bold: bool) -> String {
 /// table (with its newline), then the rest. Only one row is rendered at a
 /// time (the table is made twice, see [`StreamedTable`]): the report of
 /// tens of thousands of violations is never held whole.
-pub fn text_chunks(outcome: &Outcome, bold: bool) -> impl Iterator<Item = String> + '_ {
+pub fn text_chunks(outcome: &RunOutcome, bold: bool) -> impl Iterator<Item = String> + '_ {
     let table = (!outcome.violations.is_empty()).then(|| {
         StreamedTable::new(s::TABLE_COLUMNS, || {
             outcome.violations.iter().map(s::table_row)
@@ -133,7 +133,7 @@ pub fn text_chunks(outcome: &Outcome, bold: bool) -> impl Iterator<Item = String
         .chain(rest)
 }
 
-fn count(outcome: &Outcome, f: impl Fn(&Violation) -> bool) -> usize {
+fn count(outcome: &RunOutcome, f: impl Fn(&Violation) -> bool) -> usize {
     outcome.violations.iter().filter(|v| f(v)).count()
 }
 
@@ -226,7 +226,7 @@ fn json_violation(v: &Violation) -> JsonViolation<'_> {
 /// The JSON document, to be written by serde_json's pretty printer
 /// (`check` streams it to standard output, then a newline): the violations
 /// are turned into JSON one at a time, never all held at once.
-pub fn json_document(outcome: &Outcome) -> impl Serialize + '_ {
+pub fn json_document(outcome: &RunOutcome) -> impl Serialize + '_ {
     let critical = count(outcome, |v| v.severity == Severity::Critical);
     JsonReport {
         violations: JsonViolations(&outcome.violations),
@@ -254,7 +254,7 @@ pub fn json_document(outcome: &Outcome) -> impl Serialize + '_ {
 }
 
 /// The JSON document (pretty-printed, ending with a newline).
-pub fn json(outcome: &Outcome) -> String {
+pub fn json(outcome: &RunOutcome) -> String {
     let mut text = serde_json::to_string_pretty(&json_document(outcome))
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     text.push('\n');
@@ -272,7 +272,7 @@ mod tests {
 
     const NOW: u64 = 1_700_000_000_000;
 
-    fn outcome() -> Outcome {
+    fn outcome() -> RunOutcome {
         let v =
             |rule: &str, severity, subject, measure, observed, limit, window, early| Violation {
                 description: Some(format!("{rule} description").into()),
@@ -292,7 +292,7 @@ mod tests {
             user_id: "@bob:warden.test".into(),
             displayname: None,
         };
-        Outcome {
+        RunOutcome {
             now_ms: NOW,
             violations: vec![
                 v(
@@ -398,7 +398,7 @@ mod tests {
     /// `n` violations of every kind, deterministic: users and rooms, bytes
     /// and counts, both unit families, windows, early warnings, and hostile
     /// or wide display names that change the columns' widths.
-    fn many(n: u64) -> Outcome {
+    fn many(n: u64) -> RunOutcome {
         let names = [
             None,
             Some("Alice"),
@@ -461,7 +461,7 @@ mod tests {
                 }
             })
             .collect();
-        Outcome {
+        RunOutcome {
             violations,
             ..outcome()
         }

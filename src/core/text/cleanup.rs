@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::core::commands::actions::{
-    ActionKind, ConfirmRefusal, Listing, Media, MediaFilter, MediaOrder, Outcome, Pending, Preview,
+    ActionKind, ActionOutcome, ConfirmRefusal, Listing, Media, MediaFilter, MediaOrder, Pending,
+    Preview,
 };
 use crate::core::doc::{Block, Doc, ERROR_CAP, ID_CAP, Line, NAME_CAP, TERM_CAP, Units};
 
@@ -263,7 +264,7 @@ pub fn progress(done: usize, total: usize) -> Doc {
 }
 
 /// The final report; `by` is who confirmed (absent on the command line).
-pub fn report(kind: &ActionKind, o: &Outcome, by: Option<&str>, max_lines: usize) -> Doc {
+pub fn report(kind: &ActionKind, o: &ActionOutcome, by: Option<&str>, max_lines: usize) -> Doc {
     let done = match kind {
         ActionKind::Purge { user_id, .. } => Line::new()
             .text("deleted ")

@@ -6,7 +6,7 @@
 
 use crate::core::commands::{BadCommand, Command, UserQuery};
 use crate::core::doc::{Block, Doc, Line};
-use crate::core::engine::eval::{Outcome, RoomsChecked};
+use crate::core::engine::eval::{RoomsChecked, RunOutcome};
 use crate::core::model::usage::{RoomSize, UserMedia};
 use crate::core::model::violation::Severity;
 use crate::core::policy::Rules;
@@ -133,7 +133,7 @@ pub fn policies(rules: &Rules) -> Doc {
 }
 
 /// The answer to `check`: every violation of a run, cut at `max_lines`.
-pub fn check(outcome: &Outcome, max_lines: usize) -> Doc {
+pub fn check(outcome: &RunOutcome, max_lines: usize) -> Doc {
     use text::check as s;
     let max_lines = max_lines.max(1);
     let critical = outcome

@@ -14,7 +14,7 @@ use crate::core::alerting::refusals::UploadRefusal;
 use crate::core::alerting::silences::{Matcher, RulePattern, Silences, SubjectPattern};
 use crate::core::commands::{BadCommand, UsageError, UserQuery};
 use crate::core::doc::{ALLOWED_TAGS, Block, Doc, Units, is_neutralised};
-use crate::core::engine::eval::{Outcome, RoomsChecked, WalkReport};
+use crate::core::engine::eval::{RoomsChecked, RunOutcome, WalkReport};
 use crate::core::model::coverage::{Coverage, RoomsUnavailable};
 use crate::core::model::usage::{MediaMetric, RoomSize, TimeRange, UserMedia};
 use crate::core::model::violation::fixture;
@@ -136,8 +136,8 @@ fn users(i: &Inputs) -> Vec<UserMedia> {
     ]
 }
 
-fn outcome(i: &Inputs) -> Outcome {
-    Outcome {
+fn outcome(i: &Inputs) -> RunOutcome {
+    RunOutcome {
         now_ms: NOW,
         violations: violations(i),
         walks: vec![

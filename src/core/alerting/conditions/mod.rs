@@ -22,7 +22,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::engine::eval::{Outcome, RoomsChecked};
+use crate::core::engine::eval::{RoomsChecked, RunOutcome};
 use crate::core::model::coverage::RoomsUnavailable;
 
 /// A condition that lasted across runs.
@@ -108,7 +108,7 @@ impl Conditions {
     }
 
     /// A run finished with `outcome` at `now_ms`.
-    pub fn run_finished(&mut self, outcome: &Outcome, now_ms: u64) -> Vec<ConditionChange> {
+    pub fn run_finished(&mut self, outcome: &RunOutcome, now_ms: u64) -> Vec<ConditionChange> {
         let mut notices = Vec::new();
         if let Some(outage) = self.synapse_outage.take() {
             notices.push(ConditionChange::SynapseBack {

@@ -17,7 +17,7 @@ const MIN: u64 = 60_000;
 fn settle_run(
     alerts: &mut AlertState,
     conditions: &mut Conditions,
-    outcome: &Outcome,
+    outcome: &RunOutcome,
     lifecycle: &Lifecycle,
     max_lines: usize,
     now_ms: u64,
@@ -37,7 +37,7 @@ fn settle_run(
     (plan, messages)
 }
 
-fn outcome(rooms: RoomsChecked, cut: Option<CutShort>, violations: Vec<Violation>) -> Outcome {
+fn outcome(rooms: RoomsChecked, cut: Option<CutShort>, violations: Vec<Violation>) -> RunOutcome {
     let mut coverage = Coverage::complete();
     if cut.is_some() {
         coverage.limit("quota", Checked::UsersUpTo(Some("@m:hs".into())));
@@ -45,7 +45,7 @@ fn outcome(rooms: RoomsChecked, cut: Option<CutShort>, violations: Vec<Violation
     if matches!(rooms, RoomsChecked::Unavailable { .. }) {
         coverage.limit("rooms", Checked::Nothing);
     }
-    Outcome {
+    RunOutcome {
         now_ms: 0,
         violations,
         walks: vec![WalkReport {

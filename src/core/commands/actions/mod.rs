@@ -492,7 +492,7 @@ pub enum ItemOutcome {
 
 /// The final report of a carried-out plan.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Outcome {
+pub struct ActionOutcome {
     /// Media done (deleted or quarantined), with those already gone.
     pub done: u64,
     /// Bytes of the media done.
@@ -504,13 +504,13 @@ pub struct Outcome {
 }
 
 /// Adds up the outcome of each media of `preview`.
-pub fn outcome(preview: &Preview, results: &[(String, ItemOutcome)]) -> Outcome {
+pub fn outcome(preview: &Preview, results: &[(String, ItemOutcome)]) -> ActionOutcome {
     let size: BTreeMap<&str, u64> = preview
         .media
         .iter()
         .map(|m| (m.media_id.as_str(), m.media_length))
         .collect();
-    let mut out = Outcome::default();
+    let mut out = ActionOutcome::default();
     for (id, result) in results {
         match result {
             ItemOutcome::Done | ItemOutcome::AlreadyGone => {

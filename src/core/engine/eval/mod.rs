@@ -112,7 +112,7 @@ pub struct WalkReport {
 
 /// The result of a run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+pub struct RunOutcome {
     /// When the run happened (Unix ms), as given to [`Evaluation::plan`].
     pub now_ms: u64,
     /// Every violation, in the stable order described in the module docs.
@@ -129,7 +129,7 @@ pub struct Outcome {
     pub coverage: Coverage,
 }
 
-impl Outcome {
+impl RunOutcome {
     /// Whether nothing is over (or near) a limit.
     pub fn is_clean(&self) -> bool {
         self.violations.is_empty()
@@ -315,7 +315,7 @@ impl<'r> Evaluation<'r> {
     }
 
     /// Ends the run.
-    pub fn finish(mut self) -> Outcome {
+    pub fn finish(mut self) -> RunOutcome {
         let rooms = match self.rooms.take() {
             _ if !self.needs_rooms() => RoomsChecked::NotNeeded,
             Some(rooms) => rooms,
@@ -364,7 +364,7 @@ impl<'r> Evaluation<'r> {
                 .then_with(|| a.subject.id().cmp(b.subject.id()))
                 .then_with(|| a.measure.cmp(&b.measure))
         });
-        Outcome {
+        RunOutcome {
             now_ms: self.now_ms,
             violations: ranked.into_iter().map(|(_, v)| v).collect(),
             walks: self

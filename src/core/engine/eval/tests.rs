@@ -57,7 +57,7 @@ fn room(id: &str, size: u64) -> RoomSize {
 }
 
 /// Runs `rules` over `users` (every walk gets the same users) and `rooms`.
-fn run(rules: &Rules, users: &[UserMedia], rooms: Option<&[RoomSize]>) -> Outcome {
+fn run(rules: &Rules, users: &[UserMedia], rooms: Option<&[RoomSize]>) -> RunOutcome {
     let mut eval = Evaluation::plan(rules, NOW);
     let ranges: Vec<TimeRange> = eval.walks().iter().map(|w| w.range).collect();
     for range in ranges {
@@ -69,7 +69,7 @@ fn run(rules: &Rules, users: &[UserMedia], rooms: Option<&[RoomSize]>) -> Outcom
     eval.finish()
 }
 
-fn summary(outcome: &Outcome) -> Vec<String> {
+fn summary(outcome: &RunOutcome) -> Vec<String> {
     outcome
         .violations
         .iter()
@@ -422,7 +422,7 @@ fn glob_matches(glob: &str, id: &str) -> bool {
     }
 }
 
-fn keys(outcome: &Outcome) -> BTreeSet<(String, String)> {
+fn keys(outcome: &RunOutcome) -> BTreeSet<(String, String)> {
     outcome
         .violations
         .iter()

@@ -8,12 +8,12 @@
 //! a rule is questioned only when it matches at least [`MIN_MATCHED`]
 //! users.
 //!
-//! Pure: a run's [`Outcome`] and the rules in, the rules to question out.
+//! Pure: a run's [`RunOutcome`] and the rules in, the rules to question out.
 
 use serde::{Deserialize, Serialize};
 
 use crate::core::doc::Units;
-use crate::core::engine::eval::Outcome;
+use crate::core::engine::eval::RunOutcome;
 use crate::core::model::violation::{Measure, Subject};
 use crate::core::policy::{Percent, UserMediaRule};
 
@@ -40,7 +40,7 @@ pub struct BroadRule {
 /// The user media rules of `rules` that `outcome` found broken by more
 /// than `at` of the users with media, and by at least [`MIN_MATCHED`], in
 /// file order. Nothing when the run did not walk all media.
-pub fn too_broad(outcome: &Outcome, rules: &[UserMediaRule], at: Percent) -> Vec<BroadRule> {
+pub fn too_broad(outcome: &RunOutcome, rules: &[UserMediaRule], at: Percent) -> Vec<BroadRule> {
     let Some(users) = outcome
         .walks
         .iter()

@@ -30,8 +30,8 @@ fn v(rule: &str, i: u64, early: bool) -> Violation {
     }
 }
 
-fn outcome(users: Option<u64>, violations: Vec<Violation>) -> Outcome {
-    Outcome {
+fn outcome(users: Option<u64>, violations: Vec<Violation>) -> RunOutcome {
+    RunOutcome {
         now_ms: 0,
         violations,
         walks: users
