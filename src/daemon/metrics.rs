@@ -412,6 +412,7 @@ fn endpoint_label(endpoint: Endpoint) -> &'static str {
     match endpoint {
         Endpoint::UsersMedia => "users_media",
         Endpoint::DatabaseRooms => "database_rooms",
+        Endpoint::RoomList => "room_list",
         Endpoint::ServerVersion => "server_version",
         Endpoint::UserMedia => "user_media",
         Endpoint::DeleteMedia => "delete_media",

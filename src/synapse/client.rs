@@ -7,6 +7,9 @@
 //! [`super::decode`]) so a large page never sits whole in memory.
 
 mod actions;
+mod rooms;
+
+pub use rooms::ROOM_LIST_PAGE;
 
 use std::fmt;
 use std::ops::ControlFlow;

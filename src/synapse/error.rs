@@ -16,6 +16,8 @@ pub enum Endpoint {
     UsersMedia,
     /// `GET /_synapse/admin/v1/statistics/database/rooms`
     DatabaseRooms,
+    /// `GET /_synapse/admin/v1/rooms` (the official room list)
+    RoomList,
     /// `GET /_synapse/admin/v1/server_version`
     ServerVersion,
     /// `GET /_synapse/admin/v1/users/<user_id>/media`
@@ -36,6 +38,7 @@ impl Endpoint {
         match self {
             Endpoint::UsersMedia => "/_synapse/admin/v1/statistics/users/media",
             Endpoint::DatabaseRooms => "/_synapse/admin/v1/statistics/database/rooms",
+            Endpoint::RoomList => "/_synapse/admin/v1/rooms",
             Endpoint::ServerVersion => "/_synapse/admin/v1/server_version",
             Endpoint::UserMedia => "/_synapse/admin/v1/users/<user_id>/media",
             Endpoint::DeleteMedia => "/_synapse/admin/v1/media/<server_name>/<media_id>",

@@ -5,6 +5,7 @@
 //!
 //! - `GET /_synapse/admin/v1/statistics/users/media` — users' local media usage;
 //! - `GET /_synapse/admin/v1/statistics/database/rooms` — the largest rooms;
+//! - `GET /_synapse/admin/v1/rooms` — the official room list (`room_list`);
 //! - `GET /_synapse/admin/v1/server_version` — no auth, for readiness checks.
 //!
 //! # What is reproduced
@@ -114,6 +115,7 @@ mod json;
 mod media;
 mod net;
 mod python;
+mod room_list;
 mod server;
 mod sql;
 #[cfg(test)]
@@ -125,6 +127,8 @@ use handlers::*;
 use json::*;
 use net::*;
 use python::*;
+pub use room_list::FakeRoom;
+use room_list::room_list;
 pub use server::*;
 pub use sql::*;
 
@@ -142,6 +146,7 @@ pub const GENERATED_NOW_MS: u64 = 1_800_000_000_000;
 
 const USERS_PATH: &str = "/_synapse/admin/v1/statistics/users/media";
 const ROOMS_PATH: &str = "/_synapse/admin/v1/statistics/database/rooms";
+const ROOM_LIST_PATH: &str = "/_synapse/admin/v1/rooms";
 const VERSION_PATH: &str = "/_synapse/admin/v1/server_version";
 
 /// Python's default limit on the digits `int()` converts.

@@ -1,8 +1,10 @@
 //! The facts the core decides on: what Synapse reports about users' media
-//! and rooms' sizes ([`usage`]), a rule's violation ([`violation`]) and what
+//! and rooms' sizes ([`usage`]), the official room list and where a room
+//! ranking came from ([`rooms`]), a rule's violation ([`violation`]) and what
 //! a run looked at ([`coverage`]).
 
 pub mod coverage;
+pub mod rooms;
 pub mod usage;
 pub mod violation;
 

@@ -51,6 +51,7 @@ pub(crate) async fn handle(
 pub(crate) enum Endpoint {
     Users,
     Rooms,
+    RoomList,
 }
 
 /// The answer, or `None` to close the connection without one.
@@ -64,6 +65,7 @@ pub(crate) async fn respond(
     let endpoint = match path {
         USERS_PATH => Endpoint::Users,
         ROOMS_PATH => Endpoint::Rooms,
+        ROOM_LIST_PATH => Endpoint::RoomList,
         VERSION_PATH => {
             if method != Method::GET && method != Method::HEAD {
                 return Some(unrecognized(StatusCode::METHOD_NOT_ALLOWED).into_response());
@@ -143,6 +145,7 @@ pub(crate) async fn respond(
             },
         ),
         Endpoint::Rooms => rooms(app),
+        Endpoint::RoomList => room_list(app, &args),
     };
     Some(if truncate && response.status() == StatusCode::OK {
         cut_off(response).await

@@ -35,6 +35,8 @@ pub(crate) struct Data {
     pub(crate) dataset: Dataset,
     pub(crate) db: Db,
     pub(crate) rooms: RoomsMode,
+    /// The official room list ([`FakeSynapse::set_room_list`]).
+    pub(crate) room_list: Vec<FakeRoom>,
     pub(crate) page_cap: Option<usize>,
     /// Answers per query, until the dataset or the backend changes.
     pub(crate) cache: HashMap<QueryKey, Rows>,
@@ -136,6 +138,7 @@ impl FakeSynapse {
                 dataset,
                 db,
                 rooms: RoomsMode::natural(db),
+                room_list: Vec::new(),
                 page_cap: None,
                 cache: HashMap::new(),
                 media: Vec::new(),
