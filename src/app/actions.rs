@@ -36,20 +36,6 @@ pub async fn answer(
     yes: bool,
 ) -> Reply {
     let config = current_config(ctx).await;
-    if let Command::Media {
-        user_id,
-        filter,
-        order,
-        limit,
-    } = command
-    {
-        return match read_media(ctx, user_id).await {
-            Ok(media) => Reply::ok(say::listing(&actions::listing(
-                user_id, &media, *filter, *order, *limit, now_ms,
-            ))),
-            Err(doc) => Reply::failed(doc),
-        };
-    }
     let Some(config) = config.filter(|c| c.actions.enabled) else {
         return Reply::failed(say::disabled());
     };
@@ -99,6 +85,22 @@ pub async fn answer(
     }
     if !may_act {
         return Reply::failed(say::not_allowed(needed));
+    }
+    // `media` lists any local user's uploads, at up to hundreds of admin
+    // API requests: a clean-up command, under the same two checks.
+    if let Command::Media {
+        user_id,
+        filter,
+        order,
+        limit,
+    } = command
+    {
+        return match read_media(ctx, user_id).await {
+            Ok(media) => Reply::ok(say::listing(&actions::listing(
+                user_id, &media, *filter, *order, *limit, now_ms,
+            ))),
+            Err(doc) => Reply::failed(doc),
+        };
     }
     let Command::Preview(kind) = command else {
         return Reply::failed(say::failed("not an action"));

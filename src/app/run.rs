@@ -14,6 +14,8 @@
 //!   is named in the reload's answer. SIGTERM and SIGINT stop everything:
 //!   the run in progress is abandoned, the state saved, and the process
 //!   exits within [`SHUTDOWN_GRACE`].
+//! - The data directory is this daemon's alone: a lock file in it
+//!   ([`DataDirLock`]) makes a second `run` on it stop at once.
 //! - If the daemon fails (its state file cannot be written), everything
 //!   stops and the process exits with [`EXIT_ERROR`].
 
@@ -45,6 +47,7 @@ use crate::daemon::metrics::Metrics;
 use crate::daemon::module_api::{self, ModuleApi, ModuleSecret};
 use crate::daemon::service::{Daemon, MakeClient};
 use crate::daemon::shared::{Control, Notifier, NotifyError, Readiness, Shared};
+use crate::daemon::store::DataDirLock;
 use crate::synapse::SynapseClient;
 
 /// Retries of the bot's connection: from 2 s, doubling, at most 5 minutes
@@ -53,6 +56,19 @@ const BOT_RETRY: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_s
 
 /// How long shutdown may take before the process exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// Creates the data directory, private (0700) from its creation: it holds
+/// the Matrix session and the crypto store.
+fn create_data_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(path: &Path) -> Result<ExitCode> {
@@ -66,12 +82,15 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         );
     };
     let settings = bot_settings(&matrix)?;
-    std::fs::create_dir_all(&matrix.data_dir).with_context(|| {
+    create_data_dir(&matrix.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
             matrix.data_dir.display()
         )
     })?;
+    // One daemon per data directory, before anything in it is read or
+    // written; held until the process ends.
+    let _lock = DataDirLock::acquire(&matrix.data_dir)?;
 
     // Before anything can be seen from outside (/health): a SIGHUP that
     // arrives before its handler exists would end the process.

@@ -7,9 +7,14 @@
 //! a mix. A state file that cannot be parsed is set aside (renamed with a
 //! `.corrupt-<unix seconds>` suffix) so the daemon can go on with a fresh state
 //! and the admin can inspect what was there.
+//!
+//! [`DataDirLock`] makes the data directory one daemon's: `run` takes it
+//! before it reads or writes anything there (`session.json`, the crypto
+//! store, `state.json`), and a second daemon on the same directory stops at
+//! once, naming the directory and the PID that holds it.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -37,6 +42,75 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// Another process holds the data directory's lock.
+    #[error(
+        "the data directory {dir} is in use by another synapse-warden (PID {holder}; lock file {lock}): \
+         only one daemon may run on a data directory; stop the other one or give this one another matrix.data_dir"
+    )]
+    InUse {
+        /// The data directory.
+        dir: PathBuf,
+        /// The lock file in it.
+        lock: PathBuf,
+        /// The PID written in the lock file, or what stands for it when
+        /// it cannot be read.
+        holder: String,
+    },
+}
+
+/// The name of the lock file in the data directory.
+pub const LOCK_FILE: &str = "warden.lock";
+
+/// The exclusive lock on a data directory, held while this value lives
+/// (the operating system releases it when the process ends, even on
+/// `kill -9`). The lock file holds the PID of its holder.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: fs::File,
+}
+
+impl DataDirLock {
+    /// Takes the lock of `dir` (which must exist) without waiting; if
+    /// another process holds it, [`StoreError::InUse`].
+    pub fn acquire(dir: &Path) -> Result<DataDirLock, StoreError> {
+        let lock = dir.join(LOCK_FILE);
+        let io = |source| StoreError::Io {
+            path: lock.clone(),
+            source,
+        };
+        let mut options = fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&lock).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = (&file).take(32).read_to_string(&mut pid);
+                let pid = pid.trim();
+                let holder = if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+                    pid.to_owned()
+                } else {
+                    "unknown".to_owned()
+                };
+                return Err(StoreError::InUse {
+                    dir: dir.to_owned(),
+                    lock,
+                    holder,
+                });
+            }
+            Err(fs::TryLockError::Error(source)) => return Err(io(source)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.write_all(format!("{}\n", std::process::id()).as_bytes())
+            .map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok(DataDirLock { _file: file })
+    }
 }
 
 /// What loading found.
@@ -129,6 +203,39 @@ impl JsonStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_data_directory_has_one_holder_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DataDirLock::acquire(dir.path()).unwrap();
+        let pid = std::process::id().to_string();
+        assert_eq!(
+            fs::read_to_string(dir.path().join(LOCK_FILE))
+                .unwrap()
+                .trim(),
+            pid
+        );
+        // A second open file description conflicts as another process's.
+        match DataDirLock::acquire(dir.path()) {
+            Err(e @ StoreError::InUse { .. }) => {
+                let said = e.to_string();
+                assert!(said.contains(&dir.path().display().to_string()), "{said}");
+                assert!(said.contains(&format!("PID {pid}")), "{said}");
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(first);
+        let _again = DataDirLock::acquire(dir.path()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(dir.path().join(LOCK_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
 
     #[test]
     fn saves_loads_and_sets_aside_corrupt_files() {

@@ -873,6 +873,48 @@ async fn media_conformance_fake() {
     run_media_suite(&target).await;
 }
 
+/// `media` is a clean-up command: with `actions.enabled` off, or from a
+/// sender below `matrix.action_power_level`, it is refused with the reason
+/// and Synapse is not asked; allowed, it lists the user's media.
+#[tokio::test]
+async fn media_needs_actions_enabled_and_the_action_power_level() {
+    let server = FakeSynapse::start(Dataset::new(), fake::Db::Sqlite).await;
+    server.upload("@victim:test", "m1", fake::GENERATED_NOW_MS - DAY, 1234);
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.log");
+    let media = cmd("media @victim:test");
+    let now = fake::GENERATED_NOW_MS;
+    let asked = |server: &FakeSynapse| server.request_count();
+
+    let off = context(&server.base_url(), fake::ADMIN_TOKEN, &audit, false);
+    let reply = answer(&media, &off, &room("@boss:test", 100), now).await;
+    assert!(!reply.ok, "{}", reply.message.plain());
+    assert!(
+        reply.message.plain().contains("actions.enabled"),
+        "{}",
+        reply.message.plain()
+    );
+    assert_eq!(asked(&server), 0, "{:?}", server.requests());
+
+    let on = context(&server.base_url(), fake::ADMIN_TOKEN, &audit, true);
+    let reply = answer(&media, &on, &room("@someone:test", 0), now).await;
+    assert!(!reply.ok, "{}", reply.message.plain());
+    assert!(
+        reply.message.plain().contains("matrix.action_power_level"),
+        "{}",
+        reply.message.plain()
+    );
+    assert_eq!(asked(&server), 0, "{:?}", server.requests());
+
+    let reply = answer(&media, &on, &room("@boss:test", 100), now).await;
+    assert!(reply.ok, "{}", reply.message.plain());
+    assert!(
+        reply.message.plain().contains("m1"),
+        "{}",
+        reply.message.plain()
+    );
+}
+
 /// On the fake: a long purge posts progress, media gone since the preview
 /// count as done, only the previewed IDs are requested, and a remote purge
 /// uses the cut-off of its preview however late it is confirmed.

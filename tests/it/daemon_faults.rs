@@ -23,12 +23,14 @@
 //! the same server exits 2 naming the cause.
 //!
 //! `synapse-warden run` stops on SIGTERM within 10 s in the middle of a
-//! walk Synapse is slow to answer.
+//! walk Synapse is slow to answer. A second `run` on the same data
+//! directory exits at once, naming it and the first daemon's PID, while the
+//! first goes on answering.
 //!
 //! The fixture's clients never retry ([`RetryPolicy::none`]): one fault
 //! fails one run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -458,12 +460,27 @@ async fn sigterm_during_a_slow_walk_exits_cleanly_within_10_s() {
 struct Run {
     dir: tempfile::TempDir,
     child: Child,
+    /// Where `/health` is served.
+    listen: std::net::SocketAddr,
+    /// `matrix.data_dir`.
+    data: PathBuf,
 }
 
 impl Run {
     /// Runs with `synapse.url` at the fake and the bot's `matrix` section
     /// at `homeserver`: hourly runs (the first at start), the quota rule.
     fn start(fake: &FakeSynapse, homeserver: &str, bot: &str, room_id: &str) -> Run {
+        Run::start_on(fake, homeserver, bot, room_id, None)
+    }
+
+    /// As [`Run::start`], with `data` as the data directory if given.
+    fn start_on(
+        fake: &FakeSynapse,
+        homeserver: &str,
+        bot: &str,
+        room_id: &str,
+        data: Option<&Path>,
+    ) -> Run {
         let dir = tempfile::tempdir().unwrap();
         let secret = |name: &str, value: &str| {
             let path = dir.path().join(name);
@@ -478,6 +495,7 @@ impl Run {
             .local_addr()
             .unwrap();
         let policy = dir.path().join("policies.yaml");
+        let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         Policy::new(fake.base_url(), SecretAt::File(token.into()))
             .set("synapse.timeout", "5m")
             .set("schedule.every", "1h")
@@ -486,7 +504,7 @@ impl Run {
                 bot,
                 SecretAt::File(password.into()),
                 room_id,
-                &dir.path().join("data"),
+                &data,
                 SecretAt::File(passphrase.into()),
             )
             .set("http.listen", listen.to_string())
@@ -506,11 +524,16 @@ impl Run {
             .kill_on_drop(true)
             .spawn()
             .expect("starting synapse-warden run");
-        Run { dir, child }
+        Run {
+            dir,
+            child,
+            listen,
+            data,
+        }
     }
 
     fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data.clone()
     }
 
     fn log(&self) -> String {
@@ -565,6 +588,76 @@ async fn run_exits_with_an_error_when_the_state_cannot_be_saved() {
         log.contains("the daemon failed") && log.contains("state.json"),
         "{log}"
     );
+}
+
+/// One daemon per data directory: a second `run` on the same
+/// `matrix.data_dir` exits with status 2 at once, naming the directory and
+/// the PID of the first, which goes on answering. The homeserver is
+/// unreachable here (the bot keeps retrying): the lock is taken before any
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_the_same_data_directory_exits_at_once() {
+    let fake = FakeSynapse::start(dataset(), Db::Sqlite).await;
+    let mut first = Run::start(&fake, "http://127.0.0.1:9", "@warden:test", "!admins:test");
+    let health = format!("http://{}/health", first.listen);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if reqwest::get(&health)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        assert!(
+            first.child.try_wait().unwrap().is_none(),
+            "the first daemon exited\n{}",
+            first.log()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the first daemon never answered /health\n{}",
+            first.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let data = first.data_dir();
+    let pid = first.child.id().unwrap();
+
+    let mut second = Run::start_on(
+        &fake,
+        "http://127.0.0.1:9",
+        "@warden:test",
+        "!admins:test",
+        Some(&data),
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), second.child.wait())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the second daemon is still running on the same data directory\n{}",
+                second.log()
+            )
+        })
+        .unwrap();
+    let log = second.log();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(
+        log.contains(&data.display().to_string())
+            && log.contains(&format!("PID {pid}"))
+            && log.contains("in use"),
+        "{log}"
+    );
+
+    // The first goes on.
+    assert!(first.child.try_wait().unwrap().is_none(), "{}", first.log());
+    let answer = reqwest::get(&health).await.unwrap();
+    assert!(answer.status().is_success());
+    first.signal(libc::SIGTERM);
+    let status = tokio::time::timeout(Duration::from_secs(10), first.child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("still running 10 s after SIGTERM\n{}", first.log()))
+        .unwrap();
+    assert!(status.success(), "{}", first.log());
 }
 
 /// Once every sender of its control channel is gone, the daemon's loop
