@@ -386,7 +386,7 @@ impl Daemon {
         if let Some(error @ SynapseError::Server { .. }) = &rooms_error {
             self.metrics.api_error(error);
         }
-        let (plan, notices, summary) = crate::core::alerting::settle::settle_run(
+        let (plan, changes, summary) = crate::core::alerting::settle::settle_run(
             &mut self.state.alerts,
             &mut self.state.conditions,
             &outcome,
@@ -395,8 +395,8 @@ impl Daemon {
             now,
         );
         self.state.digest.count(&plan);
-        for notice in &notices {
-            let message = text::daemon::condition(notice).message();
+        for change in &changes {
+            let message = text::daemon::condition(change).message();
             self.state.alerts.enqueue(message.plain, message.html, now);
         }
         let planned = crate::core::alerting::server_notices::plan(

@@ -31,7 +31,7 @@ pub struct RunSummary {
 
 /// What a finished run changes and says: the alert lifecycle applied with
 /// the run's coverage (a partial run resolves and forgets only what it
-/// looked at), the conditions' notices to post, in order, and then the
+/// looked at), the conditions' changes to announce, in order, and then the
 /// run's summary (marked partial when it was), `None` when nothing changed.
 pub fn settle_run(
     alerts: &mut AlertState,
@@ -41,7 +41,7 @@ pub fn settle_run(
     max_lines: usize,
     now_ms: u64,
 ) -> (AlertPlan, Vec<ConditionChange>, Option<RunSummary>) {
-    let notices = conditions.run_finished(outcome, now_ms);
+    let changes = conditions.run_finished(outcome, now_ms);
     let plan = alerts.plan_covered(&outcome.violations, &outcome.coverage, now_ms, lifecycle);
     let summary = (!plan.is_empty()).then(|| RunSummary {
         plan: plan.clone(),
@@ -51,5 +51,5 @@ pub fn settle_run(
         too_broad: Vec::new(),
     });
     alerts.apply_covered(&plan, &outcome.violations, &outcome.coverage, now_ms);
-    (plan, notices, summary)
+    (plan, changes, summary)
 }

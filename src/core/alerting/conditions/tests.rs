@@ -22,10 +22,10 @@ fn settle_run(
     max_lines: usize,
     now_ms: u64,
 ) -> (AlertPlan, Vec<Message>) {
-    let (plan, notices, summary) = crate::core::alerting::settle::settle_run(
+    let (plan, changes, summary) = crate::core::alerting::settle::settle_run(
         alerts, conditions, outcome, lifecycle, max_lines, now_ms,
     );
-    let mut messages: Vec<Message> = notices
+    let mut messages: Vec<Message> = changes
         .iter()
         .map(|n| text::daemon::condition(n).message())
         .collect();
