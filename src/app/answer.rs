@@ -56,7 +56,7 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
         Command::Help(topic) => Reply::ok(replies::help(&ctx.prefix, *topic)),
         Command::Top { n, metric, window } => top(ctx, *n, *metric, *window, now_ms).await,
         Command::User(query) => user(ctx, query).await,
-        Command::Rooms => rooms(ctx).await,
+        Command::Rooms { abandoned } => rooms(ctx, *abandoned).await,
         Command::Check => match &ctx.daemon {
             Some(d) => match d.run_check().await {
                 Ok(outcome) => {
@@ -267,17 +267,46 @@ pub async fn find_user(
     Ok(None)
 }
 
-async fn rooms(ctx: &StatsContext) -> Reply {
-    match ctx.synapse.largest_rooms().await {
-        Ok(rooms) => Reply::ok(replies::rooms(&rooms, ctx.max_lines)),
-        Err(e) => match crate::synapse::evaluate::rooms_unavailable(&e) {
-            Some(reason) => Reply::failed(text::rooms::unavailable(
-                &reason,
-                matches!(e, SynapseError::Server { status: 500, .. }),
+async fn rooms(ctx: &StatsContext, abandoned: bool) -> Reply {
+    use crate::core::engine::rooms;
+    if abandoned {
+        return match ctx
+            .synapse
+            .room_list(crate::synapse::client::ROOM_LIST_PAGE)
+            .await
+        {
+            Ok(list) => Reply::ok(replies::rooms_abandoned(
+                &rooms::abandoned(&list),
+                ctx.max_lines,
             )),
-            None => Reply::failed(text::rooms::failed(&e.to_string())),
-        },
+            Err(e) => Reply::failed(text::rooms::failed(&e.to_string())),
+        };
     }
+    // Sizes for as many rooms as are shown: the module measures them all
+    // anyway; Synapse's estimate gives ten.
+    let shown = ctx.max_lines.max(1);
+    match crate::synapse::evaluate::rooms_view_data(&ctx.synapse, shown).await {
+        Ok((sizes, list)) => {
+            let units = match (&ctx.daemon, &ctx.config) {
+                (Some(d), _) => room_units(&*d.config().await),
+                (None, Some(config)) => room_units(config),
+                (None, None) => Default::default(),
+            };
+            Reply::ok(replies::rooms(&rooms::view(sizes, &list), units, shown))
+        }
+        Err(e) => Reply::failed(text::rooms::failed(&e.to_string())),
+    }
+}
+
+/// The unit family room sizes are shown in: the first room size limit's.
+fn room_units(config: &crate::core::policy::Config) -> crate::core::doc::Units {
+    config
+        .rules
+        .rooms
+        .iter()
+        .find(|r| r.max_estimated_size.is_some())
+        .map(|r| r.units)
+        .unwrap_or_default()
 }
 
 async fn status(ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {

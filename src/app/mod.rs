@@ -68,18 +68,24 @@ pub fn valid_policy(path: &Path) -> Result<Option<Config>> {
 }
 
 /// A Synapse client for the policy's `synapse` section, with the admin token
-/// read from where the section says.
+/// read from where the section says, and the secret shared with the
+/// warden's Synapse module (`http.module_secret`) when there is one: the
+/// module gives room sizes where Synapse's own estimate fails.
 pub fn synapse_client(config: &Config) -> Result<SynapseClient> {
     let token = read_secret(
         &config.synapse.token,
         "the Synapse admin token (synapse.token)",
     )?;
-    let client = SynapseClient::new(ClientConfig {
+    let mut client = SynapseClient::new(ClientConfig {
         base_url: config.synapse.url.clone(),
         token: AdminToken::new(token),
         timeout: config.synapse.timeout,
         retry: RetryPolicy::default(),
     })?;
+    if let Some(source) = &config.http.module_secret {
+        let secret = read_secret(source, "the quota module's secret (http.module_secret)")?;
+        client = client.with_module_secret(crate::synapse::client::ModuleSecret::new(secret));
+    }
     Ok(client)
 }
 

@@ -413,6 +413,7 @@ fn endpoint_label(endpoint: Endpoint) -> &'static str {
         Endpoint::UsersMedia => "users_media",
         Endpoint::DatabaseRooms => "database_rooms",
         Endpoint::RoomList => "room_list",
+        Endpoint::ModuleRooms => "module_rooms",
         Endpoint::ServerVersion => "server_version",
         Endpoint::UserMedia => "user_media",
         Endpoint::DeleteMedia => "delete_media",

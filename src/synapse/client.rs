@@ -7,8 +7,10 @@
 //! [`super::decode`]) so a large page never sits whole in memory.
 
 mod actions;
+mod module;
 mod rooms;
 
+pub use module::{MODULE_ROOMS_ASKED, ModuleSecret};
 pub use rooms::ROOM_LIST_PAGE;
 
 use std::fmt;
@@ -247,6 +249,7 @@ pub struct SynapseClient {
     timeout: Duration,
     retry: RetryPolicy,
     observer: Option<std::sync::Arc<dyn RequestObserver>>,
+    module_secret: Option<ModuleSecret>,
 }
 
 impl SynapseClient {
@@ -289,6 +292,7 @@ impl SynapseClient {
             timeout: config.timeout,
             retry: config.retry,
             observer: None,
+            module_secret: None,
         })
     }
 

@@ -18,6 +18,9 @@ pub enum Endpoint {
     DatabaseRooms,
     /// `GET /_synapse/admin/v1/rooms` (the official room list)
     RoomList,
+    /// `GET /_synapse/client/synapse_warden/v1/rooms` (the warden's
+    /// Synapse module: room sizes on every Synapse)
+    ModuleRooms,
     /// `GET /_synapse/admin/v1/server_version`
     ServerVersion,
     /// `GET /_synapse/admin/v1/users/<user_id>/media`
@@ -39,6 +42,7 @@ impl Endpoint {
             Endpoint::UsersMedia => "/_synapse/admin/v1/statistics/users/media",
             Endpoint::DatabaseRooms => "/_synapse/admin/v1/statistics/database/rooms",
             Endpoint::RoomList => "/_synapse/admin/v1/rooms",
+            Endpoint::ModuleRooms => "/_synapse/client/synapse_warden/v1/rooms",
             Endpoint::ServerVersion => "/_synapse/admin/v1/server_version",
             Endpoint::UserMedia => "/_synapse/admin/v1/users/<user_id>/media",
             Endpoint::DeleteMedia => "/_synapse/admin/v1/media/<server_name>/<media_id>",

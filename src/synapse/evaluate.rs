@@ -1,12 +1,16 @@
 //! One run of the rules against Synapse: the walks the engine plans, one
 //! after the other, each streamed page by page into the engine, then the
-//! largest rooms when there are room rules.
+//! rooms when there are room rules.
 //!
 //! Shared by `check` (one run, printed) and the daemon (runs on a schedule).
-//! Room sizes exist only on PostgreSQL, and a fresh PostgreSQL server answers
-//! 500 until its planner statistics cover the event tables: both make the
-//! room rules "not checked" (a typed [`RoomsUnavailable`] in the outcome)
-//! while the media rules are still decided. A walk cut short even after its
+//! Room sizes come from the first source that answers ([`room_sizes`]):
+//! Synapse's own estimate (old PostgreSQL servers), else the warden's
+//! Synapse module (every database). Synapse's estimate fails on SQLite and
+//! on every PostgreSQL server created on a current Synapse
+//! (element-hq/synapse#19561); without the module, size limits are "not
+//! checked" (a typed [`SizesUnavailable`] in the outcome) while the media
+//! rules and the state event limits, read from the official room list
+//! (every database), are still decided. A walk cut short even after its
 //! retry (see [`crate::synapse::walk`]) makes a *partial* run: the outcome's
 //! coverage says what was looked at, and [`crate::core::alerting::conditions`] decides
 //! what that means. Any other failure fails the run: a run that could not
@@ -17,10 +21,12 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use thiserror::Error;
 
+use super::client::{MODULE_ROOMS_ASKED, ROOM_LIST_PAGE};
 use super::walk::{DEFAULT_CHUNK, DEFAULT_PAGE_SIZE};
 use super::{PageLimit, SynapseClient, SynapseError, WalkChunk, WalkOptions};
-use crate::core::engine::eval::{EvalError, Evaluation, RunOutcome};
+use crate::core::engine::eval::{EvalError, Evaluation, LARGEST_ROOMS_LISTED, RunOutcome};
 use crate::core::model::coverage::RoomsUnavailable;
+use crate::core::model::rooms::{RoomListEntry, RoomSizes, RoomSource, SizesUnavailable};
 use crate::core::model::usage::{TimeRange, UserMedia};
 use crate::core::policy::Config;
 
@@ -40,6 +46,9 @@ pub enum RunError {
     /// or Synapse's known 500.
     #[error("getting the largest rooms: {0}")]
     Rooms(#[source] SynapseError),
+    /// The official room list could not be read.
+    #[error("reading the room list: {0}")]
+    RoomList(#[source] SynapseError),
     /// A walk ended without its summary.
     #[error("{0}: the walk stopped before it was complete")]
     Incomplete(String),
@@ -52,7 +61,9 @@ impl RunError {
     /// The Synapse error behind this failure, if any.
     pub fn synapse(&self) -> Option<&SynapseError> {
         match self {
-            RunError::Walk { source, .. } | RunError::Rooms(source) => Some(source),
+            RunError::Walk { source, .. }
+            | RunError::Rooms(source)
+            | RunError::RoomList(source) => Some(source),
             RunError::Incomplete(_) | RunError::Eval(_) => None,
         }
     }
@@ -79,6 +90,70 @@ pub fn rooms_unavailable(error: &SynapseError) -> Option<RoomsUnavailable> {
         SynapseError::Server { .. } => Some(RoomsUnavailable::Server(error.to_string())),
         _ => None,
     }
+}
+
+/// Why [`room_sizes`] gave none.
+#[derive(Debug)]
+pub enum SizesError {
+    /// No source gave sizes, for reasons that do not fail a run.
+    Unavailable {
+        /// Why, typed.
+        why: SizesUnavailable,
+        /// Synapse's own error (for metrics).
+        synapse: SynapseError,
+    },
+    /// Synapse failed in a way that fails the run (e.g. the token).
+    Failed(SynapseError),
+}
+
+/// The largest rooms by size from the first source that answers:
+/// Synapse's estimate, else the warden's module (asked for `module_limit`
+/// rooms) when Synapse's failure is SQLite's 400 or its known 500.
+pub async fn room_sizes(
+    client: &SynapseClient,
+    module_limit: usize,
+) -> Result<RoomSizes, SizesError> {
+    let error = match client.largest_rooms().await {
+        Ok(rooms) => {
+            return Ok(RoomSizes {
+                source: RoomSource::SynapseEstimate,
+                rooms,
+                asked: LARGEST_ROOMS_LISTED,
+            });
+        }
+        Err(e) => e,
+    };
+    let Some(reason) = rooms_unavailable(&error) else {
+        return Err(SizesError::Failed(error));
+    };
+    match client.module_rooms(module_limit).await {
+        Ok(sizes) => {
+            tracing::debug!(source = ?sizes.source, rooms = sizes.rooms.len(), "room sizes from the warden's module");
+            Ok(sizes)
+        }
+        Err(module) => Err(SizesError::Unavailable {
+            why: SizesUnavailable {
+                synapse: reason,
+                module: Some(module),
+            },
+            synapse: error,
+        }),
+    }
+}
+
+/// What `rooms` needs: the sizes (or why there are none) and every room of
+/// the official room list.
+pub async fn rooms_view_data(
+    client: &SynapseClient,
+    module_limit: usize,
+) -> Result<(Result<RoomSizes, SizesUnavailable>, Vec<RoomListEntry>), SynapseError> {
+    let sizes = match room_sizes(client, module_limit).await {
+        Ok(sizes) => Ok(sizes),
+        Err(SizesError::Unavailable { why, .. }) => Err(why),
+        Err(SizesError::Failed(e)) => return Err(e),
+    };
+    let list = client.room_list(ROOM_LIST_PAGE).await?;
+    Ok((sizes, list))
 }
 
 /// Runs every rule of `config` at `now_ms`. `observe` sees every chunk of
@@ -153,18 +228,23 @@ pub async fn evaluate(
         }
     }
     let mut rooms_error = None;
-    if eval.needs_rooms() {
-        match client.largest_rooms().await {
-            Ok(rooms) => eval.rooms(&rooms),
-            Err(e) => match rooms_unavailable(&e) {
-                Some(reason) => {
-                    tracing::warn!(%reason, "room sizes unavailable");
-                    eval.rooms_unavailable(reason);
-                    rooms_error = Some(e);
-                }
-                None => return Err(RunError::Rooms(e)),
-            },
+    if eval.needs_room_sizes() {
+        match room_sizes(client, MODULE_ROOMS_ASKED).await {
+            Ok(sizes) => eval.room_sizes(sizes),
+            Err(SizesError::Unavailable { why, synapse }) => {
+                tracing::warn!(reason = %why, "room sizes unavailable");
+                eval.room_sizes_unavailable(why);
+                rooms_error = Some(synapse);
+            }
+            Err(SizesError::Failed(e)) => return Err(RunError::Rooms(e)),
         }
+    }
+    if eval.needs_room_list() {
+        let list = client
+            .room_list(ROOM_LIST_PAGE)
+            .await
+            .map_err(RunError::RoomList)?;
+        eval.room_list(&list);
     }
     Ok(RunReport {
         outcome: eval.finish(),

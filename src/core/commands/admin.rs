@@ -1,18 +1,28 @@
-//! The commands about the warden itself and what it watches, without arguments: `rooms`, `check`, `policies`, `status`, `reload`.
+//! The commands about the warden itself and what it watches: `rooms`, `check`, `policies`, `status`, `reload`.
 
 use super::*;
 
-/// `rooms`.
+/// `rooms [abandoned]`.
 pub(super) const ROOMS: Spec = Spec {
     name: "rooms",
     aliases: &[],
-    args: "",
-    summary: "the largest rooms (needs Synapse on PostgreSQL)",
-    details: "",
-    examples: &["rooms"],
-    max_args: 0,
-    parse: |_| Ok(Command::Rooms),
-    is: |c| matches!(c, Command::Rooms),
+    args: "[abandoned]",
+    summary: "the largest rooms, or those no local user is in any more",
+    details: "Sizes come from Synapse's estimate or, where it fails (SQLite, new PostgreSQL \
+              servers), from the warden's Synapse module; without either, rooms are ranked by \
+              their current state events.",
+    examples: &["rooms", "rooms abandoned"],
+    max_args: 1,
+    parse: |args| match args {
+        [] => Ok(Command::Rooms { abandoned: false }),
+        [word] if word.eq_ignore_ascii_case("abandoned") => Ok(Command::Rooms { abandoned: true }),
+        [word, ..] => Err(UsageError::UnexpectedArgument {
+            command: "rooms",
+            expected: "nothing or `abandoned`",
+            extra: echo(word),
+        }),
+    },
+    is: |c| matches!(c, Command::Rooms { .. }),
 };
 
 /// `check`.

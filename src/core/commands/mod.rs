@@ -155,8 +155,11 @@ pub enum Command {
     },
     /// One user's usage.
     User(UserQuery),
-    /// The largest rooms.
-    Rooms,
+    /// The largest rooms; with `abandoned`, the rooms no local user is in.
+    Rooms {
+        /// Only the rooms without a local member.
+        abandoned: bool,
+    },
     /// Run the policies now.
     Check,
     /// The rules in force.
@@ -318,6 +321,7 @@ impl fmt::Display for Command {
                 Ok(())
             }
             Command::User(q) => write!(f, "user {}", q.as_str()),
+            Command::Rooms { abandoned: true } => f.write_str("rooms abandoned"),
             Command::Silence(s) => {
                 write!(
                     f,

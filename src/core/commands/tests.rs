@@ -126,7 +126,15 @@ fn user_queries() {
 
 #[test]
 fn other_commands_and_errors() {
-    assert_eq!(ok("!stats rooms"), Command::Rooms);
+    assert_eq!(ok("!stats rooms"), Command::Rooms { abandoned: false });
+    assert_eq!(
+        ok("!stats rooms Abandoned"),
+        Command::Rooms { abandoned: true }
+    );
+    assert_eq!(
+        err("!stats rooms biggest").to_string(),
+        "`rooms` takes nothing or `abandoned`, but got `biggest`"
+    );
     assert_eq!(ok("!stats Check"), Command::Check);
     assert_eq!(ok("!stats policies"), Command::Policies);
     assert_eq!(ok("!stats status"), Command::Status);
@@ -410,7 +418,7 @@ fn trend_and_growth_take_their_arguments_in_any_order() {
 fn only_the_first_line_after_a_reply_fallback_counts() {
     assert_eq!(
         ok("> <@bob:hs> something\n> more\n\n!stats rooms\nignored words here"),
-        Command::Rooms
+        Command::Rooms { abandoned: false }
     );
     assert_eq!(parse(P, "> <@bob:hs> !stats rooms"), None);
     assert_eq!(parse(P, "hello\n!stats rooms"), None);
@@ -441,7 +449,10 @@ fn windows_are_one_word() {
 
 #[test]
 fn other_prefixes() {
-    assert_eq!(parse("!warden", "!warden rooms"), Some(Ok(Command::Rooms)));
+    assert_eq!(
+        parse("!warden", "!warden rooms"),
+        Some(Ok(Command::Rooms { abandoned: false }))
+    );
     assert_eq!(parse("!warden", "!stats rooms"), None);
 }
 
@@ -455,7 +466,10 @@ fn the_prefix_ignores_case_and_alone_is_help() {
     assert_eq!(parse(P, "!Stats top 5"), top5);
     assert_eq!(parse(P, "!STATS TOP 5"), top5);
     assert_eq!(parse("!Stats", "!stats top 5"), top5);
-    assert_eq!(parse("!wärden", "!WÄRDEN rooms"), Some(Ok(Command::Rooms)));
+    assert_eq!(
+        parse("!wärden", "!WÄRDEN rooms"),
+        Some(Ok(Command::Rooms { abandoned: false }))
+    );
     assert_eq!(parse(P, "!stats"), Some(Ok(Command::Help(None))));
     assert_eq!(parse(P, "  !Stats  "), Some(Ok(Command::Help(None))));
     assert_eq!(parse(P, "!Statsx top"), None);
@@ -473,7 +487,8 @@ fn any_command() -> impl Strategy<Value = Command> {
         Just(Command::Help(None)),
         proptest::sample::select(COMMANDS.iter().map(|s| s.name).collect::<Vec<_>>())
             .prop_map(|n| Command::Help(Some(n))),
-        Just(Command::Rooms),
+        Just(Command::Rooms { abandoned: false }),
+        Just(Command::Rooms { abandoned: true }),
         Just(Command::Check),
         Just(Command::Policies),
         Just(Command::Status),

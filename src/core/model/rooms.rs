@@ -2,9 +2,15 @@
 //! room, and where a room ranking came from.
 //!
 //! Wire type of Synapse's room list (serde derives only; paging lives in
-//! [`crate::synapse`]).
+//! [`crate::synapse`]), the room sizes one source gave, and why sizes could
+//! not be had.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use super::coverage::RoomsUnavailable;
+use super::usage::RoomSize;
 
 /// One room of `GET /_synapse/admin/v1/rooms` (Synapse 1.163.2,
 /// `synapse/storage/databases/main/room.py`, `get_rooms_paginate`): only the
@@ -60,6 +66,84 @@ impl RoomSource {
     /// checked).
     pub fn has_sizes(self) -> bool {
         !matches!(self, RoomSource::StateEvents)
+    }
+}
+
+/// The largest rooms by size, from one source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSizes {
+    /// Where the sizes come from (never [`RoomSource::StateEvents`]).
+    pub source: RoomSource,
+    /// Largest first, at most `asked`.
+    pub rooms: Vec<RoomSize>,
+    /// How many rooms the source lists at most: rooms it leaves out are no
+    /// larger than the smallest it lists.
+    pub asked: usize,
+}
+
+/// Why the warden's Synapse module gave no room sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleUnavailable {
+    /// `http.module_secret` is not set: the warden cannot ask the module.
+    NotConfigured,
+    /// Synapse answered 404: the module is not loaded (or older than its
+    /// rooms endpoint).
+    NotInstalled,
+    /// The module refused the warden's secret (401/403).
+    Refused,
+    /// The measurement ran out of its time budget in Synapse.
+    TimedOut,
+    /// Any other failure, as the client reported it.
+    Failed(String),
+}
+
+impl fmt::Display for ModuleUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModuleUnavailable::NotConfigured => f.write_str(
+                "the warden's Synapse module, which measures rooms on every Synapse, is not set up \
+                 (http.module_secret)",
+            ),
+            ModuleUnavailable::NotInstalled => f.write_str(
+                "the warden's Synapse module, which measures rooms on every Synapse, does not answer \
+                 (not installed, or older than its rooms endpoint)",
+            ),
+            ModuleUnavailable::Refused => f.write_str(
+                "the warden's Synapse module refused the warden's secret: http.module_secret and the \
+                 module's secret_path must hold the same secret",
+            ),
+            ModuleUnavailable::TimedOut => {
+                f.write_str("the warden's Synapse module ran out of time measuring the rooms")
+            }
+            ModuleUnavailable::Failed(error) => {
+                write!(f, "the warden's Synapse module failed to measure the rooms ({error})")
+            }
+        }
+    }
+}
+
+/// Why no source gave room sizes: Synapse's own estimate, then the module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizesUnavailable {
+    /// Why Synapse's estimate failed.
+    pub synapse: RoomsUnavailable,
+    /// Why the module gave none; `None` when it was not asked.
+    pub module: Option<ModuleUnavailable>,
+}
+
+impl fmt::Display for SizesUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.module {
+            Some(module) => write!(f, "{}; {module}", self.synapse),
+            None => write!(f, "{}", self.synapse),
+        }
+    }
+}
+
+/// As the sentence for people, as `check --format json` writes reasons.
+impl Serialize for SizesUnavailable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

@@ -73,6 +73,8 @@ pub enum Measure {
     MediaCount,
     /// A room's estimated database size in bytes.
     RoomSize,
+    /// A room's current state events (how many).
+    StateEvents,
 }
 
 impl Measure {

@@ -514,8 +514,12 @@ pub struct RoomRule {
     pub severity: Severity,
     /// Rooms the rule ignores, as globs on room IDs.
     pub exempt: Patterns,
-    /// Largest estimated size allowed, in bytes.
-    pub max_estimated_size: u64,
+    /// Largest estimated size allowed, in bytes: checked where room sizes
+    /// can be read (Synapse's estimate, or the warden's module).
+    pub max_estimated_size: Option<u64>,
+    /// Most current state events allowed: checked everywhere, from the
+    /// official room list.
+    pub max_state_events: Option<u64>,
     /// Early warning threshold, a percentage of the limit (below 100 %).
     pub warn_at: Option<Percent>,
     /// The unit family `max_estimated_size` was written in, for display.

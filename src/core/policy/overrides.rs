@@ -26,6 +26,8 @@ pub struct Override {
     pub max_media_count: Option<u64>,
     /// New limit in bytes (`max_estimated_size`, rooms).
     pub max_estimated_size: Option<u64>,
+    /// New limit in current state events (`max_state_events`, rooms).
+    pub max_state_events: Option<u64>,
     /// When it ends (Unix ms); `None`: never.
     pub until_ms: Option<u64>,
     /// `until` as written, for messages.

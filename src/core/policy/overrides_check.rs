@@ -101,6 +101,12 @@ impl Checker {
             None,
             |v| values::count(v, 1).map(Some),
         );
+        let max_state_events = self.or_default(
+            &path.key("max_state_events"),
+            raw.max_state_events.as_ref(),
+            None,
+            |v| values::count(v, 1).map(Some),
+        );
         let until = self.or_default(&path.key("until"), raw.until.as_ref(), None, |v| {
             let text = values::text(v)?;
             crate::core::policy::overrides::parse_until(&text).map(|ms| Some((ms, text)))
@@ -113,6 +119,7 @@ impl Checker {
             &raw.max_media_length,
             &raw.max_media_count,
             &raw.max_estimated_size,
+            &raw.max_state_events,
         ]
         .iter()
         .any(|v| v.is_some());
@@ -121,14 +128,17 @@ impl Checker {
         if for_rooms && (raw.max_media_length.is_some() || raw.max_media_count.is_some()) {
             self.invalid(
                 path,
-                "an override of `rooms` sets `max_estimated_size`, not a user media limit",
+                "an override of `rooms` sets `max_estimated_size` or `max_state_events`, not a user media limit",
             );
             ok = false;
         }
-        if !for_rooms && raw.users.is_some() && raw.max_estimated_size.is_some() {
+        if !for_rooms
+            && raw.users.is_some()
+            && (raw.max_estimated_size.is_some() || raw.max_state_events.is_some())
+        {
             self.invalid(
                 path,
-                "an override of `users` sets `max_media_length` or `max_media_count`, not `max_estimated_size`",
+                "an override of `users` sets `max_media_length` or `max_media_count`, not a room limit",
             );
             ok = false;
         }
@@ -143,7 +153,7 @@ impl Checker {
             self.invalid(
                 path,
                 "an override needs a new limit (`max_media_length`, `max_media_count`, \
-                 `max_estimated_size`) or `exempt: true`",
+                 `max_estimated_size`, `max_state_events`) or `exempt: true`",
             );
             ok = false;
         }
@@ -155,6 +165,7 @@ impl Checker {
             max_media_length: max_media_length.ok()?,
             max_media_count: max_media_count.ok()?,
             max_estimated_size: max_estimated_size.ok()?,
+            max_state_events: max_state_events.ok()?,
             until_ms: until.as_ref().map(|(ms, _)| *ms),
             until_written: until.map(|(_, text)| text),
             reason: reason.ok()?,

@@ -13,6 +13,7 @@ pub const OVERRIDE_KEYS: &[&str] = &[
     "max_media_length",
     "max_media_count",
     "max_estimated_size",
+    "max_state_events",
     "until",
     "reason",
 ];
@@ -28,6 +29,7 @@ pub struct RawOverride {
     pub max_media_length: Option<Value>,
     pub max_media_count: Option<Value>,
     pub max_estimated_size: Option<Value>,
+    pub max_state_events: Option<Value>,
     pub until: Option<Value>,
     pub reason: Option<Value>,
 }

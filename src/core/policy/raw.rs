@@ -94,6 +94,7 @@ pub const ROOM_RULE_KEYS: &[&str] = &[
     "severity",
     "exempt",
     "max_estimated_size",
+    "max_state_events",
     "warn_at",
 ];
 /// Keys of a secret source (`token`, `password`, ...).
@@ -267,5 +268,6 @@ pub struct RawRoomRule {
     pub severity: Option<Value>,
     pub exempt: Option<Value>,
     pub max_estimated_size: Option<Value>,
+    pub max_state_events: Option<Value>,
     pub warn_at: Option<Value>,
 }

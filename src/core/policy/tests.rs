@@ -89,7 +89,8 @@ fn the_example_file_is_valid_and_means_what_it_says() {
     let [rooms] = &config.rules.rooms[..] else {
         panic!("one room rule");
     };
-    assert_eq!(rooms.max_estimated_size, 10 << 30);
+    assert_eq!(rooms.max_estimated_size, Some(10 << 30));
+    assert_eq!(rooms.max_state_events, Some(100_000));
     assert!(rooms.exempt.matches("!hq:example.org"));
 }
 

@@ -2,7 +2,7 @@
 
 use crate::core::doc::{Align, ERROR_CAP, Line, Table};
 use crate::core::engine::eval::WalkReport;
-use crate::core::model::coverage::RoomsUnavailable;
+use crate::core::model::rooms::SizesUnavailable;
 use crate::core::model::violation::{Measure, Violation};
 
 /// `3 violations (1 critical):` or `No violation of the 2 rules.`
@@ -36,11 +36,11 @@ pub fn more(n: usize) -> Line {
         .text(" for all of them)")
 }
 
-/// Room rules not checked, and why.
-pub fn rooms_unchecked(reason: &RoomsUnavailable) -> Line {
+/// Room size limits not checked, and why.
+pub fn rooms_unchecked(reason: &SizesUnavailable) -> Line {
     Line::new()
-        .text("Rooms not checked: ")
-        .append(super::rooms::reason(reason))
+        .text("Room sizes not checked: ")
+        .append(super::rooms::sizes_reason(reason))
 }
 
 /// A note of the run.
@@ -76,6 +76,7 @@ pub fn table_row(v: &Violation) -> Vec<Line> {
         Measure::MediaLength => "media size",
         Measure::MediaCount => "media count",
         Measure::RoomSize => "room size",
+        Measure::StateEvents => "state events",
     };
     let amount = |n| {
         if v.measure.is_bytes() {

@@ -87,7 +87,7 @@ fn tail(outcome: &RunOutcome) -> Doc {
         early,
     )));
     let rooms = match &outcome.rooms {
-        RoomsChecked::Checked { rooms } => Some(*rooms),
+        RoomsChecked::Checked { rooms, .. } => Some(*rooms),
         _ => None,
     };
     doc.push(Block::Paragraph(s::checked(
@@ -356,7 +356,11 @@ mod tests {
                     cut_short: None,
                 },
             ],
-            rooms: RoomsChecked::Checked { rooms: 10 },
+            rooms: RoomsChecked::Checked {
+                rooms: 10,
+                source: crate::core::model::rooms::RoomSource::SynapseEstimate,
+                sizes_unavailable: None,
+            },
             rules: 3,
             notes: vec!["a note".into()],
             coverage: crate::core::model::coverage::Coverage::complete(),
@@ -511,7 +515,10 @@ mod tests {
         clean.violations.clear();
         clean.notes.clear();
         clean.rooms = RoomsChecked::Unavailable {
-            reason: crate::core::model::coverage::RoomsUnavailable::Sqlite,
+            reason: crate::core::model::rooms::SizesUnavailable {
+                synapse: crate::core::model::coverage::RoomsUnavailable::Sqlite,
+                module: Some(crate::core::model::rooms::ModuleUnavailable::NotInstalled),
+            },
         };
         assert_eq!(
             text(&clean, false),
@@ -522,7 +529,10 @@ mod tests {
         assert_eq!(value["violations"], serde_json::json!([]));
         assert_eq!(
             value["summary"]["rooms"],
-            serde_json::json!({"status": "unavailable", "reason": "this Synapse uses SQLite, and Synapse estimates room sizes only on PostgreSQL"})
+            serde_json::json!({"status": "unavailable", "reason": "this Synapse uses SQLite, and \
+                Synapse estimates room sizes only on PostgreSQL; the warden's Synapse module, \
+                which measures rooms on every Synapse, does not answer (not installed, or older \
+                than its rooms endpoint)"})
         );
     }
 }

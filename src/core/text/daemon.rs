@@ -97,19 +97,25 @@ pub fn synapse_back(since_ms: u64) -> Doc {
 }
 
 /// Room rules cannot work on this Synapse.
-pub fn rooms_unsupported() -> Doc {
-    said(Line::new().text(
-        "room rules are disabled: this Synapse uses SQLite, and Synapse estimates room sizes \
-         only on PostgreSQL. Media rules keep working.",
-    ))
+pub fn rooms_unsupported(reason: &str) -> Doc {
+    said(
+        Line::new()
+            .text("room size limits are not checked: ")
+            .outside(reason, ERROR_CAP)
+            .text(
+                ". Install the warden's Synapse module and set http.module_secret for room sizes \
+                 on every Synapse; `max_state_events` limits work everywhere. Media rules keep \
+                 working.",
+            ),
+    )
 }
 
 /// Room sizes started failing.
 pub fn rooms_failing(error: &str) -> Doc {
     let mut doc = said(Line::new().text(
-        "room rules could not be checked: Synapse fails to estimate room sizes (a known \
-         Synapse issue until its PostgreSQL planner statistics cover the event tables). Media \
-         rules keep working; open room alerts stay open; I will say when room sizes are back.",
+        "room size limits could not be checked: no source gave room sizes. Media rules and \
+         state event limits keep working; open room alerts stay open; I will say when room \
+         sizes are back.",
     ));
     doc.push(Block::Code(vec![Line::new().outside(error, ERROR_CAP)]));
     doc
@@ -162,7 +168,7 @@ pub fn condition(notice: &ConditionChange) -> Doc {
     match notice {
         ConditionChange::SynapseFailing { since_ms, error } => synapse_failing(*since_ms, error),
         ConditionChange::SynapseBack { since_ms } => synapse_back(*since_ms),
-        ConditionChange::RoomsUnsupported => rooms_unsupported(),
+        ConditionChange::RoomsUnsupported { reason } => rooms_unsupported(reason),
         ConditionChange::RoomsFailing { error } => rooms_failing(error),
         ConditionChange::RoomsBack { since_ms } => rooms_back(*since_ms),
         ConditionChange::WalksIncomplete { cause } => walks_incomplete(cause),

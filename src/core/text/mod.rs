@@ -45,12 +45,12 @@ pub fn subject(s: &Subject) -> Line {
     }
 }
 
-/// A measured value: a size in `units`, or `60 media`.
+/// A measured value: a size in `units`, `60 media` or `9 state events`.
 pub fn amount(measure: Measure, n: u64, units: Units) -> Line {
-    if measure.is_bytes() {
-        Line::new().size(n, units)
-    } else {
-        Line::new().count(n, "media", "media")
+    match measure {
+        Measure::MediaLength | Measure::RoomSize => Line::new().size(n, units),
+        Measure::MediaCount => Line::new().count(n, "media", "media"),
+        Measure::StateEvents => Line::new().count(n, "state event", "state events"),
     }
 }
 

@@ -55,6 +55,9 @@ fn effect(o: &Override) -> Line {
     if let Some(b) = o.max_estimated_size {
         parts.push(Line::new().size(b, Units::default()));
     }
+    if let Some(c) = o.max_state_events {
+        parts.push(Line::new().count(c, "state event", "state events"));
+    }
     Line::join(parts, " and ")
 }
 

@@ -77,14 +77,21 @@ pub fn user_rule(r: &UserMediaRule) -> Line {
     )
 }
 
-/// `huge-rooms (warning): rooms at most 10.0 GiB (Synapse's estimate)`.
+/// `huge-rooms (warning): rooms at most 10.0 GiB (estimated size) and
+/// 50,000 state events`.
 pub fn room_rule(r: &RoomRule) -> Line {
+    let mut limits = Vec::new();
+    if let Some(size) = r.max_estimated_size {
+        limits.push(Line::new().size(size, r.units).text(" (estimated size)"));
+    }
+    if let Some(states) = r.max_state_events {
+        limits.push(Line::new().count(states, "state event", "state events"));
+    }
     let mut line = super::rule(&r.name)
         .text(" (")
         .text(r.severity.as_str())
         .text("): rooms at most ")
-        .size(r.max_estimated_size, r.units)
-        .text(" (Synapse's estimate)");
+        .append(Line::join(limits, " and "));
     if !r.exempt.is_empty() {
         line = line.text(", except ").append(globs(&r.exempt));
     }

@@ -5,9 +5,10 @@
 //! [`crate::core::doc`]. Pure: the time is an argument.
 
 use crate::core::commands::{BadCommand, Command, UserQuery};
-use crate::core::doc::{Block, Doc, Line};
+use crate::core::doc::{Block, Doc, Line, Units};
 use crate::core::engine::eval::{RoomsChecked, RunOutcome};
-use crate::core::model::usage::{RoomSize, UserMedia};
+use crate::core::engine::rooms::{RoomRow, RoomsView};
+use crate::core::model::usage::UserMedia;
 use crate::core::model::violation::Severity;
 use crate::core::policy::Rules;
 use crate::core::text;
@@ -74,16 +75,52 @@ pub fn user(query: &UserQuery, users: &[UserMedia], more: bool, max_lines: usize
     }
 }
 
-/// The answer to `rooms`.
-pub fn rooms(rooms: &[RoomSize], max_lines: usize) -> Doc {
-    if rooms.is_empty() {
-        return text::rooms::none();
+/// The answer to `rooms`: the ranked rooms (at most `max_lines`), where
+/// the ranking comes from, the server's rooms and abandoned ones, and why
+/// there are no sizes when there are none. Sizes in `units`.
+pub fn rooms(view: &RoomsView, units: Units, max_lines: usize) -> Doc {
+    let mut doc = Doc::new();
+    if let Some(why) = &view.sizes_unavailable {
+        doc.push(Block::Paragraph(text::rooms::no_sizes(why)));
+    }
+    if view.rows.is_empty() {
+        doc.push(Block::Paragraph(text::rooms::no_room()));
+        return doc;
     }
     let max_lines = max_lines.max(1);
-    let mut doc = Doc::paragraph(text::rooms::heading()).with(Block::Numbered(
-        rooms.iter().take(max_lines).map(text::rooms::row).collect(),
+    doc.push(Block::Paragraph(text::rooms::heading(view.source)));
+    doc.push(Block::Numbered(
+        view.rows
+            .iter()
+            .take(max_lines)
+            .map(|r| text::rooms::row(r, units))
+            .collect(),
     ));
-    let left_out = rooms.len().saturating_sub(max_lines);
+    let left_out = view.rows.len().saturating_sub(max_lines);
+    if left_out > 0 {
+        doc.push(Block::Paragraph(text::and_more(left_out)));
+    }
+    doc.push(Block::Paragraph(text::rooms::totals(
+        view.rooms,
+        view.abandoned,
+    )));
+    doc
+}
+
+/// The answer to `rooms abandoned`: the rooms without a local member, most
+/// state events first (at most `max_lines`).
+pub fn rooms_abandoned(rows: &[RoomRow], max_lines: usize) -> Doc {
+    if rows.is_empty() {
+        return text::rooms::none_abandoned();
+    }
+    let max_lines = max_lines.max(1);
+    let mut doc = Doc::paragraph(text::rooms::abandoned_heading(rows.len())).with(Block::Numbered(
+        rows.iter()
+            .take(max_lines)
+            .map(|r| text::rooms::row(r, Units::default()))
+            .collect(),
+    ));
+    let left_out = rows.len().saturating_sub(max_lines);
     if left_out > 0 {
         doc.push(Block::Paragraph(text::and_more(left_out)));
     }
@@ -160,7 +197,12 @@ pub fn check(outcome: &RunOutcome, max_lines: usize) -> Doc {
             doc.push(Block::Paragraph(s::more(left_out)));
         }
     }
-    if let RoomsChecked::Unavailable { reason } = &outcome.rooms {
+    if let RoomsChecked::Unavailable { reason }
+    | RoomsChecked::Checked {
+        sizes_unavailable: Some(reason),
+        ..
+    } = &outcome.rooms
+    {
         doc.push(Block::Paragraph(s::rooms_unchecked(reason)));
     }
     for note in &outcome.notes {
@@ -296,15 +338,26 @@ mod tests {
 
     #[test]
     fn rooms_are_cut() {
-        let rs: Vec<_> = (0..15)
-            .map(|i| RoomSize {
-                room_id: format!("!r{i}:hs"),
-                estimated_size: 1 << 30,
-            })
-            .collect();
-        let r = rooms(&rs, 10).plain();
+        use crate::core::model::rooms::{RoomSizes, RoomSource};
+        use crate::core::model::usage::RoomSize;
+        let sizes = RoomSizes {
+            source: RoomSource::SynapseEstimate,
+            rooms: (0..15)
+                .map(|i| RoomSize {
+                    room_id: format!("!r{i}:hs"),
+                    estimated_size: 1 << 30,
+                })
+                .collect(),
+            asked: 15,
+        };
+        let view = crate::core::engine::rooms::view(Ok(sizes), &[]);
+        let r = rooms(&view, Units::default(), 10).plain();
         assert!(r.contains(" 1. room !r0:hs — 1.0 GiB"), "{r}");
-        assert!(r.ends_with("… and 5 more"), "{r}");
+        assert!(r.contains("… and 5 more"), "{r}");
+        assert!(
+            r.ends_with("0 rooms on the server, 0 without a local member."),
+            "{r}"
+        );
     }
 
     #[test]

@@ -15,8 +15,10 @@ use crate::core::alerting::silences::{Matcher, RulePattern, Silences, SubjectPat
 use crate::core::commands::{BadCommand, UsageError, UserQuery};
 use crate::core::doc::{ALLOWED_TAGS, Block, Doc, Units, is_neutralised};
 use crate::core::engine::eval::{RoomsChecked, RunOutcome, WalkReport};
+use crate::core::engine::rooms::{RoomRow, RoomsView};
 use crate::core::model::coverage::{Coverage, RoomsUnavailable};
-use crate::core::model::usage::{MediaMetric, RoomSize, TimeRange, UserMedia};
+use crate::core::model::rooms::{ModuleUnavailable, RoomSource, SizesUnavailable};
+use crate::core::model::usage::{MediaMetric, TimeRange, UserMedia};
 use crate::core::model::violation::fixture;
 use crate::core::model::violation::{Measure, Severity, Subject, Violation};
 use crate::core::policy;
@@ -159,7 +161,10 @@ fn outcome(i: &Inputs) -> RunOutcome {
             },
         ],
         rooms: RoomsChecked::Unavailable {
-            reason: RoomsUnavailable::Server(i.error.clone()),
+            reason: SizesUnavailable {
+                synapse: RoomsUnavailable::Server(i.error.clone()),
+                module: Some(ModuleUnavailable::Failed(i.error.clone())),
+            },
         },
         rules: 4,
         notes: vec![i.error.clone()],
@@ -249,16 +254,52 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         ..AlertPlan::default()
     };
     let us = users(i);
-    let rooms: Vec<RoomSize> = (0..3)
-        .map(|n| RoomSize {
-            room_id: if n == 0 {
-                i.room_id.clone()
-            } else {
-                format!("!room{n}:example.org")
-            },
-            estimated_size: (3 - n) * GIB,
-        })
-        .collect();
+    let row = |n: u64, size: Option<u64>| RoomRow {
+        room_id: if n == 0 {
+            i.room_id.clone()
+        } else {
+            format!("!room{n}:example.org")
+        },
+        name: match n {
+            0 => Some(i.name.clone()),
+            1 => Some("Town square".into()),
+            _ => None,
+        },
+        estimated_size: size,
+        state_events: Some(40_000 / (n + 1)),
+        joined_members: Some(120 / (n + 1)),
+        joined_local_members: Some(n),
+    };
+    let view = |source, rows: Vec<RoomRow>, sizes_unavailable| RoomsView {
+        source,
+        rooms: 57,
+        abandoned: rows
+            .iter()
+            .filter(|r| r.joined_local_members == Some(0))
+            .count(),
+        rows,
+        sizes_unavailable,
+    };
+    let rooms = view(
+        RoomSource::SynapseEstimate,
+        (0..3).map(|n| row(n, Some((3 - n) * GIB))).collect(),
+        None,
+    );
+    let exact = view(
+        RoomSource::ModuleExact,
+        (0..3).map(|n| row(n, Some((3 - n) * 1_000_000))).collect(),
+        None,
+    );
+    let no_rooms = view(RoomSource::ModuleEstimate, vec![], None);
+    let by_states = view(
+        RoomSource::StateEvents,
+        (0..3).map(|n| row(n, None)).collect(),
+        Some(SizesUnavailable {
+            synapse: RoomsUnavailable::Sqlite,
+            module: Some(ModuleUnavailable::NotConfigured),
+        }),
+    );
+    let abandoned: Vec<RoomRow> = (0..2).map(|n| row(n * 2, None)).collect();
     let config = policy::parse("policies.yaml", POLICY).expect("the catalogue's policy");
     let status = StatusView {
         last_run: Some(RunView {
@@ -298,7 +339,11 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
     let mut clean = outcome(i);
     clean.violations.clear();
     clean.notes.clear();
-    clean.rooms = RoomsChecked::Checked { rooms: 1 };
+    clean.rooms = RoomsChecked::Checked {
+        rooms: 1,
+        source: RoomSource::SynapseEstimate,
+        sizes_unavailable: None,
+    };
     vec![
         (
             "alert summary",
@@ -360,7 +405,13 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         ),
         (
             "notice: rooms unsupported",
-            text::daemon::rooms_unsupported(),
+            text::daemon::rooms_unsupported(
+                &SizesUnavailable {
+                    synapse: RoomsUnavailable::Sqlite,
+                    module: Some(ModuleUnavailable::NotConfigured),
+                }
+                .to_string(),
+            ),
         ),
         (
             "notice: rooms failing",
@@ -472,16 +523,25 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         ),
         ("user (unsearchable)", text::user::unsearchable()),
         ("user (failed)", text::user::search_failed(&i.error)),
-        ("rooms", replies::rooms(&rooms, 2)),
-        ("rooms (none)", replies::rooms(&[], 2)),
+        ("rooms", replies::rooms(&rooms, Units::Decimal, 2)),
         (
-            "rooms (SQLite)",
-            text::rooms::unavailable(&RoomsUnavailable::Sqlite, false),
+            "rooms (module, SQLite)",
+            replies::rooms(&exact, Units::Binary, 3),
+        ),
+        ("rooms (none)", replies::rooms(&no_rooms, Units::Binary, 2)),
+        (
+            "rooms (no size source, by state events)",
+            replies::rooms(&by_states, Units::Binary, 2),
         ),
         (
-            "rooms (known 500)",
-            text::rooms::unavailable(&RoomsUnavailable::Server(i.error.clone()), true),
+            "rooms (module refused)",
+            Doc::paragraph(text::rooms::no_sizes(&SizesUnavailable {
+                synapse: RoomsUnavailable::Server(i.error.clone()),
+                module: Some(ModuleUnavailable::Refused),
+            })),
         ),
+        ("rooms abandoned", replies::rooms_abandoned(&abandoned, 1)),
+        ("rooms abandoned (none)", replies::rooms_abandoned(&[], 1)),
         ("rooms (failed)", text::rooms::failed(&i.error)),
         ("status", replies::status(&status, NOW, true)),
         (

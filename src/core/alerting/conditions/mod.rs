@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::engine::eval::{RoomsChecked, RunOutcome};
 use crate::core::model::coverage::RoomsUnavailable;
+use crate::core::model::rooms::ModuleUnavailable;
 
 /// A condition that lasted across runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,8 +67,12 @@ pub enum ConditionChange {
         /// Failing since (Unix ms).
         since_ms: u64,
     },
-    /// Room rules cannot work here, for good.
-    RoomsUnsupported,
+    /// Room sizes cannot be read here until an admin acts (no size source:
+    /// Synapse's estimate fails and the warden's module is not set up).
+    RoomsUnsupported {
+        /// Why, for people.
+        reason: String,
+    },
     /// Room sizes started failing.
     RoomsFailing {
         /// Synapse's error.
@@ -141,48 +146,51 @@ impl Conditions {
     }
 
     fn rooms(&mut self, rooms: &RoomsChecked, now_ms: u64) -> Option<ConditionChange> {
-        match rooms {
-            RoomsChecked::Checked { .. } => {
-                self.rooms_outage
-                    .take()
-                    .map(|outage| ConditionChange::RoomsBack {
-                        since_ms: outage.since_ms,
-                    })
-            }
+        let missing = match rooms {
             // No room rule any more: nothing to watch, nothing to say.
             RoomsChecked::NotNeeded => {
                 self.rooms_outage = None;
-                None
+                return None;
             }
-            RoomsChecked::Unavailable {
-                reason: RoomsUnavailable::Sqlite,
-            } => {
-                if self.rooms_unsupported_noticed {
-                    None
-                } else {
-                    self.rooms_unsupported_noticed = true;
-                    Some(ConditionChange::RoomsUnsupported)
-                }
-            }
-            RoomsChecked::Unavailable {
-                reason: RoomsUnavailable::Server(error),
-            } => {
-                if self.rooms_outage.is_some() {
-                    None
-                } else {
-                    self.rooms_outage = Some(Outage {
-                        since_ms: now_ms,
-                        error: error.clone(),
-                    });
-                    Some(ConditionChange::RoomsFailing {
-                        error: error.clone(),
-                    })
-                }
-            }
-            RoomsChecked::Unavailable {
-                reason: RoomsUnavailable::NotAsked,
-            } => None,
+            RoomsChecked::Checked {
+                sizes_unavailable, ..
+            } => sizes_unavailable.as_ref(),
+            RoomsChecked::Unavailable { reason } => Some(reason),
+        };
+        let Some(missing) = missing else {
+            return self
+                .rooms_outage
+                .take()
+                .map(|outage| ConditionChange::RoomsBack {
+                    since_ms: outage.since_ms,
+                });
+        };
+        if missing.synapse == RoomsUnavailable::NotAsked {
+            return None;
         }
+        let lasting = matches!(
+            missing.module,
+            None | Some(ModuleUnavailable::NotConfigured | ModuleUnavailable::NotInstalled)
+        );
+        if lasting {
+            // Said once: it lasts until an admin installs the module.
+            if self.rooms_unsupported_noticed {
+                return None;
+            }
+            self.rooms_unsupported_noticed = true;
+            return Some(ConditionChange::RoomsUnsupported {
+                reason: missing.to_string(),
+            });
+        }
+        if self.rooms_outage.is_some() {
+            return None;
+        }
+        let error = missing.to_string();
+        self.rooms_outage = Some(Outage {
+            since_ms: now_ms,
+            error: error.clone(),
+        });
+        Some(ConditionChange::RoomsFailing { error })
     }
 }
 

@@ -5,6 +5,7 @@ use crate::core::doc::Message;
 use crate::core::engine::eval::WalkReport;
 use crate::core::model::coverage::CutShort;
 use crate::core::model::coverage::{Checked, Coverage, CutCause};
+use crate::core::model::rooms::{RoomSource, SizesUnavailable};
 use crate::core::model::usage::TimeRange;
 use crate::core::model::violation::fixture::{user, violation};
 use crate::core::model::violation::{Measure, Subject, Violation};
@@ -64,12 +65,20 @@ fn outcome(rooms: RoomsChecked, cut: Option<CutShort>, violations: Vec<Violation
 }
 
 fn checked() -> RoomsChecked {
-    RoomsChecked::Checked { rooms: 3 }
+    RoomsChecked::Checked {
+        rooms: 3,
+        source: RoomSource::SynapseEstimate,
+        sizes_unavailable: None,
+    }
 }
 
+/// Synapse's known 500, and the module failing in a way that may pass.
 fn server_500() -> RoomsChecked {
     RoomsChecked::Unavailable {
-        reason: RoomsUnavailable::Server("500".into()),
+        reason: SizesUnavailable {
+            synapse: RoomsUnavailable::Server("500".into()),
+            module: Some(ModuleUnavailable::TimedOut),
+        },
     }
 }
 
@@ -120,20 +129,41 @@ fn synapse_outage_is_said_once_when_it_starts_and_once_when_it_ends() {
 }
 
 #[test]
-fn rooms_sqlite_once_ever_and_500_as_an_outage() {
+fn rooms_without_a_size_source_once_ever_and_a_failing_module_as_an_outage() {
     let mut c = Conditions::default();
+    // SQLite (or Synapse's known 500) without the module: it lasts until an
+    // admin installs the module, so it is said once. The state events were
+    // checked or not, the same.
+    let why = SizesUnavailable {
+        synapse: RoomsUnavailable::Sqlite,
+        module: Some(ModuleUnavailable::NotInstalled),
+    };
     let sqlite = RoomsChecked::Unavailable {
-        reason: RoomsUnavailable::Sqlite,
+        reason: why.clone(),
+    };
+    let states_only = RoomsChecked::Checked {
+        rooms: 2,
+        source: RoomSource::StateEvents,
+        sizes_unavailable: Some(why.clone()),
     };
     assert_eq!(
         c.run_finished(&outcome(sqlite.clone(), None, vec![]), 0),
-        vec![ConditionChange::RoomsUnsupported]
+        vec![ConditionChange::RoomsUnsupported {
+            reason: why.to_string()
+        }]
     );
     assert_eq!(c.run_finished(&outcome(sqlite, None, vec![]), MIN), vec![]);
     assert_eq!(
+        c.run_finished(&outcome(states_only, None, vec![]), MIN),
+        vec![]
+    );
+    assert_eq!(
         c.run_finished(&outcome(server_500(), None, vec![]), 2 * MIN),
         vec![ConditionChange::RoomsFailing {
-            error: "500".into()
+            error: "Synapse could not estimate room sizes (500); on PostgreSQL this happens until \
+                    its planner statistics cover the event tables; the warden's Synapse \
+                    module ran out of time measuring the rooms"
+                .into()
         }]
     );
     assert_eq!(
@@ -216,7 +246,7 @@ fn a_partial_run_announces_what_it_saw_and_keeps_what_it_did_not() {
     assert!(
         messages[0]
             .plain
-            .contains("room rules could not be checked")
+            .contains("room size limits could not be checked")
     );
     assert!(messages[1].plain.contains(
         "runs are incomplete: Synapse's next_token stopped advancing at 80 of 120 users"

@@ -35,11 +35,16 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::core::engine::limits::{self, EffectiveRoom, EffectiveUser};
-use crate::core::model::coverage::{Checked, Coverage, CutCause, CutShort, RoomsUnavailable};
-use crate::core::model::usage::{RoomSize, TimeRange, UserMedia};
+use crate::core::engine::limits::{self, EffectiveUser};
+
+mod rooms;
+
+use crate::core::model::coverage::{Checked, Coverage, CutCause, CutShort};
+use crate::core::model::rooms::{RoomListEntry, RoomSizes, SizesUnavailable};
+use crate::core::model::usage::{TimeRange, UserMedia};
 use crate::core::model::violation::{Measure, Severity, Subject, Violation};
 use crate::core::policy::{Percent, Rules};
+pub use rooms::RoomsChecked;
 
 /// How many rooms Synapse's largest-rooms statistics list at most.
 pub const LARGEST_ROOMS_LISTED: usize = 10;
@@ -73,24 +78,6 @@ pub struct PlannedWalk {
     cut_short: Option<CutShort>,
     /// The users it looked at.
     checked: Checked,
-}
-
-/// What is known of the rooms of a run.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum RoomsChecked {
-    /// No room rule: rooms were not asked for.
-    NotNeeded,
-    /// Rooms were checked: this many were listed by Synapse.
-    Checked {
-        /// Rooms Synapse listed.
-        rooms: usize,
-    },
-    /// Room rules could not be checked.
-    Unavailable {
-        /// Why (serialized as the sentence for people).
-        reason: RoomsUnavailable,
-    },
 }
 
 /// One walk of a finished run.
@@ -170,7 +157,7 @@ pub struct Evaluation<'r> {
     /// Each rule's name and description, by the same position, shared by
     /// all its violations.
     interned: Vec<(Arc<str>, Option<Arc<str>>)>,
-    rooms: Option<RoomsChecked>,
+    rooms: rooms::RoomInputs,
     notes: Vec<String>,
 }
 
@@ -215,7 +202,7 @@ impl<'r> Evaluation<'r> {
                     )
                 })
                 .collect(),
-            rooms: None,
+            rooms: rooms::RoomInputs::default(),
             notes: Vec::new(),
         }
     }
@@ -225,9 +212,21 @@ impl<'r> Evaluation<'r> {
         &self.walks
     }
 
-    /// Whether the largest rooms are needed (there are room rules).
+    /// Whether rooms are needed at all (there are room rules).
     pub fn needs_rooms(&self) -> bool {
-        !self.rules.rooms.is_empty()
+        self.needs_room_sizes() || self.needs_room_list()
+    }
+
+    /// Whether room sizes are needed (a room rule, or an override in force,
+    /// sets `max_estimated_size`).
+    pub fn needs_room_sizes(&self) -> bool {
+        rooms::needs_sizes(self.rules, self.now_ms)
+    }
+
+    /// Whether the official room list is needed (a room rule, or an
+    /// override in force, sets `max_state_events`).
+    pub fn needs_room_list(&self) -> bool {
+        rooms::needs_list(self.rules, self.now_ms)
     }
 
     /// Evaluates one chunk of the walk of `range`. Chunks may have any size;
@@ -254,41 +253,21 @@ impl<'r> Evaluation<'r> {
         Ok(())
     }
 
-    /// Evaluates the room rules against Synapse's largest rooms (largest
-    /// first, at most [`LARGEST_ROOMS_LISTED`]).
-    pub fn rooms(&mut self, rooms: &[RoomSize]) {
-        let offset = self.rules.user_media.len();
-        for (i, rule) in self.rules.rooms.iter().enumerate() {
-            for room in rooms {
-                let limit =
-                    limits::effective_room(&self.rules.overrides, rule, &room.room_id, self.now_ms);
-                if let Some(v) = judge_room(&self.interned[offset + i], &limit, room) {
-                    self.found[offset + i].push(v);
-                }
-            }
-            // Rooms not listed are no larger than the smallest listed one:
-            // if that one is flagged, unlisted rooms may be too.
-            let smallest = rooms.iter().map(|r| r.estimated_size).min();
-            if rooms.len() >= LARGEST_ROOMS_LISTED
-                && smallest
-                    .is_some_and(|s| level(s, rule.max_estimated_size, rule.warn_at).is_some())
-            {
-                self.notes.push(format!(
-                    "Synapse lists only the {LARGEST_ROOMS_LISTED} largest rooms and the smallest of them is \
-                     over (or near) the limit of `{}`: more rooms may be",
-                    rule.name
-                ));
-            }
-        }
-        self.rooms = Some(RoomsChecked::Checked { rooms: rooms.len() });
+    /// Gives the largest rooms by size, from the first source that
+    /// answered.
+    pub fn room_sizes(&mut self, sizes: RoomSizes) {
+        self.rooms.sizes(sizes);
     }
 
-    /// Records that the room rules could not be checked, and why (e.g.
-    /// Synapse runs on SQLite).
-    pub fn rooms_unavailable(&mut self, reason: RoomsUnavailable) {
-        self.notes
-            .push(format!("room rules were not checked: {reason}"));
-        self.rooms = Some(RoomsChecked::Unavailable { reason });
+    /// Records that no source gave room sizes, and why: size limits are not
+    /// checked (and not resolved) by this run.
+    pub fn room_sizes_unavailable(&mut self, why: SizesUnavailable) {
+        self.rooms.sizes_unavailable(why);
+    }
+
+    /// Gives every room of the official room list (for state events).
+    pub fn room_list(&mut self, rooms: &[RoomListEntry]) {
+        self.rooms.list(rooms);
     }
 
     /// Records that the walk of `range` was cut short after passing on the
@@ -316,16 +295,6 @@ impl<'r> Evaluation<'r> {
 
     /// Ends the run.
     pub fn finish(mut self) -> RunOutcome {
-        let rooms = match self.rooms.take() {
-            _ if !self.needs_rooms() => RoomsChecked::NotNeeded,
-            Some(rooms) => rooms,
-            None => {
-                let reason = RoomsUnavailable::NotAsked;
-                self.notes
-                    .push(format!("room rules were not checked: {reason}"));
-                RoomsChecked::Unavailable { reason }
-            }
-        };
         let mut coverage = Coverage::complete();
         for walk in &self.walks {
             let Some(cut) = walk.cut_short else { continue };
@@ -341,10 +310,18 @@ impl<'r> Evaluation<'r> {
                 walk.rules.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
             ));
         }
-        if matches!(rooms, RoomsChecked::Unavailable { .. }) {
-            for rule in &self.rules.rooms {
-                coverage.limit(&rule.name, Checked::Nothing);
-            }
+        let judged = rooms::judge(
+            self.rules,
+            &self.interned,
+            std::mem::take(&mut self.rooms),
+            self.now_ms,
+            &mut self.notes,
+            &mut coverage,
+        );
+        let rooms = judged.checked;
+        let offset = self.rules.user_media.len();
+        for (i, found) in judged.found.into_iter().enumerate() {
+            self.found[offset + i].extend(found);
         }
         let mut ranked: Vec<(usize, Violation)> = Vec::new();
         for (rule, mut found) in self.found.into_iter().enumerate() {
@@ -469,31 +446,6 @@ fn judge_user(
         }
     }
     worst.map(|(_, v)| v)
-}
-
-fn judge_room(
-    interned: &Interned,
-    effective: &EffectiveRoom<'_>,
-    room: &RoomSize,
-) -> Option<Violation> {
-    let rule = effective.rule;
-    let max_estimated_size = effective.max_estimated_size?;
-    let found = level(room.estimated_size, max_estimated_size, rule.warn_at)?;
-    Some(Violation {
-        units: rule.units,
-        ..violation(
-            interned,
-            rule.severity,
-            found,
-            Subject::Room {
-                room_id: room.room_id.clone(),
-            },
-            Measure::RoomSize,
-            room.estimated_size,
-            max_estimated_size,
-            None,
-        )
-    })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -6,6 +6,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
+use crate::core::model::coverage::RoomsUnavailable;
+use crate::core::model::rooms::{ModuleUnavailable, RoomSource};
+use crate::core::model::usage::RoomSize;
 use crate::core::policy::{Patterns, UserSelector};
 use crate::core::policy::{RoomRule, UserMediaRule};
 
@@ -43,7 +46,8 @@ fn room_rule(name: &str, max: u64) -> RoomRule {
         description: None,
         severity: Severity::Warning,
         exempt: Patterns::none(),
-        max_estimated_size: max,
+        max_estimated_size: Some(max),
+        max_state_events: None,
         warn_at: None,
         units: Default::default(),
     }
@@ -64,7 +68,11 @@ fn run(rules: &Rules, users: &[UserMedia], rooms: Option<&[RoomSize]>) -> RunOut
         eval.feed(range, users).unwrap();
     }
     if let Some(rooms) = rooms {
-        eval.rooms(rooms);
+        eval.room_sizes(RoomSizes {
+            source: RoomSource::SynapseEstimate,
+            rooms: rooms.to_vec(),
+            asked: LARGEST_ROOMS_LISTED,
+        });
     }
     eval.finish()
 }
@@ -255,7 +263,14 @@ fn rooms_exemptions_notes_and_unavailability() {
             "warning big !b:hs RoomSize 950/1000 early",
         ]
     );
-    assert_eq!(outcome.rooms, RoomsChecked::Checked { rooms: 4 });
+    assert_eq!(
+        outcome.rooms,
+        RoomsChecked::Checked {
+            rooms: 4,
+            source: RoomSource::SynapseEstimate,
+            sizes_unavailable: None
+        }
+    );
     assert!(outcome.notes.is_empty());
 
     // Ten rooms listed, all over: more may be.
@@ -273,24 +288,128 @@ fn rooms_exemptions_notes_and_unavailability() {
 
     let mut eval = Evaluation::plan(&rules, NOW);
     assert!(eval.needs_rooms());
-    eval.rooms_unavailable(RoomsUnavailable::Sqlite);
+    let why = SizesUnavailable {
+        synapse: RoomsUnavailable::Sqlite,
+        module: Some(ModuleUnavailable::NotInstalled),
+    };
+    eval.room_sizes_unavailable(why.clone());
     let outcome = eval.finish();
-    assert_eq!(
-        outcome.rooms,
-        RoomsChecked::Unavailable {
-            reason: RoomsUnavailable::Sqlite
-        }
-    );
+    assert_eq!(outcome.rooms, RoomsChecked::Unavailable { reason: why });
     assert_eq!(
         outcome.notes,
         [
-            "room rules were not checked: this Synapse uses SQLite, and Synapse estimates room sizes only on PostgreSQL"
+            "room size limits were not checked: this Synapse uses SQLite, and Synapse estimates room \
+             sizes only on PostgreSQL; the warden's Synapse module, which measures rooms on every \
+             Synapse, does not answer (not installed, or older than its rooms endpoint)"
         ]
     );
     // What was not checked is not resolved: no room rule is covered.
     assert!(!outcome.coverage.is_complete());
     let outcome = Evaluation::plan(&rules, NOW).finish();
     assert!(matches!(outcome.rooms, RoomsChecked::Unavailable { .. }));
+}
+
+fn listed(id: &str, states: u64) -> RoomListEntry {
+    RoomListEntry {
+        room_id: id.to_owned(),
+        name: None,
+        state_events: states,
+        joined_members: 1,
+        joined_local_members: 1,
+    }
+}
+
+#[test]
+fn state_events_are_judged_on_every_room_and_the_worst_limit_wins() {
+    let mut both = room_rule("both", 1000);
+    both.max_state_events = Some(100);
+    let mut states_only = room_rule("states", 0);
+    states_only.max_estimated_size = None;
+    states_only.max_state_events = Some(50);
+    let rules = Rules {
+        user_media: vec![],
+        rooms: vec![both, states_only],
+        overrides: vec![],
+    };
+    let mut eval = Evaluation::plan(&rules, NOW);
+    assert!(eval.needs_room_sizes() && eval.needs_room_list());
+    // !a: size 1100 (110 %) and 300 state events (300 %): the state events
+    // are broken the most. !b: only its size is over. !c: not in the sizes
+    // (smaller than those listed), 60 state events: over `states` only.
+    eval.room_sizes(RoomSizes {
+        source: RoomSource::ModuleEstimate,
+        rooms: vec![room("!a:hs", 1100), room("!b:hs", 2000)],
+        asked: 100,
+    });
+    eval.room_list(&[
+        listed("!a:hs", 300),
+        listed("!b:hs", 10),
+        listed("!c:hs", 60),
+    ]);
+    let outcome = eval.finish();
+    assert_eq!(
+        summary(&outcome),
+        [
+            "warning both !a:hs StateEvents 300/100",
+            "warning both !b:hs RoomSize 2000/1000",
+            "warning states !a:hs StateEvents 300/50",
+            "warning states !c:hs StateEvents 60/50",
+        ]
+    );
+    assert_eq!(
+        outcome.rooms,
+        RoomsChecked::Checked {
+            rooms: 3,
+            source: RoomSource::ModuleEstimate,
+            sizes_unavailable: None
+        }
+    );
+    assert!(outcome.coverage.is_complete());
+
+    // Without sizes: the state events are still judged, but the rule with
+    // a size limit is not covered (its open alerts stay open).
+    let mut eval = Evaluation::plan(&rules, NOW);
+    let why = SizesUnavailable {
+        synapse: RoomsUnavailable::Server("500".into()),
+        module: Some(ModuleUnavailable::NotConfigured),
+    };
+    eval.room_sizes_unavailable(why.clone());
+    eval.room_list(&[listed("!a:hs", 300), listed("!c:hs", 60)]);
+    let outcome = eval.finish();
+    assert_eq!(outcome.violations.len(), 3);
+    assert_eq!(
+        outcome.rooms,
+        RoomsChecked::Checked {
+            rooms: 2,
+            source: RoomSource::StateEvents,
+            sizes_unavailable: Some(why)
+        }
+    );
+    let by = |rule: &str| {
+        outcome
+            .violations
+            .iter()
+            .find(|v| &*v.rule == rule)
+            .unwrap()
+            .clone()
+    };
+    assert!(!outcome.coverage.covers(&by("both")));
+    assert!(outcome.coverage.covers(&by("states")));
+}
+
+#[test]
+fn an_override_can_add_a_room_limit_the_rule_lacks() {
+    let mut states_only = room_rule("states", 0);
+    states_only.max_estimated_size = None;
+    states_only.max_state_events = Some(50);
+    let rules = Rules {
+        user_media: vec![],
+        rooms: vec![states_only],
+        overrides: vec![],
+    };
+    assert!(!Evaluation::plan(&rules, NOW).needs_room_sizes());
+    let eval = Evaluation::plan(&rules, NOW);
+    assert!(eval.needs_room_list());
 }
 
 #[test]
@@ -489,7 +608,7 @@ proptest! {
             (_, _, Some(l)) => target.max_media_length = Some(l + raise),
             (_, None, None) => unreachable!("rules have a limit"),
         }
-        rules.rooms[0].max_estimated_size += room_raise;
+        rules.rooms[0].max_estimated_size = rules.rooms[0].max_estimated_size.map(|m| m + room_raise);
         let after = run(&rules, &users, Some(&rooms));
 
         prop_assert!(keys(&after).is_subset(&keys(&before)));

@@ -76,8 +76,17 @@ pub struct EffectiveRoom<'r> {
     pub rule: &'r RoomRule,
     /// Where the limit comes from.
     pub source: LimitSource<'r>,
-    /// Largest estimated size; `None`: the rule does not apply.
+    /// Largest estimated size; `None`: no size limit here.
     pub max_estimated_size: Option<u64>,
+    /// Most current state events; `None`: no such limit here.
+    pub max_state_events: Option<u64>,
+}
+
+impl EffectiveRoom<'_> {
+    /// Whether the rule holds the room to a limit.
+    pub fn applies(&self) -> bool {
+        self.max_estimated_size.is_some() || self.max_state_events.is_some()
+    }
 }
 
 /// The first override in force at `now_ms` naming `user_id` and `rule`.
@@ -154,6 +163,7 @@ pub fn effective_room<'r>(
             rule,
             source: LimitSource::NotSelected,
             max_estimated_size: None,
+            max_state_events: None,
         };
     }
     let found = overrides
@@ -163,13 +173,18 @@ pub fn effective_room<'r>(
         None => EffectiveRoom {
             rule,
             source: LimitSource::Rule,
-            max_estimated_size: Some(rule.max_estimated_size),
+            max_estimated_size: rule.max_estimated_size,
+            max_state_events: rule.max_state_events,
         },
         Some(o) => EffectiveRoom {
             rule,
             source: LimitSource::Override(o),
             max_estimated_size: (!o.exempt)
-                .then(|| o.max_estimated_size.unwrap_or(rule.max_estimated_size)),
+                .then(|| o.max_estimated_size.or(rule.max_estimated_size))
+                .flatten(),
+            max_state_events: (!o.exempt)
+                .then(|| o.max_state_events.or(rule.max_state_events))
+                .flatten(),
         },
     }
 }

@@ -345,6 +345,7 @@ fn build(rules: &Rules, specs: &[Spec]) -> Vec<Override> {
                 max_media_length: s.length,
                 max_media_count: s.count,
                 max_estimated_size: None,
+                max_state_events: None,
                 until_ms: Some(if s.ended { NOW } else { NOW + 1 }),
                 until_written: None,
                 reason: None,

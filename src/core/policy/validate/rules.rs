@@ -204,26 +204,45 @@ impl Checker {
             Patterns::none(),
             values::patterns,
         );
-        let max_estimated_size = self.required(
-            path,
-            "max_estimated_size",
+        let max_estimated_size = self.or_default(
+            &path.key("max_estimated_size"),
             raw.max_estimated_size.as_ref(),
-            values::size,
+            None,
+            |v| values::size(v).map(Some),
         );
+        let max_state_events = self.or_default(
+            &path.key("max_state_events"),
+            raw.max_state_events.as_ref(),
+            None,
+            |v| values::count(v, 1).map(Some),
+        );
+        if raw.max_estimated_size.is_none() && raw.max_state_events.is_none() {
+            let typo = ["max_estimated_size", "max_state_events"]
+                .iter()
+                .any(|k| self.suggested.contains(&path.key(k)));
+            if !typo {
+                self.invalid(
+                    path,
+                    "a room rule needs a limit: `max_estimated_size`, `max_state_events` or both",
+                );
+            }
+        }
         let warn_at = self.warn_at(path, raw.warn_at.as_ref());
         let (name, description, severity) = head?;
-        Some(RoomRule {
+        let rule = RoomRule {
             name,
             description,
             severity,
             exempt: exempt.ok()?,
-            max_estimated_size: max_estimated_size?,
+            max_estimated_size: max_estimated_size.ok()?,
+            max_state_events: max_state_events.ok()?,
             warn_at: warn_at.ok()?,
             units: raw
                 .max_estimated_size
                 .as_ref()
                 .map(values::size_units)
                 .unwrap_or_default(),
-        })
+        };
+        (rule.max_estimated_size.is_some() || rule.max_state_events.is_some()).then_some(rule)
     }
 }
