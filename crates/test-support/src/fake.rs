@@ -6,7 +6,9 @@
 //! - `GET /_synapse/admin/v1/statistics/users/media` — users' local media usage;
 //! - `GET /_synapse/admin/v1/statistics/database/rooms` — the largest rooms;
 //! - `GET /_synapse/admin/v1/rooms` — the official room list (`room_list`);
-//! - `GET /_synapse/admin/v1/server_version` — no auth, for readiness checks.
+//! - `GET /_synapse/admin/v1/server_version` — no auth, for readiness checks;
+//! - `GET /_synapse/client/synapse_warden/v1/rooms` — the warden's Synapse
+//!   module's room sizes, when a module is loaded (`module`).
 //!
 //! # What is reproduced
 //!
@@ -113,6 +115,7 @@ mod dataset;
 mod handlers;
 mod json;
 mod media;
+mod module;
 mod net;
 mod python;
 mod room_list;
@@ -125,6 +128,7 @@ pub use controls::*;
 pub use dataset::*;
 use handlers::*;
 use json::*;
+pub use module::{FakeModule, ModuleRooms};
 use net::*;
 use python::*;
 pub use room_list::FakeRoom;

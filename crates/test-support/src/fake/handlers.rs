@@ -28,7 +28,9 @@ pub(crate) async fn handle(
         });
         log.len() - 1
     };
-    let answer = match media::respond(&app, &parts.method, &path, &query, &parts.headers, &body) {
+    let answer = match media::respond(&app, &parts.method, &path, &query, &parts.headers, &body)
+        .or_else(|| module::respond(&app, &parts.method, &path, &query, &parts.headers))
+    {
         Some(response) => Some(response),
         None => respond(&app, &parts.method, &path, &query, &parts.headers).await,
     };

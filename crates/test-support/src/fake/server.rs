@@ -37,6 +37,8 @@ pub(crate) struct Data {
     pub(crate) rooms: RoomsMode,
     /// The official room list ([`FakeSynapse::set_room_list`]).
     pub(crate) room_list: Vec<FakeRoom>,
+    /// The warden's module, when loaded ([`FakeSynapse::set_module`]).
+    pub(crate) module: Option<super::module::FakeModule>,
     pub(crate) page_cap: Option<usize>,
     /// Answers per query, until the dataset or the backend changes.
     pub(crate) cache: HashMap<QueryKey, Rows>,
@@ -139,6 +141,7 @@ impl FakeSynapse {
                 db,
                 rooms: RoomsMode::natural(db),
                 room_list: Vec::new(),
+                module: None,
                 page_cap: None,
                 cache: HashMap::new(),
                 media: Vec::new(),
