@@ -253,7 +253,7 @@ async fn check_reports_exactly_the_expected_violations_on_sqlite() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("note: room rules were not checked: this Synapse uses SQLite"),
+        stdout.contains("note: room size limits were not checked: this Synapse uses SQLite"),
         "{stdout}"
     );
     assert!(!stdout.contains(" meant?"), "{stdout}");
@@ -303,9 +303,9 @@ async fn check_reports_exactly_the_expected_violations_on_sqlite() {
     );
 }
 
-/// PostgreSQL: room rules. A fresh server cannot estimate room sizes (500):
-/// a note, and the media rules still decide. Once it can, rooms over the
-/// limit are reported, exempted ones are not.
+/// PostgreSQL: room rules on a fresh server, as installed. Synapse cannot
+/// estimate room sizes (500) and the warden's module is not set up: a note,
+/// and the media rules still decide.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_rooms_on_postgres() {
     let h = start(Backend::Postgres).await;
@@ -335,53 +335,9 @@ async fn check_reports_rooms_on_postgres() {
     let reason = doc["summary"]["rooms"]["reason"].as_str().unwrap();
     assert!(reason.contains("(500"), "{reason}");
 
-    // With statistics: the rooms strictly above the smallest estimate break
-    // a limit set to it, except the exempted largest room.
-    let mut rooms = h.enable_rooms_statistics().await.unwrap();
-    rooms.sort_by_key(|r| std::cmp::Reverse(r.estimated_size));
-    assert!(rooms.len() >= 3, "{rooms:?}");
-    let limit = rooms.iter().map(|r| r.estimated_size).min().unwrap();
-    let largest = &rooms[0];
-    let mut expected: Vec<(String, u64)> = rooms[1..]
-        .iter()
-        .filter(|r| r.estimated_size > limit)
-        .map(|r| (r.room_id.clone(), r.estimated_size))
-        .collect();
-    expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    // Three rooms with 12, 8 and 4 messages have distinct estimates.
-    assert!(
-        !expected.is_empty(),
-        "no room above the smallest: {rooms:?}"
-    );
-    let room_rules = format!(
-        "  rooms:\n    - name: room-limit\n      severity: critical\n      max_estimated_size: {limit}\n      exempt: ['{}']\n",
-        largest.room_id
-    );
-    let policy = write_policy(dir.path(), "rooms.yaml", &h, None, &room_rules);
-    let out = warden(&["check", "--config", &policy, "--format", "json"], token).await;
-    let (lines, doc) = json_violations(&out.stdout);
-    let expected_lines: Vec<String> = expected
-        .iter()
-        .map(|(id, size)| format!("critical room-limit {id} room_size {size}/{limit}"))
-        .collect();
-    assert_eq!(lines, expected_lines, "{}", describe(&out));
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert_eq!(
-        doc["summary"]["rooms"],
-        serde_json::json!({"status": "checked", "rooms": rooms.len()})
-    );
-    // No user rule: no walk at all.
-    assert_eq!(doc["summary"]["walks"], serde_json::json!([]));
-    let out = warden(&["check", "--config", &policy], token).await;
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let stdout = text(&out.stdout);
-    let row = stdout.lines().nth(1).unwrap_or_default();
-    assert!(
-        row.starts_with("critical  room-limit")
-            && row.contains(expected[0].0.as_str())
-            && row.contains("room size"),
-        "{stdout}"
-    );
+    // Nothing is repaired in Synapse's tables here: room sizes through the
+    // warden's module on such a server are tested in `room_sizes`, and
+    // Synapse's own estimate (old servers) in the conformance suite.
 }
 
 /// `validate` prints the golden error list, exit 2; the example is valid.

@@ -257,7 +257,7 @@ async fn rooms_500_is_one_notice_per_outage_and_media_rules_keep_alerting() {
         ("!big:test".to_owned(), 2 * MIB),
         ("!small:test".to_owned(), 10 * KIB),
     ]);
-    const FAILING: &str = "room rules could not be checked";
+    const FAILING: &str = "room size limits could not be checked";
     const BACK: &str = "room sizes are available again";
 
     // A fresh PostgreSQL Synapse: rooms 500, media rules still alert.

@@ -46,10 +46,13 @@
 //! request failed, as whom, with the status and response body; access tokens
 //! never appear in them ([`TestUser`]'s `Debug` redacts its token).
 //!
-//! [`SynapseHarness::enable_rooms_statistics`] makes the PostgreSQL-only
-//! `GET /_synapse/admin/v1/statistics/database/rooms` answer 200 on a fresh
-//! server; [`SynapseHarness::seed_media_sql`] bulk-inserts users and media rows
-//! by SQL for the users' media statistics.
+//! [`SynapseHarness::enable_rooms_statistics`] simulates an OLD server's
+//! data so that the PostgreSQL-only `GET
+//! /_synapse/admin/v1/statistics/database/rooms` answers 200: used only by
+//! the conformance suite (the shape of that 200) and the harness's own
+//! test; every other room test runs on Synapse as installed.
+//! [`SynapseHarness::seed_media_sql`] bulk-inserts users and media rows by
+//! SQL for the users' media statistics.
 //!
 //! # Where things are
 //!

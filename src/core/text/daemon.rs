@@ -113,9 +113,10 @@ pub fn rooms_unsupported(reason: &str) -> Doc {
 /// Room sizes started failing.
 pub fn rooms_failing(error: &str) -> Doc {
     let mut doc = said(Line::new().text(
-        "room size limits could not be checked: no source gave room sizes. Media rules and \
-         state event limits keep working; open room alerts stay open; I will say when room \
-         sizes are back.",
+        "room size limits could not be checked: no source gave room sizes (Synapse's own \
+         estimate fails on current PostgreSQL servers; the warden's Synapse module measures \
+         rooms on every Synapse). Media rules and state event limits keep working; open room \
+         alerts stay open; I will say when room sizes are back.",
     ));
     doc.push(Block::Code(vec![Line::new().outside(error, ERROR_CAP)]));
     doc

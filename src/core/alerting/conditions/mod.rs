@@ -67,8 +67,8 @@ pub enum ConditionChange {
         /// Failing since (Unix ms).
         since_ms: u64,
     },
-    /// Room sizes cannot be read here until an admin acts (no size source:
-    /// Synapse's estimate fails and the warden's module is not set up).
+    /// Room sizes cannot be read here until an admin acts (SQLite, and the
+    /// warden's module is not set up).
     RoomsUnsupported {
         /// Why, for people.
         reason: String,
@@ -168,12 +168,16 @@ impl Conditions {
         if missing.synapse == RoomsUnavailable::NotAsked {
             return None;
         }
-        let lasting = matches!(
-            missing.module,
-            None | Some(ModuleUnavailable::NotConfigured | ModuleUnavailable::NotInstalled)
-        );
+        // SQLite without the module lasts as long as the server's database:
+        // said once. Anything else may pass (Synapse's 500 on PostgreSQL
+        // until its statistics cover the event tables, a failing module):
+        // an outage, said when it starts and when sizes are back.
+        let lasting = missing.synapse == RoomsUnavailable::Sqlite
+            && matches!(
+                missing.module,
+                None | Some(ModuleUnavailable::NotConfigured | ModuleUnavailable::NotInstalled)
+            );
         if lasting {
-            // Said once: it lasts until an admin installs the module.
             if self.rooms_unsupported_noticed {
                 return None;
             }

@@ -5,7 +5,7 @@ use crate::core::doc::Message;
 use crate::core::engine::eval::WalkReport;
 use crate::core::model::coverage::CutShort;
 use crate::core::model::coverage::{Checked, Coverage, CutCause};
-use crate::core::model::rooms::{RoomSource, SizesUnavailable};
+use crate::core::model::rooms::{ModuleUnavailable, RoomSource, SizesUnavailable};
 use crate::core::model::usage::TimeRange;
 use crate::core::model::violation::fixture::{user, violation};
 use crate::core::model::violation::{Measure, Subject, Violation};
@@ -293,4 +293,30 @@ fn old_state_files_load() {
     let c: Conditions = serde_json::from_str(old).unwrap();
     assert_eq!(c.incomplete, None);
     assert!(c.rooms_unsupported_noticed);
+}
+
+#[test]
+fn postgres_without_the_module_is_an_outage_not_a_lasting_state() {
+    // Synapse's 500 may pass (an old server whose statistics come back):
+    // said when it starts and when sizes are back, each time.
+    let mut c = Conditions::default();
+    let why = SizesUnavailable {
+        synapse: RoomsUnavailable::Server("500".into()),
+        module: Some(ModuleUnavailable::NotConfigured),
+    };
+    let failing = RoomsChecked::Unavailable { reason: why.clone() };
+    assert_eq!(
+        c.run_finished(&outcome(failing.clone(), None, vec![]), 0),
+        vec![ConditionChange::RoomsFailing {
+            error: why.to_string()
+        }]
+    );
+    assert_eq!(
+        c.run_finished(&outcome(checked(), None, vec![]), MIN),
+        vec![ConditionChange::RoomsBack { since_ms: 0 }]
+    );
+    assert_eq!(
+        c.run_finished(&outcome(failing, None, vec![]), 2 * MIN).len(),
+        1
+    );
 }
