@@ -28,6 +28,12 @@ pub fn run(path: &Path) -> Result<ExitCode> {
                 eprintln!("{}", warning_line(&path.display().to_string(), &w));
             }
             println!("{}: valid; {}", path.display(), describe(&config));
+            if let Some(note) = crate::core::text::policies::room_sizes_reach(
+                &config.rules,
+                config.http.module_secret.is_some(),
+            ) {
+                print!("{}", crate::core::doc::Doc::paragraph(note).plain());
+            }
             println!("schedule: {}", crontab::schedule_in_words(&config.schedule));
             println!(
                 "{}",

@@ -1,7 +1,7 @@
 //! `policies`: the rules in force.
 
 use crate::core::doc::{DESCRIPTION_CAP, Line};
-use crate::core::policy::{Patterns, RoomRule, UserMediaRule, UserSelector};
+use crate::core::policy::{Patterns, RoomRule, Rules, UserMediaRule, UserSelector};
 
 /// `2 rules in force:` or `No rule in force.`
 pub fn heading(n: usize) -> Line {
@@ -100,4 +100,63 @@ pub fn room_rule(r: &RoomRule) -> Line {
         r.warn_at.map(|p| p.as_f64()),
         r.description.as_deref(),
     )
+}
+
+/// What `validate` says of where the room size limits can be checked;
+/// `None` when no room rule has one.
+pub fn room_sizes_reach(rules: &Rules, module_configured: bool) -> Option<Line> {
+    let named: Vec<Line> = rules
+        .rooms
+        .iter()
+        .filter(|r| r.max_estimated_size.is_some())
+        .map(|r| super::rule(&r.name))
+        .collect();
+    if named.is_empty() {
+        return None;
+    }
+    let line = Line::new()
+        .text("note: `max_estimated_size` of ")
+        .append(Line::join(named, ", "))
+        .text(
+            " is checked from Synapse's own estimate, which answers only on PostgreSQL servers \
+               created before element-hq/synapse#19561 (never on SQLite), ",
+        );
+    Some(if module_configured {
+        line.text(
+            "else from the warden's Synapse module (every database) when it is installed in \
+             Synapse with the same secret as http.module_secret. `max_state_events` is checked \
+             everywhere.",
+        )
+    } else {
+        line.text(
+            "and http.module_secret is not set: set it and install the warden's Synapse module \
+             for sizes on every Synapse, or use `max_state_events`, which is checked everywhere.",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::doc::Doc;
+
+    #[test]
+    fn validate_says_where_room_sizes_can_be_checked() {
+        let head = "synapse:\n  url: http://x\n  token: {env: T}\nrules:\n  rooms:\n";
+        let parse =
+            |rules: &str| crate::core::policy::parse("p.yaml", &format!("{head}{rules}")).unwrap();
+        let states = parse("    - name: s\n      max_state_events: 10\n");
+        assert!(room_sizes_reach(&states.rules, false).is_none());
+        let sizes = parse("    - name: big\n      max_estimated_size: 1 GB\n");
+        let without = Doc::paragraph(room_sizes_reach(&sizes.rules, false).unwrap()).plain();
+        assert!(
+            without.contains("of big is checked") && without.contains("http.module_secret is not set"),
+            "{without}"
+        );
+        let with = Doc::paragraph(room_sizes_reach(&sizes.rules, true).unwrap()).plain();
+        assert!(
+            with.contains("else from the warden's Synapse module"),
+            "{with}"
+        );
+    }
 }

@@ -304,7 +304,9 @@ fn postgres_without_the_module_is_an_outage_not_a_lasting_state() {
         synapse: RoomsUnavailable::Server("500".into()),
         module: Some(ModuleUnavailable::NotConfigured),
     };
-    let failing = RoomsChecked::Unavailable { reason: why.clone() };
+    let failing = RoomsChecked::Unavailable {
+        reason: why.clone(),
+    };
     assert_eq!(
         c.run_finished(&outcome(failing.clone(), None, vec![]), 0),
         vec![ConditionChange::RoomsFailing {
@@ -316,7 +318,8 @@ fn postgres_without_the_module_is_an_outage_not_a_lasting_state() {
         vec![ConditionChange::RoomsBack { since_ms: 0 }]
     );
     assert_eq!(
-        c.run_finished(&outcome(failing, None, vec![]), 2 * MIN).len(),
+        c.run_finished(&outcome(failing, None, vec![]), 2 * MIN)
+            .len(),
         1
     );
 }
