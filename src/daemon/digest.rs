@@ -51,7 +51,7 @@ impl Daemon {
         };
         let since = self.state.digest.settled_ms.unwrap_or(now).min(now);
         let history = self.digest_history(&config, since, now).await;
-        let d = digest::digest(
+        let mut d = digest::digest(
             due_ms,
             &self.state.digest,
             history,
@@ -60,6 +60,19 @@ impl Daemon {
             crate::core::history::view::admin_units(&config),
             now,
         );
+        // Rooms no local user is in any more, from the official room list
+        // (every database); a digest without them when it cannot be read.
+        d.rooms = match self
+            .client
+            .room_list(crate::synapse::client::ROOM_LIST_PAGE)
+            .await
+        {
+            Ok(list) => Some((list.len(), list.iter().filter(|r| r.is_abandoned()).count())),
+            Err(error) => {
+                tracing::warn!(%error, "the digest goes without the rooms: the room list could not be read");
+                None
+            }
+        };
         let m = crate::core::text::digest::digest(&d).message();
         // The chart shows at least the last 30 days (the forecast's basis):
         // a week alone is a short line.

@@ -73,6 +73,12 @@ async fn the_digest_is_posted_once_per_due_time_with_its_chart_across_restarts()
         .user("@alice:test", Some("Alice"), &[(t, Some(5 * 1024))])
         .user("@bob:test", None, &[(t, Some(1024))]);
     let fake = FakeSynapse::start(dataset, Db::Sqlite).await;
+    // Three rooms, one that no local user is in any more.
+    fake.set_room_list(vec![
+        test_support::fake::FakeRoom::new("!a:test", 30, 4, 2),
+        test_support::fake::FakeRoom::new("!b:test", 20, 3, 0),
+        test_support::fake::FakeRoom::new("!c:test", 10, 1, 1),
+    ]);
     let mut f = Fixture::new();
     f.write_policy(&fake.base_url(), fake.admin_token(), QUOTA);
     let config = f.edit(|p| p.set("digest.cron", "0 9 * * 1"));
@@ -102,6 +108,7 @@ async fn the_digest_is_posted_once_per_due_time_with_its_chart_across_restarts()
         "Top growers (stored bytes, after deletions):",
         "1. @bob:test — +3.0 KiB, 1.0 KiB → 4.0 KiB",
         "least-squares trend through 2 runs",
+        "3 rooms on the server, 1 without a local member (`rooms abandoned`)",
     ] {
         assert!(text.contains(expected), "{expected:?} not in\n{text}");
     }

@@ -53,6 +53,9 @@ pub fn digest(d: &Digest) -> Doc {
             .number(d.open_now as u64)
             .text(" open now"),
     );
+    if let Some((rooms, abandoned)) = d.rooms {
+        store.push(super::rooms::totals(rooms, abandoned));
+    }
     doc.push(Block::Bullets(store));
     if !d.tally.is_empty() {
         doc.push(Block::Paragraph(Line::new().text("By rule:")));

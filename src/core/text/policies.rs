@@ -150,7 +150,8 @@ mod tests {
         let sizes = parse("    - name: big\n      max_estimated_size: 1 GB\n");
         let without = Doc::paragraph(room_sizes_reach(&sizes.rules, false).unwrap()).plain();
         assert!(
-            without.contains("of big is checked") && without.contains("http.module_secret is not set"),
+            without.contains("of big is checked")
+                && without.contains("http.module_secret is not set"),
             "{without}"
         );
         let with = Doc::paragraph(room_sizes_reach(&sizes.rules, true).unwrap()).plain();

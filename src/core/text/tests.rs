@@ -715,7 +715,7 @@ fn trend_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
                 start: Some(start.clone()),
                 end: Some(end.clone()),
             };
-            text::digest::digest(&digest(
+            let mut d = digest(
                 NOW,
                 &state,
                 history,
@@ -723,7 +723,9 @@ fn trend_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
                 Some(2_000_000_000_000),
                 Units::Decimal,
                 NOW,
-            ))
+            );
+            d.rooms = Some((57, 4));
+            text::digest::digest(&d)
         }),
         (
             "growth",

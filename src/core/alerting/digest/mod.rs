@@ -146,6 +146,9 @@ pub struct Digest {
     pub tally: Vec<(String, RuleTally)>,
     /// Violations open now (announced and not resolved).
     pub open_now: usize,
+    /// The server's rooms and, of them, those without a local member, when
+    /// the room list could be read.
+    pub rooms: Option<(usize, usize)>,
 }
 
 impl Digest {
@@ -209,6 +212,7 @@ pub fn digest(
             .map(|(rule, t)| (rule.clone(), *t))
             .collect(),
         open_now,
+        rooms: None,
     }
 }
 
