@@ -7,6 +7,7 @@
 //! [`super::decode`]) so a large page never sits whole in memory.
 
 mod actions;
+mod room_actions;
 mod rooms;
 
 pub use rooms::ROOM_LIST_PAGE;
@@ -399,7 +400,7 @@ impl SynapseClient {
         })
     }
 
-    /// One authenticated request to `/_synapse/admin/v1/<segments...>` (each
+    /// One authenticated request to `/_synapse/admin/<version>/<segments...>` (each
     /// segment percent-encoded) with `endpoint`'s method and an empty JSON
     /// body for POSTs, retried when transient; the status and body of a
     /// success.
@@ -424,7 +425,7 @@ impl SynapseClient {
         url.path_segments_mut()
             .map_err(|()| SynapseError::Config(format!("cannot build the URL of {endpoint}")))?
             .pop_if_empty()
-            .extend(["_synapse", "admin", "v1"])
+            .extend(["_synapse", "admin", endpoint.version()])
             .extend(segments);
         let method = match endpoint.method() {
             "DELETE" => reqwest::Method::DELETE,
@@ -443,6 +444,8 @@ impl SynapseClient {
                     .header(reqwest::header::AUTHORIZATION, self.token.bearer());
                 if method == reqwest::Method::POST || method == reqwest::Method::PUT {
                     request = request.json(body.unwrap_or(&empty));
+                } else if let Some(body) = body {
+                    request = request.json(body);
                 }
                 let response = request
                     .send()

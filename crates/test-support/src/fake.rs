@@ -6,7 +6,9 @@
 //! - `GET /_synapse/admin/v1/statistics/users/media` — users' local media usage;
 //! - `GET /_synapse/admin/v1/statistics/database/rooms` — the largest rooms;
 //! - `GET /_synapse/admin/v1/rooms` — the official room list (`room_list`);
-//! - `GET /_synapse/admin/v1/server_version` — no auth, for readiness checks.
+//! - `GET /_synapse/admin/v1/server_version` — no auth, for readiness checks;
+//! - room details, deletion and history purge with their task statuses
+//!   (`room_tasks`).
 //!
 //! # What is reproduced
 //!
@@ -116,6 +118,7 @@ mod media;
 mod net;
 mod python;
 mod room_list;
+mod room_tasks;
 mod server;
 mod sql;
 #[cfg(test)]
@@ -129,6 +132,7 @@ use net::*;
 use python::*;
 pub use room_list::FakeRoom;
 use room_list::room_list;
+pub use room_tasks::{FakeEvent, TaskScript};
 pub use server::*;
 pub use sql::*;
 

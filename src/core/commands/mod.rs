@@ -24,6 +24,9 @@
 //! !stats purge @user:server [older-than D] [larger-than S]
 //! !stats quarantine @user:server
 //! !stats purge-remote older-than D
+//! !stats delete-room !room:server [block]
+//! !stats purge-history !room:server older-than D [local-too]
+//! !stats delete-abandoned
 //! !stats confirm CODE
 //! !stats trend [@user:server] [WINDOW]
 //! !stats growth [WINDOW] [N]
@@ -54,6 +57,7 @@ mod error;
 mod help;
 mod history;
 pub mod rate_limit;
+mod room_cleanup;
 mod silence;
 mod top;
 mod user;
@@ -129,6 +133,9 @@ pub static COMMANDS: &[Spec] = &[
     cleanup::PURGE,
     cleanup::QUARANTINE,
     cleanup::PURGE_REMOTE,
+    room_cleanup::DELETE_ROOM,
+    room_cleanup::PURGE_HISTORY,
+    room_cleanup::DELETE_ABANDONED,
     cleanup::CONFIRM,
 ];
 
@@ -359,6 +366,28 @@ impl fmt::Display for Command {
                     "purge-remote older-than {}",
                     crate::core::doc::format::window_word(*older_than)
                 )
+            }
+            Command::Preview(ActionKind::DeleteRoom { room_id, block }) => {
+                write!(f, "delete-room {room_id}")?;
+                if *block {
+                    f.write_str(" block")?;
+                }
+                Ok(())
+            }
+            Command::Preview(ActionKind::PurgeHistory {
+                room_id,
+                older_than,
+                local_too,
+            }) => {
+                write!(
+                    f,
+                    "purge-history {room_id} older-than {}",
+                    crate::core::doc::format::window_word(*older_than)
+                )?;
+                if *local_too {
+                    f.write_str(" local-too")?;
+                }
+                Ok(())
             }
             Command::Confirm { code } => write!(f, "confirm {code}"),
             Command::Trend { user_id, window } => {

@@ -15,6 +15,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::core::model::rooms::RoomListEntry;
+
+mod rooms;
+pub use rooms::*;
+
 /// Largest media a preview shows.
 pub const PREVIEW_LARGEST: usize = 5;
 /// Default number of media `media` lists.
@@ -183,6 +188,24 @@ pub enum ActionKind {
         /// Cached remote media not accessed for this long.
         older_than: Duration,
     },
+    /// Delete one room and purge it from the database.
+    DeleteRoom {
+        /// The room.
+        room_id: String,
+        /// Block it too: nobody of this server can join it again.
+        block: bool,
+    },
+    /// Purge a room's history older than a cut-off.
+    PurgeHistory {
+        /// The room.
+        room_id: String,
+        /// Events older than this go.
+        older_than: Duration,
+        /// Delete local users' events too (else Synapse only hides them).
+        local_too: bool,
+    },
+    /// Delete every room no local user is in any more.
+    DeleteAbandoned,
 }
 
 impl ActionKind {
@@ -192,6 +215,9 @@ impl ActionKind {
             ActionKind::Purge { .. } => "purge",
             ActionKind::Quarantine { .. } => "quarantine",
             ActionKind::PurgeRemote { .. } => "purge-remote",
+            ActionKind::DeleteRoom { .. } => "delete-room",
+            ActionKind::PurgeHistory { .. } => "purge-history",
+            ActionKind::DeleteAbandoned => "delete-abandoned",
         }
     }
 }
@@ -206,8 +232,11 @@ pub struct Preview {
     /// Their totals.
     pub totals: Totals,
     /// For `purge-remote`: remote media last accessed before this (Unix ms)
-    /// are purged.
+    /// are purged; for `purge-history`: events before this go.
     pub before_ms: Option<u64>,
+    /// For the room commands: the rooms it acts on, as Synapse described
+    /// them when the preview was made.
+    pub rooms: Vec<RoomListEntry>,
 }
 
 impl Preview {
@@ -216,9 +245,9 @@ impl Preview {
         &self.media[..self.media.len().min(PREVIEW_LARGEST)]
     }
 
-    /// Whether confirming would do nothing (no media matched).
+    /// Whether confirming would do nothing (no media or room matched).
     pub fn is_empty(&self) -> bool {
-        self.before_ms.is_none() && self.media.is_empty()
+        self.before_ms.is_none() && self.media.is_empty() && self.rooms.is_empty()
     }
 }
 
@@ -233,6 +262,7 @@ pub fn preview_purge(user_id: &str, media: &[Media], filter: MediaFilter, now_ms
         totals: totals(&selected),
         media: selected,
         before_ms: None,
+        rooms: Vec::new(),
     }
 }
 
@@ -249,6 +279,7 @@ pub fn preview_quarantine(user_id: &str, media: &[Media], now_ms: u64) -> Previe
         totals: totals(&selected),
         media: selected,
         before_ms: None,
+        rooms: Vec::new(),
     }
 }
 
@@ -260,6 +291,7 @@ pub fn preview_purge_remote(older_than: Duration, now_ms: u64) -> Preview {
         media: Vec::new(),
         totals: Totals::default(),
         before_ms: Some(now_ms.saturating_sub(crate::core::model::millis(older_than))),
+        rooms: Vec::new(),
     }
 }
 
@@ -288,6 +320,25 @@ pub enum ActionPlan {
     PurgeRemote {
         /// The cut-off.
         before_ms: u64,
+    },
+    /// Delete (and purge) these rooms, one by one.
+    DeleteRooms {
+        /// The room IDs, as previewed.
+        room_ids: Vec<String>,
+        /// Block them too.
+        block: bool,
+        /// Re-read each room just before deleting it, and keep it if a
+        /// local user is in it again (`delete-abandoned`).
+        recheck: bool,
+    },
+    /// Purge one room's history before a time.
+    PurgeHistory {
+        /// The room.
+        room_id: String,
+        /// The cut-off (Unix ms), computed when the preview was made.
+        before_ms: u64,
+        /// Delete local users' events too.
+        delete_local_events: bool,
     },
 }
 
@@ -321,6 +372,22 @@ pub fn plan(preview: &Preview) -> Option<ActionPlan> {
         ActionKind::PurgeRemote { .. } => preview
             .before_ms
             .map(|before_ms| ActionPlan::PurgeRemote { before_ms }),
+        ActionKind::DeleteRoom { .. } | ActionKind::DeleteAbandoned
+            if !preview.rooms.is_empty() =>
+        {
+            Some(ActionPlan::DeleteRooms {
+                room_ids: preview.rooms.iter().map(|r| r.room_id.clone()).collect(),
+                block: matches!(preview.kind, ActionKind::DeleteRoom { block: true, .. }),
+                recheck: matches!(preview.kind, ActionKind::DeleteAbandoned),
+            })
+        }
+        ActionKind::PurgeHistory {
+            room_id, local_too, ..
+        } => preview.before_ms.map(|before_ms| ActionPlan::PurgeHistory {
+            room_id: room_id.clone(),
+            before_ms,
+            delete_local_events: *local_too,
+        }),
         _ => None,
     }
 }
@@ -488,6 +555,9 @@ pub enum ItemOutcome {
     AlreadyGone,
     /// Failed, with Synapse's reason.
     Failed(String),
+    /// Not acted on: it no longer matches the preview (a room a local
+    /// user joined since).
+    Kept,
 }
 
 /// The final report of a carried-out plan.
@@ -501,6 +571,8 @@ pub struct ActionOutcome {
     pub failed: Vec<(String, String)>,
     /// For a remote purge: how many Synapse says it deleted.
     pub remote_deleted: Option<u64>,
+    /// Items left alone because they no longer match the preview.
+    pub kept: Vec<String>,
 }
 
 /// Adds up the outcome of each media of `preview`.
@@ -520,6 +592,7 @@ pub fn outcome(preview: &Preview, results: &[(String, ItemOutcome)]) -> ActionOu
                     .saturating_add(size.get(id.as_str()).copied().unwrap_or(0));
             }
             ItemOutcome::Failed(reason) => out.failed.push((id.clone(), reason.clone())),
+            ItemOutcome::Kept => out.kept.push(id.clone()),
         }
     }
     out

@@ -344,3 +344,153 @@ proptest! {
         );
     }
 }
+
+fn room(id: &str, state: u64, joined: u64, local: u64) -> RoomListEntry {
+    RoomListEntry {
+        room_id: id.to_owned(),
+        name: None,
+        state_events: state,
+        joined_members: joined,
+        joined_local_members: local,
+    }
+}
+
+#[test]
+fn delete_room_plans_exactly_the_previewed_room() {
+    let p = preview_delete_room(room("!a:hs", 9, 2, 1), true);
+    assert!(!p.is_empty());
+    assert_eq!(
+        plan(&p),
+        Some(ActionPlan::DeleteRooms {
+            room_ids: vec!["!a:hs".into()],
+            block: true,
+            recheck: false,
+        })
+    );
+    let p = preview_delete_room(room("!a:hs", 9, 2, 1), false);
+    assert!(matches!(
+        plan(&p),
+        Some(ActionPlan::DeleteRooms { block: false, .. })
+    ));
+}
+
+#[test]
+fn purge_history_fixes_its_cut_off_at_the_preview() {
+    let p = preview_purge_history(
+        room("!a:hs", 9, 2, 1),
+        Duration::from_secs(180 * 86_400),
+        false,
+        NOW,
+    );
+    assert_eq!(p.before_ms, Some(NOW - 180 * DAY));
+    assert_eq!(
+        plan(&p),
+        Some(ActionPlan::PurgeHistory {
+            room_id: "!a:hs".into(),
+            before_ms: NOW - 180 * DAY,
+            delete_local_events: false,
+        })
+    );
+    let p = preview_purge_history(room("!a:hs", 9, 2, 1), Duration::from_secs(1), true, 0);
+    assert_eq!(p.before_ms, Some(0), "never before 1970");
+    assert!(matches!(
+        plan(&p),
+        Some(ActionPlan::PurgeHistory {
+            delete_local_events: true,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn delete_abandoned_previews_rooms_without_local_members_but_never_the_admin_room() {
+    let list = vec![
+        room("!kept:hs", 50, 3, 1),
+        room("!remote:hs", 4, 2, 0),
+        room("!admin:hs", 30, 0, 0),
+        room("!empty:hs", 8, 0, 0),
+        room("!remote:hs", 4, 2, 0),
+    ];
+    let p = preview_delete_abandoned(&list, &["!admin:hs".to_owned()]);
+    let ids: Vec<&str> = p.rooms.iter().map(|r| r.room_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["!empty:hs", "!remote:hs"],
+        "most state events first, once"
+    );
+    assert_eq!(
+        plan(&p),
+        Some(ActionPlan::DeleteRooms {
+            room_ids: vec!["!empty:hs".into(), "!remote:hs".into()],
+            block: false,
+            recheck: true,
+        })
+    );
+    let none = preview_delete_abandoned(&list[..1], &[]);
+    assert!(none.is_empty());
+    assert_eq!(plan(&none), None);
+}
+
+#[test]
+fn a_recheck_keeps_a_room_a_local_user_joined() {
+    assert_eq!(recheck(None), Recheck::Gone);
+    assert_eq!(recheck(Some(&room("!a:hs", 1, 5, 0))), Recheck::Delete);
+    assert_eq!(recheck(Some(&room("!a:hs", 1, 5, 1))), Recheck::Keep);
+    let p = preview_delete_abandoned(&[room("!a:hs", 1, 0, 0), room("!b:hs", 1, 0, 0)], &[]);
+    let o = outcome(
+        &p,
+        &[
+            ("!a:hs".into(), ItemOutcome::Done),
+            ("!b:hs".into(), ItemOutcome::Kept),
+        ],
+    );
+    assert_eq!(o.done, 1);
+    assert_eq!(o.kept, ["!b:hs"]);
+    assert!(o.failed.is_empty());
+}
+
+#[test]
+fn tasks_are_polled_with_growing_pauses_and_a_bound() {
+    let polling = TaskPolling {
+        first: Duration::from_millis(100),
+        longest: Duration::from_secs(1),
+        max_polls: 10,
+        note_every: 3,
+    };
+    assert_eq!(polling.pause(0), Duration::from_millis(100));
+    assert_eq!(polling.pause(2), Duration::from_millis(400));
+    assert_eq!(polling.pause(9), Duration::from_secs(1));
+    assert_eq!(polling.pause(u32::MAX), Duration::from_secs(1));
+    assert_eq!(polling.step(1, &TaskStatus::Complete), TaskStep::Done);
+    assert_eq!(
+        polling.step(10, &TaskStatus::Failed(Some("boom".into()))),
+        TaskStep::Failed("boom".into())
+    );
+    assert!(matches!(
+        polling.step(1, &TaskStatus::Failed(None)),
+        TaskStep::Failed(_)
+    ));
+    assert_eq!(
+        polling.step(3, &TaskStatus::Active),
+        TaskStep::Wait {
+            pause: Duration::from_millis(800),
+            note: true
+        }
+    );
+    assert!(matches!(
+        polling.step(4, &TaskStatus::Scheduled),
+        TaskStep::Wait { note: false, .. }
+    ));
+    assert_eq!(polling.step(10, &TaskStatus::Active), TaskStep::GiveUp);
+    assert_eq!(
+        polling.step(10, &TaskStatus::Other("x".into())),
+        TaskStep::GiveUp
+    );
+    assert_eq!(TaskStatus::from_word("active", None), TaskStatus::Active);
+    assert_eq!(
+        TaskStatus::from_word("failed", Some("e".into())),
+        TaskStatus::Failed(Some("e".into()))
+    );
+    assert!(is_protected("!a:hs", &["!a:hs".into()]));
+    assert!(!is_protected("!a:hs", &["!b:hs".into()]));
+}
