@@ -31,6 +31,7 @@ mod quota_disk_e2e;
 mod quota_e2e;
 mod reload_e2e;
 mod room_cleanup;
+mod room_cleanup_e2e;
 mod room_list;
 mod run_e2e;
 mod schedule;
