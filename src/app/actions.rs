@@ -118,6 +118,10 @@ pub async fn answer(
         ActionKind::PurgeRemote { older_than } => {
             actions::preview_purge_remote(*older_than, now_ms)
         }
+        ActionKind::PurgeDeactivated { older_than } => match read_deactivated(ctx).await {
+            Ok(media) => actions::preview_purge_deactivated(&media, *older_than, now_ms),
+            Err(doc) => return Reply::failed(doc),
+        },
         ActionKind::DeleteRoom { .. }
         | ActionKind::PurgeHistory { .. }
         | ActionKind::DeleteAbandoned => {
@@ -210,6 +214,25 @@ async fn read_media(ctx: &StatsContext, user_id: &str) -> Result<Vec<actions::Me
     })
 }
 
+/// Every deactivated local user's media, or the reply saying why not.
+async fn read_deactivated(ctx: &StatsContext) -> Result<Vec<(String, Vec<actions::Media>)>, Doc> {
+    let users = ctx
+        .synapse
+        .deactivated_users()
+        .await
+        .map_err(|e| say::failed(&e.to_string()))?;
+    let mut out = Vec::with_capacity(users.len());
+    for user_id in users {
+        match ctx.synapse.user_media(&user_id).await {
+            Ok(media) => out.push((user_id, media)),
+            // Gone since it was listed: nothing of theirs to preview.
+            Err(SynapseError::UnexpectedStatus { status: 404, .. }) => {}
+            Err(e) => return Err(say::failed(&e.to_string())),
+        }
+    }
+    Ok(out)
+}
+
 /// Carries out `plan` (from `pending`'s preview), with progress and audit.
 async fn carry(
     ctx: &StatsContext,
@@ -243,8 +266,12 @@ async fn carry(
             server_name,
             media_ids,
             ..
+        }
+        | ActionPlan::DeleteMedia {
+            server_name,
+            media_ids,
         } => {
-            let delete = matches!(plan, ActionPlan::Delete { .. });
+            let delete = !matches!(plan, ActionPlan::Quarantine { .. });
             let mut results = Vec::with_capacity(media_ids.len());
             for (i, id) in media_ids.iter().enumerate() {
                 let result = if delete {
@@ -321,6 +348,10 @@ fn failed_key(plan: &ActionPlan) -> &'static str {
 
 fn plan_json(plan: &ActionPlan) -> serde_json::Value {
     match plan {
+        ActionPlan::DeleteMedia {
+            server_name,
+            media_ids,
+        } => json!({"delete_media": {"server_name": server_name, "media_ids": media_ids}}),
         ActionPlan::DeleteRooms {
             room_ids,
             block,
@@ -356,7 +387,9 @@ fn audit_preview(p: &Pending, now_ms: u64) -> serde_json::Value {
         ActionKind::Purge { user_id, .. } | ActionKind::Quarantine { user_id } => {
             json!(user_id)
         }
-        ActionKind::PurgeRemote { .. } | ActionKind::DeleteAbandoned => json!(null),
+        ActionKind::PurgeRemote { .. }
+        | ActionKind::DeleteAbandoned
+        | ActionKind::PurgeDeactivated { .. } => json!(null),
         ActionKind::DeleteRoom { .. } | ActionKind::PurgeHistory { .. } => json!(null),
     };
     json!({
@@ -366,6 +399,7 @@ fn audit_preview(p: &Pending, now_ms: u64) -> serde_json::Value {
         "before_ts": preview.before_ms,
         "media_ids": preview.media.iter().map(|m| m.media_id.as_str()).collect::<Vec<_>>(),
         "room_ids": preview.rooms.iter().map(|r| r.room_id.as_str()).collect::<Vec<_>>(),
+        "users": preview.users.iter().map(|(u, t)| json!({"user_id": u, "count": t.count, "bytes": t.bytes})).collect::<Vec<_>>(),
     })
 }
 

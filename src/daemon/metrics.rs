@@ -424,6 +424,7 @@ fn endpoint_label(endpoint: Endpoint) -> &'static str {
         Endpoint::DeleteStatus => "delete_status",
         Endpoint::PurgeHistory => "purge_history",
         Endpoint::PurgeHistoryStatus => "purge_history_status",
+        Endpoint::DeactivatedUsers => "deactivated_users",
     }
 }
 

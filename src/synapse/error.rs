@@ -40,6 +40,8 @@ pub enum Endpoint {
     PurgeHistory,
     /// `GET /_synapse/admin/v1/purge_history_status/<purge_id>`
     PurgeHistoryStatus,
+    /// `GET /_synapse/admin/v3/users?deactivated=true`
+    DeactivatedUsers,
 }
 
 impl Endpoint {
@@ -62,6 +64,7 @@ impl Endpoint {
             Endpoint::DeleteStatus => "/_synapse/admin/v2/rooms/delete_status/<delete_id>",
             Endpoint::PurgeHistory => "/_synapse/admin/v1/purge_history/<room_id>",
             Endpoint::PurgeHistoryStatus => "/_synapse/admin/v1/purge_history_status/<purge_id>",
+            Endpoint::DeactivatedUsers => "/_synapse/admin/v3/users",
         }
     }
 
@@ -69,6 +72,7 @@ impl Endpoint {
     pub fn version(self) -> &'static str {
         match self {
             Endpoint::DeleteRoom | Endpoint::DeleteStatus => "v2",
+            Endpoint::DeactivatedUsers => "v3",
             _ => "v1",
         }
     }

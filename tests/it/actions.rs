@@ -374,7 +374,7 @@ async fn seed(h: &SynapseHarness) -> (TestUser, TestUser, TestUser, Vec<String>)
     (admin, plain, victim, ids)
 }
 
-async fn download(h: &SynapseHarness, user: &TestUser, media_id: &str) -> u16 {
+pub(crate) async fn download(h: &SynapseHarness, user: &TestUser, media_id: &str) -> u16 {
     let url = format!(
         "{}/_matrix/client/v1/media/download/{}/{media_id}",
         h.base_url().as_str().trim_end_matches('/'),

@@ -463,3 +463,74 @@ async fn delete_abandoned_reads_every_page_and_deletes_only_the_previewed_rooms(
     let again = answer(&cmd(&format!("confirm {code}")), &r.ctx, &boss, NOW + 2).await;
     assert!(!again.ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_deactivated_reads_every_page_and_deletes_only_the_previewed_media() {
+    let r = rig(Vec::new()).await;
+    // 1 001 deactivated users: three pages of Synapse's list; three have
+    // old media, one also a recent upload; an active user's media stay.
+    for i in 0..=1000 {
+        r.server.deactivate(&format!("@d{i:04}:test"));
+    }
+    r.server
+        .upload("@d0003:test", "old3", NOW - 90 * DAY, 3_000);
+    r.server.upload("@d0003:test", "new3", NOW - DAY, 30);
+    r.server
+        .upload("@d0777:test", "old777", NOW - 40 * DAY, 7_000);
+    r.server
+        .upload("@d1000:test", "old1000", NOW - 400 * DAY, 10_000);
+    r.server
+        .upload("@active:test", "mine", NOW - 400 * DAY, 99_000);
+    let boss = room("@boss:test", 100);
+    let preview = answer(&cmd("purge-deactivated older-than 30d"), &r.ctx, &boss, NOW).await;
+    let text = preview.message.plain();
+    assert!(preview.ok, "{text}");
+    assert!(text.contains("3 media, 19.5 KiB"), "{text}");
+    assert!(text.contains("Of 3 deactivated users"), "{text}");
+    for (id, shown) in [
+        ("old3", true),
+        ("old777", true),
+        ("old1000", true),
+        ("new3", false),
+        ("mine", false),
+    ] {
+        assert_eq!(text.contains(id), shown, "{id} in {text}");
+    }
+    let pages = r
+        .server
+        .request_log()
+        .iter()
+        .filter(|q| q.path == "/_synapse/admin/v3/users")
+        .count();
+    assert_eq!(pages, 3, "every page of the deactivated users");
+    assert!(r.writes().is_empty());
+    let code = code_in(&text);
+    // Uploaded (and dated old) after the preview: not in it, kept.
+    r.server.upload("@d0777:test", "late", NOW - 100 * DAY, 5);
+    let done = answer(&cmd(&format!("confirm {code}")), &r.ctx, &boss, NOW + 1).await;
+    let text = done.message.plain();
+    assert!(done.ok, "{text}");
+    assert!(
+        text.contains("deleted 3 media, 19.5 KiB of deactivated users"),
+        "{text}"
+    );
+    let mut left: Vec<String> = r.server.media().into_iter().map(|m| m.media_id).collect();
+    left.sort();
+    assert_eq!(left, ["late", "mine", "new3"]);
+    assert!(r.audit().contains("\"delete_media\""), "{}", r.audit());
+
+    // Nothing left to purge: no code.
+    let again = answer(
+        &cmd("purge-deactivated older-than 200d"),
+        &r.ctx,
+        &boss,
+        NOW,
+    )
+    .await;
+    assert!(again.ok);
+    assert!(
+        again.message.plain().contains("Nothing to do"),
+        "{}",
+        again.message.plain()
+    );
+}

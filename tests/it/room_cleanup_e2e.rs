@@ -609,6 +609,90 @@ async fn real(backend: Backend) {
     })
     .await;
     assert_eq!(messages(&h, &admin, &history2).await, ["late"]);
+
+    purge_deactivated(&h, &ctx, &boss, &admin, &alice).await;
+}
+
+/// `purge-deactivated` on real Synapse: a user deactivated without erasure
+/// keeps their media until the warden deletes the old ones, once
+/// confirmed; an active user's media stay.
+async fn purge_deactivated(
+    h: &SynapseHarness,
+    ctx: &StatsContext,
+    boss: &Origin,
+    admin: &TestUser,
+    alice: &TestUser,
+) {
+    let carol = h.register("carol", "carol-pass", false).await.unwrap();
+    let now = now_ms();
+    let mut ids = Vec::new();
+    for (who, bytes, age) in [(&carol, 4_000, 90), (&carol, 5_000, 1), (alice, 6_000, 90)] {
+        let mxc = h.upload_media(who, bytes).await.unwrap();
+        let id = mxc.rsplit('/').next().unwrap().to_owned();
+        h.sql(&format!(
+            "UPDATE local_media_repository SET created_ts = {} WHERE media_id = '{id}'",
+            now - age * DAY
+        ))
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    let base = h.base_url().as_str().trim_end_matches('/').to_owned();
+    let (status, body) = send(
+        reqwest::Method::POST,
+        &format!(
+            "{base}/_synapse/admin/v1/deactivate/{}",
+            enc(&carol.user_id)
+        ),
+        &admin.access_token,
+        Some(r#"{"erase": false}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // v3 lists only deactivated users; v2 with the same parameter lists
+    // everyone.
+    let (_, v3) = send(
+        reqwest::Method::GET,
+        &format!("{base}/_synapse/admin/v3/users?deactivated=true"),
+        &admin.access_token,
+        None,
+    )
+    .await;
+    let names: Vec<&str> = v3["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert_eq!(names, [carol.user_id.as_str()], "{v3}");
+    let (_, v2) = send(
+        reqwest::Method::GET,
+        &format!("{base}/_synapse/admin/v2/users?deactivated=true"),
+        &admin.access_token,
+        None,
+    )
+    .await;
+    assert!(v2["users"].as_array().unwrap().len() > 1, "{v2}");
+
+    let preview = answer(&cmd("purge-deactivated older-than 30d"), ctx, boss, now).await;
+    let text = preview.message.plain();
+    assert!(preview.ok, "{text}");
+    assert!(
+        text.contains(&ids[0]) && !text.contains(&ids[1]) && !text.contains(&ids[2]),
+        "{text}"
+    );
+    assert!(text.contains("Of 1 deactivated user"), "{text}");
+    assert_eq!(
+        crate::actions::download(h, alice, &ids[0]).await,
+        200,
+        "not before confirmation"
+    );
+    let code = code_in(&text);
+    let done = answer(&cmd(&format!("confirm {code}")), ctx, boss, now + 1).await;
+    assert!(done.ok, "{}", done.message.plain());
+    assert_eq!(crate::actions::download(h, alice, &ids[0]).await, 404);
+    assert_eq!(crate::actions::download(h, alice, &ids[1]).await, 200);
+    assert_eq!(crate::actions::download(h, alice, &ids[2]).await, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

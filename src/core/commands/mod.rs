@@ -27,6 +27,7 @@
 //! !stats delete-room !room:server [block]
 //! !stats purge-history !room:server older-than D [local-too]
 //! !stats delete-abandoned
+//! !stats purge-deactivated [older-than D]
 //! !stats confirm CODE
 //! !stats trend [@user:server] [WINDOW]
 //! !stats growth [WINDOW] [N]
@@ -136,6 +137,7 @@ pub static COMMANDS: &[Spec] = &[
     room_cleanup::DELETE_ROOM,
     room_cleanup::PURGE_HISTORY,
     room_cleanup::DELETE_ABANDONED,
+    cleanup::PURGE_DEACTIVATED,
     cleanup::CONFIRM,
 ];
 
@@ -386,6 +388,17 @@ impl fmt::Display for Command {
                 )?;
                 if *local_too {
                     f.write_str(" local-too")?;
+                }
+                Ok(())
+            }
+            Command::Preview(ActionKind::PurgeDeactivated { older_than }) => {
+                f.write_str("purge-deactivated")?;
+                if let Some(d) = older_than {
+                    write!(
+                        f,
+                        " older-than {}",
+                        crate::core::doc::format::window_word(*d)
+                    )?;
                 }
                 Ok(())
             }

@@ -328,6 +328,24 @@ fn room_clean_up_commands() {
         err("!stats delete-room"),
         UsageError::Missing { .. }
     ));
+    assert_eq!(
+        ok("!stats purge-deactivated"),
+        Command::Preview(ActionKind::PurgeDeactivated { older_than: None })
+    );
+    assert_eq!(
+        ok("!stats purge-deactivated OLDER-THAN 30d"),
+        Command::Preview(ActionKind::PurgeDeactivated {
+            older_than: Some(Duration::from_secs(30 * 86400))
+        })
+    );
+    assert_eq!(
+        err("!stats purge-deactivated older-than"),
+        UsageError::BadAge(String::new())
+    );
+    assert!(matches!(
+        err("!stats purge-deactivated @a:hs"),
+        UsageError::BadActionArgument { .. }
+    ));
 }
 
 #[test]
@@ -609,6 +627,8 @@ fn any_command() -> impl Strategy<Value = Command> {
             }
         )),
         Just(Command::Preview(ActionKind::DeleteAbandoned)),
+        proptest::option::of((1u64..=3650 * 86400).prop_map(Duration::from_secs))
+            .prop_map(|older_than| Command::Preview(ActionKind::PurgeDeactivated { older_than })),
         (
             proptest::option::of(Just("@d:hs".to_owned())),
             (1u64..=3650 * 86400).prop_map(Duration::from_secs)

@@ -137,6 +137,12 @@ fn what(kind: &ActionKind) -> Line {
         ActionKind::PurgeRemote { older_than } => Line::new()
             .text("purge the remote media cache of media not accessed for ")
             .window(*older_than),
+        ActionKind::PurgeDeactivated { older_than } => Line::new()
+            .text("delete the media of deactivated users")
+            .append(filter(&MediaFilter {
+                older_than: *older_than,
+                larger_than: None,
+            })),
         _ => super::room_cleanup::what(kind),
     }
 }
@@ -191,6 +197,30 @@ fn preview_body(p: &Preview) -> Doc {
             .text(".");
     }
     doc.push(Block::Paragraph(line));
+    if !p.users.is_empty() {
+        doc.push(Block::Paragraph(
+            Line::new()
+                .text("Of ")
+                .count(
+                    p.users.len() as u64,
+                    "deactivated user",
+                    "deactivated users",
+                )
+                .text(":"),
+        ));
+        let mut lines: Vec<Line> = p
+            .users
+            .iter()
+            .take(crate::core::commands::actions::PREVIEW_ROOMS)
+            .map(|(u, t)| user(u).text(": ").append(count_and_size(t.count, t.bytes)))
+            .collect();
+        if p.users.len() > crate::core::commands::actions::PREVIEW_ROOMS {
+            lines.push(super::and_more(
+                p.users.len() - crate::core::commands::actions::PREVIEW_ROOMS,
+            ));
+        }
+        doc.push(Block::Numbered(lines));
+    }
     doc.push(Block::Paragraph(Line::new().text("The largest:")));
     doc.push(Block::Numbered(p.largest().iter().map(item).collect()));
     doc
@@ -291,6 +321,10 @@ pub fn report(kind: &ActionKind, o: &ActionOutcome, by: Option<&str>, max_lines:
         ActionKind::PurgeRemote { .. } => Line::new()
             .text("purged the remote media cache: Synapse removed ")
             .strong(Line::new().count(o.remote_deleted.unwrap_or(0), "media", "media")),
+        ActionKind::PurgeDeactivated { .. } => Line::new()
+            .text("deleted ")
+            .strong(count_and_size(o.done, o.bytes))
+            .text(" of deactivated users"),
         _ => super::room_cleanup::done(kind, o),
     };
     let mut heading = Line::new().text("Done: ").append(done);

@@ -927,7 +927,49 @@ fn room_action_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
             ),
         ],
     );
+    let day = 86_400_000;
+    let file = |id: &str, len: u64, age: u64| a::Media {
+        media_id: id.into(),
+        media_length: len,
+        created_ts: NOW - age * day,
+        upload_name: None,
+        quarantined: false,
+    };
+    let deactivated = c.offer(
+        a::preview_purge_deactivated(
+            &[
+                // A fixed ID: users of another server than the first are
+                // left out, which would change the message's shape.
+                (
+                    "@gone:example.org".into(),
+                    vec![file(&i.term, 3_000_000, 40), file("Bb", 5, 2)],
+                ),
+                ("@left:example.org".into(), vec![file("Cc", 70_000, 90)]),
+            ],
+            Some(Duration::from_secs(30 * 86_400)),
+            NOW,
+        ),
+        &i.user_id,
+        a::code_from(444),
+        NOW,
+        within,
+    );
+    let purged_deactivated = a::outcome(
+        &deactivated.preview,
+        &[
+            (i.term.clone(), ItemOutcome::Done),
+            ("Cc".into(), ItemOutcome::AlreadyGone),
+        ],
+    );
     vec![
+        (
+            "purge-deactivated (preview)",
+            text::cleanup::preview("!stats", &deactivated, within),
+        ),
+        (
+            "purge-deactivated (report)",
+            text::cleanup::report(&deactivated.preview.kind, &purged_deactivated, None, 5),
+        ),
         (
             "delete-room (preview)",
             text::cleanup::preview("!stats", &delete, within),

@@ -24,6 +24,11 @@
 //!   then `complete` or `failed` with `error`; 404 `M_NOT_FOUND` "purge id
 //!   '<id>' not found".
 //!
+//! - `GET /_synapse/admin/v3/users?deactivated=true&from&limit`: the users
+//!   marked by [`FakeSynapse::deactivate`], by name, `next_token` a string
+//!   iff `from + limit < total` (v3: `deactivated=true` lists only them;
+//!   `false` or none, only the others that have media).
+//!
 //! A task answers "not done yet" for the first [`TaskScript::polls`]
 //! status polls (delete tasks say `scheduled` on the first one), then its
 //! [`TaskScript::outcome`]; its effect is applied when it completes.
@@ -83,6 +88,7 @@ pub(crate) struct RoomTasks {
     script: TaskScript,
     events: HashMap<String, Vec<FakeEvent>>,
     blocked: Vec<String>,
+    deactivated: Vec<String>,
 }
 
 impl FakeSynapse {
@@ -135,6 +141,14 @@ impl FakeSynapse {
         lock(&self.app.data).room_tasks.blocked.clone()
     }
 
+    /// Marks a user deactivated (their media stay, as with `erase: false`).
+    pub fn deactivate(&self, user_id: &str) {
+        let mut data = lock(&self.app.data);
+        if !data.room_tasks.deactivated.iter().any(|u| u == user_id) {
+            data.room_tasks.deactivated.push(user_id.to_owned());
+        }
+    }
+
     /// Sets how many local members a room of the list has (a user joined).
     pub fn set_local_members(&self, room_id: &str, local: u64) {
         let mut data = lock(&self.app.data);
@@ -174,6 +188,7 @@ pub(super) fn respond(
         ["v2", "rooms", id] if !id.is_empty() => (Method::DELETE, 1, media::decode(id)?),
         ["v1", "purge_history", id] => (Method::POST, 3, media::decode(id)?),
         ["v1", "purge_history_status", id] => (Method::GET, 4, media::decode(id)?),
+        ["v3", "users"] => (Method::GET, 5, String::new()),
         _ => return None,
     };
     if *method != wanted {
@@ -196,6 +211,7 @@ pub(super) fn respond(
         },
         1 => start_delete(&mut data, &arg, body),
         3 => start_purge(&mut data, &arg, body),
+        5 => users_v3(&data, &args),
         _ => status(&mut data, &arg, kind == 2),
     })
 }
@@ -347,4 +363,46 @@ fn apply(data: &mut Data, task: &Task) {
             e.hidden = true;
         }
     }
+}
+
+fn users_v3(data: &Data, args: &Args) -> Response {
+    let first = |name: &str| {
+        args.get(name)
+            .and_then(|v| v.first())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    let number = |name: &str, default: usize| {
+        first(name)
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    let (from, limit) = (number("from", 0), number("limit", 100));
+    let deactivated = first("deactivated").as_deref() == Some("true");
+    let mut names: Vec<String> = if deactivated {
+        data.room_tasks.deactivated.clone()
+    } else {
+        data.media
+            .iter()
+            .map(|m| m.user_id.clone())
+            .filter(|u| !data.room_tasks.deactivated.contains(u))
+            .collect()
+    };
+    names.sort();
+    names.dedup();
+    let total = names.len();
+    let users: Vec<serde_json::Value> = names
+        .iter()
+        .skip(from)
+        .take(limit)
+        .map(|n| {
+            serde_json::json!({"name": n, "is_guest": false, "admin": false,
+                                    "deactivated": deactivated, "locked": false})
+        })
+        .collect();
+    let read = users.len();
+    let mut body = serde_json::json!({"users": users, "total": total});
+    if from + limit < total {
+        body["next_token"] = serde_json::json!((from + read).to_string());
+    }
+    ok(body)
 }

@@ -206,6 +206,11 @@ pub enum ActionKind {
     },
     /// Delete every room no local user is in any more.
     DeleteAbandoned,
+    /// Delete the media of deactivated local users.
+    PurgeDeactivated {
+        /// Only media uploaded at least this long ago.
+        older_than: Option<Duration>,
+    },
 }
 
 impl ActionKind {
@@ -218,6 +223,7 @@ impl ActionKind {
             ActionKind::DeleteRoom { .. } => "delete-room",
             ActionKind::PurgeHistory { .. } => "purge-history",
             ActionKind::DeleteAbandoned => "delete-abandoned",
+            ActionKind::PurgeDeactivated { .. } => "purge-deactivated",
         }
     }
 }
@@ -237,6 +243,9 @@ pub struct Preview {
     /// For the room commands: the rooms it acts on, as Synapse described
     /// them when the preview was made.
     pub rooms: Vec<RoomListEntry>,
+    /// For `purge-deactivated`: the totals of each user's media of the
+    /// preview, most bytes first.
+    pub users: Vec<(String, Totals)>,
 }
 
 impl Preview {
@@ -263,6 +272,7 @@ pub fn preview_purge(user_id: &str, media: &[Media], filter: MediaFilter, now_ms
         media: selected,
         before_ms: None,
         rooms: Vec::new(),
+        users: Vec::new(),
     }
 }
 
@@ -280,6 +290,7 @@ pub fn preview_quarantine(user_id: &str, media: &[Media], now_ms: u64) -> Previe
         media: selected,
         before_ms: None,
         rooms: Vec::new(),
+        users: Vec::new(),
     }
 }
 
@@ -292,6 +303,47 @@ pub fn preview_purge_remote(older_than: Duration, now_ms: u64) -> Preview {
         totals: Totals::default(),
         before_ms: Some(now_ms.saturating_sub(crate::core::model::millis(older_than))),
         rooms: Vec::new(),
+        users: Vec::new(),
+    }
+}
+
+/// The preview of deleting the media of deactivated users: `media` holds
+/// each deactivated local user's media (as listed); those matching
+/// `older_than` at `now_ms` are previewed, with totals per user. Users of
+/// another server than the first one's are left out (a deactivated user
+/// is always local; this keeps one server for the plan).
+pub fn preview_purge_deactivated(
+    media: &[(String, Vec<Media>)],
+    older_than: Option<Duration>,
+    now_ms: u64,
+) -> Preview {
+    let filter = MediaFilter {
+        older_than,
+        larger_than: None,
+    };
+    let server = media.iter().find_map(|(u, _)| server_of(u));
+    let mut users = Vec::new();
+    let mut all = Vec::new();
+    for (user_id, theirs) in media {
+        if server_of(user_id) != server || users.iter().any(|(u, _)| u == user_id) {
+            continue;
+        }
+        let selected = select(theirs, &filter, MediaOrder::Largest, now_ms);
+        if selected.is_empty() {
+            continue;
+        }
+        users.push((user_id.clone(), totals(&selected)));
+        all.extend(selected);
+    }
+    users.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then_with(|| a.0.cmp(&b.0)));
+    let selected = select(&all, &MediaFilter::default(), MediaOrder::Largest, now_ms);
+    Preview {
+        kind: ActionKind::PurgeDeactivated { older_than },
+        totals: totals(&selected),
+        media: selected,
+        before_ms: None,
+        rooms: Vec::new(),
+        users,
     }
 }
 
@@ -320,6 +372,13 @@ pub enum ActionPlan {
     PurgeRemote {
         /// The cut-off.
         before_ms: u64,
+    },
+    /// Delete these local media of several users, one by one.
+    DeleteMedia {
+        /// The server part of their `mxc://` URIs.
+        server_name: String,
+        /// The media IDs.
+        media_ids: Vec<String>,
     },
     /// Delete (and purge) these rooms, one by one.
     DeleteRooms {
@@ -372,6 +431,12 @@ pub fn plan(preview: &Preview) -> Option<ActionPlan> {
         ActionKind::PurgeRemote { .. } => preview
             .before_ms
             .map(|before_ms| ActionPlan::PurgeRemote { before_ms }),
+        ActionKind::PurgeDeactivated { .. } if !preview.media.is_empty() => {
+            Some(ActionPlan::DeleteMedia {
+                server_name: server_of(&preview.users.first()?.0)?.to_owned(),
+                media_ids: ids(),
+            })
+        }
         ActionKind::DeleteRoom { .. } | ActionKind::DeleteAbandoned
             if !preview.rooms.is_empty() =>
         {

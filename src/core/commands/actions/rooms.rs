@@ -30,6 +30,7 @@ pub fn preview_delete_room(room: RoomListEntry, block: bool) -> Preview {
         totals: Totals::default(),
         before_ms: None,
         rooms: vec![room],
+        users: Vec::new(),
     }
 }
 
@@ -51,6 +52,7 @@ pub fn preview_purge_history(
         totals: Totals::default(),
         before_ms: Some(now_ms.saturating_sub(crate::core::model::millis(older_than))),
         rooms: vec![room],
+        users: Vec::new(),
     }
 }
 
@@ -76,6 +78,7 @@ pub fn preview_delete_abandoned(rooms: &[RoomListEntry], protected: &[String]) -
         totals: Totals::default(),
         before_ms: None,
         rooms: chosen,
+        users: Vec::new(),
     }
 }
 

@@ -494,3 +494,33 @@ fn tasks_are_polled_with_growing_pauses_and_a_bound() {
     assert!(is_protected("!a:hs", &["!a:hs".into()]));
     assert!(!is_protected("!a:hs", &["!b:hs".into()]));
 }
+
+#[test]
+fn purge_deactivated_previews_per_user_totals_and_plans_exactly_those_media() {
+    let media = vec![
+        (
+            "@gone:hs".to_owned(),
+            vec![m("g-old", 5_000, 100), m("g-new", 9_000, 1)],
+        ),
+        ("@left:hs".to_owned(), vec![m("l-old", 20_000, 200)]),
+        ("@recent:hs".to_owned(), vec![m("r-new", 1, 0)]),
+        ("@other:elsewhere".to_owned(), vec![m("x", 1, 300)]),
+    ];
+    let p = preview_purge_deactivated(&media, Some(Duration::from_secs(30 * 86_400)), NOW);
+    assert_eq!(ids(&p.media), ["l-old", "g-old"]);
+    assert_eq!(p.totals.bytes, 25_000);
+    let users: Vec<(&str, u64)> = p.users.iter().map(|(u, t)| (u.as_str(), t.bytes)).collect();
+    assert_eq!(users, [("@left:hs", 20_000), ("@gone:hs", 5_000)]);
+    assert_eq!(
+        plan(&p),
+        Some(ActionPlan::DeleteMedia {
+            server_name: "hs".into(),
+            media_ids: vec!["l-old".into(), "g-old".into()],
+        })
+    );
+    let all = preview_purge_deactivated(&media, None, NOW);
+    assert_eq!(all.media.len(), 4);
+    let none = preview_purge_deactivated(&[], None, NOW);
+    assert!(none.is_empty());
+    assert_eq!(plan(&none), None);
+}
