@@ -534,3 +534,39 @@ async fn purge_deactivated_reads_every_page_and_deletes_only_the_previewed_media
         again.message.plain()
     );
 }
+
+/// The command line: `stats delete-room ... --yes` and `stats
+/// delete-abandoned --yes` act at once, audited; without `--yes` they only
+/// preview.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_previews_and_acts_with_yes() {
+    let r = rig(vec![
+        FakeRoom::new("!one:test", 5, 1, 1),
+        FakeRoom::new("!empty:test", 5, 0, 0),
+        FakeRoom::new("!keep:test", 5, 2, 2),
+    ])
+    .await;
+    let words = |w: &str| w.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    let (text, ok) = answer_words(&r.ctx, &words("delete-room !one:test")).await;
+    assert!(ok, "{}", text.plain());
+    assert!(text.plain().contains("--yes"), "{}", text.plain());
+    assert!(r.writes().is_empty());
+    let (text, ok) = answer_words(&r.ctx, &words("delete-room !one:test --yes")).await;
+    assert!(ok, "{}", text.plain());
+    let (text, ok) = answer_words(&r.ctx, &words("delete-abandoned --yes")).await;
+    assert!(ok, "{}", text.plain());
+    assert!(
+        text.plain().contains("deleted 1 abandoned room"),
+        "{}",
+        text.plain()
+    );
+    assert_eq!(r.rooms().await, ["!keep:test"]);
+    let audit = r.audit();
+    assert_eq!(
+        audit.matches("\"by\":\"command line\"").count(),
+        2,
+        "{audit}"
+    );
+    let (text, ok) = answer_words(&r.ctx, &words("confirm ABCDEF")).await;
+    assert!(!ok, "{}", text.plain());
+}

@@ -524,3 +524,36 @@ fn purge_deactivated_previews_per_user_totals_and_plans_exactly_those_media() {
     assert!(none.is_empty());
     assert_eq!(plan(&none), None);
 }
+
+proptest! {
+    /// Whatever the room list (duplicates, the admin room abandoned or not),
+    /// `delete-abandoned` plans exactly the previewed rooms: each abandoned,
+    /// none protected, each once.
+    #[test]
+    fn delete_abandoned_is_never_broader_than_its_preview(
+        list in proptest::collection::vec((0u8..40, 0u64..3, 0u64..20), 0..60),
+        protect in 0u8..40,
+    ) {
+        let rooms: Vec<RoomListEntry> = list
+            .iter()
+            .map(|&(id, local, state)| room(&format!("!r{id}:hs"), state, local + 1, local))
+            .collect();
+        let protected = vec![format!("!r{protect}:hs")];
+        let p = preview_delete_abandoned(&rooms, &protected);
+        let Some(ActionPlan::DeleteRooms { room_ids, block, recheck }) = plan(&p) else {
+            prop_assert!(p.rooms.is_empty());
+            return Ok(());
+        };
+        prop_assert!(!block && recheck);
+        let previewed: Vec<&str> = p.rooms.iter().map(|r| r.room_id.as_str()).collect();
+        prop_assert_eq!(room_ids.iter().map(String::as_str).collect::<Vec<_>>(), previewed);
+        let mut unique = room_ids.clone();
+        unique.sort();
+        unique.dedup();
+        prop_assert_eq!(unique.len(), room_ids.len());
+        for id in &room_ids {
+            prop_assert!(!is_protected(id, &protected));
+            prop_assert!(rooms.iter().any(|r| &r.room_id == id && r.is_abandoned()));
+        }
+    }
+}
