@@ -12,6 +12,7 @@ use crate::core::doc::{Doc, Message};
 use crate::core::model::rooms::RoomListEntry;
 use crate::core::text::cleanup as say;
 use crate::core::text::room_cleanup as rooms_say;
+use crate::synapse::SynapseError;
 
 /// A progress message every this many rooms.
 const PROGRESS_EVERY: usize = 5;
@@ -141,6 +142,35 @@ async fn delete_one(
     }
     match ctx.synapse.delete_room(room_id, block).await {
         Ok(delete_id) => wait(ctx, room_id, Task::Delete(&delete_id), progress).await,
+        // A deletion of this room already runs (a retried request whose
+        // first answer was lost, or another confirmation): wait for it.
+        Err(SynapseError::InvalidRequest { detail, .. })
+            if detail
+                .message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("Purge already in progress")) =>
+        {
+            let running = ctx.synapse.room_delete_tasks(room_id).await.map(|tasks| {
+                tasks
+                    .into_iter()
+                    .rev()
+                    .find(|(_, s)| !matches!(s, TaskStatus::Complete | TaskStatus::Failed(_)))
+            });
+            match running {
+                Ok(Some((delete_id, _))) => {
+                    wait(ctx, room_id, Task::Delete(&delete_id), progress).await
+                }
+                // Finished in between: look at the room itself.
+                Ok(None) => match ctx.synapse.room_details(room_id).await {
+                    Ok(None) => ItemOutcome::Done,
+                    Ok(Some(_)) => ItemOutcome::Failed(
+                        "Synapse reports a deletion in progress but shows none".to_owned(),
+                    ),
+                    Err(e) => ItemOutcome::Failed(e.to_string()),
+                },
+                Err(e) => ItemOutcome::Failed(e.to_string()),
+            }
+        }
         Err(e) => ItemOutcome::Failed(e.to_string()),
     }
 }

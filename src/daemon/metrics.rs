@@ -425,6 +425,7 @@ fn endpoint_label(endpoint: Endpoint) -> &'static str {
         Endpoint::PurgeHistory => "purge_history",
         Endpoint::PurgeHistoryStatus => "purge_history_status",
         Endpoint::DeactivatedUsers => "deactivated_users",
+        Endpoint::RoomDeleteTasks => "room_delete_tasks",
     }
 }
 

@@ -42,6 +42,8 @@ pub enum Endpoint {
     PurgeHistoryStatus,
     /// `GET /_synapse/admin/v3/users?deactivated=true`
     DeactivatedUsers,
+    /// `GET /_synapse/admin/v2/rooms/<room_id>/delete_status`
+    RoomDeleteTasks,
 }
 
 impl Endpoint {
@@ -65,13 +67,14 @@ impl Endpoint {
             Endpoint::PurgeHistory => "/_synapse/admin/v1/purge_history/<room_id>",
             Endpoint::PurgeHistoryStatus => "/_synapse/admin/v1/purge_history_status/<purge_id>",
             Endpoint::DeactivatedUsers => "/_synapse/admin/v3/users",
+            Endpoint::RoomDeleteTasks => "/_synapse/admin/v2/rooms/<room_id>/delete_status",
         }
     }
 
     /// The admin API version of its path (`v1`, `v2`).
     pub fn version(self) -> &'static str {
         match self {
-            Endpoint::DeleteRoom | Endpoint::DeleteStatus => "v2",
+            Endpoint::DeleteRoom | Endpoint::DeleteStatus | Endpoint::RoomDeleteTasks => "v2",
             Endpoint::DeactivatedUsers => "v3",
             _ => "v1",
         }
@@ -238,6 +241,7 @@ fn status_hint(endpoint: Endpoint, status: u16) -> &'static str {
                 | Endpoint::DeleteStatus
                 | Endpoint::PurgeHistory
                 | Endpoint::PurgeHistoryStatus
+                | Endpoint::RoomDeleteTasks
         ) =>
         {
             ""

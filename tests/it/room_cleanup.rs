@@ -570,3 +570,53 @@ async fn the_command_line_previews_and_acts_with_yes() {
     let (text, ok) = answer_words(&r.ctx, &words("confirm ABCDEF")).await;
     assert!(!ok, "{}", text.plain());
 }
+
+/// A deletion of the room already runs when the confirmed one starts (a
+/// retried request whose first answer was lost, or a second admin): Synapse
+/// refuses the second with 400 "Purge already in progress", and the warden
+/// waits for the running one instead of reporting a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_already_running_is_waited_for() {
+    let r = rig(vec![FakeRoom::new("!busy:test", 5, 1, 1)]).await;
+    let boss = room("@boss:test", 100);
+    let preview = answer(&cmd("delete-room !busy:test"), &r.ctx, &boss, NOW).await;
+    let code = code_in(&preview.message.plain());
+    r.server.set_task_script(TaskScript {
+        polls: 3,
+        outcome: None,
+    });
+    let synapse = crate::actions::client(&r.server.base_url(), fake::ADMIN_TOKEN);
+    let first = synapse.delete_room("!busy:test", false).await.unwrap();
+    let refused = synapse.delete_room("!busy:test", false).await.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("Purge already in progress for !busy:test"),
+        "{refused}"
+    );
+    let done = answer(&cmd(&format!("confirm {code}")), &r.ctx, &boss, NOW + 1).await;
+    let text = done.message.plain();
+    assert!(done.ok, "{text}");
+    assert!(text.contains("deleted room !busy:test"), "{text}");
+    assert!(r.rooms().await.is_empty());
+    let waited: Vec<String> = r
+        .server
+        .request_log()
+        .into_iter()
+        .filter(|q| q.path.contains("delete_status"))
+        .map(|q| q.path)
+        .collect();
+    assert!(
+        waited.contains(&format!("/_synapse/admin/v2/rooms/delete_status/{first}")),
+        "{waited:?}"
+    );
+    let tasks = synapse.room_delete_tasks("!busy:test").await.unwrap();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert!(
+        synapse
+            .room_delete_tasks("!never:test")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

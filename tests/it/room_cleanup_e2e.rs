@@ -159,6 +159,21 @@ async fn conformance(t: &Target) {
             err(404, "M_NOT_FOUND", "delete id 'nope' not found"),
         ),
         (
+            "delete status of a room never deleted",
+            send(
+                M::GET,
+                &v2(&format!("rooms/{}/delete_status", enc(&unknown))),
+                admin,
+                None,
+            )
+            .await,
+            err(
+                404,
+                "M_NOT_FOUND",
+                &format!("No delete task for room_id '{unknown}' found"),
+            ),
+        ),
+        (
             "purge history of an unknown room",
             send(
                 M::POST,
@@ -263,6 +278,12 @@ async fn conformance(t: &Target) {
     );
     assert!(
         synapse.purge_history_status(&delete).await.is_err(),
+        "{}",
+        t.label
+    );
+    assert_eq!(
+        synapse.room_delete_tasks(&t.doomed).await.unwrap(),
+        [(delete.clone(), TaskStatus::Complete)],
         "{}",
         t.label
     );

@@ -61,6 +61,40 @@ impl SynapseClient {
             .map_err(|e| malformed(endpoint, status, e))
     }
 
+    /// The deletion tasks of `room_id`, oldest first (`GET
+    /// /_synapse/admin/v2/rooms/<room_id>/delete_status`): (delete ID,
+    /// status). None (Synapse's 404 "No delete task for room_id") is empty.
+    pub async fn room_delete_tasks(
+        &self,
+        room_id: &str,
+    ) -> Result<Vec<(String, TaskStatus)>, SynapseError> {
+        #[derive(serde::Deserialize)]
+        struct Task {
+            delete_id: String,
+            status: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Tasks {
+            results: Vec<Task>,
+        }
+        let endpoint = Endpoint::RoomDeleteTasks;
+        match self
+            .call(endpoint, &["rooms", room_id, "delete_status"], &[])
+            .await
+        {
+            Ok((status, body)) => serde_json::from_slice::<Tasks>(&body)
+                .map(|t| {
+                    t.results
+                        .into_iter()
+                        .map(|t| (t.delete_id, TaskStatus::from_word(&t.status, None)))
+                        .collect()
+                })
+                .map_err(|e| malformed(endpoint, status, e)),
+            Err(SynapseError::UnexpectedStatus { status: 404, .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Starts purging `room_id`'s history before `before_ms` (a JSON
     /// integer; `delete_local_events` a JSON boolean, since Synapse reads any
     /// non-empty string as true): the `purge_id` of the task. 404 "there is

@@ -15,6 +15,9 @@
 //!   `scheduled`, `active`, then `complete` (the room leaves the list then)
 //!   or `failed`, and `shutdown_room` (`null` until complete); 404
 //!   `M_NOT_FOUND` "delete id '<id>' not found".
+//! - `GET /_synapse/admin/v2/rooms/<room_id>/delete_status`: `{"results":
+//!   [...]}`, each deletion of the room oldest first; 404 `M_NOT_FOUND` "No
+//!   delete task for room_id '<id>' found".
 //! - `POST /_synapse/admin/v1/purge_history/<room_id>` with
 //!   `purge_up_to_ts`: `{"purge_id": ...}`; 400 `M_BAD_JSON` "must specify
 //!   purge_up_to_event_id or purge_up_to_ts" or "purge_up_to_ts must be an
@@ -185,6 +188,7 @@ pub(super) fn respond(
     let (wanted, kind, arg) = match segments.as_slice() {
         ["v1", "rooms", id] if !id.is_empty() => (Method::GET, 0, media::decode(id)?),
         ["v2", "rooms", "delete_status", id] => (Method::GET, 2, media::decode(id)?),
+        ["v2", "rooms", id, "delete_status"] => (Method::GET, 6, media::decode(id)?),
         ["v2", "rooms", id] if !id.is_empty() => (Method::DELETE, 1, media::decode(id)?),
         ["v1", "purge_history", id] => (Method::POST, 3, media::decode(id)?),
         ["v1", "purge_history_status", id] => (Method::GET, 4, media::decode(id)?),
@@ -212,6 +216,7 @@ pub(super) fn respond(
         1 => start_delete(&mut data, &arg, body),
         3 => start_purge(&mut data, &arg, body),
         5 => users_v3(&data, &args),
+        6 => room_delete_tasks(&mut data, &arg),
         _ => status(&mut data, &arg, kind == 2),
     })
 }
@@ -349,6 +354,34 @@ fn status(data: &mut Data, id: &str, delete: bool) -> Response {
         }
         ok(body)
     }
+}
+
+/// `GET /v2/rooms/<room_id>/delete_status`: every deletion of the room,
+/// oldest first, without advancing them.
+fn room_delete_tasks(data: &mut Data, room_id: &str) -> Response {
+    if !room_id.starts_with('!') {
+        return refuse("M_UNKNOWN", format!("{room_id} is not a legal room ID"));
+    }
+    let results: Vec<serde_json::Value> = data
+        .room_tasks
+        .tasks
+        .iter()
+        .filter(|t| t.delete && t.room_id == room_id)
+        .map(|t| {
+            let word = match t.done {
+                Some(true) => "complete",
+                Some(false) => "failed",
+                None if t.polls == 0 => "scheduled",
+                None => "active",
+            };
+            serde_json::json!({"delete_id": t.id, "room_id": t.room_id, "status": word,
+                               "shutdown_room": null})
+        })
+        .collect();
+    if results.is_empty() {
+        return not_found(format!("No delete task for room_id '{room_id}' found"));
+    }
+    ok(serde_json::json!({"results": results}))
 }
 
 fn apply(data: &mut Data, task: &Task) {
