@@ -620,3 +620,43 @@ async fn a_deletion_already_running_is_waited_for() {
             .is_empty()
     );
 }
+
+/// Synapse failing while a task runs (a 500, a proxy's 502) is looked at
+/// again, not reported as a failed deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passing_failures_while_polling_are_polled_through() {
+    let r = rig(vec![FakeRoom::new("!a:test", 5, 1, 1)]).await;
+    let boss = room("@boss:test", 100);
+    r.server.set_task_script(TaskScript {
+        polls: 2,
+        outcome: None,
+    });
+    let preview = answer(&cmd("delete-room !a:test"), &r.ctx, &boss, NOW).await;
+    let code = code_in(&preview.message.plain());
+    r.server.push_faults([
+        fake::Fault::Status500,
+        fake::Fault::BadGateway,
+        fake::Fault::Status500,
+    ]);
+    let done = answer(&cmd(&format!("confirm {code}")), &r.ctx, &boss, NOW + 1).await;
+    assert!(done.ok, "{}", done.message.plain());
+    assert!(r.rooms().await.is_empty());
+    let statuses: Vec<Option<u16>> = r
+        .server
+        .request_log()
+        .into_iter()
+        .filter(|q| q.path.contains("delete_status"))
+        .map(|q| q.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            Some(500),
+            Some(502),
+            Some(500),
+            Some(200),
+            Some(200),
+            Some(200)
+        ]
+    );
+}

@@ -40,6 +40,10 @@
 //! `delete_local_events`, hides local ones (they stay counted in
 //! [`FakeSynapse::stored_events`]).
 //!
+//! The status endpoints take queued [`Fault::Status500`] and
+//! [`Fault::BadGateway`] (others are consumed and ignored); the other
+//! endpoints take no fault.
+//!
 //! Known differences: the cut is exactly `purge_up_to_ts` (Synapse keeps
 //! the room's newest event before it when the server's next event is in
 //! another room); no members are kicked.
@@ -197,6 +201,17 @@ pub(super) fn respond(
     };
     if *method != wanted {
         return Some(unrecognized(StatusCode::METHOD_NOT_ALLOWED).into_response());
+    }
+    // The task status endpoints take queued faults (a 500 or a 502 while
+    // a task runs); the other faults are consumed and ignored here.
+    if kind == 2 || kind == 4 {
+        match app.faults.next() {
+            Some(Fault::Status500) => return Some(internal_error().into_response()),
+            Some(Fault::BadGateway) => {
+                return Some((StatusCode::BAD_GATEWAY, "<html>502</html>").into_response());
+            }
+            _ => {}
+        }
     }
     let args = Args::parse(query);
     if let Err(denied) = authenticate(headers, &args) {
