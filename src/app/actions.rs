@@ -1,5 +1,6 @@
 //! Carries out the clean-up commands (`media`, `purge`, `quarantine`,
-//! `purge-remote`, `confirm`) decided by [`crate::core::commands::actions`]: reads a
+//! `purge-remote`, `confirm`; the room commands through
+//! [`super::room_actions`]) decided by [`crate::core::commands::actions`]: reads a
 //! user's media from Synapse, keeps the pending confirmations, appends to
 //! the audit log, calls Synapse for exactly the planned media, and reports.
 //!
@@ -117,6 +118,19 @@ pub async fn answer(
         ActionKind::PurgeRemote { older_than } => {
             actions::preview_purge_remote(*older_than, now_ms)
         }
+        ActionKind::PurgeDeactivated { older_than } => match read_deactivated(ctx).await {
+            Ok(media) => actions::preview_purge_deactivated(&media, *older_than, now_ms),
+            Err(doc) => return Reply::failed(doc),
+        },
+        ActionKind::DeleteRoom { .. }
+        | ActionKind::PurgeHistory { .. }
+        | ActionKind::DeleteAbandoned => {
+            let protected = protected_rooms(origin, &config);
+            match super::room_actions::preview(kind, ctx, &protected, now_ms).await {
+                Ok(preview) => preview,
+                Err(doc) => return Reply::failed(doc),
+            }
+        }
     };
     if preview.is_empty() {
         return Reply::ok(say::nothing_to_do(&preview.kind));
@@ -158,6 +172,24 @@ pub async fn answer(
     Reply::ok(say::preview(&ctx.prefix, &pending, valid_for))
 }
 
+/// Rooms never cleaned up: the admin room the command came from, and the
+/// configured admin room when it is given by ID.
+fn protected_rooms(origin: &Origin, config: &Config) -> Vec<String> {
+    let mut rooms = Vec::new();
+    if let Origin::Matrix {
+        room_id: Some(id), ..
+    } = origin
+    {
+        rooms.push(id.clone());
+    }
+    if let Some(m) = &config.matrix
+        && m.room.starts_with('!')
+    {
+        rooms.push(m.room.clone());
+    }
+    rooms
+}
+
 /// The policy in force: the daemon's, or the one read by the command line.
 async fn current_config(ctx: &StatsContext) -> Option<Arc<Config>> {
     match &ctx.daemon {
@@ -180,6 +212,25 @@ async fn read_media(ctx: &StatsContext, user_id: &str) -> Result<Vec<actions::Me
         }
         _ => say::failed(&e.to_string()),
     })
+}
+
+/// Every deactivated local user's media, or the reply saying why not.
+async fn read_deactivated(ctx: &StatsContext) -> Result<Vec<(String, Vec<actions::Media>)>, Doc> {
+    let users = ctx
+        .synapse
+        .deactivated_users()
+        .await
+        .map_err(|e| say::failed(&e.to_string()))?;
+    let mut out = Vec::with_capacity(users.len());
+    for user_id in users {
+        match ctx.synapse.user_media(&user_id).await {
+            Ok(media) => out.push((user_id, media)),
+            // Gone since it was listed: nothing of theirs to preview.
+            Err(SynapseError::UnexpectedStatus { status: 404, .. }) => {}
+            Err(e) => return Err(say::failed(&e.to_string())),
+        }
+    }
+    Ok(out)
 }
 
 /// Carries out `plan` (from `pending`'s preview), with progress and audit.
@@ -215,8 +266,12 @@ async fn carry(
             server_name,
             media_ids,
             ..
+        }
+        | ActionPlan::DeleteMedia {
+            server_name,
+            media_ids,
         } => {
-            let delete = matches!(plan, ActionPlan::Delete { .. });
+            let delete = !matches!(plan, ActionPlan::Quarantine { .. });
             let mut results = Vec::with_capacity(media_ids.len());
             for (i, id) in media_ids.iter().enumerate() {
                 let result = if delete {
@@ -260,6 +315,10 @@ async fn carry(
                 }
             }
         }
+        ActionPlan::DeleteRooms { .. } | ActionPlan::PurgeHistory { .. } => {
+            let results = super::room_actions::carry(ctx, &plan, progress.as_ref()).await;
+            actions::outcome(&pending.preview, &results)
+        }
     };
     let _ = append(
         audit,
@@ -267,7 +326,8 @@ async fn carry(
             "ts": now_ms, "event": "done", "action": name, "code": pending.code,
             "done": outcome.done, "bytes": outcome.bytes,
             "remote_deleted": outcome.remote_deleted,
-            "failed": outcome.failed.iter().map(|(id, why)| json!({"media_id": id, "error": why})).collect::<Vec<_>>(),
+            "kept": outcome.kept,
+            "failed": outcome.failed.iter().map(|(id, why)| json!({failed_key(&plan): id, "error": why})).collect::<Vec<_>>(),
         }),
     );
     let report = say::report(&pending.preview.kind, &outcome, confirmed_by, ctx.max_lines);
@@ -278,8 +338,31 @@ async fn carry(
     }
 }
 
+/// What a failed item of `plan` is named by in the audit log.
+fn failed_key(plan: &ActionPlan) -> &'static str {
+    match plan {
+        ActionPlan::DeleteRooms { .. } | ActionPlan::PurgeHistory { .. } => "room_id",
+        _ => "media_id",
+    }
+}
+
 fn plan_json(plan: &ActionPlan) -> serde_json::Value {
     match plan {
+        ActionPlan::DeleteMedia {
+            server_name,
+            media_ids,
+        } => json!({"delete_media": {"server_name": server_name, "media_ids": media_ids}}),
+        ActionPlan::DeleteRooms {
+            room_ids,
+            block,
+            recheck,
+        } => json!({"delete_rooms": {"room_ids": room_ids, "block": block, "recheck": recheck}}),
+        ActionPlan::PurgeHistory {
+            room_id,
+            before_ms,
+            delete_local_events,
+        } => json!({"purge_history": {"room_id": room_id, "purge_up_to_ts": before_ms,
+                    "delete_local_events": delete_local_events}}),
         ActionPlan::Delete {
             user_id,
             server_name,
@@ -304,7 +387,10 @@ fn audit_preview(p: &Pending, now_ms: u64) -> serde_json::Value {
         ActionKind::Purge { user_id, .. } | ActionKind::Quarantine { user_id } => {
             json!(user_id)
         }
-        ActionKind::PurgeRemote { .. } => json!(null),
+        ActionKind::PurgeRemote { .. }
+        | ActionKind::DeleteAbandoned
+        | ActionKind::PurgeDeactivated { .. } => json!(null),
+        ActionKind::DeleteRoom { .. } | ActionKind::PurgeHistory { .. } => json!(null),
     };
     json!({
         "ts": now_ms, "event": "preview", "action": preview.kind.name(), "code": p.code,
@@ -312,6 +398,8 @@ fn audit_preview(p: &Pending, now_ms: u64) -> serde_json::Value {
         "count": preview.totals.count, "bytes": preview.totals.bytes,
         "before_ts": preview.before_ms,
         "media_ids": preview.media.iter().map(|m| m.media_id.as_str()).collect::<Vec<_>>(),
+        "room_ids": preview.rooms.iter().map(|r| r.room_id.as_str()).collect::<Vec<_>>(),
+        "users": preview.users.iter().map(|(u, t)| json!({"user_id": u, "count": t.count, "bytes": t.bytes})).collect::<Vec<_>>(),
     })
 }
 

@@ -347,6 +347,7 @@ impl crate::bot::Responder for StatsContext {
             sender: asker.user_id,
             level: asker.level,
             progress: asker.progress,
+            room_id: asker.room_id,
         };
         let started = std::time::Instant::now();
         let (reply, image) = match command {

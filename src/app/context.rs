@@ -72,6 +72,8 @@ pub enum Origin {
         level: Option<i64>,
         /// Where messages before the answer go (progress of a long purge).
         progress: Option<tokio::sync::mpsc::UnboundedSender<Message>>,
+        /// The admin room the command was sent in (never cleaned up).
+        room_id: Option<String>,
     },
 }
 
@@ -97,6 +99,8 @@ pub struct StatsContext {
     pub confirmations: Arc<std::sync::Mutex<crate::core::commands::actions::Confirmations>>,
     /// The usage history, for `trend` and `growth`.
     pub history: Option<crate::history::History>,
+    /// How Synapse's room deletions and history purges are waited for.
+    pub task_polling: crate::core::commands::actions::TaskPolling,
 }
 
 impl std::fmt::Debug for StatsContext {
@@ -123,6 +127,7 @@ impl StatsContext {
             metrics: None,
             confirmations: Arc::default(),
             history: None,
+            task_polling: Default::default(),
         }
     }
 }

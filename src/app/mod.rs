@@ -15,6 +15,7 @@ pub mod answer;
 pub mod check;
 pub mod context;
 pub mod healthcheck;
+mod room_actions;
 pub mod run;
 pub mod trend;
 pub mod validate;

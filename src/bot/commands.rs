@@ -47,6 +47,8 @@ pub struct Asker {
     /// Messages to post, in reply to the command, before the answer
     /// (progress of a long action).
     pub progress: Option<tokio::sync::mpsc::UnboundedSender<Message>>,
+    /// The admin room the command came from.
+    pub room_id: Option<String>,
 }
 
 /// Answers commands; [`crate::app::context::StatsContext`] in production.
@@ -191,6 +193,7 @@ pub(crate) async fn on_message(
                     user_id: event.sender.to_string(),
                     level: level_of(level),
                     progress: Some(tx),
+                    room_id: Some(room.room_id().to_string()),
                 };
                 let forward = {
                     let (room, event) = (room.clone(), event.clone());

@@ -420,6 +420,13 @@ fn endpoint_label(endpoint: Endpoint) -> &'static str {
         Endpoint::QuarantineMedia => "quarantine_media",
         Endpoint::PurgeMediaCache => "purge_media_cache",
         Endpoint::ServerNotice => "server_notice",
+        Endpoint::RoomDetails => "room_details",
+        Endpoint::DeleteRoom => "delete_room",
+        Endpoint::DeleteStatus => "delete_status",
+        Endpoint::PurgeHistory => "purge_history",
+        Endpoint::PurgeHistoryStatus => "purge_history_status",
+        Endpoint::DeactivatedUsers => "deactivated_users",
+        Endpoint::RoomDeleteTasks => "room_delete_tasks",
     }
 }
 

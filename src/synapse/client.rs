@@ -8,6 +8,7 @@
 
 mod actions;
 mod module;
+mod room_actions;
 mod rooms;
 
 pub use module::{MODULE_ROOMS_ASKED, ModuleSecret};
@@ -403,7 +404,7 @@ impl SynapseClient {
         })
     }
 
-    /// One authenticated request to `/_synapse/admin/v1/<segments...>` (each
+    /// One authenticated request to `/_synapse/admin/<version>/<segments...>` (each
     /// segment percent-encoded) with `endpoint`'s method and an empty JSON
     /// body for POSTs, retried when transient; the status and body of a
     /// success.
@@ -428,7 +429,7 @@ impl SynapseClient {
         url.path_segments_mut()
             .map_err(|()| SynapseError::Config(format!("cannot build the URL of {endpoint}")))?
             .pop_if_empty()
-            .extend(["_synapse", "admin", "v1"])
+            .extend(["_synapse", "admin", endpoint.version()])
             .extend(segments);
         let method = match endpoint.method() {
             "DELETE" => reqwest::Method::DELETE,
@@ -447,6 +448,8 @@ impl SynapseClient {
                     .header(reqwest::header::AUTHORIZATION, self.token.bearer());
                 if method == reqwest::Method::POST || method == reqwest::Method::PUT {
                     request = request.json(body.unwrap_or(&empty));
+                } else if let Some(body) = body {
+                    request = request.json(body);
                 }
                 let response = request
                     .send()

@@ -33,6 +33,20 @@ pub enum Endpoint {
     PurgeMediaCache,
     /// `PUT /_synapse/admin/v1/send_server_notice/<txn_id>`
     ServerNotice,
+    /// `GET /_synapse/admin/v1/rooms/<room_id>`
+    RoomDetails,
+    /// `DELETE /_synapse/admin/v2/rooms/<room_id>`
+    DeleteRoom,
+    /// `GET /_synapse/admin/v2/rooms/delete_status/<delete_id>`
+    DeleteStatus,
+    /// `POST /_synapse/admin/v1/purge_history/<room_id>`
+    PurgeHistory,
+    /// `GET /_synapse/admin/v1/purge_history_status/<purge_id>`
+    PurgeHistoryStatus,
+    /// `GET /_synapse/admin/v3/users?deactivated=true`
+    DeactivatedUsers,
+    /// `GET /_synapse/admin/v2/rooms/<room_id>/delete_status`
+    RoomDeleteTasks,
 }
 
 impl Endpoint {
@@ -51,15 +65,33 @@ impl Endpoint {
             }
             Endpoint::PurgeMediaCache => "/_synapse/admin/v1/purge_media_cache",
             Endpoint::ServerNotice => "/_synapse/admin/v1/send_server_notice/<txn_id>",
+            Endpoint::RoomDetails => "/_synapse/admin/v1/rooms/<room_id>",
+            Endpoint::DeleteRoom => "/_synapse/admin/v2/rooms/<room_id>",
+            Endpoint::DeleteStatus => "/_synapse/admin/v2/rooms/delete_status/<delete_id>",
+            Endpoint::PurgeHistory => "/_synapse/admin/v1/purge_history/<room_id>",
+            Endpoint::PurgeHistoryStatus => "/_synapse/admin/v1/purge_history_status/<purge_id>",
+            Endpoint::DeactivatedUsers => "/_synapse/admin/v3/users",
+            Endpoint::RoomDeleteTasks => "/_synapse/admin/v2/rooms/<room_id>/delete_status",
+        }
+    }
+
+    /// The admin API version of its path (`v1`, `v2`).
+    pub fn version(self) -> &'static str {
+        match self {
+            Endpoint::DeleteRoom | Endpoint::DeleteStatus | Endpoint::RoomDeleteTasks => "v2",
+            Endpoint::DeactivatedUsers => "v3",
+            _ => "v1",
         }
     }
 
     /// The HTTP method.
     pub fn method(self) -> &'static str {
         match self {
-            Endpoint::DeleteMedia => "DELETE",
+            Endpoint::DeleteMedia | Endpoint::DeleteRoom => "DELETE",
             Endpoint::ServerNotice => "PUT",
-            Endpoint::QuarantineMedia | Endpoint::PurgeMediaCache => "POST",
+            Endpoint::QuarantineMedia | Endpoint::PurgeMediaCache | Endpoint::PurgeHistory => {
+                "POST"
+            }
             _ => "GET",
         }
     }
@@ -205,7 +237,19 @@ fn retry_hint(retry_after: &Option<Duration>) -> String {
 
 fn status_hint(endpoint: Endpoint, status: u16) -> &'static str {
     match status {
-        404 if matches!(endpoint, Endpoint::UserMedia | Endpoint::DeleteMedia) => "",
+        404 if matches!(
+            endpoint,
+            Endpoint::UserMedia
+                | Endpoint::DeleteMedia
+                | Endpoint::RoomDetails
+                | Endpoint::DeleteStatus
+                | Endpoint::PurgeHistory
+                | Endpoint::PurgeHistoryStatus
+                | Endpoint::RoomDeleteTasks
+        ) =>
+        {
+            ""
+        }
         404 | 405 => {
             "; is the admin API base URL the Synapse main process? Workers do not serve the statistics endpoints"
         }

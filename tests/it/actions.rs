@@ -25,14 +25,14 @@ use test_support::synapse::{Backend, SynapseHarness, TestUser};
 
 const DAY: u64 = 86_400_000;
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
 }
 
-fn client(base_url: &str, token: &str) -> SynapseClient {
+pub(crate) fn client(base_url: &str, token: &str) -> SynapseClient {
     let mut config = ClientConfig::new(base_url.parse().unwrap(), AdminToken::new(token));
     config.retry = RetryPolicy::none();
     SynapseClient::new(config).unwrap()
@@ -343,7 +343,7 @@ const SCENARIO: &[(u64, usize)] = &[
     (0, 2_000),    // new and small
 ];
 
-async fn start(backend: Backend) -> SynapseHarness {
+pub(crate) async fn start(backend: Backend) -> SynapseHarness {
     SynapseHarness::start(backend)
         .await
         .unwrap_or_else(|e| panic!("starting Synapse on {backend}: {e:#}"))
@@ -374,7 +374,7 @@ async fn seed(h: &SynapseHarness) -> (TestUser, TestUser, TestUser, Vec<String>)
     (admin, plain, victim, ids)
 }
 
-async fn download(h: &SynapseHarness, user: &TestUser, media_id: &str) -> u16 {
+pub(crate) async fn download(h: &SynapseHarness, user: &TestUser, media_id: &str) -> u16 {
     let url = format!(
         "{}/_matrix/client/v1/media/download/{}/{media_id}",
         h.base_url().as_str().trim_end_matches('/'),
@@ -390,7 +390,7 @@ async fn download(h: &SynapseHarness, user: &TestUser, media_id: &str) -> u16 {
         .as_u16()
 }
 
-fn context(base_url: &str, token: &str, audit: &Path, enabled: bool) -> StatsContext {
+pub(crate) fn context(base_url: &str, token: &str, audit: &Path, enabled: bool) -> StatsContext {
     let yaml = Policy::new(base_url, SecretAt::Env("UNUSED_TOKEN".into()))
         .rules("user_media:\n  - name: q\n    max_media_length: 1 GiB\n")
         .set("actions.enabled", enabled)
@@ -403,25 +403,29 @@ fn context(base_url: &str, token: &str, audit: &Path, enabled: bool) -> StatsCon
     ctx
 }
 
-fn room(sender: &str, level: i64) -> Origin {
+/// The admin room the test commands come from.
+pub const ADMIN_ROOM: &str = "!admin-room:test";
+
+pub fn room(sender: &str, level: i64) -> Origin {
     Origin::Matrix {
         device_id: "DEVICE".into(),
         sender: sender.into(),
         level: Some(level),
         progress: None,
+        room_id: Some(ADMIN_ROOM.into()),
     }
 }
 
-fn cmd(words: &str) -> Command {
+pub(crate) fn cmd(words: &str) -> Command {
     parse_words(&words.split_whitespace().collect::<Vec<_>>()).unwrap()
 }
 
 /// The code in a preview's text: the word after `confirm`.
-fn code_in(text: &str) -> String {
+pub(crate) fn code_in(text: &str) -> String {
     code_in_opt(text).unwrap_or_else(|| panic!("no code in {text:?}"))
 }
 
-fn code_in_opt(text: &str) -> Option<String> {
+pub(crate) fn code_in_opt(text: &str) -> Option<String> {
     text.split("confirm ")
         .nth(1)
         .and_then(|r| r.split(|c: char| !c.is_ascii_alphanumeric()).next())
@@ -943,6 +947,7 @@ async fn long_purges_report_progress_and_remote_purges_keep_their_cut_off() {
         sender: "@boss:test".into(),
         level: Some(i64::MAX),
         progress: Some(tx),
+        room_id: None,
     };
     let preview = answer(&cmd("purge @big:test older-than 10d"), &ctx, &origin, now).await;
     let text = preview.message.plain();

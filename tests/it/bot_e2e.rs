@@ -522,5 +522,18 @@ async fn bot_purges_only_after_a_confirmation_from_a_member_with_the_action_leve
         report.body
     );
     assert_eq!(bob_media_status(&w, &mxc).await, 404);
+
+    // The room the bot answers in is never deleted: the bot knows it as
+    // the room the command came from, whatever the policy file says.
+    let ask = send(&room, &format!("!stats delete-room {room_id}")).await;
+    let refusal = inbox.reply_to(&ask, &w.bot_user.user_id).await;
+    assert!(refusal.body.contains("admin room"), "{}", refusal.body);
+    let still = w
+        .stats()
+        .synapse
+        .room_details(room_id.as_str())
+        .await
+        .unwrap();
+    assert!(still.is_some_and(|r| r.joined_local_members > 0));
     bot.stop().await;
 }

@@ -30,6 +30,8 @@ mod overrides_daemon;
 mod quota_disk_e2e;
 mod quota_e2e;
 mod reload_e2e;
+mod room_cleanup;
+mod room_cleanup_e2e;
 mod room_list;
 mod room_sizes;
 mod run_e2e;

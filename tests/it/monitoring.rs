@@ -198,6 +198,7 @@ async fn served() -> String {
         user_id: "@admin:test".into(),
         level: Some(100),
         progress: None,
+        room_id: None,
     };
     stats.respond(&Command::Policies, "DEVICE", asker).await;
 

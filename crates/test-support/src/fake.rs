@@ -9,6 +9,8 @@
 //! - `GET /_synapse/admin/v1/server_version` — no auth, for readiness checks;
 //! - `GET /_synapse/client/synapse_warden/v1/rooms` — the warden's Synapse
 //!   module's room sizes, when a module is loaded (`module`).
+//! - room details, deletion and history purge with their task statuses
+//!   (`room_tasks`).
 //!
 //! # What is reproduced
 //!
@@ -119,6 +121,7 @@ mod module;
 mod net;
 mod python;
 mod room_list;
+mod room_tasks;
 mod server;
 mod sql;
 #[cfg(test)]
@@ -133,6 +136,7 @@ use net::*;
 use python::*;
 pub use room_list::FakeRoom;
 use room_list::room_list;
+pub use room_tasks::{FakeEvent, TaskScript};
 pub use server::*;
 pub use sql::*;
 

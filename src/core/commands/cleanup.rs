@@ -67,6 +67,46 @@ pub(super) const PURGE_REMOTE: Spec = Spec {
     is: |c| matches!(c, Command::Preview(ActionKind::PurgeRemote { .. })),
 };
 
+/// `purge-deactivated`.
+pub(super) const PURGE_DEACTIVATED: Spec = Spec {
+    name: "purge-deactivated",
+    aliases: &[],
+    args: "[older-than D]",
+    summary: "preview deleting the media of deactivated users; confirm with the code",
+    details: "Every deactivated local user (every page of Synapse's list), then each one's \
+              media; the preview gives totals per user and a one-time code, and `confirm \
+              CODE` deletes exactly those media, one by one. older-than keeps media \
+              uploaded more than D ago.",
+    examples: &["purge-deactivated", "purge-deactivated older-than 30d"],
+    max_args: 2,
+    parse: parse_purge_deactivated,
+    is: |c| matches!(c, Command::Preview(ActionKind::PurgeDeactivated { .. })),
+};
+
+fn parse_purge_deactivated(args: &[&str]) -> Result<Command, UsageError> {
+    let older_than = match args {
+        [] => None,
+        [opt, rest @ ..] if opt.eq_ignore_ascii_case("older-than") => {
+            let w = rest.first().ok_or(UsageError::BadAge(String::new()))?;
+            Some(
+                window_of(w)
+                    .filter(|d| *d <= MAX_WINDOW)
+                    .ok_or_else(|| UsageError::BadAge(echo(w)))?,
+            )
+        }
+        [word, ..] => {
+            return Err(UsageError::BadActionArgument {
+                command: "purge-deactivated",
+                word: echo(word),
+                expected: "older-than D",
+            });
+        }
+    };
+    Ok(Command::Preview(ActionKind::PurgeDeactivated {
+        older_than,
+    }))
+}
+
 /// `confirm`.
 pub(super) const CONFIRM: Spec = Spec {
     name: "confirm",

@@ -88,6 +88,14 @@ pub enum UsageError {
     /// `older-than` without a duration.
     #[error("`{0}` is not an age: write e.g. 90d or 12h")]
     BadAge(String),
+    /// A room alias where a room ID is needed.
+    #[error(
+        "`{0}` is a room alias; a room clean-up needs the room ID (!abc:example.org), which the room's settings show"
+    )]
+    RoomAlias(String),
+    /// Not a room ID.
+    #[error("`{0}` is not a room ID (!abc:example.org)")]
+    BadRoomId(String),
 }
 
 /// A command addressed to us that cannot be read: the command it was for,

@@ -24,6 +24,10 @@
 //! !stats purge @user:server [older-than D] [larger-than S]
 //! !stats quarantine @user:server
 //! !stats purge-remote older-than D
+//! !stats delete-room !room:server [block]
+//! !stats purge-history !room:server older-than D [local-too]
+//! !stats delete-abandoned
+//! !stats purge-deactivated [older-than D]
 //! !stats confirm CODE
 //! !stats trend [@user:server] [WINDOW]
 //! !stats growth [WINDOW] [N]
@@ -54,6 +58,7 @@ mod error;
 mod help;
 mod history;
 pub mod rate_limit;
+mod room_cleanup;
 mod silence;
 mod top;
 mod user;
@@ -129,6 +134,10 @@ pub static COMMANDS: &[Spec] = &[
     cleanup::PURGE,
     cleanup::QUARANTINE,
     cleanup::PURGE_REMOTE,
+    room_cleanup::DELETE_ROOM,
+    room_cleanup::PURGE_HISTORY,
+    room_cleanup::DELETE_ABANDONED,
+    cleanup::PURGE_DEACTIVATED,
     cleanup::CONFIRM,
 ];
 
@@ -363,6 +372,39 @@ impl fmt::Display for Command {
                     "purge-remote older-than {}",
                     crate::core::doc::format::window_word(*older_than)
                 )
+            }
+            Command::Preview(ActionKind::DeleteRoom { room_id, block }) => {
+                write!(f, "delete-room {room_id}")?;
+                if *block {
+                    f.write_str(" block")?;
+                }
+                Ok(())
+            }
+            Command::Preview(ActionKind::PurgeHistory {
+                room_id,
+                older_than,
+                local_too,
+            }) => {
+                write!(
+                    f,
+                    "purge-history {room_id} older-than {}",
+                    crate::core::doc::format::window_word(*older_than)
+                )?;
+                if *local_too {
+                    f.write_str(" local-too")?;
+                }
+                Ok(())
+            }
+            Command::Preview(ActionKind::PurgeDeactivated { older_than }) => {
+                f.write_str("purge-deactivated")?;
+                if let Some(d) = older_than {
+                    write!(
+                        f,
+                        " older-than {}",
+                        crate::core::doc::format::window_word(*d)
+                    )?;
+                }
+                Ok(())
             }
             Command::Confirm { code } => write!(f, "confirm {code}"),
             Command::Trend { user_id, window } => {

@@ -269,6 +269,94 @@ fn the_table_holds_together() {
 }
 
 #[test]
+fn room_clean_up_commands() {
+    assert_eq!(
+        ok("!stats delete-room !abc:hs Block"),
+        Command::Preview(ActionKind::DeleteRoom {
+            room_id: "!abc:hs".into(),
+            block: true
+        })
+    );
+    assert_eq!(
+        ok("!stats delete-room !abcV12hash"),
+        Command::Preview(ActionKind::DeleteRoom {
+            room_id: "!abcV12hash".into(),
+            block: false
+        })
+    );
+    assert_eq!(
+        ok("!stats purge-history !abc:hs local-too older-than 180d"),
+        Command::Preview(ActionKind::PurgeHistory {
+            room_id: "!abc:hs".into(),
+            older_than: Duration::from_secs(180 * 86400),
+            local_too: true
+        })
+    );
+    assert_eq!(
+        ok("!stats delete-abandoned"),
+        Command::Preview(ActionKind::DeleteAbandoned)
+    );
+    assert_eq!(
+        err("!stats delete-room #busy:hs"),
+        UsageError::RoomAlias("#busy:hs".into())
+    );
+    assert!(
+        err("!stats purge-history #busy:hs older-than 1d")
+            .to_string()
+            .contains("needs the room ID")
+    );
+    assert_eq!(
+        err("!stats delete-room busy"),
+        UsageError::BadRoomId("busy".into())
+    );
+    assert_eq!(
+        err("!stats delete-room !"),
+        UsageError::BadRoomId("!".into())
+    );
+    assert_eq!(
+        err("!stats purge-history !a:hs").to_string(),
+        "`purge-history` needs `older-than D` (e.g. older-than 180d)"
+    );
+    assert_eq!(
+        err("!stats purge-history !a:hs older-than never"),
+        UsageError::BadAge("never".into())
+    );
+    assert!(matches!(
+        err("!stats delete-room !a:hs local-too"),
+        UsageError::BadActionArgument {
+            command: "delete-room",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err("!stats delete-abandoned now"),
+        UsageError::UnexpectedArgument { .. }
+    ));
+    assert!(matches!(
+        err("!stats delete-room"),
+        UsageError::Missing { .. }
+    ));
+    assert_eq!(
+        ok("!stats purge-deactivated"),
+        Command::Preview(ActionKind::PurgeDeactivated { older_than: None })
+    );
+    assert_eq!(
+        ok("!stats purge-deactivated OLDER-THAN 30d"),
+        Command::Preview(ActionKind::PurgeDeactivated {
+            older_than: Some(Duration::from_secs(30 * 86400))
+        })
+    );
+    assert_eq!(
+        err("!stats purge-deactivated older-than"),
+        UsageError::BadAge(String::new())
+    );
+    assert!(matches!(
+        err("!stats purge-deactivated @a:hs"),
+        UsageError::BadActionArgument { .. }
+    ));
+}
+
+#[test]
 fn media_commands() {
     let day90 = Some(Duration::from_secs(90 * 86400));
     assert_eq!(
@@ -542,6 +630,20 @@ fn any_command() -> impl Strategy<Value = Command> {
             older_than: Duration::from_secs(s)
         })),
         "[A-Z0-9]{1,8}".prop_map(|code| Command::Confirm { code }),
+        any::<bool>().prop_map(|block| Command::Preview(ActionKind::DeleteRoom {
+            room_id: "!r:hs".into(),
+            block
+        })),
+        ((1u64..=3650 * 86400), any::<bool>()).prop_map(|(s, local_too)| Command::Preview(
+            ActionKind::PurgeHistory {
+                room_id: "!r:hs".into(),
+                older_than: Duration::from_secs(s),
+                local_too
+            }
+        )),
+        Just(Command::Preview(ActionKind::DeleteAbandoned)),
+        proptest::option::of((1u64..=3650 * 86400).prop_map(Duration::from_secs))
+            .prop_map(|older_than| Command::Preview(ActionKind::PurgeDeactivated { older_than })),
         (
             proptest::option::of(Just("@d:hs".to_owned())),
             (1u64..=3650 * 86400).prop_map(Duration::from_secs)

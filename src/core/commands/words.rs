@@ -18,6 +18,18 @@ pub(super) fn is_user_id(s: &str) -> bool {
             .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
 }
 
+/// A room ID: `!` and an opaque ASCII part (`!abc:server` in room versions
+/// up to 11, `!hash` from version 12), no whitespace, at most 255 bytes.
+pub(super) fn is_room_id(s: &str) -> bool {
+    s.len() > 1
+        && s.len() <= 255
+        && s.starts_with('!')
+        && s.is_ascii()
+        && !s
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+}
+
 pub(super) fn metric_of(word: &str) -> Option<MediaMetric> {
     match word.to_ascii_lowercase().as_str() {
         "media_length" | "length" | "size" | "bytes" => Some(MediaMetric::MediaLength),

@@ -1,5 +1,6 @@
 //! `media`, `purge`, `quarantine`, `purge-remote`, `confirm`: listings,
-//! previews, confirmations, progress and reports.
+//! previews, confirmations, progress and reports (the room commands' own
+//! parts are in [`super::room_cleanup`]).
 
 use std::time::Duration;
 
@@ -136,11 +137,23 @@ fn what(kind: &ActionKind) -> Line {
         ActionKind::PurgeRemote { older_than } => Line::new()
             .text("purge the remote media cache of media not accessed for ")
             .window(*older_than),
+        ActionKind::PurgeDeactivated { older_than } => Line::new()
+            .text("delete the media of deactivated users")
+            .append(filter(&MediaFilter {
+                older_than: *older_than,
+                larger_than: None,
+            })),
+        _ => super::room_cleanup::what(kind),
     }
 }
 
 /// A purge or quarantine matching nothing: no code.
 pub fn nothing_to_do(kind: &ActionKind) -> Doc {
+    if matches!(kind, ActionKind::DeleteAbandoned) {
+        return Doc::paragraph(Line::new().text(
+            "Nothing to do: every room has a local member (the admin room is never counted). Nothing was done.",
+        ));
+    }
     Doc::paragraph(
         Line::new()
             .text("Nothing to do: no media matches (")
@@ -151,6 +164,9 @@ pub fn nothing_to_do(kind: &ActionKind) -> Doc {
 
 /// The preview body, shared by the room and the command line.
 fn preview_body(p: &Preview) -> Doc {
+    if is_room_kind(&p.kind) {
+        return super::room_cleanup::preview_body(p);
+    }
     let mut doc = Doc::new().with(Block::Heading(
         Line::new()
             .text("Preview: ")
@@ -181,6 +197,30 @@ fn preview_body(p: &Preview) -> Doc {
             .text(".");
     }
     doc.push(Block::Paragraph(line));
+    if !p.users.is_empty() {
+        doc.push(Block::Paragraph(
+            Line::new()
+                .text("Of ")
+                .count(
+                    p.users.len() as u64,
+                    "deactivated user",
+                    "deactivated users",
+                )
+                .text(":"),
+        ));
+        let mut lines: Vec<Line> = p
+            .users
+            .iter()
+            .take(crate::core::commands::actions::PREVIEW_ROOMS)
+            .map(|(u, t)| user(u).text(": ").append(count_and_size(t.count, t.bytes)))
+            .collect();
+        if p.users.len() > crate::core::commands::actions::PREVIEW_ROOMS {
+            lines.push(super::and_more(
+                p.users.len() - crate::core::commands::actions::PREVIEW_ROOMS,
+            ));
+        }
+        doc.push(Block::Numbered(lines));
+    }
     doc.push(Block::Paragraph(Line::new().text("The largest:")));
     doc.push(Block::Numbered(p.largest().iter().map(item).collect()));
     doc
@@ -189,7 +229,9 @@ fn preview_body(p: &Preview) -> Doc {
 /// A preview in the room, with its code.
 pub fn preview(prefix: &str, pending: &Pending, valid_for: Duration) -> Doc {
     let p = &pending.preview;
-    let scope = if p.before_ms.is_some() {
+    let scope = if is_room_kind(&p.kind) {
+        super::room_cleanup::scope(p)
+    } else if p.before_ms.is_some() {
         Line::new().text("To carry it out")
     } else {
         Line::new()
@@ -279,16 +321,30 @@ pub fn report(kind: &ActionKind, o: &ActionOutcome, by: Option<&str>, max_lines:
         ActionKind::PurgeRemote { .. } => Line::new()
             .text("purged the remote media cache: Synapse removed ")
             .strong(Line::new().count(o.remote_deleted.unwrap_or(0), "media", "media")),
+        ActionKind::PurgeDeactivated { .. } => Line::new()
+            .text("deleted ")
+            .strong(count_and_size(o.done, o.bytes))
+            .text(" of deactivated users"),
+        _ => super::room_cleanup::done(kind, o),
     };
     let mut heading = Line::new().text("Done: ").append(done);
     if let Some(by) = by {
         heading = heading.text(", confirmed by ").append(user(by));
     }
     let mut doc = Doc::new().with(Block::Heading(heading.text(".")));
+    if let Some(kept) = super::room_cleanup::kept(o, max_lines) {
+        doc.push(Block::Paragraph(super::room_cleanup::kept_heading(o)));
+        doc.push(kept);
+    }
     if !o.failed.is_empty() {
+        let (one, many) = if is_room_kind(kind) {
+            ("room", "rooms")
+        } else {
+            ("media", "media")
+        };
         doc.push(Block::Paragraph(
             Line::new()
-                .count(o.failed.len() as u64, "media", "media")
+                .count(o.failed.len() as u64, one, many)
                 .text(" failed:"),
         ));
         let mut lines: Vec<Line> = o
@@ -308,6 +364,17 @@ pub fn report(kind: &ActionKind, o: &ActionOutcome, by: Option<&str>, max_lines:
         doc.push(Block::Bullets(lines));
     }
     doc
+}
+
+/// Whether `kind` acts on rooms (its wordings are in
+/// [`super::room_cleanup`]).
+fn is_room_kind(kind: &ActionKind) -> bool {
+    matches!(
+        kind,
+        ActionKind::DeleteRoom { .. }
+            | ActionKind::PurgeHistory { .. }
+            | ActionKind::DeleteAbandoned
+    )
 }
 
 /// Synapse does not know the user.

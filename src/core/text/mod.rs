@@ -21,6 +21,7 @@ pub mod overrides;
 pub mod policies;
 pub mod refusals;
 pub mod replies;
+pub mod room_cleanup;
 pub mod rooms;
 pub mod server_notices;
 pub mod silences;

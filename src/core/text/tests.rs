@@ -915,6 +915,176 @@ fn action_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
         ("check --notify", text::server_notices::preview(&notices(i))),
         ("check --notify (none)", text::server_notices::preview(&[])),
     ]
+    .into_iter()
+    .chain(room_action_messages(i))
+    .collect()
+}
+
+fn room_action_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
+    use crate::core::commands::actions::{self as a, ItemOutcome};
+    use crate::core::model::rooms::RoomListEntry;
+    let within = crate::core::policy::DEFAULT_CONFIRM_WITHIN;
+    let named = RoomListEntry {
+        room_id: i.room_id.clone(),
+        name: Some(i.name.clone()),
+        state_events: 9,
+        joined_members: 3,
+        joined_local_members: 1,
+    };
+    let bare = RoomListEntry {
+        room_id: "!old:example.org".into(),
+        name: None,
+        state_events: 1,
+        joined_members: 0,
+        joined_local_members: 0,
+    };
+    let mut c = a::Confirmations::new();
+    let delete = c.offer(
+        a::preview_delete_room(named.clone(), true),
+        &i.user_id,
+        a::code_from(111),
+        NOW,
+        within,
+    );
+    let purge = c.offer(
+        a::preview_purge_history(named.clone(), Duration::from_secs(180 * 86_400), false, NOW),
+        &i.user_id,
+        a::code_from(222),
+        NOW,
+        within,
+    );
+    let local_too = a::preview_purge_history(named.clone(), Duration::from_secs(86_400), true, NOW);
+    let mut many: Vec<RoomListEntry> = (0..22)
+        .map(|n| RoomListEntry {
+            room_id: format!("!r{n:02}:example.org"),
+            ..bare.clone()
+        })
+        .collect();
+    many.push(RoomListEntry {
+        joined_local_members: 0,
+        ..named.clone()
+    });
+    let abandoned = c.offer(
+        a::preview_delete_abandoned(&many, &[]),
+        &i.user_id,
+        a::code_from(333),
+        NOW,
+        within,
+    );
+    let deleted = a::outcome(&delete.preview, &[(i.room_id.clone(), ItemOutcome::Done)]);
+    let not_deleted = a::outcome(
+        &delete.preview,
+        &[(i.room_id.clone(), ItemOutcome::Failed(i.error.clone()))],
+    );
+    let purged = a::outcome(&purge.preview, &[(i.room_id.clone(), ItemOutcome::Done)]);
+    let mixed = a::outcome(
+        &abandoned.preview,
+        &[
+            ("!r00:example.org".into(), ItemOutcome::Done),
+            ("!r01:example.org".into(), ItemOutcome::AlreadyGone),
+            (i.room_id.clone(), ItemOutcome::Kept),
+            (
+                "!r02:example.org".into(),
+                ItemOutcome::Failed(i.error.clone()),
+            ),
+        ],
+    );
+    let day = 86_400_000;
+    let file = |id: &str, len: u64, age: u64| a::Media {
+        media_id: id.into(),
+        media_length: len,
+        created_ts: NOW - age * day,
+        upload_name: None,
+        quarantined: false,
+    };
+    let deactivated = c.offer(
+        a::preview_purge_deactivated(
+            &[
+                // A fixed ID: users of another server than the first are
+                // left out, which would change the message's shape.
+                (
+                    "@gone:example.org".into(),
+                    vec![file(&i.term, 3_000_000, 40), file("Bb", 5, 2)],
+                ),
+                ("@left:example.org".into(), vec![file("Cc", 70_000, 90)]),
+            ],
+            Some(Duration::from_secs(30 * 86_400)),
+            NOW,
+        ),
+        &i.user_id,
+        a::code_from(444),
+        NOW,
+        within,
+    );
+    let purged_deactivated = a::outcome(
+        &deactivated.preview,
+        &[
+            (i.term.clone(), ItemOutcome::Done),
+            ("Cc".into(), ItemOutcome::AlreadyGone),
+        ],
+    );
+    vec![
+        (
+            "purge-deactivated (preview)",
+            text::cleanup::preview("!stats", &deactivated, within),
+        ),
+        (
+            "purge-deactivated (report)",
+            text::cleanup::report(&deactivated.preview.kind, &purged_deactivated, None, 5),
+        ),
+        (
+            "delete-room (preview)",
+            text::cleanup::preview("!stats", &delete, within),
+        ),
+        (
+            "purge-history (preview)",
+            text::cleanup::preview("!stats", &purge, within),
+        ),
+        (
+            "purge-history local-too (command line preview)",
+            text::cleanup::preview_cli(&local_too),
+        ),
+        (
+            "delete-abandoned (preview)",
+            text::cleanup::preview("!stats", &abandoned, within),
+        ),
+        (
+            "delete-abandoned (nothing)",
+            text::cleanup::nothing_to_do(&a::ActionKind::DeleteAbandoned),
+        ),
+        (
+            "delete-room (report)",
+            text::cleanup::report(&delete.preview.kind, &deleted, Some(&i.user_id), 5),
+        ),
+        (
+            "delete-room (report, failed)",
+            text::cleanup::report(&delete.preview.kind, &not_deleted, None, 5),
+        ),
+        (
+            "purge-history (report)",
+            text::cleanup::report(&purge.preview.kind, &purged, Some(&i.user_id), 5),
+        ),
+        (
+            "delete-abandoned (report, kept and failed)",
+            text::cleanup::report(&abandoned.preview.kind, &mixed, Some(&i.user_id), 5),
+        ),
+        (
+            "delete-abandoned (progress)",
+            text::room_cleanup::progress(5, 23),
+        ),
+        (
+            "delete-room (still running)",
+            text::room_cleanup::still_running(&i.room_id, "active"),
+        ),
+        (
+            "delete-room (unknown room)",
+            text::room_cleanup::unknown_room(&i.room_id),
+        ),
+        (
+            "delete-room (admin room)",
+            text::room_cleanup::admin_room(&i.room_id),
+        ),
+    ]
 }
 
 fn kind(inputs: &Inputs, name: &str) -> Doc {

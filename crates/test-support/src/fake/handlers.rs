@@ -28,12 +28,14 @@ pub(crate) async fn handle(
         });
         log.len() - 1
     };
-    let answer = match media::respond(&app, &parts.method, &path, &query, &parts.headers, &body)
-        .or_else(|| module::respond(&app, &parts.method, &path, &query, &parts.headers))
-    {
-        Some(response) => Some(response),
-        None => respond(&app, &parts.method, &path, &query, &parts.headers).await,
-    };
+    let answer =
+        match room_tasks::respond(&app, &parts.method, &path, &query, &parts.headers, &body)
+            .or_else(|| media::respond(&app, &parts.method, &path, &query, &parts.headers, &body))
+            .or_else(|| module::respond(&app, &parts.method, &path, &query, &parts.headers))
+        {
+            Some(response) => Some(response),
+            None => respond(&app, &parts.method, &path, &query, &parts.headers).await,
+        };
     match answer {
         Some(response) => {
             if let Some(logged) = lock(&app.log).get_mut(entry) {

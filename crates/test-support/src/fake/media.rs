@@ -92,7 +92,7 @@ impl FakeSynapse {
 }
 
 /// Percent-decodes a path segment as Twisted does (no `+`).
-fn decode(segment: &str) -> Option<String> {
+pub(super) fn decode(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

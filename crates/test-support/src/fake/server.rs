@@ -47,6 +47,8 @@ pub(crate) struct Data {
     /// Whether server notices are enabled, and those sent: (txn ID, user,
     /// body, event ID).
     pub(crate) server_notices: Option<Vec<(String, String, String, String)>>,
+    /// Rooms' events and the room clean-up tasks.
+    pub(crate) room_tasks: room_tasks::RoomTasks,
 }
 
 impl Data {
@@ -146,6 +148,7 @@ impl FakeSynapse {
                 cache: HashMap::new(),
                 media: Vec::new(),
                 server_notices: None,
+                room_tasks: Default::default(),
             }),
             faults: Faults::default(),
             power: power.clone(),

@@ -15,6 +15,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::core::model::rooms::RoomListEntry;
+
+mod rooms;
+pub use rooms::*;
+
 /// Largest media a preview shows.
 pub const PREVIEW_LARGEST: usize = 5;
 /// Default number of media `media` lists.
@@ -183,6 +188,29 @@ pub enum ActionKind {
         /// Cached remote media not accessed for this long.
         older_than: Duration,
     },
+    /// Delete one room and purge it from the database.
+    DeleteRoom {
+        /// The room.
+        room_id: String,
+        /// Block it too: nobody of this server can join it again.
+        block: bool,
+    },
+    /// Purge a room's history older than a cut-off.
+    PurgeHistory {
+        /// The room.
+        room_id: String,
+        /// Events older than this go.
+        older_than: Duration,
+        /// Delete local users' events too (else Synapse only hides them).
+        local_too: bool,
+    },
+    /// Delete every room no local user is in any more.
+    DeleteAbandoned,
+    /// Delete the media of deactivated local users.
+    PurgeDeactivated {
+        /// Only media uploaded at least this long ago.
+        older_than: Option<Duration>,
+    },
 }
 
 impl ActionKind {
@@ -192,6 +220,10 @@ impl ActionKind {
             ActionKind::Purge { .. } => "purge",
             ActionKind::Quarantine { .. } => "quarantine",
             ActionKind::PurgeRemote { .. } => "purge-remote",
+            ActionKind::DeleteRoom { .. } => "delete-room",
+            ActionKind::PurgeHistory { .. } => "purge-history",
+            ActionKind::DeleteAbandoned => "delete-abandoned",
+            ActionKind::PurgeDeactivated { .. } => "purge-deactivated",
         }
     }
 }
@@ -206,8 +238,14 @@ pub struct Preview {
     /// Their totals.
     pub totals: Totals,
     /// For `purge-remote`: remote media last accessed before this (Unix ms)
-    /// are purged.
+    /// are purged; for `purge-history`: events before this go.
     pub before_ms: Option<u64>,
+    /// For the room commands: the rooms it acts on, as Synapse described
+    /// them when the preview was made.
+    pub rooms: Vec<RoomListEntry>,
+    /// For `purge-deactivated`: the totals of each user's media of the
+    /// preview, most bytes first.
+    pub users: Vec<(String, Totals)>,
 }
 
 impl Preview {
@@ -216,9 +254,9 @@ impl Preview {
         &self.media[..self.media.len().min(PREVIEW_LARGEST)]
     }
 
-    /// Whether confirming would do nothing (no media matched).
+    /// Whether confirming would do nothing (no media or room matched).
     pub fn is_empty(&self) -> bool {
-        self.before_ms.is_none() && self.media.is_empty()
+        self.before_ms.is_none() && self.media.is_empty() && self.rooms.is_empty()
     }
 }
 
@@ -233,6 +271,8 @@ pub fn preview_purge(user_id: &str, media: &[Media], filter: MediaFilter, now_ms
         totals: totals(&selected),
         media: selected,
         before_ms: None,
+        rooms: Vec::new(),
+        users: Vec::new(),
     }
 }
 
@@ -249,6 +289,8 @@ pub fn preview_quarantine(user_id: &str, media: &[Media], now_ms: u64) -> Previe
         totals: totals(&selected),
         media: selected,
         before_ms: None,
+        rooms: Vec::new(),
+        users: Vec::new(),
     }
 }
 
@@ -260,6 +302,48 @@ pub fn preview_purge_remote(older_than: Duration, now_ms: u64) -> Preview {
         media: Vec::new(),
         totals: Totals::default(),
         before_ms: Some(now_ms.saturating_sub(crate::core::model::millis(older_than))),
+        rooms: Vec::new(),
+        users: Vec::new(),
+    }
+}
+
+/// The preview of deleting the media of deactivated users: `media` holds
+/// each deactivated local user's media (as listed); those matching
+/// `older_than` at `now_ms` are previewed, with totals per user. Users of
+/// another server than the first one's are left out (a deactivated user
+/// is always local; this keeps one server for the plan).
+pub fn preview_purge_deactivated(
+    media: &[(String, Vec<Media>)],
+    older_than: Option<Duration>,
+    now_ms: u64,
+) -> Preview {
+    let filter = MediaFilter {
+        older_than,
+        larger_than: None,
+    };
+    let server = media.iter().find_map(|(u, _)| server_of(u));
+    let mut users = Vec::new();
+    let mut all = Vec::new();
+    for (user_id, theirs) in media {
+        if server_of(user_id) != server || users.iter().any(|(u, _)| u == user_id) {
+            continue;
+        }
+        let selected = select(theirs, &filter, MediaOrder::Largest, now_ms);
+        if selected.is_empty() {
+            continue;
+        }
+        users.push((user_id.clone(), totals(&selected)));
+        all.extend(selected);
+    }
+    users.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then_with(|| a.0.cmp(&b.0)));
+    let selected = select(&all, &MediaFilter::default(), MediaOrder::Largest, now_ms);
+    Preview {
+        kind: ActionKind::PurgeDeactivated { older_than },
+        totals: totals(&selected),
+        media: selected,
+        before_ms: None,
+        rooms: Vec::new(),
+        users,
     }
 }
 
@@ -288,6 +372,32 @@ pub enum ActionPlan {
     PurgeRemote {
         /// The cut-off.
         before_ms: u64,
+    },
+    /// Delete these local media of several users, one by one.
+    DeleteMedia {
+        /// The server part of their `mxc://` URIs.
+        server_name: String,
+        /// The media IDs.
+        media_ids: Vec<String>,
+    },
+    /// Delete (and purge) these rooms, one by one.
+    DeleteRooms {
+        /// The room IDs, as previewed.
+        room_ids: Vec<String>,
+        /// Block them too.
+        block: bool,
+        /// Re-read each room just before deleting it, and keep it if a
+        /// local user is in it again (`delete-abandoned`).
+        recheck: bool,
+    },
+    /// Purge one room's history before a time.
+    PurgeHistory {
+        /// The room.
+        room_id: String,
+        /// The cut-off (Unix ms), computed when the preview was made.
+        before_ms: u64,
+        /// Delete local users' events too.
+        delete_local_events: bool,
     },
 }
 
@@ -321,6 +431,28 @@ pub fn plan(preview: &Preview) -> Option<ActionPlan> {
         ActionKind::PurgeRemote { .. } => preview
             .before_ms
             .map(|before_ms| ActionPlan::PurgeRemote { before_ms }),
+        ActionKind::PurgeDeactivated { .. } if !preview.media.is_empty() => {
+            Some(ActionPlan::DeleteMedia {
+                server_name: server_of(&preview.users.first()?.0)?.to_owned(),
+                media_ids: ids(),
+            })
+        }
+        ActionKind::DeleteRoom { .. } | ActionKind::DeleteAbandoned
+            if !preview.rooms.is_empty() =>
+        {
+            Some(ActionPlan::DeleteRooms {
+                room_ids: preview.rooms.iter().map(|r| r.room_id.clone()).collect(),
+                block: matches!(preview.kind, ActionKind::DeleteRoom { block: true, .. }),
+                recheck: matches!(preview.kind, ActionKind::DeleteAbandoned),
+            })
+        }
+        ActionKind::PurgeHistory {
+            room_id, local_too, ..
+        } => preview.before_ms.map(|before_ms| ActionPlan::PurgeHistory {
+            room_id: room_id.clone(),
+            before_ms,
+            delete_local_events: *local_too,
+        }),
         _ => None,
     }
 }
@@ -488,6 +620,9 @@ pub enum ItemOutcome {
     AlreadyGone,
     /// Failed, with Synapse's reason.
     Failed(String),
+    /// Not acted on: it no longer matches the preview (a room a local
+    /// user joined since).
+    Kept,
 }
 
 /// The final report of a carried-out plan.
@@ -501,6 +636,8 @@ pub struct ActionOutcome {
     pub failed: Vec<(String, String)>,
     /// For a remote purge: how many Synapse says it deleted.
     pub remote_deleted: Option<u64>,
+    /// Items left alone because they no longer match the preview.
+    pub kept: Vec<String>,
 }
 
 /// Adds up the outcome of each media of `preview`.
@@ -520,6 +657,7 @@ pub fn outcome(preview: &Preview, results: &[(String, ItemOutcome)]) -> ActionOu
                     .saturating_add(size.get(id.as_str()).copied().unwrap_or(0));
             }
             ItemOutcome::Failed(reason) => out.failed.push((id.clone(), reason.clone())),
+            ItemOutcome::Kept => out.kept.push(id.clone()),
         }
     }
     out

@@ -344,3 +344,216 @@ proptest! {
         );
     }
 }
+
+fn room(id: &str, state: u64, joined: u64, local: u64) -> RoomListEntry {
+    RoomListEntry {
+        room_id: id.to_owned(),
+        name: None,
+        state_events: state,
+        joined_members: joined,
+        joined_local_members: local,
+    }
+}
+
+#[test]
+fn delete_room_plans_exactly_the_previewed_room() {
+    let p = preview_delete_room(room("!a:hs", 9, 2, 1), true);
+    assert!(!p.is_empty());
+    assert_eq!(
+        plan(&p),
+        Some(ActionPlan::DeleteRooms {
+            room_ids: vec!["!a:hs".into()],
+            block: true,
+            recheck: false,
+        })
+    );
+    let p = preview_delete_room(room("!a:hs", 9, 2, 1), false);
+    assert!(matches!(
+        plan(&p),
+        Some(ActionPlan::DeleteRooms { block: false, .. })
+    ));
+}
+
+#[test]
+fn purge_history_fixes_its_cut_off_at_the_preview() {
+    let p = preview_purge_history(
+        room("!a:hs", 9, 2, 1),
+        Duration::from_secs(180 * 86_400),
+        false,
+        NOW,
+    );
+    assert_eq!(p.before_ms, Some(NOW - 180 * DAY));
+    assert_eq!(
+        plan(&p),
+        Some(ActionPlan::PurgeHistory {
+            room_id: "!a:hs".into(),
+            before_ms: NOW - 180 * DAY,
+            delete_local_events: false,
+        })
+    );
+    let p = preview_purge_history(room("!a:hs", 9, 2, 1), Duration::from_secs(1), true, 0);
+    assert_eq!(p.before_ms, Some(0), "never before 1970");
+    assert!(matches!(
+        plan(&p),
+        Some(ActionPlan::PurgeHistory {
+            delete_local_events: true,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn delete_abandoned_previews_rooms_without_local_members_but_never_the_admin_room() {
+    let list = vec![
+        room("!kept:hs", 50, 3, 1),
+        room("!remote:hs", 4, 2, 0),
+        room("!admin:hs", 30, 0, 0),
+        room("!empty:hs", 8, 0, 0),
+        room("!remote:hs", 4, 2, 0),
+    ];
+    let p = preview_delete_abandoned(&list, &["!admin:hs".to_owned()]);
+    let ids: Vec<&str> = p.rooms.iter().map(|r| r.room_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["!empty:hs", "!remote:hs"],
+        "most state events first, once"
+    );
+    assert_eq!(
+        plan(&p),
+        Some(ActionPlan::DeleteRooms {
+            room_ids: vec!["!empty:hs".into(), "!remote:hs".into()],
+            block: false,
+            recheck: true,
+        })
+    );
+    let none = preview_delete_abandoned(&list[..1], &[]);
+    assert!(none.is_empty());
+    assert_eq!(plan(&none), None);
+}
+
+#[test]
+fn a_recheck_keeps_a_room_a_local_user_joined() {
+    assert_eq!(recheck(None), Recheck::Gone);
+    assert_eq!(recheck(Some(&room("!a:hs", 1, 5, 0))), Recheck::Delete);
+    assert_eq!(recheck(Some(&room("!a:hs", 1, 5, 1))), Recheck::Keep);
+    let p = preview_delete_abandoned(&[room("!a:hs", 1, 0, 0), room("!b:hs", 1, 0, 0)], &[]);
+    let o = outcome(
+        &p,
+        &[
+            ("!a:hs".into(), ItemOutcome::Done),
+            ("!b:hs".into(), ItemOutcome::Kept),
+        ],
+    );
+    assert_eq!(o.done, 1);
+    assert_eq!(o.kept, ["!b:hs"]);
+    assert!(o.failed.is_empty());
+}
+
+#[test]
+fn tasks_are_polled_with_growing_pauses_and_a_bound() {
+    let polling = TaskPolling {
+        first: Duration::from_millis(100),
+        longest: Duration::from_secs(1),
+        max_polls: 10,
+        note_every: 3,
+    };
+    assert_eq!(polling.pause(0), Duration::from_millis(100));
+    assert_eq!(polling.pause(2), Duration::from_millis(400));
+    assert_eq!(polling.pause(9), Duration::from_secs(1));
+    assert_eq!(polling.pause(u32::MAX), Duration::from_secs(1));
+    assert_eq!(polling.step(1, &TaskStatus::Complete), TaskStep::Done);
+    assert_eq!(
+        polling.step(10, &TaskStatus::Failed(Some("boom".into()))),
+        TaskStep::Failed("boom".into())
+    );
+    assert!(matches!(
+        polling.step(1, &TaskStatus::Failed(None)),
+        TaskStep::Failed(_)
+    ));
+    assert_eq!(
+        polling.step(3, &TaskStatus::Active),
+        TaskStep::Wait {
+            pause: Duration::from_millis(800),
+            note: true
+        }
+    );
+    assert!(matches!(
+        polling.step(4, &TaskStatus::Scheduled),
+        TaskStep::Wait { note: false, .. }
+    ));
+    assert_eq!(polling.step(10, &TaskStatus::Active), TaskStep::GiveUp);
+    assert_eq!(
+        polling.step(10, &TaskStatus::Other("x".into())),
+        TaskStep::GiveUp
+    );
+    assert_eq!(TaskStatus::from_word("active", None), TaskStatus::Active);
+    assert_eq!(
+        TaskStatus::from_word("failed", Some("e".into())),
+        TaskStatus::Failed(Some("e".into()))
+    );
+    assert!(is_protected("!a:hs", &["!a:hs".into()]));
+    assert!(!is_protected("!a:hs", &["!b:hs".into()]));
+}
+
+#[test]
+fn purge_deactivated_previews_per_user_totals_and_plans_exactly_those_media() {
+    let media = vec![
+        (
+            "@gone:hs".to_owned(),
+            vec![m("g-old", 5_000, 100), m("g-new", 9_000, 1)],
+        ),
+        ("@left:hs".to_owned(), vec![m("l-old", 20_000, 200)]),
+        ("@recent:hs".to_owned(), vec![m("r-new", 1, 0)]),
+        ("@other:elsewhere".to_owned(), vec![m("x", 1, 300)]),
+    ];
+    let p = preview_purge_deactivated(&media, Some(Duration::from_secs(30 * 86_400)), NOW);
+    assert_eq!(ids(&p.media), ["l-old", "g-old"]);
+    assert_eq!(p.totals.bytes, 25_000);
+    let users: Vec<(&str, u64)> = p.users.iter().map(|(u, t)| (u.as_str(), t.bytes)).collect();
+    assert_eq!(users, [("@left:hs", 20_000), ("@gone:hs", 5_000)]);
+    assert_eq!(
+        plan(&p),
+        Some(ActionPlan::DeleteMedia {
+            server_name: "hs".into(),
+            media_ids: vec!["l-old".into(), "g-old".into()],
+        })
+    );
+    let all = preview_purge_deactivated(&media, None, NOW);
+    assert_eq!(all.media.len(), 4);
+    let none = preview_purge_deactivated(&[], None, NOW);
+    assert!(none.is_empty());
+    assert_eq!(plan(&none), None);
+}
+
+proptest! {
+    /// Whatever the room list (duplicates, the admin room abandoned or not),
+    /// `delete-abandoned` plans exactly the previewed rooms: each abandoned,
+    /// none protected, each once.
+    #[test]
+    fn delete_abandoned_is_never_broader_than_its_preview(
+        list in proptest::collection::vec((0u8..40, 0u64..3, 0u64..20), 0..60),
+        protect in 0u8..40,
+    ) {
+        let rooms: Vec<RoomListEntry> = list
+            .iter()
+            .map(|&(id, local, state)| room(&format!("!r{id}:hs"), state, local + 1, local))
+            .collect();
+        let protected = vec![format!("!r{protect}:hs")];
+        let p = preview_delete_abandoned(&rooms, &protected);
+        let Some(ActionPlan::DeleteRooms { room_ids, block, recheck }) = plan(&p) else {
+            prop_assert!(p.rooms.is_empty());
+            return Ok(());
+        };
+        prop_assert!(!block && recheck);
+        let previewed: Vec<&str> = p.rooms.iter().map(|r| r.room_id.as_str()).collect();
+        prop_assert_eq!(room_ids.iter().map(String::as_str).collect::<Vec<_>>(), previewed);
+        let mut unique = room_ids.clone();
+        unique.sort();
+        unique.dedup();
+        prop_assert_eq!(unique.len(), room_ids.len());
+        for id in &room_ids {
+            prop_assert!(!is_protected(id, &protected));
+            prop_assert!(rooms.iter().any(|r| &r.room_id == id && r.is_abandoned()));
+        }
+    }
+}
