@@ -34,5 +34,6 @@ mod room_list;
 mod run_e2e;
 mod schedule;
 mod silence_e2e;
+mod token_rotation;
 mod trend_e2e;
 mod walk;

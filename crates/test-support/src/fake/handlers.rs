@@ -131,7 +131,7 @@ pub(crate) async fn respond(
     }
 
     let args = Args::parse(query);
-    if let Err(denied) = authenticate(headers, &args) {
+    if let Err(denied) = authenticate(app, headers, &args) {
         return Some(denied.into_response());
     }
     let response = match endpoint {
@@ -155,7 +155,7 @@ pub(crate) async fn respond(
 }
 
 /// Synapse's `get_access_token_from_request` and `assert_requester_is_admin`.
-pub(crate) fn authenticate(headers: &HeaderMap, args: &Args) -> Result<(), Refusal> {
+pub(crate) fn authenticate(app: &App, headers: &HeaderMap, args: &Args) -> Result<(), Refusal> {
     let missing =
         |message: &str| Refusal::new(StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN", message);
     let auth_headers: Vec<&HeaderValue> = headers.get_all(header::AUTHORIZATION).iter().collect();
@@ -183,8 +183,9 @@ pub(crate) fn authenticate(headers: &HeaderMap, args: &Args) -> Result<(), Refus
     if !token.is_ascii() {
         return Err(internal_error());
     }
+    let admin = lock(&app.admin_token).clone();
     match token {
-        t if t == ADMIN_TOKEN.as_bytes() => Ok(()),
+        t if t == admin.as_bytes() => Ok(()),
         t if t == USER_TOKEN.as_bytes() => Err(Refusal::new(
             StatusCode::FORBIDDEN,
             "M_FORBIDDEN",

@@ -96,6 +96,8 @@ pub(crate) struct App {
     pub(crate) power: Arc<Power>,
     pub(crate) log: Mutex<Vec<LoggedRequest>>,
     pub(crate) started: Instant,
+    /// The server admin's token Synapse accepts now.
+    pub(crate) admin_token: Mutex<String>,
 }
 
 /// The running fake. Stops (cutting every connection) when dropped.
@@ -148,6 +150,7 @@ impl FakeSynapse {
             power: power.clone(),
             log: Mutex::new(Vec::new()),
             started: Instant::now(),
+            admin_token: Mutex::new(ADMIN_TOKEN.to_owned()),
         });
         let listener = FakeListener {
             addr,
@@ -178,6 +181,12 @@ impl FakeSynapse {
     /// A server admin's token ([`ADMIN_TOKEN`]).
     pub fn admin_token(&self) -> &'static str {
         ADMIN_TOKEN
+    }
+
+    /// Rotates the server admin's token: from now on only `token` is one
+    /// (the old one answers 401 `M_UNKNOWN_TOKEN`, as a revoked token).
+    pub fn set_admin_token(&self, token: &str) {
+        *lock(&self.app.admin_token) = token.to_owned();
     }
 
     /// A valid token of a user who is not a server admin ([`USER_TOKEN`]).
