@@ -29,6 +29,7 @@ mod oldest_e2e;
 mod overrides_daemon;
 mod quota_disk_e2e;
 mod quota_e2e;
+mod refresh_e2e;
 mod reload_e2e;
 mod room_list;
 mod run_e2e;
