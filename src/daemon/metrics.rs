@@ -414,6 +414,7 @@ fn endpoint_label(endpoint: Endpoint) -> &'static str {
         Endpoint::DatabaseRooms => "database_rooms",
         Endpoint::RoomList => "room_list",
         Endpoint::ServerVersion => "server_version",
+        Endpoint::AuthMetadata | Endpoint::AuthMetadataUnstable => "auth_metadata",
         Endpoint::UserMedia => "user_media",
         Endpoint::DeleteMedia => "delete_media",
         Endpoint::QuarantineMedia => "quarantine_media",

@@ -7,6 +7,7 @@
 //! [`super::decode`]) so a large page never sits whole in memory.
 
 mod actions;
+mod auth;
 mod rooms;
 
 pub use rooms::ROOM_LIST_PAGE;

@@ -30,6 +30,12 @@ pub enum Endpoint {
     PurgeMediaCache,
     /// `PUT /_synapse/admin/v1/send_server_notice/<txn_id>`
     ServerNotice,
+    /// `GET /_matrix/client/v1/auth_metadata` (no auth): answers when the
+    /// homeserver delegates authentication (MSC3861, as under MAS)
+    AuthMetadata,
+    /// `GET /_matrix/client/unstable/org.matrix.msc2965/auth_metadata`, the
+    /// same before it was stable
+    AuthMetadataUnstable,
 }
 
 impl Endpoint {
@@ -47,6 +53,10 @@ impl Endpoint {
             }
             Endpoint::PurgeMediaCache => "/_synapse/admin/v1/purge_media_cache",
             Endpoint::ServerNotice => "/_synapse/admin/v1/send_server_notice/<txn_id>",
+            Endpoint::AuthMetadata => "/_matrix/client/v1/auth_metadata",
+            Endpoint::AuthMetadataUnstable => {
+                "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata"
+            }
         }
     }
 

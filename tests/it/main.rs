@@ -18,6 +18,7 @@ mod client;
 mod conformance;
 mod daemon;
 mod daemon_faults;
+mod delegated_auth;
 mod digest;
 mod fake_selftest;
 mod harness_selftest;

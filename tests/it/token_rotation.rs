@@ -275,6 +275,15 @@ async fn a_revoked_token_replaced_in_its_file_is_picked_up_by_the_next_run_on_re
     setup.written.write(&setup.policy).unwrap();
     let mut warden = start(&setup);
     ready_becomes(&setup.listen, 200, setup.dir.path()).await;
+    // (Synapse without MAS: no delegated authentication, its auth_metadata
+    // answers 404.)
+    let elsewhere = tempfile::tempdir().unwrap();
+    let probe = client_for(
+        h.base_url().as_str(),
+        &setup.dir.path().join("admin-token"),
+        elsewhere.path(),
+    );
+    assert_eq!(probe.delegated_auth().await.unwrap(), None);
 
     // A second session of the same admin, as a regenerated token would be.
     let login = client_api(

@@ -272,6 +272,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         next_run_ms: Some(NOW + 600_000),
         synapse_outage: Some((NOW - 60_000, i.error.clone())),
         synapse: Health::Down(i.error.clone()),
+        delegated_auth: None,
         matrix: Health::Up("connected as device ABCDEF".into()),
         queued: 2,
     };
@@ -287,6 +288,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         next_run_ms: None,
         synapse_outage: None,
         synapse: Health::Up("Synapse 1.163.2".into()),
+        delegated_auth: Some("https://auth.example.org/".into()),
         matrix: Health::Unknown,
         queued: 0,
     };

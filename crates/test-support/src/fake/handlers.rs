@@ -75,6 +75,18 @@ pub(crate) async fn respond(
             body.push('}');
             return Some(json_response(StatusCode::OK, body));
         }
+        "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata"
+        | "/_matrix/client/v1/auth_metadata"
+            if match *lock(&app.delegated_auth) {
+                DelegatedAuth::No => false,
+                DelegatedAuth::Yes => true,
+                DelegatedAuth::UnstableOnly => path.contains("/unstable/"),
+            } =>
+        {
+            // MSC2965: the delegated auth server's metadata (MAS).
+            let body = "{\"issuer\":\"https://auth.fake.test/\",\"account_management_uri\":\"https://auth.fake.test/account\"}";
+            return Some(json_response(StatusCode::OK, body.to_owned()));
+        }
         _ => return Some(unrecognized(StatusCode::NOT_FOUND).into_response()),
     };
     if method != Method::GET && method != Method::HEAD {

@@ -98,6 +98,20 @@ pub(crate) struct App {
     pub(crate) started: Instant,
     /// The server admin's token Synapse accepts now.
     pub(crate) admin_token: Mutex<String>,
+    /// Whether the homeserver delegates auth (MSC3861: MAS).
+    pub(crate) delegated_auth: Mutex<DelegatedAuth>,
+}
+
+/// Whether the fake homeserver delegates authentication (MSC3861: MAS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelegatedAuth {
+    /// Synapse's own: both `auth_metadata` endpoints answer 404.
+    No,
+    /// Delegated: both endpoints answer the issuer `https://auth.fake.test/`.
+    Yes,
+    /// Delegated, and only MSC2965's unstable endpoint answers (an older
+    /// homeserver).
+    UnstableOnly,
 }
 
 /// The running fake. Stops (cutting every connection) when dropped.
@@ -151,6 +165,7 @@ impl FakeSynapse {
             log: Mutex::new(Vec::new()),
             started: Instant::now(),
             admin_token: Mutex::new(ADMIN_TOKEN.to_owned()),
+            delegated_auth: Mutex::new(DelegatedAuth::No),
         });
         let listener = FakeListener {
             addr,
@@ -187,6 +202,13 @@ impl FakeSynapse {
     /// (the old one answers 401 `M_UNKNOWN_TOKEN`, as a revoked token).
     pub fn set_admin_token(&self, token: &str) {
         *lock(&self.app.admin_token) = token.to_owned();
+    }
+
+    /// Makes the homeserver delegate auth (MSC3861, as under MAS) or not:
+    /// which `auth_metadata` endpoints answer 200 (the others 404
+    /// `M_UNRECOGNIZED`, as Synapse without MAS).
+    pub fn set_delegated_auth(&self, delegated: DelegatedAuth) {
+        *lock(&self.app.delegated_auth) = delegated;
     }
 
     /// A valid token of a user who is not a server admin ([`USER_TOKEN`]).
