@@ -87,6 +87,12 @@ pub struct Daemon {
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     failures: u32,
+    /// When this daemon was made (Unix ms).
+    pub(super) started_ms: u64,
+    /// Posts to the admin room that failed since the last one delivered.
+    pub(super) undelivered: u32,
+    /// Whether a post reached the admin room since the start.
+    pub(super) delivered_since_start: bool,
     /// The policy the process started with: a reload names what differs
     /// from it and needs a restart.
     started_with: Arc<Config>,
@@ -154,6 +160,9 @@ impl Daemon {
             metrics,
             readiness,
             failures: 0,
+            started_ms: now,
+            undelivered: 0,
+            delivered_since_start: false,
             started_with: config,
             history: None,
         };
