@@ -629,6 +629,28 @@ fn trend_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
             )),
         ),
         (
+            // The case: 120 kB gathered in 15 seconds, no daily
+            // rate and no forecast from that.
+            "trend (a quarter of a minute)",
+            text::trend::trend(&trend_view(
+                None,
+                days(30),
+                vec![
+                    Point {
+                        at_ms: NOW - 15_000,
+                        bytes: 1_000_000,
+                    },
+                    Point {
+                        at_ms: NOW,
+                        bytes: 1_120_000,
+                    },
+                ],
+                Some(2_000_000_000),
+                Units::Decimal,
+                NOW,
+            )),
+        ),
+        (
             "trend (too little history)",
             text::trend::trend(&trend_view(
                 None,
