@@ -90,25 +90,30 @@ pub fn trend_chart(view: &TrendView) -> Result<Png, ChartError> {
     let x_last = last.at_ms as f64;
     let span = x_last - x0;
     // The forecast goes a quarter of the span into the future.
-    let forecast = view.forecast.map(|(capacity, f)| {
-        let x_end = x_last + span * 0.25;
-        let y_end = match f {
-            Forecast::InDays { at_ms, .. } => {
-                let to = at_ms as f64;
-                let rise = capacity as f64 - last.bytes as f64;
-                if to <= x_end {
-                    (to, capacity as f64)
-                } else {
-                    (
-                        x_end,
-                        last.bytes as f64 + rise * (x_end - x_last) / (to - x_last),
-                    )
+    let forecast = view
+        .forecast
+        .filter(|(_, f)| !matches!(f, Forecast::NeedsHistory { .. }))
+        .map(|(capacity, f)| {
+            let x_end = x_last + span * 0.25;
+            let y_end = match f {
+                Forecast::InDays { at_ms, .. } => {
+                    let to = at_ms as f64;
+                    let rise = capacity as f64 - last.bytes as f64;
+                    if to <= x_end {
+                        (to, capacity as f64)
+                    } else {
+                        (
+                            x_end,
+                            last.bytes as f64 + rise * (x_end - x_last) / (to - x_last),
+                        )
+                    }
                 }
-            }
-            Forecast::Never | Forecast::Reached => (x_end, last.bytes as f64),
-        };
-        (capacity, f, y_end)
-    });
+                Forecast::Never | Forecast::Reached | Forecast::NeedsHistory { .. } => {
+                    (x_end, last.bytes as f64)
+                }
+            };
+            (capacity, f, y_end)
+        });
     let x1 = forecast.map_or(x_last, |(_, _, (x, _))| x.max(x_last));
     let max_point = view.points.iter().map(|p| p.bytes).max().unwrap_or(0) as f64;
     let mut y_max = max_point;
@@ -134,8 +139,8 @@ pub fn trend_chart(view: &TrendView) -> Result<Png, ChartError> {
             .y_label_area_size(170)
             .build_cartesian_2d(x0..x1, 0f64..y_max)
             .map_err(draw)?;
-        let days = span / 86_400_000.0;
-        let date_format = if days > 300.0 { "%b %Y" } else { "%b %d" };
+        // Times within a day, dates beyond (the forecast's part included).
+        let date_format = format::time_axis((x1 - x0).max(0.0) as u64);
         chart
             .configure_mesh()
             .x_labels(6)
@@ -193,6 +198,7 @@ pub fn trend_chart(view: &TrendView) -> Result<Png, ChartError> {
                 ),
                 Forecast::Never => "last 30 days' trend: not growing".to_owned(),
                 Forecast::Reached => "capacity reached".to_owned(),
+                Forecast::NeedsHistory { .. } => String::new(),
             };
             chart
                 .draw_series(DashedLineSeries::new(

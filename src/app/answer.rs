@@ -317,6 +317,7 @@ async fn status(ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
             next_run_ms: None,
             synapse_outage: None,
             synapse: Health::Unknown,
+            delegated_auth: None,
             matrix: Health::Unknown,
             queued: 0,
         },
@@ -325,6 +326,8 @@ async fn status(ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {
         Ok(version) => Health::Up(format!("Synapse {version}")),
         Err(e) => Health::Down(e.to_string()),
     };
+    // Asked each time: a homeserver may move to MAS while the daemon runs.
+    view.delegated_auth = ctx.synapse.delegated_auth().await.ok().flatten();
     if let Origin::Matrix { device_id, .. } = origin
         && matches!(view.matrix, Health::Unknown)
     {

@@ -94,7 +94,22 @@ fn incomplete_error(cause: &str) -> String {
 
 /// One run of the policy's rules against Synapse at `now_ms`.
 pub async fn evaluate(client: &SynapseClient, config: &Config, now_ms: u64) -> Result<RunOutcome> {
-    let report = evaluate::evaluate(client, config, now_ms, |_, _, _| {}).await?;
+    let report = match evaluate::evaluate(client, config, now_ms, |_, _, _| {}).await {
+        Ok(report) => report,
+        // A 403 under MAS: what the token lacks, and how to get one.
+        Err(error)
+            if matches!(
+                error.synapse(),
+                Some(crate::synapse::SynapseError::NotAdmin { .. })
+            ) && matches!(client.delegated_auth().await, Ok(Some(_))) =>
+        {
+            anyhow::bail!(
+                "{error}{}",
+                crate::core::text::daemon::not_admin_under_mas()
+            )
+        }
+        Err(error) => return Err(error.into()),
+    };
     let mut outcome = report.outcome;
     let broad = crate::core::engine::too_broad::too_broad(
         &outcome,

@@ -27,7 +27,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::{Cli, Command};
 use crate::core::policy::{self, Config, PolicyError, SecretSource};
-use crate::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
+use crate::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient, TokenSource};
 
 /// Success; for `check`, no violation.
 pub const EXIT_OK: u8 = 0;
@@ -82,12 +82,33 @@ pub fn synapse_client(config: &Config) -> Result<SynapseClient> {
         token: AdminToken::new(token),
         timeout: config.synapse.timeout,
         retry: RetryPolicy::default(),
-    })?;
+    })?
+    .with_token_source(std::sync::Arc::new(SecretToken(
+        config.synapse.token.clone(),
+    )));
     if let Some(source) = &config.http.module_secret {
         let secret = read_secret(source, "the quota module's secret (http.module_secret)")?;
         client = client.with_module_secret(crate::synapse::client::ModuleSecret::new(secret));
     }
     Ok(client)
+}
+
+/// The admin token read again from where the policy says it is, when
+/// Synapse no longer knows the one in use (a rotated token: a new one
+/// written to the file or set in the environment is used without a restart).
+#[derive(Debug)]
+struct SecretToken(SecretSource);
+
+impl TokenSource for SecretToken {
+    fn current(&self) -> Option<AdminToken> {
+        match read_secret(&self.0, "the Synapse admin token (synapse.token)") {
+            Ok(token) => Some(AdminToken::new(token)),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot read the admin token again");
+                None
+            }
+        }
+    }
 }
 
 /// Whether the terminal rendering may use ANSI bold: stdout is a terminal

@@ -143,6 +143,24 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         tracing::info!(path = %history.path().display(), "recording runs in the usage history");
         daemon.set_history(history.clone());
     }
+    // Said once at start: under MAS the admin token needs a scope that a
+    // normal login never gives. In the background: an unreachable Synapse
+    // does not delay the start.
+    if let Some(client) = built.lock().ok().and_then(|b| b.clone()) {
+        tokio::spawn(async move {
+            match client.delegated_auth().await {
+                Ok(Some(issuer)) => tracing::info!(
+                    issuer = ?issuer,
+                    "{}",
+                    crate::core::text::daemon::auth_delegated_log()
+                ),
+                Ok(None) => tracing::debug!("the homeserver does not delegate authentication"),
+                Err(error) => {
+                    tracing::debug!(%error, "cannot tell whether the homeserver delegates authentication")
+                }
+            }
+        });
+    }
     let module = match module_secret {
         Some(secret) => {
             let (refusals, refusals_rx) = module_api::channel();
@@ -517,6 +535,7 @@ impl DaemonHandle for Handle {
             next_run_ms: status.next_run_ms,
             synapse_outage: status.synapse_outage.map(|o| (o.since_ms, o.error)),
             synapse: Health::Unknown,
+            delegated_auth: None,
             matrix: if self.readiness.matrix() {
                 Health::Up("synced".into())
             } else {

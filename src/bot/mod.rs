@@ -147,9 +147,15 @@ const SYNC_RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_
 /// retries the whole start).
 const CATCH_UP_ATTEMPTS: u32 = 5;
 
-/// Whether a sync error means the session is gone for good.
+/// Whether a sync error means the session is gone for good: the token is
+/// unknown, or it expired and its refresh token was refused as unknown too.
 fn is_logged_out(e: &matrix_sdk::Error) -> bool {
-    matches!(e.client_api_error_kind(), Some(ErrorKind::UnknownToken(_)))
+    let unknown = |kind: Option<&ErrorKind>| matches!(kind, Some(ErrorKind::UnknownToken(_)));
+    unknown(e.client_api_error_kind())
+        || matches!(e, matrix_sdk::Error::Http(http)
+            if matches!(&**http, matrix_sdk::HttpError::RefreshToken(
+                matrix_sdk::RefreshTokenError::MatrixAuth(refused))
+                if unknown(refused.client_api_error_kind())))
 }
 
 impl Bot {

@@ -9,15 +9,25 @@
 //!
 //! On start, a saved session is restored: same device, same keys, no login
 //! (Synapse rate-limits logins). Its token is first checked with `whoami`;
-//! if the homeserver no longer accepts it and a password is configured,
-//! the bot logs in again *on the same device ID*, so the store's keys stay
-//! valid. Without a saved session, the bot logs in with its password, or
-//! adopts the configured access token (its device is whatever `whoami`
-//! says). A store left without a session (a first login that crashed) is
-//! set aside, never deleted.
+//! if the homeserver no longer accepts it and the session has a refresh
+//! token, the pair is refreshed (`POST /_matrix/client/v3/refresh`) and
+//! saved; if that fails too and a password is configured, the bot logs in
+//! again *on the same device ID*, so the store's keys stay valid. Without a
+//! saved session, the bot logs in with its password, or adopts the
+//! configured access token (its device is whatever `whoami` says). A store
+//! left without a session (a first login that crashed) is set aside, never
+//! deleted.
+//!
+//! Expiring tokens: a password login asks for a refresh token (a homeserver
+//! that issues none, as Synapse without `refreshable_access_token_lifetime`,
+//! answers without one and its token does not expire). The client refreshes
+//! on the homeserver's `M_UNKNOWN_TOKEN` (matrix-sdk's
+//! `handle_refresh_tokens`) and every new pair is written to `session.json`
+//! before the request is sent again, so a restart finds the latest pair.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::encryption::EncryptionSettings;
@@ -42,16 +52,20 @@ pub(crate) struct StoredSession {
     pub sync_token: Option<String>,
 }
 
-/// The session file of a data directory.
+/// The session file of a data directory. Its clones share one lock, so
+/// that the sync loop's token and a refreshed token pair, written from
+/// different tasks, never overwrite each other.
 #[derive(Debug, Clone)]
 pub(crate) struct SessionFile {
     path: PathBuf,
+    update: Arc<Mutex<()>>,
 }
 
 impl SessionFile {
     pub fn new(data_dir: &Path) -> SessionFile {
         SessionFile {
             path: data_dir.join("session.json"),
+            update: Arc::default(),
         }
     }
 
@@ -100,11 +114,25 @@ impl SessionFile {
 
     /// Records the sync token of the last sync.
     pub fn set_sync_token(&self, token: &str) -> Result<(), BotError> {
+        let _update = self.update.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(mut stored) = self.load()? else {
             return Err(self.error("it disappeared"));
         };
         if stored.sync_token.as_deref() != Some(token) {
             stored.sync_token = Some(token.to_owned());
+            self.save(&stored)?;
+        }
+        Ok(())
+    }
+
+    /// Records the session's tokens after a refresh (the sync token kept).
+    pub fn set_session(&self, session: MatrixSession) -> Result<(), BotError> {
+        let _update = self.update.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(mut stored) = self.load()? else {
+            return Err(self.error("it disappeared"));
+        };
+        if stored.session != session {
+            stored.session = session;
             self.save(&stored)?;
         }
         Ok(())
@@ -126,8 +154,8 @@ fn ensure_data_dir(dir: &Path) -> Result<(), BotError> {
     Ok(())
 }
 
-async fn build_client(settings: &BotSettings) -> Result<Client, BotError> {
-    Client::builder()
+async fn build_client(settings: &BotSettings, file: &SessionFile) -> Result<Client, BotError> {
+    let client = Client::builder()
         .homeserver_url(settings.homeserver.as_str())
         .sqlite_store(
             settings.data_dir.join("store"),
@@ -139,9 +167,40 @@ async fn build_client(settings: &BotSettings) -> Result<Client, BotError> {
             auto_enable_backups: false,
             ..EncryptionSettings::default()
         })
+        // On `M_UNKNOWN_TOKEN`, refresh (when the session has a refresh
+        // token) and send the request again.
+        .handle_refresh_tokens()
         .build()
         .await
-        .map_err(|e| BotError::Build(e.to_string()))
+        .map_err(|e| BotError::Build(e.to_string()))?;
+    // Called by matrix-sdk after each refresh, before the request is sent
+    // again: the new pair is on disk before it is used.
+    let saving = file.clone();
+    client
+        .set_session_callbacks(
+            Box::new(|client: Client| {
+                client
+                    .session_tokens()
+                    .ok_or_else(|| "the client has no session".into())
+            }),
+            Box::new(move |client: Client| {
+                let Some(session) = client.matrix_auth().session() else {
+                    return Err("the client has no session".into());
+                };
+                match saving.set_session(session) {
+                    Ok(()) => {
+                        tracing::info!("the bot's access token was refreshed; session saved");
+                        Ok(())
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot save the refreshed session");
+                        Err(e.to_string().into())
+                    }
+                }
+            }),
+        )
+        .map_err(|e| BotError::Build(e.to_string()))?;
+    Ok(client)
 }
 
 /// What `whoami` says of a token.
@@ -188,6 +247,53 @@ async fn whoami(settings: &BotSettings, token: &Secret) -> Result<WhoAmI, BotErr
     }
 }
 
+/// A new token pair for `refresh` (`POST /_matrix/client/v3/refresh`), or
+/// `None` when the homeserver refuses it (expired, used, revoked).
+async fn refresh_tokens(
+    settings: &BotSettings,
+    refresh: &Secret,
+) -> Result<Option<SessionTokens>, BotError> {
+    #[derive(Deserialize)]
+    struct Answer {
+        access_token: String,
+        refresh_token: Option<String>,
+    }
+    let url = settings
+        .homeserver
+        .join("_matrix/client/v3/refresh")
+        .map_err(|e| BotError::Settings(format!("bad homeserver URL: {e}")))?;
+    let unreachable = |e: reqwest::Error| BotError::Unreachable(e.without_url().to_string());
+    let response = reqwest::Client::new()
+        .post(url)
+        .json(&serde_json::json!({ "refresh_token": refresh.expose() }))
+        .timeout(std::time::Duration::from_secs(30))
+        .send()
+        .await
+        .map_err(unreachable)?;
+    match response.status().as_u16() {
+        200 => {
+            let answer: Answer = response.json().await.map_err(unreachable)?;
+            Ok(Some(SessionTokens {
+                access_token: answer.access_token,
+                // A homeserver that does not rotate keeps the old one valid.
+                refresh_token: answer
+                    .refresh_token
+                    .or_else(|| Some(refresh.expose().to_owned())),
+            }))
+        }
+        status @ (400..=428 | 430..=499) => {
+            tracing::warn!(
+                status,
+                "the homeserver refused the saved session's refresh token"
+            );
+            Ok(None)
+        }
+        status => Err(BotError::Unreachable(format!(
+            "refresh answered HTTP {status}"
+        ))),
+    }
+}
+
 /// A logged-in client, and the sync token to continue from.
 pub(crate) struct Connected {
     pub client: Client,
@@ -212,49 +318,61 @@ pub(crate) async fn connect(
             )));
         }
         let token = Secret::new(stored.session.tokens.access_token.clone());
-        match whoami(settings, &token).await? {
-            WhoAmI::Valid { .. } => {
-                let client = build_client(settings).await?;
-                client
-                    .matrix_auth()
-                    .restore_session(stored.session.clone(), RoomLoadSettings::default())
-                    .await
-                    .map_err(|e| BotError::Login {
-                        user: expected_user.to_owned(),
-                        reason: format!("cannot restore the saved session: {e}"),
-                    })?;
-                tracing::info!(user = %stored.session.meta.user_id, device = %stored.session.meta.device_id, "restored the saved Matrix session");
-                return Ok(Connected {
-                    client,
-                    sync_token: stored.sync_token,
-                    logged_in: false,
-                });
-            }
-            WhoAmI::Unknown => {
-                let Some(password) = &settings.password else {
-                    return Err(BotError::LoggedOut);
-                };
-                tracing::warn!(device = %stored.session.meta.device_id, "the homeserver no longer accepts the saved session; logging in again on the same device");
-                let client = build_client(settings).await?;
-                login_password(
-                    &client,
-                    settings,
-                    password,
-                    Some(stored.session.meta.device_id.as_str()),
-                )
-                .await?;
-                save_new_session(&client, settings, file, stored.sync_token.clone())?;
-                return Ok(Connected {
-                    client,
-                    sync_token: stored.sync_token,
-                    logged_in: true,
-                });
-            }
+        let mut session = stored.session.clone();
+        let usable = match whoami(settings, &token).await? {
+            WhoAmI::Valid { .. } => true,
+            WhoAmI::Unknown => match session.tokens.refresh_token.clone() {
+                Some(refresh) => match refresh_tokens(settings, &Secret::new(refresh)).await? {
+                    Some(tokens) => {
+                        session.tokens = tokens;
+                        file.set_session(session.clone())?;
+                        tracing::info!(device = %session.meta.device_id, "the saved session's access token had expired; refreshed it and saved the session");
+                        true
+                    }
+                    None => false,
+                },
+                None => false,
+            },
+        };
+        if usable {
+            let client = build_client(settings, file).await?;
+            client
+                .matrix_auth()
+                .restore_session(session, RoomLoadSettings::default())
+                .await
+                .map_err(|e| BotError::Login {
+                    user: expected_user.to_owned(),
+                    reason: format!("cannot restore the saved session: {e}"),
+                })?;
+            tracing::info!(user = %stored.session.meta.user_id, device = %stored.session.meta.device_id, "restored the saved Matrix session");
+            return Ok(Connected {
+                client,
+                sync_token: stored.sync_token,
+                logged_in: false,
+            });
         }
+        let Some(password) = &settings.password else {
+            return Err(BotError::LoggedOut);
+        };
+        tracing::warn!(device = %stored.session.meta.device_id, "the homeserver no longer accepts the saved session; logging in again on the same device");
+        let client = build_client(settings, file).await?;
+        login_password(
+            &client,
+            settings,
+            password,
+            Some(stored.session.meta.device_id.as_str()),
+        )
+        .await?;
+        save_new_session(&client, settings, file, stored.sync_token.clone())?;
+        return Ok(Connected {
+            client,
+            sync_token: stored.sync_token,
+            logged_in: true,
+        });
     }
 
     set_aside_orphan_store(&settings.data_dir)?;
-    let client = build_client(settings).await?;
+    let client = build_client(settings, file).await?;
     if let Some(password) = settings.password.as_ref().filter(|p| !p.is_empty()) {
         login_password(&client, settings, password, None).await?;
     } else if let Some(token) = settings.access_token.as_ref().filter(|t| !t.is_empty()) {
@@ -319,10 +437,13 @@ async fn login_password(
     password: &Secret,
     device_id: Option<&str>,
 ) -> Result<(), BotError> {
+    // A refresh token is asked for; a homeserver that issues none gives a
+    // token that does not expire.
     let mut login = client
         .matrix_auth()
         .login_username(settings.user.as_str(), password.expose())
-        .initial_device_display_name(&settings.device_name);
+        .initial_device_display_name(&settings.device_name)
+        .request_refresh_token();
     if let Some(device_id) = device_id {
         login = login.device_id(device_id);
     }
@@ -418,5 +539,37 @@ mod tests {
         .unwrap();
         let err = file.load().unwrap_err().to_string();
         assert!(!err.contains("syt_x"), "{err}");
+    }
+
+    #[test]
+    fn a_refreshed_pair_and_the_sync_token_are_both_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = SessionFile::new(dir.path());
+        let session = |access: &str, refresh: &str| MatrixSession {
+            meta: SessionMeta {
+                user_id: owned_user_id!("@warden:hs"),
+                device_id: owned_device_id!("DEVICE"),
+            },
+            tokens: SessionTokens {
+                access_token: access.into(),
+                refresh_token: Some(refresh.into()),
+            },
+        };
+        file.save(&StoredSession {
+            homeserver: "http://hs".into(),
+            session: session("syt_a1", "syr_r1"),
+            sync_token: Some("s1".into()),
+        })
+        .unwrap();
+        // The sync loop and a refresh, from two clones (two tasks).
+        let other = file.clone();
+        file.set_sync_token("s2").unwrap();
+        other.set_session(session("syt_a2", "syr_r2")).unwrap();
+        file.set_sync_token("s3").unwrap();
+        let back = file.load().unwrap().unwrap();
+        assert_eq!(back.session, session("syt_a2", "syr_r2"));
+        assert_eq!(back.sync_token.as_deref(), Some("s3"));
+        let text = std::fs::read_to_string(dir.path().join("session.json")).unwrap();
+        assert!(text.contains("\"refresh_token\": \"syr_r2\""), "{text}");
     }
 }

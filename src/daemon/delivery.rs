@@ -6,6 +6,7 @@
 use super::service::{Daemon, DaemonError};
 use crate::clock::now_ms;
 use crate::core::alerting::conditions::ConditionChange;
+use crate::core::alerting::delivery::{Loudness, undelivered};
 use crate::core::doc::{Doc, Message};
 use crate::core::model::violation::ViolationKey;
 use crate::core::text;
@@ -103,11 +104,27 @@ impl Daemon {
             }
             match sent {
                 Ok(event_id) => {
+                    self.undelivered = 0;
+                    self.delivered_since_start = true;
                     self.state.alerts.delivered(&next.txn_id, Some(&event_id));
                     self.store.save(&self.state)?;
                 }
                 Err(error) => {
-                    tracing::warn!(%error, queued = self.state.alerts.outbox.len(), "cannot post to the admin room yet; will retry");
+                    self.undelivered = self.undelivered.saturating_add(1);
+                    let queued = self.state.alerts.outbox.len();
+                    match undelivered(
+                        self.started_ms,
+                        now_ms(),
+                        self.undelivered,
+                        self.delivered_since_start,
+                    ) {
+                        Loudness::Info => {
+                            tracing::info!(%error, queued, "cannot post to the admin room yet (the bot is still connecting); will retry")
+                        }
+                        Loudness::Warn => {
+                            tracing::warn!(%error, queued, "cannot post to the admin room yet; will retry")
+                        }
+                    }
                     break;
                 }
             }

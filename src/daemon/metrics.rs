@@ -415,6 +415,7 @@ fn endpoint_label(endpoint: Endpoint) -> &'static str {
         Endpoint::RoomList => "room_list",
         Endpoint::ModuleRooms => "module_rooms",
         Endpoint::ServerVersion => "server_version",
+        Endpoint::AuthMetadata | Endpoint::AuthMetadataUnstable => "auth_metadata",
         Endpoint::UserMedia => "user_media",
         Endpoint::DeleteMedia => "delete_media",
         Endpoint::QuarantineMedia => "quarantine_media",

@@ -87,6 +87,12 @@ pub struct Daemon {
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     failures: u32,
+    /// When this daemon was made (Unix ms).
+    pub(super) started_ms: u64,
+    /// Posts to the admin room that failed since the last one delivered.
+    pub(super) undelivered: u32,
+    /// Whether a post reached the admin room since the start.
+    pub(super) delivered_since_start: bool,
     /// The policy the process started with: a reload names what differs
     /// from it and needs a restart.
     started_with: Arc<Config>,
@@ -154,6 +160,9 @@ impl Daemon {
             metrics,
             readiness,
             failures: 0,
+            started_ms: now,
+            undelivered: 0,
+            delivered_since_start: false,
             started_with: config,
             history: None,
         };
@@ -338,11 +347,12 @@ impl Daemon {
             }
             Err(error) => {
                 self.failures = self.failures.saturating_add(1);
+                let described = self.describe_failure(&error).await;
                 self.readiness.set_run_blocked(
                     (error.synapse().is_some_and(SynapseError::needs_admin))
-                        .then(|| error.to_string()),
+                        .then(|| described.clone()),
                 );
-                self.after_failure(&error, started, took, now);
+                self.after_failure(&error, &described, started, took, now);
                 Err(error)
             }
         };
@@ -478,8 +488,27 @@ impl Daemon {
         Ok(outcome)
     }
 
-    fn after_failure(&mut self, error: &RunError, started: u64, took: Duration, now: u64) {
-        tracing::warn!(%error, "run failed");
+    /// A failed run in words: the error, and for a 403 under delegated
+    /// authentication (MAS), what the token lacks and how to get one.
+    async fn describe_failure(&self, error: &RunError) -> String {
+        let mut described = error.to_string();
+        if let Some(SynapseError::NotAdmin { .. }) = error.synapse()
+            && let Ok(Some(_)) = self.client.delegated_auth().await
+        {
+            described.push_str(text::daemon::not_admin_under_mas());
+        }
+        described
+    }
+
+    fn after_failure(
+        &mut self,
+        error: &RunError,
+        described: &str,
+        started: u64,
+        took: Duration,
+        now: u64,
+    ) {
+        tracing::warn!(error = described, "run failed");
         self.metrics.last_run.set(now as f64 / 1000.0);
         if let Some(e) = error.synapse() {
             self.metrics.api_error(e);
@@ -487,7 +516,7 @@ impl Daemon {
                 self.readiness.set_synapse(false);
             }
         }
-        for notice in self.state.conditions.run_failed(&error.to_string(), now) {
+        for notice in self.state.conditions.run_failed(described, now) {
             self.announce(&notice, now);
         }
         self.state.last_run = Some(LastRun {
@@ -496,7 +525,7 @@ impl Daemon {
             violations: None,
             users: 0,
             silenced: 0,
-            error: Some(error.to_string()),
+            error: Some(described.to_owned()),
             incomplete: None,
         });
         self.metrics.last_run_complete.set(0);

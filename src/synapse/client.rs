@@ -7,6 +7,7 @@
 //! [`super::decode`]) so a large page never sits whole in memory.
 
 mod actions;
+mod auth;
 mod module;
 mod room_actions;
 mod rooms;
@@ -48,6 +49,15 @@ impl AdminToken {
     fn bearer(&self) -> String {
         format!("Bearer {}", self.0)
     }
+}
+
+/// Where the admin token is read again when Synapse no longer knows the one
+/// in use (a rotated or revoked token). The edge provides it (it knows where
+/// the policy says the secret is); the client only asks.
+pub trait TokenSource: Send + Sync + fmt::Debug {
+    /// The token as it is now, or `None` when it cannot be read (the reason
+    /// is the source's to log, never the token).
+    fn current(&self) -> Option<AdminToken>;
 }
 
 impl fmt::Debug for AdminToken {
@@ -246,7 +256,8 @@ pub trait RequestObserver: Send + Sync + std::fmt::Debug {
 pub struct SynapseClient {
     http: reqwest::Client,
     base_url: Url,
-    token: AdminToken,
+    token: std::sync::Arc<std::sync::RwLock<AdminToken>>,
+    token_source: Option<std::sync::Arc<dyn TokenSource>>,
     timeout: Duration,
     retry: RetryPolicy,
     observer: Option<std::sync::Arc<dyn RequestObserver>>,
@@ -289,12 +300,58 @@ impl SynapseClient {
         Ok(SynapseClient {
             http,
             base_url: config.base_url,
-            token: config.token,
+            token: std::sync::Arc::new(std::sync::RwLock::new(config.token)),
+            token_source: None,
             timeout: config.timeout,
             retry: config.retry,
             observer: None,
             module_secret: None,
         })
+    }
+
+    /// This client, reading the token again from `source` when Synapse
+    /// answers 401 `M_UNKNOWN_TOKEN`: a changed token is kept and the request
+    /// sent once more with it; an unchanged one leaves the error as it is.
+    pub fn with_token_source(mut self, source: std::sync::Arc<dyn TokenSource>) -> Self {
+        self.token_source = Some(source);
+        self
+    }
+
+    /// The token in use now.
+    fn token(&self) -> AdminToken {
+        self.token
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// After `error` from a request sent with `used`: whether the token
+    /// source now holds another token (then kept for every later request),
+    /// so the request is worth sending once more.
+    fn reread_token(&self, error: &SynapseError, used: &AdminToken) -> bool {
+        let SynapseError::Unauthorized { detail, .. } = error else {
+            return false;
+        };
+        if detail.errcode.as_deref() != Some("M_UNKNOWN_TOKEN") {
+            return false;
+        }
+        let Some(source) = &self.token_source else {
+            return false;
+        };
+        let Some(fresh) = source.current() else {
+            return false;
+        };
+        if fresh.is_empty() || &fresh == used {
+            return false;
+        }
+        tracing::info!(
+            "Synapse no longer knows the admin token; using the new one from its source"
+        );
+        *self
+            .token
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        true
     }
 
     /// This client, reporting every request's outcome to `observer`.
@@ -439,13 +496,15 @@ impl SynapseClient {
         };
         let empty = serde_json::json!({});
         let mut retrier = self.retrier();
+        let mut reread = false;
         loop {
+            let token = self.token();
             let attempt = async {
                 let mut request = self
                     .http
                     .request(method.clone(), url.clone())
                     .query(query)
-                    .header(reqwest::header::AUTHORIZATION, self.token.bearer());
+                    .header(reqwest::header::AUTHORIZATION, token.bearer());
                 if method == reqwest::Method::POST || method == reqwest::Method::PUT {
                     request = request.json(body.unwrap_or(&empty));
                 } else if let Some(body) = body {
@@ -465,6 +524,7 @@ impl SynapseClient {
             };
             match attempt.await {
                 Ok(answer) => return Ok(answer),
+                Err(error) if !reread && self.reread_token(&error, &token) => reread = true,
                 Err(error) => retrier.wait_or_fail(error).await?,
             }
         }
@@ -485,7 +545,17 @@ impl SynapseClient {
         query: &[(&'static str, String)],
         auth: bool,
     ) -> Result<reqwest::Response, SynapseError> {
-        let result = self.send_once(endpoint, query, auth).await;
+        let token = self.token();
+        let mut result = self
+            .send_once(endpoint, query, auth.then_some(&token))
+            .await;
+        if let Err(error) = &result
+            && auth
+            && self.reread_token(error, &token)
+        {
+            let token = self.token();
+            result = self.send_once(endpoint, query, Some(&token)).await;
+        }
         if let Some(observer) = &self.observer {
             observer.observe(endpoint, result.as_ref().map(|_| ()));
         }
@@ -508,12 +578,12 @@ impl SynapseClient {
         &self,
         endpoint: Endpoint,
         query: &[(&'static str, String)],
-        auth: bool,
+        token: Option<&AdminToken>,
     ) -> Result<reqwest::Response, SynapseError> {
         let url = self.url(endpoint)?;
         let mut request = self.http.get(url).query(query);
-        if auth {
-            request = request.header(reqwest::header::AUTHORIZATION, self.token.bearer());
+        if let Some(token) = token {
+            request = request.header(reqwest::header::AUTHORIZATION, token.bearer());
         }
         let response = request
             .send()

@@ -47,6 +47,12 @@ pub enum Endpoint {
     DeactivatedUsers,
     /// `GET /_synapse/admin/v2/rooms/<room_id>/delete_status`
     RoomDeleteTasks,
+    /// `GET /_matrix/client/v1/auth_metadata` (no auth): answers when the
+    /// homeserver delegates authentication (MSC3861, as under MAS)
+    AuthMetadata,
+    /// `GET /_matrix/client/unstable/org.matrix.msc2965/auth_metadata`, the
+    /// same before it was stable
+    AuthMetadataUnstable,
 }
 
 impl Endpoint {
@@ -72,6 +78,10 @@ impl Endpoint {
             Endpoint::PurgeHistoryStatus => "/_synapse/admin/v1/purge_history_status/<purge_id>",
             Endpoint::DeactivatedUsers => "/_synapse/admin/v3/users",
             Endpoint::RoomDeleteTasks => "/_synapse/admin/v2/rooms/<room_id>/delete_status",
+            Endpoint::AuthMetadata => "/_matrix/client/v1/auth_metadata",
+            Endpoint::AuthMetadataUnstable => {
+                "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata"
+            }
         }
     }
 

@@ -23,7 +23,7 @@ pub mod walk;
 
 pub use client::{
     AdminToken, ClientConfig, PageReader, RequestObserver, Retrier, RetryPolicy, SynapseClient,
-    UsersMediaPage,
+    TokenSource, UsersMediaPage,
 };
 pub use error::{Endpoint, SynapseError};
 pub use query::{Direction, OrderBy, PageLimit, SearchTerm, UsersMediaQuery};

@@ -55,7 +55,8 @@
 //!   server may return tied rows in any order, even differently per page.
 //! - Requests hyper refuses (bytes not allowed in a URI, bad HTTP) get
 //!   hyper's bare 400, not Twisted's answer.
-//! - Only two tokens exist ([`ADMIN_TOKEN`], [`USER_TOKEN`]): no appservice,
+//! - Only two tokens exist ([`ADMIN_TOKEN`], [`USER_TOKEN`]; the admin one
+//!   can be rotated with [`FakeSynapse::set_admin_token`]): no appservice,
 //!   guest, expired or soft-logged-out tokens. A non-ASCII token is a 500 as
 //!   in Synapse.
 //! - SQLite's "integer overflow" on `SUM` of huge lengths is not reproduced.

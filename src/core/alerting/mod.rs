@@ -3,10 +3,12 @@
 //! on-disk form ([`lifecycle`]), silences ([`silences`]), the conditions of
 //! Synapse and the walk ([`conditions`]), server notices to users
 //! ([`server_notices`]), the weekly digest ([`digest`]), refusals reported
-//! by the Synapse module ([`refusals`]), and one [`settle`] of a finished
-//! run.
+//! by the Synapse module ([`refusals`]), one [`settle`] of a finished
+//! run, and how loudly a post the admin room did not take yet is logged
+//! ([`delivery`]).
 
 pub mod conditions;
+pub mod delivery;
 pub mod digest;
 pub mod lifecycle;
 pub mod refusals;

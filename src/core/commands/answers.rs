@@ -73,6 +73,9 @@ pub struct StatusView {
     pub synapse_outage: Option<(u64, String)>,
     /// Synapse's admin API.
     pub synapse: Health,
+    /// The issuer the homeserver delegates authentication to (MAS), if it
+    /// does.
+    pub delegated_auth: Option<String>,
     /// The Matrix connection.
     pub matrix: Health,
     /// Announcements waiting for Matrix.

@@ -173,8 +173,33 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// The `strftime` format of a chart's time labels for an axis spanning
+/// `span_ms`: the time within a day (`14:30`), the day and time within a
+/// few days (`Dec 02 14:30`), the day within 300 days (`Dec 02`), the
+/// month beyond (`Dec 2026`).
+pub fn time_axis(span_ms: u64) -> &'static str {
+    const DAY: u64 = 86_400_000;
+    match span_ms {
+        s if s <= DAY => "%H:%M",
+        s if s <= 4 * DAY => "%b %d %H:%M",
+        s if s <= 300 * DAY => "%b %d",
+        _ => "%b %Y",
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_time_axis_follows_the_span() {
+        let hour = 3_600_000;
+        assert_eq!(super::time_axis(15 * 60_000), "%H:%M");
+        assert_eq!(super::time_axis(24 * hour), "%H:%M");
+        assert_eq!(super::time_axis(24 * hour + 1), "%b %d %H:%M");
+        assert_eq!(super::time_axis(4 * 24 * hour), "%b %d %H:%M");
+        assert_eq!(super::time_axis(30 * 24 * hour), "%b %d");
+        assert_eq!(super::time_axis(400 * 24 * hour), "%b %Y");
+    }
+
     use super::*;
 
     #[test]

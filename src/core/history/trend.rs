@@ -2,7 +2,7 @@
 //!
 //! - [`trend`]: now against then, and the growth per day as the
 //!   least-squares slope through every point of the span (one noisy run
-//!   does not make the trend).
+//!   does not make the trend), given only over [`RATE_SPAN`] at least.
 //! - [`forecast`]: at a trend, when a size crosses a capacity.
 //! - [`growth`]: which users' stored bytes grew the most between two runs
 //!   (growth after deletions, unlike `top ... 7d`, which counts uploads).
@@ -14,6 +14,13 @@ use std::collections::HashMap;
 use super::UserTotal;
 
 const DAY_MS: f64 = 86_400_000.0;
+
+/// The shortest span a growth per day (and a forecast) is drawn from: an
+/// hour. A day is then at most 24 times what was measured, and with runs
+/// every 15 minutes (a common schedule) the slope goes through five runs;
+/// from a few minutes, one upload between two runs would read as hundreds
+/// of megabytes a day. An hour is also what a newcomer waits, not a day.
+pub const RATE_SPAN: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// A size at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +48,14 @@ impl Trend {
     /// `last - first`, in bytes.
     pub fn change(&self) -> i128 {
         i128::from(self.last.bytes) - i128::from(self.first.bytes)
+    }
+
+    /// How much longer the span must be for a growth per day (ms), `None`
+    /// when it spans [`RATE_SPAN`] already.
+    pub fn rate_needs_ms(&self) -> Option<u64> {
+        let span = self.last.at_ms.saturating_sub(self.first.at_ms);
+        let needed = crate::core::model::millis(RATE_SPAN);
+        (span < needed).then(|| needed - span)
     }
 
     /// The change as a percentage of the first size; `None` from 0.
@@ -88,6 +103,12 @@ pub enum Forecast {
     Reached,
     /// It does not grow: never, at this trend.
     Never,
+    /// The history is too short for a rate: it needs this many more ms
+    /// (see [`RATE_SPAN`]).
+    NeedsHistory {
+        /// Ms of history missing.
+        missing_ms: u64,
+    },
     /// In this many days after the last point, at `at_ms`.
     InDays {
         /// Days from the last point.
@@ -102,6 +123,9 @@ pub enum Forecast {
 pub fn forecast(trend: &Trend, capacity: u64) -> Forecast {
     if trend.last.bytes >= capacity {
         return Forecast::Reached;
+    }
+    if let Some(missing_ms) = trend.rate_needs_ms() {
+        return Forecast::NeedsHistory { missing_ms };
     }
     if trend.per_day.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return Forecast::Never;
@@ -171,6 +195,28 @@ mod tests {
             at_ms: day * DAY,
             bytes,
         }
+    }
+
+    #[test]
+    fn a_rate_and_a_forecast_need_an_hour_of_history() {
+        // The case: 120 kB gathered in 15 seconds.
+        let at = |ms: u64, bytes: u64| Point { at_ms: ms, bytes };
+        let t = trend(&[at(0, 1_000_000), at(15_000, 1_120_000)]).unwrap();
+        assert_eq!(t.rate_needs_ms(), Some(3_600_000 - 15_000));
+        assert_eq!(
+            forecast(&t, 10_000_000),
+            Forecast::NeedsHistory {
+                missing_ms: 3_585_000
+            }
+        );
+        // At or over the capacity is said whatever the span.
+        assert_eq!(forecast(&t, 1_000_000), Forecast::Reached);
+        // An hour exactly is enough.
+        let t = trend(&[at(0, 1_000_000), at(3_600_000, 1_120_000)]).unwrap();
+        assert_eq!(t.rate_needs_ms(), None);
+        assert!(matches!(forecast(&t, 10_000_000), Forecast::InDays { .. }));
+        let t = trend(&[at(0, 1), at(3_599_999, 2)]).unwrap();
+        assert_eq!(t.rate_needs_ms(), Some(1));
     }
 
     #[test]
@@ -273,7 +319,7 @@ mod tests {
                     prop_assert!((reached - capacity as f64).abs() <= capacity as f64 * 1e-9 + 1.0);
                 }
                 Forecast::Never => prop_assert!(extra as f64 / t.per_day > 36_500.0),
-                Forecast::Reached => prop_assert!(false),
+                Forecast::Reached | Forecast::NeedsHistory { .. } => prop_assert!(false),
             }
         }
 

@@ -177,6 +177,21 @@ pub fn condition(notice: &ConditionChange) -> Doc {
     }
 }
 
+/// The startup log's line when the homeserver delegates authentication.
+pub fn auth_delegated_log() -> &'static str {
+    "the homeserver delegates authentication (matrix-authentication-service): \
+     the admin token must carry the scope urn:synapse:admin:*"
+}
+
+/// Appended to a 403 from the admin API when the homeserver delegates
+/// authentication: what is missing, and the two ways to get it.
+pub fn not_admin_under_mas() -> &'static str {
+    "; the homeserver delegates authentication (MAS), where only a token with the \
+     scope urn:synapse:admin:* is an admin's: issue one with `mas-cli manage \
+     issue-compatibility-token <localpart> --yes-i-want-to-grant-synapse-admin-privileges`, \
+     or create a MAS personal access token with that scope"
+}
+
 #[cfg(test)]
 mod tests {
     use super::reloaded_text;

@@ -140,6 +140,9 @@ pub fn status(view: &StatusView, now_ms: u64, daemon: bool) -> Doc {
         lines.push(s::outage(*since, error));
     }
     lines.push(s::synapse(&view.synapse));
+    if let Some(issuer) = &view.delegated_auth {
+        lines.push(s::delegated_auth(issuer));
+    }
     lines.push(s::matrix(&view.matrix));
     if view.queued > 0 {
         lines.push(s::queued(view.queued));
@@ -374,6 +377,7 @@ mod tests {
             next_run_ms: Some(1_700_000_000_000 + 3_600_000),
             synapse_outage: None,
             synapse: Health::Up("1.163.2".into()),
+            delegated_auth: None,
             matrix: Health::Up(String::new()),
             queued: 0,
         };

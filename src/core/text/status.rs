@@ -100,3 +100,13 @@ pub fn queued(n: usize) -> Line {
 pub fn no_daemon() -> Line {
     Line::new().text("(The daemon is not running in this process: no run history.)")
 }
+
+/// `Authentication: delegated to https://auth.example.org/ (...)`.
+pub fn delegated_auth(issuer: &str) -> Line {
+    Line::new()
+        .text("Authentication: delegated to ")
+        .outside(issuer, ERROR_CAP)
+        .text(
+            " (matrix-authentication-service); the admin token needs the scope urn:synapse:admin:*",
+        )
+}

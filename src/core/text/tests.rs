@@ -313,6 +313,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         next_run_ms: Some(NOW + 600_000),
         synapse_outage: Some((NOW - 60_000, i.error.clone())),
         synapse: Health::Down(i.error.clone()),
+        delegated_auth: None,
         matrix: Health::Up("connected as device ABCDEF".into()),
         queued: 2,
     };
@@ -328,6 +329,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         next_run_ms: None,
         synapse_outage: None,
         synapse: Health::Up("Synapse 1.163.2".into()),
+        delegated_auth: Some("https://auth.example.org/".into()),
         matrix: Health::Unknown,
         queued: 0,
     };
@@ -683,6 +685,28 @@ fn trend_messages(i: &Inputs) -> Vec<(&'static str, Doc)> {
                 Vec::new(),
                 None,
                 Units::Binary,
+                NOW,
+            )),
+        ),
+        (
+            // The case: 120 kB gathered in 15 seconds, no daily
+            // rate and no forecast from that.
+            "trend (a quarter of a minute)",
+            text::trend::trend(&trend_view(
+                None,
+                days(30),
+                vec![
+                    Point {
+                        at_ms: NOW - 15_000,
+                        bytes: 1_000_000,
+                    },
+                    Point {
+                        at_ms: NOW,
+                        bytes: 1_120_000,
+                    },
+                ],
+                Some(2_000_000_000),
+                Units::Decimal,
                 NOW,
             )),
         ),

@@ -76,6 +76,12 @@ pub fn trend(view: &TrendView) -> Doc {
 }
 
 pub(super) fn per_day(t: &Trend, units: Units) -> Line {
+    if let Some(missing_ms) = t.rate_needs_ms() {
+        return Line::new()
+            .text("growth: needs ")
+            .append(more_minutes(missing_ms))
+            .text(" of history (a daily rate is measured over an hour at least)");
+    }
     let rounded = t.per_day.round();
     let bytes = if rounded.is_finite() {
         rounded.abs().min(u64::MAX as f64) as u64
@@ -104,6 +110,10 @@ pub(super) fn forecast(capacity: u64, f: Forecast, units: Units) -> Line {
             .text("at the last 30 days' trend the media store does not grow towards ")
             .size(capacity, units)
             .text(" (history.capacity)"),
+        Forecast::NeedsHistory { missing_ms } => start
+            .text("needs ")
+            .append(more_minutes(missing_ms))
+            .text(" of history"),
         Forecast::InDays { days, at_ms } => start
             .text("at the last 30 days' trend, the media store crosses ")
             .size(capacity, units)
@@ -112,6 +122,11 @@ pub(super) fn forecast(capacity: u64, f: Forecast, units: Units) -> Line {
             .text(", around ")
             .date(at_ms),
     }
+}
+
+/// `45 more minutes`, rounded up.
+fn more_minutes(ms: u64) -> Line {
+    Line::new().count(ms.div_ceil(60_000), "more minute", "more minutes")
 }
 
 fn chart_note(view: &TrendView) -> Line {

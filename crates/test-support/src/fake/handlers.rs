@@ -79,6 +79,18 @@ pub(crate) async fn respond(
             body.push('}');
             return Some(json_response(StatusCode::OK, body));
         }
+        "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata"
+        | "/_matrix/client/v1/auth_metadata"
+            if match *lock(&app.delegated_auth) {
+                DelegatedAuth::No => false,
+                DelegatedAuth::Yes => true,
+                DelegatedAuth::UnstableOnly => path.contains("/unstable/"),
+            } =>
+        {
+            // MSC2965: the delegated auth server's metadata (MAS).
+            let body = "{\"issuer\":\"https://auth.fake.test/\",\"account_management_uri\":\"https://auth.fake.test/account\"}";
+            return Some(json_response(StatusCode::OK, body.to_owned()));
+        }
         _ => return Some(unrecognized(StatusCode::NOT_FOUND).into_response()),
     };
     if method != Method::GET && method != Method::HEAD {
@@ -135,7 +147,7 @@ pub(crate) async fn respond(
     }
 
     let args = Args::parse(query);
-    if let Err(denied) = authenticate(headers, &args) {
+    if let Err(denied) = authenticate(app, headers, &args) {
         return Some(denied.into_response());
     }
     let response = match endpoint {
@@ -159,7 +171,7 @@ pub(crate) async fn respond(
 }
 
 /// Synapse's `get_access_token_from_request` and `assert_requester_is_admin`.
-pub(crate) fn authenticate(headers: &HeaderMap, args: &Args) -> Result<(), Refusal> {
+pub(crate) fn authenticate(app: &App, headers: &HeaderMap, args: &Args) -> Result<(), Refusal> {
     let missing =
         |message: &str| Refusal::new(StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN", message);
     let auth_headers: Vec<&HeaderValue> = headers.get_all(header::AUTHORIZATION).iter().collect();
@@ -187,8 +199,9 @@ pub(crate) fn authenticate(headers: &HeaderMap, args: &Args) -> Result<(), Refus
     if !token.is_ascii() {
         return Err(internal_error());
     }
+    let admin = lock(&app.admin_token).clone();
     match token {
-        t if t == ADMIN_TOKEN.as_bytes() => Ok(()),
+        t if t == admin.as_bytes() => Ok(()),
         t if t == USER_TOKEN.as_bytes() => Err(Refusal::new(
             StatusCode::FORBIDDEN,
             "M_FORBIDDEN",

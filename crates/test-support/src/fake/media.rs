@@ -168,7 +168,7 @@ pub(super) fn respond(
         return Some(unrecognized(StatusCode::METHOD_NOT_ALLOWED).into_response());
     }
     let args = Args::parse(query);
-    if let Err(denied) = authenticate(headers, &args) {
+    if let Err(denied) = authenticate(app, headers, &args) {
         return Some(denied.into_response());
     }
     let mut data = lock(&app.data);

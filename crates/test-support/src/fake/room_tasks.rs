@@ -214,7 +214,7 @@ pub(super) fn respond(
         }
     }
     let args = Args::parse(query);
-    if let Err(denied) = authenticate(headers, &args) {
+    if let Err(denied) = authenticate(app, headers, &args) {
         return Some(denied.into_response());
     }
     let mut data = lock(&app.data);

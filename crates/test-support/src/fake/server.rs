@@ -100,6 +100,22 @@ pub(crate) struct App {
     pub(crate) power: Arc<Power>,
     pub(crate) log: Mutex<Vec<LoggedRequest>>,
     pub(crate) started: Instant,
+    /// The server admin's token Synapse accepts now.
+    pub(crate) admin_token: Mutex<String>,
+    /// Whether the homeserver delegates auth (MSC3861: MAS).
+    pub(crate) delegated_auth: Mutex<DelegatedAuth>,
+}
+
+/// Whether the fake homeserver delegates authentication (MSC3861: MAS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelegatedAuth {
+    /// Synapse's own: both `auth_metadata` endpoints answer 404.
+    No,
+    /// Delegated: both endpoints answer the issuer `https://auth.fake.test/`.
+    Yes,
+    /// Delegated, and only MSC2965's unstable endpoint answers (an older
+    /// homeserver).
+    UnstableOnly,
 }
 
 /// The running fake. Stops (cutting every connection) when dropped.
@@ -154,6 +170,8 @@ impl FakeSynapse {
             power: power.clone(),
             log: Mutex::new(Vec::new()),
             started: Instant::now(),
+            admin_token: Mutex::new(ADMIN_TOKEN.to_owned()),
+            delegated_auth: Mutex::new(DelegatedAuth::No),
         });
         let listener = FakeListener {
             addr,
@@ -184,6 +202,19 @@ impl FakeSynapse {
     /// A server admin's token ([`ADMIN_TOKEN`]).
     pub fn admin_token(&self) -> &'static str {
         ADMIN_TOKEN
+    }
+
+    /// Rotates the server admin's token: from now on only `token` is one
+    /// (the old one answers 401 `M_UNKNOWN_TOKEN`, as a revoked token).
+    pub fn set_admin_token(&self, token: &str) {
+        *lock(&self.app.admin_token) = token.to_owned();
+    }
+
+    /// Makes the homeserver delegate auth (MSC3861, as under MAS) or not:
+    /// which `auth_metadata` endpoints answer 200 (the others 404
+    /// `M_UNRECOGNIZED`, as Synapse without MAS).
+    pub fn set_delegated_auth(&self, delegated: DelegatedAuth) {
+        *lock(&self.app.delegated_auth) = delegated;
     }
 
     /// A valid token of a user who is not a server admin ([`USER_TOKEN`]).
