@@ -127,6 +127,7 @@ pub(super) fn parse_action(command: &'static str, args: &[&str]) -> Result<Comma
         command,
         word: echo(w),
         expected,
+        closest: words::closest(w, &["older-than", "larger-than", "limit", "oldest"]),
     };
     while let Some((opt, more)) = rest.split_first() {
         rest = more;
