@@ -357,7 +357,12 @@ impl crate::bot::Responder for StatsContext {
             Command::Trend { .. } => super::trend::answer(command, self, now_ms()).await,
             _ => (answer(command, self, &origin, now_ms()).await, None),
         };
-        let reply = (reply.message.message(), image);
+        let reply = (
+            super::context::in_units(self, reply.message)
+                .await
+                .message(),
+            image,
+        );
         if let Some(metrics) = &self.metrics {
             let labels = crate::daemon::metrics::CommandLabels {
                 command: command.name().to_owned(),
@@ -391,11 +396,11 @@ pub async fn answer_words(ctx: &StatsContext, words: &[String]) -> (Doc, bool) {
     match crate::core::commands::parse_words(&words) {
         Ok(command) if super::actions::is_action(&command) => {
             let reply = super::actions::answer(&command, ctx, &Origin::Cli, now_ms(), yes).await;
-            (reply.message, reply.ok)
+            (super::context::in_units(ctx, reply.message).await, reply.ok)
         }
         Ok(command) => {
             let reply = answer(&command, ctx, &Origin::Cli, now_ms()).await;
-            (reply.message, reply.ok)
+            (super::context::in_units(ctx, reply.message).await, reply.ok)
         }
         Err(e) => (replies::usage(&ctx.prefix, &e), false),
     }

@@ -152,6 +152,18 @@ impl Reply {
 }
 
 /// The policy in force: the daemon's, else the one given (command line).
+/// `doc` with its sizes in the policy's one family (see
+/// `Config::in_units`); as is without a policy.
+pub(crate) async fn in_units(
+    ctx: &StatsContext,
+    doc: crate::core::doc::Doc,
+) -> crate::core::doc::Doc {
+    match rules_in_force(ctx).await {
+        Some(config) => config.in_units(doc),
+        None => doc,
+    }
+}
+
 pub(crate) async fn rules_in_force(ctx: &StatsContext) -> Option<Arc<Config>> {
     match (&ctx.daemon, &ctx.config) {
         (Some(d), _) => Some(d.config().await),

@@ -375,7 +375,9 @@ impl Daemon {
             return;
         };
         let ended = crate::core::engine::limits::ended_between(&config.rules, previous, started);
-        if let Some(m) = crate::core::text::refusals::override_ended_message(&ended) {
+        if !ended.is_empty() {
+            let doc = crate::core::text::refusals::overrides_ended(&ended);
+            let m = config.in_units(doc).message();
             self.state.alerts.enqueue(m.plain, m.html, started);
         }
     }

@@ -23,6 +23,9 @@ pub struct UploadRefusal {
     pub attempted_bytes: u64,
     /// When the warden heard of it (Unix ms).
     pub at_ms: u64,
+    /// The unit family its sizes are shown in: its rule's (the policy's
+    /// one family unless the policy mixes them).
+    pub units: crate::core::doc::Units,
 }
 
 impl UploadRefusal {
@@ -44,9 +47,23 @@ pub fn refusal(
     now_ms: u64,
 ) -> UploadRefusal {
     let current: Vec<UploadLimit> = limits::upload_limits(rules, user_id, now_ms);
+    let rule = limits::refused_under(&current, max_bytes, time_period_ms).map(|l| l.rule.clone());
+    let units = rules
+        .user_media
+        .iter()
+        .find(|r| Some(&r.name) == rule.as_ref())
+        .or_else(|| {
+            rules
+                .user_media
+                .iter()
+                .find(|r| r.max_media_length.is_some())
+        })
+        .map(|r| r.units)
+        .unwrap_or_default();
     UploadRefusal {
         user_id: user_id.to_owned(),
-        rule: limits::refused_under(&current, max_bytes, time_period_ms).map(|l| l.rule.clone()),
+        units,
+        rule,
         max_bytes,
         sent_bytes,
         attempted_bytes,

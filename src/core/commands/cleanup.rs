@@ -99,6 +99,7 @@ fn parse_purge_deactivated(args: &[&str]) -> Result<Command, UsageError> {
                 command: "purge-deactivated",
                 word: echo(word),
                 expected: "older-than D",
+                closest: words::closest(word, &["older-than"]),
             });
         }
     };
@@ -167,6 +168,7 @@ pub(super) fn parse_action(command: &'static str, args: &[&str]) -> Result<Comma
         command,
         word: echo(w),
         expected,
+        closest: words::closest(w, &["older-than", "larger-than", "limit", "oldest"]),
     };
     while let Some((opt, more)) = rest.split_first() {
         rest = more;

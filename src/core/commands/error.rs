@@ -7,17 +7,28 @@ use super::*;
 /// and name the culprit; the reply adds the grammar.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UsageError {
-    /// The first word is not a command.
-    #[error("unknown command `{0}`")]
-    UnknownCommand(String),
+    /// The first word is not a command; the closest commands in spelling.
+    #[error("unknown command `{word}`{}", did_you_mean(closest))]
+    UnknownCommand {
+        /// The word.
+        word: String,
+        /// At most two commands spelt like it.
+        closest: Vec<&'static str>,
+    },
     /// `top` got a number outside 1..=100.
     #[error("N must be between 1 and {max}, not {0}", max = MAX_TOP)]
     TopOutOfRange(String),
     /// `top` got a word that is neither a number, a metric nor a window.
     #[error(
-        "unknown field or window `{0}` (fields: media_length, media_count; windows look like 7d, 24h)"
+        "unknown field or window `{word}`{} (fields: media_length, media_count; windows look like 7d, 24h)",
+        did_you_mean(closest.as_slice())
     )]
-    UnknownTopArgument(String),
+    UnknownTopArgument {
+        /// The word.
+        word: String,
+        /// The field spelt like it, if any.
+        closest: Option<&'static str>,
+    },
     /// `top` got the same kind of argument twice.
     #[error("{0} given twice")]
     Repeated(&'static str),
@@ -73,7 +84,7 @@ pub enum UsageError {
     #[error("the reason is longer than {max} characters", max = MAX_REASON)]
     ReasonTooLong,
     /// A word a media command does not know.
-    #[error("`{command}` does not understand `{word}` (it takes {expected})")]
+    #[error("`{command}` does not understand `{word}`{} (it takes {expected})", did_you_mean(closest.as_slice()))]
     BadActionArgument {
         /// The command word.
         command: &'static str,
@@ -81,6 +92,8 @@ pub enum UsageError {
         word: String,
         /// What it takes.
         expected: &'static str,
+        /// The option spelt like it, if any.
+        closest: Option<&'static str>,
     },
     /// `larger-than` without a size.
     #[error("`{0}` is not a size: write e.g. 10MB or 500KiB")]
@@ -96,6 +109,15 @@ pub enum UsageError {
     /// Not a room ID.
     #[error("`{0}` is not a room ID (!abc:example.org)")]
     BadRoomId(String),
+}
+
+/// `; did you mean `top`?`, `; did you mean `top` or `trend`?`, or nothing.
+fn did_you_mean(closest: &[&'static str]) -> String {
+    match closest {
+        [] => String::new(),
+        [one] => format!("; did you mean `{one}`?"),
+        [one, two, ..] => format!("; did you mean `{one}` or `{two}`?"),
+    }
 }
 
 /// A command addressed to us that cannot be read: the command it was for,

@@ -75,6 +75,7 @@ pub(super) fn parse_history(word: &str, args: &[&str]) -> Result<Command, UsageE
                 } else {
                     "a window such as 7d and a number of users"
                 },
+                closest: None,
             });
         }
     }

@@ -292,7 +292,12 @@ pub fn parse_words<S: AsRef<str>>(words: &[S]) -> Result<Command, BadCommand> {
     };
     let word = first.as_ref();
     let Some(spec) = spec(word) else {
-        return Err(UsageError::UnknownCommand(echo(word)).into());
+        let names: Vec<&'static str> = COMMANDS.iter().map(|s| s.name).collect();
+        return Err(UsageError::UnknownCommand {
+            word: echo(word),
+            closest: words::closest_two(word, &names),
+        }
+        .into());
     };
     let bad = |error| BadCommand {
         command: Some(spec.name),

@@ -88,6 +88,7 @@ pub(super) fn parse_room_action(
         command,
         word: echo(w),
         expected,
+        closest: words::closest(w, &["block", "older-than", "local-too"]),
     };
     let mut block = false;
     let mut local_too = false;

@@ -80,7 +80,21 @@ fn bad_top_arguments_are_named() {
     );
     assert_eq!(
         err("!stats top 10 media_size"),
-        UsageError::UnknownTopArgument("media_size".into())
+        UsageError::UnknownTopArgument {
+            word: "media_size".into(),
+            closest: None
+        }
+    );
+    // Misspelt words name the closest accepted one.
+    assert_eq!(
+        err("!stats top 3 media_lenght").to_string(),
+        "unknown field or window `media_lenght`; did you mean `media_length`? (fields: \
+         media_length, media_count; windows look like 7d, 24h)"
+    );
+    assert_eq!(
+        err("!stats purge @a:hs oldr-than 3d").to_string(),
+        "`purge` does not understand `oldr-than`; did you mean `older-than`? (it takes \
+         older-than D, larger-than S)"
     );
     assert_eq!(err("!stats top 5 6"), UsageError::Repeated("N"));
     assert_eq!(
@@ -141,7 +155,18 @@ fn other_commands_and_errors() {
     assert_eq!(ok("!stats reload"), Command::Reload);
     assert_eq!(
         err("!stats frobnicate"),
-        UsageError::UnknownCommand("frobnicate".into())
+        UsageError::UnknownCommand {
+            word: "frobnicate".into(),
+            closest: vec![]
+        }
+    );
+    assert_eq!(
+        err("!stats tpo").to_string(),
+        "unknown command `tpo`; did you mean `top`?"
+    );
+    assert_eq!(
+        err("!stats silnce").to_string(),
+        "unknown command `silnce`; did you mean `silence` or `silences`?"
     );
     assert!(matches!(
         err("!stats rooms now"),

@@ -48,7 +48,10 @@ pub(super) fn parse_top(args: &[&str]) -> Result<Command, UsageError> {
         } else if arg.starts_with('-') && arg[1..].bytes().all(|b| b.is_ascii_digit()) {
             return Err(UsageError::TopOutOfRange(echo(arg)));
         } else {
-            return Err(UsageError::UnknownTopArgument(echo(arg)));
+            return Err(UsageError::UnknownTopArgument {
+                word: echo(arg),
+                closest: words::closest(arg, &["media_length", "media_count"]),
+            });
         }
     }
     Ok(Command::Top {

@@ -72,3 +72,18 @@ pub(super) fn echo(word: &str) -> String {
         None => word.to_owned(),
     }
 }
+
+/// The word among `candidates` closest in spelling to `word`, when close
+/// enough to be a plausible typo (as the configuration errors suggest keys).
+pub(super) fn closest(word: &str, candidates: &[&'static str]) -> Option<&'static str> {
+    crate::core::policy::error::closest(word, candidates)
+}
+
+/// At most the two words among `candidates` closest to `word`.
+pub(super) fn closest_two(word: &str, candidates: &[&'static str]) -> Vec<&'static str> {
+    let Some(first) = closest(word, candidates) else {
+        return Vec::new();
+    };
+    let rest: Vec<&'static str> = candidates.iter().copied().filter(|c| *c != first).collect();
+    std::iter::once(first).chain(closest(word, &rest)).collect()
+}

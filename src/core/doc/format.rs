@@ -32,16 +32,41 @@ impl Units {
     /// The family of a size as written (`10 kB`, `5 GiB`, `1000`): binary
     /// for `KiB`..., decimal for `kB`/`KB`/`MB`..., the default for bytes.
     pub fn of_written(text: &str) -> Units {
+        Units::written(text).unwrap_or_default()
+    }
+
+    /// The family a size was written in, `None` for a number of bytes
+    /// (`1000`, `1000 B`), which names no family.
+    pub fn written(text: &str) -> Option<Units> {
         let unit: String = text
             .trim()
             .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c.is_whitespace())
             .to_ascii_lowercase();
         if unit.contains('i') {
-            Units::Binary
+            Some(Units::Binary)
         } else if unit.is_empty() || unit == "b" {
-            Units::default()
+            None
         } else {
-            Units::Decimal
+            Some(Units::Decimal)
+        }
+    }
+
+    /// The one family of a policy whose sizes were written in `written`
+    /// (`None` for a number of bytes): decimal when every size names
+    /// decimal units, binary when every one names binary units, and
+    /// binary, the default, when they mix families or name none.
+    pub fn of_policy(written: impl IntoIterator<Item = Option<Units>>) -> (Units, bool) {
+        let mut seen = (false, false);
+        for u in written.into_iter().flatten() {
+            match u {
+                Units::Binary => seen.0 = true,
+                Units::Decimal => seen.1 = true,
+            }
+        }
+        match seen {
+            (false, true) => (Units::Decimal, false),
+            (true, true) => (Units::default(), true),
+            _ => (Units::default(), false),
         }
     }
 }
@@ -76,10 +101,14 @@ pub fn size_on_axis(bytes: u64, top: u64, units: Units) -> String {
 }
 
 /// A window or duration: the non-zero days, hours, minutes and seconds,
-/// `7d`, `1h 30m`; below a second, `250ms`.
+/// `7d`, `1h 30m`; `0s` for none, `under 1s` below a second (one rendering
+/// of zero and sub-unit spans in every message).
 pub fn window(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".to_owned();
+    }
     if d.as_secs() == 0 {
-        return format!("{}ms", d.as_millis());
+        return "under 1s".to_owned();
     }
     window_parts(d).join(" ")
 }
@@ -228,7 +257,8 @@ mod tests {
         assert_eq!(window(Duration::from_secs(7 * 86_400)), "7d");
         assert_eq!(window(Duration::from_secs(5_400)), "1h 30m");
         assert_eq!(window(Duration::from_secs(86_401)), "1d 1s");
-        assert_eq!(window(Duration::from_millis(250)), "250ms");
+        assert_eq!(window(Duration::from_millis(250)), "under 1s");
+        assert_eq!(window(Duration::ZERO), "0s");
         assert_eq!(age(Duration::from_secs(754)), "12m");
         assert_eq!(age(Duration::from_secs(11_130)), "3h 5m");
         assert_eq!(age(Duration::from_secs(42)), "42s");

@@ -302,6 +302,19 @@ impl Line {
         out
     }
 
+    /// Every size of the line, nested ones too, in `units`.
+    pub fn set_units(&mut self, units: Units) {
+        for span in &mut self.0 {
+            match span {
+                Span::Size(_, u) => *u = units,
+                Span::Strong(l) | Span::Emphasis(l) | Span::Code(l) | Span::Command(l) => {
+                    l.set_units(units)
+                }
+                _ => {}
+            }
+        }
+    }
+
     pub(crate) fn spans(&self) -> &[Span] {
         &self.0
     }
@@ -347,6 +360,22 @@ impl Doc {
     /// The HTML rendering (the Matrix `formatted_body`).
     pub fn html(&self) -> String {
         render::html(self)
+    }
+
+    /// The same document with every size in `units`: the policy's one
+    /// family (see `policy::Config::units`), so that a size tied to no
+    /// rule reads in the units the rules are written in.
+    pub fn in_units(mut self, units: Units) -> Doc {
+        for block in &mut self.blocks {
+            match block {
+                Block::Heading(l) | Block::Paragraph(l) => l.set_units(units),
+                Block::Bullets(ls) | Block::Numbered(ls) | Block::Code(ls) => {
+                    ls.iter_mut().for_each(|l| l.set_units(units))
+                }
+                Block::Table(t) => t.rows.iter_mut().flatten().for_each(|l| l.set_units(units)),
+            }
+        }
+        self
     }
 
     /// Both Matrix bodies.

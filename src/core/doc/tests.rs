@@ -72,3 +72,26 @@ fn users_without_a_name_or_named_as_their_id() {
     let plain = Doc::paragraph(Line::new().user("@a:hs", Some(&long))).plain();
     assert_eq!(plain, format!("@a:hs ({}…)", "x".repeat(63)));
 }
+
+proptest::proptest! {
+    /// Whatever families a document's sizes were built in, nested or not,
+    /// in a table or a list, `in_units` leaves one family in every
+    /// rendering.
+    #[test]
+    fn in_units_leaves_one_family(sizes in proptest::collection::vec((1024u64..u64::MAX / 2, proptest::bool::ANY), 1..6)) {
+        let units = |b: bool| if b { Units::Binary } else { Units::Decimal };
+        let mut table = Table::new(&[("size", Align::Right)]);
+        let mut doc = Doc::new();
+        for (bytes, binary) in &sizes {
+            let line = Line::new().size(*bytes, units(*binary));
+            table.row(vec![line.clone()]);
+            doc.push(Block::Paragraph(Line::new().strong(line.clone())));
+            doc.push(Block::Bullets(vec![line]));
+        }
+        let doc = doc.with(Block::Table(table)).in_units(Units::Decimal);
+        for out in [doc.plain(), doc.html(), doc.terminal(true)] {
+            proptest::prop_assert!(!out.contains("iB"), "{}", out);
+            proptest::prop_assert!(out.contains("B"), "{}", out);
+        }
+    }
+}

@@ -134,19 +134,9 @@ pub fn growth_view(
     view
 }
 
-/// Sizes in the admin's unit family: that of `history.capacity`, else of
-/// the first user media rule with a size limit, else binary.
+/// Sizes in the policy's one family ([`Config::units`]).
 pub fn admin_units(config: &Config) -> Units {
-    if let Some((_, units)) = config.history.capacity {
-        return units;
-    }
-    config
-        .rules
-        .user_media
-        .iter()
-        .find(|r| r.max_media_length.is_some())
-        .map(|r| r.units)
-        .unwrap_or_default()
+    config.units
 }
 
 #[cfg(test)]

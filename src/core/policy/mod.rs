@@ -67,6 +67,29 @@ pub struct Config {
     pub history: history::HistorySettings,
     /// The digest: `None` unless `digest.cron` is set.
     pub digest: Option<DigestSettings>,
+    /// The unit family of every size the warden shows, decided once from
+    /// the policy: `display.units` if set; else decimal when every size of
+    /// the file is written in decimal units (`100 kB`), binary when every
+    /// one is in binary units, binary when they mix families or name none.
+    /// Rules then carry this family too, unless the file mixes families
+    /// without `display.units` ([`Config::units_mixed`]): each rule keeps
+    /// its own.
+    pub units: crate::core::doc::Units,
+    /// The file writes sizes in both families and sets no `display.units`.
+    pub units_mixed: bool,
+}
+
+impl Config {
+    /// `doc` with its sizes in the policy's one family, unless the policy
+    /// mixes families (then each rule's lines keep the rule's, and sizes
+    /// tied to no rule are already in the default, binary, units).
+    pub fn in_units(&self, doc: crate::core::doc::Doc) -> crate::core::doc::Doc {
+        if self.units_mixed {
+            doc
+        } else {
+            doc.in_units(self.units)
+        }
+    }
 }
 
 /// Default of `actions.confirm_within`: five minutes.

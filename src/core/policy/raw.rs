@@ -23,7 +23,10 @@ pub const ROOT_KEYS: &[&str] = &[
     "actions",
     "history",
     "digest",
+    "display",
 ];
+/// Keys of `display:`.
+pub const DISPLAY_KEYS: &[&str] = &["units"];
 /// Keys of `actions:`.
 pub const ACTIONS_KEYS: &[&str] = &["enabled", "confirm_within", "audit_log"];
 /// Keys of `history:`.
@@ -112,6 +115,7 @@ pub const SECTIONS: &[(&[&str], &[&str])] = &[
     (&["actions"], ACTIONS_KEYS),
     (&["history"], HISTORY_KEYS),
     (&["digest"], DIGEST_KEYS),
+    (&["display"], DISPLAY_KEYS),
     (&["rules"], RULES_KEYS),
     (&["rules", "user_media"], USER_RULE_KEYS),
     (&["rules", "rooms"], ROOM_RULE_KEYS),
@@ -142,6 +146,14 @@ pub struct RawRoot {
     pub actions: Option<RawActions>,
     pub history: Option<RawHistory>,
     pub digest: Option<RawDigest>,
+    pub display: Option<RawDisplay>,
+}
+
+/// `display:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawDisplay {
+    pub units: Option<Value>,
 }
 
 /// `digest:`

@@ -649,3 +649,75 @@ fn too_broad_at_is_a_share_of_at_most_100_percent() {
         "{errs:?}"
     );
 }
+
+/// A file whose two rules write sizes as given, with `tail` appended at
+/// the top level.
+fn two_rules(user: &str, room: &str, tail: &str) -> String {
+    format!(
+        "synapse:\n  url: http://127.0.0.1:8008\n  token: {{env: TOKEN}}\n\
+         rules:\n  user_media:\n    - name: quota\n      max_media_length: {user}\n  \
+         rooms:\n    - name: big\n      max_estimated_size: {room}\n{tail}"
+    )
+}
+
+#[test]
+fn one_unit_family_is_decided_from_the_whole_policy() {
+    use crate::core::doc::Units::{Binary, Decimal};
+    let units = |user: &str, room: &str, tail: &str| {
+        let c = parse("p.yaml", &two_rules(user, room, tail)).unwrap_or_else(|e| panic!("{e}"));
+        (
+            c.units,
+            c.units_mixed,
+            c.rules.user_media[0].units,
+            c.rules.rooms[0].units,
+        )
+    };
+    // Every size in decimal units: decimal, rules included.
+    assert_eq!(
+        units("100 kB", "5 GB", ""),
+        (Decimal, false, Decimal, Decimal)
+    );
+    // A size in bytes names no family: the others decide.
+    assert_eq!(
+        units("100 kB", "1000", ""),
+        (Decimal, false, Decimal, Decimal)
+    );
+    assert_eq!(
+        units("100 KiB", "5 GiB", ""),
+        (Binary, false, Binary, Binary)
+    );
+    // None named: binary.
+    assert_eq!(units("1000", "2000", ""), (Binary, false, Binary, Binary));
+    // Mixed: binary where no rule says otherwise, each rule its own.
+    assert_eq!(
+        units("100 kB", "5 GiB", ""),
+        (Binary, true, Decimal, Binary)
+    );
+    // `history.capacity` counts too.
+    assert_eq!(
+        units("100 kB", "5 GB", "history:\n  capacity: 2 TiB\n"),
+        (Binary, true, Decimal, Decimal)
+    );
+    // `display.units` says it outright, for every size.
+    assert_eq!(
+        units("100 kB", "5 GiB", "display:\n  units: decimal\n"),
+        (Decimal, false, Decimal, Decimal)
+    );
+    assert_eq!(
+        units("100 kB", "5 GB", "display:\n  units: binary\n"),
+        (Binary, false, Binary, Binary)
+    );
+}
+
+#[test]
+fn display_units_is_checked_with_its_position() {
+    let errs = errors(&two_rules("1 kB", "1 GB", "display:\n  units: metric\n"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("p.yaml:12:10:"), "{errs:?}");
+    assert!(
+        errs[0].contains("`metric` is not a unit family"),
+        "{errs:?}"
+    );
+    let errs = errors(&two_rules("1 kB", "1 GB", "display:\n  unit: decimal\n"));
+    assert!(errs[0].contains("did you mean `units`"), "{errs:?}");
+}

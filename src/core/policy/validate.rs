@@ -272,16 +272,41 @@ impl Checker {
                 _ => rules = None,
             }
         }
+        let explicit = match raw.display.as_ref().and_then(|d| d.units.as_ref()) {
+            Some(v) => {
+                Some(self.optional(&root.key("display").key("units"), Some(v), values::units)?)
+            }
+            None => None,
+        };
+        let (units, units_mixed) = match explicit {
+            Some(u) => (u, false),
+            None => crate::core::doc::Units::of_policy(written_sizes(&raw)),
+        };
+        let mut rules = rules?;
+        let mut history = history?;
+        if !units_mixed {
+            for r in &mut rules.user_media {
+                r.units = units;
+            }
+            for r in &mut rules.rooms {
+                r.units = units;
+            }
+            if let Some((_, u)) = &mut history.capacity {
+                *u = units;
+            }
+        }
         Some(Config {
+            units,
+            units_mixed,
             actions: actions?,
-            history: history?,
+            history,
             digest: digest?,
             synapse: synapse?,
             schedule: schedule?,
             alerts: alerts?,
             matrix: matrix?,
             http: http?,
-            rules: rules?,
+            rules,
         })
     }
 
@@ -644,4 +669,30 @@ impl Checker {
         })
         .filter(|m| m.password.is_some() || m.access_token.is_some())
     }
+}
+
+/// The family each size of the file was written in (`None`: in bytes).
+fn written_sizes(raw: &RawRoot) -> Vec<Option<crate::core::doc::Units>> {
+    let mut out = Vec::new();
+    let mut add = |v: &Option<super::yaml::Value>| {
+        if let Some(v) = v {
+            out.push(values::size_family(v));
+        }
+    };
+    if let Some(rules) = &raw.rules {
+        for r in rules.user_media.iter().flatten() {
+            add(&r.max_media_length);
+        }
+        for r in rules.rooms.iter().flatten() {
+            add(&r.max_estimated_size);
+        }
+    }
+    for o in raw.overrides.iter().flatten() {
+        add(&o.max_media_length);
+        add(&o.max_estimated_size);
+    }
+    if let Some(h) = &raw.history {
+        add(&h.capacity);
+    }
+    out
 }

@@ -207,6 +207,30 @@ pub fn size_units(value: &Value) -> crate::core::doc::Units {
     }
 }
 
+/// The unit family a size was written in, `None` for a number of bytes.
+pub fn size_family(value: &Value) -> Option<crate::core::doc::Units> {
+    match value {
+        Value::String(s) => crate::core::doc::Units::written(s),
+        _ => None,
+    }
+}
+
+/// `display.units`: `decimal` or `binary`.
+pub fn units(value: &Value) -> Result<crate::core::doc::Units, String> {
+    match value {
+        Value::String(s) if s.trim() == "decimal" => Ok(crate::core::doc::Units::Decimal),
+        Value::String(s) if s.trim() == "binary" => Ok(crate::core::doc::Units::Binary),
+        Value::String(s) => Err(format!(
+            "`{}` is not a unit family: write `decimal` (kB, MB, GB) or `binary` (KiB, MiB, GiB)",
+            s.trim().escape_default()
+        )),
+        other => Err(format!(
+            "expected `decimal` or `binary`, found {}",
+            describe(other)
+        )),
+    }
+}
+
 const DURATION_HELP: &str = "write a number and a unit, e.g. `90s`, `15m`, `24h` or `7d`";
 
 /// A duration in humantime form (`15m`, `24h`, `7d`, `1h 30m`).

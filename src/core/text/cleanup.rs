@@ -21,7 +21,11 @@ fn user(id: &str) -> Line {
 fn filter(f: &MediaFilter) -> Line {
     let mut line = Line::new();
     if let Some(d) = f.older_than {
-        line = line.text(" older than ").window(d);
+        line = if d.is_zero() {
+            line.text(" of any age")
+        } else {
+            line.text(" older than ").window(d)
+        };
         if f.larger_than.is_some() {
             line = line.text(" and");
         }
@@ -406,4 +410,25 @@ pub fn no_audit_log(error: &str) -> Doc {
         "The audit log cannot be written, so nothing was done",
         error,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::doc::Doc;
+
+    #[test]
+    fn a_zero_age_reads_as_any_age() {
+        let plain = |f: MediaFilter| Doc::paragraph(filter(&f)).plain();
+        let zero = MediaFilter {
+            older_than: Some(std::time::Duration::ZERO),
+            larger_than: None,
+        };
+        assert_eq!(plain(zero), " of any age");
+        let week = MediaFilter {
+            older_than: Some(std::time::Duration::from_secs(7 * 86_400)),
+            larger_than: None,
+        };
+        assert_eq!(plain(week), " older than 7d");
+    }
 }

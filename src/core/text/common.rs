@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::help::{syntax, syntaxes};
+use super::help::syntax;
 use crate::core::commands::{self, BadCommand, Command};
 use crate::core::doc::{Block, Doc, ERROR_CAP, Line, TERM_CAP};
 
@@ -21,13 +21,16 @@ pub(super) fn said(line: Line) -> Doc {
 /// The reply to a bad command: what was wrong, then the syntax of the
 /// command it was for (or of every command) and where to read more.
 pub fn usage(prefix: &str, bad: &BadCommand) -> Doc {
-    let what = Doc::paragraph(
-        Line::new()
-            .strong(Line::new().text("Usage error"))
-            .text(": ")
-            .outside(bad.error.to_string(), ERROR_CAP)
-            .text("."),
-    );
+    let error = bad.error.to_string();
+    let mut line = Line::new()
+        .strong(Line::new().text("Usage error"))
+        .text(": ")
+        .outside(error.as_str(), ERROR_CAP);
+    // "did you mean `top`?" ends the sentence already.
+    if !error.ends_with('?') {
+        line = line.text(".");
+    }
+    let what = Doc::paragraph(line);
     match bad.command.and_then(commands::spec) {
         Some(spec) => what
             .with(Block::Paragraph(
@@ -44,20 +47,14 @@ pub fn usage(prefix: &str, bad: &BadCommand) -> Doc {
                     )
                     .text(" for details and examples."),
             )),
-        None => {
-            let commands = syntaxes(prefix).into_iter().map(|s| Line::new().command(s));
-            what.with(Block::Paragraph(
-                Line::new()
-                    .text("Commands: ")
-                    .append(Line::join(commands, " | ")),
-            ))
-            .with(Block::Paragraph(
-                Line::new()
-                    .text("See ")
-                    .command(Line::new().outside(prefix, TERM_CAP).text(" help"))
-                    .text(" for details."),
-            ))
-        }
+        // An unknown command: the error names the closest commands; the
+        // whole grammar on one line would bury them.
+        None => what.with(Block::Paragraph(
+            Line::new()
+                .text("See ")
+                .command(Line::new().outside(prefix, TERM_CAP).text(" help"))
+                .text(" for every command."),
+        )),
     }
 }
 

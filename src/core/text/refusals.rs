@@ -3,12 +3,12 @@
 
 use super::common::said;
 use crate::core::alerting::refusals::UploadRefusal;
-use crate::core::doc::{Block, Doc, ID_CAP, Line, Message, Units};
+use crate::core::doc::{Block, Doc, ID_CAP, Line, Message};
 use crate::core::policy::Override;
 
 /// `@bob:hs — 20.0 MiB over media-quota (5.0 GiB): had 5.0 GiB, tried 20.0 MiB`.
 pub fn refusal(r: &UploadRefusal) -> Line {
-    let size = |b| Line::new().size(b, Units::default());
+    let size = |b| Line::new().size(b, r.units);
     let rule = match r.rule.as_deref() {
         Some(rule) => super::rule(rule),
         None => Line::new().text("a limit no longer in the policy"),
@@ -72,20 +72,13 @@ pub fn message(batch: &[UploadRefusal], max_lines: usize) -> Option<Message> {
     Some(refusals(batch, first.at_ms, max_lines).message())
 }
 
-/// Announced once, in the first run after an override's `until`.
-pub fn override_ended_message(overrides: &[&crate::core::policy::Override]) -> Option<Message> {
-    if overrides.is_empty() {
-        return None;
-    }
-    Some(overrides_ended(overrides).message())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn r(user: &str, rule: Option<&str>) -> UploadRefusal {
         UploadRefusal {
+            units: Default::default(),
             user_id: user.into(),
             rule: rule.map(Into::into),
             max_bytes: 5 << 30,

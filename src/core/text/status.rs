@@ -5,6 +5,15 @@ use std::time::Duration;
 use crate::core::commands::answers::{Health, RunView};
 use crate::core::doc::{ERROR_CAP, Line};
 
+/// How long a run took: `2m 5s`, `340 ms`, `under 1 ms`.
+fn took(ms: u64) -> Line {
+    match ms {
+        0 => Line::new().text("under 1 ms"),
+        1..=999 => Line::new().number(ms).text(" ms"),
+        _ => Line::new().window(Duration::from_secs(ms / 1000)),
+    }
+}
+
 /// `Last run: 2026-11-23 08:07 UTC (5m ago, took 2s): 3 violations`.
 pub fn last_run(run: Option<&RunView>, now_ms: u64) -> Line {
     let Some(run) = run else {
@@ -16,7 +25,7 @@ pub fn last_run(run: Option<&RunView>, now_ms: u64) -> Line {
         .text(" (")
         .age(Duration::from_millis(now_ms.saturating_sub(run.started_ms)))
         .text(" ago, took ")
-        .window(Duration::from_secs(run.took_ms / 1000))
+        .append(took(run.took_ms))
         .text("): ");
     match (&run.error, run.violations) {
         (Some(e), _) => line.text("failed: ").outside(e.as_str(), ERROR_CAP),
@@ -109,4 +118,18 @@ pub fn delegated_auth(issuer: &str) -> Line {
         .text(
             " (matrix-authentication-service); the admin token needs the scope urn:synapse:admin:*",
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::doc::Doc;
+
+    #[test]
+    fn a_run_that_took_no_time_reads_naturally() {
+        let plain = |ms| Doc::paragraph(took(ms)).plain();
+        assert_eq!(plain(0), "under 1 ms");
+        assert_eq!(plain(340), "340 ms");
+        assert_eq!(plain(61_500), "1m 1s");
+    }
 }

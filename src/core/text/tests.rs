@@ -335,9 +335,15 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
     };
     let usage = BadCommand {
         command: Some("top"),
-        error: UsageError::UnknownTopArgument(i.term.clone()),
+        error: UsageError::UnknownTopArgument {
+            word: i.term.clone(),
+            closest: Some("media_length"),
+        },
     };
-    let unknown = BadCommand::from(UsageError::UnknownCommand(i.term.clone()));
+    let unknown = BadCommand::from(UsageError::UnknownCommand {
+        word: i.term.clone(),
+        closest: vec!["top", "trend"],
+    });
     let mut clean = outcome(i);
     clean.violations.clear();
     clean.notes.clear();
@@ -487,6 +493,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             text::refusals::refusals(
                 &[
                     UploadRefusal {
+                        units: Default::default(),
                         user_id: i.user_id.clone(),
                         rule: Some("media-quota".into()),
                         max_bytes: 5 * GIB,
@@ -495,6 +502,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
                         at_ms: NOW,
                     },
                     UploadRefusal {
+                        units: Default::default(),
                         user_id: "@bob:example.org".into(),
                         rule: None,
                         max_bytes: 5 * GIB,
@@ -1417,5 +1425,72 @@ proptest! {
         error in outside(),
     ) {
         check_kinds(&Inputs { user_id, name, room_id, term, error })?;
+    }
+}
+
+/// A policy every size of which is written in decimal units.
+const POLICY_KB: &str = "synapse:\n  url: http://127.0.0.1:8008\n  token: {env: TOKEN}\n\
+    rules:\n  user_media:\n    - name: media-quota\n      max_media_length: 100 kB\n    \
+    - name: small\n      max_media_length: 50 kB\n";
+
+/// Every message as the warden says it under [`POLICY_KB`].
+fn book_kb(render: impl Fn(&Doc) -> String) -> String {
+    let config = policy::parse("kb.yaml", POLICY_KB).unwrap();
+    assert_eq!((config.units, config.units_mixed), (Units::Decimal, false));
+    book(&Inputs::benign(), |d| render(&config.in_units(d.clone())))
+}
+
+#[test]
+fn golden_for_a_policy_in_kb_shows_no_binary_unit() {
+    for (name, out) in [
+        ("kb.plain.txt", book_kb(Doc::plain)),
+        ("kb.html.txt", book_kb(Doc::html)),
+        ("kb.terminal.txt", book_kb(|d| d.terminal(true))),
+    ] {
+        golden(name, &out);
+        // The catalogue's rule description is the admin's own text.
+        let ours = out.replace("at most 5 GiB of media", "");
+        for unit in ["KiB", "MiB", "GiB", "TiB"] {
+            assert!(!ours.contains(unit), "{name} shows {unit}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// For any policy whose sizes are written in one family, every message
+    /// of the catalogue shows sizes in that family only (the catalogue's
+    /// rule description, the admin's own words, aside).
+    #[test]
+    fn every_size_shown_uses_the_policy_family(
+        decimal in any::<bool>(),
+        sizes in prop::collection::vec((1u64..5000, 0usize..4), 1..4),
+    ) {
+        let (units, other): (&[&str], &[&str]) = if decimal {
+            (&["kB", "MB", "GB", "TB"], &["KiB", "MiB", "GiB", "TiB"])
+        } else {
+            (&["KiB", "MiB", "GiB", "TiB"], &["kB", "MB", "GB", "TB"])
+        };
+        let mut policy = String::from(
+            "synapse:\n  url: http://127.0.0.1:8008\n  token: {env: TOKEN}\nrules:\n  user_media:\n",
+        );
+        for (i, (n, u)) in sizes.iter().enumerate() {
+            policy.push_str(&format!(
+                "    - name: rule-{i}\n      max_media_length: {n} {}\n",
+                units[*u]
+            ));
+        }
+        let config = policy::parse("p.yaml", &policy).unwrap();
+        let out = book(&Inputs::benign(), |d| config.in_units(d.clone()).plain());
+        let ours = out.replace("at most 5 GiB of media", "");
+        for unit in other {
+            // `kB` is inside no binary unit, and `KiB` inside no decimal one;
+            // match whole units (after a digit and a space).
+            let shown = ours.match_indices(&format!(" {unit}")).any(|(i, _)| {
+                ours[..i].chars().last().is_some_and(|c| c.is_ascii_digit())
+            });
+            prop_assert!(!shown, "{} shown under a policy in {}", unit, units[0]);
+        }
     }
 }
