@@ -440,14 +440,7 @@ pub(crate) fn rooms(app: &App) -> Response {
             rooms.sort_by_key(|r| std::cmp::Reverse(r.1));
             rooms.truncate(10);
             let mut body = String::from("{\"rooms\":[");
-            for (n, (room_id, size)) in rooms.iter().enumerate() {
-                if n > 0 {
-                    body.push(',');
-                }
-                body.push_str("{\"room_id\":");
-                push_json_str(&mut body, room_id);
-                let _ = write!(body, ",\"estimated_size\":{size}}}");
-            }
+            push_room_sizes(&mut body, &rooms);
             body.push_str("]}");
             json_response(StatusCode::OK, body)
         }

@@ -94,3 +94,17 @@ pub(crate) fn internal_error() -> Refusal {
 pub(crate) fn unrecognized(status: StatusCode) -> Refusal {
     Refusal::new(status, "M_UNRECOGNIZED", "Unrecognized request")
 }
+
+/// `{"room_id":...,"estimated_size":...}` objects, comma-separated, as
+/// Synapse's `statistics/database/rooms` (and the warden's module) write
+/// their `rooms`.
+pub(crate) fn push_room_sizes(body: &mut String, rooms: &[(String, u64)]) {
+    for (n, (room_id, size)) in rooms.iter().enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        body.push_str("{\"room_id\":");
+        push_json_str(body, room_id);
+        let _ = std::fmt::Write::write_fmt(body, format_args!(",\"estimated_size\":{size}}}"));
+    }
+}

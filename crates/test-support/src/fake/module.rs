@@ -151,14 +151,7 @@ pub(crate) fn respond(
                 },
             );
             body.push_str(",\"rooms\":[");
-            for (n, (room_id, size)) in rooms.iter().enumerate() {
-                if n > 0 {
-                    body.push(',');
-                }
-                body.push_str("{\"room_id\":");
-                push_json_str(&mut body, room_id);
-                let _ = write!(body, ",\"estimated_size\":{size}}}");
-            }
+            push_room_sizes(&mut body, &rooms);
             let _ = write!(
                 body,
                 "],\"limit\":{limit},\"measured_ms\":1,\"tables\":[]}}"

@@ -390,6 +390,22 @@ fn compare_share(a: &Violation, b: &Violation) -> Ordering {
     left.cmp(&right)
 }
 
+/// Keeps `candidate` (found at `found`) when it is worse than what `worst`
+/// holds: a higher level, then a larger share of its limit. A rule with two
+/// limits gives one violation, for the limit broken the most.
+fn keep_worst(worst: &mut Option<(Level, Violation)>, found: Level, candidate: Violation) {
+    let better = match worst {
+        None => true,
+        Some((level, current)) => found
+            .cmp(level)
+            .then_with(|| compare_share(&candidate, current))
+            .is_gt(),
+    };
+    if better {
+        *worst = Some((found, candidate));
+    }
+}
+
 /// A rule's interned name and description.
 type Interned = (Arc<str>, Option<Arc<str>>);
 
@@ -434,16 +450,7 @@ fn judge_user(
             units: rule.units,
             ..candidate
         };
-        let better = match &worst {
-            None => true,
-            Some((level, current)) => found
-                .cmp(level)
-                .then_with(|| compare_share(&candidate, current))
-                .is_gt(),
-        };
-        if better {
-            worst = Some((found, candidate));
-        }
+        keep_worst(&mut worst, found, candidate);
     }
     worst.map(|(_, v)| v)
 }

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Interned, Level, compare_share, level, violation};
+use super::{Interned, Level, keep_worst, level, violation};
 use crate::core::engine::limits::{self, EffectiveRoom};
 use crate::core::model::coverage::{Checked, Coverage, RoomsUnavailable};
 use crate::core::model::rooms::{RoomListEntry, RoomSizes, RoomSource, SizesUnavailable};
@@ -230,16 +230,7 @@ fn judge_room(
                 None,
             )
         };
-        let better = match &worst {
-            None => true,
-            Some((level, current)) => found
-                .cmp(level)
-                .then_with(|| compare_share(&candidate, current))
-                .is_gt(),
-        };
-        if better {
-            worst = Some((found, candidate));
-        }
+        keep_worst(&mut worst, found, candidate);
     }
     worst.map(|(_, v)| v)
 }
