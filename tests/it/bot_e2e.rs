@@ -401,11 +401,17 @@ async fn stats_command_line_answers_with_the_same_grammar() {
 
     // SQLite without the warden's module: no sizes, said, and the rooms
     // ranked by their state events all the same.
+    let room = w
+        .synapse
+        .create_room(&w.admin, "Town square", false, &[])
+        .await
+        .unwrap();
     let (code, out) = stats_cli(&w, &policy, &["rooms"]).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("No room sizes: this Synapse uses SQLite")
-            && out.contains("Rooms with the most current state events:"),
+            && out.contains("Rooms with the most current state events:")
+            && out.contains(&format!("room {room} “Town square” — ")),
         "{out}"
     );
 

@@ -363,7 +363,10 @@ async fn rooms_unsupported_on_sqlite_is_said_once() {
     daemon.run_once().await.unwrap().unwrap();
     let m = f.room.plain();
     assert_eq!(
-        count(&m, "room size limits are not checked: this Synapse uses SQLite"),
+        count(
+            &m,
+            "room size limits are not checked: this Synapse uses SQLite"
+        ),
         1,
         "{m:#?}"
     );
