@@ -287,26 +287,16 @@ async fn rooms(ctx: &StatsContext, abandoned: bool) -> Reply {
     let shown = ctx.max_lines.max(1);
     match crate::synapse::evaluate::rooms_view_data(&ctx.synapse, shown).await {
         Ok((sizes, list)) => {
-            let units = match (&ctx.daemon, &ctx.config) {
-                (Some(d), _) => room_units(&*d.config().await),
-                (None, Some(config)) => room_units(config),
-                (None, None) => Default::default(),
-            };
+            // The policy's one family (the reply is put in it again at the
+            // choke point; this keeps a mixed policy's rooms consistent).
+            let units = super::context::rules_in_force(ctx)
+                .await
+                .map(|c| c.units)
+                .unwrap_or_default();
             Reply::ok(replies::rooms(&rooms::view(sizes, &list), units, shown))
         }
         Err(e) => Reply::failed(text::rooms::failed(&e.to_string())),
     }
-}
-
-/// The unit family room sizes are shown in: the first room size limit's.
-fn room_units(config: &crate::core::policy::Config) -> crate::core::doc::Units {
-    config
-        .rules
-        .rooms
-        .iter()
-        .find(|r| r.max_estimated_size.is_some())
-        .map(|r| r.units)
-        .unwrap_or_default()
 }
 
 async fn status(ctx: &StatsContext, origin: &Origin, now_ms: u64) -> Reply {

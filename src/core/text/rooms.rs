@@ -76,7 +76,7 @@ pub fn no_sizes(why: &SizesUnavailable) -> Line {
     Line::new()
         .text("No room sizes: ")
         .append(sizes_reason(why))
-        .text(". The warden's Synapse module measures rooms on every Synapse.")
+        .text(".")
 }
 
 /// The heading of `rooms abandoned`.
@@ -115,28 +115,10 @@ pub fn sizes_reason(r: &SizesUnavailable) -> Line {
     }
 }
 
-/// Why the warden's module gave no sizes.
+/// Why the warden's module gave no sizes: its reason's sentence (which
+/// may carry the database's words, hence outside text).
 pub fn module_reason(m: &ModuleUnavailable) -> Line {
-    match m {
-        ModuleUnavailable::NotConfigured => {
-            Line::new().text("the warden's Synapse module is not set up (http.module_secret)")
-        }
-        ModuleUnavailable::NotInstalled => Line::new().text(
-            "the warden's Synapse module does not answer (not installed, or older than its rooms \
-             endpoint)",
-        ),
-        ModuleUnavailable::Refused => Line::new().text(
-            "the warden's Synapse module refused the warden's secret (http.module_secret and the \
-             module's secret_path must hold the same secret)",
-        ),
-        ModuleUnavailable::TimedOut => {
-            Line::new().text("the warden's Synapse module ran out of time measuring the rooms")
-        }
-        ModuleUnavailable::Failed(error) => Line::new()
-            .text("the warden's Synapse module failed (")
-            .outside(error.as_str(), ERROR_CAP)
-            .text(")"),
-    }
+    Line::new().outside(m.to_string(), ERROR_CAP)
 }
 
 /// Any other failure.
