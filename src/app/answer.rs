@@ -34,7 +34,7 @@ use super::{EXIT_ERROR, EXIT_OK, bold_terminal, synapse_client, valid_policy};
 
 use crate::clock::now_ms;
 use crate::core::alerting::silences::Silence;
-use crate::core::commands::{Command, UserQuery};
+use crate::core::commands::{Command, UserQuery, may_silence};
 use crate::core::doc::{Block, Doc, Message};
 use crate::core::model::usage::TimeRange;
 use crate::core::text;
@@ -80,6 +80,13 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
             None => Reply::failed(replies::needs_daemon(command)),
         },
         Command::Silence(request) => match (&ctx.daemon, origin) {
+            (Some(_), Origin::Matrix { level, .. })
+                if !may_silence(request, *level, action_level(ctx).await) =>
+            {
+                Reply::failed(text::silences::everyone_not_allowed(
+                    action_level(ctx).await,
+                ))
+            }
             (Some(d), Origin::Matrix { sender, .. }) => {
                 match d.silence(request.clone(), sender).await {
                     Ok((silence, matches)) => {
@@ -127,6 +134,15 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
             super::trend::answer(command, ctx, now_ms).await.0
         }
     }
+}
+
+/// `matrix.action_power_level` of the policy in force (its default
+/// without one).
+async fn action_level(ctx: &StatsContext) -> i64 {
+    rules_in_force(ctx)
+        .await
+        .and_then(|c| c.matrix.as_ref().map(|m| m.action_power_level))
+        .unwrap_or(crate::core::policy::DEFAULT_ACTION_POWER_LEVEL)
 }
 
 async fn top(

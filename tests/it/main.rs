@@ -15,6 +15,7 @@ mod bot_e2e;
 mod broad;
 mod check_e2e;
 mod client;
+mod command_power;
 mod conformance;
 mod daemon;
 mod daemon_faults;

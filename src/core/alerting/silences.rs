@@ -127,7 +127,38 @@ impl SubjectPattern {
     pub fn as_str(&self) -> &str {
         &self.pattern
     }
+
+    /// Whether it matches every user or every room: a glob that matches
+    /// each of [`EVERY_USER`] or each of [`EVERY_ROOM`] (IDs of every shape:
+    /// any first character, any server, ports, IP literals). `*`, `**`,
+    /// `@*`, `!*`, `*:*`, `@*:*`, `@?*` do; `@*:example.org` (one server)
+    /// and `@bob*` do not. An exact ID never does.
+    pub fn matches_everyone(&self) -> bool {
+        self.glob.as_ref().is_some_and(|glob| {
+            EVERY_USER.iter().all(|id| glob.is_match(id))
+                || EVERY_ROOM.iter().all(|id| glob.is_match(id))
+        })
+    }
 }
+
+/// User IDs of every shape: a glob matching all of them matches every user.
+pub const EVERY_USER: &[&str] = &[
+    "@a:b",
+    "@alice:example.org",
+    "@Zed:example.com",
+    "@0:10.0.0.1",
+    "@_bridge.x=y-z/w+1:[::1]:8448",
+    "@~:xn--e1afmkfd.xn--p1ai:443",
+];
+
+/// Room IDs of every shape: a glob matching all of them matches every room.
+pub const EVERY_ROOM: &[&str] = &[
+    "!a:b",
+    "!AbCdEfGhIjKlMnOp:example.org",
+    "!0zz:10.0.0.1",
+    "!_-.=~:[::1]:8448",
+    "!x:xn--e1afmkfd.xn--p1ai:443",
+];
 
 impl PartialEq for SubjectPattern {
     fn eq(&self, other: &SubjectPattern) -> bool {
@@ -169,6 +200,13 @@ impl Matcher {
     /// Whether `v` is matched.
     pub fn matches(&self, v: &Violation) -> bool {
         self.rule.matches(&v.rule) && self.subject.matches(v.subject.id())
+    }
+
+    /// Whether it silences every user or every room, for one rule or for
+    /// all (`silence * *`, `silence media-quota @*`): as much as turning
+    /// the rule off, so the commands ask the power level to act for it.
+    pub fn matches_everyone(&self) -> bool {
+        self.subject.matches_everyone()
     }
 }
 
@@ -371,6 +409,36 @@ mod tests {
         assert!(m("big-rooms", "!abc:example.org").matches(&room));
         assert!(m("*", "!*").matches(&room));
         assert!(!m("*", "@*").matches(&room));
+    }
+
+    #[test]
+    fn a_silence_of_everyone_is_told_from_a_narrow_one() {
+        for everyone in [
+            "*", "**", "@*", "!*", "*:*", "@*:*", "!*:*", "@?*", "?*", "*?", "[@!]*", "{@,!}*",
+        ] {
+            let p = SubjectPattern::parse(everyone).unwrap();
+            assert!(p.matches_everyone(), "{everyone}");
+            assert!(m("*", everyone).matches_everyone(), "{everyone}");
+            assert!(m("media-quota", everyone).matches_everyone(), "{everyone}");
+        }
+        for narrow in [
+            "@bob:example.org",
+            "!abc:example.org",
+            "@*:example.org",
+            "@*:old.example.org",
+            "@bob*",
+            "@[a-z]*",
+            "*:example.org",
+            "!abc*",
+            "@*bot:*",
+        ] {
+            let p = SubjectPattern::parse(narrow).unwrap();
+            assert!(!p.matches_everyone(), "{narrow}");
+        }
+        // Each probe is a word `silence` accepts.
+        for id in EVERY_USER.iter().chain(EVERY_ROOM) {
+            assert!(SubjectPattern::parse(id).is_some(), "{id}");
+        }
     }
 
     #[test]

@@ -233,6 +233,24 @@ pub struct SilenceRequest {
     pub reason: String,
 }
 
+impl SilenceRequest {
+    /// Whether it silences every user or every room (`silence * *`,
+    /// `silence media-quota @*`, any glob that matches every ID): as much
+    /// as turning a rule off, so it needs `matrix.action_power_level`; a
+    /// narrower silence needs only the power level to command.
+    pub fn needs_action_level(&self) -> bool {
+        self.matcher.matches_everyone()
+    }
+}
+
+/// Whether a sender whose power level in the admin room is `level`
+/// (`None`: unknown) may set `request`, where acting needs `action_level`.
+/// The allow-list (`matrix.allowed_senders`) grants the command, never the
+/// action level.
+pub fn may_silence(request: &SilenceRequest, level: Option<i64>, action_level: i64) -> bool {
+    !request.needs_action_level() || actions::may_act(level, action_level)
+}
+
 /// Who `user` is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserQuery {

@@ -181,6 +181,42 @@ fn other_commands_and_errors() {
     );
 }
 
+/// A silence of every user or every room needs the power level to act; a
+/// narrow one the power level to command, as before.
+#[test]
+fn a_silence_of_everyone_needs_the_action_level() {
+    let request = |line: &str| match ok(line) {
+        Command::Silence(r) => r,
+        other => panic!("{other:?}"),
+    };
+    for line in [
+        "!stats silence * * 1d",
+        "!stats silence * ** 1d",
+        "!stats silence * @* 1d",
+        "!stats silence * *:* 1d",
+        "!stats silence media-quota @*:* 30d",
+        "!stats silence big-rooms !* 1d",
+    ] {
+        let r = request(line);
+        assert!(r.needs_action_level(), "{line}");
+        assert!(!may_silence(&r, Some(50), 100), "{line}");
+        assert!(!may_silence(&r, None, 100), "{line}");
+        assert!(may_silence(&r, Some(100), 100), "{line}");
+        assert!(may_silence(&r, Some(i64::MAX), 100), "{line}");
+    }
+    for line in [
+        "!stats silence media-quota @bob:example.org 14d",
+        "!stats silence * @*:old.example.org 30d",
+        "!stats silence * !abc:example.org 1d",
+    ] {
+        let r = request(line);
+        assert!(!r.needs_action_level(), "{line}");
+        assert!(may_silence(&r, Some(50), 100), "{line}");
+        // The bot admitted the sender (level or allow-list) already.
+        assert!(may_silence(&r, None, 100), "{line}");
+    }
+}
+
 #[test]
 fn silences() {
     let Command::Silence(r) =

@@ -62,6 +62,21 @@ pub fn created(s: &Silence, matches: usize, now_ms: u64) -> Doc {
     .with(Block::Paragraph(matching(matches)))
 }
 
+/// A silence of every user or every room asked by a sender below the
+/// power level to act: refused, saying what it takes.
+pub fn everyone_not_allowed(needed: i64) -> Doc {
+    Doc::paragraph(
+        Line::new()
+            .text("Refused: this silence matches every user or every room, as much as turning the rule off. It needs power level ")
+            .number(u64::try_from(needed).unwrap_or(0))
+            .text(" or more in this room (")
+            .command(Line::new().text("matrix.action_power_level"))
+            .text("); a silence of a user, a room or a server (")
+            .code("@*:example.org", ID_CAP)
+            .text(") needs only the power level to command. Nothing was silenced."),
+    )
+}
+
 /// `silence` or `unsilence` refused, and why.
 pub fn refused(error: &str) -> Doc {
     super::common::failure("Refused", error)
