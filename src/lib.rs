@@ -25,7 +25,8 @@
 //!   that read the policy file and secrets, run the core against Synapse,
 //!   answer commands ([`app::answer`]) and print the result.
 //!
-//! - [`clock`]: the wall clock, read by the adapters and the edge only.
+//! - [`clock`]: the wall clock, read by the adapters and the edge only;
+//!   [`private`]: files and directories private from their creation.
 //!
 //! `main.rs` only wires these together.
 
@@ -41,4 +42,5 @@ pub mod clock;
 pub mod core;
 pub mod daemon;
 pub mod history;
+pub mod private;
 pub mod synapse;

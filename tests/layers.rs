@@ -23,7 +23,7 @@ const LAYERS: &[&str] = &[
 
 /// Modules of the crate that are adapters or the edge.
 const ADAPTERS: &[&str] = &[
-    "synapse", "daemon", "bot", "app", "cli", "history", "chart", "clock",
+    "synapse", "daemon", "bot", "app", "cli", "history", "chart", "clock", "private",
 ];
 
 /// Longest source file, in lines before its tests.

@@ -403,20 +403,16 @@ fn audit_preview(p: &Pending, now_ms: u64) -> serde_json::Value {
     })
 }
 
-/// Appends one JSON line to the audit log (created if missing, never
-/// truncated) and syncs it; the error says which file and why.
+/// Appends one JSON line to the audit log (created `0600` if missing,
+/// never truncated) and syncs it; the error says which file and why.
 fn append(path: Option<&Path>, record: serde_json::Value) -> Result<(), String> {
     let path: PathBuf = path
         .map(Path::to_path_buf)
         .ok_or_else(|| "no audit log: set actions.audit_log or matrix.data_dir".to_owned())?;
     let write = || -> std::io::Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
+        // 0600, in a directory made 0700 if missing (the command line may
+        // be first to write in the data directory).
+        let mut file = crate::private::open_append(&path)?;
         let mut line = record.to_string();
         line.push('\n');
         file.write_all(line.as_bytes())?;

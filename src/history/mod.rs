@@ -105,6 +105,15 @@ pub enum HistoryError {
         /// The newest this build knows.
         known: usize,
     },
+    /// The file could not be created.
+    #[error("the history {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// No history file (yet).
     #[error("no history yet: {0} does not exist (the daemon writes it after each run)")]
     Missing(PathBuf),
@@ -152,7 +161,13 @@ fn to_u64(n: i64) -> u64 {
 
 impl HistoryStore {
     /// Opens (creating it if needed) and migrates the file at `path`.
+    /// A new file is created `0600` (SQLite gives its `-wal` and `-shm`
+    /// files the same mode).
     pub fn open(path: &Path) -> Result<HistoryStore, HistoryError> {
+        crate::private::create_file(path).map_err(|source| HistoryError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
         HistoryStore::setup(conn, path)
     }

@@ -383,3 +383,25 @@ async fn a_locked_file_is_an_error_and_the_next_write_succeeds() {
     let runs = history.with(|s| s.runs()).await.unwrap();
     assert_eq!(runs.iter().map(|r| r.bytes).collect::<Vec<_>>(), [1, 3]);
 }
+
+/// The history and its WAL files are `0600` from their creation, whatever
+/// the umask lets through.
+#[test]
+fn the_history_files_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite3");
+    let now = 1000 * DAY;
+    let mut store = HistoryStore::open(&path).unwrap();
+    store
+        .write(&record(now, 100, &[("@a:hs", 60)]), now, KEEP, THIN)
+        .unwrap();
+    assert_eq!(mode(&path), 0o600);
+    for suffix in ["-wal", "-shm"] {
+        let side = dir.path().join(format!("history.sqlite3{suffix}"));
+        if side.exists() {
+            assert_eq!(mode(&side), 0o600, "{}", side.display());
+        }
+    }
+}

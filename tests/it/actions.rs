@@ -1020,3 +1020,42 @@ async fn long_purges_report_progress_and_remote_purges_keep_their_cut_off() {
         .collect();
     assert_eq!(queries, [format!("before_ts={}", now - 30 * DAY)]);
 }
+
+/// The audit log is created `0600`, in a data directory created `0700`
+/// when the command line is first to write there; text that is not a code
+/// is refused as the command is read and written nowhere.
+#[tokio::test]
+async fn the_audit_log_is_private_and_non_codes_never_reach_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let audit = data.join("audit.log");
+    let ctx = context("http://127.0.0.1:9", "unused", &audit, true);
+    let boss = room("@boss:test", 100);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let preview = answer(&cmd("purge-remote older-than 30d"), &ctx, &boss, now).await;
+    assert!(preview.ok, "{}", preview.message.plain());
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    assert_eq!(mode(&audit), 0o600, "the audit log");
+    let before = std::fs::read_to_string(&audit).unwrap();
+    for bad in ["K7Q2X\u{202e}", "../../etc", "K7Q2XPQ", "\u{1b}[31mK7Q2X"] {
+        match parse_words(&["confirm", bad]) {
+            Err(e) => {
+                let said = e.to_string();
+                assert!(said.contains("not a confirmation code"), "{bad:?}: {said}");
+                assert!(!said.contains(bad), "{bad:?} echoed: {said}");
+            }
+            // Today's main: the text reaches the confirmation, refused
+            // there and written to the audit log.
+            Ok(command) => {
+                answer(&command, &ctx, &boss, now).await;
+                panic!("{bad:?} read as {command:?}");
+            }
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&audit).unwrap(), before);
+}

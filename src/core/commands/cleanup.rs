@@ -127,8 +127,12 @@ pub(super) fn parse_confirm(args: &[&str]) -> Result<Command, UsageError> {
         command: "confirm",
         what: "the code of a preview",
     })?;
+    // Not echoed: whatever was typed instead of a code stays unwritten.
+    if !actions::is_code(code) {
+        return Err(UsageError::BadCode);
+    }
     Ok(Command::Confirm {
-        code: echo(code).to_ascii_uppercase(),
+        code: code.to_ascii_uppercase(),
     })
 }
 

@@ -109,6 +109,12 @@ pub enum UsageError {
     /// Not a room ID.
     #[error("`{0}` is not a room ID (!abc:example.org)")]
     BadRoomId(String),
+    /// `confirm` with something that is not a code (not echoed).
+    #[error(
+        "that is not a confirmation code: a code is {len} letters and digits, as the preview gave it",
+        len = actions::CODE_LEN
+    )]
+    BadCode,
 }
 
 /// `; did you mean `top`?`, `; did you mean `top` or `trend`?`, or nothing.

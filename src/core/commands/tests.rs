@@ -181,6 +181,47 @@ fn other_commands_and_errors() {
     );
 }
 
+/// Only a code of the code alphabet and length is a `confirm`: anything
+/// else is refused as the command is read (so it reaches neither the audit
+/// log nor the state), and the reply does not echo it.
+#[test]
+fn confirm_takes_only_codes() {
+    use crate::core::commands::actions::{CODE_LEN, code_from, is_code};
+    for random in [0, 1, 42, u64::MAX, 0x1234_5678_9abc_def0] {
+        let code = code_from(random);
+        assert_eq!(code.len(), CODE_LEN);
+        assert!(is_code(&code), "{code}");
+        assert_eq!(
+            ok(&format!("!stats confirm {}", code.to_lowercase())),
+            Command::Confirm { code }
+        );
+    }
+    let long = "K".repeat(10_000);
+    for bad in [
+        "K7Q2X",
+        "K7Q2XPP",
+        "K7Q2X0",
+        "K7Q2XI",
+        "K7Q2X1",
+        "K7Q2XL",
+        "K7Q2XO",
+        "K7Q2X\u{202e}",
+        "K7Q2X\u{1b}",
+        "K7-2XP",
+        "K7Q2XÉ",
+        "ＫＫＫＫＫＫ",
+        "{\"a\"}",
+        long.as_str(),
+    ] {
+        assert!(!is_code(bad), "{bad:?}");
+        let e = err(&format!("!stats confirm {bad}"));
+        assert_eq!(e, UsageError::BadCode, "{bad:?}");
+        let said = e.to_string();
+        assert!(said.contains("6 letters and digits"), "{said}");
+        assert!(!said.contains(bad), "echoed: {said}");
+    }
+}
+
 /// A silence of every user or every room needs the power level to act; a
 /// narrow one the power level to command, as before.
 #[test]
@@ -455,9 +496,9 @@ fn media_commands() {
         })
     );
     assert_eq!(
-        ok("!stats confirm abc123"),
+        ok("!stats confirm abc234"),
         Command::Confirm {
-            code: "ABC123".into()
+            code: "ABC234".into()
         }
     );
     let no_user = UsageError::Missing {

@@ -477,6 +477,17 @@ pub fn code_from(random: u64) -> String {
         .collect()
 }
 
+/// Whether `word` (any case) is a code as [`code_from`] makes them:
+/// exactly [`CODE_LEN`] characters of the code alphabet. Anything else is
+/// refused as the command is read, before it is written anywhere (audit
+/// log, state).
+pub fn is_code(word: &str) -> bool {
+    word.len() == CODE_LEN
+        && word
+            .bytes()
+            .all(|b| CODE_ALPHABET.contains(&b.to_ascii_uppercase()))
+}
+
 /// A code as typed: trimmed, upper-case.
 fn normalise(code: &str) -> String {
     code.trim().to_ascii_uppercase()
