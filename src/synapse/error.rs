@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::core::doc::neutral;
+
 /// The admin API endpoint a request went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
@@ -342,16 +344,25 @@ pub(crate) fn classify(endpoint: Endpoint, status: u16, body: &[u8]) -> SynapseE
             .and_then(|v| v.as_str())
             .map(str::to_owned)
     };
+    let message = field("error").or_else(|| excerpt(body));
+    let requires_postgres = message.as_deref() == Some("Endpoint requires using PostgreSQL");
+    // Outside text, captured once here: every display of the error (the
+    // room, `/ready`, the logs, the command line) gets it capped and
+    // neutralised.
     let detail = MatrixError {
-        errcode: field("errcode"),
-        message: field("error").or_else(|| excerpt(body)),
+        errcode: field("errcode").map(|c| {
+            let head: String = c.chars().take(ERRCODE_CAP + 1).collect();
+            neutral(&head, ERRCODE_CAP)
+        }),
+        message: message.map(|m| {
+            let head: String = m.chars().take(MESSAGE_CAP + 1).collect();
+            neutral(&head, MESSAGE_CAP)
+        }),
     };
     match status {
         401 => SynapseError::Unauthorized { endpoint, detail },
         403 => SynapseError::NotAdmin { endpoint, detail },
-        400 if detail.message.as_deref() == Some("Endpoint requires using PostgreSQL") => {
-            SynapseError::RequiresPostgres { endpoint }
-        }
+        400 if requires_postgres => SynapseError::RequiresPostgres { endpoint },
         400 => SynapseError::InvalidRequest { endpoint, detail },
         429 => {
             let retry_after = parsed
@@ -378,21 +389,49 @@ pub(crate) fn classify(endpoint: Endpoint, status: u16, body: &[u8]) -> SynapseE
     }
 }
 
-/// The first line of a non-JSON body, cut short, for error messages.
+/// Characters of Synapse's `error` (or of a non-JSON body) kept, escapes
+/// included, before `…`.
+pub const MESSAGE_CAP: usize = 200;
+/// Characters of Synapse's `errcode` kept.
+const ERRCODE_CAP: usize = 64;
+
+/// The first line of a non-JSON body, for error messages (capped and
+/// neutralised by the caller).
 fn excerpt(body: &[u8]) -> Option<String> {
-    const MAX: usize = 200;
-    let text = String::from_utf8_lossy(body);
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
     let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
-    let mut out: String = line.chars().take(MAX).collect();
-    if line.chars().count() > MAX {
-        out.push('…');
-    }
-    Some(out)
+    Some(line.chars().take(MESSAGE_CAP + 1).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Synapse's error text is capped and neutralised where it is
+    /// captured: JSON `error`, `errcode` and a non-JSON body alike.
+    #[test]
+    fn synapse_text_is_capped_and_neutralised() {
+        let line = format!("\u{1b}[31mred\u{202e}txt {}", "x".repeat(10_000));
+        let json = serde_json::json!({
+            "errcode": format!("M_\n{}", "Y".repeat(500)),
+            "error": format!("boom\n{line}"),
+        });
+        let plain = format!("{line}\nsecond line");
+        for body in [json.to_string(), plain] {
+            let e = classify(Endpoint::UsersMedia, 500, body.as_bytes());
+            let SynapseError::Server { detail, .. } = &e else {
+                panic!("{e:?}")
+            };
+            let message = detail.message.as_deref().unwrap();
+            assert!(message.chars().count() <= MESSAGE_CAP, "{message}");
+            assert!(message.ends_with('…'), "{message}");
+            assert!(crate::core::doc::is_neutralised(message), "{message:?}");
+            let shown = e.to_string();
+            assert!(shown.chars().count() < 400, "{shown}");
+            assert!(!shown.contains(['\n', '\u{1b}', '\u{202e}']), "{shown:?}");
+            assert!(shown.contains("\\u{1b}[31mred\\u{202e}txt"), "{shown}");
+        }
+    }
 
     #[test]
     fn classifies_synapse_errors() {

@@ -24,6 +24,7 @@ mod digest;
 mod fake_selftest;
 mod harness_selftest;
 mod hostile_e2e;
+mod hostile_synapse;
 mod metrics;
 mod monitoring;
 mod notices;

@@ -11,6 +11,9 @@ pub enum Fault {
     Status500,
     /// 502 from a reverse proxy, with an HTML body.
     BadGateway,
+    /// Exactly this status and body (as `application/json`): a hostile or
+    /// broken Synapse (a 500 with a huge error, a page with absurd figures).
+    Canned { status: u16, body: String },
     /// 429 `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests","retry_after_ms":N}`
     /// with `Retry-After: ceil(N / 1000)`, as Synapse's `LimitExceededError`.
     RateLimited { retry_after_ms: u64 },

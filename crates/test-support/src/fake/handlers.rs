@@ -104,6 +104,16 @@ pub(crate) async fn respond(
     match app.faults.next() {
         None => {}
         Some(Fault::Status500) => return Some(internal_error().into_response()),
+        Some(Fault::Canned { status, body }) => {
+            return Some(
+                (
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+                    .into_response(),
+            );
+        }
         Some(Fault::BadGateway) => {
             return Some(
                 (
