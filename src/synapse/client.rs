@@ -240,6 +240,12 @@ impl PageReader {
                 status,
                 reason,
             }),
+            Err(DecodeError::Implausible(bad)) => Err(SynapseError::Implausible {
+                endpoint,
+                user_id: crate::core::doc::neutral(&bad.user_id, crate::core::doc::ID_CAP),
+                field: bad.field,
+                value: bad.value.to_string(),
+            }),
         }
     }
 }

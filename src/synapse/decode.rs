@@ -16,7 +16,7 @@ use std::ops::ControlFlow;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use thiserror::Error;
 
-use crate::core::model::usage::UserMedia;
+use crate::core::model::usage::{Implausible, UserMedia};
 
 /// What follows the users in a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,19 @@ pub enum DecodeError {
     /// The body is not a users page.
     #[error("{0}")]
     Invalid(String),
+    /// A user's count or length cannot be right (negative, or absurd).
+    #[error("{field} {value} for {user_id}", field = .0.field, value = .0.value, user_id = .0.user_id)]
+    Implausible(Implausible),
+}
+
+/// A user as the page holds it: the figures wide enough to see a negative
+/// or absurd one, and name it.
+#[derive(serde::Deserialize)]
+struct WireUser {
+    user_id: String,
+    displayname: Option<String>,
+    media_count: i128,
+    media_length: Option<i128>,
 }
 
 const CANCELLED: &str = "\u{0}synapse-warden: cancelled";
@@ -59,15 +72,19 @@ where
 {
     let mut de =
         serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 * 1024, reader));
+    let mut implausible = None;
     let seed = PageSeed {
         chunk: chunk.max(1),
         sink: &mut sink,
+        implausible: &mut implausible,
     };
     let result = seed
         .deserialize(&mut de)
         .and_then(|tail| de.end().map(|()| tail));
     result.map_err(|e| {
-        if e.is_io() {
+        if let Some(bad) = implausible.take() {
+            DecodeError::Implausible(bad)
+        } else if e.is_io() {
             let kind = e.io_error_kind().unwrap_or(std::io::ErrorKind::Other);
             DecodeError::Io(std::io::Error::new(kind, e.to_string()))
         } else if e.to_string().starts_with(CANCELLED) {
@@ -81,6 +98,7 @@ where
 struct PageSeed<'a, F> {
     chunk: usize,
     sink: &'a mut F,
+    implausible: &'a mut Option<Implausible>,
 }
 
 impl<'de, F> DeserializeSeed<'de> for PageSeed<'_, F>
@@ -117,6 +135,7 @@ where
                     users = Some(map.next_value_seed(UsersSeed {
                         chunk: self.chunk,
                         sink: &mut *self.sink,
+                        implausible: &mut *self.implausible,
                     })?);
                 }
                 "next_token" => {
@@ -140,6 +159,7 @@ where
 struct UsersSeed<'a, F> {
     chunk: usize,
     sink: &'a mut F,
+    implausible: &'a mut Option<Implausible>,
 }
 
 impl<'de, F> DeserializeSeed<'de> for UsersSeed<'_, F>
@@ -166,7 +186,17 @@ where
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
         let mut count = 0u64;
         let mut buf = Vec::with_capacity(self.chunk.min(4096));
-        while let Some(user) = seq.next_element::<UserMedia>()? {
+        while let Some(wire) = seq.next_element::<WireUser>()? {
+            let user = UserMedia::checked(
+                wire.user_id,
+                wire.displayname,
+                wire.media_count,
+                wire.media_length,
+            )
+            .map_err(|bad| {
+                *self.implausible = Some(bad);
+                de::Error::custom("implausible figure")
+            })?;
             count += 1;
             buf.push(user);
             if buf.len() >= self.chunk {
@@ -277,8 +307,8 @@ mod tests {
         (
             "@[a-z_=.0-9]{1,12}:[a-z.]{1,8}",
             proptest::option::of("\\PC{0,12}"),
-            any::<u64>(),
-            proptest::option::of(any::<u64>()),
+            0..=crate::core::model::usage::MAX_PLAUSIBLE,
+            proptest::option::of(0..=crate::core::model::usage::MAX_PLAUSIBLE),
         )
             .prop_map(
                 |(user_id, displayname, media_count, media_length)| UserMedia {
@@ -288,6 +318,41 @@ mod tests {
                     media_length,
                 },
             )
+    }
+
+    /// A negative or absurd figure stops the page, naming the user and
+    /// the field; the users before it were handed over.
+    #[test]
+    fn implausible_figures_are_named() {
+        for (field, value) in [
+            ("media_length", "-5"),
+            ("media_length", "9223372036854775808"),
+            ("media_count", "-1"),
+            ("media_count", "18446744073709551615"),
+        ] {
+            let (count, length) = if field == "media_count" {
+                (value, "1")
+            } else {
+                ("1", value)
+            };
+            let body = format!(
+                r#"{{"users":[{{"user_id":"@a:hs","displayname":null,"media_count":1,"media_length":1}},
+                {{"user_id":"@bad:hs","displayname":null,"media_count":{count},"media_length":{length}}}],"total":2}}"#
+            );
+            let mut seen = Vec::new();
+            let err = decode_users_page(body.as_bytes(), 1, |c| {
+                seen.extend(c);
+                ControlFlow::Continue(())
+            })
+            .unwrap_err();
+            let DecodeError::Implausible(bad) = &err else {
+                panic!("{field} {value}: {err:?}")
+            };
+            assert_eq!(bad.user_id, "@bad:hs");
+            assert_eq!(bad.field, field);
+            assert_eq!(bad.value.to_string(), value);
+            assert_eq!(seen.len(), 1);
+        }
     }
 
     proptest! {

@@ -229,6 +229,22 @@ pub enum SynapseError {
         /// What was wrong with it.
         reason: String,
     },
+    /// A figure in a 200 that cannot be right: a negative or absurd
+    /// (beyond 2^53) `media_length` or `media_count`. The run stops with it
+    /// rather than alert on it.
+    #[error(
+        "{endpoint}: Synapse reported {field} {value} for {user_id}, which cannot be right (negative, or beyond 2^53); the run stops rather than alert on it"
+    )]
+    Implausible {
+        /// Where the request went.
+        endpoint: Endpoint,
+        /// The user it was reported for (neutralised).
+        user_id: String,
+        /// `media_length` or `media_count`.
+        field: &'static str,
+        /// The value as sent.
+        value: String,
+    },
     /// The caller stopped reading the answer before it was complete.
     #[error("{endpoint}: request cancelled")]
     Cancelled {
@@ -310,6 +326,7 @@ impl SynapseError {
             | SynapseError::Timeout { endpoint, .. }
             | SynapseError::Connect { endpoint, .. }
             | SynapseError::Malformed { endpoint, .. }
+            | SynapseError::Implausible { endpoint, .. }
             | SynapseError::Cancelled { endpoint } => Some(*endpoint),
             SynapseError::Config(_) => None,
         }
@@ -328,6 +345,7 @@ impl SynapseError {
             SynapseError::Timeout { .. } => "timeout",
             SynapseError::Connect { .. } => "connect",
             SynapseError::Malformed { .. } => "malformed",
+            SynapseError::Implausible { .. } => "implausible",
             SynapseError::Cancelled { .. } => "cancelled",
             SynapseError::Config(_) => "config",
         }

@@ -77,3 +77,64 @@ async fn a_huge_hostile_error_is_capped_and_neutralised_everywhere() {
     );
     assert!(!stderr.contains(&"x".repeat(300)), "{stderr}");
 }
+
+/// A users page as Synapse's endpoint has it, with these `(user_id,
+/// media_count, media_length)` written as given.
+fn page(users: &[(&str, &str, &str)]) -> String {
+    let users: Vec<String> = users
+        .iter()
+        .map(|(id, count, length)| {
+            format!(
+                r#"{{"user_id":"{id}","displayname":null,"media_count":{count},"media_length":{length}}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"users":[{}],"total":{}}}"#,
+        users.join(","),
+        users.len()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negative_or_absurd_sizes_fail_the_run_named_and_alert_nothing() {
+    let fake = FakeSynapse::start(dataset(), Db::Sqlite).await;
+    let mut f = Fixture::new();
+    let config = f.write_policy(&fake.base_url(), fake.admin_token(), QUOTA);
+    let mut daemon = f.daemon(config);
+    for (users, named) in [
+        (
+            page(&[
+                ("@alice:test", "1", "1024"),
+                ("@neg:test", "1", "-5"),
+                ("@huge:test", "1", "9223372036854775808"),
+            ]),
+            ["@neg:test", "media_length -5"],
+        ),
+        (
+            page(&[
+                ("@alice:test", "1", "1024"),
+                ("@huge:test", "1", "9223372036854775808"),
+            ]),
+            ["@huge:test", "media_length 9223372036854775808"],
+        ),
+        (
+            page(&[("@alice:test", "-3", "1024")]),
+            ["@alice:test", "media_count -3"],
+        ),
+    ] {
+        fake.faults().set_persistent(Some(Fault::Canned {
+            status: 200,
+            body: users,
+        }));
+        let failed = daemon.run_once().await.unwrap().expect_err("the run fails");
+        let said = failed.to_string();
+        for name in named {
+            assert!(said.contains(name), "{name}: {said}");
+        }
+        assert!(said.contains("cannot be right"), "{said}");
+    }
+    let posted = f.room.plain().join("\n---\n");
+    assert!(!posted.contains("NEW"), "an alert was posted:\n{posted}");
+    assert!(!posted.contains("@huge:test"), "{posted}");
+}

@@ -29,6 +29,52 @@ impl UserMedia {
     pub fn bytes(&self) -> u64 {
         self.media_length.unwrap_or(0)
     }
+
+    /// A user as Synapse reported it, checked: a negative count or length,
+    /// or one beyond [`MAX_PLAUSIBLE`], cannot be right, and is Synapse's
+    /// error, named, rather than a figure to alert on.
+    pub fn checked(
+        user_id: String,
+        displayname: Option<String>,
+        media_count: i128,
+        media_length: Option<i128>,
+    ) -> Result<UserMedia, Implausible> {
+        let check = |field: &'static str, value: i128| {
+            u64::try_from(value)
+                .ok()
+                .filter(|v| *v <= MAX_PLAUSIBLE)
+                .ok_or_else(|| Implausible {
+                    user_id: user_id.clone(),
+                    field,
+                    value,
+                })
+        };
+        let media_count = check("media_count", media_count)?;
+        let media_length = media_length.map(|v| check("media_length", v)).transpose()?;
+        Ok(UserMedia {
+            user_id,
+            displayname,
+            media_count,
+            media_length,
+        })
+    }
+}
+
+/// Largest `media_length` or `media_count` believed from Synapse: 2^53
+/// (8 PiB, or as many media), past which no server holds one user's media
+/// and JSON numbers stop being exact.
+pub const MAX_PLAUSIBLE: u64 = 1 << 53;
+
+/// A figure Synapse reported for a user that cannot be right (negative, or
+/// beyond [`MAX_PLAUSIBLE`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Implausible {
+    /// The user it was reported for.
+    pub user_id: String,
+    /// `media_length` or `media_count`.
+    pub field: &'static str,
+    /// The value as Synapse sent it.
+    pub value: i128,
 }
 
 /// One room's estimated database footprint, as

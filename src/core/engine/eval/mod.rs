@@ -237,9 +237,15 @@ impl<'r> Evaluation<'r> {
             .iter_mut()
             .find(|w| w.range == range)
             .ok_or(EvalError::UnplannedRange(range))?;
-        walk.users += users.len() as u64;
-        walk.bytes += users.iter().map(UserMedia::bytes).sum::<u64>();
-        walk.media += users.iter().map(|u| u.media_count).sum::<u64>();
+        // Saturating: no figure from Synapse can make a total wrap (or
+        // panic).
+        walk.users = walk.users.saturating_add(users.len() as u64);
+        walk.bytes = users
+            .iter()
+            .fold(walk.bytes, |sum, u| sum.saturating_add(u.bytes()));
+        walk.media = users
+            .iter()
+            .fold(walk.media, |sum, u| sum.saturating_add(u.media_count));
         for &i in &walk.rule_indexes {
             let rule = &self.rules.user_media[i];
             for user in users {

@@ -710,3 +710,63 @@ fn a_walk_cut_short_limits_the_coverage_of_its_rules_only() {
             .is_complete()
     );
 }
+
+/// Figures at the edge of `u64` never panic nor wrap: the walk's totals
+/// saturate, and a user over a limit stays over it.
+#[test]
+fn totals_saturate_and_extreme_figures_never_panic() {
+    let mut with_warn = rule("q", Some(1024), Some(10));
+    with_warn.warn_at = Some(Percent::from_basis_points(8000));
+    let rules = Rules {
+        user_media: vec![rule("quota", Some(1024), Some(10)), with_warn],
+        rooms: vec![],
+        overrides: vec![],
+    };
+    let users = [
+        user("@a:hs", Some(u64::MAX), u64::MAX),
+        user("@b:hs", Some(u64::MAX), u64::MAX),
+        user("@c:hs", Some(u64::MAX - 1), 1),
+        user("@d:hs", None, 0),
+    ];
+    let outcome = run(&rules, &users, None);
+    let all = outcome.walks.iter().find(|w| w.window.is_none()).unwrap();
+    assert_eq!(all.bytes, u64::MAX);
+    assert_eq!(all.media, u64::MAX);
+    assert_eq!(all.users, 4);
+    let ids: BTreeSet<&str> = outcome.violations.iter().map(|v| v.subject.id()).collect();
+    assert_eq!(ids, BTreeSet::from(["@a:hs", "@b:hs", "@c:hs"]));
+    let _ = summary(&outcome);
+}
+
+/// A negative or absurd figure is Synapse's error, naming the user and
+/// the field; plausible ones pass as they are.
+#[test]
+fn implausible_figures_are_named() {
+    use crate::core::model::usage::{Implausible, MAX_PLAUSIBLE};
+    let ok = UserMedia::checked("@a:hs".into(), None, 3, Some(5)).unwrap();
+    assert_eq!(ok, user("@a:hs", Some(5), 3));
+    let edge = i128::from(MAX_PLAUSIBLE);
+    assert!(UserMedia::checked("@a:hs".into(), None, edge, Some(edge)).is_ok());
+    assert!(UserMedia::checked("@a:hs".into(), None, 0, None).is_ok());
+    for (count, length, field, value) in [
+        (1, Some(-5), "media_length", -5),
+        (1, Some(1 << 63), "media_length", 1 << 63),
+        (1, Some(edge + 1), "media_length", edge + 1),
+        (-1, Some(5), "media_count", -1),
+        (
+            i128::from(u64::MAX),
+            None,
+            "media_count",
+            i128::from(u64::MAX),
+        ),
+    ] {
+        assert_eq!(
+            UserMedia::checked("@bob:hs".into(), None, count, length),
+            Err(Implausible {
+                user_id: "@bob:hs".into(),
+                field,
+                value
+            })
+        );
+    }
+}
