@@ -89,6 +89,7 @@ rules:
         status: RwLock::new(Status::default()),
         snapshot: RwLock::new(None),
         silences: RwLock::new(Default::default()),
+        checks: Default::default(),
     });
     let metrics = Arc::new(Metrics::new());
     let (refusals, _rx) = module_api::channel();

@@ -58,7 +58,7 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
         Command::User(query) => user(ctx, query).await,
         Command::Rooms { abandoned } => rooms(ctx, *abandoned).await,
         Command::Check => match &ctx.daemon {
-            Some(d) => match d.run_check().await {
+            Some(d) => match checked(d.as_ref(), origin).await {
                 Ok(outcome) => {
                     let mut doc = replies::check(&outcome, ctx.max_lines);
                     let silences = d.silences().await;
@@ -134,6 +134,27 @@ pub async fn answer(command: &Command, ctx: &StatsContext, origin: &Origin, now_
             super::trend::answer(command, ctx, now_ms).await.0
         }
     }
+}
+
+/// A check: its run's outcome. One that joins a run in progress is told
+/// at once that the result comes when that run ends (no walk of its own).
+async fn checked(
+    daemon: &dyn super::context::DaemonHandle,
+    origin: &Origin,
+) -> Result<crate::core::engine::eval::RunOutcome, String> {
+    let pending = daemon.run_check().await?;
+    if pending.joined
+        && let Origin::Matrix {
+            progress: Some(progress),
+            ..
+        } = origin
+    {
+        let _ = progress.send(text::common::check_joined().message());
+    }
+    pending
+        .outcome
+        .await
+        .map_err(|_| "the daemon is stopping".to_owned())?
 }
 
 /// `matrix.action_power_level` of the policy in force (its default

@@ -13,7 +13,6 @@ use async_trait::async_trait;
 use crate::core::alerting::silences::{Silence, Silences};
 use crate::core::commands::SilenceRequest;
 use crate::core::doc::{Doc, Message};
-use crate::core::engine::eval::RunOutcome;
 use crate::core::engine::snapshot::Snapshot;
 use crate::core::model::violation::Violation;
 use crate::core::policy::{AlertSettings, Config};
@@ -34,8 +33,10 @@ pub trait DaemonHandle: Send + Sync {
     async fn status(&self) -> StatusView;
     /// The policy in force.
     async fn config(&self) -> Arc<Config>;
-    /// Runs the policies now; the run's outcome, or why it failed.
-    async fn run_check(&self) -> Result<RunOutcome, String>;
+    /// Asks for a run now: one run at a time, a check arriving while a
+    /// run is in progress (or already asked for) joins it. Where its
+    /// outcome comes (the run's, or why it failed), or why not.
+    async fn run_check(&self) -> Result<crate::daemon::shared::PendingCheck, String>;
     /// Re-reads the policy file; what happened, or why it was refused.
     async fn reload(&self) -> Result<String, String>;
     /// Creates a silence by `author`; it and how many open violations it

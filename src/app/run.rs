@@ -37,7 +37,6 @@ use crate::core::commands::Command;
 use crate::core::commands::SilenceRequest;
 use crate::core::doc::Message;
 use crate::core::engine::backoff::Backoff;
-use crate::core::engine::eval::RunOutcome;
 use crate::core::engine::snapshot::Snapshot;
 use crate::core::model::violation::Violation;
 use crate::core::policy::{Config, MatrixSettings};
@@ -549,15 +548,8 @@ impl DaemonHandle for Handle {
         self.shared.config.read().await.clone()
     }
 
-    async fn run_check(&self) -> Result<RunOutcome, String> {
-        let (reply, answer) = oneshot::channel();
-        self.control
-            .send(Control::RunNow(reply))
-            .await
-            .map_err(|_| "the daemon is stopping".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "the daemon is stopping".to_owned())?
+    async fn run_check(&self) -> Result<crate::daemon::shared::PendingCheck, String> {
+        self.shared.check(&self.control).await
     }
 
     async fn reload(&self) -> Result<String, String> {

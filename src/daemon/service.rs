@@ -100,6 +100,46 @@ pub struct Daemon {
     pub(super) history: Option<crate::history::History>,
 }
 
+/// A run in progress, as the checks waiting for it see it: dropped before
+/// [`RunInProgress::end`] (abandoned, or the state could not be saved),
+/// its waiters are told the daemon stops.
+struct RunInProgress {
+    shared: Arc<Shared>,
+    ended: bool,
+}
+
+impl RunInProgress {
+    fn start(shared: Arc<Shared>) -> RunInProgress {
+        shared.run_started();
+        RunInProgress {
+            shared,
+            ended: false,
+        }
+    }
+
+    fn end(&mut self, answer: &super::shared::RunAnswer) {
+        self.ended = true;
+        self.shared.run_ended(Some(answer));
+    }
+}
+
+impl Drop for RunInProgress {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.shared.run_ended(None);
+        }
+    }
+}
+
+/// Refuses checks once the loop is over, and tells those waiting.
+struct ChecksStopped(Arc<Shared>);
+
+impl Drop for ChecksStopped {
+    fn drop(&mut self) {
+        self.0.checks_stopped();
+    }
+}
+
 /// Retries after a failed run: 30 s, doubling, at most a day apart; the
 /// schedule's own pace comes first when it is sooner.
 const RUN_RETRY: Backoff = Backoff::new(Duration::from_secs(30), Duration::from_secs(24 * 3600));
@@ -148,6 +188,7 @@ impl Daemon {
             }),
             snapshot: RwLock::new(None),
             silences: RwLock::new(state.alerts.silences.clone()),
+            checks: Default::default(),
         });
         let daemon = Daemon {
             shared: shared.clone(),
@@ -176,6 +217,8 @@ impl Daemon {
         mut control: mpsc::Receiver<Control>,
         shutdown: CancellationToken,
     ) -> Result<(), DaemonError> {
+        // However the loop ends, checks still waiting are told.
+        let _stopped = ChecksStopped(self.shared.clone());
         // A summary held for its notices when the daemon stopped goes out now.
         self.deliver_notices().await?;
         self.deliver().await?;
@@ -245,10 +288,13 @@ impl Daemon {
                     self.deliver().await?;
                 }
                 request = control.recv(), if control_open => match request {
+                    // Checks that arrive meanwhile join this run (see
+                    // `Shared::check`): one walk for them all.
                     Some(Control::RunNow(reply)) => {
+                        self.shared.wait_for_run(reply);
                         tokio::select! {
                             () = shutdown.cancelled() => break,
-                            result = self.run_once() => { let _ = reply.send(result?.map_err(|e| e.to_string())); }
+                            result = self.run_once() => { let _ = result?; }
                         }
                     }
                     Some(Control::Reload(reply)) => {
@@ -314,7 +360,21 @@ impl Daemon {
 
     /// One run, its announcement and its delivery. The outer error stops the
     /// daemon (the state cannot be saved); the inner one is a failed run.
+    /// Checks waiting for a run get its outcome when it ends; a run
+    /// abandoned (shutdown) or failing to save tells them the daemon stops.
     pub async fn run_once(&mut self) -> Result<Result<RunOutcome, RunError>, DaemonError> {
+        let mut run = RunInProgress::start(self.shared.clone());
+        let outcome = self.run_once_inner().await?;
+        run.end(
+            &outcome
+                .as_ref()
+                .map(Clone::clone)
+                .map_err(|e| e.to_string()),
+        );
+        Ok(outcome)
+    }
+
+    async fn run_once_inner(&mut self) -> Result<Result<RunOutcome, RunError>, DaemonError> {
         let config = self.config().await;
         let started = now_ms();
         self.announce_ended_overrides(&config, started);

@@ -72,6 +72,113 @@ pub struct Shared {
     pub snapshot: RwLock<Option<Arc<Snapshot>>>,
     /// The silences, as last saved, for `!stats silences` and `check`.
     pub silences: RwLock<Silences>,
+    /// The `check` commands waiting for a run: one run at a time serves
+    /// them all.
+    pub checks: Mutex<Checks>,
+}
+
+/// What a run's waiters get: its outcome, or why it failed.
+pub type RunAnswer = Result<RunOutcome, String>;
+
+/// The `check` commands and the run that will answer them. A check that
+/// arrives while a run is in progress (scheduled or asked for) or already
+/// asked for joins it: no other walk.
+#[derive(Debug, Default)]
+pub struct Checks {
+    /// A run is in progress.
+    running: bool,
+    /// A run was asked for and has not started yet.
+    requested: bool,
+    /// The daemon stopped: no run will come.
+    stopped: bool,
+    /// Who waits for the next end of a run.
+    waiting: Vec<oneshot::Sender<RunAnswer>>,
+}
+
+/// A check asked for: whether it joined a run in progress (or already
+/// asked for), and where its outcome comes.
+#[derive(Debug)]
+pub struct PendingCheck {
+    /// It joined a run in progress or already asked for: no walk of its
+    /// own.
+    pub joined: bool,
+    /// The outcome of the run that serves it (an error when the daemon
+    /// stops first).
+    pub outcome: oneshot::Receiver<RunAnswer>,
+}
+
+const STOPPING: &str = "the daemon is stopping";
+
+impl Shared {
+    fn checks(&self) -> std::sync::MutexGuard<'_, Checks> {
+        self.checks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Asks for a check: joins the run in progress or already asked for,
+    /// else asks the loop for one ([`Control::RunNow`]).
+    pub async fn check(
+        &self,
+        control: &tokio::sync::mpsc::Sender<Control>,
+    ) -> Result<PendingCheck, String> {
+        let (reply, outcome) = oneshot::channel();
+        let own = {
+            let mut checks = self.checks();
+            if checks.stopped {
+                return Err(STOPPING.to_owned());
+            }
+            if checks.running || checks.requested {
+                checks.waiting.push(reply);
+                None
+            } else {
+                checks.requested = true;
+                Some(reply)
+            }
+        };
+        let joined = own.is_none();
+        if let Some(reply) = own
+            && control.send(Control::RunNow(reply)).await.is_err()
+        {
+            return Err(STOPPING.to_owned());
+        }
+        Ok(PendingCheck { joined, outcome })
+    }
+
+    /// The loop took a [`Control::RunNow`]: its reply waits for the run
+    /// it starts.
+    pub(super) fn wait_for_run(&self, reply: oneshot::Sender<RunAnswer>) {
+        self.checks().waiting.push(reply);
+    }
+
+    /// A run starts: checks from now on join it.
+    pub(super) fn run_started(&self) {
+        let mut checks = self.checks();
+        checks.running = true;
+        checks.requested = false;
+    }
+
+    /// The run ended (`Some`: with this answer for its waiters; `None`:
+    /// abandoned, its waiters told the daemon stops).
+    pub(super) fn run_ended(&self, answer: Option<&RunAnswer>) {
+        let waiting = {
+            let mut checks = self.checks();
+            checks.running = false;
+            std::mem::take(&mut checks.waiting)
+        };
+        if let Some(answer) = answer {
+            for reply in waiting {
+                let _ = reply.send(answer.clone());
+            }
+        }
+    }
+
+    /// The daemon stopped: waiting checks are told, new ones refused.
+    pub(super) fn checks_stopped(&self) {
+        let mut checks = self.checks();
+        checks.stopped = true;
+        checks.waiting.clear();
+    }
 }
 
 /// Requests to the loop, from the bot or from signals.

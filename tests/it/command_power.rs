@@ -10,11 +10,11 @@ use synapse_warden::app::answer::answer;
 use synapse_warden::app::context::{DaemonHandle, StatsContext};
 use synapse_warden::core::alerting::silences::{Silence, Silences};
 use synapse_warden::core::commands::SilenceRequest;
-use synapse_warden::core::engine::eval::RunOutcome;
 use synapse_warden::core::engine::snapshot::Snapshot;
 use synapse_warden::core::model::violation::Violation;
 use synapse_warden::core::policy::{self, Config};
 use synapse_warden::core::text::replies::StatusView;
+use synapse_warden::daemon::shared::PendingCheck;
 use test_support::policy::{Policy, SecretAt};
 
 use crate::actions::{client, cmd, room};
@@ -36,7 +36,7 @@ impl DaemonHandle for Stub {
     async fn config(&self) -> Arc<Config> {
         self.config.clone()
     }
-    async fn run_check(&self) -> Result<RunOutcome, String> {
+    async fn run_check(&self) -> Result<PendingCheck, String> {
         Err("no runs here".into())
     }
     async fn reload(&self) -> Result<String, String> {

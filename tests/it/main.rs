@@ -14,6 +14,7 @@ mod actions;
 mod bot_e2e;
 mod broad;
 mod check_e2e;
+mod checks;
 mod client;
 mod command_power;
 mod conformance;

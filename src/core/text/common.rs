@@ -120,3 +120,13 @@ pub fn not_reloaded(error: &str) -> Doc {
 pub fn check_failed(error: &str) -> Doc {
     failure("The check failed", error)
 }
+
+/// `check` while a run is in progress: no run of its own, the result of
+/// that run comes when it ends.
+pub fn check_joined() -> Doc {
+    Doc::paragraph(
+        Line::new().text(
+            "A run is in progress: its result will be posted here when it ends (no extra run).",
+        ),
+    )
+}

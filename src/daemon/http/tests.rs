@@ -102,6 +102,7 @@ rules:
         status: RwLock::new(Status::default()),
         snapshot: RwLock::new(None),
         silences: RwLock::new(Default::default()),
+        checks: Default::default(),
     });
     let metrics = Arc::new(Metrics::new());
     let (refusals, _waiting) = module_api::channel();

@@ -78,6 +78,7 @@ async fn start() -> Server {
         status: RwLock::new(Status::default()),
         snapshot: RwLock::new(None),
         silences: RwLock::new(Default::default()),
+        checks: Default::default(),
     });
     let metrics = Arc::new(Metrics::new());
     let recorder = Arc::new(Recorder::default());
