@@ -160,7 +160,9 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
             }
         });
     }
-    let module = match module_secret {
+    // Shared with the endpoints: a reload puts a new secret in force.
+    let module_secret = module_secret.map(|secret| ModuleSecret::new(&secret));
+    let module = match &module_secret {
         Some(secret) => {
             let (refusals, refusals_rx) = module_api::channel();
             tokio::spawn(module_api::post_refusals(
@@ -172,7 +174,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
             tracing::info!(address = %config.http.listen, "serving the quota module's endpoints");
             Some(ModuleApi {
                 shared: shared.clone(),
-                secret: ModuleSecret::new(&secret),
+                secret: secret.clone(),
                 refusals,
                 metrics: metrics.clone(),
             })
@@ -207,6 +209,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         settings: StdRwLock::new(settings),
         slot,
         built,
+        module_secret,
     });
     let handle = Arc::new(Handle {
         shared: shared.clone(),
@@ -340,6 +343,8 @@ struct Live {
     slot: Arc<BotSlot>,
     /// The Synapse client the daemon built last.
     built: Arc<StdMutex<Option<SynapseClient>>>,
+    /// The secret the module's endpoints accept, when they are served.
+    module_secret: Option<ModuleSecret>,
 }
 
 impl Live {
@@ -354,6 +359,16 @@ impl Live {
             next.synapse = client;
         }
         next.max_lines = config.alerts.max_lines.get();
+        // The module's endpoints take the secret read now (the Synapse
+        // client, which calls the module, was built with it too).
+        if let (Some(current), Some(source)) = (&self.module_secret, &config.http.module_secret) {
+            match read_secret(source, "the quota module's secret (http.module_secret)") {
+                Ok(secret) => current.replace(&secret),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot read the module's secret again; the previous one stays in force")
+                }
+            }
+        }
         next.config = Some(Arc::new(config.clone()));
         if daemon.is_some() {
             next.daemon = daemon;

@@ -45,19 +45,35 @@ pub const REFUSALS_PATH: &str = "/_synapse_warden/module/v1/refusals";
 /// `/metrics` but not listed.
 const QUEUE: usize = 1000;
 
-/// The shared secret of the module.
+/// The shared secret of the module. Clones share it: a reload that reads
+/// a new `http.module_secret` puts it in force for the endpoints with
+/// [`ModuleSecret::replace`].
 #[derive(Clone)]
-pub struct ModuleSecret(Arc<str>);
+pub struct ModuleSecret(Arc<std::sync::RwLock<Arc<str>>>);
 
 impl ModuleSecret {
     /// Wraps the secret (already read from its source).
     pub fn new(secret: &str) -> ModuleSecret {
-        ModuleSecret(Arc::from(secret.trim()))
+        ModuleSecret(Arc::new(std::sync::RwLock::new(Arc::from(secret.trim()))))
+    }
+
+    /// Puts `secret` in force instead (a reload).
+    pub fn replace(&self, secret: &str) {
+        let mut current = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current = Arc::from(secret.trim());
     }
 
     /// Whether `given` is the secret, in constant time (for equal lengths).
     fn accepts(&self, given: &str) -> bool {
-        bool::from(self.0.as_bytes().ct_eq(given.as_bytes()))
+        let current = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        bool::from(current.as_bytes().ct_eq(given.as_bytes()))
     }
 }
 

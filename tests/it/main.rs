@@ -27,6 +27,7 @@ mod harness_selftest;
 mod hostile_e2e;
 mod hostile_synapse;
 mod metrics;
+mod module_secret;
 mod monitoring;
 mod notices;
 mod oldest_e2e;

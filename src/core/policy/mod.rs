@@ -442,6 +442,11 @@ impl Config {
         if self.http.listen != new.http.listen {
             keys.push("http.listen");
         }
+        // The module's endpoints are served, or not, from the start; a new
+        // secret in place of another is applied at once.
+        if self.http.module_secret.is_some() != new.http.module_secret.is_some() {
+            keys.push("http.module_secret");
+        }
         // The history's file is opened at start; turning it off takes
         // effect at the next run.
         if !self.history.enabled && new.history.enabled {

@@ -400,6 +400,28 @@ fn what_a_reload_cannot_change() {
         old.needs_restart(&new)
     };
     assert!(old.needs_restart(&old).is_empty());
+    // The module's endpoints: served or not takes a restart; a new secret
+    // in place of another does not.
+    let with_secret = |file: &str| {
+        parse(
+            "p",
+            &format!("{base}http: {{module_secret: {{file: {file}}}}}\n"),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        old.needs_restart(&with_secret("/s")),
+        ["http.module_secret"]
+    );
+    assert_eq!(
+        with_secret("/s").needs_restart(&old),
+        ["http.module_secret"]
+    );
+    assert!(
+        with_secret("/s")
+            .needs_restart(&with_secret("/t"))
+            .is_empty()
+    );
     // What a reload swaps in place.
     assert!(
         changed(
