@@ -731,7 +731,7 @@ fn any_command() -> impl Strategy<Value = Command> {
         (1u64..=3650 * 86400).prop_map(|s| Command::Preview(ActionKind::PurgeRemote {
             older_than: Duration::from_secs(s)
         })),
-        "[A-Z0-9]{1,8}".prop_map(|code| Command::Confirm { code }),
+        "[A-HJKMNP-Z2-9]{6}".prop_map(|code| Command::Confirm { code }),
         any::<bool>().prop_map(|block| Command::Preview(ActionKind::DeleteRoom {
             room_id: "!r:hs".into(),
             block
