@@ -51,21 +51,21 @@ impl Daemon {
                     self.state.notices.refused(&next.txn_id, &error.to_string());
                 }
             }
-            self.store.save(&self.state)?;
+            self.save().await;
         }
         let keys = self.state.notices.held_keys();
         if let Some(released) = self.state.notices.release()
             && let Some(summary) = text::summary::run(&released.summary, Some(&released.tally))
         {
             self.say_keyed(&summary, keys, now_ms());
-            self.store.save(&self.state)?;
+            self.save().await;
         }
         if !late.is_empty() {
             self.say(
                 &crate::core::text::server_notices::sent_late(&late),
                 now_ms(),
             );
-            self.store.save(&self.state)?;
+            self.save().await;
         }
         Ok(())
     }
@@ -107,7 +107,7 @@ impl Daemon {
                     self.undelivered = 0;
                     self.delivered_since_start = true;
                     self.state.alerts.delivered(&next.txn_id, Some(&event_id));
-                    self.store.save(&self.state)?;
+                    self.save().await;
                 }
                 Err(error) => {
                     self.undelivered = self.undelivered.saturating_add(1);

@@ -37,6 +37,7 @@ mod room_cleanup_e2e;
 mod room_list;
 mod room_sizes;
 mod run_e2e;
+mod saving;
 mod schedule;
 mod silence_e2e;
 mod token_rotation;

@@ -3,6 +3,7 @@
 
 use super::common::said;
 use crate::core::alerting::conditions::ConditionChange;
+use crate::core::alerting::saving::SaveChange;
 use crate::core::doc::{Block, Doc, ERROR_CAP, Line};
 
 /// The state file could not be read and was set aside.
@@ -175,6 +176,50 @@ pub fn condition(notice: &ConditionChange) -> Doc {
         ConditionChange::WalksIncomplete { cause } => walks_incomplete(cause),
         ConditionChange::WalksComplete { since_ms } => walks_complete(*since_ms),
     }
+}
+
+/// Saves of the state started failing (a full disk, say).
+pub fn saving_failing(since_ms: u64, error: &str) -> Doc {
+    let mut doc = said(
+        Line::new()
+            .text("cannot save my state since ")
+            .time(since_ms)
+            .text(
+                ": alerts, silences and acknowledgements are kept in memory and I keep trying; \
+                 a restart now would lose what changed since. /ready says not ready until a \
+                 save works; I will say when one does.",
+            ),
+    );
+    doc.push(Block::Code(vec![Line::new().outside(error, ERROR_CAP)]));
+    doc
+}
+
+/// Saves work again.
+pub fn saving_back(since_ms: u64, failed: u32) -> Doc {
+    said(
+        Line::new()
+            .text("my state is saved again (saves failed since ")
+            .time(since_ms)
+            .text(", ")
+            .count(u64::from(failed), "failed save", "failed saves")
+            .text(")."),
+    )
+}
+
+/// A change of saving ([`SaveChange`]), as posted.
+pub fn saving(change: &SaveChange) -> Doc {
+    match change {
+        SaveChange::Failing { since_ms, error } => saving_failing(*since_ms, error),
+        SaveChange::Back { since_ms, failed } => saving_back(*since_ms, *failed),
+    }
+}
+
+/// Why `/ready` says not ready while saves fail.
+pub fn not_ready_saving(error: &str) -> String {
+    format!(
+        "the state file cannot be saved (alerts are kept in memory and saves are retried): {}",
+        crate::core::doc::neutral(error, ERROR_CAP)
+    )
 }
 
 /// The startup log's line when the homeserver delegates authentication.
