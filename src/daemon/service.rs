@@ -538,16 +538,17 @@ impl Daemon {
         // acknowledges them.
         if let Some(summary) = summary {
             if txn_ids.is_empty() {
-                let keys = summary.plan.keys();
+                let (keys, resolved) = (summary.plan.keys(), summary.plan.resolved_keys());
                 if let Some(d) = text::summary::run(&summary, None) {
-                    self.say_keyed(&d, keys, now);
+                    self.say_keyed(&d, keys, resolved, now);
                 }
             } else {
                 let keys = self.state.notices.held_keys();
                 if let Some(missed) = self.state.notices.hold(summary, txn_ids)
                     && let Some(d) = text::summary::run(&missed.summary, Some(&missed.tally))
                 {
-                    self.say_keyed(&d, keys, now);
+                    let resolved = missed.summary.plan.resolved_keys();
+                    self.say_keyed(&d, keys, resolved, now);
                 }
             }
         }

@@ -27,6 +27,7 @@ mod metrics;
 mod monitoring;
 mod notices;
 mod oldest_e2e;
+mod outbox;
 mod overrides_daemon;
 mod quota_disk_e2e;
 mod quota_e2e;

@@ -3,8 +3,9 @@
 
 use super::common::said;
 use crate::core::alerting::conditions::ConditionChange;
+use crate::core::alerting::delivery::{Collapse, OUTBOX_CAP};
 use crate::core::alerting::saving::SaveChange;
-use crate::core::doc::{Block, Doc, ERROR_CAP, Line};
+use crate::core::doc::{Block, Doc, ERROR_CAP, ID_CAP, Line};
 
 /// The state file could not be read and was set aside.
 pub fn state_set_aside(set_aside: &str) -> Doc {
@@ -212,6 +213,62 @@ pub fn saving(change: &SaveChange) -> Doc {
         SaveChange::Failing { since_ms, error } => saving_failing(*since_ms, error),
         SaveChange::Back { since_ms, failed } => saving_back(*since_ms, *failed),
     }
+}
+
+/// Run summaries that waited, collapsed into one message: the latest
+/// state of each alert they announced, at most `max_lines` lines of each
+/// kind, and the other messages dropped to keep the queue short.
+pub fn collapsed(c: &Collapse, max_lines: usize) -> Doc {
+    let max_lines = max_lines.max(1);
+    let t = &c.tally;
+    let mut head = Line::new()
+        .text("while the homeserver was unreachable, ")
+        .count(t.summaries as u64, "run summary", "run summaries")
+        .text(" waited (since ")
+        .time(t.since_ms)
+        .text(")");
+    head = if c.open.is_empty() && t.resolved.is_empty() {
+        head.text(".")
+    } else {
+        head.text("; instead of each, the latest state of the alerts they announced:")
+    };
+    let mut doc = said(head);
+    let mut lines: Vec<Line> = c
+        .open
+        .iter()
+        .take(max_lines)
+        .map(super::alerts::line)
+        .collect();
+    if c.open.len() > max_lines {
+        lines.push(super::alerts::more(c.open.len() - max_lines));
+    }
+    lines.extend(t.resolved.iter().take(max_lines).map(|(rule, subject)| {
+        Line::new()
+            .text("✅ ")
+            .strong(Line::new().text("RESOLVED"))
+            .text(" ")
+            .append(super::rule(rule))
+            .text(": ")
+            .outside(subject.as_str(), ID_CAP)
+    }));
+    if t.resolved.len() > max_lines {
+        lines.push(super::and_more(t.resolved.len() - max_lines).text(" resolved"));
+    }
+    if !lines.is_empty() {
+        doc.push(Block::Bullets(lines));
+    }
+    if t.dropped > 0 {
+        doc.push(Block::Paragraph(
+            Line::new()
+                .count(t.dropped as u64, "other message", "other messages")
+                .text(
+                    " (conditions, answers, digests) were dropped, oldest first, to keep at most ",
+                )
+                .number(OUTBOX_CAP as u64)
+                .text(" messages waiting."),
+        ));
+    }
+    doc
 }
 
 /// Why `/ready` says not ready while saves fail.
