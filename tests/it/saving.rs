@@ -247,3 +247,86 @@ async fn a_full_file_system_stops_nothing() {
     let empty = || std::fs::remove_file(&filler).unwrap();
     saves_fail_then_work(&f, &fake, daemon, &path, &fill, &empty).await;
 }
+
+/// A save that takes 3 s (a slow disk syncing), blocking its thread as a
+/// real one does; the first save only. Says when it starts and ends.
+#[derive(Debug)]
+struct Slow {
+    file: JsonStore,
+    slow: AtomicBool,
+    started: AtomicBool,
+    log: Arc<std::sync::Mutex<Vec<&'static str>>>,
+}
+
+impl StateStore for Slow {
+    fn write(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        if self.slow.swap(false, Ordering::SeqCst) {
+            self.log.lock().unwrap().push("save started");
+            self.started.store(true, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            self.log.lock().unwrap().push("save finished");
+        }
+        self.file.write(bytes)
+    }
+}
+
+/// The module's endpoint answers while a save is slow: saves are written
+/// off the async runtime. On a runtime of one thread (where a save written
+/// on it would hold every request until it ends), a request for a user's
+/// upload limits sent once the save has started is answered before the
+/// save finishes.
+#[tokio::test(flavor = "current_thread")]
+async fn the_module_endpoint_answers_during_a_slow_save() {
+    use synapse_warden::daemon::module_api::{LIMITS_PATH, ModuleApi, ModuleSecret};
+
+    let fake = FakeSynapse::start(dataset(), Db::Sqlite).await;
+    let mut f = Fixture::new();
+    let config = f.write_policy(&fake.base_url(), fake.admin_token(), QUOTA);
+    let mut daemon = f.daemon(config);
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = Arc::new(Slow {
+        file: JsonStore::new(f.state_path()),
+        slow: AtomicBool::new(true),
+        started: AtomicBool::new(false),
+        log: log.clone(),
+    });
+    daemon.set_store(store.clone());
+
+    let (refusals, _refused) = tokio::sync::mpsc::channel(8);
+    let api = ModuleApi {
+        shared: f.shared.lock().unwrap().clone().unwrap(),
+        secret: ModuleSecret::new("module secret"),
+        refusals,
+        metrics: f.metrics.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let endpoints = Endpoints {
+        metrics: f.metrics.clone(),
+        readiness: daemon.readiness(),
+        module: Some(api),
+    };
+    tokio::spawn(serve(listener, endpoints, std::future::pending()));
+    let asked = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            while !store.started.load(Ordering::SeqCst) {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            let answer = reqwest::Client::new()
+                .get(format!("http://{addr}{LIMITS_PATH}?user_id=@alice:test"))
+                .bearer_auth("module secret")
+                .send()
+                .await
+                .unwrap();
+            log.lock().unwrap().push("limits answered");
+            answer.status().as_u16()
+        })
+    };
+    daemon.run_once().await.unwrap().unwrap();
+    assert_eq!(asked.await.unwrap(), 200);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["save started", "limits answered", "save finished"]
+    );
+}
