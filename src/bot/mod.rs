@@ -195,8 +195,16 @@ impl Bot {
             }
         };
 
-        let (room_id, servers) = room::resolve(&client, &settings.room).await?;
-        room::join(&client, &settings.room, &room_id, &servers).await?;
+        let (room_id, servers, moved) =
+            room::resolve(&client, &settings.room, &settings.data_dir).await?;
+        let joined = room::join(&client, &settings.room, &room_id, &servers).await?;
+        if let Some(now) = moved {
+            let m = crate::core::text::daemon::alias_moved(&settings.room, room_id.as_str(), &now)
+                .message();
+            if let Err(e) = joined.send(post::content(&m)).await {
+                tracing::warn!(error = %e, "cannot tell the admin room that its alias moved");
+            }
+        }
         // The history of a room just joined arrives with the next sync:
         // take it before any handler exists.
         token = Some(catch_up(&client, &file, token).await?);

@@ -271,6 +271,23 @@ pub fn collapsed(c: &Collapse, max_lines: usize) -> Doc {
     doc
 }
 
+/// The admin room's alias points to another room than the one the bot
+/// obeys (the one it pointed to when first resolved).
+pub fn alias_moved(alias: &str, obeyed: &str, now: &str) -> Doc {
+    said(
+        Line::new()
+            .text("the alias ")
+            .code(alias, ID_CAP)
+            .text(" now points to ")
+            .code(now, ID_CAP)
+            .text("; I keep obeying this room (")
+            .code(obeyed, ID_CAP)
+            .text(
+                "), where it pointed when I first resolved it. To move me, configure the room ID.",
+            ),
+    )
+}
+
 /// Why `/ready` says not ready while saves fail.
 pub fn not_ready_saving(error: &str) -> String {
     format!(
