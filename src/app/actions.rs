@@ -63,11 +63,12 @@ pub async fn answer(
         };
         return match decision {
             Confirmation::Refused(refusal) => {
-                let _ = append(
+                let _ = append_off(
                     audit.as_deref(),
                     json!({"ts": now_ms, "event": "refused", "code": code,
                            "by": sender, "reason": format!("{refusal:?}")}),
-                );
+                )
+                .await;
                 Reply::failed(say::refused(&refusal))
             }
             Confirmation::Carry { pending, plan } => {
@@ -163,7 +164,7 @@ pub async fn answer(
         ),
         Err(_) => return Reply::failed(say::failed("internal state poisoned")),
     };
-    if let Err(e) = append(audit.as_deref(), audit_preview(&pending, now_ms)) {
+    if let Err(e) = append_off(audit.as_deref(), audit_preview(&pending, now_ms)).await {
         if let Ok(mut c) = ctx.confirmations.lock() {
             c.withdraw(&pending.code);
         }
@@ -249,7 +250,7 @@ async fn carry(
         "requested_by": pending.requested_by, "by": confirmed_by.unwrap_or("command line"),
         "plan": plan_json(&plan),
     });
-    if let Err(e) = append(audit, record) {
+    if let Err(e) = append_off(audit, record).await {
         return Reply::failed(say::no_audit_log(&e));
     }
     let progress = match origin {
@@ -306,11 +307,12 @@ async fn carry(
                     ..ActionOutcome::default()
                 },
                 Err(e) => {
-                    let _ = append(
+                    let _ = append_off(
                         audit,
                         json!({"ts": now_ms, "event": "failed", "action": name,
                            "code": pending.code, "error": e.to_string()}),
-                    );
+                    )
+                    .await;
                     return Reply::failed(say::failed(&e.to_string()));
                 }
             }
@@ -320,7 +322,7 @@ async fn carry(
             actions::outcome(&pending.preview, &results)
         }
     };
-    let _ = append(
+    let _ = append_off(
         audit,
         json!({
             "ts": now_ms, "event": "done", "action": name, "code": pending.code,
@@ -329,7 +331,7 @@ async fn carry(
             "kept": outcome.kept,
             "failed": outcome.failed.iter().map(|(id, why)| json!({failed_key(&plan): id, "error": why})).collect::<Vec<_>>(),
         }),
-    );
+    ).await;
     let report = say::report(&pending.preview.kind, &outcome, confirmed_by, ctx.max_lines);
     if outcome.failed.is_empty() {
         Reply::ok(report)
@@ -401,6 +403,14 @@ fn audit_preview(p: &Pending, now_ms: u64) -> serde_json::Value {
         "room_ids": preview.rooms.iter().map(|r| r.room_id.as_str()).collect::<Vec<_>>(),
         "users": preview.users.iter().map(|(u, t)| json!({"user_id": u, "count": t.count, "bytes": t.bytes})).collect::<Vec<_>>(),
     })
+}
+
+/// [`append`], off the async runtime (it syncs the file to disk).
+async fn append_off(path: Option<&Path>, record: serde_json::Value) -> Result<(), String> {
+    let path = path.map(Path::to_path_buf);
+    tokio::task::spawn_blocking(move || append(path.as_deref(), record))
+        .await
+        .unwrap_or_else(|e| Err(format!("the audit log: {e}")))
 }
 
 /// Appends one JSON line to the audit log (created `0600` if missing,

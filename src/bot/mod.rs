@@ -147,6 +147,19 @@ const SYNC_RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_
 /// retries the whole start).
 const CATCH_UP_ATTEMPTS: u32 = 5;
 
+/// How often the sync token is saved at most while syncing (it is saved
+/// when the sync loop ends too): not after every sync, each a write synced
+/// to disk.
+const SAVE_TOKEN_EVERY: Duration = Duration::from_secs(30);
+
+/// Whether the sync token is due to be saved at `now`, last saved at
+/// `last_saved`: at most every [`SAVE_TOKEN_EVERY`]. A restart from an
+/// older token handles nothing twice: it catches up from it before any
+/// handler exists ([`catch_up`]).
+fn token_save_due(last_saved: std::time::Instant, now: std::time::Instant) -> bool {
+    now.saturating_duration_since(last_saved) >= SAVE_TOKEN_EVERY
+}
+
 /// Whether a sync error means the session is gone for good: the token is
 /// unknown, or it expired and its refresh token was refused as unknown too.
 fn is_logged_out(e: &matrix_sdk::Error) -> bool {
@@ -182,8 +195,16 @@ impl Bot {
             }
         };
 
-        let (room_id, servers) = room::resolve(&client, &settings.room).await?;
-        room::join(&client, &settings.room, &room_id, &servers).await?;
+        let (room_id, servers, moved) =
+            room::resolve(&client, &settings.room, &settings.data_dir).await?;
+        let joined = room::join(&client, &settings.room, &room_id, &servers).await?;
+        if let Some(now) = moved {
+            let m = crate::core::text::daemon::alias_moved(&settings.room, room_id.as_str(), &now)
+                .message();
+            if let Err(e) = joined.send(post::content(&m)).await {
+                tracing::warn!(error = %e, "cannot tell the admin room that its alias moved");
+            }
+        }
         // The history of a room just joined arrives with the next sync:
         // take it before any handler exists.
         token = Some(catch_up(&client, &file, token).await?);
@@ -290,9 +311,15 @@ impl Bot {
     /// Here the next sync starts at once; only a sync that returned early
     /// with *nothing new* (a server ignoring the timeout) is followed by a
     /// pause, so that such a server is not hammered.
+    ///
+    /// The sync token is saved at most every [`SAVE_TOKEN_EVERY`] and when
+    /// the loop ends, off the async runtime (the file is synced to disk).
     async fn sync_loop(&self, shutdown: CancellationToken) -> Result<(), BotError> {
         let mut failures = 0;
-        loop {
+        // The catch-up sync saved its token just before.
+        let mut last_saved = std::time::Instant::now();
+        let mut unsaved: Option<String> = None;
+        let result = loop {
             let token = self.sync_token.lock().ok().and_then(|t| t.clone());
             let mut sync_settings = SyncSettings::default().timeout(SYNC_TIMEOUT);
             if let Some(token) = &token {
@@ -300,7 +327,7 @@ impl Bot {
             }
             let started = std::time::Instant::now();
             let result = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
+                () = shutdown.cancelled() => break Ok(()),
                 result = self.client.sync_once(sync_settings) => result,
             };
             match result {
@@ -311,19 +338,24 @@ impl Bot {
                     if let Ok(mut t) = self.sync_token.lock() {
                         *t = Some(response.next_batch.clone());
                     }
-                    if let Err(e) = self.session.set_sync_token(&response.next_batch) {
-                        tracing::warn!(error = %e, "cannot save the sync token");
+                    unsaved = Some(response.next_batch.clone());
+                    let now = std::time::Instant::now();
+                    if token_save_due(last_saved, now)
+                        && let Some(token) = unsaved.take()
+                    {
+                        last_saved = now;
+                        self.save_token(token).await;
                     }
                     if idle && started.elapsed() < EARLY_EMPTY_SYNC {
                         tokio::select! {
-                            () = shutdown.cancelled() => return Ok(()),
+                            () = shutdown.cancelled() => break Ok(()),
                             () = tokio::time::sleep(EARLY_EMPTY_SYNC) => {}
                         }
                     }
                 }
                 Err(e) if is_logged_out(&e) => {
                     self.connected.store(false, Ordering::Relaxed);
-                    return Err(BotError::LoggedOut);
+                    break Err(BotError::LoggedOut);
                 }
                 Err(e) => {
                     self.connected.store(false, Ordering::Relaxed);
@@ -331,11 +363,25 @@ impl Bot {
                     failures = failures.saturating_add(1);
                     tracing::warn!(error = %e, retry_in = ?delay, "sync failed; retrying");
                     tokio::select! {
-                        () = shutdown.cancelled() => return Ok(()),
+                        () = shutdown.cancelled() => break Ok(()),
                         () = tokio::time::sleep(delay) => {}
                     }
                 }
             }
+        };
+        if let Some(token) = unsaved {
+            self.save_token(token).await;
+        }
+        result
+    }
+
+    /// Saves the sync token in the session file, off the async runtime.
+    async fn save_token(&self, token: String) {
+        let file = self.session.clone();
+        match tokio::task::spawn_blocking(move || file.set_sync_token(&token)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot save the sync token"),
+            Err(e) => tracing::warn!(error = %e, "cannot save the sync token"),
         }
     }
 
@@ -416,5 +462,22 @@ async fn catch_up(
                 attempt += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{SAVE_TOKEN_EVERY, token_save_due};
+
+    #[test]
+    fn the_sync_token_is_saved_at_most_every_30_s() {
+        let t = Instant::now();
+        assert!(!token_save_due(t, t));
+        assert!(!token_save_due(t, t + Duration::from_secs(29)));
+        assert!(token_save_due(t, t + SAVE_TOKEN_EVERY));
+        // A clock that went backwards is no panic, and no save.
+        assert!(!token_save_due(t + Duration::from_secs(60), t));
     }
 }

@@ -6,7 +6,7 @@
 use super::service::{Daemon, DaemonError};
 use crate::clock::now_ms;
 use crate::core::alerting::conditions::ConditionChange;
-use crate::core::alerting::delivery::{Loudness, undelivered};
+use crate::core::alerting::delivery::{Loudness, OUTBOX_CAP, collapse, undelivered};
 use crate::core::doc::{Doc, Message};
 use crate::core::model::violation::ViolationKey;
 use crate::core::text;
@@ -51,21 +51,22 @@ impl Daemon {
                     self.state.notices.refused(&next.txn_id, &error.to_string());
                 }
             }
-            self.store.save(&self.state)?;
+            self.save().await;
         }
         let keys = self.state.notices.held_keys();
         if let Some(released) = self.state.notices.release()
             && let Some(summary) = text::summary::run(&released.summary, Some(&released.tally))
         {
-            self.say_keyed(&summary, keys, now_ms());
-            self.store.save(&self.state)?;
+            let resolved = released.summary.plan.resolved_keys();
+            self.say_keyed(&summary, keys, resolved, now_ms());
+            self.save().await;
         }
         if !late.is_empty() {
             self.say(
                 &crate::core::text::server_notices::sent_late(&late),
                 now_ms(),
             );
-            self.store.save(&self.state)?;
+            self.save().await;
         }
         Ok(())
     }
@@ -80,14 +81,50 @@ impl Daemon {
         self.state.alerts.enqueue(m.plain, m.html, now);
     }
 
-    /// Queues a run's summary with the violations it announces.
-    pub(super) fn say_keyed(&mut self, doc: &Doc, keys: Vec<ViolationKey>, now: u64) {
+    /// Queues a run's summary with the violations it announces, open
+    /// (`keys`) and resolved.
+    pub(super) fn say_keyed(
+        &mut self,
+        doc: &Doc,
+        keys: Vec<ViolationKey>,
+        resolved: Vec<ViolationKey>,
+        now: u64,
+    ) {
         let m = doc.message();
         self.state.alerts.enqueue_alert(m.plain, m.html, keys, now);
+        if let Some(last) = self.state.alerts.outbox.last_mut() {
+            last.resolved = resolved;
+        }
+    }
+
+    /// Keeps the outbox short while the admin room does not take messages:
+    /// waiting run summaries become one message and the outbox holds at
+    /// most [`OUTBOX_CAP`] (the core's [`collapse`]); saved at once.
+    async fn collapse_outbox(&mut self) {
+        let Some(c) = collapse(
+            &self.state.alerts.outbox,
+            &self.state.alerts.active,
+            OUTBOX_CAP,
+        ) else {
+            return;
+        };
+        let max_lines = self.config().await.alerts.max_lines.get();
+        let m = text::daemon::collapsed(&c, max_lines).message();
+        tracing::info!(
+            summaries = c.tally.summaries,
+            dropped = c.tally.dropped,
+            open = c.open.len(),
+            "messages waiting for the admin room collapsed into one"
+        );
+        self.state
+            .alerts
+            .collapse_outbox(c, m.plain, m.html, now_ms());
+        self.save().await;
     }
 
     /// Sends what the outbox holds, oldest first, saving after each.
     pub(super) async fn deliver(&mut self) -> Result<(), DaemonError> {
+        self.collapse_outbox().await;
         while let Some(next) = self.state.alerts.outbox.first().cloned() {
             let message = Message {
                 plain: next.plain.clone(),
@@ -107,7 +144,7 @@ impl Daemon {
                     self.undelivered = 0;
                     self.delivered_since_start = true;
                     self.state.alerts.delivered(&next.txn_id, Some(&event_id));
-                    self.store.save(&self.state)?;
+                    self.save().await;
                 }
                 Err(error) => {
                     self.undelivered = self.undelivered.saturating_add(1);

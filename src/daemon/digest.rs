@@ -35,14 +35,14 @@ impl Daemon {
         let Some(settings) = &config.digest else {
             if self.state.digest != DigestState::default() {
                 self.state.digest = DigestState::default();
-                self.store.save(&self.state)?;
+                self.save().await;
             }
             return Ok(None);
         };
         let due_ms = match digest::due(&settings.cron, self.state.digest.settled_ms, now) {
             Due::Start => {
                 self.state.digest.settled_ms = Some(now);
-                self.store.save(&self.state)?;
+                self.save().await;
                 tracing::info!(cron = %settings.cron.written, "digest configured: the first one is due at the next time of its cron expression");
                 return Ok(None);
             }
@@ -86,7 +86,7 @@ impl Daemon {
             .alerts
             .enqueue_with_chart(m.plain, m.html, span, now);
         self.state.digest.queued(due_ms);
-        self.store.save(&self.state)?;
+        self.save().await;
         tracing::info!(due = due_ms, "digest queued");
         self.deliver().await?;
         Ok(Some(due_ms))

@@ -4,7 +4,8 @@
 //! - `GET /ready`: 200 when Synapse answered the last request, the bot has
 //!   synced, the last run did not fail for a reason that will not heal by
 //!   itself (401, 403, 404: an admin must act) and the policy file in force
-//!   is the one on disk (the last reload was not refused); else 503. The JSON
+//!   is the one on disk (the last reload was not refused) and the last save
+//!   of `state.json` worked; else 503. The JSON
 //!   body says which: `{"ready":false,"synapse":true,"matrix":true,
 //!   "reasons":["..."]}`.
 //! - `GET /metrics`: Prometheus text exposition.

@@ -35,8 +35,14 @@
 //!   `http.listen`) is named in the answer and the log. An invalid file
 //!   keeps everything as it was, its errors, with lines and columns, are
 //!   posted to the room, and `/ready` says so until a reload succeeds.
+//! - A save that fails (a full disk) stops nothing: the state stays in
+//!   memory, `/ready` says why, the admins are told once when saves start
+//!   failing and once when one works again
+//!   ([`crate::core::alerting::saving`]), and the save is retried at each
+//!   change and on its own with backoff. Saves write off the async runtime
+//!   (`spawn_blocking`): the module's endpoint answers during a slow one.
 //! - Shutdown abandons a run in progress (nothing of it was applied yet),
-//!   saves the state and returns.
+//!   saves the state and returns (an error if that last save fails).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,8 +55,9 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::Metrics;
 use super::shared::{Control, Notifier, Readiness, Shared, Status};
 use super::state::{DaemonState, LastRun};
-use super::store::{JsonStore, Loaded, StoreError};
+use super::store::{JsonStore, Loaded, StateStore, StoreError};
 use crate::clock::{now_ms, unix_ms};
+use crate::core::alerting::saving::Saving;
 use crate::core::engine::backoff::Backoff;
 use crate::core::engine::eval::RunOutcome;
 use crate::core::engine::schedule;
@@ -63,7 +70,7 @@ use crate::synapse::{SynapseClient, SynapseError};
 /// Failures that stop the daemon.
 #[derive(Debug, Error)]
 pub enum DaemonError {
-    /// The state file could not be read or written.
+    /// The state file could not be read (at start) or written (at shutdown).
     #[error(transparent)]
     Store(#[from] StoreError),
     /// No Synapse client could be built for the policy.
@@ -82,7 +89,11 @@ pub struct Daemon {
     pub(super) client: SynapseClient,
     make_client: MakeClient,
     pub(super) notifier: Arc<dyn Notifier>,
-    pub(super) store: JsonStore,
+    pub(super) store: Arc<dyn StateStore>,
+    /// The state file, for the errors of encoding it.
+    state_path: PathBuf,
+    /// Whether saves fail, since when.
+    saving: Saving,
     pub(super) state: DaemonState,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
@@ -162,7 +173,7 @@ impl Daemon {
     ) -> Result<(Daemon, Arc<Shared>), DaemonError> {
         let client = make_client(&config).map_err(DaemonError::Client)?;
         metrics.declare_rules(&config);
-        let store = JsonStore::new(state_path);
+        let store = JsonStore::new(state_path.clone());
         let now = now_ms();
         let mut state = match store.load::<DaemonState>(now / 1000)? {
             Loaded::Found(state) => state,
@@ -196,7 +207,9 @@ impl Daemon {
             client,
             make_client,
             notifier,
-            store,
+            store: Arc::new(store),
+            state_path,
+            saving: Saving::default(),
             state,
             metrics,
             readiness,
@@ -207,7 +220,10 @@ impl Daemon {
             started_with: config,
             history: None,
         };
-        daemon.store.save(&daemon.state)?;
+        let mut daemon = daemon;
+        // Blocking here is fine: nothing else runs yet.
+        let saved = daemon.encode().and_then(|bytes| daemon.store.write(&bytes));
+        let _ = daemon.saved(saved, now);
         Ok((daemon, shared))
     }
 
@@ -267,6 +283,7 @@ impl Daemon {
             let redeliver =
                 !self.state.alerts.outbox.is_empty() || !self.state.notices.outbox.is_empty();
             let digest_wait = self.digest_wait(&config, unix_ms(now));
+            let retry_save = self.saving.retry_in();
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(wait) => {
@@ -282,6 +299,11 @@ impl Daemon {
                 }
                 () = tokio::time::sleep(digest_wait.unwrap_or_default()), if digest_wait.is_some() => {
                     self.digest_if_due(now_ms()).await?;
+                }
+                () = tokio::time::sleep(retry_save.unwrap_or_default()), if retry_save.is_some() => {
+                    if self.save().await {
+                        self.deliver().await?;
+                    }
                 }
                 () = tokio::time::sleep(REDELIVERY), if redeliver => {
                     self.deliver_notices().await?;
@@ -311,16 +333,95 @@ impl Daemon {
                         let _ = reply.send(answer);
                     }
                     Some(Control::Acknowledge { event_id, by, reply }) => {
-                        let answer = self.acknowledge(&event_id, &by);
+                        let answer = self.acknowledge(&event_id, &by).await;
                         let _ = reply.send(answer);
                     }
                     None => control_open = false,
                 },
             }
         }
-        self.store.save(&self.state)?;
+        self.try_save().await?;
         tracing::info!("state saved; the daemon stopped");
         Ok(())
+    }
+
+    /// Saves the state from now on in `store` instead of the state file
+    /// (tests: a store that fails or is slow).
+    pub fn set_store(&mut self, store: Arc<dyn StateStore>) {
+        self.store = store;
+    }
+
+    /// What `/ready` reads, as this daemon updates it.
+    pub fn readiness(&self) -> Arc<Readiness> {
+        self.readiness.clone()
+    }
+
+    /// The state as saved.
+    fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(&self.state).map_err(|source| StoreError::Encode {
+            path: self.state_path.clone(),
+            source,
+        })
+    }
+
+    /// One save, its writing (which syncs to disk) off the async runtime:
+    /// the endpoints and the bot go on meanwhile.
+    async fn try_save(&self) -> Result<(), StoreError> {
+        let bytes = self.encode()?;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.write(&bytes))
+            .await
+            .unwrap_or_else(|e| {
+                Err(StoreError::Io {
+                    path: self.state_path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })
+    }
+
+    /// Saves the state; answers whether it was saved. A failure (a full
+    /// disk) stops nothing: the state stays in memory, `/ready` says why,
+    /// the admins are told once ([`Saving`]), and the save is retried at
+    /// the next change and on its own with backoff; the first save that
+    /// works says so.
+    pub(super) async fn save(&mut self) -> bool {
+        loop {
+            let result = self.try_save().await;
+            match self.saved(result, now_ms()) {
+                None => return false,
+                Some(false) => return true,
+                // The notice that saves work again was queued: saved with it.
+                Some(true) => {}
+            }
+        }
+    }
+
+    /// Records the result of a save: `None` when it failed, else whether
+    /// it queued the notice that saves work again (to be saved too).
+    fn saved(&mut self, result: Result<(), StoreError>, now: u64) -> Option<bool> {
+        match result {
+            Ok(()) => {
+                self.readiness.set_save_failed(None);
+                let change = self.saving.saved();
+                if let Some(change) = &change {
+                    tracing::info!("the state is saved again");
+                    self.say(&text::daemon::saving(change), now);
+                }
+                Some(change.is_some())
+            }
+            Err(error) => {
+                let said = error.to_string();
+                self.readiness.set_save_failed(Some(said.clone()));
+                match self.saving.failed(&said, now) {
+                    Some(change) => {
+                        tracing::error!(error = %said, "cannot save the state: it is kept in memory and the save is retried");
+                        self.say(&text::daemon::saving(&change), now);
+                    }
+                    None => tracing::warn!(error = %said, "cannot save the state yet"),
+                }
+                None
+            }
+        }
     }
 
     pub(super) async fn config(&self) -> Arc<Config> {
@@ -416,7 +517,7 @@ impl Daemon {
                 Err(error)
             }
         };
-        self.store.save(&self.state)?;
+        self.save().await;
         self.publish_status().await;
         self.publish_silences().await;
         self.deliver().await?;
@@ -497,16 +598,17 @@ impl Daemon {
         // acknowledges them.
         if let Some(summary) = summary {
             if txn_ids.is_empty() {
-                let keys = summary.plan.keys();
+                let (keys, resolved) = (summary.plan.keys(), summary.plan.resolved_keys());
                 if let Some(d) = text::summary::run(&summary, None) {
-                    self.say_keyed(&d, keys, now);
+                    self.say_keyed(&d, keys, resolved, now);
                 }
             } else {
                 let keys = self.state.notices.held_keys();
                 if let Some(missed) = self.state.notices.hold(summary, txn_ids)
                     && let Some(d) = text::summary::run(&missed.summary, Some(&missed.tally))
                 {
-                    self.say_keyed(&d, keys, now);
+                    let resolved = missed.summary.plan.resolved_keys();
+                    self.say_keyed(&d, keys, resolved, now);
                 }
             }
         }
@@ -633,7 +735,7 @@ impl Daemon {
                 Err(errors)
             }
         };
-        self.store.save(&self.state)?;
+        self.save().await;
         self.deliver().await?;
         Ok(answer)
     }

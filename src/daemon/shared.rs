@@ -230,6 +230,7 @@ pub struct Readiness {
     matrix: AtomicBool,
     run_blocked: Mutex<Option<String>>,
     reload_refused: Mutex<Option<String>>,
+    save_failed: Mutex<Option<String>>,
 }
 
 impl Readiness {
@@ -269,6 +270,14 @@ impl Readiness {
         }
     }
 
+    /// Records why the last save of the state failed (`None` after one
+    /// that worked).
+    pub fn set_save_failed(&self, error: Option<String>) {
+        if let Ok(mut failed) = self.save_failed.lock() {
+            *failed = error;
+        }
+    }
+
     /// Why the daemon is not ready; empty when it is.
     pub fn reasons(&self) -> Vec<String> {
         let mut reasons = Vec::new();
@@ -287,6 +296,11 @@ impl Readiness {
             && let Some(errors) = refused.as_deref()
         {
             reasons.push(not_ready_reload_refused(errors));
+        }
+        if let Ok(failed) = self.save_failed.lock()
+            && let Some(error) = failed.as_deref()
+        {
+            reasons.push(crate::core::text::daemon::not_ready_saving(error));
         }
         reasons
     }

@@ -38,7 +38,7 @@ impl Daemon {
             .cloned();
         let answer = match added {
             Ok(silence) => {
-                self.store.save(&self.state)?;
+                self.save().await;
                 let matches = self.open_matching(&silence);
                 tracing::info!(id = silence.id, author, rule = %silence.matcher.rule, subject = %silence.matcher.subject, ends_ms = silence.ends_ms, reason = %silence.reason, matches, "silence created");
                 Ok((silence, matches))
@@ -57,7 +57,7 @@ impl Daemon {
     ) -> Result<Result<(Silence, usize), String>, DaemonError> {
         let answer = match self.state.alerts.silences.end(id, by, now_ms()) {
             Ok(silence) => {
-                self.store.save(&self.state)?;
+                self.save().await;
                 let matches = self.open_matching(&silence);
                 tracing::info!(id, by, matches, "silence ended early");
                 Ok((silence, matches))
@@ -78,17 +78,15 @@ impl Daemon {
             .count()
     }
 
-    /// Acknowledges the violations of an alert and saves.
-    pub(super) fn acknowledge(
+    /// Acknowledges the violations of an alert and saves (a failed save
+    /// keeps it in memory, saved when saving works again).
+    pub(super) async fn acknowledge(
         &mut self,
         event_id: &str,
         by: &str,
     ) -> Option<Result<Vec<Violation>, String>> {
         let acknowledged = self.state.alerts.acknowledge(event_id, by, now_ms())?;
-        if let Err(e) = self.store.save(&self.state) {
-            tracing::error!(error = %e, "cannot save the acknowledgement");
-            return Some(Err(e.to_string()));
-        }
+        self.save().await;
         tracing::info!(
             event_id,
             by,

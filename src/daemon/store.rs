@@ -129,6 +129,23 @@ pub enum Loaded<T> {
     },
 }
 
+/// Where the daemon's state is saved: [`JsonStore`] in production; tests
+/// give failing or slow ones ([`crate::daemon::service::Daemon::set_store`]).
+///
+/// [`StateStore::write`] blocks (it syncs to disk): the daemon calls it off
+/// the async runtime, with `tokio::task::spawn_blocking`.
+pub trait StateStore: Send + Sync + std::fmt::Debug {
+    /// Replaces the saved state with `bytes` (its JSON), atomically and
+    /// durably.
+    fn write(&self, bytes: &[u8]) -> Result<(), StoreError>;
+}
+
+impl StateStore for JsonStore {
+    fn write(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.save_bytes(bytes)
+    }
+}
+
 /// A JSON file holding one value of type `T`.
 #[derive(Debug, Clone)]
 pub struct JsonStore {
@@ -170,19 +187,27 @@ impl JsonStore {
 
     /// Replaces the state atomically and durably.
     pub fn save<T: Serialize>(&self, value: &T) -> Result<(), StoreError> {
-        // Compact, not pretty: with tens of thousands of alerts the
-        // indentation alone would be most of the file.
-        let bytes = serde_json::to_vec(value).map_err(|source| StoreError::Encode {
+        self.save_bytes(&self.encode(value)?)
+    }
+
+    /// `value` as saved: compact JSON, not pretty (with tens of thousands
+    /// of alerts the indentation alone would be most of the file).
+    pub fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(value).map_err(|source| StoreError::Encode {
             path: self.path.clone(),
             source,
-        })?;
+        })
+    }
+
+    /// Replaces the file with `bytes` atomically and durably.
+    pub fn save_bytes(&self, bytes: &[u8]) -> Result<(), StoreError> {
         let dir = self
             .path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|source| self.io(source))?;
-        tmp.write_all(&bytes).map_err(|source| self.io(source))?;
+        tmp.write_all(bytes).map_err(|source| self.io(source))?;
         tmp.as_file().sync_all().map_err(|source| self.io(source))?;
         tmp.persist(&self.path).map_err(|e| self.io(e.error))?;
         // Make the rename itself durable.

@@ -546,3 +546,107 @@ async fn bot_purges_only_after_a_confirmation_from_a_member_with_the_action_leve
     assert!(still.is_some_and(|r| r.joined_local_members > 0));
     bot.stop().await;
 }
+
+/// Points `alias` at `room_id` (the client API, as `user`).
+async fn put_alias(w: &World, user: &TestUser, alias: &str, room_id: &str) {
+    let url = format!(
+        "{}_matrix/client/v3/directory/room/{}",
+        w.synapse.base_url(),
+        alias.replace('#', "%23").replace(':', "%3A")
+    );
+    let client = reqwest::Client::new();
+    let answer = client
+        .put(&url)
+        .bearer_auth(&user.access_token)
+        .json(&serde_json::json!({ "room_id": room_id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200, "{:?}", answer.text().await);
+}
+
+/// Removes `alias` (as the server admin).
+async fn delete_alias(w: &World, alias: &str) {
+    let url = format!(
+        "{}_matrix/client/v3/directory/room/{}",
+        w.synapse.base_url(),
+        alias.replace('#', "%23").replace(':', "%3A")
+    );
+    let answer = reqwest::Client::new()
+        .delete(&url)
+        .bearer_auth(&w.admin.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200, "{:?}", answer.text().await);
+}
+
+/// The admin room given as an alias: resolved once and kept. When a member
+/// re-points the alias at a room of theirs (the bot invited there), the
+/// restarted bot keeps obeying the room it first resolved, answers there,
+/// and says there that the alias now points elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_re_pointed_after_the_first_start_is_not_followed() {
+    let w = world().await;
+    let mallory = w
+        .synapse
+        .register("mallory", PASSWORD, false)
+        .await
+        .unwrap();
+    let room_id = w.room_with(&mallory).await;
+    let alias = format!("#admins:{}", w.synapse.server_name());
+    put_alias(&w, &w.admin, &alias, room_id.as_str()).await;
+    let bot = start_bot(w.settings(&alias), w.stats()).await;
+    let (mut inbox, room) = w.admin_in(&room_id).await;
+    let command = send(&room, "!stats top 10 media_length").await;
+    let reply = inbox.reply_to(&command, &w.bot_user.user_id).await;
+    assert_eq!(reply.room_id, room_id);
+    bot.stop().await;
+
+    // Mallory's own room, the bot invited; the alias now points there.
+    let evil = w
+        .synapse
+        .create_room(&mallory, "evil", false, &[&w.bot_user.user_id])
+        .await
+        .unwrap();
+    delete_alias(&w, &alias).await;
+    put_alias(&w, &mallory, &alias, &evil).await;
+
+    let again = start_bot(w.settings(&alias), w.stats()).await;
+    let after = send(&room, "!stats top 2 media_count").await;
+    let reply = inbox.reply_to(&after, &w.bot_user.user_id).await;
+    assert_eq!(
+        reply.room_id, room_id,
+        "the bot obeys the room it first resolved"
+    );
+    let said =
+        crate::run_e2e::bodies(&w.synapse, &w.admin, room_id.as_str(), &w.bot_user.user_id).await;
+    let moved: Vec<&String> = said
+        .iter()
+        .filter(|m| m.contains("now points to"))
+        .collect();
+    assert_eq!(moved.len(), 1, "{said:#?}");
+    assert!(
+        moved[0].contains(&evil) && moved[0].contains(&alias),
+        "{}",
+        moved[0]
+    );
+    again.stop().await;
+    // Not said again at the next start.
+    let third = start_bot(w.settings(&alias), w.stats()).await;
+    third.stop().await;
+    let said =
+        crate::run_e2e::bodies(&w.synapse, &w.admin, room_id.as_str(), &w.bot_user.user_id).await;
+    assert_eq!(
+        said.iter().filter(|m| m.contains("now points to")).count(),
+        1,
+        "{said:#?}"
+    );
+    let joined_evil = w
+        .synapse
+        .get_json(&w.bot_user, "/_matrix/client/v3/joined_rooms")
+        .await
+        .unwrap()
+        .1;
+    assert!(!joined_evil.to_string().contains(&evil), "{joined_evil}");
+}

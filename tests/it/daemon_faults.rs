@@ -548,24 +548,24 @@ impl Run {
     }
 }
 
-/// When the daemon cannot go on (its state file cannot be written any
-/// more), `synapse-warden run` stops with exit status 2, for its service
-/// manager to restart it, rather than living on with no runs and no alerts.
-/// The homeserver is unreachable here: the bot keeps retrying meanwhile.
+/// When the state file cannot be written (here a directory stands where
+/// it was), `synapse-warden run` goes on: `/ready` says why, the save is
+/// retried on its own (with backoff) and, once the way is clear, the state
+/// is saved and the reason is gone. SIGTERM still stops it cleanly. The
+/// homeserver is unreachable here: the bot keeps retrying meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_exits_with_an_error_when_the_state_cannot_be_saved() {
+async fn run_goes_on_when_the_state_cannot_be_saved() {
     let fake = FakeSynapse::start(dataset(), Db::Sqlite).await;
     // Nothing listens on port 9 of loopback.
     let mut run = Run::start(&fake, "http://127.0.0.1:9", "@warden:test", "!admins:test");
     let state_path = run.data_dir().join("state.json");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let saved = std::fs::read_to_string(&state_path)
+    let saved = || {
+        std::fs::read_to_string(&state_path)
             .ok()
-            .and_then(|t| serde_json::from_str::<DaemonState>(&t).ok());
-        if saved.is_some_and(|s| s.last_run.is_some()) {
-            break;
-        }
+            .and_then(|t| serde_json::from_str::<DaemonState>(&t).ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while saved().is_none_or(|s| s.last_run.is_none()) {
         assert!(
             Instant::now() < deadline,
             "the first run never ended\n{}",
@@ -573,21 +573,59 @@ async fn run_exits_with_an_error_when_the_state_cannot_be_saved() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let ready = format!("http://{}/ready", run.listen);
+    let reasons = || async {
+        let body: serde_json::Value = reqwest::get(&ready).await.unwrap().json().await.unwrap();
+        body["reasons"].to_string()
+    };
     // A directory where the state file was: the next save fails.
     std::fs::remove_file(&state_path).unwrap();
     std::fs::create_dir(&state_path).unwrap();
     std::fs::write(state_path.join("in-the-way"), "").unwrap();
     run.signal(libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !reasons().await.contains("the state file cannot be saved") {
+        assert!(
+            run.child.try_wait().unwrap().is_none(),
+            "the daemon stopped\n{}",
+            run.log()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{}\n{}",
+            reasons().await,
+            run.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        reasons().await.contains("state.json"),
+        "{}",
+        reasons().await
+    );
+    assert!(run.child.try_wait().unwrap().is_none(), "{}", run.log());
+
+    // The way cleared: a retry saves, with nothing else happening.
+    std::fs::remove_dir_all(&state_path).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while saved().is_none() || reasons().await.contains("the state file cannot be saved") {
+        assert!(
+            Instant::now() < deadline,
+            "{}\n{}",
+            reasons().await,
+            run.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    run.signal(libc::SIGTERM);
     let status = tokio::time::timeout(Duration::from_secs(10), run.child.wait())
         .await
-        .unwrap_or_else(|_| panic!("still running 10 s after the failure\n{}", run.log()))
+        .unwrap_or_else(|_| panic!("still running 10 s after SIGTERM\n{}", run.log()))
         .unwrap();
     let log = run.log();
-    assert_eq!(status.code(), Some(2), "{log}");
-    assert!(
-        log.contains("the daemon failed") && log.contains("state.json"),
-        "{log}"
-    );
+    assert!(status.success(), "{log}");
+    assert!(log.contains("cannot save the state"), "{log}");
+    assert!(log.contains("the state is saved again"), "{log}");
 }
 
 /// One daemon per data directory: a second `run` on the same

@@ -5,7 +5,8 @@
 //! restart post it neither again nor lose it; `/health`, `/ready` and
 //! `/metrics` answer; a bad policy file on SIGHUP keeps the rules and posts
 //! the errors with their line; SIGTERM stops the daemon cleanly in under
-//! 10 seconds.
+//! 10 seconds. A second `run` on the same data directory exits with status
+//! 2 at once while the first goes on answering `!stats status`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -305,5 +306,103 @@ async fn run_alerts_once_across_kill_9_reloads_and_stops_on_sigterm() {
             && !log.contains("bot-password")
             && !log.contains("a store passphrase"),
         "a secret in the logs"
+    );
+}
+
+/// One daemon per data directory, on a real Synapse: a second `run` with
+/// the same `matrix.data_dir` (another `http.listen`, so that only the
+/// directory is shared) exits with status 2 at once, naming the directory
+/// and the first daemon's PID, while the first goes on answering
+/// `!stats status` sent by a real Matrix client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_the_same_data_directory_exits_while_the_first_answers() {
+    let h = SynapseHarness::start(Backend::Sqlite).await.unwrap();
+    let admin = h.register("admin", "admin-password", true).await.unwrap();
+    let alice = h.register("alice", "alice-password", false).await.unwrap();
+    h.upload_media(&alice, 5 * 1024).await.unwrap();
+    let bot = h.register("warden", "bot-password", false).await.unwrap();
+    let room_id = h
+        .create_room(&admin, "Synapse admins", false, &[&bot.user_id])
+        .await
+        .unwrap();
+    let setup = write_setup(&h, &admin, &room_id);
+    let mut first = start(&setup);
+    let ready = format!("http://{}/ready", setup.listen);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while get(&ready).await.0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "never ready: {:?}\n{}",
+            get(&ready).await,
+            logs(setup.dir.path())
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    let second_policy = setup.dir.path().join("second.yaml");
+    setup
+        .written
+        .clone()
+        .set("http.listen", format!("127.0.0.1:{}", free_port()))
+        .write(&second_policy)
+        .unwrap();
+    let second_log = setup.dir.path().join("second.log");
+    let mut second = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&second_policy)
+        .env("RUST_LOG", "info,matrix_sdk=warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&second_log).unwrap())
+        .spawn()
+        .expect("starting the second synapse-warden run");
+    let status = wait_exit(&mut second, Duration::from_secs(30));
+    let log = std::fs::read_to_string(&second_log).unwrap_or_default();
+    if status.is_none() {
+        let _ = second.kill();
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{log}");
+    let data = setup.dir.path().join("data");
+    assert!(
+        log.contains(&data.display().to_string())
+            && log.contains(&format!("PID {}", first.id()))
+            && log.contains("in use"),
+        "{log}"
+    );
+
+    // The first goes on: it answers a command from the room.
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "{}",
+        logs(setup.dir.path())
+    );
+    let command = h
+        .send_text(&admin, &room_id, "!stats status")
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let replies = events(&h, &admin, &room_id, &bot.user_id).await;
+        if let Some(reply) = replies
+            .iter()
+            .find(|e| e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == command.as_str())
+        {
+            let body = reply["content"]["body"].as_str().unwrap_or_default();
+            assert!(body.contains("Last run"), "{body}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reply to {command}:\n{}",
+            logs(setup.dir.path())
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(get(&ready).await.0, 200);
+    signal(&first, libc::SIGTERM);
+    let status = wait_exit(&mut first, Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit: {status:?}\n{}",
+        logs(setup.dir.path())
     );
 }

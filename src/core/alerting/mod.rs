@@ -4,14 +4,15 @@
 //! Synapse and the walk ([`conditions`]), server notices to users
 //! ([`server_notices`]), the weekly digest ([`digest`]), refusals reported
 //! by the Synapse module ([`refusals`]), one [`settle`] of a finished
-//! run, and how loudly a post the admin room did not take yet is logged
-//! ([`delivery`]).
+//! run, how loudly a post the admin room did not take yet is logged
+//! ([`delivery`]), and saves of the state that fail ([`saving`]).
 
 pub mod conditions;
 pub mod delivery;
 pub mod digest;
 pub mod lifecycle;
 pub mod refusals;
+pub mod saving;
 pub mod server_notices;
 pub mod settle;
 pub mod silences;

@@ -3,7 +3,9 @@
 
 use super::common::said;
 use crate::core::alerting::conditions::ConditionChange;
-use crate::core::doc::{Block, Doc, ERROR_CAP, Line};
+use crate::core::alerting::delivery::{Collapse, OUTBOX_CAP};
+use crate::core::alerting::saving::SaveChange;
+use crate::core::doc::{Block, Doc, ERROR_CAP, ID_CAP, Line};
 
 /// The state file could not be read and was set aside.
 pub fn state_set_aside(set_aside: &str) -> Doc {
@@ -175,6 +177,123 @@ pub fn condition(notice: &ConditionChange) -> Doc {
         ConditionChange::WalksIncomplete { cause } => walks_incomplete(cause),
         ConditionChange::WalksComplete { since_ms } => walks_complete(*since_ms),
     }
+}
+
+/// Saves of the state started failing (a full disk, say).
+pub fn saving_failing(since_ms: u64, error: &str) -> Doc {
+    let mut doc = said(
+        Line::new()
+            .text("cannot save my state since ")
+            .time(since_ms)
+            .text(
+                ": alerts, silences and acknowledgements are kept in memory and I keep trying; \
+                 a restart now would lose what changed since. /ready says not ready until a \
+                 save works; I will say when one does.",
+            ),
+    );
+    doc.push(Block::Code(vec![Line::new().outside(error, ERROR_CAP)]));
+    doc
+}
+
+/// Saves work again.
+pub fn saving_back(since_ms: u64, failed: u32) -> Doc {
+    said(
+        Line::new()
+            .text("my state is saved again (saves failed since ")
+            .time(since_ms)
+            .text(", ")
+            .count(u64::from(failed), "failed save", "failed saves")
+            .text(")."),
+    )
+}
+
+/// A change of saving ([`SaveChange`]), as posted.
+pub fn saving(change: &SaveChange) -> Doc {
+    match change {
+        SaveChange::Failing { since_ms, error } => saving_failing(*since_ms, error),
+        SaveChange::Back { since_ms, failed } => saving_back(*since_ms, *failed),
+    }
+}
+
+/// Run summaries that waited, collapsed into one message: the latest
+/// state of each alert they announced, at most `max_lines` lines of each
+/// kind, and the other messages dropped to keep the queue short.
+pub fn collapsed(c: &Collapse, max_lines: usize) -> Doc {
+    let max_lines = max_lines.max(1);
+    let t = &c.tally;
+    let mut head = Line::new()
+        .text("while the homeserver was unreachable, ")
+        .count(t.summaries as u64, "run summary", "run summaries")
+        .text(" waited (since ")
+        .time(t.since_ms)
+        .text(")");
+    head = if c.open.is_empty() && t.resolved.is_empty() {
+        head.text(".")
+    } else {
+        head.text("; instead of each, the latest state of the alerts they announced:")
+    };
+    let mut doc = said(head);
+    let mut lines: Vec<Line> = c
+        .open
+        .iter()
+        .take(max_lines)
+        .map(super::alerts::line)
+        .collect();
+    if c.open.len() > max_lines {
+        lines.push(super::alerts::more(c.open.len() - max_lines));
+    }
+    lines.extend(t.resolved.iter().take(max_lines).map(|(rule, subject)| {
+        Line::new()
+            .text("✅ ")
+            .strong(Line::new().text("RESOLVED"))
+            .text(" ")
+            .append(super::rule(rule))
+            .text(": ")
+            .outside(subject.as_str(), ID_CAP)
+    }));
+    if t.resolved.len() > max_lines {
+        lines.push(super::and_more(t.resolved.len() - max_lines).text(" resolved"));
+    }
+    if !lines.is_empty() {
+        doc.push(Block::Bullets(lines));
+    }
+    if t.dropped > 0 {
+        doc.push(Block::Paragraph(
+            Line::new()
+                .count(t.dropped as u64, "other message", "other messages")
+                .text(
+                    " (conditions, answers, digests) were dropped, oldest first, to keep at most ",
+                )
+                .number(OUTBOX_CAP as u64)
+                .text(" messages waiting."),
+        ));
+    }
+    doc
+}
+
+/// The admin room's alias points to another room than the one the bot
+/// obeys (the one it pointed to when first resolved).
+pub fn alias_moved(alias: &str, obeyed: &str, now: &str) -> Doc {
+    said(
+        Line::new()
+            .text("the alias ")
+            .code(alias, ID_CAP)
+            .text(" now points to ")
+            .code(now, ID_CAP)
+            .text("; I keep obeying this room (")
+            .code(obeyed, ID_CAP)
+            .text(
+                "), where it pointed when I first resolved it. To move me, configure the room ID.",
+            ),
+    )
+}
+
+/// Why `/ready` says not ready while saves fail.
+pub fn not_ready_saving(error: &str) -> String {
+    format!(
+        "the state file cannot be saved (alerts are kept in memory and saves are retried): {}",
+        crate::core::doc::neutral(error, ERROR_CAP)
+    )
 }
 
 /// The startup log's line when the homeserver delegates authentication.

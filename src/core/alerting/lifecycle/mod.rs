@@ -175,6 +175,15 @@ impl AlertPlan {
             .map(|l| l.violation.key())
             .collect()
     }
+
+    /// The violations it announces as resolved.
+    pub fn resolved_keys(&self) -> Vec<ViolationKey> {
+        self.lines
+            .iter()
+            .filter(|l| l.change == Change::Resolved)
+            .map(|l| l.violation.key())
+            .collect()
+    }
 }
 
 /// A message stored before sending, so a crash can neither lose nor repeat it.
@@ -194,6 +203,13 @@ pub struct Outgoing {
     /// A chart of the media store to post after it (the digest's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart: Option<ChartSpan>,
+    /// The violations it announces as resolved (a run's summary).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolved: Vec<ViolationKey>,
+    /// What it stands for when it is the outbox collapsed
+    /// ([`crate::core::alerting::delivery::collapse`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collapsed: Option<crate::core::alerting::delivery::Tally>,
 }
 
 /// The span of a server-wide chart the daemon draws from the history
@@ -433,6 +449,8 @@ impl AlertState {
             queued_ms: now_ms,
             keys,
             chart: None,
+            resolved: Vec::new(),
+            collapsed: None,
         });
         txn_id
     }
