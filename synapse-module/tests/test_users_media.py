@@ -113,6 +113,9 @@ class Db:
             users.extend(page)
             if len(page) < limit:
                 return users
+            # Code points order as UTF-8 bytes do: a keyset page moves on.
+            if page[-1][0] <= after:
+                raise AssertionError(f"the walk does not move on after {after!r}")
             after = page[-1][0]
         raise AssertionError("the walk does not end")
 
