@@ -17,8 +17,10 @@ by ``user_id`` (``storage/databases/main/stats.py``):
   ``media_count`` and adds nothing to ``media_length``; a user whose rows
   all have a NULL length has ``media_length`` NULL, as in Synapse's answer.
   Quarantined media count (they are still rows), deleted media do not.
-- ``displayname`` from ``profiles`` joined on ``profiles.full_user_id``, as
-  Synapse does (NULL when the user has no profile row, or no display name).
+- ``displayname`` from ``profiles`` by ``profiles.full_user_id``, as
+  Synapse's ``LEFT JOIN`` (NULL when the user has no profile row, or no
+  display name), read in a second statement of the same transaction for
+  the page's range of user IDs.
 - ``from_ts`` / ``until_ts``: ``created_ts >= from_ts`` and ``created_ts <=
   until_ts``, each only when it is not 0 (Synapse tests ``if from_ts:``).
 - The order is the database's order of ``user_id``, which is also the one
@@ -37,7 +39,7 @@ Only user IDs, display names and numbers leave this file; nothing is written.
 """
 
 import time
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .rooms import (
     QUERY_CANCELED,
@@ -55,26 +57,20 @@ UserMedia = Tuple[str, Optional[str], int, Optional[int]]
 
 
 def page_sql(from_ts: int, until_ts: int) -> str:
-    """The page's statement: its users' totals through the index, then
-    their display names. Parameters: ``after``, [``from_ts``],
-    [``until_ts``], ``limit``."""
+    """The page's totals, through the index. Parameters: ``after``,
+    [``from_ts``], [``until_ts``], ``limit``."""
     window = ""
     if from_ts:
         window += " AND created_ts >= ?"
     if until_ts:
         window += " AND created_ts <= ?"
     return f"""
-SELECT m.user_id, p.displayname, m.media_count, m.media_length
-FROM (
-    SELECT user_id, COUNT(user_id) AS media_count, SUM(media_length) AS media_length
-    FROM local_media_repository
-    WHERE user_id > ?{window}
-    GROUP BY user_id
-    ORDER BY user_id
-    LIMIT ?
-) AS m
-LEFT JOIN profiles AS p ON p.full_user_id = m.user_id
-ORDER BY m.user_id
+SELECT user_id, COUNT(user_id) AS media_count, SUM(media_length) AS media_length
+FROM local_media_repository
+WHERE user_id > ?{window}
+GROUP BY user_id
+ORDER BY user_id
+LIMIT ?
 """
 
 
@@ -86,6 +82,17 @@ def page_args(after: str, from_ts: int, until_ts: int, limit: int) -> List[Any]:
         args.append(until_ts)
     args.append(limit)
     return args
+
+
+# The page's display names: the range of its first to its last user, in
+# Synapse's unique index profiles_full_user_id_key. A join instead lets
+# PostgreSQL read every profile after the page (a hash join) or from the
+# first one (a merge join) at each page: a walk would cost the square of
+# the users. Parameters: the page's first and last user_id.
+NAMES_SQL = """
+SELECT full_user_id, displayname FROM profiles
+WHERE full_user_id >= ? AND full_user_id <= ?
+"""
 
 
 class UsersMediaPage:
@@ -116,9 +123,17 @@ def users_media_page_txn(
             _pg_timeout(txn, deadline, clock)
             txn.execute(sql, args)
             rows = txn.fetchall()
+            names: Dict[str, Optional[str]] = {}
+            if rows:
+                _pg_timeout(txn, deadline, clock)
+                txn.execute(NAMES_SQL, (rows[0][0], rows[-1][0]))
+                names = dict(txn.fetchall())
             database = "postgresql"
         elif module.__name__ == "sqlite3":
             rows = _sqlite(txn, sql, args, deadline, clock)
+            names = {}
+            if rows:
+                names = dict(_sqlite(txn, NAMES_SQL, [rows[0][0], rows[-1][0]], deadline, clock))
             database = "sqlite"
         else:
             raise MeasureError(f"unsupported database driver {module.__name__}")
@@ -129,14 +144,14 @@ def users_media_page_txn(
             raise MeasureTimeout(f"over {budget_s * 1000:.0f} ms") from None
         raise MeasureError(f"{type(e).__name__}: {_first_line(e)}") from None
     users = [
-        (user_id, displayname, int(count), None if length is None else int(length))
-        for user_id, displayname, count, length in rows
+        (user_id, names.get(user_id), int(count), None if length is None else int(length))
+        for user_id, count, length in rows
     ]
     return UsersMediaPage(database, users)
 
 
 def _sqlite(
-    txn: Any, sql: str, args: List[Any], deadline: float, clock: Callable[[], float]
+    txn: Any, sql: str, args: Sequence[Any], deadline: float, clock: Callable[[], float]
 ) -> List[Tuple]:
     conn = txn.txn.connection
     conn.set_progress_handler(lambda: 1 if clock() > deadline else 0, SQLITE_PROGRESS_EVERY)

@@ -258,6 +258,7 @@ class Cases:
         self.assertEqual(self.db.page().users, [])
 
     def test_a_missing_table_is_a_measure_error(self) -> None:
+        self.db.media("@a:hs", 1, 1)
         self.db.sql("DROP TABLE profiles")
         with self.assertRaises(MeasureError):
             self.db.page()
@@ -368,7 +369,7 @@ class PostgresTest(Cases, unittest.TestCase):
     def test_the_statement_timeout_stops_a_slow_page(self) -> None:
         # A table whose read takes a second: a view that sleeps.
         self.db.sql("DROP TABLE profiles")
-        self.db.sql("CREATE VIEW profiles AS SELECT 'x'::TEXT AS full_user_id, "
+        self.db.sql("CREATE VIEW profiles AS SELECT '@a:hs'::TEXT AS full_user_id, "
                     "'x'::TEXT AS displayname FROM pg_sleep(1)")
         self.db.media("@a:hs", 1, 1)
         with self.assertRaises(MeasureTimeout):
@@ -378,15 +379,25 @@ class PostgresTest(Cases, unittest.TestCase):
         self.db.sql("INSERT INTO local_media_repository (media_id, media_length, created_ts, user_id) "
                     "SELECT 'm' || g, 1000, g, '@user' || lpad((g / 10)::TEXT, 6, '0') || ':hs' "
                     "FROM generate_series(1, 200000) g")
+        self.db.sql("INSERT INTO profiles (user_id, displayname, full_user_id) "
+                    "SELECT 'user' || lpad(g::TEXT, 6, '0'), 'User ' || g, "
+                    "'@user' || lpad(g::TEXT, 6, '0') || ':hs' FROM generate_series(0, 20000) g")
         self.db.sql("ANALYZE")
-        from synapse_warden_quota.users_media import page_args, page_sql
+        from synapse_warden_quota.users_media import NAMES_SQL, page_args, page_sql
 
         for from_ts, until_ts in ((0, 0), (1000, 150000)):
             sql = page_sql(from_ts, until_ts).replace("?", "%s")
             plan = "\n".join(r[0] for r in self.db.sql(
                 "EXPLAIN " + sql, tuple(page_args("@user001000:hs", from_ts, until_ts, 1000))))
             self.assertIn("Index Scan using users_have_local_media", plan, plan)
-            self.assertNotIn("Seq Scan on local_media_repository", plan, plan)
+            self.assertNotIn("Seq Scan", plan, plan)
+            self.assertNotIn("Sort", plan, plan)
+        # The display names: only the page's range of the unique index.
+        plan = "\n".join(r[0] for r in self.db.sql(
+            "EXPLAIN " + NAMES_SQL.replace("?", "%s"), ("@user001001:hs", "@user002000:hs")))
+        self.assertIn("Index Cond: ((full_user_id >= '@user001001:hs'::text) AND "
+                      "(full_user_id <= '@user002000:hs'::text))", plan, plan)
+        self.assertNotIn("Seq Scan", plan, plan)
 
 
 class ChannelUsersMediaTest(SynchronousTestCase):
