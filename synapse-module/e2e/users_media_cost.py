@@ -64,6 +64,34 @@ def txn_of(cursor: Any, engine: Any) -> LoggingTransaction:
                               after_callbacks=[], async_after_callbacks=[], exception_callbacks=[])
 
 
+def build(cur: Any, users: int, media: int, layout: str) -> None:
+    for statement in SCHEMA:
+        cur.execute(statement)
+    # Media of 10 kB to 10 MB; 2 users in 3 with a display name. "spread":
+    # each user's media far apart in the table, as uploads over time leave
+    # them; "clustered": each user's media side by side (a table filled
+    # user after user), which no real server has.
+    owner = ("(g::BIGINT * 48271) %% %s" if layout == "spread"
+             else "(g::BIGINT - 1) / (%s::BIGINT * 0 + " + str(media) + ")")
+    cur.execute(
+        "INSERT INTO local_media_repository (media_id, media_type, media_length, "
+        "created_ts, upload_name, user_id, last_access_ts) "
+        "SELECT md5(g::TEXT), 'image/png', 10000 + (g::BIGINT * 7919) %% 10000000, "
+        "1700000000000 + g::BIGINT * 10, 'f.png', "
+        "'@user' || lpad((" + owner + ")::TEXT, 7, '0') || ':example.org', "
+        "1700000000000 FROM generate_series(1, %s) g",
+        (users, users * media))
+    cur.execute(
+        "INSERT INTO profiles (user_id, displayname, full_user_id) "
+        "SELECT 'user' || lpad(g::TEXT, 7, '0'), "
+        "CASE WHEN g %% 3 = 0 THEN NULL ELSE 'User ' || g END, "
+        "'@user' || lpad(g::TEXT, 7, '0') || ':example.org' "
+        "FROM generate_series(0, %s - 1) g", (users,))
+    for statement in INDEXES:
+        cur.execute(statement)
+    cur.execute("VACUUM ANALYZE")
+
+
 def timed(fn: Callable[[], Any], runs: int) -> Tuple[float, float, Any]:
     result = fn()  # warm
     times = []
@@ -81,15 +109,20 @@ def main() -> int:
     p.add_argument("--users", type=int, default=200_000)
     p.add_argument("--media", type=int, default=10)
     p.add_argument("--runs", type=int, default=5)
-    p.add_argument("--keep", action="store_true")
+    p.add_argument("--layout", choices=["spread", "clustered"], default="spread")
+    p.add_argument("--keep", action="store_true", help="keep the database")
+    p.add_argument("--reuse", help="a database kept by --keep: measure, do not build")
     a = p.parse_args()
     admin_url = os.environ.get("WARDEN_TEST_PG_URL") or DEFAULT_PG_URL
-    name = f"warden_users_media_cost_{uuid.uuid4().hex[:8]}"
+    name = a.reuse or f"warden_users_media_cost_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(admin_url)
     admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name} ENCODING 'UTF8' LC_COLLATE='C' LC_CTYPE='C' "
-                    "TEMPLATE template0")
+    if a.reuse:
+        a.keep = True
+    else:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name} ENCODING 'UTF8' LC_COLLATE='C' LC_CTYPE='C' "
+                        "TEMPLATE template0")
     url = urllib.parse.urlunsplit(urllib.parse.urlsplit(admin_url)._replace(path="/" + name))
     engine = create_engine({"name": "psycopg2", "args": {}})
     conn = psycopg2.connect(url)
@@ -97,30 +130,14 @@ def main() -> int:
     try:
         started = time.monotonic()
         with conn.cursor() as cur:
-            for statement in SCHEMA:
-                cur.execute(statement)
-            # Media of 10 kB to 10 MB; 2 users in 3 with a display name.
-            cur.execute(
-                "INSERT INTO local_media_repository (media_id, media_type, media_length, "
-                "created_ts, upload_name, user_id, last_access_ts) "
-                "SELECT md5(g::TEXT), 'image/png', 10000 + (g::BIGINT * 7919) %% 10000000, "
-                "1700000000000 + g::BIGINT * 10, 'f.png', "
-                "'@user' || lpad(((g::BIGINT * 48271) %% %s)::TEXT, 7, '0') || ':example.org', "
-                "1700000000000 FROM generate_series(1, %s) g",
-                (a.users, a.users * a.media))
-            cur.execute(
-                "INSERT INTO profiles (user_id, displayname, full_user_id) "
-                "SELECT 'user' || lpad(g::TEXT, 7, '0'), "
-                "CASE WHEN g %% 3 = 0 THEN NULL ELSE 'User ' || g END, "
-                "'@user' || lpad(g::TEXT, 7, '0') || ':example.org' "
-                "FROM generate_series(0, %s - 1) g", (a.users,))
-            for statement in INDEXES:
-                cur.execute(statement)
-            cur.execute("VACUUM ANALYZE")
-            cur.execute("SELECT pg_size_pretty(pg_total_relation_size('local_media_repository'))")
-            size = cur.fetchone()[0]
-        print(f"{a.users} users x {a.media} media ({a.users * a.media} rows, {size} with "
-              f"indexes), built in {time.monotonic() - started:.0f} s")
+            if not a.reuse:
+                build(cur, a.users, a.media, a.layout)
+            cur.execute("SELECT pg_size_pretty(pg_total_relation_size('local_media_repository')), "
+                        "(SELECT COUNT(*) FROM local_media_repository)")
+            size, rows = cur.fetchone()
+        print(f"{a.users} users x {a.media} media ({rows} rows, {size} with indexes, "
+              f"layout {a.layout if not a.reuse else '?'}), "
+              + ("reused" if a.reuse else f"built in {time.monotonic() - started:.0f} s"))
 
         middle = f"@user{a.users // 2:07d}:example.org"
         with conn.cursor() as cur:
