@@ -102,6 +102,71 @@ def timed(fn: Callable[[], Any], runs: int) -> Tuple[float, float, Any]:
     return statistics.median(times), max(times), result
 
 
+def sqlite_cost(users: int, media: int, runs: int) -> int:
+    """The same on a SQLite file (spread layout): pages of 10 000, the walk,
+    and Synapse's query."""
+    import sqlite3
+    import tempfile
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tests.test_users_media import SQLITE_SCHEMA
+
+    engine = create_engine({"name": "sqlite3", "args": {"database": ":memory:"}})
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "homeserver.db")
+        conn = sqlite3.connect(path)
+        for statement in SQLITE_SCHEMA:
+            conn.execute(statement)
+        conn.executemany(
+            "INSERT INTO local_media_repository (media_id, media_type, media_length, created_ts, "
+            "user_id) VALUES (?, 'image/png', ?, ?, ?)",
+            ((f"m{g}", 10000 + g * 7919 % 10_000_000, 1_700_000_000_000 + g * 10,
+              f"@user{g * 48271 % users:07d}:example.org") for g in range(1, users * media + 1)))
+        conn.executemany(
+            "INSERT INTO profiles (user_id, displayname, full_user_id) VALUES (?, ?, ?)",
+            ((f"user{g:07d}", None if g % 3 == 0 else f"User {g}", f"@user{g:07d}:example.org")
+             for g in range(users)))
+        conn.commit()
+        conn.execute("ANALYZE")
+        print(f"SQLite: {users} users x {media} media, {os.path.getsize(path) >> 20} MiB")
+
+        def page(after: str, limit: int) -> List[Any]:
+            return users_media_page_txn(txn_of(conn.cursor(), engine), after, limit, 0, 0, 60.0).users
+
+        def walk(limit: int) -> int:
+            after, n = "", 0
+            while True:
+                got = page(after, limit)
+                n += len(got)
+                if len(got) < limit:
+                    return n
+                after = got[-1][0]
+
+        def synapse() -> int:
+            class Pool:
+                async def runInteraction(self, desc: str, func: Any, *args: Any) -> Any:
+                    return func(txn_of(conn.cursor(), engine), *args)
+
+            class Store:
+                db_pool = Pool()
+
+            got, total = asyncio.run(StatsStore.get_users_media_usage_paginate(
+                Store(), 0, users + 1, None, None, "user_id"))  # type: ignore[arg-type]
+            return len(got)
+
+        middle = f"@user{users // 2:07d}:example.org"
+        print(f"  {'measurement':<52} {'median':>8} {'max':>8}")
+        med, mx, _ = timed(lambda: page(middle, 10_000), runs)
+        print(f"  {'keyset page of 10000 users (module, middle)':<52} {med:>8.0f} {mx:>8.0f}")
+        med, mx, n = timed(lambda: walk(10_000), runs)
+        print(f"  {'whole walk, pages of 10000 (%d users)' % n:<52} {med:>8.0f} {mx:>8.0f}")
+        med, mx, n = timed(synapse, runs)
+        print(f"  {'Synapse get_users_media_usage_paginate, limit %d' % (users + 1):<52} "
+              f"{med:>8.0f} {mx:>8.0f}")
+        conn.close()
+    return 0
+
+
 def main() -> int:
     import psycopg2
 
@@ -112,7 +177,10 @@ def main() -> int:
     p.add_argument("--layout", choices=["spread", "clustered"], default="spread")
     p.add_argument("--keep", action="store_true", help="keep the database")
     p.add_argument("--reuse", help="a database kept by --keep: measure, do not build")
+    p.add_argument("--sqlite", action="store_true", help="a SQLite file instead")
     a = p.parse_args()
+    if a.sqlite:
+        return sqlite_cost(a.users, a.media, a.runs)
     admin_url = os.environ.get("WARDEN_TEST_PG_URL") or DEFAULT_PG_URL
     name = a.reuse or f"warden_users_media_cost_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(admin_url)
