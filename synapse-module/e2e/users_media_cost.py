@@ -7,6 +7,12 @@ indexes of ``local_media_repository`` and ``profiles`` (not a Synapse).
 
     /root/.cache/synapse-warden/synapse-1.163.2/bin/python \\
         synapse-module/e2e/users_media_cost.py [--users 200000] [--media 10] [--runs 5]
+            [--layout spread|clustered] [--keep | --reuse DB] [--sqlite]
+
+``--layout spread`` (the default) scatters each user's media over the table
+as uploads over time do; ``clustered`` puts them side by side (a table
+filled user by user, as no real server is): a page reads its rows through
+the index, one heap fetch each, so the layout decides its cost.
 
 Warm cache (each measurement is run once before it is timed), ``ANALYZE``d.
 Prints the plan of a keyset page, then median and max over --runs of:
