@@ -60,22 +60,65 @@ exist).
     needed to use the answer. Fields may be added within v1; a client
     ignores those it does not know.
 
+``GET /_synapse/client/synapse_warden/v1/users/media``
+    Users' local media totals, in pages by ``user_id`` (keyset pages: each
+    page starts after the last user of the previous one, and aggregates only
+    its own users through Synapse's index ``users_have_local_media``). The
+    same users and numbers as Synapse's
+    ``/_synapse/admin/v1/statistics/users/media?order_by=user_id``.
+
+    Query parameters (unknown ones are ignored):
+
+    - ``after``: a user ID, exclusive; absent or empty: from the first user
+    - ``limit``: 1 to 100000, default 10000
+    - ``from_ts``, ``until_ts``: integers >= 0, in ms, as Synapse's: only
+      media with ``created_ts >= from_ts`` and ``created_ts <= until_ts``;
+      0 (the default) is no bound; ``until_ts``, when given, must be greater
+      than ``from_ts`` (Synapse's 400 too)
+    - ``timeout_ms``: the page's budget, 100 to 60000, default 5000 (as for
+      rooms)
+
+    200::
+
+        {"users_media": [{"user_id": "@a:hs", "displayname": "Alice",
+                          "media_count": 3, "media_length": 52000},
+                         {"user_id": "@b:hs", "displayname": null,
+                          "media_count": 1, "media_length": null}],
+         "next_after": "@b:hs",         # or null: this was the last page
+         "limit": 2,
+         "database": "postgresql",      # or "sqlite"
+         "measured_ms": 4}
+
+    ``users_media`` is in ``user_id`` order (the database's: bytes), at most
+    ``limit`` entries, only users with local media (in the window).
+    ``displayname`` is null when the user has no profile or no display
+    name. ``media_count`` counts every row of the user's in
+    ``local_media_repository`` (quarantined media too; an upload created by
+    ``POST /_matrix/media/v1/create`` and not sent yet too), and
+    ``media_length`` is their ``SUM``: **null** when every one of them has no
+    length yet, as in Synapse's answer. ``next_after`` is the last
+    ``user_id`` of the page when the page is full (``limit`` entries), null
+    when it has fewer: ask again with ``after=<next_after>`` until null (a
+    full last page is followed by one empty page). Rows with no ``user_id``
+    (Synapse never writes them) are left out, where Synapse's endpoint would
+    list one entry with a null ``user_id``. Pages are read at different
+    moments: a user whose first media arrives between two pages, before the
+    current position, appears in no page of that walk. Fields may be added
+    within v1.
+
 Errors, always JSON ``{"errcode": ..., "error": ...}``, never a Synapse
 failure:
 
-- 400 ``M_INVALID_PARAM``: a bad ``limit`` or ``timeout_ms``
+- 400 ``M_INVALID_PARAM``: a bad parameter, named in ``error``
 - 404 ``M_UNRECOGNIZED``: an unknown path under the prefix (authenticated);
   Synapse itself gives the same to any caller when the module is not
   loaded (or is older than this path): fall back to the admin API
 - 405 ``M_UNRECOGNIZED``: a method other than GET
-- 429 ``M_LIMIT_EXCEEDED``: a measurement is already running (one at a time)
+- 429 ``M_LIMIT_EXCEEDED``: a room measurement is already running (one at
+  a time; not for ``users/media``, whose pages are bounded by their
+  ``limit`` and asked one after another)
 - 503 ``M_UNKNOWN`` with ``"timeout": true``: the budget ran out
 - 500 ``M_UNKNOWN``: the measurement failed (the database's reason, one line)
-
-Reserved for issue 29 (not served yet, 404 until then):
-``GET /_synapse/client/synapse_warden/v1/users/media?after=<user_id>&limit=N
-[&from_ts=..&until_ts=..]``, users' local media totals in keyset pages, same
-authentication and errors.
 """
 
 import hashlib
@@ -87,14 +130,20 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from synapse.module_api import DirectServeJsonResource, ModuleApi
 
 from .rooms import MeasureError, MeasureTimeout, measure_rooms_txn
+from .users_media import users_media_page_txn
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "/_synapse/client/synapse_warden"
 ROOMS_PATH = PREFIX + "/v1/rooms"
+USERS_MEDIA_PATH = PREFIX + "/v1/users/media"
 
 ROOMS_LIMIT_DEFAULT = 10
 ROOMS_LIMIT_MAX = 10_000
+USERS_MEDIA_LIMIT_DEFAULT = 10_000
+USERS_MEDIA_LIMIT_MAX = 100_000
+# created_ts is a BIGINT.
+TS_MAX = 2**63 - 1
 TIMEOUT_MS_DEFAULT = 5_000
 TIMEOUT_MS_MIN = 100
 TIMEOUT_MS_MAX = 60_000
@@ -129,6 +178,20 @@ def _int_param(args: Args, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _str_param(args: Args, name: str) -> str:
+    values = args.get(name.encode("ascii"))
+    if not values:
+        return ""
+    try:
+        text = values[-1].decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadParam(f"{name} must be UTF-8") from None
+    if "\x00" in text:
+        # PostgreSQL refuses NUL in a string: not a user ID anyway.
+        raise BadParam(f"{name} must not contain NUL")
+    return text
+
+
 class Channel:
     """The channel's logic, independent of Twisted's request objects."""
 
@@ -145,6 +208,7 @@ class Channel:
         self._last_refusal_log: Optional[float] = None
         self._routes: Dict[Tuple[str, ...], Callable[[Args], Awaitable[Answer]]] = {
             ("v1", "rooms"): self._rooms,
+            ("v1", "users", "media"): self._users_media,
         }
 
     def _authorized(self, header: Optional[bytes]) -> Optional[Answer]:
@@ -245,6 +309,65 @@ class Channel:
         }
 
 
+    async def _users_media(self, args: Args) -> Answer:
+        after = _str_param(args, "after")
+        limit = _int_param(
+            args, "limit", USERS_MEDIA_LIMIT_DEFAULT, 1, USERS_MEDIA_LIMIT_MAX
+        )
+        # As Synapse: 0 (the default) is no bound, and until_ts must be
+        # greater than from_ts when given (else Synapse answers 400 too).
+        from_ts = _int_param(args, "from_ts", 0, 0, TS_MAX)
+        until_ts = _int_param(args, "until_ts", 0, 0, TS_MAX)
+        if args.get(b"until_ts") and until_ts <= from_ts:
+            raise BadParam("until_ts must be greater than from_ts")
+        timeout_ms = _int_param(
+            args, "timeout_ms", TIMEOUT_MS_DEFAULT, TIMEOUT_MS_MIN, TIMEOUT_MS_MAX
+        )
+        started = self._clock()
+        try:
+            page = await self._api.run_db_interaction(
+                "synapse_warden_users_media",
+                users_media_page_txn,
+                after,
+                limit,
+                from_ts,
+                until_ts,
+                timeout_ms / 1000.0,
+            )
+        except MeasureTimeout:
+            elapsed = int((self._clock() - started) * 1000)
+            logger.warning(
+                "synapse-warden channel: a page of users' media took over %d ms, stopped",
+                timeout_ms,
+            )
+            return _error(
+                503,
+                "M_UNKNOWN",
+                f"Reading users' media took over timeout_ms={timeout_ms} (stopped after {elapsed} ms)",
+                timeout=True,
+            )
+        except MeasureError as e:
+            logger.warning("synapse-warden channel: users' media failed: %s", e)
+            return _error(500, "M_UNKNOWN", f"Reading users' media failed: {e}")
+        elapsed = int((self._clock() - started) * 1000)
+        users = page.users
+        return 200, {
+            "users_media": [
+                {
+                    "user_id": user_id,
+                    "displayname": displayname,
+                    "media_count": count,
+                    "media_length": length,
+                }
+                for user_id, displayname, count, length in users
+            ],
+            "next_after": users[-1][0] if len(users) == limit else None,
+            "limit": limit,
+            "database": page.database,
+            "measured_ms": elapsed,
+        }
+
+
 class ChannelResource(DirectServeJsonResource):
     """Twisted's side: every request under :data:`PREFIX` goes to
     :meth:`Channel.handle`; Synapse's JSON resource does the logging
@@ -276,7 +399,7 @@ def register_channel(api: ModuleApi, secret: str) -> Optional[Channel]:
         return channel
     except Exception as e:
         logger.error(
-            "synapse-warden: could not serve %s (room sizes for the warden): %s",
+            "synapse-warden: could not serve %s (room sizes and users' media for the warden): %s",
             PREFIX,
             _short(e),
         )

@@ -135,7 +135,7 @@ class ChannelTest(SynchronousTestCase):
     # ---- routing and parameters ----
 
     def test_unknown_path_is_404_and_other_methods_405(self) -> None:
-        code, body = self.answer(self.request(path=[b"v1", b"users", b"media"]))
+        code, body = self.answer(self.request(path=[b"v1", b"users", b"rooms"]))
         self.assertEqual((code, body["errcode"]), (404, "M_UNRECOGNIZED"))
         code, body = self.answer(self.request(method=b"POST"))
         self.assertEqual((code, body["errcode"]), (405, "M_UNRECOGNIZED"))
