@@ -243,7 +243,7 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
     let reply = inbox.reply_to(&cmd, bot).await;
     assert!(reply.body.contains("Silence 2 set by"), "{}", reply.body);
     let too_long = h
-        .send_text(&ops, room_id.as_str(), "!stats silence * * 91d")
+        .send_text(&ops, room_id.as_str(), "!stats silence * @carol:* 91d")
         .await
         .unwrap();
     let reply = inbox.reply_to(&too_long.parse().unwrap(), bot).await;
@@ -251,6 +251,18 @@ async fn silences_and_acknowledgements_in_a_plain_room() {
         reply
             .body
             .contains("silences may last at most 90d (matrix.silence_max)"),
+        "{}",
+        reply.body
+    );
+    // A silence of everyone is an action: the command level is not enough.
+    let everyone = h
+        .send_text(&ops, room_id.as_str(), "!stats silence * * 1d")
+        .await
+        .unwrap();
+    let reply = inbox.reply_to(&everyone.parse().unwrap(), bot).await;
+    assert!(
+        reply.body.contains("matches every user or every room")
+            && reply.body.contains("Nothing was silenced"),
         "{}",
         reply.body
     );
