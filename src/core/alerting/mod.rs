@@ -5,8 +5,10 @@
 //! ([`server_notices`]), the weekly digest ([`digest`]), refusals reported
 //! by the Synapse module ([`refusals`]), one [`settle`] of a finished
 //! run, how loudly a post the admin room did not take yet is logged
-//! ([`delivery`]), and saves of the state that fail ([`saving`]).
+//! ([`delivery`]), saves of the state that fail ([`saving`]), and the room an alias was
+//! first resolved to ([`admin_room`]).
 
+pub mod admin_room;
 pub mod conditions;
 pub mod delivery;
 pub mod digest;

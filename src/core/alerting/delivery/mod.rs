@@ -12,9 +12,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::core::alerting::lifecycle::{AlertRecord, AlertState, Announced, Change, Outgoing};
+use crate::core::alerting::lifecycle::{
+    AlertRecord, AlertState, Announced, Change, Outgoing, Tally,
+};
 use crate::core::model::violation::ViolationKey;
 
 /// How long after the start failed posts are expected (the bot connects in
@@ -57,21 +57,6 @@ pub fn undelivered(
 /// become one message, and the oldest of the other messages (conditions,
 /// reload answers, digests) beyond the cap are dropped, counted in it.
 pub const OUTBOX_CAP: usize = 50;
-
-/// What a collapsed message stands for; kept in it, so that a later
-/// collapse adds to it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tally {
-    /// Run summaries it replaces.
-    pub summaries: usize,
-    /// Other messages dropped to keep the outbox within [`OUTBOX_CAP`].
-    pub dropped: usize,
-    /// When the oldest message it stands for was queued (Unix ms).
-    pub since_ms: u64,
-    /// Violations those summaries announced that are resolved since.
-    #[serde(default)]
-    pub resolved: Vec<ViolationKey>,
-}
 
 /// The outbox collapsed: what the one message says, and which messages it
 /// replaces.

@@ -186,6 +186,21 @@ impl AlertPlan {
     }
 }
 
+/// What a collapsed message stands for; kept in it, so that a later
+/// collapse adds to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// Run summaries it replaces.
+    pub summaries: usize,
+    /// Other messages dropped to keep the outbox within [`OUTBOX_CAP`](crate::core::alerting::delivery::OUTBOX_CAP).
+    pub dropped: usize,
+    /// When the oldest message it stands for was queued (Unix ms).
+    pub since_ms: u64,
+    /// Violations those summaries announced that are resolved since.
+    #[serde(default)]
+    pub resolved: Vec<ViolationKey>,
+}
+
 /// A message stored before sending, so a crash can neither lose nor repeat it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outgoing {
@@ -209,7 +224,7 @@ pub struct Outgoing {
     /// What it stands for when it is the outbox collapsed
     /// ([`crate::core::alerting::delivery::collapse`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collapsed: Option<crate::core::alerting::delivery::Tally>,
+    pub collapsed: Option<Tally>,
 }
 
 /// The span of a server-wide chart the daemon draws from the history
