@@ -97,6 +97,7 @@ fn outcome(at_ms: u64, sizes: &[u64], violators: &[usize]) -> RunOutcome {
             })
             .collect(),
         walks: vec![WalkReport {
+            source: Default::default(),
             range: TimeRange::ALL,
             window: None,
             users: sizes.len() as u64,

@@ -545,6 +545,7 @@ impl DaemonHandle for Handle {
                 silenced: r.silenced,
                 error: r.error,
                 incomplete: r.incomplete,
+                source: r.source,
             }),
             next_run_ms: status.next_run_ms,
             synapse_outage: status.synapse_outage.map(|o| (o.since_ms, o.error)),

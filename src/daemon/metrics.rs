@@ -21,6 +21,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use crate::core::engine::eval::RunOutcome;
+use crate::core::model::users_source::UsersSource;
 use crate::core::model::violation::{Severity, Violation};
 use crate::core::policy::Config;
 use crate::synapse::{Endpoint, RequestObserver, SynapseError};
@@ -82,6 +83,20 @@ pub struct RefusalLabels {
     pub rule: String,
 }
 
+/// Labels of the users' media source gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// `admin_api`, `module` or `fallback` ([`UsersSource::label`]).
+    pub source: String,
+}
+
+/// Every value of [`SourceLabels::source`].
+const SOURCES: [&str; 3] = [
+    UsersSource::AdminApi.label(),
+    UsersSource::Module.label(),
+    "fallback",
+];
+
 /// Every metric the daemon exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -125,6 +140,9 @@ pub struct Metrics {
     pub uploads_refused: Family<RefusalLabels, Counter>,
     /// Runs the usage history could not record (full disk, locked file).
     pub history_write_errors: Counter,
+    /// 1 for where the last successful run read the users' media totals,
+    /// 0 for the other sources.
+    pub users_source: Family<SourceLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -274,7 +292,21 @@ impl Metrics {
             "Runs the usage history could not record (full disk, locked or unreadable file)",
             history_write_errors.clone(),
         );
+        let users_source = Family::<SourceLabels, Gauge>::default();
+        registry.register(
+            "users_source",
+            "Where the last successful run read the users' media totals: 1 for its source (module: the warden's Synapse module; admin_api: Synapse's statistics/users/media, no module secret; fallback: the module failed and the admin API was read), 0 for the others",
+            users_source.clone(),
+        );
+        for label in SOURCES {
+            users_source
+                .get_or_create(&SourceLabels {
+                    source: label.to_owned(),
+                })
+                .set(0);
+        }
         Metrics {
+            users_source,
             history_write_errors,
             uploads_refused,
             registry,
@@ -400,6 +432,14 @@ impl Metrics {
             self.local_media_files
                 .set(i64::try_from(all.media).unwrap_or(i64::MAX));
         }
+        let source = outcome.users_source();
+        for label in SOURCES {
+            self.users_source
+                .get_or_create(&SourceLabels {
+                    source: label.to_owned(),
+                })
+                .set(i64::from(label == source.label()));
+        }
         self.last_run.set(now_ms as f64 / 1000.0);
         if complete {
             self.last_complete_run.set(now_ms as f64 / 1000.0);
@@ -414,6 +454,7 @@ fn endpoint_label(endpoint: Endpoint) -> &'static str {
         Endpoint::DatabaseRooms => "database_rooms",
         Endpoint::RoomList => "room_list",
         Endpoint::ModuleRooms => "module_rooms",
+        Endpoint::ModuleUsersMedia => "module_users_media",
         Endpoint::ServerVersion => "server_version",
         Endpoint::AuthMetadata | Endpoint::AuthMetadataUnstable => "auth_metadata",
         Endpoint::UserMedia => "user_media",

@@ -554,6 +554,7 @@ impl Daemon {
             silenced: plan.silenced.len(),
             error: None,
             incomplete: incomplete.clone(),
+            source: Some(outcome.users_source()),
         });
         self.metrics
             .record_run(config, &outcome, &plan.silenced, pages, took, now);
@@ -619,6 +620,7 @@ impl Daemon {
             silenced: 0,
             error: Some(described.to_owned()),
             incomplete: None,
+            source: None,
         });
         self.metrics.last_run_complete.set(0);
     }

@@ -28,6 +28,10 @@ pub struct LastRun {
     /// Why it was partial (a walk cut short), when it was.
     #[serde(default)]
     pub incomplete: Option<String>,
+    /// Where it read the users' media totals; `None` when it failed (or
+    /// was saved by a version before issue 29).
+    #[serde(default)]
+    pub source: Option<crate::core::model::users_source::UsersSource>,
 }
 
 /// Everything the daemon keeps in its data directory.

@@ -12,7 +12,7 @@ mod module;
 mod room_actions;
 mod rooms;
 
-pub use module::{MODULE_ROOMS_ASKED, ModuleSecret};
+pub use module::{MODULE_ROOMS_ASKED, MODULE_USERS_PAGE, ModuleSecret, module_unavailable};
 pub use rooms::ROOM_LIST_PAGE;
 
 use std::fmt;
@@ -23,7 +23,7 @@ use futures::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use url::Url;
 
-use super::decode::{DecodeError, PageTail, decode_users_page};
+use super::decode::{DecodeError, KeysetTail, PageTail, decode_keyset_page, decode_users_page};
 use super::error::{Endpoint, SynapseError, classify};
 use super::query::UsersMediaQuery;
 use crate::core::engine::backoff::Backoff;
@@ -190,18 +190,71 @@ impl Retrier<'_> {
     }
 }
 
+/// A page decoder: reads the body, hands users to the sink in chunks of at
+/// most the given size, and returns what follows them.
+type Decoder<T> = fn(
+    &mut dyn std::io::Read,
+    usize,
+    &mut dyn FnMut(Vec<UserMedia>) -> ControlFlow<()>,
+) -> Result<T, DecodeError>;
+
 /// One users page being read: [`PageReader::next_chunk`] until `None`, then
-/// [`PageReader::finish`] for the page's `next_token` and `total` (or the
-/// error that cut it short). Dropping it cancels the request.
+/// [`PageReader::finish`] for what follows the users (the admin API's
+/// `next_token` and `total`, [`PageTail`]; the module's `next_after`,
+/// [`KeysetTail`]) or the error that cut it short. Dropping it cancels the
+/// request.
 #[derive(Debug)]
-pub struct PageReader {
+pub struct PageReader<T = PageTail> {
     rx: tokio::sync::mpsc::Receiver<Vec<UserMedia>>,
-    decoding: tokio::task::JoinHandle<Result<PageTail, DecodeError>>,
+    decoding: tokio::task::JoinHandle<Result<T, DecodeError>>,
     status: u16,
     timeout: Duration,
+    endpoint: Endpoint,
 }
 
-impl PageReader {
+impl<T> PageReader<T> {
+    /// Reads `response`'s body as a stream on a blocking thread with
+    /// `decode`, handing users over in chunks of at most `chunk`.
+    fn stream(
+        endpoint: Endpoint,
+        response: reqwest::Response,
+        chunk: usize,
+        timeout: Duration,
+        decode: Decoder<T>,
+    ) -> PageReader<T>
+    where
+        T: Send + 'static,
+    {
+        let status = response.status().as_u16();
+        let stream = response.bytes_stream().map_err(|e| {
+            let kind = if e.is_timeout() {
+                std::io::ErrorKind::TimedOut
+            } else {
+                std::io::ErrorKind::Other
+            };
+            std::io::Error::new(kind, describe_transport(&e))
+        });
+        let mut reader = SyncIoBridge::new(StreamReader::new(stream));
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<UserMedia>>(2);
+        let decoding = tokio::task::spawn_blocking(move || {
+            decode(
+                &mut reader,
+                chunk,
+                &mut |users| match tx.blocking_send(users) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(_) => ControlFlow::Break(()),
+                },
+            )
+        });
+        PageReader {
+            rx,
+            decoding,
+            status,
+            timeout,
+            endpoint,
+        }
+    }
+
     /// The next users, in Synapse's order; `None` when the page is over or
     /// broke off (then [`PageReader::finish`] says why).
     pub async fn next_chunk(&mut self) -> Option<Vec<UserMedia>> {
@@ -210,8 +263,8 @@ impl PageReader {
 
     /// Ends the page: its tail, or why it could not be read whole. Calling it
     /// before the chunks are exhausted cancels the rest.
-    pub async fn finish(mut self) -> Result<PageTail, SynapseError> {
-        let endpoint = Endpoint::UsersMedia;
+    pub async fn finish(mut self) -> Result<T, SynapseError> {
+        let endpoint = self.endpoint;
         self.rx.close();
         while self.rx.recv().await.is_some() {}
         let status = self.status;
@@ -442,29 +495,13 @@ impl SynapseClient {
     ) -> Result<PageReader, SynapseError> {
         let endpoint = Endpoint::UsersMedia;
         let response = self.send(endpoint, &query.to_pairs(), true).await?;
-        let status = response.status().as_u16();
-        let stream = response.bytes_stream().map_err(|e| {
-            let kind = if e.is_timeout() {
-                std::io::ErrorKind::TimedOut
-            } else {
-                std::io::ErrorKind::Other
-            };
-            std::io::Error::new(kind, describe_transport(&e))
-        });
-        let reader = SyncIoBridge::new(StreamReader::new(stream));
-        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<UserMedia>>(2);
-        let decoding = tokio::task::spawn_blocking(move || {
-            decode_users_page(reader, chunk, |users| match tx.blocking_send(users) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(_) => ControlFlow::Break(()),
-            })
-        });
-        Ok(PageReader {
-            rx,
-            decoding,
-            status,
-            timeout: self.timeout,
-        })
+        Ok(PageReader::stream(
+            endpoint,
+            response,
+            chunk,
+            self.timeout,
+            |reader, chunk, sink| decode_users_page(reader, chunk, sink),
+        ))
     }
 
     /// One authenticated request to `/_synapse/admin/<version>/<segments...>` (each

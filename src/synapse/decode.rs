@@ -8,6 +8,11 @@
 //!
 //! `next_token` is accepted as a number or as a string holding one (the
 //! endpoint documents it as opaque; other implementations send strings).
+//!
+//! The warden's Synapse module answers the same users in keyset pages
+//! (`users_media` and `next_after`, see
+//! `synapse-module/synapse_warden_quota/channel.py`): [`decode_keyset_page`]
+//! reads those with the same streaming and the same checks of the figures.
 
 use std::fmt;
 use std::io::Read;
@@ -27,6 +32,42 @@ pub struct PageTail {
     pub total: u64,
     /// Number of users this page held.
     pub users: u64,
+}
+
+/// What follows the users in a keyset page of the warden's module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysetTail {
+    /// The user to ask the next page after; absent on the last page.
+    pub next_after: Option<String>,
+    /// Number of users this page held.
+    pub users: u64,
+}
+
+/// Which answer a body is: the names of its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Synapse's `statistics/users/media`: `users`, `next_token`, `total`.
+    Offset,
+    /// The module's `users/media`: `users_media`, `next_after`.
+    Keyset,
+}
+
+impl Shape {
+    fn users_key(self) -> &'static str {
+        match self {
+            Shape::Offset => "users",
+            Shape::Keyset => "users_media",
+        }
+    }
+}
+
+/// Both tails as read, before the shape's required fields are checked.
+#[derive(Debug, Default)]
+struct RawTail {
+    users: Option<u64>,
+    next_token: Option<u64>,
+    total: Option<u64>,
+    next_after: Option<Option<String>>,
 }
 
 /// Why a page could not be decoded.
@@ -61,11 +102,34 @@ const CANCELLED: &str = "\u{0}synapse-warden: cancelled";
 /// Decodes one users page from `reader`, passing users to `sink` in chunks of
 /// at most `chunk` (at least one). The sink returns [`ControlFlow::Break`] to
 /// stop decoding early, which yields [`DecodeError::Cancelled`].
-pub fn decode_users_page<R, F>(
-    reader: R,
-    chunk: usize,
-    mut sink: F,
-) -> Result<PageTail, DecodeError>
+pub fn decode_users_page<R, F>(reader: R, chunk: usize, sink: F) -> Result<PageTail, DecodeError>
+where
+    R: Read,
+    F: FnMut(Vec<UserMedia>) -> ControlFlow<()>,
+{
+    let raw = decode(reader, chunk, Shape::Offset, sink)?;
+    Ok(PageTail {
+        next_token: raw.next_token,
+        total: raw.total.unwrap_or_default(),
+        users: raw.users.unwrap_or_default(),
+    })
+}
+
+/// Decodes one keyset page of the warden's module (`users_media`, then
+/// `next_after`, in any order) as [`decode_users_page`] does.
+pub fn decode_keyset_page<R, F>(reader: R, chunk: usize, sink: F) -> Result<KeysetTail, DecodeError>
+where
+    R: Read,
+    F: FnMut(Vec<UserMedia>) -> ControlFlow<()>,
+{
+    let raw = decode(reader, chunk, Shape::Keyset, sink)?;
+    Ok(KeysetTail {
+        next_after: raw.next_after.flatten(),
+        users: raw.users.unwrap_or_default(),
+    })
+}
+
+fn decode<R, F>(reader: R, chunk: usize, shape: Shape, mut sink: F) -> Result<RawTail, DecodeError>
 where
     R: Read,
     F: FnMut(Vec<UserMedia>) -> ControlFlow<()>,
@@ -75,6 +139,7 @@ where
     let mut implausible = None;
     let seed = PageSeed {
         chunk: chunk.max(1),
+        shape,
         sink: &mut sink,
         implausible: &mut implausible,
     };
@@ -97,6 +162,7 @@ where
 
 struct PageSeed<'a, F> {
     chunk: usize,
+    shape: Shape,
     sink: &'a mut F,
     implausible: &'a mut Option<Implausible>,
 }
@@ -105,9 +171,9 @@ impl<'de, F> DeserializeSeed<'de> for PageSeed<'_, F>
 where
     F: FnMut(Vec<UserMedia>) -> ControlFlow<()>,
 {
-    type Value = PageTail;
+    type Value = RawTail;
 
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<PageTail, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<RawTail, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
@@ -116,21 +182,26 @@ impl<'de, F> Visitor<'de> for PageSeed<'_, F>
 where
     F: FnMut(Vec<UserMedia>) -> ControlFlow<()>,
 {
-    type Value = PageTail;
+    type Value = RawTail;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object with `users` and `total`")
+        match self.shape {
+            Shape::Offset => f.write_str("an object with `users` and `total`"),
+            Shape::Keyset => f.write_str("an object with `users_media` and `next_after`"),
+        }
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PageTail, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawTail, A::Error> {
+        let users_key = self.shape.users_key();
         let mut users: Option<u64> = None;
         let mut next_token: Option<Option<u64>> = None;
         let mut total: Option<u64> = None;
+        let mut next_after: Option<Option<String>> = None;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match key.as_ref() {
-                "users" => {
+                k if k == users_key => {
                     if users.is_some() {
-                        return Err(de::Error::duplicate_field("users"));
+                        return Err(de::Error::duplicate_field(users_key));
                     }
                     users = Some(map.next_value_seed(UsersSeed {
                         chunk: self.chunk,
@@ -138,21 +209,35 @@ where
                         implausible: &mut *self.implausible,
                     })?);
                 }
-                "next_token" => {
+                "next_token" if self.shape == Shape::Offset => {
                     let token: Option<Token> = map.next_value()?;
                     next_token = Some(token.map(|t| t.0));
                 }
-                "total" => total = Some(map.next_value()?),
+                "total" if self.shape == Shape::Offset => total = Some(map.next_value()?),
+                "next_after" if self.shape == Shape::Keyset => {
+                    next_after = Some(map.next_value()?);
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(PageTail {
-            next_token: next_token.flatten(),
-            total: total.ok_or_else(|| de::Error::missing_field("total"))?,
-            users: users.ok_or_else(|| de::Error::missing_field("users"))?,
-        })
+        let users = Some(users.ok_or_else(|| de::Error::missing_field(users_key))?);
+        match self.shape {
+            Shape::Offset => Ok(RawTail {
+                users,
+                next_token: next_token.flatten(),
+                total: Some(total.ok_or_else(|| de::Error::missing_field("total"))?),
+                next_after: None,
+            }),
+            // `next_after` is required: a body without it must not pass for
+            // the last page.
+            Shape::Keyset => Ok(RawTail {
+                users,
+                next_after: Some(next_after.ok_or_else(|| de::Error::missing_field("next_after"))?),
+                ..RawTail::default()
+            }),
+        }
     }
 }
 
@@ -296,6 +381,57 @@ mod tests {
         assert!(matches!(err, DecodeError::Invalid(_)), "{err}");
     }
 
+    fn keyset(body: &[u8], chunk: usize) -> Result<(Vec<UserMedia>, KeysetTail), DecodeError> {
+        let mut all = Vec::new();
+        let tail = decode_keyset_page(body, chunk, |c| {
+            assert!(c.len() <= chunk.max(1));
+            all.extend(c);
+            ControlFlow::Continue(())
+        })?;
+        Ok((all, tail))
+    }
+
+    #[test]
+    fn decodes_the_modules_keyset_page() {
+        let body = br#"{"users_media":[{"user_id":"@a:hs","displayname":"A","media_count":3,"media_length":52000},
+            {"user_id":"@b:hs","displayname":null,"media_count":1,"media_length":null}],
+            "next_after":"@b:hs","limit":2,"database":"postgresql","measured_ms":4}"#;
+        let (users, tail) = keyset(body, 1).unwrap();
+        assert_eq!(users.len(), 2);
+        assert_eq!(users[0].media_length, Some(52000));
+        assert_eq!(users[1].displayname, None);
+        assert_eq!(
+            tail,
+            KeysetTail {
+                next_after: Some("@b:hs".into()),
+                users: 2
+            }
+        );
+        let (users, tail) = keyset(br#"{"next_after":null,"users_media":[]}"#, 5).unwrap();
+        assert!(users.is_empty());
+        assert_eq!(tail.next_after, None);
+    }
+
+    /// A keyset page must say where the next one starts, or that there is
+    /// none: a body without `next_after` does not pass for the last page;
+    /// and an admin API page is not a keyset page (nor the reverse).
+    #[test]
+    fn a_keyset_page_names_its_end() {
+        let err = keyset(br#"{"users_media":[]}"#, 5).unwrap_err();
+        assert!(
+            err.to_string().contains("missing field `next_after`"),
+            "{err}"
+        );
+        let err = keyset(br#"{"users":[],"total":0,"next_after":null}"#, 5).unwrap_err();
+        assert!(err.to_string().contains("users_media"), "{err}");
+        let err = collect(br#"{"users_media":[],"next_after":null}"#, 5).unwrap_err();
+        assert!(err.to_string().contains("`users`"), "{err}");
+        let err = keyset(br#"{"users_media":[],"next_after":3}"#, 5).unwrap_err();
+        assert!(matches!(err, DecodeError::Invalid(_)), "{err}");
+        let body = br#"{"users_media":[{"user_id":"@a:hs","displayname":null,"media_count":-1,"media_length":1}],"next_after":null}"#;
+        assert!(matches!(keyset(body, 5), Err(DecodeError::Implausible(_))));
+    }
+
     #[test]
     fn sink_can_cancel() {
         let body = br#"{"users":[{"user_id":"@a:hs","displayname":null,"media_count":1,"media_length":1}],"total":1}"#;
@@ -377,6 +513,14 @@ mod tests {
             let (got, tail) = collect(&body, chunk).unwrap();
             prop_assert_eq!(&got, &users);
             prop_assert_eq!(tail, PageTail { next_token: token, total: 99, users: users.len() as u64 });
+        }
+
+        #[test]
+        fn round_trips_any_keyset_page(users in proptest::collection::vec(arb_user(), 0..40), chunk in 1usize..10, after in proptest::option::of("\\PC{0,20}")) {
+            let body = serde_json::to_vec(&serde_json::json!({"users_media": users, "next_after": after, "limit": 40})).unwrap();
+            let (got, tail) = keyset(&body, chunk).unwrap();
+            prop_assert_eq!(&got, &users);
+            prop_assert_eq!(tail, KeysetTail { next_after: after, users: users.len() as u64 });
         }
     }
 }

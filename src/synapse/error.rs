@@ -23,6 +23,9 @@ pub enum Endpoint {
     /// `GET /_synapse/client/synapse_warden/v1/rooms` (the warden's
     /// Synapse module: room sizes on every Synapse)
     ModuleRooms,
+    /// `GET /_synapse/client/synapse_warden/v1/users/media` (the warden's
+    /// Synapse module: users' media totals in keyset pages)
+    ModuleUsersMedia,
     /// `GET /_synapse/admin/v1/server_version`
     ServerVersion,
     /// `GET /_synapse/admin/v1/users/<user_id>/media`
@@ -65,6 +68,7 @@ impl Endpoint {
             Endpoint::DatabaseRooms => "/_synapse/admin/v1/statistics/database/rooms",
             Endpoint::RoomList => "/_synapse/admin/v1/rooms",
             Endpoint::ModuleRooms => "/_synapse/client/synapse_warden/v1/rooms",
+            Endpoint::ModuleUsersMedia => "/_synapse/client/synapse_warden/v1/users/media",
             Endpoint::ServerVersion => "/_synapse/admin/v1/server_version",
             Endpoint::UserMedia => "/_synapse/admin/v1/users/<user_id>/media",
             Endpoint::DeleteMedia => "/_synapse/admin/v1/media/<server_name>/<media_id>",

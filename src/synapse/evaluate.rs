@@ -174,6 +174,9 @@ pub async fn evaluate(
     let walks: Vec<(TimeRange, Option<Duration>)> =
         eval.walks().iter().map(|w| (w.range, w.window)).collect();
     let mut pages = 0;
+    // Once the module failed, the run's later walks read the admin API
+    // straight away: one fallback (and one notice) per run.
+    let mut walker = client.clone();
     for (range, window) in walks {
         let what = match window {
             None => "walking the users' media statistics".to_owned(),
@@ -182,7 +185,7 @@ pub async fn evaluate(
                 crate::core::doc::format::window(w)
             ),
         };
-        let mut walk = client.walk(WalkOptions {
+        let mut walk = walker.walk(WalkOptions {
             range,
             page_size,
             chunk: DEFAULT_CHUNK,
@@ -198,9 +201,14 @@ pub async fn evaluate(
                     eval.feed(range, &users)?;
                 }
                 WalkChunk::Done(summary) => {
+                    eval.walked_through(range, summary.source.clone())?;
+                    if summary.source.module_error().is_some() {
+                        walker = client.without_module_secret();
+                    }
                     match summary.cut_short {
                         None => tracing::info!(
                             window_secs = window.map(|w| w.as_secs()),
+                            source = summary.source.label(),
                             pages = summary.pages,
                             users = summary.users,
                             repeats = summary.repeats,

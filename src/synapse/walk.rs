@@ -34,6 +34,11 @@
 //!   `limit` at 50): only `next_token` drives the walk.
 //! - Transient failures are retried per page (see [`RetryPolicy`]); users of a
 //!   page that broke off half-way and was retried are de-duplicated as above.
+//! - With a module secret, the warden's Synapse module is walked first
+//!   ([`keyset`]: pages through Synapse's index, each aggregating only its
+//!   own users). If it fails, the walk goes on through the admin API for
+//!   this run, passing on only users after the last one the module gave; the
+//!   summary's [`WalkSummary::source`] says which, and why the module failed.
 //!
 //! [`RetryPolicy`]: super::RetryPolicy
 
@@ -43,13 +48,16 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use tokio::sync::mpsc;
 
-use super::client::SynapseClient;
+mod keyset;
+
+use super::client::{SynapseClient, module_unavailable};
 use super::decode::PageTail;
 use super::error::SynapseError;
 use super::query::{PageLimit, UsersMediaQuery};
 use crate::core::engine::walk_plan::next_page;
 use crate::core::model::coverage::{CutCause, CutShort, judge_walk_end};
 use crate::core::model::usage::{TimeRange, UserMedia};
+use crate::core::model::users_source::UsersSource;
 
 /// Default bound on users per page: the ceiling on the answer Synapse is
 /// asked to build. One page costs Synapse two aggregations over all local
@@ -106,6 +114,8 @@ pub struct WalkSummary {
     /// The last (largest) `user_id` passed on: a walk cut short saw every
     /// user up to it.
     pub last_user: Option<String>,
+    /// Where the users were read.
+    pub source: UsersSource,
 }
 
 impl WalkSummary {
@@ -167,6 +177,25 @@ async fn run(
 ) -> Result<WalkSummary, SynapseError> {
     let mut summary = WalkSummary::default();
     let mut last_seen: Option<String> = None;
+    if client.has_module_secret() {
+        match keyset::walk(client, options, tx, &mut last_seen, &mut summary).await {
+            Ok(()) => {
+                summary.source = UsersSource::Module;
+                summary.total = summary.users;
+                summary.last_user = last_seen;
+                return Ok(summary);
+            }
+            Err(error @ SynapseError::Cancelled { .. }) => return Err(error),
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    users = summary.users,
+                    "the warden's Synapse module failed; reading the users' media through the admin API for this run"
+                );
+                summary.source = UsersSource::Fallback(module_unavailable(&error));
+            }
+        }
+    }
     let mut cut = attempt(client, options, tx, &mut last_seen, &mut summary).await?;
     if let Some(first) = cut {
         tracing::warn!(cause = %first, "the walk was cut short; walking once more from the start");

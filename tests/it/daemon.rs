@@ -28,6 +28,7 @@ use synapse_warden::daemon::metrics::Metrics;
 use synapse_warden::daemon::service::Daemon;
 use synapse_warden::daemon::shared::{Notifier, NotifyError, Readiness, Shared};
 use synapse_warden::daemon::state::DaemonState;
+use synapse_warden::synapse::client::ModuleSecret;
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 
 use test_support::policy::{Policy, SecretAt};
@@ -104,6 +105,8 @@ pub struct Fixture {
     pub metrics: Arc<Metrics>,
     /// What the last daemon made shares with the bot (`!stats top`, status).
     pub shared: Mutex<Option<Arc<Shared>>>,
+    /// The warden's Synapse module secret its daemons' clients carry.
+    pub module_secret: Option<String>,
 }
 
 impl Fixture {
@@ -115,6 +118,7 @@ impl Fixture {
             room: Arc::new(Room::default()),
             metrics: Arc::new(Metrics::new()),
             shared: Mutex::new(None),
+            module_secret: None,
         }
     }
 
@@ -172,12 +176,17 @@ impl Fixture {
     /// fixture's policy and state files.
     pub fn daemon_with(&self, config: Config, notifier: Arc<dyn Notifier>) -> Daemon {
         let token_file = self.dir.path().join("token");
+        let module_secret = self.module_secret.clone();
         let make_client = Box::new(move |config: &Config| {
             let token = std::fs::read_to_string(&token_file).map_err(|e| e.to_string())?;
             let mut c = ClientConfig::new(config.synapse.url.clone(), AdminToken::new(token));
             c.retry = RetryPolicy::none();
             c.timeout = config.synapse.timeout;
-            SynapseClient::new(c).map_err(|e| e.to_string())
+            let client = SynapseClient::new(c).map_err(|e| e.to_string())?;
+            Ok(match &module_secret {
+                Some(secret) => client.with_module_secret(ModuleSecret::new(secret)),
+                None => client,
+            })
         });
         let (daemon, shared) = Daemon::new(
             config,

@@ -28,6 +28,7 @@ mod hostile_e2e;
 mod hostile_synapse;
 mod metrics;
 mod module_secret;
+mod module_walk;
 mod monitoring;
 mod notices;
 mod oldest_e2e;

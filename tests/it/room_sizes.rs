@@ -31,6 +31,7 @@ fn client(base_url: &str, token: &str, secret: Option<&str>) -> SynapseClient {
 
 fn module(rooms: ModuleRooms) -> Option<FakeModule> {
     Some(FakeModule {
+        users: Default::default(),
         secret: SECRET.into(),
         rooms,
     })

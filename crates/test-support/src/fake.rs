@@ -132,7 +132,7 @@ pub use controls::*;
 pub use dataset::*;
 use handlers::*;
 use json::*;
-pub use module::{FakeModule, ModuleRooms};
+pub use module::{FakeModule, ModuleRooms, ModuleUsers};
 use net::*;
 use python::*;
 pub use room_list::FakeRoom;

@@ -60,6 +60,8 @@ pub struct RunView {
     pub error: Option<String>,
     /// Why it was partial (a walk cut short), when it was.
     pub incomplete: Option<String>,
+    /// Where it read the users' media totals (`None`: it failed).
+    pub source: Option<crate::core::model::users_source::UsersSource>,
 }
 
 /// What `status` shows.

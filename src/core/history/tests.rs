@@ -18,6 +18,7 @@ fn user(id: &str, bytes: u64, media: u64) -> UserMedia {
 
 fn walk(window: Option<Duration>, users: u64, bytes: u64, cut: bool) -> WalkReport {
     WalkReport {
+        source: Default::default(),
         range: TimeRange::ALL,
         window,
         users,

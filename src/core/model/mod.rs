@@ -6,6 +6,7 @@
 pub mod coverage;
 pub mod rooms;
 pub mod usage;
+pub mod users_source;
 pub mod violation;
 
 use std::time::Duration;

@@ -81,8 +81,9 @@ pub struct RoomSizes {
     pub asked: usize,
 }
 
-/// Why the warden's Synapse module gave no room sizes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why the warden's Synapse module gave no room sizes (or no users' page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ModuleUnavailable {
     /// `http.module_secret` is not set: the warden cannot ask the module.
     NotConfigured,

@@ -3,6 +3,7 @@
 use crate::core::doc::{Align, ERROR_CAP, Line, Table};
 use crate::core::engine::eval::WalkReport;
 use crate::core::model::rooms::SizesUnavailable;
+use crate::core::model::users_source::UsersSource;
 use crate::core::model::violation::{Measure, Violation};
 
 /// `3 violations (1 critical):` or `No violation of the 2 rules.`
@@ -152,6 +153,21 @@ pub fn checked(walks: &[WalkReport], rooms: Option<usize>, rules: usize, now_ms:
         .text(" at ")
         .time(now_ms)
         .text(".")
+}
+
+/// Where the run read the users' media totals.
+pub fn users_source(source: &UsersSource) -> Line {
+    match source {
+        UsersSource::AdminApi => {
+            Line::new().text("Users' media read through Synapse's admin API.")
+        }
+        UsersSource::Module => Line::new()
+            .text("Users' media read through the warden's Synapse module (keyset pages)."),
+        UsersSource::Fallback(why) => Line::new()
+            .text("Users' media read through Synapse's admin API: the warden's Synapse module failed (")
+            .outside(super::daemon::module_walk_reason(why), ERROR_CAP)
+            .text(")."),
+    }
 }
 
 /// A note of the run, on the command line.

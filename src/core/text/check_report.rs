@@ -39,7 +39,8 @@
 //!   "summary": {
 //!     "checked_at_ms": 1700000000000, "rules": 2,
 //!     "violations": 1, "critical": 1, "warning": 0, "early_warnings": 0,
-//!     "walks": [{"window_secs": null, "from_ts": null, "users": 120, "bytes": 9876543210}],
+//!     "walks": [{"window_secs": null, "from_ts": null, "users": 120, "bytes": 9876543210,
+//!                "source": "module", "module_error": null}],
 //!     "rooms": {"status": "checked", "rooms": 10},
 //!     "notes": []
 //!   }
@@ -49,7 +50,10 @@
 //! `subject.kind` is `user` or `room` (rooms have no `displayname`),
 //! `measure` is `media_length`, `media_count` or `room_size`, `percent` is
 //! rounded to two decimals as above, `rooms.status` is `not_needed`,
-//! `checked` (with `rooms`) or `unavailable` (with `reason`).
+//! `checked` (with `rooms`) or `unavailable` (with `reason`). A walk's
+//! `source` is `admin_api` (no module secret), `module` (the warden's
+//! Synapse module, keyset pages) or `fallback` (the module failed, said in
+//! `module_error`, and the admin API was read instead).
 
 use serde::Serialize;
 
@@ -96,6 +100,9 @@ fn tail(outcome: &RunOutcome) -> Doc {
         outcome.rules,
         outcome.now_ms,
     )));
+    if !outcome.walks.is_empty() {
+        doc.push(Block::Paragraph(s::users_source(&outcome.users_source())));
+    }
     for note in &outcome.notes {
         doc.push(Block::Paragraph(s::cli_note(note)));
     }
@@ -188,6 +195,8 @@ struct JsonWalk {
     from_ts: Option<u64>,
     users: u64,
     bytes: u64,
+    source: &'static str,
+    module_error: Option<String>,
 }
 
 /// The violations, serialized one at a time as the writer takes them.
@@ -245,6 +254,11 @@ pub fn json_document(outcome: &RunOutcome) -> impl Serialize + '_ {
                     from_ts: w.range.from_ms,
                     users: w.users,
                     bytes: w.bytes,
+                    source: w.source.label(),
+                    module_error: w
+                        .source
+                        .module_error()
+                        .map(crate::core::text::daemon::module_walk_reason),
                 })
                 .collect(),
             rooms: &outcome.rooms,
@@ -340,6 +354,7 @@ mod tests {
             ],
             walks: vec![
                 WalkReport {
+                    source: crate::core::model::users_source::UsersSource::Module,
                     range: TimeRange::ALL,
                     window: None,
                     users: 120,
@@ -348,6 +363,7 @@ mod tests {
                     cut_short: None,
                 },
                 WalkReport {
+                    source: Default::default(),
                     range: TimeRange::last(Duration::from_secs(86_400), NOW),
                     window: Some(Duration::from_secs(86_400)),
                     users: 7,
@@ -523,7 +539,8 @@ mod tests {
         assert_eq!(
             text(&clean, false),
             "No violations.\nChecked 120 users with media, 7 users with uploads in the last 1d \
-             against 3 rules at 2023-11-14 22:13 UTC.\n"
+             against 3 rules at 2023-11-14 22:13 UTC.\nUsers' media read through the warden's \
+             Synapse module (keyset pages).\n"
         );
         let value: serde_json::Value = serde_json::from_str(&json(&clean)).unwrap();
         assert_eq!(value["violations"], serde_json::json!([]));

@@ -6,6 +6,7 @@ use crate::core::alerting::conditions::ConditionChange;
 use crate::core::alerting::delivery::{Collapse, OUTBOX_CAP};
 use crate::core::alerting::saving::SaveChange;
 use crate::core::doc::{Block, Doc, ERROR_CAP, ID_CAP, Line};
+use crate::core::model::rooms::ModuleUnavailable;
 
 /// The state file could not be read and was set aside.
 pub fn state_set_aside(set_aside: &str) -> Doc {
@@ -134,6 +135,46 @@ pub fn rooms_back(since_ms: u64) -> Doc {
     )
 }
 
+/// Why the warden's Synapse module gave no users' page, for people.
+pub fn module_walk_reason(reason: &ModuleUnavailable) -> String {
+    match reason {
+        ModuleUnavailable::NotConfigured => "http.module_secret is not set".to_owned(),
+        ModuleUnavailable::NotInstalled => "Synapse does not know its users/media path (the \
+             module is not loaded, or older than synapse-warden)"
+            .to_owned(),
+        ModuleUnavailable::Refused => "it refused the warden's secret: http.module_secret and \
+             the module's secret_path must hold the same secret"
+            .to_owned(),
+        ModuleUnavailable::TimedOut => {
+            "a page took longer than its budget inside Synapse".to_owned()
+        }
+        ModuleUnavailable::Failed(why) => why.clone(),
+    }
+}
+
+/// The module's users' walk started failing: runs read the admin API.
+pub fn module_walk_failing(reason: &ModuleUnavailable) -> Doc {
+    said(
+        Line::new()
+            .text("the warden's Synapse module did not give the users' media totals: ")
+            .outside(module_walk_reason(reason), ERROR_CAP)
+            .text(
+                ". Runs read them through Synapse's admin API instead (every user is still \
+                 checked, at Synapse's own cost); I will say when the module answers again.",
+            ),
+    )
+}
+
+/// The module gives the users' media totals again.
+pub fn module_walk_back(since_ms: u64) -> Doc {
+    said(
+        Line::new()
+            .text("the warden's Synapse module gives the users' media totals again (failing since ")
+            .time(since_ms)
+            .text(")."),
+    )
+}
+
 /// Walks started being cut short, and how.
 pub fn walks_incomplete(cause: &str) -> Doc {
     said(
@@ -176,6 +217,8 @@ pub fn condition(notice: &ConditionChange) -> Doc {
         ConditionChange::RoomsBack { since_ms } => rooms_back(*since_ms),
         ConditionChange::WalksIncomplete { cause } => walks_incomplete(cause),
         ConditionChange::WalksComplete { since_ms } => walks_complete(*since_ms),
+        ConditionChange::ModuleWalkFailing { reason } => module_walk_failing(reason),
+        ConditionChange::ModuleWalkBack { since_ms } => module_walk_back(*since_ms),
     }
 }
 

@@ -135,6 +135,9 @@ pub fn status(view: &StatusView, now_ms: u64, daemon: bool) -> Doc {
     if let Some(cause) = view.last_run.as_ref().and_then(|r| r.incomplete.as_ref()) {
         lines.push(s::incomplete(cause));
     }
+    if let Some(source) = view.last_run.as_ref().and_then(|r| r.source.as_ref()) {
+        lines.push(text::check::users_source(source));
+    }
     lines.push(s::next_run(view.next_run_ms, now_ms));
     if let Some((since, error)) = &view.synapse_outage {
         lines.push(s::outage(*since, error));
@@ -373,6 +376,7 @@ mod tests {
                 silenced: 0,
                 error: None,
                 incomplete: None,
+                source: None,
             }),
             next_run_ms: Some(1_700_000_000_000 + 3_600_000),
             synapse_outage: None,

@@ -19,6 +19,7 @@ use crate::core::engine::rooms::{RoomRow, RoomsView};
 use crate::core::model::coverage::{Coverage, RoomsUnavailable};
 use crate::core::model::rooms::{ModuleUnavailable, RoomSource, SizesUnavailable};
 use crate::core::model::usage::{MediaMetric, TimeRange, UserMedia};
+use crate::core::model::users_source::UsersSource;
 use crate::core::model::violation::fixture;
 use crate::core::model::violation::{Measure, Severity, Subject, Violation};
 use crate::core::policy;
@@ -144,6 +145,7 @@ fn outcome(i: &Inputs) -> RunOutcome {
         violations: violations(i),
         walks: vec![
             WalkReport {
+                source: Default::default(),
                 range: TimeRange::ALL,
                 window: None,
                 users: 120,
@@ -152,6 +154,7 @@ fn outcome(i: &Inputs) -> RunOutcome {
                 cut_short: None,
             },
             WalkReport {
+                source: Default::default(),
                 range: TimeRange::last(Duration::from_secs(5400), NOW),
                 window: Some(Duration::from_secs(5400)),
                 users: 1,
@@ -309,6 +312,9 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             silenced: 0,
             error: None,
             incomplete: Some(i.error.clone()),
+            source: Some(UsersSource::Fallback(ModuleUnavailable::Failed(
+                i.error.clone(),
+            ))),
         }),
         next_run_ms: Some(NOW + 600_000),
         synapse_outage: Some((NOW - 60_000, i.error.clone())),
@@ -325,6 +331,7 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
             silenced: 0,
             error: Some(i.error.clone()),
             incomplete: None,
+            source: None,
         }),
         next_run_ms: None,
         synapse_outage: None,
@@ -433,6 +440,14 @@ fn catalogue(i: &Inputs) -> Vec<(&'static str, Doc)> {
         (
             "notice: walks complete",
             text::daemon::walks_complete(NOW - 60_000),
+        ),
+        (
+            "notice: module walk failing",
+            text::daemon::module_walk_failing(&ModuleUnavailable::Failed(i.error.clone())),
+        ),
+        (
+            "notice: module walk back",
+            text::daemon::module_walk_back(NOW - 60_000),
         ),
         ("help", replies::help("!stats", None)),
         ("usage error", replies::usage("!stats", &usage)),

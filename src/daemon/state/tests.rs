@@ -100,6 +100,7 @@ fn sample() -> DaemonState {
             error: None,
             incomplete: None,
             silenced: 0,
+            source: None,
         }),
         ..DaemonState::default()
     };
@@ -123,6 +124,30 @@ fn a_state_written_by_main_loads() {
             assert_eq!(state, sample());
         }
         other => panic!("{MAIN_3C948DF}: {other:?}"),
+    }
+}
+
+/// Where the last run read users' media (issue 29) is kept across restarts,
+/// the module's reason for a fallback included.
+#[test]
+fn the_last_runs_source_is_kept() {
+    use crate::core::model::rooms::ModuleUnavailable;
+    use crate::core::model::users_source::UsersSource;
+    let dir = tempfile::tempdir().unwrap();
+    let store = JsonStore::new(dir.path().join("state.json"));
+    for source in [
+        UsersSource::Module,
+        UsersSource::Fallback(ModuleUnavailable::Failed("HTTP 500: boom".into())),
+    ] {
+        let mut state = sample();
+        if let Some(run) = state.last_run.as_mut() {
+            run.source = Some(source.clone());
+        }
+        store.save(&state).unwrap();
+        match store.load::<DaemonState>(0).unwrap() {
+            Loaded::Found(loaded) => assert_eq!(loaded, state),
+            other => panic!("{other:?}"),
+        }
     }
 }
 

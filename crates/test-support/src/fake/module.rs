@@ -11,12 +11,22 @@
 //! `M_INVALID_PARAM`, 405 for other methods, the answer's fields, and the
 //! module's failures (429 busy, 503 with `"timeout": true`, 500). Not
 //! reproduced: any measurement (the rooms are canned).
+//!
+//! `GET /_synapse/client/synapse_warden/v1/users/media` (issue 29): keyset
+//! pages of the dataset's users, in `user_id` order, with the admin API's
+//! numbers (the same rows as the fake's `statistics/users/media` ordered by
+//! `user_id`): `after`, `limit` (1 to 100000, default 10000), `from_ts` /
+//! `until_ts` (0 is no bound; `until_ts` not after `from_ts` is a 400),
+//! `timeout_ms`; `next_after` only on a full page. Users with an empty ID
+//! are left out, as the module leaves out rows without one. Faults:
+//! [`ModuleUsers`].
 
 use super::*;
 
 /// The module's path prefix, and its rooms endpoint.
 pub const MODULE_PREFIX: &str = "/_synapse/client/synapse_warden/";
 const MODULE_ROOMS_PATH: &str = "/_synapse/client/synapse_warden/v1/rooms";
+const MODULE_USERS_PATH: &str = "/_synapse/client/synapse_warden/v1/users/media";
 
 /// What the fake module answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +45,22 @@ pub enum ModuleRooms {
     Failed(String),
 }
 
+/// What the fake module's users' media endpoint does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ModuleUsers {
+    /// Keyset pages of the dataset.
+    #[default]
+    Serve,
+    /// 404 `M_UNRECOGNIZED`: a module older than this path.
+    Older,
+    /// Pages whose `after` is below this user ID are served; the others
+    /// answer 500 `M_UNKNOWN` (the first page, `after` empty, fails when
+    /// this is empty).
+    FailFrom(String),
+    /// As [`ModuleUsers::FailFrom`], with 503 `"timeout": true`.
+    TimedOutFrom(String),
+}
+
 /// The warden's module as loaded into the fake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeModule {
@@ -42,6 +68,8 @@ pub struct FakeModule {
     pub secret: String,
     /// What its rooms endpoint answers.
     pub rooms: ModuleRooms,
+    /// What its users' media endpoint does.
+    pub users: ModuleUsers,
 }
 
 impl FakeSynapse {
@@ -93,27 +121,19 @@ pub(crate) fn respond(
                 .into_response(),
         );
     }
-    if path != MODULE_ROOMS_PATH {
+    let users_path = path == MODULE_USERS_PATH && module.users != ModuleUsers::Older;
+    if path != MODULE_ROOMS_PATH && !users_path {
         return Some(unrecognized(StatusCode::NOT_FOUND).into_response());
     }
     if method != Method::GET {
         return Some(unrecognized(StatusCode::METHOD_NOT_ALLOWED).into_response());
     }
     let args = Args::parse(query);
-    let number = |name: &str, min: i128, max: i128, default: i128| -> Result<i128, Refusal> {
-        match parse_integer(&args, name) {
-            Ok(None) => Ok(default),
-            Ok(Some(v)) => match v.to_i128() {
-                Some(n) if (min..=max).contains(&n) => Ok(n),
-                _ => Err(invalid_param(format!(
-                    "{name} must be between {min} and {max}"
-                ))),
-            },
-            Err(refusal) => Err(refusal),
-        }
-    };
-    let limit = match number("limit", 1, 10_000, 10)
-        .and_then(|limit| number("timeout_ms", 100, 60_000, 5_000).map(|_| limit))
+    if users_path {
+        return Some(users_media(app, &args, &module.users));
+    }
+    let limit = match bounded(&args, "limit", 1, 10_000, 10)
+        .and_then(|limit| bounded(&args, "timeout_ms", 100, 60_000, 5_000).map(|_| limit))
     {
         Ok(limit) => limit as usize,
         Err(refusal) => return Some(refusal.into_response()),
@@ -159,4 +179,123 @@ pub(crate) fn respond(
             json_response(StatusCode::OK, body)
         }
     })
+}
+
+/// A bounded integer parameter of the module, or its 400.
+fn bounded(args: &Args, name: &str, min: i128, max: i128, default: i128) -> Result<i128, Refusal> {
+    match parse_integer(args, name)? {
+        None => Ok(default),
+        Some(v) => match v.to_i128() {
+            Some(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(invalid_param(format!(
+                "{name} must be between {min} and {max}"
+            ))),
+        },
+    }
+}
+
+/// Keyset pages of users' media totals, as the module serves them.
+fn users_media(app: &App, args: &Args, mode: &ModuleUsers) -> Response {
+    const TS_MAX: i128 = i64::MAX as i128;
+    let params = (|| {
+        let after = match args.get("after").and_then(<[_]>::first) {
+            Some(raw) => String::from_utf8(raw.clone())
+                .map_err(|_| invalid_param("after must be UTF-8".to_owned()))?,
+            None => String::new(),
+        };
+        let limit = bounded(args, "limit", 1, 100_000, 10_000)?;
+        let from_ts = bounded(args, "from_ts", 0, TS_MAX, 0)?;
+        let until_ts = bounded(args, "until_ts", 0, TS_MAX, 0)?;
+        if args.get("until_ts").is_some() && until_ts <= from_ts {
+            return Err(invalid_param(
+                "until_ts must be greater than from_ts".to_owned(),
+            ));
+        }
+        bounded(args, "timeout_ms", 100, 60_000, 5_000)?;
+        Ok((after, limit as usize, from_ts as u128, until_ts as u128))
+    })();
+    let (after, limit, from, until) = match params {
+        Ok(p) => p,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match mode {
+        ModuleUsers::FailFrom(user) if after >= *user => {
+            return Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "M_UNKNOWN",
+                "Reading users' media failed: database is locked",
+            )
+            .into_response();
+        }
+        ModuleUsers::TimedOutFrom(user) if after >= *user => {
+            return Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "M_UNKNOWN",
+                "Reading users' media took over timeout_ms (stopped)",
+            )
+            .with("timeout", "true")
+            .into_response();
+        }
+        _ => {}
+    }
+    let mut data = lock(&app.data);
+    let key = QueryKey {
+        order_by: SortBy::UserId,
+        backwards: false,
+        window: Window {
+            from,
+            until: (until != 0).then_some(until),
+        },
+        search: None,
+    };
+    let rows = data.rows(&key);
+    let recs = &data.dataset.users.recs;
+    let start =
+        rows.partition_point(|&(i, _, _)| recs[i as usize].user_id.as_str() <= after.as_str());
+    let mut body = String::from("{\"users_media\":[");
+    let mut shown = 0usize;
+    let mut last = None;
+    for &(i, count, length) in rows[start..].iter() {
+        if shown == limit {
+            break;
+        }
+        let r = &recs[i as usize];
+        if r.user_id.is_empty() {
+            continue;
+        }
+        if shown > 0 {
+            body.push(',');
+        }
+        shown += 1;
+        last = Some(r.user_id.as_str());
+        body.push_str("{\"user_id\":");
+        push_json_str(&mut body, &r.user_id);
+        body.push_str(",\"displayname\":");
+        match &r.displayname {
+            Some(name) => push_json_str(&mut body, name),
+            None => body.push_str("null"),
+        }
+        let _ = write!(body, ",\"media_count\":{count},\"media_length\":");
+        match length {
+            Some(length) => {
+                let _ = write!(body, "{length}");
+            }
+            None => body.push_str("null"),
+        }
+        body.push('}');
+    }
+    body.push_str("],\"next_after\":");
+    match last.filter(|_| shown == limit) {
+        Some(user) => push_json_str(&mut body, user),
+        None => body.push_str("null"),
+    }
+    let database = match data.db {
+        Db::Sqlite => "sqlite",
+        Db::Postgres => "postgresql",
+    };
+    let _ = write!(
+        body,
+        ",\"limit\":{limit},\"database\":\"{database}\",\"measured_ms\":1}}"
+    );
+    json_response(StatusCode::OK, body)
 }

@@ -14,6 +14,10 @@
 //! - Room sizes: on SQLite, Synapse has none; that is said once, ever. On
 //!   PostgreSQL, Synapse's 500 starts a rooms outage, ended by a run that
 //!   reads room sizes again.
+//! - A run that read users' media through the admin API because the
+//!   warden's Synapse module failed (issue 29) starts a module outage, said
+//!   once with the module's reason; the next run read through the module
+//!   ends it. A run that did not ask the module (no secret) forgets it.
 //! - A run whose walk was cut short (see [`crate::core::model::coverage`]) starts an
 //!   "incomplete" condition, ended by the next complete walk.
 //! - [`crate::core::alerting::settle::settle_run`]: a run that was not complete is a partial run; what it
@@ -25,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::engine::eval::{RoomsChecked, RunOutcome};
 use crate::core::model::coverage::RoomsUnavailable;
 use crate::core::model::rooms::ModuleUnavailable;
+use crate::core::model::users_source::UsersSource;
 
 /// A condition that lasted across runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +55,10 @@ pub struct Conditions {
     /// Walks cut short since (the cause, as first seen).
     #[serde(default)]
     pub incomplete: Option<Outage>,
+    /// The module's users' walk failing (runs fell back to the admin API)
+    /// since.
+    #[serde(default)]
+    pub module_walk_outage: Option<Outage>,
 }
 
 /// Something to tell the admins about the conditions.
@@ -94,6 +103,16 @@ pub enum ConditionChange {
         /// Cut short since (Unix ms).
         since_ms: u64,
     },
+    /// The module failed to give users' media; runs read the admin API.
+    ModuleWalkFailing {
+        /// Why, typed.
+        reason: ModuleUnavailable,
+    },
+    /// A run read users' media through the module again.
+    ModuleWalkBack {
+        /// Failing since (Unix ms).
+        since_ms: u64,
+    },
 }
 
 impl Conditions {
@@ -120,6 +139,7 @@ impl Conditions {
                 since_ms: outage.since_ms,
             });
         }
+        notices.extend(self.module_walk(&outcome.users_source(), now_ms));
         notices.extend(self.rooms(&outcome.rooms, now_ms));
         match outcome.cut_short() {
             Some((_, cut)) => {
@@ -143,6 +163,35 @@ impl Conditions {
             }
         }
         notices
+    }
+
+    fn module_walk(&mut self, source: &UsersSource, now_ms: u64) -> Option<ConditionChange> {
+        match source {
+            UsersSource::Fallback(reason) => {
+                if self.module_walk_outage.is_some() {
+                    return None;
+                }
+                self.module_walk_outage = Some(Outage {
+                    since_ms: now_ms,
+                    error: format!("{reason:?}"),
+                });
+                Some(ConditionChange::ModuleWalkFailing {
+                    reason: reason.clone(),
+                })
+            }
+            UsersSource::Module => {
+                self.module_walk_outage
+                    .take()
+                    .map(|outage| ConditionChange::ModuleWalkBack {
+                        since_ms: outage.since_ms,
+                    })
+            }
+            // The secret was taken away: nothing to watch any more.
+            UsersSource::AdminApi => {
+                self.module_walk_outage = None;
+                None
+            }
+        }
     }
 
     fn rooms(&mut self, rooms: &RoomsChecked, now_ms: u64) -> Option<ConditionChange> {

@@ -7,6 +7,7 @@ use crate::core::model::coverage::CutShort;
 use crate::core::model::coverage::{Checked, Coverage, CutCause};
 use crate::core::model::rooms::{ModuleUnavailable, RoomSource, SizesUnavailable};
 use crate::core::model::usage::TimeRange;
+use crate::core::model::users_source::UsersSource;
 use crate::core::model::violation::fixture::{user, violation};
 use crate::core::model::violation::{Measure, Subject, Violation};
 use crate::core::text;
@@ -50,6 +51,7 @@ fn outcome(rooms: RoomsChecked, cut: Option<CutShort>, violations: Vec<Violation
         now_ms: 0,
         violations,
         walks: vec![WalkReport {
+            source: Default::default(),
             range: TimeRange::ALL,
             window: None,
             users: 80,
@@ -322,4 +324,77 @@ fn postgres_without_the_module_is_an_outage_not_a_lasting_state() {
             .len(),
         1
     );
+}
+
+/// A run whose walk used `source`.
+fn through(source: UsersSource) -> RunOutcome {
+    let mut run = outcome(checked(), None, Vec::new());
+    run.walks[0].source = source;
+    run
+}
+
+/// The module failing to give users' media (issue 29) is said once, with its
+/// reason, however many runs fall back; the first run through the module
+/// again says it is back; taking the secret away forgets it silently.
+#[test]
+fn a_module_walk_fallback_is_said_once_and_its_end_too() {
+    let mut conditions = Conditions::default();
+    assert!(
+        conditions
+            .run_finished(&through(UsersSource::Module), 0)
+            .is_empty()
+    );
+    let failed = UsersSource::Fallback(ModuleUnavailable::TimedOut);
+    assert_eq!(
+        conditions.run_finished(&through(failed.clone()), 10 * MIN),
+        vec![ConditionChange::ModuleWalkFailing {
+            reason: ModuleUnavailable::TimedOut
+        }]
+    );
+    // Another reason on a later run: still the same outage, not said again.
+    let refused = UsersSource::Fallback(ModuleUnavailable::Refused);
+    for (n, source) in [failed.clone(), refused, failed.clone()]
+        .into_iter()
+        .enumerate()
+    {
+        let at = (20 + n as u64) * MIN;
+        assert!(conditions.run_finished(&through(source), at).is_empty());
+    }
+    // A failed run changes nothing of it.
+    conditions.run_failed("connection refused", 30 * MIN);
+    let back = conditions.run_finished(&through(UsersSource::Module), 40 * MIN);
+    assert_eq!(
+        back,
+        vec![
+            ConditionChange::SynapseBack { since_ms: 30 * MIN },
+            ConditionChange::ModuleWalkBack { since_ms: 10 * MIN }
+        ]
+    );
+    assert!(
+        conditions
+            .run_finished(&through(UsersSource::Module), 50 * MIN)
+            .is_empty()
+    );
+    // Falling back again is a new outage; the secret taken away ends it
+    // without a word (nothing to watch), and the next fallback is said.
+    assert_eq!(
+        conditions
+            .run_finished(&through(failed.clone()), 60 * MIN)
+            .len(),
+        1
+    );
+    assert!(
+        conditions
+            .run_finished(&through(UsersSource::AdminApi), 70 * MIN)
+            .is_empty()
+    );
+    assert_eq!(conditions.module_walk_outage, None);
+    assert_eq!(conditions.run_finished(&through(failed), 80 * MIN).len(), 1);
+    // The notices name the reason in words.
+    let said = text::daemon::condition(&ConditionChange::ModuleWalkFailing {
+        reason: ModuleUnavailable::Refused,
+    })
+    .plain();
+    assert!(said.contains("refused the warden's secret"), "{said}");
+    assert!(said.contains("admin API"), "{said}");
 }

@@ -42,6 +42,7 @@ mod rooms;
 use crate::core::model::coverage::{Checked, Coverage, CutCause, CutShort};
 use crate::core::model::rooms::{RoomListEntry, RoomSizes, SizesUnavailable};
 use crate::core::model::usage::{TimeRange, UserMedia};
+use crate::core::model::users_source::UsersSource;
 use crate::core::model::violation::{Measure, Severity, Subject, Violation};
 use crate::core::policy::{Percent, Rules};
 pub use rooms::RoomsChecked;
@@ -78,6 +79,8 @@ pub struct PlannedWalk {
     cut_short: Option<CutShort>,
     /// The users it looked at.
     checked: Checked,
+    /// Where its users were read.
+    source: UsersSource,
 }
 
 /// One walk of a finished run.
@@ -95,6 +98,8 @@ pub struct WalkReport {
     pub media: u64,
     /// How the walk was cut short; `None` when it saw every user.
     pub cut_short: Option<CutShort>,
+    /// Where its users were read.
+    pub source: UsersSource,
 }
 
 /// The result of a run.
@@ -127,6 +132,11 @@ impl RunOutcome {
         self.walks
             .iter()
             .find_map(|w| w.cut_short.map(|cut| (w, cut)))
+    }
+
+    /// Where the run read the users' media totals (all its walks).
+    pub fn users_source(&self) -> UsersSource {
+        UsersSource::of_run(self.walks.iter().map(|w| &w.source))
     }
 
     /// Why the run was partial, for people: the first walk cut short,
@@ -182,6 +192,7 @@ impl<'r> Evaluation<'r> {
                 bytes: 0,
                 media: 0,
                 cut_short: None,
+                source: UsersSource::AdminApi,
                 checked: Checked::All,
             })
             .collect();
@@ -299,6 +310,21 @@ impl<'r> Evaluation<'r> {
         Ok(())
     }
 
+    /// Says where the walk of `range` read its users.
+    pub fn walked_through(
+        &mut self,
+        range: TimeRange,
+        source: UsersSource,
+    ) -> Result<(), EvalError> {
+        let walk = self
+            .walks
+            .iter_mut()
+            .find(|w| w.range == range)
+            .ok_or(EvalError::UnplannedRange(range))?;
+        walk.source = source;
+        Ok(())
+    }
+
     /// Ends the run.
     pub fn finish(mut self) -> RunOutcome {
         let mut coverage = Coverage::complete();
@@ -360,6 +386,7 @@ impl<'r> Evaluation<'r> {
                     bytes: w.bytes,
                     media: w.media,
                     cut_short: w.cut_short,
+                    source: w.source,
                 })
                 .collect(),
             rooms,

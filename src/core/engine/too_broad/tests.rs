@@ -36,6 +36,7 @@ fn outcome(users: Option<u64>, violations: Vec<Violation>) -> RunOutcome {
         violations,
         walks: users
             .map(|users| WalkReport {
+                source: Default::default(),
                 range: TimeRange::ALL,
                 window: None,
                 users,
