@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench --bench check -- [--users 20000,200000,1000000] [--media 10]
-//!     [--reps 3] [--plans 100000,250000,1000000]
+//!     [--reps 3] [--plans 100000,250000,1000000|none] [--spread]
 //! ```
 //!
 //! For each user count it measures, on the same server, `--reps` rounds of
@@ -15,8 +15,14 @@
 //!   a rule that only the ten largest users break (few violations);
 //! - the same with a rule that 35 % of users break (many violations: the
 //!   too-tight rule a new admin writes first);
-//! - `check` with each `synapse.page_size` of `--plans`, with each of the
-//!   two rules: the page plans compared;
+//! - `check` with each `synapse.page_size` of `--plans` (`none`: no plan),
+//!   with each of the two rules: the page plans compared;
+//! - `check` through the warden's Synapse module (`http.module_secret` set;
+//!   the module is loaded in Synapse from the start, issue 29), with each of
+//!   the two rules: keyset pages through Synapse's index instead of the
+//!   admin API's aggregation of all media per page; its bars are at most
+//!   0.5x the floor (0.3x from 1 000 000 users), Synapse's peak within
+//!   100 MB of its RSS before the run, the warden under 60 MB;
 //!
 //! and, once, a plain HTTP loop at `limit=100` (Synapse's documented
 //! default) below 50 000 users, where it does not take hours. For each it
@@ -35,11 +41,15 @@ use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
 use test_support::policy::{Policy, SecretAt};
-use test_support::synapse::{Backend, SeedReport, SynapseHarness, seeded_media_length};
+use test_support::synapse::{
+    Backend, SeedReport, SynapseHarness, ensure_quota_module, seeded_media_length,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
 
 struct Args {
+    /// Media rows in upload order across users instead of user by user.
+    spread: bool,
     users: Vec<u64>,
     media: u64,
     reps: usize,
@@ -47,8 +57,11 @@ struct Args {
 }
 
 fn list(value: Option<String>, what: &str) -> Result<Vec<u64>> {
+    let value = value.with_context(|| format!("{what} N[,N...]"))?;
+    if value == "none" {
+        return Ok(Vec::new());
+    }
     Ok(value
-        .with_context(|| format!("{what} N[,N...]"))?
         .split(',')
         .map(|s| s.trim().parse())
         .collect::<Result<_, _>>()?)
@@ -56,6 +69,7 @@ fn list(value: Option<String>, what: &str) -> Result<Vec<u64>> {
 
 fn parse_args() -> Result<Args> {
     let mut args = Args {
+        spread: false,
         users: vec![20_000, 200_000],
         media: 10,
         reps: 3,
@@ -68,6 +82,7 @@ fn parse_args() -> Result<Args> {
             "--plans" => args.plans = list(it.next(), "--plans")?,
             "--media" => args.media = it.next().context("--media M")?.parse()?,
             "--reps" => args.reps = it.next().context("--reps R")?.parse()?,
+            "--spread" => args.spread = true,
             _ => {}
         }
     }
@@ -109,6 +124,22 @@ struct Row {
     many: Sample,
     many_violations: u64,
     plans: Vec<(String, Sample)>,
+    module_few: Sample,
+    module_many: Sample,
+    /// Synapse's largest peak through the module above its RSS just before
+    /// that run (KiB).
+    module_synapse_growth_kib: i64,
+}
+
+/// Synapse's RSS now, in KiB.
+fn synapse_rss_kib(pid: u32) -> i64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("VmRSS:"))?.to_owned();
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 /// Synapse's peak RSS since the last reset, in KiB.
@@ -203,13 +234,24 @@ fn run_check(config: &std::path::Path) -> Result<(Duration, i64, Value)> {
 }
 
 /// A policy file `NAME.yaml` with one quota rule at `limit` bytes and,
-/// when given, `synapse.page_size`.
+/// when given, `synapse.page_size`; through the module when `module`.
 fn policy(
     dir: &std::path::Path,
     base: &str,
     name: &str,
     limit: u64,
     page_size: Option<u64>,
+) -> Result<std::path::PathBuf> {
+    policy_with(dir, base, name, limit, page_size, false)
+}
+
+fn policy_with(
+    dir: &std::path::Path,
+    base: &str,
+    name: &str,
+    limit: u64,
+    page_size: Option<u64>,
+    module: bool,
 ) -> Result<std::path::PathBuf> {
     let config = dir.join(format!("{name}.yaml"));
     let mut p = Policy::new(base, SecretAt::File(dir.join("token")))
@@ -221,22 +263,35 @@ fn policy(
     if let Some(size) = page_size {
         p = p.set("synapse.page_size", size);
     }
+    if module {
+        p = p.set(
+            "http.module_secret",
+            serde_json::json!({"file": dir.join("module-secret").display().to_string()}),
+        );
+    }
     p.write(&config)?;
     Ok(config)
 }
 
-/// One `check`, verified: it saw every seeded user and byte and found
-/// `expected` violations. Returns (wall time, warden peak KiB, Synapse peak KiB).
+/// One `check`, verified: it saw every seeded user and byte, through
+/// `source` (`admin_api` or `module`), and found `expected` violations.
+/// Returns (wall time, warden peak KiB, Synapse peak KiB).
 fn checked(
     config: &std::path::Path,
     seeded: &SeedReport,
     expected: u64,
     pid: u32,
+    source: &str,
 ) -> Result<(Duration, i64, i64)> {
     reset_synapse_peak(pid)?;
     let (took, rss, report) = run_check(config)?;
     let synapse = synapse_peak_kib(pid);
     let walk = &report["summary"]["walks"][0];
+    ensure!(
+        walk["source"].as_str() == Some(source),
+        "{}: check read through {walk}, not {source}",
+        config.display()
+    );
     ensure!(
         walk["users"].as_u64() == Some(seeded.users)
             && walk["bytes"].as_u64() == Some(seeded.total_bytes),
@@ -258,11 +313,31 @@ fn checked(
 async fn measure(n: u64, args: &Args) -> Result<Row> {
     let media = args.media;
     eprintln!("== {n} users x {media} media: starting PostgreSQL Synapse and seeding by SQL");
-    let h = SynapseHarness::start(Backend::Postgres).await?;
+    // The warden's module is loaded from the start, as an admin who
+    // installed it for quotas has it; the admin API rows do not use it.
+    ensure_quota_module().await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("module-secret"), "bench-module-secret\n")?;
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "modules".into(),
+        serde_json::json!([{
+            "module": "synapse_warden_quota.WardenQuota",
+            "config": {
+                "warden_url": format!("http://127.0.0.1:{free_port}"),
+                "secret_path": dir.path().join("module-secret").display().to_string(),
+                "timeout": "1s",
+            },
+        }]),
+    );
+    let h = SynapseHarness::start_with(Backend::Postgres, extra).await?;
     let pid = h.pid().context("Synapse's pid")?;
     let admin = h.register("bench-admin", "bench-password", true).await?;
     let started = Instant::now();
-    let seeded = h.seed_media_sql(n, media).await?;
+    let seeded = h.seed_media_sql_laid_out(n, media, args.spread).await?;
     h.psql("ANALYZE;").await?;
     eprintln!("   seeded in {:.0} s", started.elapsed().as_secs_f64());
     let base = h.base_url().as_str().trim_end_matches('/').to_owned();
@@ -270,7 +345,6 @@ async fn measure(n: u64, args: &Args) -> Result<Row> {
         .timeout(Duration::from_secs(3600))
         .build()?;
 
-    let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("token"), &admin.access_token)?;
     // Few: exactly the ten largest users break it. Many: 35 % of them do.
     let few = policy(
@@ -287,6 +361,22 @@ async fn measure(n: u64, args: &Args) -> Result<Row> {
         "many",
         seeded_media_length(n - many_violations, media),
         None,
+    )?;
+    let module_few = policy_with(
+        dir.path(),
+        &base,
+        "module-few",
+        seeded_media_length(n - 10, media),
+        None,
+        true,
+    )?;
+    let module_many = policy_with(
+        dir.path(),
+        &base,
+        "module-many",
+        seeded_media_length(n - many_violations, media),
+        None,
+        true,
     )?;
     // Each page plan with both rules: (label, policy, expected violations).
     let mut plans = Vec::new();
@@ -330,6 +420,9 @@ async fn measure(n: u64, args: &Args) -> Result<Row> {
             .iter()
             .map(|(label, _, _)| (label.clone(), Sample::default()))
             .collect(),
+        module_few: Sample::default(),
+        module_many: Sample::default(),
+        module_synapse_growth_kib: 0,
     };
     for rep in 1..=args.reps {
         eprintln!(
@@ -345,13 +438,24 @@ async fn measure(n: u64, args: &Args) -> Result<Row> {
             "one page saw {users} users / {bytes} bytes"
         );
         eprintln!("   round {rep}: check, few violations, then many...");
-        let (t, rss, syn) = checked(&few, &seeded, 10, pid)?;
+        let (t, rss, syn) = checked(&few, &seeded, 10, pid, "admin_api")?;
         row.few.add(t, rss, syn);
-        let (t, rss, syn) = checked(&many, &seeded, many_violations, pid)?;
+        let (t, rss, syn) = checked(&many, &seeded, many_violations, pid, "admin_api")?;
         row.many.add(t, rss, syn);
+        eprintln!("   round {rep}: check through the module, few violations, then many...");
+        for (config, expected, sample) in [
+            (&module_few, 10, &mut row.module_few),
+            (&module_many, many_violations, &mut row.module_many),
+        ] {
+            // Synapse's RSS just before the run: what the walk adds to it.
+            let before = synapse_rss_kib(pid);
+            let (t, rss, syn) = checked(config, &seeded, expected, pid, "module")?;
+            sample.add(t, rss, syn);
+            row.module_synapse_growth_kib = row.module_synapse_growth_kib.max(syn - before);
+        }
         for ((label, config, expected), (_, sample)) in plans.iter().zip(row.plans.iter_mut()) {
             eprintln!("   round {rep}: check, {label}...");
-            let (t, rss, syn) = checked(config, &seeded, *expected, pid)?;
+            let (t, rss, syn) = checked(config, &seeded, *expected, pid, "admin_api")?;
             sample.add(t, rss, syn);
         }
     }
@@ -395,8 +499,14 @@ async fn main() -> Result<()> {
         rows.push(measure(n, &args).await?);
     }
     println!(
-        "\nsynapse-warden check against PostgreSQL Synapse, {} media per user, {} rounds; every run saw the seeded users and bytes",
-        args.media, args.reps
+        "\nsynapse-warden check against PostgreSQL Synapse, {} media per user ({}), {} rounds; every run saw the seeded users and bytes",
+        args.media,
+        if args.spread {
+            "rows in upload order across users"
+        } else {
+            "rows user by user"
+        },
+        args.reps
     );
     for r in &rows {
         let floor = r.floor.quantile(0.5);
@@ -415,6 +525,8 @@ async fn main() -> Result<()> {
         print_line("one request (floor)", &r.floor, floor);
         print_line("check, 10 violations", &r.few, floor);
         print_line("check, 35% violating", &r.many, floor);
+        print_line("check through the module, 10 viol.", &r.module_few, floor);
+        print_line("check through the module, 35%", &r.module_many, floor);
         for (label, s) in &r.plans {
             print_line(&format!("check, {label}"), s, floor);
         }
@@ -451,6 +563,29 @@ async fn main() -> Result<()> {
             r.users,
             verdict(few_mb < rss_bar),
             verdict(many_mb < rss_bar)
+        );
+        let module_bar = if r.users >= 1_000_000 { 0.3 } else { 0.5 };
+        let (mfew, mmany) = (
+            r.module_few.quantile(0.5) / floor,
+            r.module_many.quantile(0.5) / floor,
+        );
+        println!(
+            "  {} users: check through the module at most {module_bar}x one request: few {mfew:.2}x {}, many {mmany:.2}x {}",
+            r.users,
+            verdict(mfew <= module_bar),
+            verdict(mmany <= module_bar)
+        );
+        let growth_mb = r.module_synapse_growth_kib as f64 / 1024.0;
+        println!(
+            "  {} users: Synapse's peak through the module within 100 MB of its RSS before: +{growth_mb:.1} MB {}",
+            r.users,
+            verdict(growth_mb <= 100.0)
+        );
+        let module_rss = r.module_few.rss_kib.max(r.module_many.rss_kib) as f64 / 1024.0;
+        println!(
+            "  {} users: warden peak RSS through the module under 60 MB: {module_rss:.1} MB {}",
+            r.users,
+            verdict(module_rss < 60.0)
         );
         if let Some(l) = r.loop_100 {
             let s = l.as_secs_f64() / r.few.quantile(0.5);

@@ -11,9 +11,11 @@ use std::collections::BTreeMap;
 use futures::TryStreamExt;
 use serde_json::Value;
 use synapse_warden::core::model::usage::{TimeRange, UserMedia};
+use synapse_warden::core::model::users_source::UsersSource;
+use synapse_warden::synapse::client::ModuleSecret;
 use synapse_warden::synapse::{
     AdminToken, ClientConfig, Direction, OrderBy, PageLimit, RetryPolicy, SearchTerm,
-    SynapseClient, SynapseError, UsersMediaQuery, WalkChunk, WalkOptions,
+    SynapseClient, SynapseError, UsersMediaQuery, WalkChunk, WalkOptions, WalkSummary,
 };
 
 /// The database behind a server: ordering and `LIKE` differ.
@@ -746,6 +748,113 @@ pub async fn walk_all(
     panic!("walk ended without Done");
 }
 
+/// The secret the warden's Synapse module is loaded with in the module
+/// parity checks.
+pub const MODULE_SECRET: &str = "conformance-module-secret";
+
+/// Walks to the end; the users and the summary.
+async fn walk_summary(
+    client: &SynapseClient,
+    options: WalkOptions,
+) -> Result<(Vec<UserMedia>, WalkSummary), SynapseError> {
+    let mut walk = client.walk(options);
+    let mut users = Vec::new();
+    while let Some(item) = walk.try_next().await? {
+        match item {
+            WalkChunk::Users(chunk) => users.extend(chunk),
+            WalkChunk::Done(summary) => return Ok((users, summary)),
+        }
+    }
+    panic!("walk ended without Done");
+}
+
+/// Issue 29's parity: the warden's module's keyset pages give exactly the
+/// admin API's users and numbers (display names, null ones too), for all
+/// media and for windows on either side of the scenario's midpoint, in
+/// pages of 2 (many keyset pages) and of 500 (one); and the module's
+/// answer has its documented shape and refuses a missing or wrong secret.
+pub async fn check_module_parity(target: &Target, when: &str, r: &mut Report) {
+    let api = target.client();
+    let module = target
+        .client()
+        .with_module_secret(ModuleSecret::new(MODULE_SECRET));
+    let windows = [
+        ("all media", TimeRange::ALL),
+        (
+            "late media (from_ts)",
+            TimeRange {
+                from_ms: Some(target.mid_ms + 1),
+                until_ms: None,
+            },
+        ),
+        (
+            "early media (until_ts)",
+            TimeRange {
+                from_ms: None,
+                until_ms: Some(target.mid_ms),
+            },
+        ),
+    ];
+    for (window, range) in windows {
+        for page in [2u64, 500] {
+            let options = WalkOptions {
+                range,
+                page_size: PageLimit::new(page).unwrap(),
+                chunk: 100,
+            };
+            let what = format!("module parity {when}, {window}, pages of {page}");
+            match (
+                walk_summary(&api, options.clone()).await,
+                walk_summary(&module, options).await,
+            ) {
+                (Ok((want, _)), Ok((got, summary))) => {
+                    r.check(!want.is_empty(), || format!("{what}: no user at all"));
+                    r.eq(&format!("{what}: users"), got, want);
+                    r.eq(
+                        &format!("{what}: source"),
+                        summary.source,
+                        UsersSource::Module,
+                    );
+                }
+                (a, m) => r.check(false, || {
+                    format!("{what}: admin API {:?}, module {:?}", a.err(), m.err())
+                }),
+            }
+        }
+    }
+    let url = format!(
+        "{}/_synapse/client/synapse_warden/v1/users/media",
+        target.base_url
+    );
+    let (status, body) = raw_get(&format!("{url}?limit=2"), Some(MODULE_SECRET)).await;
+    r.eq(&format!("module page {when}: status"), status, 200);
+    let users = body["users_media"].as_array().cloned().unwrap_or_default();
+    r.eq(&format!("module page {when}: users"), users.len(), 2);
+    r.eq(
+        &format!("module page {when}: next_after is the last user of a full page"),
+        body["next_after"].clone(),
+        users.get(1).map_or(Value::Null, |u| u["user_id"].clone()),
+    );
+    r.eq(
+        &format!("module page {when}: database"),
+        body["database"].as_str(),
+        Some(match target.db {
+            Db::Sqlite => "sqlite",
+            Db::Postgres => "postgresql",
+        }),
+    );
+    let (status, body) = raw_get(&url, None).await;
+    r.eq(&format!("module without a secret: {body}"), status, 401);
+    let (status, body) = raw_get(&url, Some("not-the-secret")).await;
+    r.eq(&format!("module with a wrong secret: {body}"), status, 403);
+    let (status, body) = raw_get(&format!("{url}?from_ts=5&until_ts=5"), Some(MODULE_SECRET)).await;
+    r.eq(
+        &format!("module with until_ts = from_ts: {body}"),
+        status,
+        400,
+    );
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum SortKey {
     Text(Option<String>),
@@ -853,7 +962,7 @@ mod real {
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use super::*;
-    use test_support::synapse::{Backend, SynapseHarness};
+    use test_support::synapse::{Backend, SynapseHarness, ensure_quota_module};
 
     fn now_ms() -> u64 {
         SystemTime::now()
@@ -904,6 +1013,97 @@ mod real {
             db,
             mid_ms,
         }
+    }
+
+    /// Issue 29's parity on real Synapse with the warden's module loaded as
+    /// an admin installs it: as seeded, then after media were uploaded,
+    /// deleted and quarantined (by users with and without a display name,
+    /// one of whom is left with no media at all).
+    async fn module_parity_real(backend: Backend, db: Db) {
+        ensure_quota_module().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("module-secret");
+        std::fs::write(&secret, format!("{MODULE_SECRET}\n")).unwrap();
+        let mut extra = serde_json::Map::new();
+        extra.insert(
+            "modules".into(),
+            serde_json::json!([{
+                "module": "synapse_warden_quota.WardenQuota",
+                "config": {
+                    "warden_url": format!("http://127.0.0.1:{}", crate::run_e2e::free_port()),
+                    "secret_path": secret.display().to_string(),
+                    "timeout": "1s",
+                },
+            }]),
+        );
+        let h = SynapseHarness::start_with(backend, extra).await.unwrap();
+        let target = seed(&h, db).await;
+        let mut r = Report {
+            label: format!("module parity on {}", target.label),
+            ..Report::default()
+        };
+        check_module_parity(&target, "as seeded", &mut r).await;
+
+        let admin = target.client();
+        let henry = h.register("henry", "seed-password", false).await.unwrap();
+        h.set_displayname(&henry, None).await.unwrap();
+        let ivy = h.register("ivy", "seed-password", false).await.unwrap();
+        h.set_displayname(&ivy, Some("Ivy <b>I</b>")).await.unwrap();
+        let jo = h.register("jo", "seed-password", false).await.unwrap();
+        let mut henrys = Vec::new();
+        for bytes in [300, 400, 500] {
+            henrys.push(h.upload_media(&henry, bytes).await.unwrap());
+        }
+        let ivys = h.upload_media(&ivy, 1234).await.unwrap();
+        h.upload_media(&ivy, 10).await.unwrap();
+        let jos = h.upload_media(&jo, 99).await.unwrap();
+        let media_id = |uri: &str| uri.rsplit('/').next().unwrap().to_owned();
+        let server = target.server_name.clone();
+        assert!(
+            admin
+                .delete_media(&server, &media_id(&henrys[1]))
+                .await
+                .unwrap()
+        );
+        assert!(admin.delete_media(&server, &media_id(&jos)).await.unwrap());
+        admin
+            .quarantine_media(&server, &media_id(&ivys))
+            .await
+            .unwrap();
+        check_module_parity(&target, "after uploads, deletions and a quarantine", &mut r).await;
+        // The changes are seen as the admin API sees them: henry 2 media,
+        // ivy 2 (one quarantined, still counted), jo none.
+        let (users, _) = walk_summary(
+            &admin
+                .clone()
+                .with_module_secret(ModuleSecret::new(MODULE_SECRET)),
+            WalkOptions::default(),
+        )
+        .await
+        .unwrap();
+        let find = |id: &str| users.iter().find(|u| u.user_id == id).cloned();
+        r.eq(
+            "henry after a deletion",
+            find(&henry.user_id).map(|u| (u.displayname, u.media_count, u.media_length)),
+            Some((None, 2, Some(800))),
+        );
+        r.eq(
+            "ivy after a quarantine",
+            find(&ivy.user_id).map(|u| (u.displayname, u.media_count, u.media_length)),
+            Some((Some("Ivy <b>I</b>".to_owned()), 2, Some(1244))),
+        );
+        r.eq("jo after deleting all", find(&jo.user_id), None);
+        r.assert_ok();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn module_parity_real_sqlite() {
+        module_parity_real(Backend::Sqlite, Db::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn module_parity_real_postgres() {
+        module_parity_real(Backend::Postgres, Db::Postgres).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -970,16 +1170,40 @@ mod fake {
 
     #[tokio::test]
     async fn conformance_fake_sqlite() {
-        let (_server, target) = start(fake::Db::Sqlite).await;
+        let (server, target) = start(fake::Db::Sqlite).await;
         let mut r = run_users_suite(&target).await;
         check_rooms(&target, RoomsExpect::Sqlite, &mut r).await;
+        module_parity(&server, &target, &mut r).await;
         r.assert_ok();
+    }
+
+    /// The fake's module passes the real module's parity checks, as
+    /// seeded and after users' media changed.
+    async fn module_parity(server: &FakeSynapse, target: &Target, r: &mut Report) {
+        server.set_module(Some(fake::FakeModule {
+            secret: MODULE_SECRET.into(),
+            rooms: fake::ModuleRooms::Failed("not asked".into()),
+            users: fake::ModuleUsers::Serve,
+        }));
+        check_module_parity(target, "as seeded", r).await;
+        server.update(|d| {
+            d.users
+                .add_media("@alice:test", &[(MID_MS + 5000, Some(77))]);
+            d.users.remove("@erin:test");
+            d.users.push(fake::FakeUser {
+                user_id: "@henry:test".into(),
+                displayname: None,
+                media: vec![(MID_MS - 5000, Some(300)), (MID_MS + 5000, None)],
+            });
+        });
+        check_module_parity(target, "after changes", r).await;
     }
 
     #[tokio::test]
     async fn conformance_fake_postgres() {
         let (server, target) = start(fake::Db::Postgres).await;
         let mut r = run_users_suite(&target).await;
+        module_parity(&server, &target, &mut r).await;
         check_rooms(&target, RoomsExpect::InternalError, &mut r).await;
         server.set_rooms(RoomsMode::Ok(vec![
             ("!small:test".into(), 10),
