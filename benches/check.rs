@@ -43,6 +43,7 @@ use serde_json::Value;
 use test_support::policy::{Policy, SecretAt};
 use test_support::synapse::{
     Backend, SeedReport, SynapseHarness, ensure_quota_module, seeded_media_length,
+    warden_module_config,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_synapse-warden");
@@ -318,21 +319,7 @@ async fn measure(n: u64, args: &Args) -> Result<Row> {
     ensure_quota_module().await?;
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("module-secret"), "bench-module-secret\n")?;
-    let free_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut extra = serde_json::Map::new();
-    extra.insert(
-        "modules".into(),
-        serde_json::json!([{
-            "module": "synapse_warden_quota.WardenQuota",
-            "config": {
-                "warden_url": format!("http://127.0.0.1:{free_port}"),
-                "secret_path": dir.path().join("module-secret").display().to_string(),
-                "timeout": "1s",
-            },
-        }]),
-    );
+    let extra = warden_module_config(&dir.path().join("module-secret"))?;
     let h = SynapseHarness::start_with(Backend::Postgres, extra).await?;
     let pid = h.pid().context("Synapse's pid")?;
     let admin = h.register("bench-admin", "bench-password", true).await?;

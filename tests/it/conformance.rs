@@ -737,15 +737,9 @@ pub async fn walk_all(
     client: &SynapseClient,
     options: WalkOptions,
 ) -> Result<(Vec<UserMedia>, u32), SynapseError> {
-    let mut walk = client.walk(options);
-    let mut users = Vec::new();
-    while let Some(item) = walk.try_next().await? {
-        match item {
-            WalkChunk::Users(chunk) => users.extend(chunk),
-            WalkChunk::Done(summary) => return Ok((users, summary.pages)),
-        }
-    }
-    panic!("walk ended without Done");
+    walk_summary(client, options)
+        .await
+        .map(|(users, summary)| (users, summary.pages))
 }
 
 /// The secret the warden's Synapse module is loaded with in the module
@@ -753,7 +747,7 @@ pub async fn walk_all(
 pub const MODULE_SECRET: &str = "conformance-module-secret";
 
 /// Walks to the end; the users and the summary.
-async fn walk_summary(
+pub async fn walk_summary(
     client: &SynapseClient,
     options: WalkOptions,
 ) -> Result<(Vec<UserMedia>, WalkSummary), SynapseError> {
@@ -962,7 +956,9 @@ mod real {
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use super::*;
-    use test_support::synapse::{Backend, SynapseHarness, ensure_quota_module};
+    use test_support::synapse::{
+        Backend, SynapseHarness, ensure_quota_module, warden_module_config,
+    };
 
     fn now_ms() -> u64 {
         SystemTime::now()
@@ -1024,18 +1020,7 @@ mod real {
         let dir = tempfile::tempdir().unwrap();
         let secret = dir.path().join("module-secret");
         std::fs::write(&secret, format!("{MODULE_SECRET}\n")).unwrap();
-        let mut extra = serde_json::Map::new();
-        extra.insert(
-            "modules".into(),
-            serde_json::json!([{
-                "module": "synapse_warden_quota.WardenQuota",
-                "config": {
-                    "warden_url": format!("http://127.0.0.1:{}", crate::run_e2e::free_port()),
-                    "secret_path": secret.display().to_string(),
-                    "timeout": "1s",
-                },
-            }]),
-        );
+        let extra = warden_module_config(&secret).unwrap();
         let h = SynapseHarness::start_with(backend, extra).await.unwrap();
         let target = seed(&h, db).await;
         let mut r = Report {

@@ -6,14 +6,13 @@
 
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use synapse_warden::core::model::rooms::ModuleUnavailable;
 use synapse_warden::core::model::usage::{TimeRange, UserMedia};
 use synapse_warden::core::model::users_source::UsersSource;
 use synapse_warden::synapse::client::ModuleSecret;
 use synapse_warden::synapse::{
-    AdminToken, ClientConfig, PageLimit, RetryPolicy, SynapseClient, SynapseError, WalkChunk,
-    WalkOptions, WalkSummary,
+    AdminToken, ClientConfig, PageLimit, RetryPolicy, SynapseClient, SynapseError, WalkOptions,
+    WalkSummary,
 };
 use test_support::fake::{
     self, Dataset, Db, FakeModule, FakeSynapse, GENERATED_NOW_MS, ModuleRooms, ModuleUsers,
@@ -51,19 +50,12 @@ async fn walk(
     page_size: u64,
     range: TimeRange,
 ) -> Result<(Vec<UserMedia>, WalkSummary), SynapseError> {
-    let mut walk = client.walk(WalkOptions {
+    let options = WalkOptions {
         range,
         page_size: PageLimit::new(page_size).unwrap(),
         chunk: 100,
-    });
-    let mut users = Vec::new();
-    while let Some(item) = walk.try_next().await? {
-        match item {
-            WalkChunk::Users(chunk) => users.extend(chunk),
-            WalkChunk::Done(summary) => return Ok((users, summary)),
-        }
-    }
-    panic!("the walk ended without its summary");
+    };
+    crate::conformance::walk_summary(client, options).await
 }
 
 /// (path, query) of the requests to the module's users' path.

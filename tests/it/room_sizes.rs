@@ -15,7 +15,7 @@ use synapse_warden::synapse::evaluate::{SizesError, room_sizes};
 use synapse_warden::synapse::{AdminToken, ClientConfig, RetryPolicy, SynapseClient};
 use test_support::fake::{self, Dataset, FakeModule, FakeSynapse, ModuleRooms, RoomsMode};
 use test_support::policy::{Policy, SecretAt};
-use test_support::synapse::{Backend, SynapseHarness, ensure_quota_module};
+use test_support::synapse::{Backend, SynapseHarness, ensure_quota_module, warden_module_config};
 
 const SECRET: &str = "a-module-secret-for-tests";
 
@@ -241,20 +241,9 @@ async fn rooms_on_a_fresh_synapse(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("module-secret");
     std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
-    let mut extra = serde_json::Map::new();
     // The module's upload half talks to a warden that is not there: it
     // fails open, and its rooms half needs nothing of it.
-    extra.insert(
-        "modules".into(),
-        json!([{
-            "module": "synapse_warden_quota.WardenQuota",
-            "config": {
-                "warden_url": format!("http://127.0.0.1:{}", crate::run_e2e::free_port()),
-                "secret_path": secret.display().to_string(),
-                "timeout": "1s",
-            },
-        }]),
-    );
+    let extra = warden_module_config(&secret).unwrap();
     let h = SynapseHarness::start_with(backend, extra).await.unwrap();
     let admin = h.register("admin", "admin-password", true).await.unwrap();
     let alice = h.register("alice", "alice-password", false).await.unwrap();

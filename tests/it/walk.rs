@@ -43,19 +43,12 @@ async fn walk(
     client: &SynapseClient,
     page_size: u64,
 ) -> Result<(Vec<UserMedia>, WalkSummary), SynapseError> {
-    let mut walk = client.walk(WalkOptions {
+    let options = WalkOptions {
         page_size: PageLimit::new(page_size).unwrap(),
         chunk: 500,
         ..WalkOptions::default()
-    });
-    let mut users = Vec::new();
-    while let Some(item) = walk.try_next().await? {
-        match item {
-            WalkChunk::Users(chunk) => users.extend(chunk),
-            WalkChunk::Done(summary) => return Ok((users, summary)),
-        }
-    }
-    panic!("the walk ended without its summary");
+    };
+    crate::conformance::walk_summary(client, options).await
 }
 
 fn as_map(users: &[UserMedia]) -> HashMap<String, (u64, Option<u64>)> {

@@ -349,6 +349,26 @@ pub(crate) struct PageFaults {
     pub(crate) empty_page: bool,
 }
 
+/// One entry of a users page, as Synapse writes it: `user_id`,
+/// `displayname` (or null), `media_count`, `media_length` (or null).
+pub(crate) fn push_user_entry(body: &mut String, r: &Rec, count: u64, length: Option<u64>) {
+    body.push_str("{\"user_id\":");
+    push_json_str(body, &r.user_id);
+    body.push_str(",\"displayname\":");
+    match &r.displayname {
+        Some(name) => push_json_str(body, name),
+        None => body.push_str("null"),
+    }
+    let _ = write!(body, ",\"media_count\":{count},\"media_length\":");
+    match length {
+        Some(length) => {
+            let _ = write!(body, "{length}");
+        }
+        None => body.push_str("null"),
+    }
+    body.push('}');
+}
+
 pub(crate) fn users_media(app: &App, args: &Args, faults: PageFaults) -> Response {
     let params = match users_params(args) {
         Ok(params) => params,
@@ -402,21 +422,7 @@ pub(crate) fn users_media(app: &App, args: &Args, faults: PageFaults) -> Respons
             body.push(',');
         }
         shown += 1;
-        body.push_str("{\"user_id\":");
-        push_json_str(&mut body, &r.user_id);
-        body.push_str(",\"displayname\":");
-        match &r.displayname {
-            Some(name) => push_json_str(&mut body, name),
-            None => body.push_str("null"),
-        }
-        let _ = write!(body, ",\"media_count\":{count},\"media_length\":");
-        match length {
-            Some(length) => {
-                let _ = write!(body, "{length}");
-            }
-            None => body.push_str("null"),
-        }
-        body.push('}');
+        push_user_entry(&mut body, r, count, length);
     }
     let _ = write!(body, "],\"total\":{total}");
     // `if (start + limit) < total: ret["next_token"] = start + len(users)`.

@@ -268,21 +268,7 @@ fn users_media(app: &App, args: &Args, mode: &ModuleUsers) -> Response {
         }
         shown += 1;
         last = Some(r.user_id.as_str());
-        body.push_str("{\"user_id\":");
-        push_json_str(&mut body, &r.user_id);
-        body.push_str(",\"displayname\":");
-        match &r.displayname {
-            Some(name) => push_json_str(&mut body, name),
-            None => body.push_str("null"),
-        }
-        let _ = write!(body, ",\"media_count\":{count},\"media_length\":");
-        match length {
-            Some(length) => {
-                let _ = write!(body, "{length}");
-            }
-            None => body.push_str("null"),
-        }
-        body.push('}');
+        push_user_entry(&mut body, r, count, length);
     }
     body.push_str("],\"next_after\":");
     match last.filter(|_| shown == limit) {

@@ -530,3 +530,24 @@ pub(crate) fn spawn_from_keeper_thread(mut command: Command) -> std::io::Result<
         Err(std::sync::mpsc::SendError((mut command, _))) => command.spawn(),
     }
 }
+
+/// The `modules` key of `homeserver.yaml` that loads the warden's Synapse
+/// module (`synapse_warden_quota.WardenQuota`, see [`ensure_quota_module`])
+/// with `secret_path`, for [`SynapseHarness::start_with`]. Its upload half
+/// points at a warden that is not there (a free port: it fails open); its
+/// channel (room sizes, users' media) needs nothing of it.
+pub fn warden_module_config(secret_path: &Path) -> Result<serde_json::Map<String, Value>> {
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "modules".into(),
+        serde_json::json!([{
+            "module": "synapse_warden_quota.WardenQuota",
+            "config": {
+                "warden_url": format!("http://127.0.0.1:{}", free_port()?),
+                "secret_path": secret_path.display().to_string(),
+                "timeout": "1s",
+            },
+        }]),
+    );
+    Ok(extra)
+}

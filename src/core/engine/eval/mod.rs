@@ -296,11 +296,7 @@ impl<'r> Evaluation<'r> {
         cut: CutShort,
         last_user: Option<String>,
     ) -> Result<(), EvalError> {
-        let walk = self
-            .walks
-            .iter_mut()
-            .find(|w| w.range == range)
-            .ok_or(EvalError::UnplannedRange(range))?;
+        let walk = self.walk_mut(range)?;
         walk.cut_short = Some(cut);
         // A walk that ended with too few users may have skipped anyone.
         walk.checked = match cut.cause {
@@ -316,13 +312,16 @@ impl<'r> Evaluation<'r> {
         range: TimeRange,
         source: UsersSource,
     ) -> Result<(), EvalError> {
-        let walk = self
-            .walks
+        self.walk_mut(range)?.source = source;
+        Ok(())
+    }
+
+    /// The planned walk of `range`.
+    fn walk_mut(&mut self, range: TimeRange) -> Result<&mut PlannedWalk, EvalError> {
+        self.walks
             .iter_mut()
             .find(|w| w.range == range)
-            .ok_or(EvalError::UnplannedRange(range))?;
-        walk.source = source;
-        Ok(())
+            .ok_or(EvalError::UnplannedRange(range))
     }
 
     /// Ends the run.
