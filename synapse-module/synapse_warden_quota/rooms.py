@@ -51,7 +51,8 @@ Only ``room_id`` strings and byte counts leave this file; nothing is written.
 """
 
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 # The tables of Synapse's estimate (storage/controllers/stats.py), in its order.
 PG_TABLES = (
@@ -115,12 +116,22 @@ def measure_rooms_txn(
     :class:`MeasureError`, never a driver error."""
     deadline = clock() + budget_s
     module = txn.database_engine.module
-    try:
+    with driver_errors(module, budget_s):
         if _is_postgres(txn):
             return _postgres(txn, limit, deadline, clock)
         if module.__name__ == "sqlite3":
             return _sqlite(txn, limit, deadline, clock)
         raise MeasureError(f"unsupported database driver {module.__name__}")
+
+
+@contextmanager
+def driver_errors(module: Any, budget_s: float) -> Iterator[None]:
+    """The database driver's errors as :class:`MeasureTimeout` (a statement
+    cancelled by the budget) or :class:`MeasureError` (anything else, in
+    one line): a driver error would make Synapse's ``runInteraction``
+    retry the whole transaction."""
+    try:
+        yield
     except (MeasureTimeout, MeasureError):
         raise
     except module.Error as e:

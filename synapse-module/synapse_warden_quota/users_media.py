@@ -42,14 +42,12 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .rooms import (
-    QUERY_CANCELED,
     SQLITE_PROGRESS_EVERY,
     MeasureError,
     MeasureTimeout,
-    _first_line,
     _is_postgres,
     _pg_timeout,
-    _sqlstate,
+    driver_errors,
 )
 
 # (user_id, displayname, media_count, media_length)
@@ -118,7 +116,7 @@ def users_media_page_txn(
     module = txn.database_engine.module
     sql = page_sql(from_ts, until_ts)
     args = page_args(after, from_ts, until_ts, limit)
-    try:
+    with driver_errors(module, budget_s):
         if _is_postgres(txn):
             _pg_timeout(txn, deadline, clock)
             txn.execute(sql, args)
@@ -137,12 +135,6 @@ def users_media_page_txn(
             database = "sqlite"
         else:
             raise MeasureError(f"unsupported database driver {module.__name__}")
-    except (MeasureTimeout, MeasureError):
-        raise
-    except module.Error as e:
-        if _sqlstate(e) == QUERY_CANCELED:
-            raise MeasureTimeout(f"over {budget_s * 1000:.0f} ms") from None
-        raise MeasureError(f"{type(e).__name__}: {_first_line(e)}") from None
     users = [
         (user_id, names.get(user_id), int(count), None if length is None else int(length))
         for user_id, count, length in rows
