@@ -103,7 +103,12 @@ exist).
     (Synapse never writes them) are left out, where Synapse's endpoint would
     list one entry with a null ``user_id``. Pages are read at different
     moments: a user whose first media arrives between two pages, before the
-    current position, appears in no page of that walk. Fields may be added
+    current position, appears in no page of that walk. After a full page,
+    the next one (same ``limit`` and window, ``after`` its ``next_after``)
+    is read ahead in the background, so that the database reads it while
+    this one is encoded, sent and decoded; it is served to the request that
+    asks for exactly it within 60 s, else dropped (a failed one is read
+    again on demand). At most one page is read ahead. Fields may be added
     within v1.
 
 Errors, always JSON ``{"errcode": ..., "error": ...}``, never a Synapse
@@ -127,7 +132,12 @@ import logging
 import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
-from synapse.module_api import DirectServeJsonResource, ModuleApi
+from synapse.module_api import (
+    DirectServeJsonResource,
+    ModuleApi,
+    make_deferred_yieldable,
+    run_in_background,
+)
 
 from .rooms import MeasureError, MeasureTimeout, measure_rooms_txn
 from .users_media import users_media_page_txn
@@ -150,6 +160,12 @@ TIMEOUT_MS_MAX = 60_000
 
 # At most one warning a minute about refused callers.
 _REFUSAL_LOG_EVERY_S = 60.0
+# A page read ahead is served only this long after it was started; older,
+# it is read again.
+PREFETCH_MAX_AGE_S = 60.0
+
+# (after, limit, from_ts, until_ts): what a users' media page is.
+PageKey = Tuple[str, int, int, int]
 
 Answer = Tuple[int, Dict[str, Any]]
 Args = Dict[bytes, List[bytes]]
@@ -206,6 +222,10 @@ class Channel:
         self._clock = clock
         self._busy = False
         self._last_refusal_log: Optional[float] = None
+        # The page after the last full one served, being read ahead: its
+        # key, when it was started, and its Deferred (a page, or the
+        # exception that stopped it; never a failure).
+        self._ahead: Optional[Tuple[PageKey, float, Any]] = None
         self._routes: Dict[Tuple[str, ...], Callable[[Args], Awaitable[Answer]]] = {
             ("v1", "rooms"): self._rooms,
             ("v1", "users", "media"): self._users_media,
@@ -324,16 +344,9 @@ class Channel:
             args, "timeout_ms", TIMEOUT_MS_DEFAULT, TIMEOUT_MS_MIN, TIMEOUT_MS_MAX
         )
         started = self._clock()
+        key: PageKey = (after, limit, from_ts, until_ts)
         try:
-            page = await self._api.run_db_interaction(
-                "synapse_warden_users_media",
-                users_media_page_txn,
-                after,
-                limit,
-                from_ts,
-                until_ts,
-                timeout_ms / 1000.0,
-            )
+            page = await self._users_media_page(key, timeout_ms)
         except MeasureTimeout:
             elapsed = int((self._clock() - started) * 1000)
             logger.warning(
@@ -351,6 +364,11 @@ class Channel:
             return _error(500, "M_UNKNOWN", f"Reading users' media failed: {e}")
         elapsed = int((self._clock() - started) * 1000)
         users = page.users
+        if len(users) == limit:
+            # The warden asks for the next page as soon as it has read this
+            # one: the database reads it meanwhile, while this page is
+            # encoded, sent and decoded.
+            self._read_ahead((users[-1][0], limit, from_ts, until_ts), timeout_ms)
         return 200, {
             "users_media": [
                 {
@@ -366,6 +384,41 @@ class Channel:
             "database": page.database,
             "measured_ms": elapsed,
         }
+
+
+    async def _users_media_page(self, key: PageKey, timeout_ms: int) -> Any:
+        """The page ``key``: the one read ahead when it is this one and
+        fresh (read again if it failed), else read now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead_key, ahead_started, pending = ahead
+            if ahead_key == key and self._clock() - ahead_started <= PREFETCH_MAX_AGE_S:
+                result = await make_deferred_yieldable(pending)
+                if not isinstance(result, Exception):
+                    return result
+        return await self._api.run_db_interaction(
+            "synapse_warden_users_media",
+            users_media_page_txn,
+            *key,
+            timeout_ms / 1000.0,
+        )
+
+    def _read_ahead(self, key: PageKey, timeout_ms: int) -> None:
+        """Starts reading page ``key`` in the background (replacing any
+        other page read ahead): at most one page is read ahead."""
+
+        async def read() -> Any:
+            try:
+                return await self._api.run_db_interaction(
+                    "synapse_warden_users_media_ahead",
+                    users_media_page_txn,
+                    *key,
+                    timeout_ms / 1000.0,
+                )
+            except Exception as e:  # served as "read it again", never raised
+                return e
+
+        self._ahead = (key, self._clock(), run_in_background(read))
 
 
 class ChannelResource(DirectServeJsonResource):

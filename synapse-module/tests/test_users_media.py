@@ -475,6 +475,57 @@ class ChannelUsersMediaTest(SynchronousTestCase):
         self.api.pending[2].callback(UsersMediaPage("sqlite", []))
         self.assertEqual(self.successResultOf(d)[1]["users_media"], [])
 
+    def full_page(self, after: bytes = b"", window: Optional[Dict[bytes, List[bytes]]] = None) -> None:
+        """Asks a page of 2 after ``after`` and answers it full."""
+        d = self.request({b"limit": [b"2"], b"after": [after], **(window or {})})
+        self.api.pending[-1].callback(UsersMediaPage("postgresql", [
+            ("@a:hs", "Alice", 3, 52000), ("@b:hs", None, 1, None)]))
+        self.assertEqual(self.successResultOf(d)[1]["next_after"], "@b:hs")
+
+    def test_the_page_after_a_full_one_is_read_ahead_and_served(self) -> None:
+        self.full_page()
+        # Read ahead at once, with the same limit, window and budget.
+        self.assertEqual(len(self.api.calls), 2)
+        desc, func, args = self.api.calls[1]
+        self.assertEqual((desc, func, args), (
+            "synapse_warden_users_media_ahead", users_media_page_txn, ("@b:hs", 2, 0, 0, 5.0)))
+        d = self.request({b"limit": [b"2"], b"after": [b"@b:hs"]})
+        self.assertNoResult(d)
+        self.api.pending[1].callback(UsersMediaPage("postgresql", [("@c:hs", "C", 1, 7)]))
+        code, body = self.successResultOf(d)
+        self.assertEqual((code, body["users_media"][0]["user_id"], body["next_after"]),
+                         (200, "@c:hs", None))
+        # Served from the page read ahead; a short page reads nothing ahead.
+        self.assertEqual(len(self.api.calls), 2)
+
+    def test_a_page_read_ahead_is_served_only_for_its_own_request(self) -> None:
+        for other in ({b"limit": [b"3"], b"after": [b"@b:hs"]},
+                      {b"limit": [b"2"], b"after": [b"@a:hs"]},
+                      {b"limit": [b"2"], b"after": [b"@b:hs"], b"from_ts": [b"5"]}):
+            self.full_page()
+            calls = len(self.api.calls)
+            d = self.request(other)
+            # Read now: a new interaction, whose answer is served.
+            self.assertEqual(len(self.api.calls), calls + 1, other)
+            self.api.pending[-1].callback(UsersMediaPage("postgresql", [("@z:hs", None, 1, 1)]))
+            self.assertEqual(self.successResultOf(d)[1]["users_media"][0]["user_id"], "@z:hs")
+
+    def test_a_failed_or_stale_page_read_ahead_is_read_again(self) -> None:
+        self.full_page()
+        self.api.pending[1].errback(MeasureError("the read ahead failed"))
+        d = self.request({b"limit": [b"2"], b"after": [b"@b:hs"]})
+        self.assertEqual(len(self.api.calls), 3)
+        self.api.pending[2].callback(UsersMediaPage("postgresql", [("@c:hs", None, 1, 1)]))
+        self.assertEqual(self.successResultOf(d)[0], 200)
+        self.full_page()
+        self.now.t += 61
+        d = self.request({b"limit": [b"2"], b"after": [b"@b:hs"]})
+        self.assertEqual(len(self.api.calls), 6)
+        self.api.pending[5].callback(UsersMediaPage("postgresql", [("@fresh:hs", None, 1, 1)]))
+        self.assertEqual(self.successResultOf(d)[1]["users_media"][0]["user_id"], "@fresh:hs")
+        # The stale one finishing later changes nothing and raises nothing.
+        self.api.pending[4].errback(MeasureTimeout("late"))
+
     def test_pages_are_not_one_at_a_time(self) -> None:
         self.request()
         self.request()

@@ -153,6 +153,9 @@ async fn a_failing_module_hands_the_rest_of_the_walk_to_the_admin_api() {
             1,
         ),
         (ModuleUsers::Older, Some(SECRET), "not_installed", 1),
+        // The second page repeats the first: not counted twice, not
+        // followed forever.
+        (ModuleUsers::Stuck, Some(SECRET), "failed", 2),
         (ModuleUsers::Serve, Some("another secret"), "refused", 1),
     ];
     for (users, secret, reason, asked) in cases {

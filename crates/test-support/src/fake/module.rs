@@ -59,6 +59,9 @@ pub enum ModuleUsers {
     FailFrom(String),
     /// As [`ModuleUsers::FailFrom`], with 503 `"timeout": true`.
     TimedOutFrom(String),
+    /// A broken module: every page is the first one, whatever `after`
+    /// says (the walk would never end, or count users twice).
+    Stuck,
 }
 
 /// The warden's module as loaded into the fake.
@@ -250,8 +253,11 @@ fn users_media(app: &App, args: &Args, mode: &ModuleUsers) -> Response {
     };
     let rows = data.rows(&key);
     let recs = &data.dataset.users.recs;
-    let start =
-        rows.partition_point(|&(i, _, _)| recs[i as usize].user_id.as_str() <= after.as_str());
+    let start = if *mode == ModuleUsers::Stuck {
+        0
+    } else {
+        rows.partition_point(|&(i, _, _)| recs[i as usize].user_id.as_str() <= after.as_str())
+    };
     let mut body = String::from("{\"users_media\":[");
     let mut shown = 0usize;
     let mut last = None;
