@@ -40,11 +40,10 @@ pub(super) async fn walk(
         while let Some(users) = page.next_chunk().await {
             let mut fresh = Vec::with_capacity(users.len());
             for user in users {
-                if user.user_id <= after
-                    || last_seen.as_ref().is_some_and(|last| user.user_id <= *last)
-                {
-                    // Not in keyset order: the answer is not what the module
-                    // promises (a repeat would count a user twice).
+                if last_seen.as_ref().is_some_and(|last| user.user_id <= *last) {
+                    // Not in keyset order (`last_seen` is `after` at the
+                    // start of each page): the answer is not what the
+                    // module promises, and a repeat would count a user twice.
                     return Err(SynapseError::Malformed {
                         endpoint,
                         status: 200,
