@@ -332,14 +332,31 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn collect(body: &[u8], chunk: usize) -> Result<(Vec<UserMedia>, PageTail), DecodeError> {
+    /// A decoder of a body from bytes.
+    type Decode<T> = fn(
+        &[u8],
+        usize,
+        &mut dyn FnMut(Vec<UserMedia>) -> ControlFlow<()>,
+    ) -> Result<T, DecodeError>;
+
+    /// Every user of `body` as `decode` hands them over (checking the
+    /// chunks' size), and the tail.
+    fn gather<T>(
+        decode: Decode<T>,
+        body: &[u8],
+        chunk: usize,
+    ) -> Result<(Vec<UserMedia>, T), DecodeError> {
         let mut all = Vec::new();
-        let tail = decode_users_page(body, chunk, |c| {
+        let tail = decode(body, chunk, &mut |c| {
             assert!(c.len() <= chunk.max(1));
             all.extend(c);
             ControlFlow::Continue(())
         })?;
         Ok((all, tail))
+    }
+
+    fn collect(body: &[u8], chunk: usize) -> Result<(Vec<UserMedia>, PageTail), DecodeError> {
+        gather(|b, c, sink| decode_users_page(b, c, sink), body, chunk)
     }
 
     #[test]
@@ -382,13 +399,7 @@ mod tests {
     }
 
     fn keyset(body: &[u8], chunk: usize) -> Result<(Vec<UserMedia>, KeysetTail), DecodeError> {
-        let mut all = Vec::new();
-        let tail = decode_keyset_page(body, chunk, |c| {
-            assert!(c.len() <= chunk.max(1));
-            all.extend(c);
-            ControlFlow::Continue(())
-        })?;
-        Ok((all, tail))
+        gather(|b, c, sink| decode_keyset_page(b, c, sink), body, chunk)
     }
 
     #[test]
