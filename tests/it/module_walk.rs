@@ -156,6 +156,10 @@ async fn a_failing_module_hands_the_rest_of_the_walk_to_the_admin_api() {
         // The second page repeats the first: not counted twice, not
         // followed forever.
         (ModuleUsers::Stuck, Some(SECRET), "failed", 2),
+        // The disorder at the end of the first page's last chunk: the users
+        // of that chunk before it are not lost (the admin API goes on after
+        // the last user passed on, not the last one read).
+        (ModuleUsers::Unordered, Some(SECRET), "failed", 1),
         (ModuleUsers::Serve, Some("another secret"), "refused", 1),
     ];
     for (users, secret, reason, asked) in cases {

@@ -37,22 +37,27 @@ pub(super) async fn walk(
         let mut page = client
             .open_keyset_page(&after, limit, options.range, options.chunk)
             .await?;
-        while let Some(users) = page.next_chunk().await {
-            let mut fresh = Vec::with_capacity(users.len());
-            for user in users {
-                if last_seen.as_ref().is_some_and(|last| user.user_id <= *last) {
-                    // Not in keyset order (`last_seen` is `after` at the
-                    // start of each page): the answer is not what the
-                    // module promises, and a repeat would count a user twice.
+        while let Some(fresh) = page.next_chunk().await {
+            // Each user after the one before (`last_seen` is `after` at the
+            // start of each page); otherwise the answer is not what the
+            // module promises, and a repeat would count a user twice. The
+            // chunk is checked whole before `last_seen` moves, so that the
+            // admin API goes on after the last user actually passed on.
+            let mut previous = last_seen.as_deref();
+            for user in &fresh {
+                if previous.is_some_and(|last| user.user_id.as_str() <= last) {
                     return Err(SynapseError::Malformed {
                         endpoint,
                         status: 200,
                         reason: "users not in ascending user_id order after `after`".into(),
                     });
                 }
-                *last_seen = Some(user.user_id.clone());
-                fresh.push(user);
+                previous = Some(&user.user_id);
             }
+            let Some(last) = fresh.last() else {
+                continue;
+            };
+            *last_seen = Some(last.user_id.clone());
             summary.users += fresh.len() as u64;
             if tx.send(Ok(WalkChunk::Users(fresh))).await.is_err() {
                 // The consumer is gone; the task is being aborted.

@@ -62,6 +62,8 @@ pub enum ModuleUsers {
     /// A broken module: every page is the first one, whatever `after`
     /// says (the walk would never end, or count users twice).
     Stuck,
+    /// A broken module: the last two users of each page swapped.
+    Unordered,
 }
 
 /// The warden's module as loaded into the fake.
@@ -258,26 +260,29 @@ fn users_media(app: &App, args: &Args, mode: &ModuleUsers) -> Response {
     } else {
         rows.partition_point(|&(i, _, _)| recs[i as usize].user_id.as_str() <= after.as_str())
     };
+    let mut page: Vec<(u32, u64, Option<u64>)> = rows[start..]
+        .iter()
+        .filter(|&&(i, _, _)| !recs[i as usize].user_id.is_empty())
+        .take(limit)
+        .copied()
+        .collect();
+    let last = page
+        .last()
+        .filter(|_| page.len() == limit)
+        .map(|&(i, _, _)| recs[i as usize].user_id.as_str());
+    if *mode == ModuleUsers::Unordered && page.len() >= 2 {
+        let n = page.len();
+        page.swap(n - 2, n - 1);
+    }
     let mut body = String::from("{\"users_media\":[");
-    let mut shown = 0usize;
-    let mut last = None;
-    for &(i, count, length) in rows[start..].iter() {
-        if shown == limit {
-            break;
-        }
-        let r = &recs[i as usize];
-        if r.user_id.is_empty() {
-            continue;
-        }
-        if shown > 0 {
+    for (n, &(i, count, length)) in page.iter().enumerate() {
+        if n > 0 {
             body.push(',');
         }
-        shown += 1;
-        last = Some(r.user_id.as_str());
-        push_user_entry(&mut body, r, count, length);
+        push_user_entry(&mut body, &recs[i as usize], count, length);
     }
     body.push_str("],\"next_after\":");
-    match last.filter(|_| shown == limit) {
+    match last {
         Some(user) => push_json_str(&mut body, user),
         None => body.push_str("null"),
     }
