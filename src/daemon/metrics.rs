@@ -90,13 +90,6 @@ pub struct SourceLabels {
     pub source: String,
 }
 
-/// Every value of [`SourceLabels::source`].
-const SOURCES: [&str; 3] = [
-    UsersSource::AdminApi.label(),
-    UsersSource::Module.label(),
-    "fallback",
-];
-
 /// Every metric the daemon exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -298,7 +291,7 @@ impl Metrics {
             "Where the last successful run read the users' media totals: 1 for its source (module: the warden's Synapse module; admin_api: Synapse's statistics/users/media, no module secret; fallback: the module failed and the admin API was read), 0 for the others",
             users_source.clone(),
         );
-        for label in SOURCES {
+        for label in UsersSource::LABELS {
             users_source
                 .get_or_create(&SourceLabels {
                     source: label.to_owned(),
@@ -433,7 +426,7 @@ impl Metrics {
                 .set(i64::try_from(all.media).unwrap_or(i64::MAX));
         }
         let source = outcome.users_source();
-        for label in SOURCES {
+        for label in UsersSource::LABELS {
             self.users_source
                 .get_or_create(&SourceLabels {
                     source: label.to_owned(),

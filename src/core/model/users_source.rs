@@ -38,12 +38,15 @@ impl UsersSource {
         run
     }
 
-    /// The `source` label of the metrics: `admin_api`, `module` or `fallback`.
+    /// Every value of [`UsersSource::label`].
+    pub const LABELS: [&'static str; 3] = ["admin_api", "module", "fallback"];
+
+    /// The `source` label of the metrics: one of [`UsersSource::LABELS`].
     pub const fn label(&self) -> &'static str {
         match self {
-            UsersSource::AdminApi => "admin_api",
-            UsersSource::Module => "module",
-            UsersSource::Fallback(_) => "fallback",
+            UsersSource::AdminApi => Self::LABELS[0],
+            UsersSource::Module => Self::LABELS[1],
+            UsersSource::Fallback(_) => Self::LABELS[2],
         }
     }
 

@@ -173,7 +173,9 @@ impl Conditions {
                 }
                 self.module_walk_outage = Some(Outage {
                     since_ms: now_ms,
-                    error: format!("{reason:?}"),
+                    // The typed reason as stored elsewhere (e.g.
+                    // `{"failed":"HTTP 500: ..."}`); words are the text layer's.
+                    error: serde_json::to_string(reason).unwrap_or_default(),
                 });
                 Some(ConditionChange::ModuleWalkFailing {
                     reason: reason.clone(),
