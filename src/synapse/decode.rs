@@ -88,7 +88,9 @@ pub enum DecodeError {
 }
 
 /// A user as the page holds it: the figures wide enough to see a negative
-/// or absurd one, and name it.
+/// or absurd one, and name it. An object, or (the module's `format=arrays`)
+/// an array of exactly these four in this order: serde's derived struct
+/// reads both.
 #[derive(serde::Deserialize)]
 struct WireUser {
     user_id: String,
@@ -421,6 +423,30 @@ mod tests {
         let (users, tail) = keyset(br#"{"next_after":null,"users_media":[]}"#, 5).unwrap();
         assert!(users.is_empty());
         assert_eq!(tail.next_after, None);
+    }
+
+    /// The module's `format=arrays`: each user `[user_id, displayname,
+    /// media_count, media_length]`, read as the objects are, with the same
+    /// checks; an array of another length or order is not a user.
+    #[test]
+    fn decodes_the_modules_arrays_as_its_objects() {
+        let arrays = br#"{"users_media":[["@a:hs","A",3,52000],["@b:hs",null,1,null]],
+            "next_after":"@b:hs","limit":2,"database":"postgresql","measured_ms":4}"#;
+        let objects = br#"{"users_media":[{"user_id":"@a:hs","displayname":"A","media_count":3,"media_length":52000},
+            {"user_id":"@b:hs","displayname":null,"media_count":1,"media_length":null}],"next_after":"@b:hs"}"#;
+        assert_eq!(keyset(arrays, 1).unwrap(), keyset(objects, 1).unwrap());
+        for bad in [
+            r#"[["@a:hs","A",3]]"#,
+            r#"[["@a:hs","A",3,1,9]]"#,
+            r#"[["@a:hs",3,"A",1]]"#,
+            r#"[[]]"#,
+        ] {
+            let body = format!(r#"{{"users_media":{bad},"next_after":null}}"#);
+            let err = keyset(body.as_bytes(), 5).unwrap_err();
+            assert!(matches!(err, DecodeError::Invalid(_)), "{bad}: {err}");
+        }
+        let body = br#"{"users_media":[["@a:hs",null,-1,1]],"next_after":null}"#;
+        assert!(matches!(keyset(body, 5), Err(DecodeError::Implausible(_))));
     }
 
     /// A keyset page must say where the next one starts, or that there is

@@ -837,6 +837,41 @@ pub async fn check_module_parity(target: &Target, when: &str, r: &mut Report) {
             Db::Postgres => "postgresql",
         }),
     );
+    // format=arrays: the same users, each [user_id, displayname,
+    // media_count, media_length]; another format is refused.
+    let (status, arrays) =
+        raw_get(&format!("{url}?limit=2&format=arrays"), Some(MODULE_SECRET)).await;
+    r.eq(&format!("module page {when}, arrays: status"), status, 200);
+    let as_arrays: Vec<Value> = users
+        .iter()
+        .map(|u| {
+            serde_json::json!([
+                u["user_id"],
+                u["displayname"],
+                u["media_count"],
+                u["media_length"]
+            ])
+        })
+        .collect();
+    r.eq(
+        &format!("module page {when}, arrays: users"),
+        arrays["users_media"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+        as_arrays,
+    );
+    r.eq(
+        &format!("module page {when}, arrays: next_after"),
+        arrays["next_after"].clone(),
+        body["next_after"].clone(),
+    );
+    let (status, refused) = raw_get(&format!("{url}?format=csv"), Some(MODULE_SECRET)).await;
+    r.eq(
+        &format!("module with format=csv: {refused}"),
+        (status, refused["errcode"].as_str()),
+        (400, Some("M_INVALID_PARAM")),
+    );
     let (status, body) = raw_get(&url, None).await;
     r.eq(&format!("module without a secret: {body}"), status, 401);
     let (status, body) = raw_get(&url, Some("not-the-secret")).await;

@@ -69,13 +69,18 @@ fn module_pages(server: &FakeSynapse) -> Vec<String> {
 }
 
 /// Keyset pages give the admin API walk's users and numbers, in order,
-/// each once, for all media and for a window, on both databases; with the
+/// each once, for all media and for a window, on both databases, whether
+/// the module answers the arrays asked for or (older) objects; with the
 /// module the admin API's statistics are not asked at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyset_pages_give_what_the_admin_api_gives() {
-    for db in [Db::Postgres, Db::Sqlite] {
+    for (db, users) in [
+        (Db::Postgres, ModuleUsers::Serve),
+        (Db::Sqlite, ModuleUsers::Serve),
+        (Db::Postgres, ModuleUsers::Objects),
+    ] {
         let server = FakeSynapse::start(Dataset::generate(2_345, 4, 29), db).await;
-        server.set_module(module(ModuleUsers::Serve));
+        server.set_module(module(users));
         let week = TimeRange::last(Duration::from_secs(7 * 86_400), GENERATED_NOW_MS);
         for range in [TimeRange::ALL, week] {
             server.clear_requests();
@@ -99,7 +104,7 @@ async fn keyset_pages_give_what_the_admin_api_gives() {
             let pages = module_pages(&server);
             assert_eq!(pages.len(), api.len().div_ceil(500), "{pages:?}");
             assert!(
-                pages[0].starts_with("limit=500&timeout_ms=30000"),
+                pages[0].starts_with("limit=500&timeout_ms=30000&format=arrays"),
                 "{pages:?}"
             );
             let after: String =

@@ -96,6 +96,10 @@ impl SynapseClient {
         let mut query = vec![
             ("limit", limit.clamp(1, 100_000).to_string()),
             ("timeout_ms", MODULE_PAGE_BUDGET_MS.to_string()),
+            // Each user as an array: half the bytes, a third of Synapse's
+            // time to encode them. A module older than `format` answers
+            // objects, which the decoder reads as well.
+            ("format", "arrays".to_owned()),
         ];
         if !after.is_empty() {
             query.push(("after", after.to_owned()));

@@ -352,21 +352,39 @@ pub(crate) struct PageFaults {
 /// One entry of a users page, as Synapse writes it: `user_id`,
 /// `displayname` (or null), `media_count`, `media_length` (or null).
 pub(crate) fn push_user_entry(body: &mut String, r: &Rec, count: u64, length: Option<u64>) {
-    body.push_str("{\"user_id\":");
+    push_user(body, r, count, length, false);
+}
+
+/// The module's `format=arrays`: `[user_id, displayname, media_count,
+/// media_length]`.
+pub(crate) fn push_user_array(body: &mut String, r: &Rec, count: u64, length: Option<u64>) {
+    push_user(body, r, count, length, true);
+}
+
+fn push_user(body: &mut String, r: &Rec, count: u64, length: Option<u64>, array: bool) {
+    let key = |name: &'static str| if array { "" } else { name };
+    body.push_str(if array { "[" } else { "{" });
+    body.push_str(key("\"user_id\":"));
     push_json_str(body, &r.user_id);
-    body.push_str(",\"displayname\":");
+    body.push(',');
+    body.push_str(key("\"displayname\":"));
     match &r.displayname {
         Some(name) => push_json_str(body, name),
         None => body.push_str("null"),
     }
-    let _ = write!(body, ",\"media_count\":{count},\"media_length\":");
+    let _ = write!(
+        body,
+        ",{}{count},{}",
+        key("\"media_count\":"),
+        key("\"media_length\":")
+    );
     match length {
         Some(length) => {
             let _ = write!(body, "{length}");
         }
         None => body.push_str("null"),
     }
-    body.push('}');
+    body.push_str(if array { "]" } else { "}" });
 }
 
 pub(crate) fn users_media(app: &App, args: &Args, faults: PageFaults) -> Response {

@@ -48,9 +48,12 @@ pub enum ModuleRooms {
 /// What the fake module's users' media endpoint does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum ModuleUsers {
-    /// Keyset pages of the dataset.
+    /// Keyset pages of the dataset, each user an object, or an array with
+    /// `format=arrays`.
     #[default]
     Serve,
+    /// A module older than `format`: objects, whatever it asks.
+    Objects,
     /// 404 `M_UNRECOGNIZED`: a module older than this path.
     Older,
     /// Pages whose `after` is below this user ID are served; the others
@@ -217,9 +220,22 @@ fn users_media(app: &App, args: &Args, mode: &ModuleUsers) -> Response {
             ));
         }
         bounded(args, "timeout_ms", 100, 60_000, 5_000)?;
-        Ok((after, limit as usize, from_ts as u128, until_ts as u128))
+        let arrays = match args.get("format").and_then(<[_]>::first).map(Vec::as_slice) {
+            None | Some(b"objects") => false,
+            Some(b"arrays") => true,
+            Some(_) => {
+                return Err(invalid_param("format must be objects or arrays".to_owned()));
+            }
+        };
+        Ok((
+            after,
+            limit as usize,
+            from_ts as u128,
+            until_ts as u128,
+            arrays,
+        ))
     })();
-    let (after, limit, from, until) = match params {
+    let (after, limit, from, until, arrays) = match params {
         Ok(p) => p,
         Err(refusal) => return refusal.into_response(),
     };
@@ -279,7 +295,11 @@ fn users_media(app: &App, args: &Args, mode: &ModuleUsers) -> Response {
         if n > 0 {
             body.push(',');
         }
-        push_user_entry(&mut body, &recs[i as usize], count, length);
+        if arrays && *mode != ModuleUsers::Objects {
+            push_user_array(&mut body, &recs[i as usize], count, length);
+        } else {
+            push_user_entry(&mut body, &recs[i as usize], count, length);
+        }
     }
     body.push_str("],\"next_after\":");
     match last {
