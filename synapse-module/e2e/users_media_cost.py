@@ -137,7 +137,7 @@ def sqlite_cost(users: int, media: int, runs: int) -> int:
         print(f"SQLite: {users} users x {media} media, {os.path.getsize(path) >> 20} MiB")
 
         def page(after: str, limit: int) -> List[Any]:
-            return users_media_page_txn(txn_of(conn.cursor(), engine), after, limit, 0, 0, 60.0).users
+            return users_media_page_txn(txn_of(conn.cursor(), engine), after, limit, 0, 0, 60.0, "example.org").users
 
         def walk(limit: int) -> int:
             after, n = "", 0
@@ -224,7 +224,7 @@ def main() -> int:
         def page(after: str, limit: int) -> List[Any]:
             c = psycopg2.connect(url)
             try:
-                result = users_media_page_txn(txn_of(c.cursor(), engine), after, limit, 0, 0, 60.0)
+                result = users_media_page_txn(txn_of(c.cursor(), engine), after, limit, 0, 0, 60.0, "example.org")
                 c.commit()
                 return result.users
             finally:

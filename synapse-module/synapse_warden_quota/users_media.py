@@ -18,9 +18,15 @@ by ``user_id`` (``storage/databases/main/stats.py``):
   all have a NULL length has ``media_length`` NULL, as in Synapse's answer.
   Quarantined media count (they are still rows), deleted media do not.
 - ``displayname`` from ``profiles`` by ``profiles.full_user_id``, as
-  Synapse's ``LEFT JOIN`` (NULL when the user has no profile row, or no
-  display name), read in a second statement of the same transaction for
-  the page's range of user IDs.
+  Synapse's ``LEFT JOIN`` (NULL when the user has no profile row, no
+  display name, or a ``full_user_id`` not filled yet), read in a second
+  statement (:func:`users_media_names_txn`, after
+  :func:`users_media_rows_txn`): the profiles of the page's range of
+  localparts, in Synapse's unique index ``profiles_user_id_key``
+  (``profiles.user_id`` is the localpart). Its index on ``full_user_id``
+  is built by a background update that waits behind the user directory's,
+  which takes hours on a large server; without it, a range of
+  ``full_user_id`` is a sequential scan of every profile at every page.
 - ``from_ts`` / ``until_ts``: ``created_ts >= from_ts`` and ``created_ts <=
   until_ts``, each only when it is not 0 (Synapse tests ``if from_ts:``).
 - The order is the database's order of ``user_id``, which is also the one
@@ -38,6 +44,8 @@ writes such rows (every local media row has its uploader's ID).
 Only user IDs, display names and numbers leave this file; nothing is written.
 """
 
+import bisect
+import itertools
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -63,7 +71,8 @@ def page_sql(from_ts: int, until_ts: int) -> str:
     if until_ts:
         window += " AND created_ts <= ?"
     return f"""
-SELECT user_id, COUNT(user_id) AS media_count, SUM(media_length) AS media_length
+SELECT user_id, COUNT(user_id) AS media_count,
+       CAST(SUM(media_length) AS BIGINT) AS media_length
 FROM local_media_repository
 WHERE user_id > ?{window}
 GROUP BY user_id
@@ -82,21 +91,73 @@ def page_args(after: str, from_ts: int, until_ts: int, limit: int) -> List[Any]:
     return args
 
 
-# The page's display names: the range of its first to its last user, in
-# Synapse's unique index profiles_full_user_id_key. A join instead lets
-# PostgreSQL read every profile after the page (a hash join) or from the
-# first one (a merge join) at each page: a walk would cost the square of
-# the users. Parameters: the page's first and last user_id.
+# The page's display names: the profiles from the least to the greatest
+# localpart of the page's local users, in Synapse's unique index
+# profiles_user_id_key, matched by full_user_id in Python. A join instead
+# lets PostgreSQL read every profile after the page (a hash join) or from
+# the first one (a merge join) at each page: a walk would cost the square
+# of the users. Parameters: the least and the greatest localpart.
 NAMES_SQL = """
 SELECT full_user_id, displayname FROM profiles
-WHERE full_user_id >= ? AND full_user_id <= ?
+WHERE user_id >= ? AND user_id <= ?
 """
+
+
+def localpart_range(user_ids: Sequence[str], server_name: str) -> Optional[Tuple[str, str]]:
+    """The least and the greatest localpart of the local users among
+    ``user_ids`` (``@localpart:server_name``; in ascending order, as a page
+    gives them), or ``None`` if none is local.
+
+    Localparts do not order as the user IDs do (``@a.b:hs`` < ``@a:hs`` but
+    ``a`` < ``a.b``), yet only where one is a proper prefix of the other. So
+    the least is the first local user's, or one of its proper prefixes that
+    is on the page; the greatest is the last local user's, or one of its
+    extensions, which are together in the page (they all start with
+    ``@`` + it). Found without going through the whole page: this runs for
+    every page, on Synapse's reactor's interpreter lock."""
+    suffix = ":" + server_name
+
+    def localpart(user_id: str) -> Optional[str]:
+        if user_id.startswith("@") and user_id.endswith(suffix) and len(user_id) > len(suffix) + 1:
+            return user_id[1 : -len(suffix)]
+        return None
+
+    first = next((lp for lp in map(localpart, user_ids) if lp is not None), None)
+    if first is None:
+        return None
+    last = next(lp for lp in map(localpart, reversed(user_ids)) if lp is not None)
+
+    def on_page(user_id: str) -> bool:
+        i = bisect.bisect_left(user_ids, user_id)
+        return i < len(user_ids) and user_ids[i] == user_id
+
+    least = next(
+        (first[:n] for n in range(1, len(first)) if on_page("@" + first[:n] + suffix)), first
+    )
+    greatest = last
+    prefix = "@" + last
+    for user_id in itertools.islice(user_ids, bisect.bisect_left(user_ids, prefix), None):
+        if not user_id.startswith(prefix):
+            break
+        lp = localpart(user_id)
+        if lp is not None and lp > greatest:
+            greatest = lp
+    return least, greatest
 
 
 class UsersMediaPage:
     def __init__(self, database: str, users: List[UserMedia]) -> None:
         self.database = database
         self.users = users
+
+
+class UsersMediaRows:
+    """A page's totals before its display names: ``(user_id, media_count,
+    media_length)`` rows."""
+
+    def __init__(self, database: str, rows: List[Tuple[str, int, Optional[int]]]) -> None:
+        self.database = database
+        self.rows = rows
 
 
 def users_media_page_txn(
@@ -106,12 +167,32 @@ def users_media_page_txn(
     from_ts: int,
     until_ts: int,
     budget_s: float,
+    server_name: str,
     clock: Callable[[], float] = time.monotonic,
 ) -> UsersMediaPage:
     """At most ``limit`` users after ``after`` (exclusive; ``""`` for the
-    first page), by ``user_id``; runs inside ``run_db_interaction``. Raises
-    :class:`MeasureTimeout` or :class:`MeasureError`, never a driver error
-    (which Synapse's ``runInteraction`` would retry)."""
+    first page), by ``user_id``, with their display names, in one
+    transaction: :func:`users_media_rows_txn` then
+    :func:`users_media_names_txn` (the channel runs them as two, to start
+    the next page in between)."""
+    deadline = clock() + budget_s
+    rows = users_media_rows_txn(txn, after, limit, from_ts, until_ts, budget_s, clock)
+    return users_media_names_txn(txn, rows, server_name, deadline - clock(), clock)
+
+
+def users_media_rows_txn(
+    txn: Any,
+    after: str,
+    limit: int,
+    from_ts: int,
+    until_ts: int,
+    budget_s: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> UsersMediaRows:
+    """The totals of at most ``limit`` users after ``after``; runs inside
+    ``run_db_interaction``. Raises :class:`MeasureTimeout` or
+    :class:`MeasureError`, never a driver error (which Synapse's
+    ``runInteraction`` would retry)."""
     deadline = clock() + budget_s
     module = txn.database_engine.module
     sql = page_sql(from_ts, until_ts)
@@ -120,26 +201,40 @@ def users_media_page_txn(
         if _is_postgres(txn):
             _pg_timeout(txn, deadline, clock)
             txn.execute(sql, args)
-            rows = txn.fetchall()
-            names: Dict[str, Optional[str]] = {}
-            if rows:
+            return UsersMediaRows("postgresql", txn.fetchall())
+        if module.__name__ == "sqlite3":
+            return UsersMediaRows("sqlite", _sqlite(txn, sql, args, deadline, clock))
+        raise MeasureError(f"unsupported database driver {module.__name__}")
+
+
+def users_media_names_txn(
+    txn: Any,
+    page: UsersMediaRows,
+    server_name: str,
+    budget_s: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> UsersMediaPage:
+    """The page ``page`` with its users' display names (``server_name`` is
+    the homeserver's: its users' localparts); runs inside
+    ``run_db_interaction``. Raises as :func:`users_media_rows_txn`."""
+    deadline = clock() + budget_s
+    module = txn.database_engine.module
+    names: Dict[str, Optional[str]] = {}
+    bounds = localpart_range([row[0] for row in page.rows], server_name)
+    if bounds is not None:
+        with driver_errors(module, budget_s):
+            if _is_postgres(txn):
                 _pg_timeout(txn, deadline, clock)
-                txn.execute(NAMES_SQL, (rows[0][0], rows[-1][0]))
+                txn.execute(NAMES_SQL, bounds)
                 names = dict(txn.fetchall())
-            database = "postgresql"
-        elif module.__name__ == "sqlite3":
-            rows = _sqlite(txn, sql, args, deadline, clock)
-            names = {}
-            if rows:
-                names = dict(_sqlite(txn, NAMES_SQL, [rows[0][0], rows[-1][0]], deadline, clock))
-            database = "sqlite"
-        else:
-            raise MeasureError(f"unsupported database driver {module.__name__}")
-    users = [
-        (user_id, names.get(user_id), int(count), None if length is None else int(length))
-        for user_id, count, length in rows
-    ]
-    return UsersMediaPage(database, users)
+            else:
+                names = dict(_sqlite(txn, NAMES_SQL, bounds, deadline, clock))
+    # Tuples, not dicts: the channel can send them as they are (arrays).
+    # Both figures are integers as read (BIGINT: a SUM over a BIGINT
+    # column would be NUMERIC, a Decimal).
+    get = names.get
+    users = [(user_id, get(user_id), count, length) for user_id, count, length in page.rows]
+    return UsersMediaPage(page.database, users)
 
 
 def _sqlite(

@@ -40,6 +40,7 @@ class FakeDbApi:
         self.resources: dict = {}
         self.callbacks: dict = {}
         self.http_client = None
+        self.server_name = "hs"
 
     def run_db_interaction(self, desc: str, func: Any, *args: Any) -> defer.Deferred:
         self.calls.append((desc, func, args))

@@ -7,6 +7,7 @@ what Synapse's own ``get_users_media_usage_paginate`` (ordered by user_id)
 answers on the same database."""
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -24,7 +25,14 @@ from synapse.storage.engines import create_engine
 
 from synapse_warden_quota.channel import Channel
 from synapse_warden_quota.rooms import MeasureError, MeasureTimeout
-from synapse_warden_quota.users_media import UsersMediaPage, users_media_page_txn
+from synapse_warden_quota.users_media import (
+    UsersMediaPage,
+    UsersMediaRows,
+    localpart_range,
+    users_media_names_txn,
+    users_media_page_txn,
+    users_media_rows_txn,
+)
 from tests.test_channel import AUTH, SECRET, FakeDbApi, Now
 from tests.test_rooms import DEFAULT_PG_URL, Jump, logging_txn
 
@@ -57,6 +65,9 @@ PG_SCHEMA = (
     "CREATE UNIQUE INDEX profiles_full_user_id_key ON profiles USING btree (full_user_id)",
 )
 
+# The server whose users have profiles.
+SERVER = "hs"
+
 # IDs whose order differs between bytes, case-folding and "natural" orders.
 TRICKY = ["@a:hs", "@A:hs", "@a.b:hs", "@a_:hs", "@a-b:hs", "@B:hs", "@b:hs",
           "@a:hs2", "@a0:hs", "@Z:hs", "@_:hs", "@~:hs", "@a/b:hs", "@a=b:hs"]
@@ -88,19 +99,23 @@ class Db:
 
     def profile(self, user_id: str, displayname: Optional[str],
                 full: bool = True) -> None:
-        localpart = user_id[1:].split(":")[0]
+        """As Synapse: only its own users have a profile, whose ``user_id``
+        is the localpart (``full``: its ``full_user_id`` is filled)."""
+        if not user_id.endswith(":" + SERVER):
+            return
+        localpart = user_id[1:-len(":" + SERVER)]
         self.sql(self.p("INSERT INTO profiles (user_id, displayname, full_user_id) "
                         "VALUES (?, ?, ?)"),
-                 (localpart + "|" + uuid.uuid4().hex[:6], displayname,
-                  user_id if full else None))
+                 (localpart, displayname, user_id if full else None))
 
     def page(self, after: str = "", limit: int = 10, from_ts: int = 0,
              until_ts: int = 0, budget: float = 10.0, clock: Any = None) -> UsersMediaPage:
         txn = self.txn()
         try:
             if clock is None:
-                return users_media_page_txn(txn, after, limit, from_ts, until_ts, budget)
-            return users_media_page_txn(txn, after, limit, from_ts, until_ts, budget, clock=clock)
+                return users_media_page_txn(txn, after, limit, from_ts, until_ts, budget, SERVER)
+            return users_media_page_txn(
+                txn, after, limit, from_ts, until_ts, budget, SERVER, clock=clock)
         finally:
             self.done()
 
@@ -226,6 +241,21 @@ class Cases:
             ("@noname:hs", None, 1, 20),
             ("@noprofile:hs", None, 1, 30),
         ])
+
+    def test_names_of_localparts_that_order_unlike_their_ids(self) -> None:
+        # "@a.b:hs" < "@a:hs" < "@a0:hs" but "a" < "a.b" < "a0": a page of
+        # the first two holds localparts outside its ends' own range.
+        for user_id in ("@a.b:hs", "@a:hs", "@a0:hs", "@a-:hs", "@b:hs2"):
+            self.db.media(user_id, 1, 1)
+            self.db.profile(user_id, "Name of " + user_id)
+        pages = [self.db.page(limit=2).users, self.db.page("@a.b:hs", limit=2).users]
+        self.assertEqual([u[0] for u in pages[0] + pages[1]],
+                         ["@a-:hs", "@a.b:hs", "@a0:hs", "@a:hs"])
+        for user_id, name, _, _ in pages[0] + pages[1]:
+            self.assertEqual(name, "Name of " + user_id)
+        # Another server's user has no profile here, as in Synapse's answer.
+        self.assertEqual(self.db.walk(2), self.db.synapse())
+        self.assertEqual(self.db.walk(2)[-1], ("@b:hs2", None, 1, 1))
 
     def test_null_lengths_count_and_a_user_with_only_null_lengths_has_null(self) -> None:
         self.db.media("@pending:hs", None, 1)  # POST /create, never uploaded
@@ -358,7 +388,7 @@ class PostgresTest(Cases, unittest.TestCase):
         conn = self.db.psycopg2.connect(self.db.url)  # type: ignore[attr-defined]
         try:
             txn = logging_txn(conn.cursor(), self.db.engine)  # type: ignore[attr-defined]
-            self.assertEqual(users_media_page_txn(txn, "", 10, 0, 0, 2.0).database, "postgresql")
+            self.assertEqual(users_media_page_txn(txn, "", 10, 0, 0, 2.0, SERVER).database, "postgresql")
             conn.commit()
             with conn.cursor() as cur:
                 cur.execute("SHOW statement_timeout")
@@ -369,8 +399,8 @@ class PostgresTest(Cases, unittest.TestCase):
     def test_the_statement_timeout_stops_a_slow_page(self) -> None:
         # A table whose read takes a second: a view that sleeps.
         self.db.sql("DROP TABLE profiles")
-        self.db.sql("CREATE VIEW profiles AS SELECT '@a:hs'::TEXT AS full_user_id, "
-                    "'x'::TEXT AS displayname FROM pg_sleep(1)")
+        self.db.sql("CREATE VIEW profiles AS SELECT 'a'::TEXT AS user_id, "
+                    "'@a:hs'::TEXT AS full_user_id, 'x'::TEXT AS displayname FROM pg_sleep(1)")
         self.db.media("@a:hs", 1, 1)
         with self.assertRaises(MeasureTimeout):
             self.db.page(budget=0.2)
@@ -392,11 +422,16 @@ class PostgresTest(Cases, unittest.TestCase):
             self.assertIn("Index Scan using users_have_local_media", plan, plan)
             self.assertNotIn("Seq Scan", plan, plan)
             self.assertNotIn("Sort", plan, plan)
-        # The display names: only the page's range of the unique index.
+        # The display names: only the page's range of localparts, in the
+        # unique index Synapse always has, also before its background
+        # update builds profiles_full_user_id_key.
+        self.db.sql("DROP INDEX profiles_full_user_id_key")
+        self.db.sql("ANALYZE profiles")
         plan = "\n".join(r[0] for r in self.db.sql(
-            "EXPLAIN " + NAMES_SQL.replace("?", "%s"), ("@user001001:hs", "@user002000:hs")))
-        self.assertIn("Index Cond: ((full_user_id >= '@user001001:hs'::text) AND "
-                      "(full_user_id <= '@user002000:hs'::text))", plan, plan)
+            "EXPLAIN " + NAMES_SQL.replace("?", "%s"), ("user001001", "user002000")))
+        self.assertIn("profiles_user_id_key", plan, plan)
+        self.assertIn("Index Cond: ((user_id >= 'user001001'::text) AND "
+                      "(user_id <= 'user002000'::text))", plan, plan)
         self.assertNotIn("Seq Scan", plan, plan)
 
 
@@ -416,6 +451,29 @@ class ChannelUsersMediaTest(SynchronousTestCase):
         return defer.ensureDeferred(self.channel.handle(
             method, path or self.PATH, AUTH if auth is None else auth, args or {}, "10.0.0.1"))
 
+    def totals(self, after: str, limit: int = 2) -> int:
+        """The last interaction reading the totals of page (``after``,
+        ``limit``)."""
+        for i in reversed(range(len(self.api.calls))):
+            _, func, args = self.api.calls[i]
+            if func is users_media_rows_txn and args[:2] == (after, limit):
+                return i
+        raise AssertionError(f"the totals after {after!r} are not read: {self.api.calls}")
+
+    def answer_totals(self, i: int, users: List[Tuple], database: str = "postgresql") -> int:
+        """Answers the totals of interaction ``i`` from ``users``; the
+        index of the names interaction that follows."""
+        rows = UsersMediaRows(database, [(u, c, length) for u, _, c, length in users])
+        self.api.pending[i].callback(rows)
+        return next(n for n, (_, func, args) in enumerate(self.api.calls)
+                    if func is users_media_names_txn and args[0] is rows)
+
+    def answer(self, i: int, users: List[Tuple], database: str = "postgresql") -> None:
+        """Answers the page whose totals are interaction ``i``: its totals,
+        then its display names."""
+        names = self.answer_totals(i, users, database)
+        self.api.pending[names].callback(UsersMediaPage(database, users))
+
     def test_authentication_comes_first(self) -> None:
         with self.assertLogs("synapse_warden_quota.channel", logging.WARNING):
             code, body = self.successResultOf(self.request(auth=[]))
@@ -430,13 +488,20 @@ class ChannelUsersMediaTest(SynchronousTestCase):
         self.request(path=self.PATH + [b""])
         desc, func, args = self.api.calls[0]
         self.assertEqual((desc, func, args),
-                         ("synapse_warden_users_media", users_media_page_txn, ("", 10_000, 0, 0, 5.0)))
+                         ("synapse_warden_users_media", users_media_rows_txn, ("", 10_000, 0, 0, 5.0)))
         self.request({b"after": ["@é:hs".encode()], b"limit": [b"100000"], b"from_ts": [b"0"],
                       b"until_ts": [b"9223372036854775807"], b"timeout_ms": [b"60000"],
                       b"other": [b"x"]})
         self.assertEqual(self.api.calls[1][2], ("@é:hs", 100_000, 0, 2**63 - 1, 60.0))
         self.request({b"after": [b""], b"from_ts": [b"5"], b"until_ts": [b"6"]})
         self.assertEqual(self.api.calls[2][2], ("", 10_000, 5, 6, 5.0))
+        # The display names: the totals read, the server's name, the budget
+        # left.
+        self.now.t += 1.5
+        rows = UsersMediaRows("postgresql", [("@a:hs", 1, 1)])
+        self.api.pending[0].callback(rows)
+        self.assertEqual(self.api.calls[3], (
+            "synapse_warden_users_media_names", users_media_names_txn, (rows, "hs", 3.5)))
 
     def test_bad_parameters_are_400_naming_the_parameter(self) -> None:
         for name, args in (
@@ -450,6 +515,7 @@ class ChannelUsersMediaTest(SynchronousTestCase):
             ("until_ts", {b"from_ts": [b"10"], b"until_ts": [b"10"]}),
             ("timeout_ms", {b"timeout_ms": [b"99"]}), ("timeout_ms", {b"timeout_ms": [b"60001"]}),
             ("after", {b"after": [b"\xff"]}), ("after", {b"after": [b"@a\x00:hs"]}),
+            ("format", {b"format": [b"csv"]}), ("format", {b"format": [b"Arrays"]}),
         ):
             code, body = self.successResultOf(self.request(args))
             self.assertEqual((code, body["errcode"]), (400, "M_INVALID_PARAM"), args)
@@ -459,8 +525,7 @@ class ChannelUsersMediaTest(SynchronousTestCase):
     def test_a_full_page_gives_next_after_a_short_one_null(self) -> None:
         d = self.request({b"limit": [b"2"]})
         self.now.t += 0.004
-        self.api.pending[0].callback(UsersMediaPage("postgresql", [
-            ("@a:hs", "Alice", 3, 52000), ("@b:hs", None, 1, None)]))
+        self.answer(0, [("@a:hs", "Alice", 3, 52000), ("@b:hs", None, 1, None)])
         self.assertEqual(self.successResultOf(d), (200, {
             "users_media": [
                 {"user_id": "@a:hs", "displayname": "Alice", "media_count": 3, "media_length": 52000},
@@ -468,35 +533,86 @@ class ChannelUsersMediaTest(SynchronousTestCase):
             ],
             "next_after": "@b:hs", "limit": 2, "database": "postgresql", "measured_ms": 4}))
         d = self.request({b"limit": [b"2"], b"after": [b"@b:hs"]})
-        self.api.pending[1].callback(UsersMediaPage("sqlite", [("@c:hs", None, 1, 1)]))
+        self.answer(self.totals("@b:hs"), [("@c:hs", None, 1, 1)], "sqlite")
         code, body = self.successResultOf(d)
         self.assertEqual((body["next_after"], body["database"]), (None, "sqlite"))
         d = self.request({b"limit": [b"2"], b"after": [b"@c:hs"]})
-        self.api.pending[2].callback(UsersMediaPage("sqlite", []))
+        self.answer(self.totals("@c:hs"), [], "sqlite")
         self.assertEqual(self.successResultOf(d)[1]["users_media"], [])
+
+    def test_format_arrays_gives_each_user_as_an_array(self) -> None:
+        d = self.request({b"limit": [b"2"], b"format": [b"arrays"]})
+        self.answer(0, [("@a:hs", "Alice", 3, 52000), ("@b:hs", None, 1, None)])
+        code, body = self.successResultOf(d)
+        self.assertEqual((code, body["next_after"]), (200, "@b:hs"))
+        self.assertEqual(json.loads(json.dumps(body["users_media"])),
+                         [["@a:hs", "Alice", 3, 52000], ["@b:hs", None, 1, None]])
+        # The page read ahead is the same page whatever the format.
+        calls = len(self.api.calls)
+        d = self.request({b"limit": [b"2"], b"after": [b"@b:hs"], b"format": [b"objects"]})
+        self.assertEqual(len(self.api.calls), calls)
+        self.answer(self.totals("@b:hs"), [("@c:hs", "C", 1, 7)])
+        self.assertEqual(self.successResultOf(d)[1]["users_media"], [
+            {"user_id": "@c:hs", "displayname": "C", "media_count": 1, "media_length": 7}])
+
+    FULL = [("@a:hs", "Alice", 3, 52000), ("@b:hs", None, 1, None)]
 
     def full_page(self, after: bytes = b"", window: Optional[Dict[bytes, List[bytes]]] = None) -> None:
         """Asks a page of 2 after ``after`` and answers it full."""
         d = self.request({b"limit": [b"2"], b"after": [after], **(window or {})})
-        self.api.pending[-1].callback(UsersMediaPage("postgresql", [
-            ("@a:hs", "Alice", 3, 52000), ("@b:hs", None, 1, None)]))
+        self.answer(len(self.api.calls) - 1, self.FULL)
         self.assertEqual(self.successResultOf(d)[1]["next_after"], "@b:hs")
 
-    def test_the_page_after_a_full_one_is_read_ahead_and_served(self) -> None:
-        self.full_page()
-        # Read ahead at once, with the same limit, window and budget.
-        self.assertEqual(len(self.api.calls), 2)
-        desc, func, args = self.api.calls[1]
-        self.assertEqual((desc, func, args), (
-            "synapse_warden_users_media_ahead", users_media_page_txn, ("@b:hs", 2, 0, 0, 5.0)))
+    def test_the_next_page_starts_when_the_totals_of_a_full_one_are_read(self) -> None:
+        d = self.request({b"limit": [b"2"]})
+        names = self.answer_totals(0, self.FULL)
+        # Before this page's display names: the next page's totals, with
+        # the same limit, window and budget.
+        ahead = self.totals("@b:hs")
+        self.assertLess(ahead, names)
+        self.assertEqual(self.api.calls[ahead], (
+            "synapse_warden_users_media_ahead", users_media_rows_txn, ("@b:hs", 2, 0, 0, 5.0)))
+        self.api.pending[names].callback(UsersMediaPage("postgresql", self.FULL))
+        self.assertEqual(self.successResultOf(d)[1]["next_after"], "@b:hs")
+        # Served from the page read ahead, read once.
         d = self.request({b"limit": [b"2"], b"after": [b"@b:hs"]})
         self.assertNoResult(d)
-        self.api.pending[1].callback(UsersMediaPage("postgresql", [("@c:hs", "C", 1, 7)]))
+        self.answer(ahead, [("@c:hs", "C", 1, 7)])
         code, body = self.successResultOf(d)
         self.assertEqual((code, body["users_media"][0]["user_id"], body["next_after"]),
                          (200, "@c:hs", None))
-        # Served from the page read ahead; a short page reads nothing ahead.
-        self.assertEqual(len(self.api.calls), 2)
+        # A short page reads nothing ahead.
+        self.assertEqual([c for c in self.api.calls if c[1] is users_media_rows_txn],
+                         [self.api.calls[0], self.api.calls[ahead]])
+
+    def test_two_pages_ahead_of_the_one_asked_for_no_more(self) -> None:
+        self.full_page()
+        # The pages read ahead are full too, before anyone asks for them:
+        # the second starts when the first is known full, a third does not.
+        second = [("@c:hs", None, 1, 1), ("@d:hs", None, 1, 1)]
+        third = [("@e:hs", None, 1, 1), ("@f:hs", None, 1, 1)]
+        second_names = self.answer_totals(self.totals("@b:hs"), second)
+        self.assertEqual(self.api.calls[self.totals("@d:hs")][0], "synapse_warden_users_media_ahead")
+        self.answer(self.totals("@d:hs"), third)
+        self.assertRaises(AssertionError, self.totals, "@f:hs")
+        # The second asked for: the fourth starts at once, before the
+        # second is done.
+        d = self.request({b"limit": [b"2"], b"after": [b"@b:hs"]})
+        self.assertEqual(self.api.calls[self.totals("@f:hs")][0], "synapse_warden_users_media_ahead")
+        self.assertNoResult(d)
+        self.api.pending[second_names].callback(UsersMediaPage("postgresql", second))
+        self.assertEqual(self.successResultOf(d)[1]["next_after"], "@d:hs")
+        # The third is served as it was read; the fifth starts once the
+        # fourth is known full.
+        d = self.request({b"limit": [b"2"], b"after": [b"@d:hs"]})
+        self.assertEqual(self.successResultOf(d)[1]["next_after"], "@f:hs")
+        self.assertRaises(AssertionError, self.totals, "@h:hs")
+        self.answer(self.totals("@f:hs"), [("@g:hs", None, 1, 1), ("@h:hs", None, 1, 1)])
+        self.totals("@h:hs")
+        # A request for another page drops them: read now.
+        calls = len(self.api.calls)
+        d = self.request({b"limit": [b"2"], b"after": [b"@h:hs"], b"from_ts": [b"1"]})
+        self.assertEqual(len(self.api.calls), calls + 1)
 
     def test_a_page_read_ahead_is_served_only_for_its_own_request(self) -> None:
         for other in ({b"limit": [b"3"], b"after": [b"@b:hs"]},
@@ -507,24 +623,26 @@ class ChannelUsersMediaTest(SynchronousTestCase):
             d = self.request(other)
             # Read now: a new interaction, whose answer is served.
             self.assertEqual(len(self.api.calls), calls + 1, other)
-            self.api.pending[-1].callback(UsersMediaPage("postgresql", [("@z:hs", None, 1, 1)]))
+            self.answer(calls, [("@z:hs", None, 1, 1)])
             self.assertEqual(self.successResultOf(d)[1]["users_media"][0]["user_id"], "@z:hs")
 
     def test_a_failed_or_stale_page_read_ahead_is_read_again(self) -> None:
         self.full_page()
-        self.api.pending[1].errback(MeasureError("the read ahead failed"))
+        self.api.pending[self.totals("@b:hs")].errback(MeasureError("the read ahead failed"))
+        failed = self.totals("@b:hs")
         d = self.request({b"limit": [b"2"], b"after": [b"@b:hs"]})
-        self.assertEqual(len(self.api.calls), 3)
-        self.api.pending[2].callback(UsersMediaPage("postgresql", [("@c:hs", None, 1, 1)]))
+        self.assertGreater(self.totals("@b:hs"), failed)
+        self.answer(self.totals("@b:hs"), [("@c:hs", None, 1, 1)])
         self.assertEqual(self.successResultOf(d)[0], 200)
         self.full_page()
+        stale = self.totals("@b:hs")
         self.now.t += 61
         d = self.request({b"limit": [b"2"], b"after": [b"@b:hs"]})
-        self.assertEqual(len(self.api.calls), 6)
-        self.api.pending[5].callback(UsersMediaPage("postgresql", [("@fresh:hs", None, 1, 1)]))
+        self.assertGreater(self.totals("@b:hs"), stale)
+        self.answer(self.totals("@b:hs"), [("@fresh:hs", None, 1, 1)])
         self.assertEqual(self.successResultOf(d)[1]["users_media"][0]["user_id"], "@fresh:hs")
         # The stale one finishing later changes nothing and raises nothing.
-        self.api.pending[4].errback(MeasureTimeout("late"))
+        self.api.pending[stale].errback(MeasureTimeout("late"))
 
     def test_pages_are_not_one_at_a_time(self) -> None:
         self.request()
@@ -539,13 +657,51 @@ class ChannelUsersMediaTest(SynchronousTestCase):
             code, body = self.successResultOf(d)
         self.assertEqual((code, body["errcode"], body["timeout"]), (503, "M_UNKNOWN", True))
         self.assertIn("timeout_ms=100", body["error"])
+        # The totals took the whole budget: no display names are read.
+        with self.assertLogs("synapse_warden_quota.channel", logging.WARNING):
+            d = self.request({b"timeout_ms": [b"100"]})
+            self.now.t += 0.25
+            self.api.pending[1].callback(UsersMediaRows("postgresql", [("@a:hs", 1, 1)]))
+            code, body = self.successResultOf(d)
+        self.assertEqual((code, body["timeout"], len(self.api.calls)), (503, True, 2))
         with self.assertLogs("synapse_warden_quota.channel", logging.WARNING):
             d = self.request()
-            self.api.pending[1].errback(MeasureError("UndefinedTable: relation \"profiles\" does not exist"))
+            self.api.pending[2].errback(MeasureError("UndefinedTable: relation \"profiles\" does not exist"))
             code, body = self.successResultOf(d)
         self.assertEqual((code, body["errcode"]), (500, "M_UNKNOWN"))
         self.assertIn("profiles", body["error"])
         self.assertNotIn("\n", body["error"])
+        # The display names failing is the page failing.
+        with self.assertLogs("synapse_warden_quota.channel", logging.WARNING):
+            d = self.request()
+            names = self.answer_totals(3, [("@a:hs", None, 1, 1)])
+            self.api.pending[names].errback(MeasureError("QueryCanceled: no"))
+            code, body = self.successResultOf(d)
+        self.assertEqual((code, body["errcode"]), (500, "M_UNKNOWN"))
+
+
+class LocalpartRangeTest(unittest.TestCase):
+    def test_the_least_and_greatest_localparts_of_any_page(self) -> None:
+        """Against the plain minimum and maximum of every local user's
+        localpart, on random pages of IDs that order unlike their localparts
+        (prefixes followed by characters below and above ':'), other
+        servers' users and IDs that are no user at all."""
+        rng = random.Random(29)
+        alphabet = "ab.-0:_=/+Z~é"
+        for _ in range(5000):
+            ids = sorted({
+                rng.choice(["@", "@", "@", "", "!"])
+                + "".join(rng.choice(alphabet) for _ in range(rng.randrange(5)))
+                + ":" + rng.choice(["hs", "hs", "hs", "hs2", "h"])
+                for _ in range(rng.randrange(12))
+            })
+            local = [u[1:-3] for u in ids if u.startswith("@") and u.endswith(":hs") and len(u) > 4]
+            want = (min(local), max(local)) if local else None
+            self.assertEqual(localpart_range(ids, "hs"), want, ids)
+
+    def test_a_page_of_one_server_costs_no_walk_through_it(self) -> None:
+        ids = [f"@user{n:07d}:hs" for n in range(50_000)]
+        self.assertEqual(localpart_range(ids, "hs"), ("user0000000", "user0049999"))
 
 
 if __name__ == "__main__":
