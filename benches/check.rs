@@ -446,9 +446,12 @@ async fn measure(n: u64, args: &Args) -> Result<Row> {
             sample.add(t, rss, syn);
         }
     }
-    if std::env::var_os("WARDEN_BENCH_HOLD").is_some() {
-        eprintln!("holding: {BIN} check --config {}", few.display());
-        tokio::time::sleep(Duration::from_secs(900)).await;
+    if let Some(hold) = std::env::var_os("WARDEN_BENCH_HOLD") {
+        // WARDEN_BENCH_HOLD=<seconds> (900 when not a number): the server
+        // stays up for probing after the measurements.
+        let secs = hold.to_str().and_then(|s| s.parse().ok()).unwrap_or(900);
+        eprintln!("holding {secs} s: {BIN} check --config {}", few.display());
+        tokio::time::sleep(Duration::from_secs(secs)).await;
     }
     Ok(row)
 }
