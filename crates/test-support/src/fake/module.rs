@@ -220,7 +220,9 @@ fn users_media(app: &App, args: &Args, mode: &ModuleUsers) -> Response {
             ));
         }
         bounded(args, "timeout_ms", 100, 60_000, 5_000)?;
-        let arrays = match args.get("format").and_then(<[_]>::first).map(Vec::as_slice) {
+        // A module older than `format` ignores it: objects, whatever is asked.
+        let format = args.get("format").and_then(<[_]>::first).map(Vec::as_slice);
+        let arrays = match format.filter(|_| *mode != ModuleUsers::Objects) {
             None | Some(b"objects") => false,
             Some(b"arrays") => true,
             Some(_) => {
@@ -295,7 +297,7 @@ fn users_media(app: &App, args: &Args, mode: &ModuleUsers) -> Response {
         if n > 0 {
             body.push(',');
         }
-        if arrays && *mode != ModuleUsers::Objects {
+        if arrays {
             push_user_array(&mut body, &recs[i as usize], count, length);
         } else {
             push_user_entry(&mut body, &recs[i as usize], count, length);
